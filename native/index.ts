@@ -1,0 +1,96 @@
+// Typed entry point to the native reactor addon (build/Release/tcplab_native.node).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** How the server spreads work over threads; see native/src/server.h. */
+export type Model = 'single' | 'reuseport' | 'acceptor' | 'workers';
+export type Trigger = 'edge' | 'level';
+
+export interface ServerOptions {
+  /** IPv4 or IPv6 address to bind. Default "0.0.0.0". */
+  host?: string;
+  /** 0..65535; 0 picks an ephemeral port. Default 0. */
+  port?: number;
+  /** Passed to listen() exactly (any int32); the kernel clamps it to somaxconn. Default 511. */
+  backlog?: number;
+  /** Default "single". */
+  model?: Model;
+  /**
+   * single: must be 1. reuseport: N loops, each with its own listener.
+   * acceptor: N I/O loops plus one acceptor thread. workers: N workers plus one reactor.
+   * 1..256, default 1.
+   */
+  threads?: number;
+  /** Default "edge". */
+  trigger?: Trigger;
+  /** Close a connection idle this long; 0 never. 0..86400000, default 60000. */
+  idleTimeoutMs?: number;
+  /** SO_REUSEPORT on the listener (always on for model "reuseport"). Default false. */
+  reusePort?: boolean;
+  /** A request's header block above this gets 431. 256..1048576, default 8192. */
+  maxHeaderBytes?: number;
+}
+
+export interface Counters {
+  accepted: number;
+  closed: number;
+  active: number;
+  requests: number;
+  bytesIn: number;
+  bytesOut: number;
+  badRequests: number;
+  headersTooLarge: number;
+  notImplemented: number;
+  versionNotSupported: number;
+  idleTimeouts: number;
+  emfileEvents: number;
+  acceptErrors: Record<'EMFILE' | 'ENFILE' | 'ENOBUFS' | 'ENOMEM' | 'ECONNABORTED' | 'EPERM' | 'EPROTO' | 'other', number>;
+}
+
+export interface ServerStats {
+  model: Model;
+  threads: number;
+  trigger: Trigger;
+  backlog: number;
+  state: 'new' | 'listening' | 'closing' | 'closed';
+  paused: boolean;
+  acceptRate: number;
+  total: Counters;
+  perThread: Array<Counters & { role: string }>;
+}
+
+export interface Server {
+  /** Binds, listens and starts the threads. Rejects with an Error whose `code` is the errno name. */
+  listen(): Promise<{ port: number }>;
+  /** Stop calling accept(); the listener stays open and its queue fills. */
+  pause(): void;
+  resume(): void;
+  /** Accepts per second over all accepting threads; 0 = unlimited. */
+  setAcceptRate(perSecond: number): void;
+  stats(): ServerStats;
+  /** Stops and joins every thread and closes every fd. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface ServerConstructor {
+  new (options?: ServerOptions): Server;
+}
+
+function findAddon(): string {
+  // Works from the sources (native/index.ts) and from the build (dist/native/index.js).
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, 'build', 'Release', 'tcplab_native.node');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error('tcplab: the native addon is not built (build/Release/tcplab_native.node); run `npm install` or `npm run build:native`');
+}
+
+const require = createRequire(import.meta.url);
+const addon = require(findAddon()) as { Server: ServerConstructor; napiVersion: number };
+
+export const Server: ServerConstructor = addon.Server;
+export const napiVersion: number = addon.napiVersion;

@@ -1,0 +1,322 @@
+// The Node-API face of the reactor: class Server (an ObjectWrap; no globals, so
+// several servers can live in one process).
+//
+// Threads: the loops run on their own native threads, never on the JS thread.
+// listen() binds on the JS thread (microseconds) and starts them; close() stops
+// and joins them on a libuv pool thread, then resolves. While listening, a
+// thread-safe function is held (ref'd) so Node stays alive like it does for a
+// net.Server; close() releases it, so a closed server never keeps Node alive.
+#include <napi.h>
+
+#include <arpa/inet.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "server.h"
+
+namespace tcplab {
+namespace {
+
+Napi::Error invalid_arg(Napi::Env env, bool range, const std::string& msg) {
+  Napi::Error e = range ? Napi::Error(Napi::RangeError::New(env, msg)) : Napi::Error(Napi::TypeError::New(env, msg));
+  e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_VALUE"));
+  return e;
+}
+
+std::string describe(Napi::Value v) {
+  if (v.IsString()) return "\"" + v.As<Napi::String>().Utf8Value() + "\"";
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e18) return std::to_string(static_cast<long long>(d));
+    return v.ToString().Utf8Value();
+  }
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
+  if (v.IsNull()) return "null";
+  if (v.IsArray()) return "an array";
+  if (v.IsObject()) return "an object";
+  return v.Type() == napi_undefined ? "undefined" : "a " + v.ToString().Utf8Value();
+}
+
+int64_t int_value(Napi::Env env, Napi::Value v, const std::string& name, int64_t lo, int64_t hi) {
+  bool ok = v.IsNumber();
+  double d = ok ? v.As<Napi::Number>().DoubleValue() : 0;
+  ok = ok && std::isfinite(d) && d == std::floor(d) && d >= static_cast<double>(lo) && d <= static_cast<double>(hi);
+  if (!ok) {
+    throw invalid_arg(env, v.IsNumber(), "option `" + name + "` must be an integer from " + std::to_string(lo) +
+                                             " to " + std::to_string(hi) + ", got " + describe(v));
+  }
+  return static_cast<int64_t>(d);
+}
+
+std::string choice(Napi::Env env, Napi::Value v, const std::string& name, const std::vector<std::string>& allowed) {
+  std::string list;
+  for (size_t i = 0; i < allowed.size(); i++) list += (i ? ", \"" : "\"") + allowed[i] + "\"";
+  if (v.IsString()) {
+    std::string s = v.As<Napi::String>().Utf8Value();
+    for (const auto& a : allowed) {
+      if (s == a) return s;
+    }
+  }
+  throw invalid_arg(env, v.IsString(), "option `" + name + "` must be one of " + list + ", got " + describe(v));
+}
+
+const char* const kOptionNames[] = {"host", "port", "backlog", "model", "threads", "trigger",
+                                    "idleTimeoutMs", "reusePort", "maxHeaderBytes"};
+
+ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
+  ServerConfig cfg;
+  if (arg.IsUndefined()) return cfg;
+  if (!arg.IsObject() || arg.IsArray()) throw invalid_arg(env, false, "options must be an object, got " + describe(arg));
+  Napi::Object o = arg.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    std::string k = keys.Get(i).ToString().Utf8Value();
+    bool known = false;
+    for (const char* n : kOptionNames) known = known || k == n;
+    if (!known) {
+      std::string list;
+      for (const char* n : kOptionNames) list += std::string(list.empty() ? "" : ", ") + n;
+      throw invalid_arg(env, false, "unknown option `" + k + "`; allowed: " + list);
+    }
+  }
+  auto has = [&](const char* k) { return !o.Get(k).IsUndefined(); };
+  if (has("host")) {
+    Napi::Value v = o.Get("host");
+    if (!v.IsString()) throw invalid_arg(env, false, "option `host` must be an IPv4 or IPv6 address, got " + describe(v));
+    cfg.host = v.As<Napi::String>().Utf8Value();
+    in6_addr tmp;
+    if (inet_pton(AF_INET, cfg.host.c_str(), &tmp) != 1 && inet_pton(AF_INET6, cfg.host.c_str(), &tmp) != 1) {
+      throw invalid_arg(env, false, "option `host` must be an IPv4 or IPv6 address, got " + describe(v));
+    }
+  }
+  if (has("port")) cfg.port = static_cast<int>(int_value(env, o.Get("port"), "port", 0, 65535));
+  if (has("backlog")) cfg.backlog = static_cast<int>(int_value(env, o.Get("backlog"), "backlog", INT32_MIN, INT32_MAX));
+  if (has("model")) {
+    std::string m = choice(env, o.Get("model"), "model", {"single", "reuseport", "acceptor", "workers"});
+    cfg.model = m == "single" ? Model::kSingle : m == "reuseport" ? Model::kReusePort
+              : m == "acceptor" ? Model::kAcceptor : Model::kWorkers;
+  }
+  if (has("threads")) cfg.threads = static_cast<int>(int_value(env, o.Get("threads"), "threads", 1, 256));
+  if (cfg.model == Model::kSingle && cfg.threads != 1) {
+    throw invalid_arg(env, true, "option `threads` must be 1 for model \"single\" (use \"reuseport\", \"acceptor\" or \"workers\" for more), got " +
+                                     std::to_string(cfg.threads));
+  }
+  if (has("trigger")) cfg.edge = choice(env, o.Get("trigger"), "trigger", {"edge", "level"}) == "edge";
+  if (has("idleTimeoutMs")) {
+    cfg.idle_timeout_ms = int_value(env, o.Get("idleTimeoutMs"), "idleTimeoutMs", 0, 86400000);
+  }
+  if (has("reusePort")) {
+    Napi::Value v = o.Get("reusePort");
+    if (!v.IsBoolean()) throw invalid_arg(env, false, "option `reusePort` must be true or false, got " + describe(v));
+    cfg.reuse_port = v.As<Napi::Boolean>().Value();
+  }
+  if (has("maxHeaderBytes")) {
+    cfg.max_header_bytes = static_cast<size_t>(int_value(env, o.Get("maxHeaderBytes"), "maxHeaderBytes", 256, 1048576));
+  }
+  return cfg;
+}
+
+const char* model_name(Model m) {
+  switch (m) {
+    case Model::kSingle: return "single";
+    case Model::kReusePort: return "reuseport";
+    case Model::kAcceptor: return "acceptor";
+    case Model::kWorkers: return "workers";
+  }
+  return "?";
+}
+
+void put_counters(Napi::Env env, Napi::Object o, const ThreadStats* const* all, size_t n) {
+  auto sum = [&](auto field) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += static_cast<double>((all[i]->*field).get());
+    return Napi::Number::New(env, s);
+  };
+  o.Set("accepted", sum(&ThreadStats::accepted));
+  o.Set("closed", sum(&ThreadStats::closed));
+  o.Set("active", sum(&ThreadStats::active));
+  o.Set("requests", sum(&ThreadStats::requests));
+  o.Set("bytesIn", sum(&ThreadStats::bytes_in));
+  o.Set("bytesOut", sum(&ThreadStats::bytes_out));
+  o.Set("badRequests", sum(&ThreadStats::status400));
+  o.Set("headersTooLarge", sum(&ThreadStats::status431));
+  o.Set("notImplemented", sum(&ThreadStats::status501));
+  o.Set("versionNotSupported", sum(&ThreadStats::status505));
+  o.Set("idleTimeouts", sum(&ThreadStats::idle_timeouts));
+  o.Set("emfileEvents", sum(&ThreadStats::emfile_events));
+  Napi::Object errs = Napi::Object::New(env);
+  for (int k = 0; k < kAcceptErrKinds; k++) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += static_cast<double>(all[i]->accept_errors[k].get());
+    errs.Set(kAcceptErrNames[k], Napi::Number::New(env, s));
+  }
+  o.Set("acceptErrors", errs);
+}
+
+class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Server",
+                       {InstanceMethod<&ServerWrap::Listen>("listen"), InstanceMethod<&ServerWrap::Pause>("pause"),
+                        InstanceMethod<&ServerWrap::Resume>("resume"),
+                        InstanceMethod<&ServerWrap::SetAcceptRate>("setAcceptRate"),
+                        InstanceMethod<&ServerWrap::Stats>("stats"), InstanceMethod<&ServerWrap::Close>("close")});
+  }
+
+  explicit ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerWrap>(info) {
+    cfg_ = parse_options(info.Env(), info[0]);  // before any socket exists
+    server_ = std::make_unique<Server>(cfg_);
+  }
+
+  ~ServerWrap() override {
+    if (server_) server_->stop();
+    if (state_ == kListening || state_ == kClosing) keepalive_.Release();
+  }
+
+ private:
+  enum State { kNew, kListening, kClosing, kClosed };
+
+  class CloseWorker : public Napi::AsyncWorker {
+   public:
+    CloseWorker(Napi::Env env, ServerWrap* wrap, Napi::Object self)
+        : Napi::AsyncWorker(env, "tcplab.Server.close"), wrap_(wrap), self_(Napi::Persistent(self)) {}
+    void Execute() override { wrap_->server_->stop(); }
+    void OnOK() override {
+      wrap_->keepalive_.Release();
+      wrap_->state_ = kClosed;
+      for (auto& d : wrap_->waiters_) d.Resolve(Env().Undefined());
+      wrap_->waiters_.clear();
+    }
+
+   private:
+    ServerWrap* wrap_;
+    Napi::ObjectReference self_;  // keeps the wrapper alive until the threads are joined
+  };
+
+  Napi::Value Listen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto d = Napi::Promise::Deferred::New(env);
+    if (state_ != kNew) {
+      Napi::Error e = Napi::Error::New(env, state_ == kListening ? "listen() was already called" : "the server is closed");
+      e.Set("code", Napi::String::New(env, "ERR_SERVER_ALREADY_LISTEN"));
+      d.Reject(e.Value());
+      return d.Promise();
+    }
+    int port;
+    try {
+      port = server_->listen();
+    } catch (const SysError& se) {
+      const char* name = strerrorname_np(se.err);
+      std::string code = name ? name : "E" + std::to_string(se.err);
+      Napi::Error e = Napi::Error::New(env, se.syscall + " " + code + ": " + std::strerror(se.err) + " " +
+                                                cfg_.host + ":" + std::to_string(cfg_.port));
+      e.Set("code", Napi::String::New(env, code));
+      e.Set("errno", Napi::Number::New(env, -se.err));
+      e.Set("syscall", Napi::String::New(env, se.syscall));
+      e.Set("address", Napi::String::New(env, cfg_.host));
+      e.Set("port", Napi::Number::New(env, cfg_.port));
+      state_ = kClosed;
+      d.Reject(e.Value());
+      return d.Promise();
+    }
+    keepalive_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                               "tcplab.Server", 0, 1);
+    state_ = kListening;
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("port", Napi::Number::New(env, port));
+    d.Resolve(r);
+    return d.Promise();
+  }
+
+  void require_open(Napi::Env env) {
+    if (state_ == kClosing || state_ == kClosed) {
+      Napi::Error e = Napi::Error::New(env, "the server is closed");
+      e.Set("code", Napi::String::New(env, "ERR_SERVER_NOT_RUNNING"));
+      throw e;
+    }
+  }
+
+  Napi::Value Pause(const Napi::CallbackInfo& info) {
+    require_open(info.Env());
+    server_->pause();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Resume(const Napi::CallbackInfo& info) {
+    require_open(info.Env());
+    server_->resume();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetAcceptRate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    require_open(env);
+    int64_t n = int_value(env, info[0], "perSecond", 0, 1000000000);
+    server_->set_accept_rate(static_cast<uint64_t>(n));
+    return env.Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("model", model_name(cfg_.model));
+    o.Set("threads", Napi::Number::New(env, cfg_.threads));
+    o.Set("trigger", cfg_.edge ? "edge" : "level");
+    o.Set("backlog", Napi::Number::New(env, cfg_.backlog));
+    o.Set("state", state_ == kNew ? "new" : state_ == kListening ? "listening" : state_ == kClosing ? "closing" : "closed");
+    o.Set("paused", Napi::Boolean::New(env, server_->paused()));
+    o.Set("acceptRate", Napi::Number::New(env, static_cast<double>(server_->accept_rate())));
+    const auto& views = server_->threads();
+    std::vector<const ThreadStats*> all;
+    for (const auto& v : views) all.push_back(v.stats);
+    Napi::Object total = Napi::Object::New(env);
+    put_counters(env, total, all.data(), all.size());
+    o.Set("total", total);
+    Napi::Array per = Napi::Array::New(env, views.size());
+    for (size_t i = 0; i < views.size(); i++) {
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("role", views[i].role);
+      put_counters(env, t, &all[i], 1);
+      per.Set(static_cast<uint32_t>(i), t);
+    }
+    o.Set("perThread", per);
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto d = Napi::Promise::Deferred::New(env);
+    if (state_ == kNew) state_ = kClosed;
+    if (state_ == kClosed) {
+      d.Resolve(env.Undefined());
+      return d.Promise();
+    }
+    waiters_.push_back(d);
+    if (state_ == kListening) {
+      state_ = kClosing;
+      (new CloseWorker(env, this, info.This().As<Napi::Object>()))->Queue();
+    }
+    return d.Promise();
+  }
+
+  ServerConfig cfg_;
+  std::unique_ptr<Server> server_;
+  State state_ = kNew;
+  Napi::ThreadSafeFunction keepalive_;
+  std::vector<Napi::Promise::Deferred> waiters_;
+};
+
+}  // namespace
+}  // namespace tcplab
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  using tcplab::ServerWrap;
+  exports.Set("Server", ServerWrap::Define(env));
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  return exports;
+}
+
+NODE_API_MODULE(tcplab_native, InitModule)

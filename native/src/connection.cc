@@ -1,0 +1,165 @@
+// Connection I/O: read, frame, answer, write; see connection.h.
+#include "connection.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace tcplab {
+
+Conn::Conn(int fd_, const ConnLimits& limits_)
+    : fd(fd_),
+      limits(limits_),
+      framer(limits_.max_header_bytes),
+      in(new char[limits_.in_cap]),
+      out(new char[limits_.out_cap]) {}
+
+void Conn::reset(int new_fd) {
+  fd = new_fd;
+  prev = next = nullptr;
+  deadline_ms = 0;
+  timer_list = 0;
+  lingering = want_write = read_stalled = close_after_flush = timed_out = false;
+  busy.store(false, std::memory_order_relaxed);
+  in_len = out_off = out_len = lingered = 0;
+  framer = RequestFramer(limits.max_header_bytes);
+}
+
+bool Conn::process_input(ThreadStats& st) {
+  const size_t max_answer = Responses::max_size();
+  size_t off = 0;
+  bool stalled = false;
+  while (!close_after_flush && off < in_len) {
+    if (limits.out_cap - out_len < max_answer) {
+      stalled = true;
+      break;
+    }
+    Frame f = framer.next(in.get() + off, in_len - off);
+    off += f.consumed;
+    if (f.kind == Frame::kRequest) {
+      std::string_view r = Responses::ok(f.keep_alive, f.head);
+      std::memcpy(out.get() + out_len, r.data(), r.size());
+      out_len += r.size();
+      st.requests.add();
+      if (!f.keep_alive) close_after_flush = true;
+    } else if (f.kind == Frame::kError) {
+      std::string_view r = Responses::error(f.status);
+      std::memcpy(out.get() + out_len, r.data(), r.size());
+      out_len += r.size();
+      switch (f.status) {
+        case 431: st.status431.add(); break;
+        case 501: st.status501.add(); break;
+        case 505: st.status505.add(); break;
+        default: st.status400.add(); break;
+      }
+      close_after_flush = true;
+    } else if (f.consumed == 0) {
+      break;  // need more bytes
+    }
+  }
+  if (close_after_flush) {
+    in_len = 0;  // whatever follows the last answer is never read
+  } else if (off != 0) {
+    in_len -= off;
+    if (in_len != 0) std::memmove(in.get(), in.get() + off, in_len);
+  }
+  return stalled;
+}
+
+bool Conn::flush(ThreadStats& st) {
+  while (out_off < out_len) {
+    ssize_t n = ::send(fd, out.get() + out_off, out_len - out_off, MSG_NOSIGNAL);
+    if (n > 0) {
+      st.bytes_out.add(static_cast<uint64_t>(n));
+      out_off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    return false;
+  }
+  out_off = out_len = 0;
+  return true;
+}
+
+Next Conn::after_flush() {
+  if (out_len != 0) return Next::kWrite;
+  if (close_after_flush) {
+    // We close first: FIN right after the last answer. The socket stays open to read
+    // and discard what the client still sends; closing with unread input would send
+    // RST and could destroy the answer in the client's receive queue.
+    ::shutdown(fd, SHUT_WR);
+    lingering = true;
+    return Next::kLinger;
+  }
+  return Next::kRead;
+}
+
+Next Conn::linger_read() {
+  for (;;) {
+    ssize_t n = ::read(fd, in.get(), limits.in_cap);
+    if (n > 0) {
+      lingered += static_cast<size_t>(n);
+      if (lingered > limits.linger_max_bytes) return Next::kClose;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Next::kLinger;
+    return Next::kClose;  // EOF or error
+  }
+}
+
+Next Conn::on_readable(ThreadStats& st) {
+  if (lingering) return linger_read();
+  bool drained = false;
+  bool peer_closed = false;
+  for (;;) {
+    const bool stalled = process_input(st);
+    if (close_after_flush) break;
+    if (stalled) {
+      if (!flush(st)) return Next::kClose;
+      if (out_len != 0) {
+        read_stalled = true;  // resume from on_writable: no new edge will come
+        return Next::kWrite;
+      }
+      continue;
+    }
+    // A short read proves the receive queue was empty: a later arrival raises a new
+    // edge, so the extra read() that would return EAGAIN is skipped (one syscall
+    // per request saved).
+    if (drained) break;
+    const size_t space = limits.in_cap - in_len;  // > 0: a partial head is < max_header_bytes
+    ssize_t n = ::read(fd, in.get() + in_len, space);
+    if (n > 0) {
+      st.bytes_in.add(static_cast<uint64_t>(n));
+      in_len += static_cast<size_t>(n);
+      drained = static_cast<size_t>(n) < space;
+      continue;
+    }
+    if (n == 0) {
+      peer_closed = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return Next::kClose;
+  }
+  if (!flush(st)) return Next::kClose;
+  if (peer_closed) return Next::kClose;
+  return after_flush();
+}
+
+Next Conn::on_writable(ThreadStats& st) {
+  if (lingering) return linger_read();
+  if (!flush(st)) return Next::kClose;
+  if (out_len != 0) return Next::kWrite;
+  if (read_stalled && !close_after_flush) {
+    read_stalled = false;
+    return on_readable(st);
+  }
+  return after_flush();
+}
+
+}  // namespace tcplab

@@ -1,0 +1,81 @@
+// One client connection: buffers, framing, and what to do after I/O. Knows
+// nothing of epoll: the owning loop maps the returned Next to interest changes.
+//
+// Thread safety: a Conn is touched by one thread at a time (its loop, or in the
+// workers model the worker that holds it while EPOLLONESHOT keeps it disarmed).
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "http.h"
+#include "stats.h"
+
+namespace tcplab {
+
+struct ConnLimits {
+  size_t max_header_bytes = RequestFramer::kDefaultMaxHeaderBytes;
+  size_t in_cap = 16384;   // input buffer: at least max_header_bytes + 1
+  size_t out_cap = 16384;  // output buffer: at least Responses::max_size()
+  size_t linger_max_bytes = 1 << 20;  // discarded after we sent FIN, then we close
+};
+
+// What the loop should do with the connection next.
+enum class Next : uint8_t {
+  kRead,    // wait until readable
+  kWrite,   // output pending: wait until writable
+  kLinger,  // we sent FIN after the last answer: read and discard until EOF, briefly
+  kClose,   // close it now
+};
+
+struct Conn {
+  Conn(int fd, const ConnLimits& limits);
+  ~Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  // Called when the socket is readable / writable.
+  Next on_readable(ThreadStats& st);
+  Next on_writable(ThreadStats& st);
+
+  // Frames buffered input and appends the answers to the output buffer, as far as
+  // the output buffer has room. Returns true when input was left for lack of room.
+  // Pure: no system calls (the fuzz target drives it directly).
+  bool process_input(ThreadStats& st);
+
+  // Resets for a new socket (conns are pooled per loop).
+  void reset(int new_fd);
+
+  int fd;
+  const ConnLimits& limits;
+
+  // Intrusive timer list (owned by the loop): ordered by deadline.
+  Conn* prev = nullptr;
+  Conn* next = nullptr;
+  int64_t deadline_ms = 0;
+  uint8_t timer_list = 0;
+
+  bool lingering = false;      // FIN sent, discarding input
+  bool want_write = false;     // the loop has write interest registered
+  bool read_stalled = false;   // stopped reading because output was full
+  bool close_after_flush = false;
+  bool timed_out = false;      // workers model: the reactor asked for a close
+  std::atomic<bool> busy{false};  // workers model: a worker holds it (disarmed)
+
+  size_t in_len = 0;
+  size_t out_off = 0;
+  size_t out_len = 0;
+  size_t lingered = 0;
+  RequestFramer framer;
+  std::unique_ptr<char[]> in;
+  std::unique_ptr<char[]> out;
+
+ private:
+  // Writes pending output. Returns false on a fatal socket error.
+  bool flush(ThreadStats& st);
+  Next after_flush();
+  Next linger_read();
+};
+
+}  // namespace tcplab

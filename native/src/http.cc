@@ -1,0 +1,259 @@
+// Request framing: see http.h. The grammar is RFC 9112's, strictly: CRLF line
+// ends only (a bare LF is an error), no obs-fold, tokens for method and field
+// names, HTTP/1.0 or HTTP/1.1 only. Chunked bodies are not implemented (501):
+// the lab's load generators never send them. A missing Host header is accepted
+// (RFC 9112 says 400) because some load generators omit it.
+#include "http.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace tcplab {
+
+namespace {
+
+constexpr bool is_tchar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+    case '+': case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+struct CharTable {
+  bool tchar[256];
+  bool field_value[256];  // VCHAR, obs-text, SP, HTAB
+  bool target[256];       // anything visible
+  constexpr CharTable() : tchar(), field_value(), target() {
+    for (int c = 0; c < 256; c++) {
+      tchar[c] = is_tchar(static_cast<unsigned char>(c));
+      field_value[c] = (c >= 0x21 && c != 0x7f) || c == ' ' || c == '\t';
+      target[c] = c >= 0x21 && c != 0x7f;
+    }
+  }
+};
+constexpr CharTable kChars;
+
+inline unsigned char u(char c) { return static_cast<unsigned char>(c); }
+
+// a[0..n) equals lit ignoring ASCII case; lit is lower case.
+bool ieq(const char* a, size_t n, std::string_view lit) {
+  if (lit.size() != n) return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
+    if (c != lit[i]) return false;
+  }
+  return true;
+}
+
+Frame error(uint16_t status) {
+  Frame f;
+  f.kind = Frame::kError;
+  f.status = status;
+  return f;
+}
+
+enum class Method { kKnown, kHead, kUnknown };
+
+Method classify_method(std::string_view m) {
+  static constexpr std::string_view kKnown[] = {"GET",     "POST",  "PUT",    "DELETE",
+                                                "OPTIONS", "PATCH", "TRACE", "CONNECT"};
+  if (m == "HEAD") return Method::kHead;
+  for (std::string_view k : kKnown) {
+    if (m == k) return Method::kKnown;
+  }
+  return Method::kUnknown;
+}
+
+// Looks for the close / keep-alive options in a Connection field value.
+void scan_connection(const char* v, size_t n, bool* close, bool* keep_alive) {
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+    size_t start = i;
+    while (i < n && v[i] != ',' && v[i] != ' ' && v[i] != '\t') i++;
+    if (ieq(v + start, i - start, "close")) *close = true;
+    if (ieq(v + start, i - start, "keep-alive")) *keep_alive = true;
+  }
+}
+
+constexpr uint64_t kMaxContentLength = 1ull << 40;
+
+}  // namespace
+
+Frame RequestFramer::next(const char* data, size_t len) {
+  if (body_left_ != 0) {  // discarding a Content-Length body
+    Frame f;
+    uint64_t take = std::min<uint64_t>(body_left_, len);
+    body_left_ -= take;
+    f.consumed = static_cast<size_t>(take);
+    if (body_left_ == 0) {
+      f.kind = Frame::kRequest;
+      f.keep_alive = body_keep_alive_;
+      f.head = body_head_;
+    }
+    return f;
+  }
+
+  // Empty lines before a request line are ignored (RFC 9112 section 2.2).
+  if (scanned_ == 0 && len >= 2 && data[0] == '\r' && data[1] == '\n') {
+    Frame f;
+    f.consumed = 2;
+    return f;
+  }
+
+  // Find the end of the header block. scanned_ always sits at a line start, and
+  // every line before it ended in CRLF, so each byte is looked at once.
+  size_t pos = scanned_;
+  while (pos < len) {
+    const void* nl = std::memchr(data + pos, '\n', len - pos);
+    if (nl == nullptr) break;
+    const size_t i = static_cast<size_t>(static_cast<const char*>(nl) - data);
+    if (i == pos || data[i - 1] != '\r') return error(400);  // bare LF
+    if (i + 1 > max_header_bytes_) return error(431);
+    if (i - 1 == pos) {  // an empty line: the header block ends here
+      const size_t head_len = i + 1;
+      scanned_ = 0;
+      uint64_t content_length = 0;
+      Frame f = parse_head(data, head_len, &content_length);
+      if (f.kind == Frame::kError) return f;
+      const size_t available = len - head_len;
+      if (content_length <= available) {
+        f.consumed = head_len + static_cast<size_t>(content_length);
+        return f;
+      }
+      body_left_ = content_length - available;
+      body_keep_alive_ = f.keep_alive;
+      body_head_ = f.head;
+      Frame more;
+      more.consumed = len;
+      return more;
+    }
+    pos = i + 1;
+  }
+  scanned_ = pos;
+  // The block is not complete and already has len bytes: it would exceed the limit.
+  if (len >= max_header_bytes_) return error(431);
+  return Frame{};
+}
+
+Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* content_length) const {
+  const char* p = data;
+  const char* const end = data + head_len - 2;  // the final empty line's CRLF
+
+  // Request line: method SP request-target SP HTTP-version CRLF.
+  const char* eol = static_cast<const char*>(std::memchr(p, '\n', end - p)) - 1;  // at '\r'
+  const char* q = p;
+  while (q < eol && kChars.tchar[u(*q)]) q++;
+  if (q == p || q == eol || *q != ' ') return error(400);
+  std::string_view method(p, q - p);
+  const char* t = ++q;
+  while (q < eol && kChars.target[u(*q)]) q++;
+  if (q == t || q == eol || *q != ' ') return error(400);
+  q++;
+  if (eol - q != 8 || std::memcmp(q, "HTTP/", 5) != 0 || q[6] != '.' || q[5] < '0' ||
+      q[5] > '9' || q[7] < '0' || q[7] > '9') {
+    return error(400);
+  }
+  if (q[5] != '1' || (q[7] != '0' && q[7] != '1')) return error(505);
+  const bool http11 = q[7] == '1';
+  const Method kind = classify_method(method);
+
+  // Header fields: name ":" OWS value OWS CRLF.
+  bool has_cl = false, has_te = false, conn_close = false, conn_keep_alive = false;
+  uint64_t cl = 0;
+  size_t count = 0;
+  p = eol + 2;
+  while (p < end) {
+    eol = static_cast<const char*>(std::memchr(p, '\n', end + 2 - p)) - 1;
+    if (++count > kMaxHeaders) return error(431);
+    q = p;
+    while (q < eol && kChars.tchar[u(*q)]) q++;  // obs-fold (leading SP/HTAB) fails here too
+    if (q == p || q == eol || *q != ':') return error(400);
+    const char* name = p;
+    const size_t name_len = q - p;
+    q++;
+    while (q < eol && (*q == ' ' || *q == '\t')) q++;
+    const char* v = q;
+    for (; q < eol; q++) {
+      if (!kChars.field_value[u(*q)]) return error(400);
+    }
+    const char* vend = eol;
+    while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
+    const size_t vlen = vend - v;
+
+    if (ieq(name, name_len, "content-length")) {
+      if (vlen == 0) return error(400);
+      uint64_t n = 0;
+      for (size_t k = 0; k < vlen; k++) {
+        if (v[k] < '0' || v[k] > '9') return error(400);
+        n = n * 10 + static_cast<uint64_t>(v[k] - '0');
+        if (n > kMaxContentLength) return error(400);
+      }
+      if (has_cl && n != cl) return error(400);
+      has_cl = true;
+      cl = n;
+    } else if (ieq(name, name_len, "transfer-encoding")) {
+      has_te = true;
+    } else if (ieq(name, name_len, "connection")) {
+      scan_connection(v, vlen, &conn_close, &conn_keep_alive);
+    }
+    p = eol + 2;
+  }
+
+  if (has_te) return error(has_cl || !http11 ? 400 : 501);
+  if (kind == Method::kUnknown) return error(501);
+
+  Frame f;
+  f.kind = Frame::kRequest;
+  f.head = kind == Method::kHead;
+  f.keep_alive = http11 ? !conn_close : (conn_keep_alive && !conn_close);
+  *content_length = cl;
+  return f;
+}
+
+namespace {
+
+#define TCPLAB_HEADERS(conn, len) \
+  "Content-Type: text/plain\r\nContent-Length: " len "\r\nConnection: " conn "\r\n\r\n"
+
+constexpr std::string_view kOkKeepAlive = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("keep-alive", "6") "hello\n";
+constexpr std::string_view kOkClose = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("close", "6") "hello\n";
+constexpr std::string_view kHeadKeepAlive = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("keep-alive", "6");
+constexpr std::string_view kHeadClose = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("close", "6");
+constexpr std::string_view k400 = "HTTP/1.1 400 Bad Request\r\n" TCPLAB_HEADERS("close", "12") "bad request\n";
+constexpr std::string_view k431 =
+    "HTTP/1.1 431 Request Header Fields Too Large\r\n" TCPLAB_HEADERS("close", "24") "header fields too large\n";
+constexpr std::string_view k501 = "HTTP/1.1 501 Not Implemented\r\n" TCPLAB_HEADERS("close", "16") "not implemented\n";
+constexpr std::string_view k505 =
+    "HTTP/1.1 505 HTTP Version Not Supported\r\n" TCPLAB_HEADERS("close", "27") "http version not supported\n";
+
+#undef TCPLAB_HEADERS
+
+}  // namespace
+
+std::string_view Responses::ok(bool keep_alive, bool head) {
+  if (head) return keep_alive ? kHeadKeepAlive : kHeadClose;
+  return keep_alive ? kOkKeepAlive : kOkClose;
+}
+
+std::string_view Responses::error(uint16_t status) {
+  switch (status) {
+    case 431: return k431;
+    case 501: return k501;
+    case 505: return k505;
+    default: return k400;
+  }
+}
+
+size_t Responses::max_size() {
+  return std::max({kOkKeepAlive.size(), kOkClose.size(), k400.size(), k431.size(), k501.size(),
+                   k505.size()});
+}
+
+}  // namespace tcplab

@@ -1,0 +1,59 @@
+// Incremental HTTP/1.1 request framing and the server's prebuilt responses.
+//
+// The framer finds where each request ends; it never copies or allocates. It is
+// fed the unconsumed input of one connection (starting at the current request)
+// and says how many bytes it consumed and whether a whole request has arrived.
+// Bytes may arrive one at a time or many requests per read; a header block is
+// scanned once in total (the scan resumes where the last call stopped).
+//
+// Thread safety: a framer belongs to one connection; no shared state.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace tcplab {
+
+struct Frame {
+  enum Kind : uint8_t { kNeedMore, kRequest, kError };
+  Kind kind = kNeedMore;
+  bool keep_alive = false;  // kRequest: the connection stays open after the answer
+  bool head = false;        // kRequest: HEAD, answer without a body
+  uint16_t status = 0;      // kError: 400, 431, 501 or 505; the connection closes
+  size_t consumed = 0;      // bytes of the input the caller may drop now
+};
+
+class RequestFramer {
+ public:
+  static constexpr size_t kDefaultMaxHeaderBytes = 8192;
+  static constexpr size_t kMaxHeaders = 100;
+
+  explicit RequestFramer(size_t max_header_bytes = kDefaultMaxHeaderBytes)
+      : max_header_bytes_(max_header_bytes) {}
+
+  // data/len: the connection's unconsumed input. The caller drops `consumed`
+  // bytes and calls again while the result is not kNeedMore with consumed == 0.
+  Frame next(const char* data, size_t len);
+
+  // True while a Content-Length body is being discarded.
+  bool in_body() const { return body_left_ != 0; }
+
+ private:
+  // Parses a complete header block; on success sets *content_length.
+  Frame parse_head(const char* data, size_t head_len, uint64_t* content_length) const;
+
+  size_t max_header_bytes_;
+  size_t scanned_ = 0;      // bytes of the current header block known to be well-formed lines
+  uint64_t body_left_ = 0;  // body bytes still to discard
+  bool body_keep_alive_ = false;
+  bool body_head_ = false;
+};
+
+// The fixed answers, built once at load time.
+struct Responses {
+  static std::string_view ok(bool keep_alive, bool head);
+  static std::string_view error(uint16_t status);  // always "Connection: close"
+  static size_t max_size();                        // the longest of them
+};
+
+}  // namespace tcplab

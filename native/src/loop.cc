@@ -1,0 +1,428 @@
+// Loop: see loop.h.
+#include "loop.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <climits>
+#include <string>
+#include <system_error>
+
+#include "worker_pool.h"
+
+namespace tcplab {
+
+namespace {
+
+constexpr int kBatch = 256;
+constexpr int64_t kAcceptBackoffMs = 100;  // after ENOBUFS/ENOMEM or an EMFILE we could not absorb
+
+int64_t monotonic_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // vDSO: no system call
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+AcceptErr classify_accept_errno(int e) {
+  switch (e) {
+    case EMFILE: return kEMFILE;
+    case ENFILE: return kENFILE;
+    case ENOBUFS: return kENOBUFS;
+    case ENOMEM: return kENOMEM;
+    case ECONNABORTED: return kECONNABORTED;
+    case EPERM: return kEPERM;
+    case EPROTO: return kEPROTO;
+    default: return kOtherErr;
+  }
+}
+
+}  // namespace
+
+Loop::Loop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats, AcceptControl& accept)
+    : opts_(opts), limits_(limits), stats_(stats), accept_(accept) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  int r = poller_.add(wake_fd_, kReadable, &wake_tag_);
+  if (r < 0) {
+    close(wake_fd_);
+    throw std::system_error(-r, std::generic_category(), "epoll_ctl");
+  }
+  idle_.timeout_ms = opts_.idle_timeout_ms > 0 ? opts_.idle_timeout_ms : INT64_MAX / 4;
+  linger_.timeout_ms = opts_.linger_ms;
+  conn_interest_flags_ = opts_.edge ? uint32_t{kEdge} : 0u;
+}
+
+Loop::~Loop() {
+  // Runs after join(): no other thread touches this loop any more.
+  for (TimerList* list : {&idle_, &linger_}) {
+    while (list->head != nullptr) {
+      Conn* c = list->head;
+      unlink(c);
+      close(c->fd);
+      delete c;
+    }
+  }
+  for (Conn* c : graveyard_) delete c;
+  for (Conn* c : free_conns_) delete c;
+  for (const Mail& m : mail_) {
+    if (m.conn == nullptr && m.fd >= 0) close(m.fd);
+  }
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (spare_fd_ >= 0) close(spare_fd_);
+  close(wake_fd_);
+}
+
+void Loop::start() {
+  if (pool_ != nullptr) conn_interest_flags_ |= kOneShot;
+  if (listen_fd_ >= 0) spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  thread_ = std::thread([this] {
+    std::string name = std::string("tcplab-") + opts_.role + std::to_string(opts_.index);
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    run();
+  });
+}
+
+void Loop::stop() {
+  stopping_.store(true, std::memory_order_release);
+  wake();
+}
+
+void Loop::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Loop::wake() {
+  uint64_t one = 1;
+  ssize_t r = write(wake_fd_, &one, sizeof one);
+  (void)r;  // EAGAIN means a wake-up is already pending
+}
+
+void Loop::post_fd(int fd) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    was_empty = mail_.empty();
+    mail_.push_back(Mail{fd, nullptr, Next::kRead});
+  }
+  if (was_empty) wake();  // one wake-up per batch of hand-offs
+}
+
+void Loop::post_done(Conn* c, Next next) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    was_empty = mail_.empty();
+    mail_.push_back(Mail{c->fd, c, next});
+  }
+  if (was_empty) wake();
+}
+
+void Loop::rearm(Conn* c, Next next) {
+  c->want_write = next == Next::kWrite;
+  const uint32_t interest = (c->want_write ? kWritable : kReadable) | conn_interest_flags_;
+  c->busy.store(false, std::memory_order_release);
+  // After mod() the reactor may hand c to another worker at once.
+  if (poller_.mod(c->fd, interest, c) < 0) ::shutdown(c->fd, SHUT_RDWR);
+}
+
+void Loop::assert_in_loop() const {
+  assert(std::this_thread::get_id() == loop_thread_);
+}
+
+void Loop::run() {
+  loop_thread_ = std::this_thread::get_id();
+  now_ms_ = monotonic_us() / 1000;
+  reconcile_listener();
+  FiredEvent events[kBatch];
+  while (!stopping_.load(std::memory_order_acquire)) {
+    int n = poller_.wait(events, kBatch, next_timeout_ms());
+    if (n < 0) break;  // EBADF/EINVAL: cannot happen with our own epoll fd
+    now_ms_ = monotonic_us() / 1000;
+    for (int i = 0; i < n; i++) {
+      void* data = events[i].data;
+      if (data == &listener_tag_) {
+        on_acceptable();
+      } else if (data == &wake_tag_) {
+        uint64_t v;
+        ssize_t r = read(wake_fd_, &v, sizeof v);
+        (void)r;
+        drain_mail();
+        const uint64_t gen = accept_.generation.load(std::memory_order_acquire);
+        if (gen != accept_generation_) {  // pause/resume/rate changed: start afresh
+          accept_generation_ = gen;
+          accept_blocked_until_ms_ = 0;
+          tokens_at_us_ = 0;
+        }
+        reconcile_listener();
+      } else {
+        on_conn(static_cast<Conn*>(data), events[i].mask);
+      }
+    }
+    expire_timers();
+    if (accept_blocked_until_ms_ != 0 && now_ms_ >= accept_blocked_until_ms_) {
+      accept_blocked_until_ms_ = 0;
+      reconcile_listener();
+    }
+    // Closed connections are reused only after the batch: a later event of this
+    // batch can never point at a recycled Conn.
+    for (Conn* c : graveyard_) conn_put(c);
+    graveyard_.clear();
+  }
+}
+
+int Loop::next_timeout_ms() const {
+  int64_t next = INT64_MAX;
+  if (idle_.head != nullptr) next = idle_.head->deadline_ms;
+  if (linger_.head != nullptr && linger_.head->deadline_ms < next) next = linger_.head->deadline_ms;
+  if (accept_blocked_until_ms_ != 0 && accept_blocked_until_ms_ < next) next = accept_blocked_until_ms_;
+  if (next == INT64_MAX) return -1;
+  int64_t wait = next - now_ms_;
+  if (wait < 0) return 0;
+  return wait > INT_MAX ? INT_MAX : static_cast<int>(wait);
+}
+
+// ---- accepting -------------------------------------------------------------
+
+void Loop::reconcile_listener() {
+  if (listen_fd_ < 0) return;
+  const bool want = !accept_.paused.load(std::memory_order_acquire) && accept_blocked_until_ms_ == 0;
+  if (want == listener_armed_) return;
+  // Removing the listener (rather than masking it) is what lets pause() leave the
+  // accept queue to fill without a level-triggered spin; adding it back reports
+  // connections already queued, in both trigger modes.
+  if (want) {
+    if (poller_.add(listen_fd_, kReadable | (opts_.edge ? uint32_t{kEdge} : 0u), &listener_tag_) == 0) listener_armed_ = true;
+  } else {
+    poller_.del(listen_fd_);
+    listener_armed_ = false;
+  }
+}
+
+// Token bucket for setAcceptRate(): holds at most 10 ms worth (at least one).
+bool Loop::accept_token() {
+  uint64_t rate = accept_.rate_per_loop.load(std::memory_order_relaxed);
+  if (static_cast<uint64_t>(opts_.index) < accept_.rate_remainder.load(std::memory_order_relaxed)) rate++;
+  if (rate == 0) return true;
+  const int64_t now = monotonic_us();
+  const double cap = rate / 100.0 > 1.0 ? rate / 100.0 : 1.0;
+  if (tokens_at_us_ == 0) tokens_ = 1.0;
+  else tokens_ += static_cast<double>(now - tokens_at_us_) * static_cast<double>(rate) / 1e6;
+  if (tokens_ > cap) tokens_ = cap;
+  tokens_at_us_ = now;
+  if (tokens_ >= 1.0) {
+    tokens_ -= 1.0;
+    return true;
+  }
+  const double wait_ms = (1.0 - tokens_) * 1000.0 / static_cast<double>(rate);
+  accept_blocked_until_ms_ = now / 1000 + static_cast<int64_t>(wait_ms) + 1;
+  return false;
+}
+
+void Loop::on_acceptable() {
+  for (;;) {
+    if (accept_.paused.load(std::memory_order_relaxed)) break;
+    if (!accept_token()) break;
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      stats_.accepted.add();
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      if (!targets_.empty()) {
+        targets_[next_target_]->post_fd(fd);
+        next_target_ = (next_target_ + 1) % targets_.size();
+      } else {
+        adopt(fd);
+      }
+      continue;
+    }
+    const int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK) {
+      if (tokens_at_us_ != 0) tokens_ += 1.0;  // the token was not used
+      break;
+    }
+    if (e == EINTR) continue;
+    stats_.accept_errors[classify_accept_errno(e)].add();
+    if (e == EMFILE || e == ENFILE) {
+      // Out of fds: the queued connection would keep the listener readable forever.
+      // Give back the spare fd, accept the connection, close it (the client sees a
+      // close instead of hanging), and take the spare again.
+      stats_.emfile_events.add();
+      if (spare_fd_ >= 0) {
+        close(spare_fd_);
+        int victim = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (victim >= 0) close(victim);
+        spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (victim >= 0 && spare_fd_ >= 0) continue;
+      }
+      accept_blocked_until_ms_ = now_ms_ + kAcceptBackoffMs;
+      break;
+    }
+    if (e == ECONNABORTED || e == EPROTO || e == EPERM || e == ENETDOWN || e == ENOPROTOOPT ||
+        e == EHOSTDOWN || e == ENONET || e == EHOSTUNREACH || e == EOPNOTSUPP || e == ENETUNREACH) {
+      continue;  // that connection is gone; the next one may be fine
+    }
+    accept_blocked_until_ms_ = now_ms_ + kAcceptBackoffMs;  // ENOBUFS, ENOMEM, …
+    break;
+  }
+  if (accept_blocked_until_ms_ != 0) reconcile_listener();
+}
+
+// ---- connections -----------------------------------------------------------
+
+Conn* Loop::conn_get(int fd) {
+  if (free_conns_.empty()) return new Conn(fd, limits_);
+  Conn* c = free_conns_.back();
+  free_conns_.pop_back();
+  c->reset(fd);
+  return c;
+}
+
+void Loop::conn_put(Conn* c) {
+  if (free_conns_.size() < 1024) free_conns_.push_back(c);
+  else delete c;
+}
+
+void Loop::adopt(int fd) {
+  Conn* c = conn_get(fd);
+  if (poller_.add(fd, kReadable | conn_interest_flags_, c) < 0) {
+    close(fd);
+    stats_.closed.add();
+    graveyard_.push_back(c);
+    return;
+  }
+  stats_.active.add();
+  touch(c, idle_);
+}
+
+void Loop::on_conn(Conn* c, uint32_t mask) {
+  if (pool_ != nullptr) {
+    // Workers model: EPOLLONESHOT has disarmed c; a worker owns its I/O now.
+    if (!c->lingering) touch(c, idle_);
+    c->busy.store(true, std::memory_order_relaxed);
+    pool_->submit(c, mask);
+    return;
+  }
+  Next next = (mask & kWritable) && c->want_write ? c->on_writable(stats_) : c->on_readable(stats_);
+  apply(c, next);
+}
+
+void Loop::apply(Conn* c, Next next) {
+  switch (next) {
+    case Next::kRead:
+    case Next::kLinger:
+      if (c->want_write) {
+        c->want_write = false;
+        if (poller_.mod(c->fd, kReadable | conn_interest_flags_, c) < 0) return close_conn(c);
+      }
+      if (next == Next::kLinger) {
+        if (c->timer_list != 2) touch(c, linger_);
+      } else {
+        touch(c, idle_);
+      }
+      return;
+    case Next::kWrite:
+      // Only write interest while output is pending: reading more would only pile
+      // up answers. mod() back to readable re-reports data that arrived meanwhile.
+      if (!c->want_write) {
+        c->want_write = true;
+        if (poller_.mod(c->fd, kWritable | conn_interest_flags_, c) < 0) return close_conn(c);
+      }
+      touch(c, idle_);
+      return;
+    case Next::kClose:
+      return close_conn(c);
+  }
+}
+
+void Loop::close_conn(Conn* c) {
+  unlink(c);
+  close(c->fd);  // also removes it from epoll (we never dup connection fds)
+  c->fd = -1;
+  stats_.closed.add();
+  stats_.active.sub();
+  graveyard_.push_back(c);
+}
+
+void Loop::drain_mail() {
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    mail_scratch_.swap(mail_);
+  }
+  for (const Mail& m : mail_scratch_) {
+    if (m.conn == nullptr) {
+      adopt(m.fd);  // acceptor model hand-off
+    } else if (m.next == Next::kClose) {
+      close_conn(m.conn);  // workers model: a worker is done with it
+    } else if (m.next == Next::kLinger && m.conn->timer_list != 2) {
+      touch(m.conn, linger_);
+    }
+  }
+  mail_scratch_.clear();
+}
+
+// ---- timers: two intrusive lists, each in deadline order because every entry
+// of a list has the same timeout; touch and expiry are O(1) per connection.
+
+void Loop::unlink(Conn* c) {
+  if (c->timer_list == 0) return;
+  TimerList& list = c->timer_list == 1 ? idle_ : linger_;
+  if (c->prev) c->prev->next = c->next;
+  else list.head = c->next;
+  if (c->next) c->next->prev = c->prev;
+  else list.tail = c->prev;
+  c->prev = c->next = nullptr;
+  c->timer_list = 0;
+}
+
+void Loop::touch(Conn* c, TimerList& list) {
+  unlink(c);
+  c->deadline_ms = now_ms_ + list.timeout_ms;
+  c->timer_list = &list == &idle_ ? 1 : 2;
+  c->prev = list.tail;
+  c->next = nullptr;
+  if (list.tail) list.tail->next = c;
+  else list.head = c;
+  list.tail = c;
+}
+
+void Loop::expire_timers() {
+  while (linger_.head != nullptr && linger_.head->deadline_ms <= now_ms_) {
+    Conn* c = linger_.head;
+    if (c->busy.load(std::memory_order_acquire)) {
+      touch(c, linger_);
+      continue;
+    }
+    if (pool_ != nullptr) {  // a worker may re-arm it any moment: let a worker see EOF
+      touch(c, linger_);
+      ::shutdown(c->fd, SHUT_RDWR);
+      continue;
+    }
+    close_conn(c);
+  }
+  while (idle_.head != nullptr && idle_.head->deadline_ms <= now_ms_) {
+    Conn* c = idle_.head;
+    if (pool_ != nullptr) {
+      // Never close under a worker's feet: shut the socket down so the next event
+      // hands it to a worker, which sees EOF and gives it back to us to close.
+      touch(c, idle_);
+      if (!c->busy.load(std::memory_order_acquire) && !c->timed_out) {
+        c->timed_out = true;
+        stats_.idle_timeouts.add();
+        ::shutdown(c->fd, SHUT_RDWR);
+      }
+      continue;
+    }
+    stats_.idle_timeouts.add();
+    close_conn(c);
+  }
+}
+
+}  // namespace tcplab

@@ -1,0 +1,135 @@
+// Loop: one thread, one Poller, the connections it owns, and optionally a listener.
+// Models (server.h) are built from loops:
+//   single    — one loop with the listener and all connections
+//   reuseport — N loops, each with its own SO_REUSEPORT listener
+//   acceptor  — one loop with only the listener; it hands fds to N loops (post_fd)
+//   workers   — one loop with the listener; connection events go to a WorkerPool
+//               (EPOLLONESHOT), workers hand closes back (post_done)
+//
+// Thread safety: methods marked "any thread" may be called from other threads;
+// everything else runs in the loop's thread (asserted in debug builds).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "connection.h"
+#include "poller.h"
+#include "stats.h"
+
+namespace tcplab {
+
+class WorkerPool;
+
+struct AcceptControl {  // shared by the server's accepting loops, written from JS
+  std::atomic<bool> paused{false};
+  std::atomic<uint64_t> rate_per_loop{0};  // accepts per second per accepting loop; 0 = unlimited
+  std::atomic<uint64_t> rate_remainder{0};  // the first `remainder` loops accept one more per second
+  std::atomic<uint64_t> generation{0};      // bumped on every change, before the loops are woken
+};
+
+struct LoopOptions {
+  bool edge = true;
+  int64_t idle_timeout_ms = 60000;  // 0: never
+  int64_t linger_ms = 2000;         // how long a closing connection may keep sending
+  int index = 0;
+  const char* role = "loop";
+};
+
+class Loop {
+ public:
+  Loop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats, AcceptControl& accept);
+  ~Loop();  // closes every fd it still owns; the thread must be joined
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // Before start(): give this loop a listening socket (it owns and closes it).
+  void set_listener(int fd) { listen_fd_ = fd; }
+  // Before start(): accepted fds go to these loops round-robin (acceptor model).
+  void set_targets(std::vector<Loop*> targets) { targets_ = std::move(targets); }
+  // Before start(): connection events go to this pool (workers model).
+  void set_pool(WorkerPool* pool) { pool_ = pool; }
+
+  void start();
+  void stop();  // any thread: ask the loop to return; join() waits for it
+  void join();
+  void wake();  // any thread: re-read AcceptControl
+
+  void post_fd(int fd);               // any thread: adopt this connection
+  void post_done(Conn* c, Next next); // any thread (workers): c is back from a worker
+
+  // Workers model: arm c's interest again after a worker handled it. Any thread.
+  void rearm(Conn* c, Next next);
+
+  ThreadStats& stats() { return stats_; }
+
+ private:
+  struct TimerList {
+    Conn* head = nullptr;
+    Conn* tail = nullptr;
+    int64_t timeout_ms = 0;
+  };
+
+  void run();
+  void on_acceptable();
+  void adopt(int fd);
+  void on_conn(Conn* c, uint32_t mask);
+  void apply(Conn* c, Next next);
+  void close_conn(Conn* c);
+  void drain_mail();
+  void reconcile_listener();
+  int next_timeout_ms() const;
+  void expire_timers();
+  void touch(Conn* c, TimerList& list);
+  void unlink(Conn* c);
+  Conn* conn_get(int fd);
+  void conn_put(Conn* c);
+  bool accept_token();
+  void assert_in_loop() const;
+
+  LoopOptions opts_;
+  const ConnLimits& limits_;
+  ThreadStats& stats_;
+  AcceptControl& accept_;
+  Poller poller_;
+  int wake_fd_ = -1;
+  int listen_fd_ = -1;
+  int spare_fd_ = -1;  // kept open on /dev/null to survive EMFILE
+  bool listener_armed_ = false;
+  std::vector<Loop*> targets_;
+  size_t next_target_ = 0;
+  WorkerPool* pool_ = nullptr;
+  uint32_t conn_interest_flags_ = 0;  // kEdge and/or kOneShot
+
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::thread::id loop_thread_;
+
+  int64_t now_ms_ = 0;
+  TimerList idle_;
+  TimerList linger_;
+  int64_t accept_blocked_until_ms_ = 0;  // rate limit or error back-off
+  double tokens_ = 0;
+  int64_t tokens_at_us_ = 0;
+  uint64_t accept_generation_ = 0;
+
+  std::vector<Conn*> free_conns_;
+  std::vector<Conn*> graveyard_;  // closed this batch; reused after the batch
+
+  struct Mail {
+    int fd;
+    Conn* conn;
+    Next next;
+  };
+  std::mutex mail_mu_;
+  std::vector<Mail> mail_;
+  std::vector<Mail> mail_scratch_;
+
+  // Sentinels that tag the poller's data pointer.
+  char listener_tag_ = 0;
+  char wake_tag_ = 0;
+};
+
+}  // namespace tcplab

@@ -1,0 +1,184 @@
+// Server: see server.h.
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace tcplab {
+
+namespace {
+
+// Creates a non-blocking listening socket. Returns the fd, or throws SysError.
+int make_listener(const std::string& host, int port, int backlog, bool reuse_port) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  int family;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    family = v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    family = v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *v6;
+  } else {
+    throw SysError{EINVAL, "inet_pton"};
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw SysError{errno, "socket"};
+  int one = 1;
+  auto fail = [fd](const char* call) {
+    int e = errno;
+    close(fd);
+    throw SysError{e, call};
+  };
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) fail("setsockopt");
+  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) fail("setsockopt");
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) fail("bind");
+  if (::listen(fd, backlog) < 0) fail("listen");
+  return fd;
+}
+
+int bound_port(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) throw SysError{errno, "getsockname"};
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
+
+}  // namespace
+
+Server::Server(const ServerConfig& cfg) : cfg_(cfg) {
+  limits_.max_header_bytes = cfg.max_header_bytes;
+  limits_.in_cap = std::max<size_t>(16384, cfg.max_header_bytes + 1024);
+  limits_.out_cap = 16384;
+}
+
+Server::~Server() { stop(); }
+
+int Server::listen() {
+  const int n = cfg_.threads;
+  LoopOptions base;
+  base.edge = cfg_.edge;
+  base.idle_timeout_ms = cfg_.idle_timeout_ms;
+  if (cfg_.idle_timeout_ms > 0) base.linger_ms = std::min<int64_t>(base.linger_ms, cfg_.idle_timeout_ms);
+
+  auto add_stats = [this](std::string role) {
+    stats_.push_back(std::make_unique<ThreadStats>());
+    views_.push_back(ThreadView{std::move(role), stats_.back().get()});
+    return stats_.back().get();
+  };
+  auto add_loop = [&](const char* role, int index) {
+    LoopOptions o = base;
+    o.role = role;
+    o.index = index;
+    ThreadStats* st = add_stats(std::string(role) + std::to_string(index));
+    loops_.push_back(std::make_unique<Loop>(o, limits_, *st, accept_));
+    return loops_.back().get();
+  };
+
+  int port = cfg_.port;
+  auto listener = [&](bool reuse_port) {
+    int fd = make_listener(cfg_.host, port, cfg_.backlog, reuse_port);
+    if (port == 0) port = bound_port(fd);  // later listeners join the first one's port
+    return fd;
+  };
+  try {
+  switch (cfg_.model) {
+    case Model::kSingle: {
+      Loop* l = add_loop("loop", 0);
+      l->set_listener(listener(cfg_.reuse_port));
+      accepting_.push_back(l);
+      break;
+    }
+    case Model::kReusePort:
+      for (int i = 0; i < n; i++) {
+        Loop* l = add_loop("loop", i);
+        l->set_listener(listener(true));
+        accepting_.push_back(l);
+      }
+      break;
+    case Model::kAcceptor: {
+      Loop* acc = add_loop("accept", 0);
+      acc->set_listener(listener(cfg_.reuse_port));
+      std::vector<Loop*> io;
+      for (int i = 0; i < n; i++) io.push_back(add_loop("io", i));
+      acc->set_targets(io);
+      accepting_.push_back(acc);
+      break;
+    }
+    case Model::kWorkers: {
+      Loop* r = add_loop("reactor", 0);
+      r->set_listener(listener(cfg_.reuse_port));
+      std::vector<ThreadStats*> ws;
+      for (int i = 0; i < n; i++) ws.push_back(add_stats("worker" + std::to_string(i)));
+      pool_ = std::make_unique<WorkerPool>(ws, *r);
+      r->set_pool(pool_.get());
+      accepting_.push_back(r);
+      break;
+    }
+  }
+  } catch (...) {
+    // Nothing started yet: dropping the loops closes every fd made so far.
+    pool_.reset();
+    loops_.clear();
+    accepting_.clear();
+    views_.clear();
+    stats_.clear();
+    throw;
+  }
+  started_ = true;
+  if (pool_) pool_->start();
+  for (auto& l : loops_) l->start();
+  return port;
+}
+
+void Server::notify_accepting_loops() {
+  accept_.generation.fetch_add(1, std::memory_order_acq_rel);
+  for (Loop* l : accepting_) l->wake();
+}
+
+void Server::pause() {
+  accept_.paused.store(true, std::memory_order_release);
+  notify_accepting_loops();
+}
+
+void Server::resume() {
+  accept_.paused.store(false, std::memory_order_release);
+  notify_accepting_loops();
+}
+
+void Server::set_accept_rate(uint64_t per_second) {
+  accept_rate_ = per_second;
+  const uint64_t k = accepting_.empty() ? 1 : accepting_.size();
+  accept_.rate_per_loop.store(per_second / k, std::memory_order_relaxed);
+  accept_.rate_remainder.store(per_second % k, std::memory_order_relaxed);
+  notify_accepting_loops();
+}
+
+void Server::stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  // Loops first (no new events reach the pool), then the workers (they may still
+  // re-arm or hand back connections, harmlessly), then the fds: ~Loop closes them.
+  for (auto& l : loops_) l->stop();
+  for (auto& l : loops_) l->join();
+  if (pool_) {
+    pool_->stop();
+    pool_->join();
+  }
+  loops_.clear();
+  pool_.reset();
+  accepting_.clear();
+}
+
+}  // namespace tcplab

@@ -1,0 +1,86 @@
+// Server: the reactor as a whole: listener(s), loops and threads for one model.
+//
+// model / threads (N):
+//   single    — 1 thread accepts and serves everything. N must be 1.
+//   reuseport — N threads, each with its own SO_REUSEPORT listener on the same port
+//               (same backlog on each, so N accept queues) and its own loop (nginx style).
+//   acceptor  — 1 acceptor thread owns the only listener and hands each connection to
+//               one of N I/O loops, round-robin, through an eventfd-signalled queue
+//               (muduo style). N+1 threads.
+//   workers   — 1 reactor thread accepts and waits for events; N worker threads do
+//               the I/O, re-arming EPOLLONESHOT after each event. N+1 threads.
+// trigger: edge (EPOLLET, default) or level, for listeners and connections alike.
+//
+// Thread safety: listen/stop from one controlling thread (the JS thread);
+// pause/resume/set_accept_rate/collect_stats from any thread.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "connection.h"
+#include "loop.h"
+#include "stats.h"
+#include "worker_pool.h"
+
+namespace tcplab {
+
+enum class Model { kSingle, kReusePort, kAcceptor, kWorkers };
+
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  int port = 0;
+  int backlog = 511;  // passed to listen() exactly as given: the kernel's clamp is what the lab observes
+  Model model = Model::kSingle;
+  int threads = 1;
+  bool edge = true;
+  bool reuse_port = false;  // SO_REUSEPORT on the listener (always on for the reuseport model)
+  int64_t idle_timeout_ms = 60000;
+  size_t max_header_bytes = RequestFramer::kDefaultMaxHeaderBytes;
+};
+
+// An OS error with the failing call's name.
+struct SysError {
+  int err;
+  std::string syscall;
+};
+
+class Server {
+ public:
+  explicit Server(const ServerConfig& cfg);
+  ~Server();
+
+  // Binds, listens, starts the threads. Returns the bound port, or throws SysError.
+  int listen();
+  void pause();
+  void resume();
+  void set_accept_rate(uint64_t per_second);
+  bool paused() const { return accept_.paused.load(); }
+  uint64_t accept_rate() const { return accept_rate_; }
+  // Stops the threads, joins them, closes every fd. Idempotent.
+  void stop();
+
+  struct ThreadView {
+    std::string role;
+    const ThreadStats* stats;
+  };
+  const std::vector<ThreadView>& threads() const { return views_; }
+
+ private:
+  void notify_accepting_loops();
+
+  ServerConfig cfg_;
+  ConnLimits limits_;
+  AcceptControl accept_;
+  uint64_t accept_rate_ = 0;
+  std::vector<std::unique_ptr<ThreadStats>> stats_;
+  std::vector<ThreadView> views_;
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::vector<Loop*> accepting_;
+  std::unique_ptr<WorkerPool> pool_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace tcplab

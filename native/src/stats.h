@@ -1,0 +1,41 @@
+// Per-thread counters. Each ThreadStats has exactly one writer thread, so an
+// increment is a relaxed load + store (no lock prefix on the hot path); any thread
+// may read them at any time (stats() from JS) and sees a recent value.
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+namespace tcplab {
+
+class Counter {
+ public:
+  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// accept() errors are counted by errno; these are the ones a busy server meets.
+enum AcceptErr : int { kEMFILE, kENFILE, kENOBUFS, kENOMEM, kECONNABORTED, kEPERM, kEPROTO, kOtherErr, kAcceptErrKinds };
+inline const char* const kAcceptErrNames[kAcceptErrKinds] = {"EMFILE", "ENFILE", "ENOBUFS", "ENOMEM",
+                                                             "ECONNABORTED", "EPERM", "EPROTO", "other"};
+
+struct alignas(64) ThreadStats {
+  Counter accepted;       // connections this thread accepted
+  Counter closed;         // connections this thread closed
+  Counter active;         // connections this thread owns now
+  Counter requests;       // complete requests answered with 200
+  Counter bytes_in;
+  Counter bytes_out;
+  Counter status400;
+  Counter status431;
+  Counter status501;
+  Counter status505;
+  Counter idle_timeouts;  // connections closed by the idle timer
+  Counter emfile_events;  // EMFILE/ENFILE met and survived with the spare fd
+  Counter accept_errors[kAcceptErrKinds];
+};
+
+}  // namespace tcplab

@@ -1,0 +1,68 @@
+// WorkerPool: see worker_pool.h.
+#include "worker_pool.h"
+
+#include <pthread.h>
+
+#include <string>
+
+#include "loop.h"
+#include "poller.h"
+
+namespace tcplab {
+
+void WorkerPool::start() {
+  for (size_t i = 0; i < stats_.size(); i++) {
+    threads_.emplace_back([this, i] {
+      std::string name = "tcplab-work" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
+      run(i);
+    });
+  }
+}
+
+void WorkerPool::submit(Conn* c, uint32_t mask) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(Job{c, mask});
+  }
+  cv_.notify_one();
+}
+
+void WorkerPool::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+}
+
+void WorkerPool::join() {
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+void WorkerPool::run(size_t i) {
+  ThreadStats& st = *stats_[i];
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;  // connections left in the queue are closed by the reactor's clean-up
+      job = queue_.front();
+      queue_.pop_front();
+    }
+    Conn* c = job.conn;
+    Next next = (job.mask & kWritable) && c->want_write ? c->on_writable(st) : c->on_readable(st);
+    if (next == Next::kClose) {
+      reactor_.post_done(c, next);  // stays busy: only the reactor touches it from now on
+      continue;
+    }
+    if (next == Next::kLinger) reactor_.post_done(c, next);  // the reactor moves its timer
+    reactor_.rearm(c, next);
+  }
+}
+
+}  // namespace tcplab

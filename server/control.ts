@@ -1,0 +1,84 @@
+// The control API: a small node:http server on its own port (not the hot path).
+//   GET  /healthz       200 {"ok":true}
+//   GET  /stats         200 the reactor's stats (JSON)
+//   POST /pause         stop accepting; the listen queue fills
+//   POST /resume        accept again
+//   POST /accept-rate   body {"perSecond": n} or ?perSecond=n; 0 = unlimited
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Server } from '../native/index.js';
+
+const MAX_BODY = 4096;
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new Error(`body larger than ${MAX_BODY} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Parses the accept rate from ?perSecond= or a JSON body; returns an error message or the number. */
+export function parseAcceptRate(query: URLSearchParams, body: string): number | string {
+  let raw: unknown = query.get('perSecond');
+  if (raw === null) {
+    if (body.trim() === '') return 'perSecond is required: POST /accept-rate?perSecond=N or a JSON body {"perSecond": N}';
+    try {
+      raw = (JSON.parse(body) as { perSecond?: unknown }).perSecond;
+    } catch {
+      return 'body must be JSON like {"perSecond": 100}';
+    }
+  }
+  const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 1e9) {
+    return `perSecond must be an integer from 0 to 1000000000 (0: unlimited), got ${JSON.stringify(raw)}`;
+  }
+  return n;
+}
+
+export function createControlServer(server: Server): HttpServer {
+  const routes: Record<string, { method: string; run: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void }> = {
+    '/healthz': { method: 'GET', run: (_q, res) => send(res, 200, { ok: true }) },
+    '/stats': { method: 'GET', run: (_q, res) => send(res, 200, server.stats()) },
+    '/pause': {
+      method: 'POST',
+      run: (_q, res) => {
+        server.pause();
+        send(res, 200, { paused: true });
+      },
+    },
+    '/resume': {
+      method: 'POST',
+      run: (_q, res) => {
+        server.resume();
+        send(res, 200, { paused: false });
+      },
+    },
+    '/accept-rate': {
+      method: 'POST',
+      run: async (req, res, url) => {
+        const rate = parseAcceptRate(url.searchParams, await readBody(req));
+        if (typeof rate === 'string') return send(res, 400, { error: rate });
+        server.setAcceptRate(rate);
+        send(res, 200, { acceptRate: rate });
+      },
+    },
+  };
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://control');
+    const route = routes[url.pathname];
+    if (!route) return send(res, 404, { error: `no such endpoint ${url.pathname}; try ${Object.keys(routes).join(', ')}` });
+    if (req.method !== route.method) {
+      return send(res, 405, { error: `${url.pathname} takes ${route.method}` }, { allow: route.method });
+    }
+    Promise.resolve(route.run(req, res, url)).catch((err: Error) => send(res, 400, { error: err.message }));
+  });
+}

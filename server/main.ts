@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// The process the lab runs in the server host: the native reactor plus the control API.
+// Prints one JSON line {"event":"listening",...} on stdout when both are up.
+// SIGTERM/SIGINT: clean stop, exit 0. Bad flags or a port clash: one line on stderr, exit 2.
+import { Command, Option } from 'commander';
+import { once } from 'node:events';
+import { pathToFileURL } from 'node:url';
+import { SERVE_FLAGS, type ServeOptions } from './options.js';
+
+export class UsageError extends Error {}
+
+/** Adds the serve flags (with TCPLAB_* env fallbacks) to a command. */
+export function addServeOptions(cmd: Command): Command {
+  for (const f of SERVE_FLAGS) {
+    cmd.addOption(new Option(f.flag, f.help).env(f.env).argParser(f.parse as (v: string) => unknown).default(f.def));
+  }
+  return cmd;
+}
+
+export async function serve(opts: ServeOptions): Promise<void> {
+  const { Server } = await import('../native/index.js');
+  const { createControlServer } = await import('./control.js');
+  let server;
+  try {
+    server = new Server({
+      host: opts.host,
+      port: opts.port,
+      backlog: opts.backlog,
+      model: opts.model,
+      threads: opts.threads,
+      trigger: opts.trigger,
+      idleTimeoutMs: opts.idleTimeoutMs,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  let port: number;
+  try {
+    ({ port } = await server.listen());
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const control = createControlServer(server);
+  try {
+    control.listen(opts.controlPort, opts.controlHost);
+    await once(control, 'listening');
+  } catch (err) {
+    await server.close();
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(`control API: listen ${e.code ?? ''}: ${e.message}`);
+  }
+  const addr = control.address();
+  const controlPort = typeof addr === 'object' && addr ? addr.port : opts.controlPort;
+  process.stdout.write(JSON.stringify({ event: 'listening', pid: process.pid, host: opts.host, port, controlPort, model: opts.model, threads: opts.threads, trigger: opts.trigger, backlog: opts.backlog }) + '\n');
+
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      control.closeAllConnections();
+      control.close();
+      void server.close().then(resolve);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+/** Runs `main.js [flags]`; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const cmd = addServeOptions(new Command('tcplab-server'))
+    .description('Run the tcplab reactor and its control API')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] + '\n') });
+  try {
+    cmd.parse(argv);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : 2;
+  }
+  try {
+    await serve(cmd.opts<ServeOptions>());
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`tcplab-server: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv);
+}
