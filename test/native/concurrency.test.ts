@@ -1,0 +1,68 @@
+// 2,000 concurrent keep-alive connections, each making requests, on every model
+// and both trigger modes.
+import { describe, expect, it } from 'vitest';
+import type { Socket } from 'node:net';
+import { Server, type Model, type Trigger } from '../../native/index.js';
+import { open, request } from '../helpers/http.js';
+
+const CONNECTIONS = 2000;
+const REQUESTS_EACH = 5;
+
+async function openMany(port: number, n: number): Promise<Socket[]> {
+  const out: Socket[] = [];
+  // Batches keep the SYN rate below what the accept queue holds.
+  for (let i = 0; i < n; i += 250) {
+    out.push(...(await Promise.all(Array.from({ length: Math.min(250, n - i) }, () => open(port)))));
+  }
+  return out;
+}
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting for condition');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const combos: Array<[Model, number, Trigger]> = [];
+for (const trigger of ['edge', 'level'] as const) {
+  combos.push(['single', 1, trigger], ['reuseport', 2, trigger], ['acceptor', 2, trigger], ['workers', 2, trigger]);
+}
+
+describe('2,000 concurrent connections', () => {
+  for (const [model, threads, trigger] of combos) {
+    it(`${model} × ${threads} threads, ${trigger}-triggered`, async () => {
+      const server = new Server({ host: '127.0.0.1', port: 0, model, threads, trigger, backlog: 4096 });
+      const { port } = await server.listen();
+      try {
+        const socks = await openMany(port, CONNECTIONS);
+        let ok = 0;
+        await Promise.all(
+          socks.map(async (s) => {
+            for (let i = 0; i < REQUESTS_EACH; i++) {
+              const b = await request(s);
+              if (b.toString().endsWith('hello\n')) ok++;
+            }
+          }),
+        );
+        expect(ok).toBe(CONNECTIONS * REQUESTS_EACH);
+        const st = server.stats();
+        expect(st.total.requests).toBe(CONNECTIONS * REQUESTS_EACH);
+        expect(st.total.accepted).toBe(CONNECTIONS);
+        expect(st.total.active).toBe(CONNECTIONS);
+        if (model !== 'single') {
+          // Work was spread: every serving thread answered some requests.
+          const serving = st.perThread.filter((t) => !/^(accept|reactor)/.test(t.role));
+          expect(serving.length).toBe(threads);
+          for (const t of serving) expect(t.requests, t.role).toBeGreaterThan(0);
+        }
+        for (const s of socks) s.destroy();
+        await waitFor(() => server.stats().total.active === 0);
+        expect(server.stats().total.closed).toBe(CONNECTIONS);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});

@@ -1,0 +1,160 @@
+// Options, errors, start/close cycles, fds, two servers, process exit, idle timeout.
+import { describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { Server } from '../../native/index.js';
+import { exchange, GET, open, parseResponses } from '../helpers/http.js';
+
+const run = promisify(execFile);
+const fdCount = () => readdirSync('/proc/self/fd').length;
+
+describe('options are checked before any socket exists', () => {
+  const bad: Array<[Record<string, unknown>, RegExp]> = [
+    [{ threads: 0 }, /option `threads` must be an integer from 1 to 256, got 0/],
+    [{ threads: 2.5 }, /option `threads` must be an integer from 1 to 256, got 2.5/],
+    [{ model: 'reuseport', threads: 300 }, /`threads` must be an integer from 1 to 256, got 300/],
+    [{ threads: 4 }, /`threads` must be 1 for model "single"/],
+    [{ model: 'fork' }, /option `model` must be one of "single", "reuseport", "acceptor", "workers", got "fork"/],
+    [{ trigger: 'both' }, /option `trigger` must be one of "edge", "level", got "both"/],
+    [{ port: 70000 }, /option `port` must be an integer from 0 to 65535, got 70000/],
+    [{ port: -1 }, /option `port` must be an integer from 0 to 65535, got -1/],
+    [{ port: '80' }, /option `port` must be an integer from 0 to 65535, got "80"/],
+    [{ idleTimeoutMs: -5 }, /option `idleTimeoutMs` must be an integer from 0 to 86400000, got -5/],
+    [{ host: 'localhost' }, /option `host` must be an IPv4 or IPv6 address, got "localhost"/],
+    [{ backlog: 2 ** 31 }, /option `backlog` must be an integer from -2147483648 to 2147483647/],
+    [{ maxHeaderBytes: 10 }, /option `maxHeaderBytes` must be an integer from 256/],
+    [{ reusePort: 'yes' }, /option `reusePort` must be true or false, got "yes"/],
+    [{ portt: 80 }, /unknown option `portt`; allowed: host, port, backlog/],
+  ];
+  for (const [opts, msg] of bad) {
+    it(JSON.stringify(opts), () => {
+      const before = fdCount();
+      let err: (Error & { code?: string }) | undefined;
+      try {
+        new Server(opts as never);
+      } catch (e) {
+        err = e as Error & { code?: string };
+      }
+      expect(err?.message).toMatch(msg);
+      expect(err?.code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(fdCount()).toBe(before);
+    });
+  }
+
+  it('accepts backlog values the kernel clamps (-1, 0, huge)', async () => {
+    for (const backlog of [-1, 0, 1_000_000]) {
+      const s = new Server({ host: '127.0.0.1', backlog });
+      await s.listen();
+      expect(s.stats().backlog).toBe(backlog);
+      await s.close();
+    }
+  });
+});
+
+describe('OS errors', () => {
+  it('EADDRINUSE becomes an Error with code, errno and syscall, and leaks no fd', async () => {
+    const a = new Server({ host: '127.0.0.1' });
+    const { port } = await a.listen();
+    const before = fdCount();
+    const b = new Server({ host: '127.0.0.1', port });
+    const err = (await b.listen().catch((e) => e)) as NodeJS.ErrnoException;
+    expect(err).toBeInstanceOf(Error);
+    expect(err.code).toBe('EADDRINUSE');
+    expect(err.syscall).toBe('bind');
+    expect(err.errno).toBe(-98);
+    expect(err.message).toContain(`127.0.0.1:${port}`);
+    expect(fdCount()).toBe(before);
+    await b.close();
+    await a.close();
+  });
+
+  it('a second listen() rejects', async () => {
+    const a = new Server({ host: '127.0.0.1' });
+    await a.listen();
+    await expect(a.listen()).rejects.toThrow(/already called/);
+    await a.close();
+    expect(() => a.pause()).toThrow(/closed/);
+  });
+});
+
+describe('lifecycle', () => {
+  it('start/close cycles on every model leave the fd count unchanged', async () => {
+    const warm = new Server({ host: '127.0.0.1' });
+    await warm.listen();
+    await warm.close();
+    const before = fdCount();
+    for (let i = 0; i < 5; i++) {
+      for (const [model, threads] of [['single', 1], ['reuseport', 3], ['acceptor', 2], ['workers', 2]] as const) {
+        const s = new Server({ host: '127.0.0.1', model, threads });
+        const { port } = await s.listen();
+        const r = await exchange(port, [GET, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n']);
+        expect(parseResponses(r.data)).toHaveLength(2);
+        // Leave a connection open across close(): close() must close it too.
+        const open1 = await open(port);
+        await s.close();
+        open1.destroy();
+      }
+    }
+    expect(fdCount()).toBe(before);
+  });
+
+  it('two servers live in one process, and a new one starts after close', async () => {
+    const a = new Server({ host: '127.0.0.1' });
+    const b = new Server({ host: '127.0.0.1', model: 'acceptor', threads: 2 });
+    const [pa, pb] = [(await a.listen()).port, (await b.listen()).port];
+    for (const p of [pa, pb]) expect(parseResponses((await exchange(p, [GET], { untilBytes: 94 })).data)[0]?.status).toBe(200);
+    await a.close();
+    expect(parseResponses((await exchange(pb, [GET], { untilBytes: 94 })).data)[0]?.status).toBe(200);
+    await b.close();
+    const c = new Server({ host: '127.0.0.1', port: pa });
+    expect((await c.listen()).port).toBe(pa);
+    await c.close();
+    await c.close(); // idempotent
+    expect(c.stats().state).toBe('closed');
+  });
+
+  it('a listening server keeps Node alive; after close() the process exits', async () => {
+    const addon = fileURLToPath(new URL('../../dist/native/index.js', import.meta.url));
+    const script = `
+      const { Server } = await import(${JSON.stringify(addon)});
+      const s = new Server({ host: '127.0.0.1', model: 'workers', threads: 2 });
+      await s.listen();
+      setTimeout(() => s.close(), 300);
+    `;
+    const t0 = Date.now();
+    await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000 });
+    const ms = Date.now() - t0;
+    expect(ms).toBeGreaterThanOrEqual(300); // was kept alive until close()
+    expect(ms).toBeLessThan(5000); // and exited after it
+  });
+});
+
+describe('idle timeout', () => {
+  for (const model of ['single', 'workers'] as const) {
+    it(`closes an idle connection (${model})`, async () => {
+      const s = new Server({ host: '127.0.0.1', idleTimeoutMs: 300, model, threads: model === 'workers' ? 2 : 1 });
+      const { port } = await s.listen();
+      const t0 = Date.now();
+      const r = await exchange(port, [GET], { timeoutMs: 3000 });
+      const ms = Date.now() - t0;
+      expect(parseResponses(r.data).map((x) => x.status)).toEqual([200]);
+      expect(r.ended).toBe(true);
+      expect(ms).toBeGreaterThanOrEqual(280);
+      expect(ms).toBeLessThan(1500);
+      expect(s.stats().total.idleTimeouts).toBe(1);
+      await s.close();
+    });
+  }
+
+  it('activity keeps a connection open past the timeout', async () => {
+    const s = new Server({ host: '127.0.0.1', idleTimeoutMs: 300 });
+    const { port } = await s.listen();
+    const r = await exchange(port, Array.from({ length: 8 }, () => GET), { gapMs: 100, untilBytes: 8 * 94 });
+    expect(parseResponses(r.data)).toHaveLength(8);
+    expect(r.ended).toBe(false);
+    expect(s.stats().total.idleTimeouts).toBe(0);
+    await s.close();
+  });
+});

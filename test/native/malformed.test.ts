@@ -1,0 +1,93 @@
+// A corpus of malformed and hostile inputs. Each gets the right status (then a
+// close) or just a close, and the server keeps serving the next client.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Server, type Server as ServerT } from '../../native/index.js';
+import { exchange, GET, parseResponses } from '../helpers/http.js';
+
+interface Case {
+  name: string;
+  send: Array<string | Buffer>;
+  /** Expected statuses in order; [] means: no answer, just a close. */
+  expect: number[] | ((statuses: number[]) => boolean);
+  endAfterWrite?: boolean;
+}
+
+const H = 'Host: lab\r\n';
+const cases: Case[] = [
+  { name: 'garbage line', send: ['garbage\r\n\r\n'], expect: [400] },
+  { name: 'binary junk with NULs', send: [Buffer.from([0, 1, 2, 0x20, 0xff, 0x0d, 0x0a, 0x0d, 0x0a])], expect: [400] },
+  { name: 'NUL inside a header value', send: [`GET / HTTP/1.1\r\nX: a\0b\r\n\r\n`], expect: [400] },
+  { name: 'bare LF line ends', send: ['GET / HTTP/1.1\nHost: lab\n\n'], expect: [400] },
+  { name: 'bare LF after a good line', send: [`GET / HTTP/1.1\r\n${H}X: y\n\r\n`], expect: [400] },
+  { name: 'no CRLF at all, then half-close', send: ['GET / HTTP/1.1 Host: lab'], expect: [], endAfterWrite: true },
+  { name: 'no CRLF at all, 20 KB', send: ['G'.repeat(20_000)], expect: [431] },
+  { name: '100 KB header line', send: [`GET / HTTP/1.1\r\nX-Big: ${'b'.repeat(100_000)}\r\n\r\n`], expect: [431] },
+  { name: '10,000 headers', send: ['GET / HTTP/1.1\r\n' + 'X-A: b\r\n'.repeat(10_000) + '\r\n'], expect: [431] },
+  { name: '101 small headers (count limit)', send: ['GET / HTTP/1.1\r\n' + 'A: b\r\n'.repeat(101) + '\r\n'], expect: [431] },
+  { name: 'bad method characters', send: ['G@T / HTTP/1.1\r\n\r\n'], expect: [400] },
+  { name: 'unknown method token', send: ['BREW / HTTP/1.1\r\n\r\n'], expect: [501] },
+  { name: 'lower-case method (methods are case-sensitive)', send: ['get / HTTP/1.1\r\n\r\n'], expect: [501] },
+  { name: 'unsupported version', send: ['GET / HTTP/9.9\r\n\r\n'], expect: [505] },
+  { name: 'HTTP/2 preface', send: ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'], expect: [505] },
+  { name: 'malformed version', send: ['GET / HTTP/1.1x\r\n\r\n'], expect: [400] },
+  { name: 'wrong protocol name', send: ['GET / FTP/1.1\r\n\r\n'], expect: [400] },
+  { name: 'HTTP/0.9 request line', send: ['GET /\r\n\r\n'], expect: [400] },
+  { name: 'two spaces after the method', send: ['GET  / HTTP/1.1\r\n\r\n'], expect: [400] },
+  { name: 'missing request target', send: ['GET HTTP/1.1\r\n\r\n'], expect: [400] },
+  { name: 'DEL in the request target', send: ['GET /\x7f HTTP/1.1\r\n\r\n'], expect: [400] },
+  { name: 'obs-fold continuation line', send: [`GET / HTTP/1.1\r\nX: a\r\n  b\r\n\r\n`], expect: [400] },
+  { name: 'space before the colon', send: ['GET / HTTP/1.1\r\nHost : lab\r\n\r\n'], expect: [400] },
+  { name: 'header line without a colon', send: ['GET / HTTP/1.1\r\nNoColonHere\r\n\r\n'], expect: [400] },
+  { name: 'empty header name', send: ['GET / HTTP/1.1\r\n: x\r\n\r\n'], expect: [400] },
+  { name: 'lone CR inside a value', send: ['GET / HTTP/1.1\r\nX: a\rb\r\n\r\n'], expect: [400] },
+  { name: 'non-numeric Content-Length', send: [`POST / HTTP/1.1\r\n${H}Content-Length: abc\r\n\r\n`], expect: [400] },
+  { name: 'negative Content-Length', send: [`POST / HTTP/1.1\r\n${H}Content-Length: -1\r\n\r\n`], expect: [400] },
+  { name: 'conflicting Content-Lengths', send: [`POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab`], expect: [400] },
+  { name: 'huge Content-Length', send: [`POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n`], expect: [400] },
+  { name: 'Content-Length with Transfer-Encoding (smuggling)', send: [`POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`], expect: [400] },
+  { name: 'chunked body (not implemented)', send: [`POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`], expect: [501] },
+  { name: 'a good request, then garbage in the same write', send: [GET + 'junk\r\n\r\n' + GET], expect: [200, 400] },
+  { name: 'truncated head, then closed', send: ['GET / HTTP/1.1\r\nHost: la'], expect: [], endAfterWrite: true },
+  { name: 'truncated body, then closed', send: ['POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc'], expect: [], endAfterWrite: true },
+  { name: 'only CRLFs, then closed', send: ['\r\n'.repeat(500)], expect: [], endAfterWrite: true },
+  { name: '64 KB of random bytes', send: [randomBytes(65536)], expect: (s) => s.length === 1 && [400, 431].includes(s[0]!) },
+];
+
+let server: ServerT;
+let port: number;
+
+beforeAll(async () => {
+  server = new Server({ host: '127.0.0.1', port: 0 });
+  ({ port } = await server.listen());
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe('malformed input', () => {
+  it('has at least 20 cases', () => expect(cases.length).toBeGreaterThanOrEqual(20));
+
+  for (const c of cases) {
+    it(c.name, async () => {
+      const r = await exchange(port, c.send, { endAfterWrite: c.endAfterWrite, timeoutMs: 3000 });
+      const statuses = parseResponses(r.data).map((x) => x.status);
+      if (typeof c.expect === 'function') expect(c.expect(statuses), `statuses ${statuses}`).toBe(true);
+      else expect(statuses).toEqual(c.expect);
+      // Every case ends with the server closing the connection, never with a hang.
+      expect(r.ended || r.reset, 'the server closed the connection').toBe(true);
+      // And the server still serves the next client.
+      const next = await exchange(port, [GET], { untilBytes: 94 });
+      expect(parseResponses(next.data).map((x) => x.status)).toEqual([200]);
+    });
+  }
+
+  it('counted every error answer', () => {
+    const t = server.stats().total;
+    const want = (s: number) => cases.filter((c) => Array.isArray(c.expect) && c.expect.includes(s)).length;
+    expect(t.badRequests).toBeGreaterThanOrEqual(want(400));
+    expect(t.headersTooLarge).toBeGreaterThanOrEqual(want(431));
+    expect(t.notImplemented).toBe(want(501));
+    expect(t.versionNotSupported).toBe(want(505));
+  });
+});

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Suites open thousands of sockets and network namespaces: one file at a time.
+    fileParallelism: false,
+    pool: 'forks',
+  },
+});
