@@ -18,52 +18,53 @@ export function addServeOptions(cmd: Command): Command {
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
+  // Signal handlers go in before anything starts and before readiness is announced:
+  // a SIGTERM at any point after this stops cleanly.
+  let onStop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => (onStop = resolve));
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
   const { Server } = await import('../native/index.js');
   const { createControlServer } = await import('./control.js');
-  let server;
+  let server: InstanceType<typeof Server> | undefined;
+  let control: ReturnType<typeof createControlServer> | undefined;
   try {
-    server = new Server({
-      host: opts.host,
-      port: opts.port,
-      backlog: opts.backlog,
-      model: opts.model,
-      threads: opts.threads,
-      trigger: opts.trigger,
-      idleTimeoutMs: opts.idleTimeoutMs,
+    try {
+      server = new Server({
+        host: opts.host,
+        port: opts.port,
+        backlog: opts.backlog,
+        model: opts.model,
+        threads: opts.threads,
+        trigger: opts.trigger,
+        idleTimeoutMs: opts.idleTimeoutMs,
+      });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const { port } = await server.listen().catch((err: Error) => {
+      throw new UsageError(err.message);
     });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  let port: number;
-  try {
-    ({ port } = await server.listen());
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const control = createControlServer(server);
-  try {
+    control = createControlServer(server);
     control.listen(opts.controlPort, opts.controlHost);
-    await once(control, 'listening');
-  } catch (err) {
-    await server.close();
-    const e = err as NodeJS.ErrnoException;
-    throw new UsageError(`control API: listen ${e.code ?? ''}: ${e.message}`);
-  }
-  const addr = control.address();
-  const controlPort = typeof addr === 'object' && addr ? addr.port : opts.controlPort;
-  process.stdout.write(JSON.stringify({ event: 'listening', pid: process.pid, host: opts.host, port, controlPort, model: opts.model, threads: opts.threads, trigger: opts.trigger, backlog: opts.backlog }) + '\n');
-
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
+    await once(control, 'listening').catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`control API: listen ${err.code ?? ''}: ${err.message}`);
+    });
+    const addr = control.address();
+    const controlPort = typeof addr === 'object' && addr ? addr.port : opts.controlPort;
+    process.stdout.write(
+      JSON.stringify({ event: 'listening', pid: process.pid, host: opts.host, port, controlPort, model: opts.model, threads: opts.threads, trigger: opts.trigger, backlog: opts.backlog }) + '\n',
+    );
+    await stopRequested;
+  } finally {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    if (control?.listening) {
       control.closeAllConnections();
       control.close();
-      void server.close().then(resolve);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+    }
+    await server?.close();
+  }
 }
 
 /** Runs `main.js [flags]`; returns the exit code. */

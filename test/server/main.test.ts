@@ -1,0 +1,151 @@
+// The server process (dist/server/main.js and `lab serve`): flags, env, control
+// API, signals, exit codes.
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { exchange, GET, parseResponses } from '../helpers/http.js';
+
+const MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url));
+const LAB = fileURLToPath(new URL('../../dist/lab/cli.js', import.meta.url));
+const LOCAL = ['--host', '127.0.0.1', '--port', '0', '--control-host', '127.0.0.1', '--control-port', '0'];
+
+interface Started {
+  child: ChildProcess;
+  info: { port: number; controlPort: number; model: string; threads: number; backlog: number; pid: number };
+  stderr: () => string;
+}
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+async function start(argv: string[], env: Record<string, string> = {}): Promise<Started> {
+  const child = spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let err = '';
+  child.stderr!.on('data', (b) => (err += b));
+  const rl = createInterface({ input: child.stdout! });
+  const [line] = (await Promise.race([once(rl, 'line'), once(child, 'exit').then(() => [undefined])])) as [string | undefined];
+  if (!line) throw new Error(`server did not start: ${err}`);
+  return { child, info: JSON.parse(line), stderr: () => err };
+}
+
+async function control(port: number, path: string, init?: RequestInit) {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, init);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('server process', () => {
+  it('serves HTTP and the control API, and stops cleanly on SIGTERM', async () => {
+    const { child, info } = await start([MAIN, ...LOCAL, '--model', 'acceptor', '--threads', '2', '--backlog', '64']);
+    expect(info).toMatchObject({ model: 'acceptor', threads: 2, backlog: 64 });
+    const r = await exchange(info.port, [GET], { untilBytes: 94 });
+    expect(parseResponses(r.data)[0]?.status).toBe(200);
+
+    expect(await control(info.controlPort, '/healthz')).toEqual({ status: 200, body: { ok: true } });
+    const stats = await control(info.controlPort, '/stats');
+    expect(stats.body).toMatchObject({ model: 'acceptor', threads: 2, state: 'listening', total: { requests: 1 } });
+
+    expect((await control(info.controlPort, '/pause', { method: 'POST' })).body).toEqual({ paused: true });
+    expect((await control(info.controlPort, '/stats')).body.paused).toBe(true);
+    expect((await control(info.controlPort, '/resume', { method: 'POST' })).body).toEqual({ paused: false });
+
+    const rate = await control(info.controlPort, '/accept-rate', { method: 'POST', body: JSON.stringify({ perSecond: 25 }) });
+    expect(rate).toEqual({ status: 200, body: { acceptRate: 25 } });
+    expect((await control(info.controlPort, '/accept-rate?perSecond=0', { method: 'POST' })).body).toEqual({ acceptRate: 0 });
+    expect((await control(info.controlPort, '/stats')).body.acceptRate).toBe(0);
+
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+  });
+
+  it('rejects bad control requests with a message', async () => {
+    const { child, info } = await start([MAIN, ...LOCAL]);
+    const bad = await control(info.controlPort, '/accept-rate', { method: 'POST', body: '{"perSecond": -3}' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/perSecond must be an integer from 0 to 1000000000/);
+    expect((await control(info.controlPort, '/accept-rate', { method: 'POST', body: 'nope' })).status).toBe(400);
+    expect((await control(info.controlPort, '/accept-rate', { method: 'POST' })).body.error).toMatch(/perSecond is required/);
+    expect((await control(info.controlPort, '/pause')).status).toBe(405);
+    expect((await control(info.controlPort, '/nope')).status).toBe(404);
+    child.kill('SIGINT');
+    expect((await once(child, 'exit'))[0]).toBe(0);
+  });
+
+  it('takes its settings from TCPLAB_* environment variables', async () => {
+    const { child, info } = await start([MAIN, '--host', '127.0.0.1', '--control-host', '127.0.0.1'], {
+      TCPLAB_PORT: '0',
+      TCPLAB_CONTROL_PORT: '0',
+      TCPLAB_MODEL: 'reuseport',
+      TCPLAB_THREADS: '2',
+      TCPLAB_BACKLOG: '33',
+    });
+    expect(info).toMatchObject({ model: 'reuseport', threads: 2, backlog: 33 });
+    child.kill('SIGTERM');
+    expect((await once(child, 'exit'))[0]).toBe(0);
+  });
+
+  it('is also `lab serve`', async () => {
+    const { child, info } = await start([LAB, 'serve', ...LOCAL, '--trigger', 'level']);
+    const r = await exchange(info.port, [GET], { untilBytes: 94 });
+    expect(parseResponses(r.data)[0]?.status).toBe(200);
+    child.kill('SIGTERM');
+    expect((await once(child, 'exit'))[0]).toBe(0);
+  });
+
+  const bad: Array<[string[], RegExp]> = [
+    [['--threads', '0'], /--threads must be an integer from 1 to 256, got 0/],
+    [['--model', 'forked'], /--model must be one of single, reuseport, acceptor, workers, got "forked"/],
+    [['--port', '99999'], /--port must be an integer from 0 to 65535, got 99999/],
+    [['--idle-timeout', '-1'], /--idle-timeout must be an integer from 0 to 86400000/],
+    [['--backlog', 'lots'], /--backlog must be an integer/],
+    [['--trigger', 'edgy'], /--trigger must be one of edge, level/],
+    [['--model', 'single', '--threads', '2'], /`threads` must be 1 for model "single"/],
+    [['--host', 'nowhere'], /option `host` must be an IPv4 or IPv6 address/],
+    [['--frobnicate'], /unknown option '--frobnicate'/],
+  ];
+  for (const [flags, msg] of bad) {
+    for (const entry of [MAIN, LAB]) {
+      it(`${entry === MAIN ? 'main.js' : 'lab serve'} ${flags.join(' ')} → one line, exit 2`, () => {
+        const argv = entry === MAIN ? [entry, ...flags] : [entry, 'serve', ...flags];
+        const r = spawnSync(process.execPath, argv, { encoding: 'utf8', timeout: 10_000 });
+        expect(r.status).toBe(2);
+        expect(r.stderr).toMatch(msg);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stdout).toBe('');
+      });
+    }
+  }
+
+  it('a port clash → one line naming the address, exit 2, nothing left running', async () => {
+    const first = await start([MAIN, ...LOCAL]);
+    const r = spawnSync(process.execPath, [MAIN, '--host', '127.0.0.1', '--port', String(first.info.port), '--control-port', '0'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(`tcplab-server: bind EADDRINUSE: Address already in use 127.0.0.1:${first.info.port}`);
+    // The control port clashing: the reactor it had started is closed again.
+    const r2 = spawnSync(process.execPath, [MAIN, '--host', '127.0.0.1', '--port', '0', '--control-host', '127.0.0.1', '--control-port', String(first.info.controlPort)], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(r2.status).toBe(2);
+    expect(r2.stderr).toMatch(/control API: listen EADDRINUSE/);
+    expect(r2.stderr.trim().split('\n')).toHaveLength(1);
+    first.child.kill('SIGTERM');
+    expect((await once(first.child, 'exit'))[0]).toBe(0);
+  });
+
+  it('lab --help is instant and exits 0', () => {
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, [LAB, '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/serve/);
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+});
