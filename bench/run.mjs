@@ -1,0 +1,341 @@
+#!/usr/bin/env node
+// Benchmark: tcplab's reactor next to nginx and node:http.
+// Each server runs alone in a fresh network namespace pinned to CPU 0; wrk runs in a
+// second namespace pinned to CPU 1, over a veth pair. Repetitions are interleaved
+// across servers. Per run: rps (wrk), server CPU seconds (/proc/PID/stat, all
+// threads), requests per server CPU-second, wrk's own CPU. Syscalls per request come
+// from separate runs under `perf stat -e raw_syscalls:sys_enter` (so the tracepoint
+// does not tax the CPU runs). Needs root, wrk, nginx, perf, taskset.
+//
+// Usage: node bench/run.mjs [--reps 5] [--duration 10] [--connections 64] [--depth 16]
+//                           [--only name,name] [--out bench/out]
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SRV_IP = '198.18.0.1';
+const CLI_IP = '198.18.0.2';
+const PORT = 8080;
+const CLIENT_NS = `tcplab-bench-cli-${process.pid}`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function die(msg) {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(2);
+}
+
+let args;
+try {
+  ({ values: args } = parseArgs({
+    options: {
+      reps: { type: 'string', default: '5' },
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '64' },
+      depth: { type: 'string', default: '16' },
+      only: { type: 'string' },
+      out: { type: 'string', default: join(ROOT, 'bench', 'out') },
+      help: { type: 'boolean' },
+    },
+  }));
+} catch (e) {
+  die(e.message);
+}
+if (args.help) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 14).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+  process.exit(0);
+}
+const int = (name, lo, hi) => {
+  const v = args[name];
+  if (!/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi) die(`--${name} must be an integer from ${lo} to ${hi}, got "${v}"`);
+  return Number(v);
+};
+const REPS = int('reps', 1, 50);
+const DURATION = int('duration', 2, 600);
+const CONNECTIONS = int('connections', 1, 10000);
+const DEPTH = int('depth', 2, 1024);
+
+const sh = (argv, opts = {}) => execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+
+// ---- preflight ---------------------------------------------------------------
+if (process.getuid() !== 0) die('run as root (it creates network namespaces)');
+for (const [tool, pkg] of [['wrk', 'wrk'], ['nginx', 'nginx-light'], ['perf', 'linux-perf'], ['taskset', 'util-linux'], ['ip', 'iproute2']]) {
+  try {
+    sh(['sh', '-c', `command -v ${tool}`]);
+  } catch {
+    die(`${tool} is missing: apt-get install -y ${pkg}`);
+  }
+}
+if (!existsSync(join(ROOT, 'dist', 'server', 'main.js'))) die('dist/server/main.js is missing: run `npm install` first');
+if (Number(sh(['nproc']).trim()) < 2) die('needs 2 CPUs (server on CPU 0, wrk on CPU 1)');
+
+const tmp = mkdtempSync(join(tmpdir(), 'tcplab-bench-'));
+writeFileSync(
+  join(tmp, 'nginx.conf'),
+  `worker_processes 1;
+master_process off;
+daemon off;
+error_log stderr error;
+pid ${tmp}/nginx.pid;
+events { worker_connections 8192; use epoll; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  server {
+    listen ${SRV_IP}:${PORT} backlog=511;
+    location / { default_type text/plain; return 200 "hello\\n"; }
+  }
+}
+`,
+);
+
+const tcplab = (model, threads) => ({
+  name: model === 'single' ? 'tcplab single' : `tcplab ${model}×${threads}`,
+  argv: [process.execPath, join(ROOT, 'dist/server/main.js'), '--host', SRV_IP, '--port', String(PORT),
+    '--control-host', '127.0.0.1', '--control-port', '0', '--model', model, '--threads', String(threads)],
+});
+let servers = [
+  { name: 'nginx', argv: ['nginx', '-p', tmp, '-c', join(tmp, 'nginx.conf')] },
+  { name: 'node:http', argv: [process.execPath, join(ROOT, 'bench/node-http-server.mjs'), SRV_IP, String(PORT)] },
+  tcplab('single', 1),
+  tcplab('reuseport', 2),
+  tcplab('acceptor', 2),
+  tcplab('workers', 2),
+];
+if (args.only) {
+  const want = args.only.split(',');
+  servers = servers.filter((s) => want.includes(s.name) || want.includes(s.name.replace(/ /g, '-')));
+  if (!servers.length) die(`--only matched no server; names: nginx, node:http, tcplab-single, tcplab-reuseport×2, …`);
+}
+const modes = [
+  { name: 'keep-alive', wrk: [] },
+  { name: `pipelined ×${DEPTH}`, wrk: ['-s', join(ROOT, 'bench/pipeline.lua')], after: ['--', String(DEPTH)] },
+];
+
+// ---- namespaces ----------------------------------------------------------------
+let serverNs = null;
+function cleanup() {
+  for (const ns of [serverNs, CLIENT_NS]) {
+    if (!ns) continue;
+    try {
+      sh(['ip', 'netns', 'del', ns]);
+    } catch {}
+  }
+  serverNs = null;
+  rmSync(tmp, { recursive: true, force: true });
+}
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+sh(['ip', 'netns', 'add', CLIENT_NS]);
+sh(['ip', '-n', CLIENT_NS, 'link', 'set', 'lo', 'up']);
+
+function createServerNs() {
+  serverNs = `tcplab-bench-srv-${process.pid}`;
+  sh(['ip', 'netns', 'add', serverNs]);
+  sh(['ip', '-n', serverNs, 'link', 'set', 'lo', 'up']);
+  sh(['ip', '-n', serverNs, 'link', 'add', 'vs', 'type', 'veth', 'peer', 'name', 'vc', 'netns', CLIENT_NS]);
+  sh(['ip', '-n', serverNs, 'addr', 'add', `${SRV_IP}/24`, 'dev', 'vs']);
+  sh(['ip', '-n', CLIENT_NS, 'addr', 'add', `${CLI_IP}/24`, 'dev', 'vc']);
+  sh(['ip', '-n', serverNs, 'link', 'set', 'vs', 'up']);
+  sh(['ip', '-n', CLIENT_NS, 'link', 'set', 'vc', 'up']);
+}
+function deleteServerNs() {
+  // Deleting the veth first is synchronous; a namespace's own teardown is not, and
+  // its half of the pair would linger in the client namespace for the next run.
+  sh(['ip', '-n', serverNs, 'link', 'del', 'vs']);
+  sh(['ip', 'netns', 'del', serverNs]);
+  serverNs = null;
+}
+
+const CLK_TCK = Number(sh(['getconf', 'CLK_TCK']).trim());
+function cpuSeconds(pid) {
+  // Fields after the ")": state is field 3; utime 14, stime 15 (1-based).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+// Busy time of CPU 0 (everything but idle and iowait), in seconds: a cross-check on
+// the process's own CPU time, which misses softirq work that ksoftirqd picks up.
+function cpu0BusySeconds() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu0 '));
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) / CLK_TCK;
+}
+
+async function startServer(s) {
+  createServerNs();
+  const child = spawn('ip', ['netns', 'exec', serverNs, 'taskset', '-c', '0', ...s.argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (b) => (err += b));
+  const end = Date.now() + 10_000;
+  while (!sh(['ip', 'netns', 'exec', serverNs, 'ss', '-ltnH', `sport = :${PORT}`]).trim()) {
+    if (Date.now() > end || child.exitCode !== null) throw new Error(`${s.name} did not start: ${err}`);
+    await sleep(50);
+  }
+  return child;
+}
+
+async function stopServer(child) {
+  child.kill('SIGTERM');
+  await Promise.race([new Promise((r) => child.once('exit', r)), sleep(3000)]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  deleteServerNs();
+}
+
+function wrkArgv(mode, seconds, connections = CONNECTIONS) {
+  return ['ip', 'netns', 'exec', CLIENT_NS, 'taskset', '-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, ...mode.wrk,
+    `http://${SRV_IP}:${PORT}/`, ...(mode.after ?? [])];
+}
+
+async function runWrk(argv) {
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (b) => (out += b));
+  child.stderr.on('data', (b) => (out += b));
+  let cpu = 0;
+  const t0 = performance.now();
+  const poll = setInterval(() => {
+    try {
+      cpu = cpuSeconds(child.pid);
+    } catch {}
+  }, 100);
+  const code = await new Promise((r) => child.once('exit', r));
+  clearInterval(poll);
+  const wall = (performance.now() - t0) / 1000;
+  const m = /(\d+) requests in ([\d.]+)s/.exec(out);
+  if (code !== 0 || !m) throw new Error(`wrk failed (${code}): ${out}`);
+  const socketErrors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  return { requests: Number(m[1]), seconds: Number(m[2]), rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]), wrkCpu: cpu, wall, socketErrors, non2xx };
+}
+
+async function measure(s, mode) {
+  const child = await startServer(s);
+  try {
+    await runWrk(wrkArgv(mode, 1)); // warm-up (connections, caches, JIT)
+    const c0 = cpuSeconds(child.pid);
+    const b0 = cpu0BusySeconds();
+    const w = await runWrk(wrkArgv(mode, DURATION));
+    const cpu = cpuSeconds(child.pid) - c0;
+    const cpu0 = cpu0BusySeconds() - b0;
+    return { ...w, serverCpu: cpu, reqPerCpuSec: w.requests / cpu, cpu0Busy: cpu0, reqPerCpu0Sec: w.requests / cpu0, wrkCpuShare: w.wrkCpu / w.wall };
+  } finally {
+    await stopServer(child);
+  }
+}
+
+async function countSyscalls(s, mode) {
+  const child = await startServer(s);
+  try {
+    await runWrk(wrkArgv(mode, 1));
+    const perf = spawn('perf', ['stat', '-x', ',', '-e', 'raw_syscalls:sys_enter', '-p', String(child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let perfOut = '';
+    perf.stderr.on('data', (b) => (perfOut += b));
+    await sleep(500);
+    const w = await runWrk(wrkArgv(mode, Math.min(DURATION, 5)));
+    perf.kill('SIGINT');
+    await new Promise((r) => perf.once('exit', r));
+    const count = Number(/^(\d+),/m.exec(perfOut)?.[1]);
+    if (!Number.isFinite(count)) throw new Error(`perf stat gave no count: ${perfOut}`);
+    return { syscalls: count, requests: w.requests, perRequest: count / w.requests };
+  } finally {
+    await stopServer(child);
+  }
+}
+
+const median = (xs) => {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+};
+
+// ---- run -------------------------------------------------------------------------
+const runs = [];
+const total = REPS * servers.length * modes.length + servers.length * modes.length;
+let done = 0;
+const progress = (what) => process.stderr.write(`bench: [${++done}/${total}] ${what}\n`);
+try {
+  for (let rep = 1; rep <= REPS; rep++) {
+    for (const mode of modes) {
+      for (const s of servers) {
+        const r = await measure(s, mode);
+        runs.push({ server: s.name, mode: mode.name, rep, ...r });
+        progress(`${mode.name} ${s.name} rep ${rep}: ${Math.round(r.rps)} rps, ${Math.round(r.reqPerCpuSec)} req/CPU-s`);
+      }
+    }
+  }
+  const sys = {};
+  for (const mode of modes) {
+    for (const s of servers) {
+      const r = await countSyscalls(s, mode);
+      sys[`${mode.name}|${s.name}`] = r;
+      progress(`${mode.name} ${s.name} syscalls: ${r.perRequest.toFixed(3)}/request`);
+    }
+  }
+
+  // ---- report ----------------------------------------------------------------------
+  const env = {
+    date: new Date().toISOString(),
+    kernel: sh(['uname', '-r']).trim(),
+    cpu: /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?',
+    node: process.version,
+    nginx: sh(['nginx', '-v'], { stdio: ['ignore', 'pipe', 'pipe'] }) || execFileSync('sh', ['-c', 'nginx -v 2>&1'], { encoding: 'utf8' }).trim(),
+    wrk: execFileSync('sh', ['-c', 'wrk -v 2>&1 | head -1'], { encoding: 'utf8' }).trim(),
+    reps: REPS, duration: DURATION, connections: CONNECTIONS, depth: DEPTH,
+  };
+  const rows = [];
+  for (const mode of modes) {
+    const base = runs.filter((r) => r.mode === mode.name && r.server === 'nginx');
+    const baseEff = base.length ? median(base.map((r) => r.reqPerCpuSec)) : NaN;
+    for (const s of servers) {
+      const rs = runs.filter((r) => r.mode === mode.name && r.server === s.name);
+      const eff = median(rs.map((r) => r.reqPerCpuSec));
+      const eff0 = median(rs.map((r) => r.reqPerCpu0Sec));
+      const base0 = base.length ? median(base.map((r) => r.reqPerCpu0Sec)) : NaN;
+      const wrkShare = median(rs.map((r) => r.wrkCpuShare));
+      const errs = rs.map((r) => r.socketErrors).filter(Boolean);
+      rows.push({
+        mode: mode.name, server: s.name,
+        rps: median(rs.map((r) => r.rps)),
+        serverCpu: median(rs.map((r) => r.serverCpu)),
+        reqPerCpuSec: eff,
+        vsNginx: eff / baseEff,
+        reqPerCpu0Sec: eff0,
+        vsNginxCpu0: eff0 / base0,
+        syscallsPerRequest: sys[`${mode.name}|${s.name}`].perRequest,
+        wrkCpuShare: wrkShare,
+        note: [wrkShare > 0.9 ? 'wrk saturated: rps says more about wrk' : '', errs.length ? `socket errors: ${errs[0]}` : '',
+          rs.some((r) => r.non2xx) ? 'non-2xx answers' : ''].filter(Boolean).join('; '),
+      });
+    }
+  }
+  const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
+  let md = `| mode | server | median rps | server CPU s | req / server CPU-s | vs nginx | req / CPU-0 busy s | vs nginx | syscalls / req | wrk CPU | note |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n`;
+  for (const r of rows) {
+    md += `| ${r.mode} | ${r.server} | ${fmt(r.rps)} | ${fmt(r.serverCpu, 2)} | ${fmt(r.reqPerCpuSec)} | ${fmt(r.vsNginx, 2)}× | ${fmt(r.reqPerCpu0Sec)} | ${fmt(r.vsNginxCpu0, 2)}× | ${fmt(r.syscallsPerRequest, 3)} | ${fmt(r.wrkCpuShare * 100)}% | ${r.note} |\n`;
+  }
+  const single = (m) => rows.find((r) => r.server === 'tcplab single' && r.mode === m);
+  const targets = [];
+  const ka = single('keep-alive');
+  const pl = single(`pipelined ×${DEPTH}`);
+  if (ka && Number.isFinite(ka.vsNginx)) targets.push(`requests per server CPU-second vs nginx (keep-alive): ${fmt(ka.vsNginx, 2)}× (target ≥ 1.35×) ${ka.vsNginx >= 1.35 ? 'MET' : 'NOT MET'}`);
+  if (ka) targets.push(`syscalls per request, keep-alive: ${fmt(ka.syscallsPerRequest, 3)} (target ≤ 2.03) ${ka.syscallsPerRequest <= 2.03 ? 'MET' : 'NOT MET'}`);
+  if (pl) targets.push(`syscalls per request, pipelined ×${DEPTH}: ${fmt(pl.syscallsPerRequest, 3)} (target ≤ 0.15) ${pl.syscallsPerRequest <= 0.15 ? 'MET' : 'NOT MET'}`);
+  const text = `${md}\n${targets.map((t) => `- ${t}`).join('\n')}\n\n${env.kernel}, ${env.cpu}, ${env.node}, ${env.nginx}, ${env.wrk}; ${REPS} reps × ${DURATION} s, ${CONNECTIONS} connections, wrk -t1\n`;
+  process.stdout.write(text);
+  mkdirSync(args.out, { recursive: true });
+  const file = join(args.out, `bench-${env.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ env, rows, runs, syscalls: sys }, null, 2));
+  process.stderr.write(`bench: raw results in ${file}\n`);
+} catch (e) {
+  process.stderr.write(`bench: ${e.message.split('\n')[0]}\n`);
+  process.exitCode = 1;
+} finally {
+  cleanup();
+}
