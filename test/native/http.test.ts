@@ -1,18 +1,13 @@
 // HTTP/1.1 framing over real sockets: keep-alive, pipelining, partial writes,
 // bodies, close semantics.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Server, type Server as ServerT } from '../../native/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useServer } from '../helpers/server.js';
 import { exchange, GET, HEAD, open, parseResponses, request } from '../helpers/http.js';
 
-let server: ServerT;
+const fixture = useServer();
 let port: number;
-
-beforeAll(async () => {
-  server = new Server({ host: '127.0.0.1', port: 0 });
-  ({ port } = await server.listen());
-});
-afterAll(async () => {
-  await server.close();
+beforeAll(() => {
+  port = fixture.port();
 });
 
 describe('answers', () => {
@@ -119,9 +114,9 @@ describe('closing', () => {
   });
 
   it('counts what it did', async () => {
-    const before = server.stats().total;
+    const before = fixture.server().stats().total;
     await exchange(port, [GET + 'BAD\r\n\r\n']);
-    const after = server.stats().total;
+    const after = fixture.server().stats().total;
     expect(after.requests - before.requests).toBe(1);
     expect(after.badRequests - before.badRequests).toBe(1);
     expect(after.accepted - before.accepted).toBe(1);

@@ -1,8 +1,8 @@
 // A corpus of malformed and hostile inputs. Each gets the right status (then a
 // close) or just a close, and the server keeps serving the next client.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { Server, type Server as ServerT } from '../../native/index.js';
+import { useServer } from '../helpers/server.js';
 import { exchange, GET, parseResponses } from '../helpers/http.js';
 
 interface Case {
@@ -54,15 +54,10 @@ const cases: Case[] = [
   { name: '64 KB of random bytes', send: [randomBytes(65536)], expect: (s) => s.length === 1 && [400, 431].includes(s[0]!) },
 ];
 
-let server: ServerT;
+const fixture = useServer();
 let port: number;
-
-beforeAll(async () => {
-  server = new Server({ host: '127.0.0.1', port: 0 });
-  ({ port } = await server.listen());
-});
-afterAll(async () => {
-  await server.close();
+beforeAll(() => {
+  port = fixture.port();
 });
 
 describe('malformed input', () => {
@@ -83,7 +78,7 @@ describe('malformed input', () => {
   }
 
   it('counted every error answer', () => {
-    const t = server.stats().total;
+    const t = fixture.server().stats().total;
     const want = (s: number) => cases.filter((c) => Array.isArray(c.expect) && c.expect.includes(s)).length;
     expect(t.badRequests).toBeGreaterThanOrEqual(want(400));
     expect(t.headersTooLarge).toBeGreaterThanOrEqual(want(431));

@@ -1,0 +1,16 @@
+// A reactor on an ephemeral loopback port for the duration of a test file.
+import { afterAll, beforeAll } from 'vitest';
+import { Server, type Server as ServerT, type ServerOptions } from '../../native/index.js';
+
+export function useServer(options: ServerOptions = {}): { server: () => ServerT; port: () => number } {
+  let server: ServerT;
+  let port = 0;
+  beforeAll(async () => {
+    server = new Server({ host: '127.0.0.1', port: 0, ...options });
+    ({ port } = await server.listen());
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+  return { server: () => server, port: () => port };
+}
