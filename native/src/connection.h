@@ -35,8 +35,10 @@ struct Conn {
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
 
-  // Called when the socket is readable / writable.
-  Next on_readable(ThreadStats& st);
+  // Called when the socket is readable / writable. hangup: the poller reported the
+  // peer's FIN; then a short read does not prove the queue is drained (the EOF
+  // behind the data raises no new edge), so reading goes on to EOF or EAGAIN.
+  Next on_readable(ThreadStats& st, bool hangup = false);
   Next on_writable(ThreadStats& st);
 
   // Frames buffered input and appends the answers to the output buffer, as far as

@@ -310,7 +310,8 @@ void Loop::on_conn(Conn* c, uint32_t mask) {
     pool_->submit(c, mask);
     return;
   }
-  Next next = (mask & kWritable) && c->want_write ? c->on_writable(stats_) : c->on_readable(stats_);
+  Next next = (mask & kWritable) && c->want_write ? c->on_writable(stats_)
+                                                 : c->on_readable(stats_, mask & kHangup);
   apply(c, next);
 }
 

@@ -13,6 +13,7 @@ namespace tcplab {
 enum : uint32_t {
   kReadable = 1u << 0,
   kWritable = 1u << 1,
+  kHangup = 1u << 2,  // reported only: the peer closed its side (FIN) or the socket hung up
 };
 
 // How an interest is armed.
@@ -23,7 +24,7 @@ enum : uint32_t {
 
 struct FiredEvent {
   void* data;
-  uint32_t mask;  // kReadable|kWritable; errors and hang-ups are reported as both
+  uint32_t mask;  // kReadable|kWritable; errors and hang-ups are reported as both, plus kHangup
 };
 
 class Poller {

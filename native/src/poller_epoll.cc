@@ -67,6 +67,7 @@ int Poller::wait(FiredEvent* out, int max, int timeout_ms) {
     if (e & EPOLLOUT) mask |= kWritable;
     // An error or hang-up must reach whoever reads or writes next, so report both.
     if (e & (EPOLLERR | EPOLLHUP)) mask |= kReadable | kWritable;
+    if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) mask |= kHangup;
     out[i].data = scratch_->events[i].data.ptr;
     out[i].mask = mask;
   }

@@ -55,7 +55,7 @@ void WorkerPool::run(size_t i) {
       queue_.pop_front();
     }
     Conn* c = job.conn;
-    Next next = (job.mask & kWritable) && c->want_write ? c->on_writable(st) : c->on_readable(st);
+    Next next = (job.mask & kWritable) && c->want_write ? c->on_writable(st) : c->on_readable(st, job.mask & kHangup);
     if (next == Next::kClose) {
       reactor_.post_done(c, next);  // stays busy: only the reactor touches it from now on
       continue;

@@ -113,6 +113,32 @@ describe('closing', () => {
     expect(r.ended).toBe(true);
   });
 
+  it('sees the FIN that arrives with the data (edge-triggered short read)', async () => {
+    // Accepting is paused while the clients send and close, so data and FIN are both
+    // queued before the server sees the socket. The short read must not be taken as
+    // "drained" then, or the EOF behind it is never seen: no new edge comes.
+    const server = fixture.server();
+    server.pause();
+    const cases = Array.from({ length: 20 }, (_, i) => (i % 2 ? GET : 'GET / HTTP/1.1\r\nHost: trunc'));
+    const socks = await Promise.all(cases.map(() => open(port)));
+    const results = socks.map((sock, i) => {
+      const got: Buffer[] = [];
+      sock.on('data', (b: Buffer) => got.push(b));
+      sock.end(cases[i]);
+      return new Promise<[boolean, number]>((resolve) => {
+        const t = setTimeout(() => resolve([false, parseResponses(Buffer.concat(got)).length]), 1500);
+        sock.on('close', () => {
+          clearTimeout(t);
+          resolve([true, parseResponses(Buffer.concat(got)).length]);
+        });
+      });
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    server.resume();
+    expect(await Promise.all(results)).toEqual(cases.map((c) => [true, c === GET ? 1 : 0]));
+    for (const s of socks) s.destroy();
+  });
+
   it('counts what it did', async () => {
     const before = fixture.server().stats().total;
     await exchange(port, [GET + 'BAD\r\n\r\n']);
