@@ -1,0 +1,118 @@
+// Read, apply and verify sysctls inside one host's network namespace; snapshots and diffs.
+// Never writes the machine's own (root namespace) sysctls: every write first checks
+// that the target's namespace is not ours and not PID 1's.
+import { readlinkSync } from 'node:fs';
+import { execa } from 'execa';
+import { normalizeRead, SysctlError, TUNABLES, type SysctlSetting } from './registry.js';
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Something that runs a command inside a host's network namespace. */
+export interface SysctlTarget {
+  /** For messages: "server", "loadgen-1", … */
+  label: string;
+  exec(argv: string[]): Promise<ExecResult>;
+}
+
+/** A target for a named network namespace (`ip netns exec NAME …`). */
+export function netnsTarget(netns: string, label = netns): SysctlTarget {
+  return {
+    label,
+    async exec(argv) {
+      const r = await execa('ip', ['netns', 'exec', netns, ...argv], { reject: false });
+      return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
+    },
+  };
+}
+
+export async function assertNotRootNamespace(target: SysctlTarget): Promise<void> {
+  const r = await target.exec(['readlink', '/proc/self/ns/net']);
+  const theirs = r.stdout.trim();
+  const ours = new Set([readlinkSync('/proc/self/ns/net')]);
+  try {
+    ours.add(readlinkSync('/proc/1/ns/net')); // the machine's initial namespace, where readable
+  } catch {
+    // In some sandboxes even root may not read PID 1's links; our own namespace still counts.
+  }
+  if (r.exitCode !== 0 || !theirs) throw new SysctlError(`${target.label}: cannot read its network namespace: ${r.stderr.trim()}`, 'EXEC');
+  if (ours.has(theirs)) {
+    throw new SysctlError(`${target.label}: refusing to write sysctls in the machine's own network namespace (${theirs})`, 'ROOT_NAMESPACE');
+  }
+}
+
+/** The value as the kernel prints it, or null when the kernel has no such sysctl here. */
+export async function readSysctl(target: SysctlTarget, name: string): Promise<string | null> {
+  const r = await target.exec(['sysctl', '-n', name]);
+  if (r.exitCode === 0) return normalizeRead(r.stdout);
+  if (/cannot stat|No such file/.test(r.stderr)) return null;
+  throw new SysctlError(`${target.label}: reading ${name} failed: ${r.stderr.trim()}`, 'EXEC');
+}
+
+export interface AppliedSysctl {
+  name: string;
+  requested: string;
+  readBack: string;
+}
+
+/**
+ * Writes each setting, then reads it back. `sysctl -w` can exit 0 when the kernel kept
+ * another value, so a read-back that differs is an error, not a warning.
+ */
+export async function applySettings(target: SysctlTarget, settings: SysctlSetting[]): Promise<AppliedSysctl[]> {
+  if (!settings.length) return [];
+  await assertNotRootNamespace(target);
+  const out: AppliedSysctl[] = [];
+  for (const s of settings) {
+    const before = await readSysctl(target, s.name);
+    if (before === null) throw new SysctlError(`${target.label}: ${s.name} does not exist on this kernel (unsupported)`, 'UNSUPPORTED');
+    const w = await target.exec(['sysctl', '-q', '-w', `${s.name}=${s.value}`]);
+    if (w.exitCode !== 0) {
+      throw new SysctlError(`${target.label}: the kernel refused ${s.name}=${s.value}: ${w.stderr.trim().replace(/^sysctl: /, '')}`, 'MISMATCH');
+    }
+    const readBack = (await readSysctl(target, s.name)) ?? '';
+    if (readBack !== s.value) {
+      throw new SysctlError(`${target.label}: ${s.name} reads back "${readBack}" after writing "${s.value}"`, 'MISMATCH');
+    }
+    out.push({ name: s.name, requested: s.value, readBack });
+  }
+  return out;
+}
+
+/** Every per-namespace tunable of the registry as the host sees it (null: unsupported). */
+export type Snapshot = Record<string, string | null>;
+
+export async function snapshot(target: SysctlTarget): Promise<Snapshot> {
+  const names = TUNABLES.filter((t) => t.scope === 'netns').map((t) => t.name);
+  // One exec for all: `sysctl -e` skips unknown keys; missing ones are then null.
+  const r = await target.exec(['sysctl', '-e', ...names]);
+  const seen = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(\S+) = (.*)$/.exec(line);
+    if (m) seen.set(m[1]!, normalizeRead(m[2]!));
+  }
+  return Object.fromEntries(names.map((n) => [n, seen.get(n) ?? null]));
+}
+
+export interface SysctlChange {
+  name: string;
+  before: string | null;
+  after: string | null;
+}
+
+export function diffSnapshots(before: Snapshot, after: Snapshot): SysctlChange[] {
+  const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...names].filter((n) => (before[n] ?? null) !== (after[n] ?? null)).map((n) => ({ name: n, before: before[n] ?? null, after: after[n] ?? null }));
+}
+
+/** Entries with a fixed kernel default whose value differs from it. */
+export function differsFromKernelDefault(s: Snapshot): SysctlChange[] {
+  return TUNABLES.filter((t) => t.kernelDefault !== undefined && t.name in s && s[t.name] !== null && s[t.name] !== t.kernelDefault).map((t) => ({
+    name: t.name,
+    before: t.kernelDefault!,
+    after: s[t.name]!,
+  }));
+}
