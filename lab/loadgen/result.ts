@@ -1,0 +1,50 @@
+// The one result shape every load-generator driver produces.
+
+export type LoadTool = 'autocannon' | 'ab' | 'wrk' | 'wrk2';
+
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface LoadErrors {
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+  reset: number;
+  non2xx: number;
+}
+
+export interface LoadResult {
+  tool: LoadTool;
+  requests: number;
+  durationSec: number;
+  rps: number;
+  /** Milliseconds; null when the tool printed no percentiles. */
+  latencyMs: LatencySummary | null;
+  /**
+   * Whether latency is corrected for coordinated omission (measured from when a
+   * request should have been sent at the set rate: wrk2), or not (from when it was sent).
+   */
+  latencyCorrected: boolean;
+  /** wrk2 -U: the uncorrected figures next to the corrected ones. */
+  latencyUncorrectedMs?: LatencySummary;
+  errors: LoadErrors;
+  bytes: number;
+}
+
+/** The tool ran but could not do its job (server down, arguments refused); one line. */
+export class LoadgenError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'connect' | 'usage' | 'output' | 'missing',
+  ) {
+    super(message);
+    this.name = 'LoadgenError';
+  }
+}
+
+export const NO_ERRORS: LoadErrors = { connect: 0, read: 0, write: 0, timeout: 0, reset: 0, non2xx: 0 };
