@@ -23,7 +23,7 @@ export function netnsTarget(netns: string, label = netns): SysctlTarget {
   return {
     label,
     async exec(argv) {
-      const r = await execa('ip', ['netns', 'exec', netns, ...argv], { reject: false });
+      const r = await execa('ip', ['netns', 'exec', netns, ...argv], { reject: false, stripFinalNewline: false });
       return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
     },
   };

@@ -1,0 +1,186 @@
+// The netns runtime: a lab is a bridge in a namespace of its own (nothing is added to
+// the machine's root namespace) and one namespace per host, joined to the bridge by a
+// veth pair created directly between the two namespaces. Names carry the run id
+// (tcplab-lab.<runId>.<host>), so destroy() finds everything from names alone, even
+// after the CLI was killed. Needs root or CAP_NET_ADMIN.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { applySettings } from '../../sysctl/apply.js';
+import { RuntimeUnavailable, type ExecOutput, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
+
+export const PREFIX = 'tcplab-lab';
+const BRIDGE_NS = '_net';
+const NAME_RE = /^[a-z0-9][a-z0-9-]{0,40}$/;
+
+async function ip(argv: string[]): Promise<string> {
+  const r = await execa('ip', argv, { reject: false });
+  if (r.exitCode !== 0) throw new Error(`ip ${argv.join(' ')}: ${String(r.stderr).trim()}`);
+  return String(r.stdout);
+}
+
+export function nsName(runId: string, host: string): string {
+  return `${PREFIX}.${runId}.${host}`;
+}
+
+/** The host addresses of a /24: .1, .2, … */
+export function hostAddress(subnet: string, index: number): string {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.0\/24$/.exec(subnet);
+  if (!m || [m[1], m[2], m[3]].some((x) => Number(x) > 255)) throw new Error(`subnet must be an IPv4 /24 like 198.18.0.0/24, got "${subnet}"`);
+  if (index + 1 > 253) throw new Error('a /24 lab holds at most 253 hosts');
+  return `${m[1]}.${m[2]}.${m[3]}.${index + 1}`;
+}
+
+async function listNamespaces(): Promise<string[]> {
+  const out = await ip(['netns', 'list']);
+  return out.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${PREFIX}.`));
+}
+
+async function nsPids(ns: string): Promise<number[]> {
+  const r = await execa('ip', ['netns', 'pids', ns], { reject: false });
+  return String(r.stdout).split('\n').filter(Boolean).map(Number);
+}
+
+async function killAll(pids: number[]): Promise<void> {
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGTERM');
+    } catch {}
+  }
+  const end = Date.now() + 2000;
+  while (pids.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+  for (const p of pids.filter(alive)) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {}
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+class NetnsHost implements Host {
+  readonly label: string;
+  constructor(
+    readonly name: string,
+    readonly role: HostSpec['role'],
+    readonly address: string,
+    readonly netns: string,
+    private readonly logDir: string,
+  ) {
+    this.label = name;
+  }
+
+  async exec(argv: string[]): Promise<ExecOutput> {
+    const r = await execa('ip', ['netns', 'exec', this.netns, ...argv], { reject: false, stripFinalNewline: false });
+    return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
+  }
+
+  start(argv: string[], label: string): Proc {
+    mkdirSync(this.logDir, { recursive: true });
+    const file = join(this.logDir, `${this.name}-${label}.log`);
+    const child = execa('ip', ['netns', 'exec', this.netns, ...argv], {
+      stdin: 'ignore',
+      stdout: { file, append: true },
+      stderr: { file, append: true },
+      reject: false,
+    });
+    const exited = child.then((r) => (r.signal ? null : (r.exitCode ?? null)));
+    return {
+      pid: child.pid!,
+      exited,
+      async stop(signal: NodeJS.Signals = 'SIGTERM') {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill(signal);
+        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(t);
+      },
+    };
+  }
+}
+
+export class NetnsRuntime implements Runtime {
+  readonly name = 'netns' as const;
+
+  async check(): Promise<void> {
+    const capEff = /CapEff:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+    const netAdmin = (BigInt(`0x${capEff}`) >> 12n) & 1n;
+    if (process.getuid?.() !== 0 && netAdmin !== 1n) {
+      throw new RuntimeUnavailable('the netns runtime needs root or CAP_NET_ADMIN (it creates network namespaces); run as root');
+    }
+    const r = await execa('ip', ['-V'], { reject: false });
+    if (r.exitCode !== 0) throw new RuntimeUnavailable('`ip` is missing: apt-get install -y iproute2');
+  }
+
+  async create(spec: LabSpec): Promise<Lab> {
+    if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
+    const hosts: NetnsHost[] = [];
+    const bridgeNs = nsName(spec.runId, BRIDGE_NS);
+    try {
+      await ip(['netns', 'add', bridgeNs]);
+      await ip(['-n', bridgeNs, 'link', 'set', 'lo', 'up']);
+      await ip(['-n', bridgeNs, 'link', 'add', 'br0', 'type', 'bridge']);
+      await ip(['-n', bridgeNs, 'link', 'set', 'br0', 'up']);
+      for (const [i, h] of spec.hosts.entries()) {
+        if (!NAME_RE.test(h.name)) throw new Error(`host name must match ${NAME_RE}, got "${h.name}"`);
+        const ns = nsName(spec.runId, h.name);
+        const addr = hostAddress(spec.subnet, i);
+        await ip(['netns', 'add', ns]);
+        await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+        await ip(['-n', bridgeNs, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+        await ip(['-n', bridgeNs, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
+        await ip(['-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'eth0']);
+        await ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
+        const host = new NetnsHost(h.name, h.role, addr, ns, spec.logDir);
+        hosts.push(host);
+        await applySettings(host, h.sysctls);
+      }
+    } catch (err) {
+      await this.destroy(spec.runId);
+      throw err;
+    }
+    return {
+      runId: spec.runId,
+      hosts,
+      host: (name) => {
+        const h = hosts.find((x) => x.name === name);
+        if (!h) throw new Error(`no host "${name}" in lab ${spec.runId}`);
+        return h;
+      },
+      destroy: async () => {
+        await this.destroy(spec.runId);
+      },
+    };
+  }
+
+  async list(): Promise<LabSummary[]> {
+    const labs = new Map<string, LabSummary>();
+    for (const ns of await listNamespaces()) {
+      const [, runId, host] = ns.split('.');
+      if (!runId || !host) continue;
+      const lab = labs.get(runId) ?? { runId, runtime: 'netns', hosts: [] };
+      labs.set(runId, lab);
+      if (host !== BRIDGE_NS) lab.hosts.push({ name: host, pids: await nsPids(ns) });
+    }
+    return [...labs.values()];
+  }
+
+  async destroy(runId?: string): Promise<number> {
+    const all = (await listNamespaces()).filter((ns) => runId === undefined || ns.split('.')[1] === runId);
+    // Processes first, then hosts, the bridge namespace last.
+    await killAll((await Promise.all(all.map(nsPids))).flat());
+    const ordered = [...all.filter((n) => !n.endsWith(`.${BRIDGE_NS}`)), ...all.filter((n) => n.endsWith(`.${BRIDGE_NS}`))];
+    for (const ns of ordered) {
+      const r = await execa('ip', ['netns', 'del', ns], { reject: false });
+      if (r.exitCode !== 0 && !/No such file/.test(String(r.stderr))) throw new Error(`ip netns del ${ns}: ${String(r.stderr).trim()}`);
+    }
+    return all.length;
+  }
+}

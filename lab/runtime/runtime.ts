@@ -1,0 +1,73 @@
+// The runtime interface: what the lab needs from whatever hosts its server and
+// load generators (network namespaces now, Docker containers next). Lifecycle:
+// create (hosts with their sysctls) → start processes → observe → destroy.
+import type { SysctlTarget } from '../../sysctl/apply.js';
+import type { SysctlSetting } from '../../sysctl/registry.js';
+
+export type Role = 'server' | 'loadgen';
+
+export interface HostSpec {
+  name: string; // "server", "loadgen-1", …
+  role: Role;
+  sysctls: SysctlSetting[];
+}
+
+export interface LabSpec {
+  runId: string;
+  subnet: string; // CIDR /24, e.g. 198.18.0.0/24
+  hosts: HostSpec[];
+  /** Where long-running processes write their output. */
+  logDir: string;
+}
+
+export interface ExecOutput {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface Proc {
+  pid: number;
+  /** Resolves with the exit code (null: killed by a signal). */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface Host extends SysctlTarget {
+  name: string;
+  role: Role;
+  /** The host's address on the lab network. */
+  address: string;
+  /** Runs a command in the host's network namespace (argv, never a shell string). */
+  exec(argv: string[]): Promise<ExecOutput>;
+  /** Starts a long-running process; its stdout/stderr go to logDir/<host>-<label>.log. */
+  start(argv: string[], label: string): Proc;
+}
+
+export interface Lab {
+  runId: string;
+  hosts: Host[];
+  host(name: string): Host;
+  destroy(): Promise<void>;
+}
+
+export interface LabSummary {
+  runId: string;
+  runtime: string;
+  hosts: Array<{ name: string; pids: number[] }>;
+}
+
+export interface Runtime {
+  name: 'netns' | 'docker';
+  /** Throws RuntimeUnavailable with a one-line reason when it cannot run here. */
+  check(): Promise<void>;
+  create(spec: LabSpec): Promise<Lab>;
+  /** Labs this runtime finds on the machine (from names/labels alone). */
+  list(): Promise<LabSummary[]>;
+  /** Removes every object of one lab, or of all labs, even after a crash. */
+  destroy(runId?: string): Promise<number>;
+}
+
+export class RuntimeUnavailable extends Error {
+  override name = 'RuntimeUnavailable';
+}
