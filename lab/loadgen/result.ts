@@ -16,6 +16,8 @@ export interface LoadErrors {
   timeout: number;
   reset: number;
   non2xx: number;
+  /** Socket errors the tool does not break down (autocannon counts them as one). */
+  other: number;
 }
 
 export interface LoadResult {
@@ -47,4 +49,19 @@ export class LoadgenError extends Error {
   }
 }
 
-export const NO_ERRORS: LoadErrors = { connect: 0, read: 0, write: 0, timeout: 0, reset: 0, non2xx: 0 };
+/** What a load run asks for; each driver turns it into its tool's argv. */
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  /** Run for this long … */
+  durationSec?: number;
+  /** … or send this many requests. */
+  requests?: number;
+  threads?: number;
+  /** Requests per second over all connections (rate-limited tools). */
+  rate?: number;
+  keepAlive?: boolean;
+  pipelining?: number;
+}
+
+export const NO_ERRORS: LoadErrors = { connect: 0, read: 0, write: 0, timeout: 0, reset: 0, non2xx: 0, other: 0 };

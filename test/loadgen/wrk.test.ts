@@ -23,7 +23,7 @@ describe('wrk2', () => {
     expect(parseWrk(wrk2('latency-ok.txt'))).toEqual({
       tool: 'wrk2', requests: 59816, durationSec: 12, rps: 4984.54,
       latencyMs: { p50: 0.98, p90: 1.57, p99: 1.95, max: 2.27 }, latencyCorrected: true,
-      errors: { connect: 0, read: 0, write: 0, timeout: 0, reset: 0, non2xx: 0 }, bytes: parseWrkSize('3.88MB'),
+      errors: { connect: 0, read: 0, write: 0, timeout: 0, reset: 0, non2xx: 0, other: 0 }, bytes: parseWrkSize('3.88MB'),
     });
   });
 
@@ -52,7 +52,7 @@ describe('wrk2', () => {
 
   it('server-died-midrun: the socket errors line', () => {
     const r = parseWrk(wrk2('server-died-midrun.txt'));
-    expect(r.errors).toEqual({ connect: 0, read: 0, write: 0, timeout: 16, reset: 0, non2xx: 0 });
+    expect(r.errors).toEqual({ connect: 0, read: 0, write: 0, timeout: 16, reset: 0, non2xx: 0, other: 0 });
     expect(r.durationSec).toBe(16.08);
   });
 

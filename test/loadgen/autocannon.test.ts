@@ -1,0 +1,44 @@
+// autocannon: argv, parsing of captured --json output, and a live run against the reactor.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { autocannonArgv, parseAutocannon } from '../../lab/loadgen/autocannon.js';
+import { Server } from '../../native/index.js';
+
+const fixture = (f: string) => readFileSync(fileURLToPath(new URL(`../fixtures/autocannon/${f}`, import.meta.url)), 'utf8');
+
+describe('autocannon', () => {
+  it('builds argv from the option set', () => {
+    const argv = autocannonArgv({ url: 'http://198.18.0.1:8080/', connections: 50, durationSec: 10, threads: 2, rate: 1000, pipelining: 4 });
+    expect(argv.slice(2)).toEqual(['--json', '--no-progress', '-c', '50', '-d', '10', '-w', '2', '-R', '1000', '-p', '4', 'http://198.18.0.1:8080/']);
+    expect(autocannonArgv({ url: 'http://h/', connections: 1, requests: 100 })).toContain('-a');
+    expect(() => autocannonArgv({ url: 'http://h/', connections: 1, durationSec: 1, keepAlive: false })).toThrow('autocannon cannot turn keep-alive off');
+    expect(() => autocannonArgv({ url: 'http://h/', connections: 1 })).toThrow('either a duration or a request count');
+  });
+
+  it('parses captured output', () => {
+    const r = parseAutocannon(fixture('ok.json'));
+    expect(r).toMatchObject({ tool: 'autocannon', requests: 18254, durationSec: 1.03, latencyCorrected: false, bytes: 1715876 });
+    expect(r.rps).toBeCloseTo(18254 / 1.03, 6);
+    expect(r.latencyMs).toEqual({ p50: 0, p90: 0, p99: 1, max: 24 });
+    expect(() => parseAutocannon(fixture('server-down.json'))).toThrow(/autocannon got no answer: \d+ socket errors/);
+    expect(() => parseAutocannon('Error: bad url')).toThrow('autocannon printed no JSON result: Error: bad url');
+  });
+
+  it('live: its count matches what the server answered', async () => {
+    const s = new Server({ host: '127.0.0.1' });
+    const { port } = await s.listen();
+    try {
+      const argv = autocannonArgv({ url: `http://127.0.0.1:${port}/`, connections: 8, requests: 3000 });
+      const out = await execa(argv[0]!, argv.slice(1));
+      const r = parseAutocannon(String(out.stdout));
+      expect(r.requests).toBe(3000);
+      expect(s.stats().total.requests).toBe(3000);
+      expect(r.errors.other + r.errors.non2xx + r.errors.timeout).toBe(0);
+      expect(r.bytes).toBe(3000 * 94);
+    } finally {
+      await s.close();
+    }
+  });
+});
