@@ -9,7 +9,7 @@
 //
 // Usage: node bench/run.mjs [--reps 5] [--duration 10] [--connections 64] [--depth 16]
 //                           [--only name,name] [--out bench/out]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -62,13 +62,15 @@ const sh = (argv, opts = {}) => execFileSync(argv[0], argv.slice(1), { encoding:
 
 // ---- preflight ---------------------------------------------------------------
 if (process.getuid() !== 0) die('run as root (it creates network namespaces)');
+const onPath = (tool) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, tool)));
 for (const [tool, pkg] of [['wrk', 'wrk'], ['nginx', 'nginx-light'], ['perf', 'linux-perf'], ['taskset', 'util-linux'], ['ip', 'iproute2']]) {
-  try {
-    sh(['sh', '-c', `command -v ${tool}`]);
-  } catch {
-    die(`${tool} is missing: apt-get install -y ${pkg}`);
-  }
+  if (!onPath(tool)) die(`${tool} is missing: apt-get install -y ${pkg}`);
 }
+// First line a tool prints about itself, wherever it prints it.
+const versionOf = (argv) => {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0];
+};
 if (!existsSync(join(ROOT, 'dist', 'server', 'main.js'))) die('dist/server/main.js is missing: run `npm install` first');
 if (Number(sh(['nproc']).trim()) < 2) die('needs 2 CPUs (server on CPU 0, wrk on CPU 1)');
 
@@ -285,8 +287,8 @@ try {
     kernel: sh(['uname', '-r']).trim(),
     cpu: /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?',
     node: process.version,
-    nginx: sh(['nginx', '-v'], { stdio: ['ignore', 'pipe', 'pipe'] }) || execFileSync('sh', ['-c', 'nginx -v 2>&1'], { encoding: 'utf8' }).trim(),
-    wrk: execFileSync('sh', ['-c', 'wrk -v 2>&1 | head -1'], { encoding: 'utf8' }).trim(),
+    nginx: versionOf(['nginx', '-v']),
+    wrk: versionOf(['wrk', '-v']),
     reps: REPS, duration: DURATION, connections: CONNECTIONS, depth: DEPTH,
   };
   const rows = [];

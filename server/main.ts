@@ -2,19 +2,13 @@
 // The process the lab runs in the server host: the native reactor plus the control API.
 // Prints one JSON line {"event":"listening",...} on stdout when both are up.
 // SIGTERM/SIGINT: clean stop, exit 0. Bad flags or a port clash: one line on stderr, exit 2.
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
-import { SERVE_FLAGS, type ServeOptions } from './options.js';
+import { addServeOptions, type ServeOptions } from './options.js';
 
-export class UsageError extends Error {}
-
-/** Adds the serve flags (with TCPLAB_* env fallbacks) to a command. */
-export function addServeOptions(cmd: Command): Command {
-  for (const f of SERVE_FLAGS) {
-    cmd.addOption(new Option(f.flag, f.help).env(f.env).argParser(f.parse as (v: string) => unknown).default(f.def));
-  }
-  return cmd;
+export class UsageError extends Error {
+  override name = 'UsageError';
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {

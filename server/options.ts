@@ -1,5 +1,5 @@
 // The server process's options: from flags, then TCPLAB_* environment variables, then defaults.
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Model, ServerOptions, Trigger } from '../native/index.js';
 
 export interface ServeOptions extends Required<Pick<ServerOptions, 'host' | 'port' | 'backlog' | 'model' | 'threads' | 'trigger' | 'idleTimeoutMs'>> {
@@ -40,3 +40,11 @@ export const SERVE_FLAGS = [
   { flag: '--control-host <addr>', env: 'TCPLAB_CONTROL_HOST', key: 'controlHost', help: 'control API address', def: '0.0.0.0', parse: (v: string) => v },
   { flag: '--control-port <n>', env: 'TCPLAB_CONTROL_PORT', key: 'controlPort', help: 'control API port (0: ephemeral)', def: 9090, parse: intIn('--control-port', 0, 65535) },
 ] as const;
+
+/** Adds the serve flags (with TCPLAB_* env fallbacks) to a command. */
+export function addServeOptions(cmd: Command): Command {
+  for (const f of SERVE_FLAGS) {
+    cmd.addOption(new Option(f.flag, f.help).env(f.env).argParser(f.parse as (v: string) => unknown).default(f.def));
+  }
+  return cmd;
+}

@@ -18,7 +18,10 @@ export interface SysctlTarget {
   exec(argv: string[]): Promise<ExecResult>;
 }
 
-/** A target for a named network namespace (`ip netns exec NAME …`). */
+/**
+ * A target for a named network namespace (`ip netns exec NAME …`); output is returned
+ * as printed (no newline stripped). The netns runtime's hosts run commands through it.
+ */
 export function netnsTarget(netns: string, label = netns): SysctlTarget {
   return {
     label,

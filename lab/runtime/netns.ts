@@ -6,8 +6,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { applySettings } from '../../sysctl/apply.js';
-import { RuntimeUnavailable, type ExecOutput, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
+import { applySettings, netnsTarget, type ExecResult, type SysctlTarget } from '../../sysctl/apply.js';
+import { RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
 
 export const PREFIX = 'tcplab-lab';
 const BRIDGE_NS = '_net';
@@ -67,6 +67,7 @@ function alive(pid: number): boolean {
 
 class NetnsHost implements Host {
   readonly label: string;
+  private readonly target: SysctlTarget;
   constructor(
     readonly name: string,
     readonly role: HostSpec['role'],
@@ -75,11 +76,11 @@ class NetnsHost implements Host {
     private readonly logDir: string,
   ) {
     this.label = name;
+    this.target = netnsTarget(netns, name);
   }
 
-  async exec(argv: string[]): Promise<ExecOutput> {
-    const r = await execa('ip', ['netns', 'exec', this.netns, ...argv], { reject: false, stripFinalNewline: false });
-    return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
+  exec(argv: string[]): Promise<ExecResult> {
+    return this.target.exec(argv);
   }
 
   start(argv: string[], label: string): Proc {

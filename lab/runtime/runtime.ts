@@ -1,7 +1,7 @@
 // The runtime interface: what the lab needs from whatever hosts its server and
 // load generators (network namespaces now, Docker containers next). Lifecycle:
 // create (hosts with their sysctls) → start processes → observe → destroy.
-import type { SysctlTarget } from '../../sysctl/apply.js';
+import type { ExecResult, SysctlTarget } from '../../sysctl/apply.js';
 import type { SysctlSetting } from '../../sysctl/registry.js';
 
 export type Role = 'server' | 'loadgen';
@@ -20,12 +20,6 @@ export interface LabSpec {
   logDir: string;
 }
 
-export interface ExecOutput {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
-
 export interface Proc {
   pid: number;
   /** Resolves with the exit code (null: killed by a signal). */
@@ -39,7 +33,7 @@ export interface Host extends SysctlTarget {
   /** The host's address on the lab network. */
   address: string;
   /** Runs a command in the host's network namespace (argv, never a shell string). */
-  exec(argv: string[]): Promise<ExecOutput>;
+  exec(argv: string[]): Promise<ExecResult>;
   /** Starts a long-running process; its stdout/stderr go to logDir/<host>-<label>.log. */
   start(argv: string[], label: string): Proc;
 }

@@ -9,6 +9,11 @@
 
 namespace tcplab {
 
+namespace {
+// Room one more answer needs in the output buffer; computed once at load time.
+const size_t kMaxAnswer = Responses::max_size();
+}  // namespace
+
 Conn::Conn(int fd_, const ConnLimits& limits_)
     : fd(fd_),
       limits(limits_),
@@ -28,11 +33,10 @@ void Conn::reset(int new_fd) {
 }
 
 bool Conn::process_input(ThreadStats& st) {
-  const size_t max_answer = Responses::max_size();
   size_t off = 0;
   bool stalled = false;
   while (!close_after_flush && off < in_len) {
-    if (limits.out_cap - out_len < max_answer) {
+    if (limits.out_cap - out_len < kMaxAnswer) {
       stalled = true;
       break;
     }
