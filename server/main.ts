@@ -42,7 +42,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     control = createControlServer(server);
     control.listen(opts.controlPort, opts.controlHost);
     await once(control, 'listening').catch((err: NodeJS.ErrnoException) => {
-      throw new UsageError(`control API: listen ${err.code ?? ''}: ${err.message}`);
+      throw new UsageError(`control API: ${err.message}`);
     });
     const addr = control.address();
     const controlPort = typeof addr === 'object' && addr ? addr.port : opts.controlPort;
