@@ -115,7 +115,7 @@ if (args.only) {
 }
 const modes = [
   { name: 'keep-alive', wrk: [] },
-  { name: `pipelined ×${DEPTH}`, wrk: ['-s', join(ROOT, 'bench/pipeline.lua')], after: ['--', String(DEPTH)] },
+  { name: `pipelined ×${DEPTH}`, wrk: ['-s', join(ROOT, 'lab/loadgen/pipeline.lua')], after: ['--', String(DEPTH)] },
 ];
 
 // ---- namespaces ----------------------------------------------------------------

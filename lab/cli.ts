@@ -1,8 +1,90 @@
 #!/usr/bin/env node
 // The `lab` command. Each subcommand loads its heavy modules only when it runs, so
 // `lab --help` is instant. Errors: one line on stderr, exit 2.
-import { Command, CommanderError } from 'commander';
-import { addServeOptions } from '../server/options.js';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { addServeOptions, intIn, MODELS, oneOf, TRIGGERS } from '../server/options.js';
+import { parseSetting, type SysctlSetting } from '../sysctl/registry.js';
+import { TOOLS } from './loadgen/drivers.js';
+import { RUNTIMES } from './runtime/index.js';
+import type { UpHandle } from './up.js';
+
+/** Errors that are the user's input or the machine's state: one line, exit 2. */
+const EXPECTED = new Set(['UsageError', 'RuntimeUnavailable', 'UpError', 'LoadgenError', 'SysctlError']);
+
+class CliUsageError extends Error {
+  override name = 'UsageError';
+}
+
+function sysctlList(flag: string) {
+  return (v: string, prev: SysctlSetting[] = []): SysctlSetting[] => {
+    try {
+      return [...prev, parseSetting(v)];
+    } catch (err) {
+      throw new InvalidArgumentError(`${flag}: ${(err as Error).message}`);
+    }
+  };
+}
+
+function subnet(v: string): string {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.0\/24$/.exec(v);
+  if (!m || [m[1], m[2], m[3]].some((x) => Number(x) > 255)) throw new InvalidArgumentError(`--subnet must be an IPv4 /24 like 198.18.0.0/24, got "${v}"`);
+  return v;
+}
+
+interface UpFlags {
+  runtime: (typeof RUNTIMES)[number];
+  subnet: string;
+  model: (typeof MODELS)[number];
+  threads: number;
+  backlog: number;
+  trigger: (typeof TRIGGERS)[number];
+  idleTimeout: number;
+  port: number;
+  controlPort: number;
+  loadgen: (typeof TOOLS)[number];
+  connections: number;
+  duration?: number;
+  requests?: number;
+  loadgenThreads?: number;
+  rate?: number;
+  keepAlive: boolean;
+  pipelining?: number;
+  serverSysctl?: SysctlSetting[];
+  clientSysctl?: SysctlSetting[];
+  sampleInterval: number;
+  results: string;
+  keep?: boolean;
+  json?: boolean;
+}
+
+/** Ctrl-C (or SIGTERM) during `lab up`: tear the lab down, then exit 130. A second one exits at once. */
+function interruptible(handle: UpHandle): () => void {
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write('lab up: interrupted again; run `lab down` to remove what is left\n');
+      process.exit(130);
+    }
+    stopping = true;
+    process.stderr.write(`lab up: ${sig}: removing the lab${handle.runId ? ` ${handle.runId}` : ''} …\n`);
+    void (async () => {
+      try {
+        await handle.creating;
+        if (handle.runtime && handle.runId) await handle.runtime.destroy(handle.runId);
+        process.stderr.write('lab up: interrupted; nothing left running\n');
+      } catch (err) {
+        process.stderr.write(`lab up: clean-up failed (${(err as Error).message}); run \`lab down\`\n`);
+      }
+      process.exit(130);
+    })();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
 
 const oneLine = { writeErr: (s: string) => process.stderr.write(s.split('\n')[0] + '\n') };
 
@@ -26,6 +108,79 @@ export function buildProgram(): Command {
     .action(async (opts) => {
       const { serve } = await import('../server/main.js');
       await serve(opts);
+    });
+
+  program
+    .command('up')
+    .description('create a lab (server host + loadgen host), apply sysctls, run the load, record and summarize what the kernel did')
+    .addOption(new Option('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')} (auto: docker when an engine answers, else netns)`).argParser(oneOf('--runtime', RUNTIMES)).default('auto'))
+    .addOption(new Option('--subnet <cidr>', 'the lab network (an IPv4 /24)').argParser(subnet).default('198.18.0.0/24'))
+    .addOption(new Option('--model <name>', `reactor model: ${MODELS.join(', ')}`).argParser(oneOf('--model', MODELS)).default('single'))
+    .addOption(new Option('--threads <n>', 'reactor loops/workers').argParser(intIn('--threads', 1, 256)).default(1))
+    .addOption(new Option('--backlog <n>', 'listen() backlog, passed as is').argParser(intIn('--backlog', -2147483648, 2147483647)).default(511))
+    .addOption(new Option('--trigger <mode>', 'edge or level').argParser(oneOf('--trigger', TRIGGERS)).default('edge'))
+    .addOption(new Option('--idle-timeout <ms>', "server's idle connection timeout (0: never)").argParser(intIn('--idle-timeout', 0, 86400000)).default(60000))
+    .addOption(new Option('--port <n>', 'server HTTP port on its host').argParser(intIn('--port', 1, 65535)).default(8080))
+    .addOption(new Option('--control-port <n>', "server's control API port (loopback of its host)").argParser(intIn('--control-port', 1, 65535)).default(9090))
+    .addOption(new Option('--loadgen <tool>', `load generator: ${TOOLS.join(', ')}`).argParser(oneOf('--loadgen', TOOLS)).default('autocannon'))
+    .addOption(new Option('--connections <n>', 'concurrent connections').argParser(intIn('--connections', 1, 100000)).default(10))
+    .addOption(new Option('--duration <s>', 'run the load this long (default 10 unless --requests)').argParser(intIn('--duration', 1, 3600)))
+    .addOption(new Option('--requests <n>', 'send this many requests instead of running for a duration (autocannon, ab)').argParser(intIn('--requests', 1, 1000000000)).conflicts('duration'))
+    .addOption(new Option('--loadgen-threads <n>', 'load generator threads (wrk, wrk2) or workers (autocannon)').argParser(intIn('--loadgen-threads', 1, 64)))
+    .addOption(new Option('--rate <rps>', 'hold this many requests per second (autocannon, wrk2)').argParser(intIn('--rate', 1, 10000000)))
+    .option('--no-keep-alive', 'a new connection per request (ab, wrk)')
+    .addOption(new Option('--pipelining <n>', 'requests in flight per connection (autocannon, wrk)').argParser(intIn('--pipelining', 1, 1024)))
+    .addOption(new Option('--server-sysctl <name=value>', 'a sysctl for the server host (repeatable)').argParser(sysctlList('--server-sysctl')))
+    .addOption(new Option('--client-sysctl <name=value>', 'a sysctl for the loadgen host (repeatable)').argParser(sysctlList('--client-sysctl')))
+    .addOption(new Option('--sample-interval <ms>', 'sampler interval (ss + counters on every host)').argParser(intIn('--sample-interval', 10, 10000)).default(50))
+    .option('--results <dir>', 'where run folders go', 'results')
+    .option('--keep', 'leave the lab (and the server) running; `lab down` removes it')
+    .option('--json', 'print the run record as JSON and nothing else on stdout')
+    .action(async (f: UpFlags) => {
+      if (f.port === f.controlPort) throw new CliUsageError(`--port and --control-port must differ, both are ${f.port}`);
+      const { up } = await import('./up.js');
+      const { validateLoad } = await import('./loadgen/drivers.js');
+      const load = {
+        connections: f.connections,
+        ...(f.requests !== undefined ? { requests: f.requests } : { durationSec: f.duration ?? 10 }),
+        ...(f.loadgenThreads !== undefined ? { threads: f.loadgenThreads } : {}),
+        ...(f.rate !== undefined ? { rate: f.rate } : {}),
+        ...(f.keepAlive === false ? { keepAlive: false } : {}),
+        ...(f.pipelining !== undefined ? { pipelining: f.pipelining } : {}),
+      };
+      validateLoad(f.loadgen, { ...load, url: 'http://0.0.0.0/' });
+      const handle: UpHandle = {};
+      const release = interruptible(handle);
+      try {
+        const { record, dir } = await up(
+          {
+            runtime: f.runtime, subnet: f.subnet, model: f.model, threads: f.threads, backlog: f.backlog, trigger: f.trigger,
+            idleTimeoutMs: f.idleTimeout, port: f.port, controlPort: f.controlPort, loadgen: f.loadgen, load,
+            serverSysctls: f.serverSysctl ?? [], clientSysctls: f.clientSysctl ?? [], sampleIntervalMs: f.sampleInterval,
+            resultsDir: f.results, keep: f.keep ?? false, progress: (l) => process.stderr.write(l + '\n'),
+          },
+          handle,
+        );
+        if (f.json) process.stdout.write(JSON.stringify(record) + '\n');
+        else process.stdout.write((await import('./summary.js')).formatSummary(record, dir));
+        if (record.kept) process.stderr.write(`lab up: lab ${record.runId} left running (--keep); \`lab down ${record.runId}\` removes it\n`);
+      } finally {
+        release();
+      }
+    });
+
+  program
+    .command('sysctls')
+    .description('list the tunables the lab knows: allowed values, scope, side, default, meaning')
+    .option('--json', 'print JSON only')
+    .action(async (opts: { json?: boolean }) => {
+      const { TUNABLES, describeAllowed } = await import('../sysctl/registry.js');
+      if (opts.json) return void process.stdout.write(JSON.stringify(TUNABLES) + '\n');
+      for (const t of TUNABLES) {
+        const where = t.scope === 'global' ? `global (not settable per host: ${t.whyGlobal})` : `per host, acts on the ${t.side === 'both' ? 'server and client' : t.side}`;
+        const def = t.kernelDefault !== undefined ? `kernel default ${t.kernelDefault}` : 'default depends on the machine';
+        process.stdout.write(`${t.name}\n  ${t.meaning}\n  allowed: ${describeAllowed(t.value)}; ${where}; ${def}\n`);
+      }
     });
 
   program
@@ -67,16 +222,18 @@ export async function run(argv: string[]): Promise<number> {
       return ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code) ? 0 : 2;
     }
     const e = err as Error;
-    if (e.name === 'UsageError') {
-      process.stderr.write(`lab serve: ${e.message}\n`);
-      return 2;
-    }
-    if (e.name === 'RuntimeUnavailable') {
-      process.stderr.write(`lab: ${e.message}\n`);
+    if (EXPECTED.has(e.name)) {
+      const cmd = argv[2] && !argv[2].startsWith('-') ? `lab ${argv[2]}` : 'lab';
+      process.stderr.write(`${cmd}: ${e.message.split('\n')[0]}\n`);
       return 2;
     }
     throw err;
   }
 }
 
+// `lab sysctls | head`: a closed pipe ends the output quietly, like other CLI tools.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 process.exitCode = await run(process.argv);

@@ -1,6 +1,6 @@
 // The control API: a small node:http server on its own port (not the hot path).
 //   GET  /healthz       200 {"ok":true}
-//   GET  /stats         200 the reactor's stats (JSON)
+//   GET  /stats         200 the reactor's stats and this process's CPU time (JSON)
 //   POST /pause         stop accepting; the listen queue fills
 //   POST /resume        accept again
 //   POST /accept-rate   body {"perSecond": n} or ?perSecond=n; 0 = unlimited
@@ -8,6 +8,12 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { Server } from '../native/index.js';
 
 const MAX_BODY = 4096;
+
+/** This process's CPU time so far, in seconds (the reactor's threads included). */
+export function processCpu(): { userSec: number; systemSec: number } {
+  const c = process.cpuUsage();
+  return { userSec: c.user / 1e6, systemSec: c.system / 1e6 };
+}
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body) + '\n';
@@ -47,7 +53,7 @@ export function parseAcceptRate(query: URLSearchParams, body: string): number | 
 export function createControlServer(server: Server): HttpServer {
   const routes: Record<string, { method: string; run: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void }> = {
     '/healthz': { method: 'GET', run: (_q, res) => send(res, 200, { ok: true }) },
-    '/stats': { method: 'GET', run: (_q, res) => send(res, 200, server.stats()) },
+    '/stats': { method: 'GET', run: (_q, res) => send(res, 200, { ...server.stats(), cpu: processCpu() }) },
     '/pause': {
       method: 'POST',
       run: (_q, res) => {

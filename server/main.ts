@@ -50,6 +50,9 @@ export async function serve(opts: ServeOptions): Promise<void> {
       JSON.stringify({ event: 'listening', pid: process.pid, host: opts.host, port, controlPort, model: opts.model, threads: opts.threads, trigger: opts.trigger, backlog: opts.backlog }) + '\n',
     );
     await stopRequested;
+    // The last word: counters and this process's CPU time, for the lab's record.
+    const { processCpu } = await import('./control.js');
+    process.stdout.write(JSON.stringify({ event: 'stopped', stats: server.stats(), cpu: processCpu() }) + '\n');
   } finally {
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);

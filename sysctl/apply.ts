@@ -8,14 +8,21 @@ import { normalizeRead, SysctlError, TUNABLES, type SysctlSetting } from './regi
 export interface ExecResult {
   stdout: string;
   stderr: string;
+  /** 127: the program does not exist on the host; -1: killed (timeout or signal). */
   exitCode: number;
+  timedOut?: boolean;
+}
+
+export interface ExecOptions {
+  /** Kill the command after this long (SIGTERM, then SIGKILL 2 s later). */
+  timeoutMs?: number;
 }
 
 /** Something that runs a command inside a host's network namespace. */
 export interface SysctlTarget {
   /** For messages: "server", "loadgen-1", … */
   label: string;
-  exec(argv: string[]): Promise<ExecResult>;
+  exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
 }
 
 /**
@@ -25,9 +32,18 @@ export interface SysctlTarget {
 export function netnsTarget(netns: string, label = netns): SysctlTarget {
   return {
     label,
-    async exec(argv) {
-      const r = await execa('ip', ['netns', 'exec', netns, ...argv], { reject: false, stripFinalNewline: false });
-      return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
+    async exec(argv, opts = {}) {
+      // `ip netns exec` execs the program itself, so a timeout's signal reaches it.
+      const r = await execa('ip', ['netns', 'exec', netns, ...argv], {
+        reject: false,
+        stripFinalNewline: false,
+        maxBuffer: 256 * 1024 * 1024,
+        ...(opts.timeoutMs ? { timeout: opts.timeoutMs, forceKillAfterDelay: 2000 } : {}),
+      });
+      const stderr = String(r.stderr);
+      // ip reports a program it cannot find as exit 255 + "exec of "X" failed"; say 127 like a shell.
+      const missing = r.exitCode === 255 && /^exec of ".*" failed: No such file or directory/m.test(stderr);
+      return { stdout: String(r.stdout), stderr, exitCode: missing ? 127 : (r.exitCode ?? -1), timedOut: r.timedOut };
     },
   };
 }

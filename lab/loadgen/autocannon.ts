@@ -7,15 +7,18 @@ import { LoadgenError, NO_ERRORS, type LoadOptions, type LoadResult } from './re
 
 const require = createRequire(import.meta.url);
 
-/** argv that runs autocannon with this Node; every option becomes a flag, nothing goes through a shell. */
-export function autocannonArgv(o: LoadOptions): string[] {
+/**
+ * argv that runs autocannon's CLI; `node` is how the host runs it (default: this Node and
+ * this install). Every option becomes a flag, nothing goes through a shell.
+ */
+export function autocannonArgv(o: LoadOptions, node: string[] = [process.execPath, require.resolve('autocannon/autocannon.js')]): string[] {
   if (o.keepAlive === false) {
     throw new LoadgenError('autocannon cannot turn keep-alive off; use --loadgen ab or wrk for new connections per request', 'usage');
   }
   if ((o.durationSec === undefined) === (o.requests === undefined)) {
     throw new LoadgenError('give either a duration or a request count', 'usage');
   }
-  const argv = [process.execPath, require.resolve('autocannon/autocannon.js'), '--json', '--no-progress', '-c', String(o.connections)];
+  const argv = [...node, '--json', '--no-progress', '-c', String(o.connections)];
   if (o.durationSec !== undefined) argv.push('-d', String(o.durationSec));
   if (o.requests !== undefined) argv.push('-a', String(o.requests));
   if (o.threads !== undefined && o.threads > 1) argv.push('-w', String(o.threads));

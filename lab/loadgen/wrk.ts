@@ -1,6 +1,6 @@
 // Parses the output of wrk and wrk2 (same family: wrk2 adds -R, calibration, HdrHistogram
 // percentiles corrected for coordinated omission, and -U for the uncorrected ones).
-import { LoadgenError, NO_ERRORS, type LatencySummary, type LoadResult } from './result.js';
+import { LoadgenError, NO_ERRORS, type LatencySummary, type LoadOptions, type LoadResult } from './result.js';
 
 const TIME_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
@@ -70,4 +70,23 @@ export function parseWrk(output: string, tool: 'wrk' | 'wrk2' = /Thread calibrat
   const u = uncorrected ? summary(uncorrected.p, max) : null;
   if (u) result.latencyUncorrectedMs = u;
   return result;
+}
+
+/**
+ * argv for wrk, or for wrk2 (which needs a rate, -R). Both run for a duration only.
+ * Keep-alive off = a `Connection: close` header (wrk reconnects after each answer);
+ * pipelining = the pipeline.lua script with the depth as its argument.
+ */
+export function wrkArgv(o: LoadOptions, tool: 'wrk' | 'wrk2', pipelineScript: string): string[] {
+  if (o.durationSec === undefined || o.requests !== undefined) throw new LoadgenError(`${tool} runs for a duration, not a request count; give --duration`, 'usage');
+  if (tool === 'wrk2' && o.rate === undefined) throw new LoadgenError('wrk2 needs a request rate: give --rate', 'usage');
+  if (tool === 'wrk' && o.rate !== undefined) throw new LoadgenError('wrk cannot hold a request rate; use --loadgen wrk2 or autocannon', 'usage');
+  const threads = Math.min(o.threads ?? 1, o.connections);
+  const argv = [tool, '-t', String(threads), '-c', String(o.connections), '-d', `${o.durationSec}s`, '--latency'];
+  if (tool === 'wrk2') argv.push('-R', String(o.rate), '-U');
+  if (o.keepAlive === false) argv.push('-H', 'Connection: close');
+  if (o.pipelining !== undefined && o.pipelining > 1) argv.push('-s', pipelineScript);
+  argv.push(o.url);
+  if (o.pipelining !== undefined && o.pipelining > 1) argv.push('--', String(o.pipelining));
+  return argv;
 }

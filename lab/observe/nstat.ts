@@ -32,3 +32,24 @@ export function counterDeltas(before: Counters, after: Counters): Counters {
 export function nonZero(c: Counters): Counters {
   return Object.fromEntries(Object.entries(c).filter(([, v]) => v !== 0));
 }
+
+/**
+ * /proc/net/netstat and /proc/net/snmp (header line + value line per group, e.g.
+ * "TcpExt: SyncookiesSent …" / "TcpExt: 0 …") under nstat's names: group + field,
+ * so "TcpExt: ListenOverflows" is TcpExtListenOverflows and "Tcp: ActiveOpens" is
+ * TcpActiveOpens. What a process reads there is its own network namespace's.
+ */
+export function parseProcNet(...files: string[]): Counters {
+  const out: Counters = {};
+  for (const text of files) {
+    const lines = text.split('\n').filter((l) => l.trim() !== '');
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const [hg, ...names] = lines[i]!.trim().split(/\s+/);
+      const [vg, ...values] = lines[i + 1]!.trim().split(/\s+/);
+      if (!hg?.endsWith(':') || hg !== vg || names.length !== values.length) throw new Error(`unrecognized /proc/net line pair: ${lines[i]}`);
+      const group = hg.slice(0, -1);
+      names.forEach((n, j) => (out[group + n] = Number(values[j])));
+    }
+  }
+  return out;
+}

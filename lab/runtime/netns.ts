@@ -6,7 +6,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { applySettings, netnsTarget, type ExecResult, type SysctlTarget } from '../../sysctl/apply.js';
+import { applySettings, netnsTarget, type ExecOptions, type ExecResult, type SysctlTarget } from '../../sysctl/apply.js';
+import { REPO_ROOT } from '../paths.js';
 import { RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
 
 export const PREFIX = 'tcplab-lab';
@@ -79,8 +80,17 @@ class NetnsHost implements Host {
     this.target = netnsTarget(netns, name);
   }
 
-  exec(argv: string[]): Promise<ExecResult> {
-    return this.target.exec(argv);
+  exec(argv: string[], opts?: ExecOptions): Promise<ExecResult> {
+    return this.target.exec(argv, opts);
+  }
+
+  node(script: string): string[] {
+    // The namespace shares this machine's filesystem: the same Node, the same checkout.
+    return [process.execPath, join(REPO_ROOT, script)];
+  }
+
+  file(rel: string): string {
+    return join(REPO_ROOT, rel);
   }
 
   start(argv: string[], label: string): Proc {
@@ -95,6 +105,7 @@ class NetnsHost implements Host {
     const exited = child.then((r) => (r.signal ? null : (r.exitCode ?? null)));
     return {
       pid: child.pid!,
+      log: file,
       exited,
       async stop(signal: NodeJS.Signals = 'SIGTERM') {
         if (child.exitCode !== null || child.signalCode !== null) return;

@@ -1,7 +1,7 @@
 // The runtime interface: what the lab needs from whatever hosts its server and
 // load generators (network namespaces now, Docker containers next). Lifecycle:
 // create (hosts with their sysctls) → start processes → observe → destroy.
-import type { ExecResult, SysctlTarget } from '../../sysctl/apply.js';
+import type { ExecOptions, ExecResult, SysctlTarget } from '../../sysctl/apply.js';
 import type { SysctlSetting } from '../../sysctl/registry.js';
 
 export type Role = 'server' | 'loadgen';
@@ -22,6 +22,8 @@ export interface LabSpec {
 
 export interface Proc {
   pid: number;
+  /** The file its stdout and stderr go to. */
+  log: string;
   /** Resolves with the exit code (null: killed by a signal). */
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -33,9 +35,13 @@ export interface Host extends SysctlTarget {
   /** The host's address on the lab network. */
   address: string;
   /** Runs a command in the host's network namespace (argv, never a shell string). */
-  exec(argv: string[]): Promise<ExecResult>;
+  exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Starts a long-running process; its stdout/stderr go to logDir/<host>-<label>.log. */
   start(argv: string[], label: string): Proc;
+  /** argv that runs one of the project's Node scripts on this host, e.g. node('dist/server/main.js'). */
+  node(script: string): string[];
+  /** The path of one of the project's files as this host sees it. */
+  file(rel: string): string;
 }
 
 export interface Lab {

@@ -1,5 +1,5 @@
 -- wrk script: send `depth` GET requests per write (HTTP pipelining). wrk counts
--- every response. Usage: wrk -s bench/pipeline.lua ... -- 16
+-- every response. Usage: wrk -s lab/loadgen/pipeline.lua ... -- 16 (bench/ and the wrk driver)
 init = function(args)
   local depth = tonumber(args[1]) or 16
   local r = {}

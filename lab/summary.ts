@@ -1,0 +1,80 @@
+// The human summary of one run (stdout of `lab up` without --json).
+import { WATCHED } from './observe/nstat.js';
+import type { RunRecord } from './up.js';
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+// Tools with 1 ms resolution (ab, autocannon) print whole numbers: keep them whole.
+const ms = (n: number) => (Number.isInteger(n) ? String(n) : n < 10 ? n.toFixed(2) : n.toFixed(1));
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => '  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('   ').trimEnd());
+}
+
+export function formatSummary(r: RunRecord, dir: string): string {
+  const out: string[] = [];
+  const l = r.load;
+  const res = l.result;
+  const hosts = Object.values(r.hosts);
+  out.push(`tcplab run ${r.runId} (${r.runtime}, kernel ${r.environment.kernel}) → ${dir}/`);
+  const mode = [
+    `${l.options.connections} connections`,
+    l.options.durationSec !== undefined ? `${l.options.durationSec} s` : `${l.options.requests} requests`,
+    l.options.keepAlive === false ? 'new connection per request' : 'keep-alive',
+    ...(l.options.pipelining && l.options.pipelining > 1 ? [`pipelining ${l.options.pipelining}`] : []),
+    ...(l.options.rate ? [`rate ${l.options.rate}/s`] : []),
+  ].join(', ');
+  out.push('');
+  out.push(`load      ${l.tool} from ${l.host}: ${mode}`);
+  out.push(`          ${int(res.rps)} req/s, ${int(res.requests)} requests in ${res.durationSec.toFixed(2)} s, ${int(res.bytes)} bytes`);
+  if (res.latencyMs) {
+    const q = res.latencyMs;
+    out.push(`latency   p50 ${ms(q.p50)} ms, p90 ${ms(q.p90)} ms, p99 ${ms(q.p99)} ms, max ${ms(q.max)} ms (${res.latencyCorrected ? 'corrected for coordinated omission' : 'from send, not corrected for coordinated omission'})`);
+  }
+  const errs = Object.entries(res.errors).filter(([, v]) => v > 0);
+  out.push(`errors    ${errs.length ? errs.map(([k, v]) => `${k} ${int(v)}`).join(', ') : 'none'}`);
+  if (l.cpu) {
+    out.push(`loadgen   CPU ${l.cpu.cores.toFixed(2)} cores (user ${l.cpu.userSec.toFixed(2)} s, sys ${l.cpu.systemSec.toFixed(2)} s)${l.loadgenBound ? '  LOADGEN-BOUND: the load generator was the bottleneck' : ''}`);
+  }
+  const s = r.server;
+  const t = s.stats?.total;
+  out.push(
+    `server    ${s.options.model}/${s.options.trigger}, ${s.options.threads} thread(s), backlog ${s.options.backlog} at ${s.address}:${s.port}: ` +
+      (t ? `${int(s.requests)} requests, ${int(t.accepted)} accepted, ${int(t.active)} open` : 'no stats') +
+      (s.cpuSec !== null ? `, CPU ${s.cpuSec.toFixed(2)} s (${int(s.requests / Math.max(s.cpuSec, 0.001))} req per CPU-second)` : ''),
+  );
+  const errorsSeen = t ? Object.entries({ 400: t.badRequests, 431: t.headersTooLarge, 501: t.notImplemented, 505: t.versionNotSupported, idleTimeouts: t.idleTimeouts }).filter(([, v]) => v > 0) : [];
+  if (errorsSeen.length) out.push(`          ${errorsSeen.map(([k, v]) => `${k}: ${int(v)}`).join(', ')}`);
+  const ls = s.listener;
+  const sum = r.hosts[s.host]?.series.summary;
+  out.push(ls ? `listener  :${ls.port} Send-Q ${ls.sendQ} (accept queue limit = min(backlog, somaxconn)), peak Recv-Q ${ls.peakRecvQ} (${sum?.samples} samples, every ${sum?.intervalMs} ms)` : 'listener  not seen by the sampler');
+
+  out.push('');
+  const head = ['', ...hosts.map((h) => h.name)];
+  const stateRows = ['TIME-WAIT', 'ESTAB', 'SYN-RECV', 'SYN-SENT'].map((st) => [
+    `${st} peak / end`,
+    ...hosts.map((h) => `${h.series.summary.peakStates[st] ?? 0} / ${h.states.after[st] ?? 0}`),
+  ]);
+  out.push('sockets');
+  out.push(...table([head, ...stateRows]));
+
+  // TCP counters in the table (the watched ones first); IP/ICMP/UDP ones only counted here, all in result.json.
+  const all = [...new Set(hosts.flatMap((h) => Object.keys(h.counters.nonZero)))];
+  const names = all.filter((n) => n.startsWith('Tcp'));
+  const watched = new Set<string>(WATCHED);
+  names.sort((a, b) => Number(watched.has(b)) - Number(watched.has(a)) || a.localeCompare(b));
+  out.push('');
+  out.push('TCP counters that changed (nstat deltas over the run)');
+  out.push(...(names.length ? table([head, ...names.map((n) => [n, ...hosts.map((h) => (h.counters.delta[n] ? int(h.counters.delta[n]) : '-'))])]) : ['  none']));
+  if (all.length > names.length) out.push(`  (+${all.length - names.length} non-zero IP/ICMP/UDP counters: result.json, hosts.*.counters.nonZero)`);
+
+  out.push('');
+  out.push('sysctls that differ from the kernel default');
+  const diffs = hosts.flatMap((h) => h.sysctls.differsFromKernelDefault.map((d) => [h.name, d.name, `${d.after}`, `(default ${d.before})`]));
+  out.push(...(diffs.length ? table(diffs) : ['  none']));
+  const applied = hosts.flatMap((h) => h.sysctls.applied.map((a) => `${h.name}: ${a.name}=${a.readBack}`));
+  if (applied.length) out.push(`applied and read back: ${applied.join('; ')}`);
+  out.push('');
+  out.push(`result.json, raw/ (ss -tanoi, ss -ltn, netstat -s, netstat -tan, nstat -az per host, before and after), logs/: ${dir}/`);
+  return out.join('\n') + '\n';
+}
