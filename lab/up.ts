@@ -200,7 +200,8 @@ export async function up(o: UpOptions, handle: UpHandle = {}): Promise<{ record:
       after[h.name] = await stateReport(h, dir, 'after');
       atEnd[h.name] = await snapshot(h);
     }
-    if (!o.keep) await serverProc.stop('SIGTERM');
+    if (o.keep) serverProc.release();
+    else await serverProc.stop('SIGTERM');
 
     const hosts: Record<string, HostRecord> = {};
     for (const h of lab.hosts) {

@@ -41,8 +41,9 @@ export function netnsTarget(netns: string, label = netns): SysctlTarget {
         ...(opts.timeoutMs ? { timeout: opts.timeoutMs, forceKillAfterDelay: 2000 } : {}),
       });
       const stderr = String(r.stderr);
-      // ip reports a program it cannot find as exit 255 + "exec of "X" failed"; say 127 like a shell.
-      const missing = r.exitCode === 255 && /^exec of ".*" failed: No such file or directory/m.test(stderr);
+      // ip reports a program it cannot find as `exec of "X" failed: No such file…` (exit 1
+      // or 255 depending on the version); say 127 like a shell.
+      const missing = r.exitCode !== 0 && /^exec of ".*" failed: No such file or directory/.test(stderr);
       return { stdout: String(r.stdout), stderr, exitCode: missing ? 127 : (r.exitCode ?? -1), timedOut: r.timedOut };
     },
   };

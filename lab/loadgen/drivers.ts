@@ -66,7 +66,7 @@ export function splitCpu(stderr: string): { stderr: string; cpu: LoadgenCpu | nu
   const i = stderr.lastIndexOf(CPU_MARK);
   if (i < 0) return { stderr, cpu: null };
   const c = JSON.parse(stderr.slice(i + CPU_MARK.length).split('\n')[0]!) as Omit<LoadgenCpu, 'cores'>;
-  return { stderr: stderr.slice(0, i).replace(/\n$/, ''), cpu: { ...c, cores: c.wallSec > 0 ? (c.userSec + c.systemSec) / c.wallSec : 0 } };
+  return { stderr: stderr.slice(0, i).replace(/\n+$/, ''), cpu: { ...c, cores: c.wallSec > 0 ? (c.userSec + c.systemSec) / c.wallSec : 0 } };
 }
 
 export function toolThreads(tool: LoadTool, o: LoadOptions): number {

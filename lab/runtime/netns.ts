@@ -3,7 +3,8 @@
 // veth pair created directly between the two namespaces. Names carry the run id
 // (tcplab-lab.<runId>.<host>), so destroy() finds everything from names alone, even
 // after the CLI was killed. Needs root or CAP_NET_ADMIN.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { applySettings, netnsTarget, type ExecOptions, type ExecResult, type SysctlTarget } from '../../sysctl/apply.js';
@@ -57,7 +58,8 @@ async function killAll(pids: number[]): Promise<void> {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -96,13 +98,16 @@ class NetnsHost implements Host {
   start(argv: string[], label: string): Proc {
     mkdirSync(this.logDir, { recursive: true });
     const file = join(this.logDir, `${this.name}-${label}.log`);
-    const child = execa('ip', ['netns', 'exec', this.netns, ...argv], {
-      stdin: 'ignore',
-      stdout: { file, append: true },
-      stderr: { file, append: true },
-      reject: false,
+    // Its own process group: a terminal's Ctrl-C reaches the CLI, which stops hosts in order.
+    // Output goes straight to the file (an fd, no pipe through this process), so a released
+    // process holds nothing open here.
+    const fd = openSync(file, 'a');
+    const child = spawn('ip', ['netns', 'exec', this.netns, ...argv], { detached: true, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const exited = new Promise<number | null>((resolve) => {
+      child.on('exit', (code) => resolve(code));
+      child.on('error', () => resolve(127));
     });
-    const exited = child.then((r) => (r.signal ? null : (r.exitCode ?? null)));
     return {
       pid: child.pid!,
       log: file,
@@ -113,6 +118,9 @@ class NetnsHost implements Host {
         const t = setTimeout(() => child.kill('SIGKILL'), 3000);
         await exited;
         clearTimeout(t);
+      },
+      release() {
+        child.unref();
       },
     };
   }

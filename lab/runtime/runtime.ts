@@ -27,6 +27,8 @@ export interface Proc {
   /** Resolves with the exit code (null: killed by a signal). */
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Lets this CLI exit while the process keeps running (`lab up --keep`); `lab down` stops it. */
+  release(): void;
 }
 
 export interface Host extends SysctlTarget {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseWrk, parseWrkSize, parseWrkTime } from '../../lab/loadgen/wrk.js';
+import { parseWrk, parseWrkSize, parseWrkTime, wrkArgv } from '../../lab/loadgen/wrk.js';
 
 const WRK2 = fileURLToPath(new URL('../../../shared/fixtures/wrk2/', import.meta.url));
 const wrk2 = (f: string) => {
@@ -76,4 +76,24 @@ describe('wrk', () => {
   it('server-down', () => {
     expect(() => parseWrk(wrk('server-down.txt'))).toThrow('wrk could not connect to 127.0.0.1:8081: Connection refused');
   });
+});
+
+describe('wrk/wrk2 argv', () => {
+  const url = 'http://198.18.0.1:8080/';
+  it('wrk: threads capped at connections, latency on', () => {
+    expect(wrkArgv({ url, connections: 2, durationSec: 5, threads: 4 }, 'wrk', '/p.lua')).toEqual(['wrk', '-t', '2', '-c', '2', '-d', '5s', '--latency', url]);
+  });
+  it('wrk: keep-alive off and pipelining', () => {
+    expect(wrkArgv({ url, connections: 8, durationSec: 1, keepAlive: false, pipelining: 16 }, 'wrk', '/p.lua')).toEqual([
+      'wrk', '-t', '1', '-c', '8', '-d', '1s', '--latency', '-H', 'Connection: close', '-s', '/p.lua', url, '--', '16',
+    ]);
+  });
+  it('wrk2: a rate, and the uncorrected spectrum too', () => {
+    expect(wrkArgv({ url, connections: 4, durationSec: 3, rate: 1000 }, 'wrk2', '/p.lua')).toEqual(['wrk2', '-t', '1', '-c', '4', '-d', '3s', '--latency', '-R', '1000', '-U', url]);
+  });
+  it.each([
+    [{ url, connections: 1, requests: 10 }, 'wrk', 'wrk runs for a duration, not a request count'],
+    [{ url, connections: 1, durationSec: 1 }, 'wrk2', 'wrk2 needs a request rate'],
+    [{ url, connections: 1, durationSec: 1, rate: 5 }, 'wrk', 'wrk cannot hold a request rate'],
+  ] as const)('refuses %j for %s', (o, tool, msg) => expect(() => wrkArgv(o, tool, '/p.lua')).toThrow(msg));
 });

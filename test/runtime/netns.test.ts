@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { hostAddress, NetnsRuntime, PREFIX } from '../../lab/runtime/netns.js';
+import { alive, hostAddress, NetnsRuntime, PREFIX } from '../../lab/runtime/netns.js';
 import { parseListeners } from '../../lab/observe/ss.js';
 import { parseSetting, TUNABLES } from '../../sysctl/registry.js';
 import { readSysctl } from '../../sysctl/apply.js';
@@ -16,14 +16,6 @@ import { readSysctl } from '../../sysctl/apply.js';
 const MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url));
 const rootLinks = () => execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').map((l) => l.split(':')[1]?.trim()).filter(Boolean).sort();
 const labNamespaces = (runId: string) => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(`${PREFIX}.${runId}.`));
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const runId = (tag: string) => `t${process.pid}-${tag}`;
 
 describe('netns runtime', () => {

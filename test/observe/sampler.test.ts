@@ -1,0 +1,71 @@
+// The sampler on real namespaces: /proc/net counters read the way nstat reads them, and
+// the probe's time series of a paused listener (Recv-Q up to limit + 1, clients left in SYN-SENT).
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseNstat, parseProcNet, WATCHED } from '../../lab/observe/nstat.js';
+import { parseSamples, startSampler, summarize } from '../../lab/observe/sampler.js';
+import { NetnsRuntime } from '../../lab/runtime/netns.js';
+import { waitForLine } from '../../lab/up.js';
+import { createNetns } from '../helpers/netns.js';
+
+const HOLD = fileURLToPath(new URL('../helpers/hold-connections.mjs', import.meta.url));
+
+describe('counters from /proc/net', () => {
+  it('equal what nstat prints, under the same names, in an idle namespace', () => {
+    const ns = createNetns('procnet');
+    try {
+      const proc = parseProcNet(ns.exec(['cat', '/proc/net/netstat']), ns.exec(['cat', '/proc/net/snmp']));
+      const nstat = parseNstat(ns.exec(['nstat', '-asz']));
+      const common = Object.keys(proc).filter((k) => k in nstat);
+      expect(common.length).toBeGreaterThan(100);
+      for (const k of WATCHED) expect(common).toContain(k);
+      for (const k of common) expect([k, proc[k]]).toEqual([k, nstat[k]]);
+    } finally {
+      ns.remove();
+    }
+  });
+
+  it('rejects a header without its value line', () => {
+    expect(() => parseProcNet('TcpExt: A B\nIpExt: 1 2\n')).toThrow('unrecognized /proc/net line pair: TcpExt: A B');
+  });
+});
+
+describe('sampler', () => {
+  it('parses the probe lines and skips others', () => {
+    const s = parseSamples('probe: oops\n{"t":2,"listeners":[],"states":{"ESTAB":1},"counters":{}}\n{"t":1,"listeners":[{"port":80,"recvQ":3,"sendQ":5}],"states":{"ESTAB":4},"counters":{}}\n{"t":3,"lis');
+    expect(s.map((x) => x.t)).toEqual([1, 2]);
+    expect(summarize(s, 80)).toEqual({ samples: 2, intervalMs: 1, listener: { port: 80, sendQ: 5, peakRecvQ: 3 }, peakStates: { ESTAB: 4 } });
+  });
+
+  it('a paused server with backlog 4 and 12 clients: Send-Q 4, peak Recv-Q 5, the rest in SYN-SENT', async () => {
+    const rt = new NetnsRuntime();
+    const runId = `t${process.pid}-sampler`;
+    const lab = await rt.create({ runId, subnet: '198.18.0.0/24', logDir: mkdtempSync(join(tmpdir(), 'tcplab-sampler-')), hosts: [{ name: 'server', role: 'server', sysctls: [] }] });
+    try {
+      const h = lab.host('server');
+      const srv = h.start([...h.node('dist/server/main.js'), '--port', '8080', '--control-port', '9090', '--backlog', '4'], 'server');
+      await waitForLine(srv, /"event":"listening"/, 10_000, 'server');
+      const pause = await h.exec([...h.node('dist/lab/observe/http-get.js'), 'http://127.0.0.1:9090/pause', 'POST']);
+      expect(pause.exitCode).toBe(0);
+      const sampler = startSampler(h, 20);
+      const held = await h.exec([process.execPath, HOLD, '127.0.0.1', '8080', '12', '1500']);
+      const samples = await sampler.stop();
+      expect(held.stdout.trim()).toBe('5'); // limit + 1 handshakes completed
+      const sum = summarize(samples, 8080);
+      expect(sum.samples).toBeGreaterThan(20);
+      expect(sum.intervalMs).toBeLessThan(60);
+      expect(sum.listener).toEqual({ port: 8080, sendQ: 4, peakRecvQ: 5 });
+      expect(sum.peakStates['SYN-SENT']).toBe(7);
+      // The counters move during the series: the dropped SYNs show as ListenDrops.
+      const drops = samples.map((s) => s.counters['TcpExtListenDrops']!);
+      expect(drops[drops.length - 1]! - drops[0]!).toBeGreaterThanOrEqual(7);
+      // Samples are in time order, about 20 ms apart.
+      expect(samples.every((s, i) => i === 0 || s.t >= samples[i - 1]!.t)).toBe(true);
+    } finally {
+      await lab.destroy();
+    }
+  });
+});
