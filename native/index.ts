@@ -90,7 +90,20 @@ function findAddon(): string {
 }
 
 const require = createRequire(import.meta.url);
-const addon = require(findAddon()) as { Server: ServerConstructor; napiVersion: number };
+export interface SockDiag {
+  /** Sockets per TCP state, keyed by the kernel's state number (1 ESTABLISHED … 10 LISTEN, 12 NEW_SYN_RECV). */
+  states: Record<number, number>;
+  listeners: Array<{ port: number; recvQ: number; sendQ: number }>;
+}
+
+const addon = require(findAddon()) as { Server: ServerConstructor; napiVersion: number; sockDiag(all: boolean): SockDiag };
 
 export const Server: ServerConstructor = addon.Server;
+/**
+ * The TCP sockets of this process's network namespace over NETLINK_SOCK_DIAG (as `ss`
+ * reads them), with no process started. all=false: listeners only (the kernel walks just
+ * the listening hash, microseconds); all=true: every state (it walks the whole established
+ * hash: milliseconds on a large machine, even with no sockets). Throws on netlink errors.
+ */
+export const sockDiag: (all: boolean) => SockDiag = addon.sockDiag;
 export const napiVersion: number = addon.napiVersion;

@@ -98,3 +98,40 @@ export function countStates(sockets: SocketRow[]): Record<TcpState, number> {
   for (const s of sockets) counts[s.state]++;
   return counts;
 }
+
+/** /proc/net/tcp's state codes (include/net/tcp_states.h) under ss's names. */
+const PROC_STATES: Record<string, TcpState> = {
+  '01': 'ESTAB', '02': 'SYN-SENT', '03': 'SYN-RECV', '04': 'FIN-WAIT-1', '05': 'FIN-WAIT-2', '06': 'TIME-WAIT',
+  '07': 'CLOSE', '08': 'CLOSE-WAIT', '09': 'LAST-ACK', '0A': 'LISTEN', '0B': 'CLOSING',
+};
+
+export interface ProcTcp {
+  states: Record<TcpState, number>;
+  /** Listening sockets: local port and accept-queue length (rx_queue of a LISTEN row is sk_ack_backlog). */
+  listeners: Array<{ port: number; recvQ: number }>;
+}
+
+/**
+ * /proc/net/tcp and /proc/net/tcp6 (what the reading process's namespace holds): sockets
+ * per state (request sockets show as SYN-RECV, timewait ones as TIME-WAIT) and each
+ * listener's accept queue. The queue's limit is not there: ss -ltn has it.
+ * Read by the sampler: no process to start per sample.
+ */
+export function parseProcTcp(...files: string[]): ProcTcp {
+  const states = Object.fromEntries(TCP_STATES.map((s) => [s, 0])) as Record<TcpState, number>;
+  const listeners: ProcTcp['listeners'] = [];
+  for (const text of files) {
+    for (const line of text.split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 5 || !f[0]!.endsWith(':')) continue; // the header, or an empty line
+      const state = PROC_STATES[f[3]!];
+      if (!state) throw new Error(`unrecognized /proc/net/tcp state "${f[3]}" in: ${line.trim()}`);
+      states[state]++;
+      if (state === 'LISTEN') {
+        const local = f[1]!;
+        listeners.push({ port: parseInt(local.slice(local.lastIndexOf(':') + 1), 16), recvQ: parseInt(f[4]!.split(':')[1]!, 16) });
+      }
+    }
+  }
+  return { states, listeners };
+}

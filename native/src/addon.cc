@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server.h"
+#include "sockdiag.h"
 
 namespace tcplab {
 namespace {
@@ -309,6 +310,35 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
   std::vector<Napi::Promise::Deferred> waiters_;
 };
 
+// sockDiag(all: boolean) → { states: {stateNumber: count}, listeners: [{port, recvQ, sendQ}] }
+// for this thread's network namespace. all=false asks for listeners only (cheap).
+Napi::Value SockDiagJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool all = info.Length() > 0 && info[0].ToBoolean().Value();
+  DiagResult r;
+  std::string error;
+  if (!SockDiag(all ? kAllStates : kListenOnly, &r, &error)) {
+    Napi::Error::New(env, "sockDiag: " + error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object states = Napi::Object::New(env);
+  for (int i = 1; i < 16; i++) {
+    if (r.states[i]) states.Set(Napi::Number::New(env, i), Napi::Number::New(env, static_cast<double>(r.states[i])));
+  }
+  Napi::Array listeners = Napi::Array::New(env, r.listeners.size());
+  for (size_t i = 0; i < r.listeners.size(); i++) {
+    Napi::Object l = Napi::Object::New(env);
+    l.Set("port", r.listeners[i].port);
+    l.Set("recvQ", r.listeners[i].queued);
+    l.Set("sendQ", r.listeners[i].limit);
+    listeners.Set(i, l);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("states", states);
+  out.Set("listeners", listeners);
+  return out;
+}
+
 }  // namespace
 }  // namespace tcplab
 
@@ -316,6 +346,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using tcplab::ServerWrap;
   exports.Set("Server", ServerWrap::Define(env));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  exports.Set("sockDiag", Napi::Function::New(env, tcplab::SockDiagJs, "sockDiag"));
   return exports;
 }
 

@@ -1,17 +1,20 @@
 // The sampler on real namespaces: /proc/net counters read the way nstat reads them, and
 // the probe's time series of a paused listener (Recv-Q up to limit + 1, clients left in SYN-SENT).
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseNstat, parseProcNet, WATCHED } from '../../lab/observe/nstat.js';
-import { parseSamples, startSampler, summarize } from '../../lab/observe/sampler.js';
+import { parseSamples, startSampler, summarize, type Sample } from '../../lab/observe/sampler.js';
+import { sockstatTimeWait } from '../../lab/observe/probe.js';
+import { countStates, parseSockets, type TcpState } from '../../lab/observe/ss.js';
 import { NetnsRuntime } from '../../lab/runtime/netns.js';
 import { waitForLine } from '../../lab/up.js';
 import { createNetns } from '../helpers/netns.js';
 
 const HOLD = fileURLToPath(new URL('../helpers/hold-connections.mjs', import.meta.url));
+const ONCE = fileURLToPath(new URL('../helpers/probe-once.mjs', import.meta.url));
 
 describe('counters from /proc/net', () => {
   it('equal what nstat prints, under the same names, in an idle namespace', () => {
@@ -35,7 +38,7 @@ describe('counters from /proc/net', () => {
 
 describe('sampler', () => {
   it('parses the probe lines and skips others', () => {
-    const s = parseSamples('probe: oops\n{"t":2,"listeners":[],"states":{"ESTAB":1},"counters":{}}\n{"t":1,"listeners":[{"port":80,"recvQ":3,"sendQ":5}],"states":{"ESTAB":4},"counters":{}}\n{"t":3,"lis');
+    const s = parseSamples('probe: oops\n{"t":2,"listeners":[],"states":{"ESTAB":1},"full":true,"counters":{}}\n{"t":1,"listeners":[{"port":80,"recvQ":3,"sendQ":5}],"states":{"ESTAB":4},"full":false,"counters":{}}\n{"t":3,"lis');
     expect(s.map((x) => x.t)).toEqual([1, 2]);
     expect(summarize(s, 80)).toEqual({ samples: 2, intervalMs: 1, listener: { port: 80, sendQ: 5, peakRecvQ: 3 }, peakStates: { ESTAB: 4 } });
   });
@@ -51,9 +54,22 @@ describe('sampler', () => {
       const pause = await h.exec([...h.node('dist/lab/observe/http-get.js'), 'http://127.0.0.1:9090/pause', 'POST']);
       expect(pause.exitCode).toBe(0);
       const sampler = startSampler(h, 20);
-      const held = await h.exec([process.execPath, HOLD, '127.0.0.1', '8080', '12', '1500']);
+      const holding = h.start([process.execPath, HOLD, '127.0.0.1', '8080', '12', '1500'], 'hold');
+      await new Promise((r) => setTimeout(r, 700));
+      // Mid-hold, the sampler's two ways of reading sockets agree with ss.
+      const ss = (await h.exec(['ss', '-tanH'])).stdout;
+      const want = countStates(parseSockets(ss));
+      for (const mode of ['diag', 'proc']) {
+        const one = JSON.parse((await h.exec([process.execPath, ONCE, mode])).stdout) as Sample;
+        expect([mode, one.full]).toEqual([mode, true]);
+        for (const st of ['ESTAB', 'SYN-SENT', 'LISTEN', 'TIME-WAIT']) expect([mode, st, one.states[st]]).toEqual([mode, st, want[st as TcpState]]);
+        const l = one.listeners.find((x) => x.port === 8080)!;
+        expect([mode, l.recvQ]).toEqual([mode, 5]);
+        expect([mode, l.sendQ]).toEqual([mode, mode === 'diag' ? 4 : -1]); // /proc/net/tcp does not show the limit
+      }
+      await holding.exited;
       const samples = await sampler.stop();
-      expect(held.stdout.trim()).toBe('5'); // limit + 1 handshakes completed
+      expect(readFileSync(holding.log, 'utf8').trim()).toBe('5'); // limit + 1 handshakes completed
       const sum = summarize(samples, 8080);
       expect(sum.samples).toBeGreaterThan(20);
       expect(sum.intervalMs).toBeLessThan(60);
@@ -64,6 +80,19 @@ describe('sampler', () => {
       expect(drops[drops.length - 1]! - drops[0]!).toBeGreaterThanOrEqual(7);
       // Samples are in time order, about 20 ms apart.
       expect(samples.every((s, i) => i === 0 || s.t >= samples[i - 1]!.t)).toBe(true);
+      // Full dumps every ~500 ms, not every sample.
+      const fulls = samples.filter((s) => s.full).length;
+      expect(fulls).toBeGreaterThanOrEqual(3);
+      expect(fulls).toBeLessThan(samples.length / 5);
+
+      // TIME-WAIT from /proc/net/sockstat (every sample) = what ss counts: ab's HTTP/1.0
+      // requests are closed by the server first, so they end in TIME-WAIT here.
+      await h.exec([...h.node('dist/lab/observe/http-get.js'), 'http://127.0.0.1:9090/resume', 'POST']);
+      const ab = await h.exec(['ab', '-q', '-c', '4', '-n', '300', 'http://127.0.0.1:8080/']);
+      expect(ab.exitCode, ab.stderr).toBe(0);
+      const tw = sockstatTimeWait((await h.exec(['cat', '/proc/net/sockstat'])).stdout);
+      expect(tw).toBeGreaterThanOrEqual(300);
+      expect(tw).toBe(countStates(parseSockets((await h.exec(['ss', '-tanH'])).stdout))['TIME-WAIT']);
     } finally {
       await lab.destroy();
     }
