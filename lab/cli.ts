@@ -9,7 +9,7 @@ import { RUNTIMES } from './runtime/index.js';
 import type { UpHandle } from './up.js';
 
 /** Errors that are the user's input or the machine's state: one line, exit 2. */
-const EXPECTED = new Set(['UsageError', 'RuntimeUnavailable', 'UpError', 'LoadgenError', 'SysctlError']);
+const EXPECTED = new Set(['UsageError', 'RuntimeUnavailable', 'UpError', 'LoadgenError', 'SysctlError', 'ImageBuildError']);
 
 class CliUsageError extends Error {
   override name = 'UsageError';
@@ -88,11 +88,9 @@ function interruptible(handle: UpHandle): () => void {
 
 const oneLine = { writeErr: (s: string) => process.stderr.write(s.split('\n')[0] + '\n') };
 
-async function netns() {
-  const { NetnsRuntime } = await import('./runtime/netns.js');
-  const rt = new NetnsRuntime();
-  await rt.check();
-  return rt;
+async function runtimes() {
+  const { availableRuntimes } = await import('./runtime/index.js');
+  return availableRuntimes();
 }
 
 export function buildProgram(): Command {
@@ -170,6 +168,19 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('images')
+    .description('build the Docker images for the current sources when missing (tags tcplab-server/loadgen:<hash> and :latest)')
+    .option('--base <image>', 'base image for every stage', 'debian:bookworm-slim')
+    .option('--wrk2', 'also build wrk2 from its upstream source (needs internet)')
+    .action(async (opts: { base: string; wrk2?: boolean }) => {
+      const { DockerRuntime } = await import('./runtime/docker.js');
+      const rt = new DockerRuntime({ base: opts.base, wrk2: opts.wrk2 ?? false, progress: (l) => process.stderr.write(l + '\n') });
+      await rt.check();
+      const im = await rt.prepare();
+      process.stdout.write(`${im.server}\n${im.loadgen}\n`);
+    });
+
+  program
     .command('sysctls')
     .description('list the tunables the lab knows: allowed values, scope, side, default, meaning')
     .option('--json', 'print JSON only')
@@ -185,10 +196,15 @@ export function buildProgram(): Command {
 
   program
     .command('down [run-id]')
-    .description('remove every namespace, bridge and process a lab created (all labs, or one run id), even after a crash')
+    .description('remove every namespace, bridge, container, network and process a lab created (all labs, or one run id), even after a crash')
     .action(async (runId?: string) => {
-      const n = await (await netns()).destroy(runId);
-      process.stderr.write(n ? `lab down: removed ${n} namespace(s)${runId ? ` of run ${runId}` : ''}\n` : 'lab down: nothing to remove\n');
+      let total = 0;
+      for (const rt of await runtimes()) {
+        const n = await rt.destroy(runId);
+        total += n;
+        if (n) process.stderr.write(`lab down: removed ${n} ${rt.name === 'netns' ? 'namespace(s)' : 'container(s) and network(s)'}${runId ? ` of run ${runId}` : ''}\n`);
+      }
+      if (!total) process.stderr.write('lab down: nothing to remove\n');
     });
 
   program
@@ -196,7 +212,7 @@ export function buildProgram(): Command {
     .description('list running labs and their hosts')
     .option('--json', 'print JSON only')
     .action(async (opts: { json?: boolean }) => {
-      const labs = await (await netns()).list();
+      const labs = (await Promise.all((await runtimes()).map((rt) => rt.list()))).flat();
       if (opts.json) return void process.stdout.write(JSON.stringify(labs) + '\n');
       if (!labs.length) process.stdout.write('no labs running\n');
       for (const l of labs) {

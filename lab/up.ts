@@ -134,7 +134,7 @@ export interface UpHandle {
 }
 
 export async function up(o: UpOptions, handle: UpHandle = {}): Promise<{ record: RunRecord; dir: string }> {
-  const runtime = await getRuntime(o.runtime);
+  const runtime = await getRuntime(o.runtime, { progress: o.progress });
   const runId = newRunId();
   const dir = join(o.resultsDir, runId);
   const logDir = join(dir, 'logs');

@@ -1,0 +1,252 @@
+// The docker runtime (dockerode): one labelled bridge network per lab with its own subnet,
+// one container per host from the lab's images, sysctls set at creation
+// (HostConfig.Sysctls: Docker allows them only then) and read back from inside. Never
+// privileged; capabilities only where a host asks. Long-running processes are `docker exec`s
+// whose output goes to the run's log folder, bind-mounted at /lab/logs. Everything carries
+// the label tcplab.run=<run-id>, so destroy() works from labels alone.
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { PassThrough } from 'node:stream';
+import Docker from 'dockerode';
+import { SysctlError } from '../../sysctl/registry.js';
+import { normalizeRead } from '../../sysctl/registry.js';
+import type { ExecOptions, ExecResult } from '../../sysctl/apply.js';
+import { hostAddress } from './netns.js';
+import { ensureImages, type Images } from './images.js';
+import { RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
+
+export const LABEL = 'tcplab.run';
+const NAME_RE = /^[a-z0-9][a-z0-9-]{0,40}$/;
+const LOGS = '/lab/logs';
+
+export interface DockerOptions {
+  base?: string;
+  wrk2?: boolean;
+  progress?: (line: string) => void;
+}
+
+/** Capabilities a host may be given (the scenarios that flood SYNs or install nft rules). */
+export type Capability = 'NET_RAW' | 'NET_ADMIN';
+
+class DockerHost implements Host {
+  readonly label: string;
+  constructor(
+    readonly name: string,
+    readonly role: HostSpec['role'],
+    readonly address: string,
+    private readonly container: Docker.Container,
+    private readonly logDir: string,
+  ) {
+    this.label = name;
+  }
+
+  node(script: string): string[] {
+    return ['node', `/app/${script}`];
+  }
+
+  file(rel: string): string {
+    return `/app/${rel}`;
+  }
+
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    // coreutils `timeout` inside the container: an exec cannot be killed through the API.
+    const cmd = opts.timeoutMs ? ['timeout', '-k', '2', String(Math.ceil(opts.timeoutMs / 1000)), ...argv] : argv;
+    const ex = await this.container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const stream = await ex.start({ hijack: true, stdin: false });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const o = new PassThrough().on('data', (b: Buffer) => out.push(b));
+    const e = new PassThrough().on('data', (b: Buffer) => err.push(b));
+    this.container.modem.demuxStream(stream, o, e);
+    await new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', reject);
+    });
+    stream.destroy(); // the hijacked connection would otherwise stay open and keep Node alive
+    const info = await ex.inspect();
+    const stderr = Buffer.concat(err).toString();
+    let exitCode = info.ExitCode ?? -1;
+    // runc reports a program it cannot start as 126/127 with "executable file not found".
+    if (exitCode !== 0 && /executable file not found|no such file or directory/.test(stderr) && exitCode !== 1) exitCode = 127;
+    return { stdout: Buffer.concat(out).toString(), stderr, exitCode, timedOut: Boolean(opts.timeoutMs) && exitCode === 124 };
+  }
+
+  start(argv: string[], label: string): Proc {
+    if (!NAME_RE.test(label)) throw new Error(`process label must match ${NAME_RE}, got "${label}"`);
+    mkdirSync(this.logDir, { recursive: true });
+    const file = `${this.name}-${label}.log`;
+    const log = resolvePath(this.logDir, file);
+    // Created here, writable by the container's non-root user.
+    writeFileSync(log, '', { flag: 'a' });
+    chmodSync(log, 0o666);
+    const pidFile = `/tmp/tcplab-${label}.pid`;
+    // A constant script; the label, log and argv are its arguments, never spliced into it.
+    const script = 'pidfile=$1; log=$2; shift 2; echo $$ > "$pidfile"; exec "$@" >>"$log" 2>&1';
+    const started = this.container
+      .exec({ Cmd: ['sh', '-c', script, 'sh', pidFile, `${LOGS}/${file}`, ...argv], AttachStdout: false, AttachStderr: false })
+      .then(async (ex) => {
+        // The engine answers a detached start with a stream that holds a socket open: close it.
+        const res = (await ex.start({ Detach: true })) as unknown as { destroy?: () => void; resume?: () => void } | undefined;
+        res?.resume?.();
+        res?.destroy?.();
+        return ex;
+      });
+    let polling = true;
+    const exited = started.then(async (ex) => {
+      while (polling) {
+        const i = await ex.inspect().catch(() => null);
+        if (!i || !i.Running) return i?.ExitCode ?? null;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return null;
+    });
+    const signal = async (sig: string) => {
+      await started;
+      await this.exec(['sh', '-c', 'kill -s "$1" "$(cat "$2")" 2>/dev/null || true', 'sh', sig, pidFile]).catch(() => {});
+    };
+    return {
+      pid: 0,
+      log,
+      exited,
+      async stop(sig: NodeJS.Signals = 'SIGTERM') {
+        await signal(sig.replace(/^SIG/, ''));
+        const t = setTimeout(() => void signal('KILL'), 3000);
+        await exited;
+        clearTimeout(t);
+      },
+      release() {
+        polling = false;
+      },
+    };
+  }
+}
+
+export class DockerRuntime implements Runtime {
+  readonly name = 'docker' as const;
+  readonly docker: Docker;
+  private images?: Images;
+
+  constructor(private readonly opts: DockerOptions = {}) {
+    this.docker = new Docker();
+  }
+
+  async check(): Promise<void> {
+    try {
+      await Promise.race([this.docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000))]);
+    } catch (err) {
+      const where = process.env['DOCKER_HOST'] ?? '/var/run/docker.sock';
+      throw new RuntimeUnavailable(`no Docker engine answers at ${where} (${(err as Error).message.split('\n')[0]}): run \`sudo bash scripts/install-docker.sh\` or use --runtime netns`);
+    }
+  }
+
+  async prepare(): Promise<Images> {
+    this.images ??= await ensureImages(this.docker, { base: this.opts.base ?? 'debian:bookworm-slim', wrk2: this.opts.wrk2 ?? false, progress: this.opts.progress ?? (() => {}) });
+    return this.images;
+  }
+
+  async create(spec: LabSpec & { caps?: Record<string, Capability[]> }): Promise<Lab> {
+    if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
+    const images = await this.prepare();
+    const labels = { [LABEL]: spec.runId };
+    const netName = `tcplab-${spec.runId}`;
+    const hosts: DockerHost[] = [];
+    const logDir = resolvePath(spec.logDir);
+    mkdirSync(logDir, { recursive: true });
+    chmodSync(logDir, 0o777);
+    try {
+      const gateway = spec.subnet.replace(/\.0\/24$/, '.254');
+      try {
+        await this.docker.createNetwork({ Name: netName, Driver: 'bridge', Labels: labels, IPAM: { Config: [{ Subnet: spec.subnet, Gateway: gateway }] } });
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (/overlap|Pool overlaps/i.test(msg)) throw new RuntimeUnavailable(`the lab subnet ${spec.subnet} overlaps a network that exists: pass --subnet with a free /24`);
+        throw err;
+      }
+      const containers = await Promise.all(
+        spec.hosts.map(async (h, i) => {
+          if (!NAME_RE.test(h.name)) throw new Error(`host name must match ${NAME_RE}, got "${h.name}"`);
+          const addr = hostAddress(spec.subnet, i);
+          const sysctls = Object.fromEntries(h.sysctls.map((s) => [s.name, s.value]));
+          let c: Docker.Container;
+          try {
+            c = await this.docker.createContainer({
+              name: `tcplab-${spec.runId}-${h.name}`,
+              Image: h.role === 'server' ? images.server : images.loadgen,
+              Cmd: ['sleep', 'infinity'],
+              Hostname: h.name,
+              Labels: { ...labels, 'tcplab.host': h.name, 'tcplab.role': h.role },
+              HostConfig: {
+                NetworkMode: netName,
+                Sysctls: sysctls,
+                CapAdd: spec.caps?.[h.name] ?? [],
+                Binds: [`${logDir}:${LOGS}`],
+                Init: true,
+              },
+              NetworkingConfig: { EndpointsConfig: { [netName]: { IPAMConfig: { IPv4Address: addr } } } },
+            });
+          } catch (err) {
+            const msg = (err as Error).message.split('\n')[0] ?? '';
+            if (/sysctl/i.test(msg)) throw new SysctlError(`${h.name}: the Docker engine refused the sysctls: ${msg}`, 'MISMATCH');
+            if (/Conflict/.test(msg)) throw new RuntimeUnavailable(`a container named tcplab-${spec.runId}-${h.name} exists already: \`lab down ${spec.runId}\``);
+            throw err;
+          }
+          return { c, h, addr };
+        }),
+      );
+      for (const { c, h, addr } of containers) {
+        await c.start();
+        const host = new DockerHost(h.name, h.role, addr, c, logDir);
+        hosts.push(host);
+        // Set by the engine at creation; read back from inside, a mismatch is an error.
+        for (const s of h.sysctls) {
+          const r = await host.exec(['sysctl', '-n', s.name]);
+          const got = normalizeRead(r.stdout);
+          if (r.exitCode !== 0 || got !== s.value) {
+            throw new SysctlError(`${h.name}: ${s.name} reads back "${got || r.stderr.trim()}" after the engine was asked for "${s.value}"`, 'MISMATCH');
+          }
+        }
+      }
+    } catch (err) {
+      await this.destroy(spec.runId);
+      throw err;
+    }
+    return {
+      runId: spec.runId,
+      hosts,
+      host: (name) => {
+        const h = hosts.find((x) => x.name === name);
+        if (!h) throw new Error(`no host "${name}" in lab ${spec.runId}`);
+        return h;
+      },
+      destroy: async () => {
+        await this.destroy(spec.runId);
+      },
+    };
+  }
+
+  async list(): Promise<LabSummary[]> {
+    const labs = new Map<string, LabSummary>();
+    for (const c of await this.docker.listContainers({ all: true, filters: { label: [LABEL] } })) {
+      const runId = c.Labels[LABEL]!;
+      const lab = labs.get(runId) ?? { runId, runtime: 'docker', hosts: [] };
+      labs.set(runId, lab);
+      const pid = c.State === 'running' ? ((await this.docker.getContainer(c.Id).inspect()).State.Pid ?? 0) : 0;
+      lab.hosts.push({ name: c.Labels['tcplab.host'] ?? c.Names[0] ?? c.Id, pids: pid ? [pid] : [] });
+    }
+    for (const n of await this.docker.listNetworks({ filters: { label: [LABEL] } })) {
+      const runId = n.Labels?.[LABEL];
+      if (runId && !labs.has(runId)) labs.set(runId, { runId, runtime: 'docker', hosts: [] });
+    }
+    return [...labs.values()];
+  }
+
+  async destroy(runId?: string): Promise<number> {
+    const filter = { label: [runId === undefined ? LABEL : `${LABEL}=${runId}`] };
+    const containers = await this.docker.listContainers({ all: true, filters: filter });
+    await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    const networks = await this.docker.listNetworks({ filters: filter });
+    for (const n of networks) await this.docker.getNetwork(n.Id).remove().catch(() => {});
+    return containers.length + networks.length;
+  }
+}
