@@ -65,11 +65,17 @@ class DockerHost implements Host {
     });
     stream.destroy(); // the hijacked connection would otherwise stay open and keep Node alive
     const info = await ex.inspect();
-    const stderr = Buffer.concat(err).toString();
+    let stdout = Buffer.concat(out).toString();
+    let stderr = Buffer.concat(err).toString();
     let exitCode = info.ExitCode ?? -1;
-    // runc reports a program it cannot start as 126/127 with "executable file not found".
-    if (exitCode !== 0 && /executable file not found|no such file or directory/.test(stderr) && exitCode !== 1) exitCode = 127;
-    return { stdout: Buffer.concat(out).toString(), stderr, exitCode, timedOut: Boolean(opts.timeoutMs) && exitCode === 124 };
+    // runc reports a program it cannot start as exit 126 and an "OCI runtime exec failed …
+    // executable file not found" line on stdout: say 127 like a shell, the message on stderr.
+    if ((exitCode === 126 || exitCode === 127) && /^OCI runtime exec failed: .*(executable file not found|no such file or directory)/.test(stdout)) {
+      stderr = stdout.trim();
+      stdout = '';
+      exitCode = 127;
+    }
+    return { stdout, stderr, exitCode, timedOut: Boolean(opts.timeoutMs) && exitCode === 124 };
   }
 
   start(argv: string[], label: string): Proc {
@@ -195,7 +201,14 @@ export class DockerRuntime implements Runtime {
         }),
       );
       for (const { c, h, addr } of containers) {
-        await c.start();
+        try {
+          await c.start();
+        } catch (err) {
+          // runc writes the sysctls when the container starts; a key the kernel lacks fails there.
+          const msg = (err as Error).message.split('\n')[0] ?? '';
+          if (/sysctl|\/proc\/sys\//.test(msg)) throw new SysctlError(`${h.name}: the Docker engine could not set the sysctls: ${msg.replace(/^\(HTTP code \d+\) [a-z ]+- /, '')}`, 'MISMATCH');
+          throw err;
+        }
         const host = new DockerHost(h.name, h.role, addr, c, logDir);
         hosts.push(host);
         // Set by the engine at creation; read back from inside, a mismatch is an error.

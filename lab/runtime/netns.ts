@@ -21,6 +21,12 @@ async function ip(argv: string[]): Promise<string> {
   return String(r.stdout);
 }
 
+/** Runs ip commands (no user text: names are checked against NAME_RE) through one `ip -batch -`. */
+async function ipBatch(global: string[], lines: string[]): Promise<void> {
+  const r = await execa('ip', [...global, '-batch', '-'], { input: lines.join('\n') + '\n', reject: false });
+  if (r.exitCode !== 0) throw new Error(`ip ${[...global, '-batch'].join(' ')}: ${String(r.stderr).trim()}`);
+}
+
 export function nsName(runId: string, host: string): string {
   return `${PREFIX}.${runId}.${host}`;
 }
@@ -144,24 +150,22 @@ export class NetnsRuntime implements Runtime {
     const hosts: NetnsHost[] = [];
     const bridgeNs = nsName(spec.runId, BRIDGE_NS);
     try {
-      await ip(['netns', 'add', bridgeNs]);
-      await ip(['-n', bridgeNs, 'link', 'set', 'lo', 'up']);
-      await ip(['-n', bridgeNs, 'link', 'add', 'br0', 'type', 'bridge']);
-      await ip(['-n', bridgeNs, 'link', 'set', 'br0', 'up']);
-      for (const [i, h] of spec.hosts.entries()) {
+      // Three `ip -batch` calls build the topology (one process each instead of one per
+      // command: a 2-host lab took 138 ms with 16 processes); sysctls go per host in parallel.
+      const planned = spec.hosts.map((h, i) => {
         if (!NAME_RE.test(h.name)) throw new Error(`host name must match ${NAME_RE}, got "${h.name}"`);
-        const ns = nsName(spec.runId, h.name);
-        const addr = hostAddress(spec.subnet, i);
-        await ip(['netns', 'add', ns]);
-        await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
-        await ip(['-n', bridgeNs, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-        await ip(['-n', bridgeNs, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
-        await ip(['-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'eth0']);
-        await ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
-        const host = new NetnsHost(h.name, h.role, addr, ns, spec.logDir);
-        hosts.push(host);
-        await applySettings(host, h.sysctls);
-      }
+        return { h, i, ns: nsName(spec.runId, h.name), addr: hostAddress(spec.subnet, i) };
+      });
+      await ipBatch([], [`netns add ${bridgeNs}`, ...planned.map((p) => `netns add ${p.ns}`)]);
+      await ipBatch(['-n', bridgeNs], [
+        'link set lo up',
+        'link add br0 type bridge',
+        'link set br0 up',
+        ...planned.flatMap((p) => [`link add p${p.i} type veth peer name eth0 netns ${p.ns}`, `link set p${p.i} master br0 up`]),
+      ]);
+      await Promise.all(planned.map((p) => ipBatch(['-n', p.ns], ['link set lo up', `addr add ${p.addr}/24 dev eth0`, 'link set eth0 up'])));
+      for (const p of planned) hosts.push(new NetnsHost(p.h.name, p.h.role, p.addr, p.ns, spec.logDir));
+      await Promise.all(planned.map((p, k) => applySettings(hosts[k]!, p.h.sysctls)));
     } catch (err) {
       await this.destroy(spec.runId);
       throw err;

@@ -23,28 +23,48 @@ const lab = (args: string[], opts: { user?: boolean } = {}) =>
     ? execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, ...args], { reject: false, cwd: RESULTS })
     : execa(process.execPath, [CLI, ...args], { reject: false, cwd: RESULTS });
 const namespaces = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${PREFIX}.`));
-const inNs = (ns: string, argv: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8' });
+type Rt = 'netns' | 'docker';
+/** A command inside one host of a lab, without going through the lab's code. */
+const inHost = (rt: Rt, id: string, host: string, argv: string[]) =>
+  rt === 'netns' ? execFileSync('ip', ['netns', 'exec', `${PREFIX}.${id}.${host}`, ...argv], { encoding: 'utf8' }) : execFileSync('docker', ['exec', `tcplab-${id}-${host}`, ...argv], { encoding: 'utf8' });
+/** What is left of a lab: namespaces, or labelled containers and networks. */
+const leftovers = (rt: Rt, id: string) =>
+  rt === 'netns'
+    ? namespaces().filter((n) => n.includes(id))
+    : [
+        ...execFileSync('docker', ['ps', '-aq', '--filter', `label=tcplab.run=${id}`], { encoding: 'utf8' }).split('\n'),
+        ...execFileSync('docker', ['network', 'ls', '-q', '--filter', `label=tcplab.run=${id}`], { encoding: 'utf8' }).split('\n'),
+      ].filter(Boolean);
+/** The processes of a lab's server host, as the machine sees them. */
+const serverPids = (rt: Rt, id: string) =>
+  rt === 'netns'
+    ? execFileSync('ip', ['netns', 'pids', `${PREFIX}.${id}.server`], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)
+    : [Number(execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', `tcplab-${id}-server`], { encoding: 'utf8' }).trim())];
 const runIdOf = (stderr: string) => /run (\d{8}-\d{6}-[0-9a-f]{4})/.exec(stderr)?.[1];
 
 /** Every registry sysctl of the machine's own namespace, as bytes. */
 const rootSysctls = () =>
   Object.fromEntries(TUNABLES.map((t) => t.name).map((n) => [n, existsSync(`/proc/sys/${n.replace(/\./g, '/')}`) ? readFileSync(`/proc/sys/${n.replace(/\./g, '/')}`, 'utf8') : null]));
 
+const labelled = () => execFileSync('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
 let rootBefore: Record<string, string | null>;
 let nsBefore: string[];
+let containersBefore: string[];
 beforeAll(() => {
   rootBefore = rootSysctls();
   nsBefore = namespaces();
+  containersBefore = labelled();
 });
 afterAll(async () => {
   expect(namespaces()).toEqual(nsBefore);
+  expect(labelled()).toEqual(containersBefore);
   // The machine's own sysctls are byte-identical after every run of this file.
   expect(rootSysctls()).toEqual(rootBefore);
 });
 
-describe('lab up (netns)', () => {
+describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
   it('no load flags: the default 10 s autocannon run; the JSON matches what ss and nstat show independently', async () => {
-    const r = await lab(['up', '--runtime', 'netns', '--json', '--keep', '--server-sysctl', 'net.core.somaxconn=128', '--client-sysctl', 'net.ipv4.tcp_tw_reuse=1']);
+    const r = await lab(['up', '--runtime', rt, '--json', '--keep', '--server-sysctl', 'net.core.somaxconn=128', '--client-sysctl', 'net.ipv4.tcp_tw_reuse=1']);
     expect(r.stderr).toContain('lab up: autocannon from loadgen-1, 10 connections, 10 s');
     expect(r.exitCode).toBe(0);
     // --json: one JSON document and nothing else on stdout.
@@ -53,7 +73,7 @@ describe('lab up (netns)', () => {
     const id = rec.runId;
     try {
       expect(rec.schema).toBe('tcplab.run/1');
-      expect(rec.runtime).toBe('netns');
+      expect(rec.runtime).toBe(rt);
       expect(rec.kept).toBe(true);
       expect(rec.load.result.requests).toBeGreaterThan(1000);
       expect(rec.load.result.durationSec).toBeGreaterThanOrEqual(9.5);
@@ -65,24 +85,24 @@ describe('lab up (netns)', () => {
       expect(rec.server.cpuSec).toBeGreaterThan(0);
 
       // Independently, in the kept namespaces.
-      const srvNs = `${PREFIX}.${id}.server`;
-      const cliNs = `${PREFIX}.${id}.loadgen-1`;
-      const listener = parseListeners(inNs(srvNs, ['ss', '-ltn'])).find((l) => l.port === 8080)!;
+      const srv = (argv: string[]) => inHost(rt, id, 'server', argv);
+      const cli = (argv: string[]) => inHost(rt, id, 'loadgen-1', argv);
+      const listener = parseListeners(srv(['ss', '-ltn'])).find((l) => l.port === 8080)!;
       expect(listener.sendQ).toBe(128);
       expect(rec.server.listener).toMatchObject({ port: 8080, sendQ: 128 });
-      const nstat = parseNstat(inNs(srvNs, ['nstat', '-asz']));
+      const nstat = parseNstat(srv(['nstat', '-asz']));
       for (const k of ['TcpPassiveOpens', 'TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpExtSyncookiesSent']) expect([k, rec.hosts['server']!.counters.after[k]]).toEqual([k, nstat[k]]);
-      const nstatClient = parseNstat(inNs(cliNs, ['nstat', '-asz']));
+      const nstatClient = parseNstat(cli(['nstat', '-asz']));
       expect(rec.hosts['loadgen-1']!.counters.after['TcpActiveOpens']).toBe(nstatClient['TcpActiveOpens']);
       // autocannon's 10 connections are the loadgen's active opens of the run.
       expect(rec.hosts['loadgen-1']!.counters.delta['TcpActiveOpens']).toBe(10);
       expect(rec.hosts['server']!.counters.delta['TcpPassiveOpens']).toBeGreaterThanOrEqual(10);
 
       // Sysctls: requested ones read back on their host, absent elsewhere.
-      expect(inNs(srvNs, ['sysctl', '-n', 'net.core.somaxconn']).trim()).toBe('128');
-      expect(inNs(cliNs, ['sysctl', '-n', 'net.core.somaxconn']).trim()).toBe('4096');
-      expect(inNs(cliNs, ['sysctl', '-n', 'net.ipv4.tcp_tw_reuse']).trim()).toBe('1');
-      expect(inNs(srvNs, ['sysctl', '-n', 'net.ipv4.tcp_tw_reuse']).trim()).toBe('2');
+      expect(srv(['sysctl', '-n', 'net.core.somaxconn']).trim()).toBe('128');
+      expect(cli(['sysctl', '-n', 'net.core.somaxconn']).trim()).toBe('4096');
+      expect(cli(['sysctl', '-n', 'net.ipv4.tcp_tw_reuse']).trim()).toBe('1');
+      expect(srv(['sysctl', '-n', 'net.ipv4.tcp_tw_reuse']).trim()).toBe('2');
       expect(rec.hosts['server']!.sysctls.applied).toEqual([{ name: 'net.core.somaxconn', requested: '128', readBack: '128' }]);
       expect(rec.hosts['loadgen-1']!.sysctls.applied).toEqual([{ name: 'net.ipv4.tcp_tw_reuse', requested: '1', readBack: '1' }]);
       expect(rec.hosts['server']!.sysctls.differsFromKernelDefault).toEqual([{ name: 'net.core.somaxconn', before: '4096', after: '128' }]);
@@ -114,16 +134,16 @@ describe('lab up (netns)', () => {
       expect(mine.hosts.find((h) => h.name === 'server')!.pids.length).toBeGreaterThan(0);
     } finally {
       const d = await lab(['down', id]);
-      expect(d.stderr).toContain(`removed 3 namespace(s) of run ${id}`);
+      expect(d.stderr).toContain(rt === 'netns' ? `removed 3 namespace(s) of run ${id}` : `removed 3 container(s) and network(s) of run ${id}`);
     }
-    expect(namespaces().filter((n) => n.includes(id))).toEqual([]);
-  }, 60_000);
+    expect(leftovers(rt, id)).toEqual([]);
+  }, 120_000);
 
   it.each([
     [64, 4096, 64],
     [1024, 200, 200],
   ])('backlog %i, somaxconn %i: the listener Send-Q is %i', async (backlog, somaxconn, limit) => {
-    const r = await lab(['up', '--runtime', 'netns', '--json', '--duration', '1', '--backlog', String(backlog), '--server-sysctl', `net.core.somaxconn=${somaxconn}`]);
+    const r = await lab(['up', '--runtime', rt, '--json', '--duration', '1', '--backlog', String(backlog), '--server-sysctl', `net.core.somaxconn=${somaxconn}`]);
     expect(r.exitCode, r.stderr).toBe(0);
     const rec = JSON.parse(r.stdout) as RunRecord;
     expect(rec.server.listener?.sendQ).toBe(limit);
@@ -134,7 +154,7 @@ describe('lab up (netns)', () => {
     ['ab', ['--no-keep-alive'], 'new connection per request'],
     ['wrk', ['--loadgen-threads', '1', '--connections', '16'], 'keep-alive'],
   ])('%s into the same result shape, counted like the server counted', async (tool, extra, mode) => {
-    const r = await lab(['up', '--runtime', 'netns', '--loadgen', tool, '--duration', '2', ...extra]);
+    const r = await lab(['up', '--runtime', rt, '--loadgen', tool, '--duration', '2', ...extra]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`load      ${tool} from loadgen-1:`);
     expect(r.stdout).toContain(mode);
@@ -152,14 +172,14 @@ describe('lab up (netns)', () => {
   });
 
   it.each(['SIGINT', 'SIGKILL'] as const)('%s mid-run, then lab down: no namespace and no process left', async (sig) => {
-    const child = spawn(process.execPath, [CLI, 'up', '--runtime', 'netns', '--duration', '30'], { cwd: RESULTS, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'up', '--runtime', rt, '--duration', '30'], { cwd: RESULTS, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (b) => (err += b));
     const deadline = Date.now() + 20_000;
     while (!/autocannon from loadgen-1/.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 500));
     const id = runIdOf(err)!;
-    const pids = execFileSync('ip', ['netns', 'pids', `${PREFIX}.${id}.server`], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    const pids = serverPids(rt, id);
     expect(pids.length).toBeGreaterThan(0);
     const t0 = Date.now();
     child.kill(sig);
@@ -170,13 +190,13 @@ describe('lab up (netns)', () => {
       expect(err).toContain('lab up: interrupted; nothing left running');
     } else {
       expect(signal).toBe('SIGKILL');
-      expect(namespaces().some((n) => n.includes(id))).toBe(true); // left behind, as a SIGKILL must
+      expect(leftovers(rt, id).length).toBeGreaterThan(0); // left behind, as a SIGKILL must
       const d = await lab(['down']);
       expect(d.exitCode).toBe(0);
     }
-    expect(namespaces().filter((n) => n.includes(id))).toEqual([]);
+    expect(leftovers(rt, id)).toEqual([]);
     expect(pids.filter(alive)).toEqual([]);
-  }, 40_000);
+  }, 60_000);
 });
 
 describe('lab up: bad input is one line on stderr, exit 2, nothing created', () => {
@@ -200,7 +220,6 @@ describe('lab up: bad input is one line on stderr, exit 2, nothing created', () 
     [['--loadgen', 'wrk', '--requests', '100'], 'lab up: wrk runs for a duration, not a request count'],
     [['--loadgen', 'wrk2'], 'lab up: wrk2 needs a request rate: give --rate'],
     [['--loadgen', 'ab', '--pipelining', '4'], 'lab up: ab cannot pipeline requests'],
-    [['--runtime', 'docker'], 'lab up: the docker runtime is not built yet; use --runtime netns'],
     [['--bogus'], "unknown option '--bogus'"],
     // A missing tool is found on the loadgen host after it exists; the lab is removed again.
     [['--loadgen', 'wrk2', '--rate', '100', '--duration', '1'], 'lab up: wrk2 is not installed on loadgen-1: wrk2 is not in Debian: build it from https://github.com/giltene/wrk2'],
@@ -213,6 +232,18 @@ describe('lab up: bad input is one line on stderr, exit 2, nothing created', () 
     expect(lines[0]).toContain(msg);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(namespaces()).toEqual(nsBefore);
+  });
+
+  it('no engine at DOCKER_HOST: says so, with the two ways out', async () => {
+    const r = await execa(process.execPath, [CLI, 'up', '--runtime', 'docker'], { reject: false, cwd: RESULTS, env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^lab up: no Docker engine answers at unix:\/\/\/nonexistent\/docker.sock \(.*\): run `sudo bash scripts\/install-docker.sh` or use --runtime netns$/);
+  });
+
+  it('lab images with a base image that is not there: one line naming the script', async () => {
+    const r = await lab(['images', '--base', 'tcplab-no-such-base:1']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim().split('\n').pop()).toBe('lab images: the base image tcplab-no-such-base:1 is missing and no registry is reachable here: run `bash scripts/build-base-image.sh tcplab-no-such-base:1`');
   });
 
   it('without root: says it needs root or CAP_NET_ADMIN', async () => {
