@@ -134,7 +134,7 @@ export function buildProgram(): Command {
     .option('--results <dir>', 'where run folders go', 'results')
     .option('--keep', 'leave the lab (and the server) running; `lab down` removes it')
     .option('--json', 'print the run record as JSON and nothing else on stdout')
-    .action(async (f: UpFlags) => {
+    .action(async (f: UpFlags, cmd: Command) => {
       if (f.port === f.controlPort) throw new CliUsageError(`--port and --control-port must differ, both are ${f.port}`);
       const { up } = await import('./up.js');
       const { validateLoad } = await import('./loadgen/drivers.js');
@@ -152,7 +152,7 @@ export function buildProgram(): Command {
       try {
         const { record, dir } = await up(
           {
-            runtime: f.runtime, subnet: f.subnet, model: f.model, threads: f.threads, backlog: f.backlog, trigger: f.trigger,
+            runtime: f.runtime, subnet: f.subnet, subnetFallback: cmd.getOptionValueSource('subnet') === 'default', model: f.model, threads: f.threads, backlog: f.backlog, trigger: f.trigger,
             idleTimeoutMs: f.idleTimeout, port: f.port, controlPort: f.controlPort, loadgen: f.loadgen, load,
             serverSysctls: f.serverSysctl ?? [], clientSysctls: f.clientSysctl ?? [], sampleIntervalMs: f.sampleInterval,
             resultsDir: f.results, keep: f.keep ?? false, progress: (l) => process.stderr.write(l + '\n'),

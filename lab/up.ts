@@ -23,6 +23,8 @@ export const RESULT_SCHEMA = 'tcplab.run/1';
 export interface UpOptions {
   runtime: RuntimeName;
   subnet: string;
+  /** The subnet is the default one: another free /24 will do when it is taken. */
+  subnetFallback?: boolean;
   model: Model;
   threads: number;
   backlog: number;
@@ -45,6 +47,8 @@ export interface HostRecord {
   name: string;
   role: string;
   address: string;
+  /** Capabilities added to this host beyond the runtime's default (none for `lab up`). */
+  capabilities: string[];
   sysctls: { applied: Array<{ name: string; requested: string; readBack: string }>; atStart: Snapshot; atEnd: Snapshot; differsFromKernelDefault: SysctlChange[] };
   counters: { before: Counters; after: Counters; delta: Counters; nonZero: Counters };
   states: { before: Record<string, number>; after: Record<string, number> };
@@ -146,6 +150,7 @@ export async function up(o: UpOptions, handle: UpHandle = {}): Promise<{ record:
   const creating = runtime.create({
     runId,
     subnet: o.subnet,
+    subnetFallback: o.subnetFallback ?? false,
     logDir,
     hosts: [
       { name: 'server', role: 'server', sysctls: o.serverSysctls },
@@ -211,6 +216,7 @@ export async function up(o: UpOptions, handle: UpHandle = {}): Promise<{ record:
         name: h.name,
         role: h.role,
         address: h.address,
+        capabilities: [],
         sysctls: {
           applied: spec.map((s) => ({ name: s.name, requested: s.value, readBack: atStart[h.name]![s.name] ?? '' })),
           atStart: atStart[h.name]!,

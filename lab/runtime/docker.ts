@@ -25,9 +25,6 @@ export interface DockerOptions {
   progress?: (line: string) => void;
 }
 
-/** Capabilities a host may be given (the scenarios that flood SYNs or install nft rules). */
-export type Capability = 'NET_RAW' | 'NET_ADMIN';
-
 class DockerHost implements Host {
   readonly label: string;
   constructor(
@@ -151,8 +148,10 @@ export class DockerRuntime implements Runtime {
     return this.images;
   }
 
-  async create(spec: LabSpec & { caps?: Record<string, Capability[]> }): Promise<Lab> {
+  async create(spec: LabSpec): Promise<Lab> {
     if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
+    // A clash must not reach the clean-up below, which would remove the other lab.
+    if ((await this.list()).some((l) => l.runId === spec.runId)) throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
     const images = await this.prepare();
     const labels = { [LABEL]: spec.runId };
     const netName = `tcplab-${spec.runId}`;
@@ -160,19 +159,26 @@ export class DockerRuntime implements Runtime {
     const logDir = resolvePath(spec.logDir);
     mkdirSync(logDir, { recursive: true });
     chmodSync(logDir, 0o777);
+    let subnet = spec.subnet;
     try {
-      const gateway = spec.subnet.replace(/\.0\/24$/, '.254');
-      try {
-        await this.docker.createNetwork({ Name: netName, Driver: 'bridge', Labels: labels, IPAM: { Config: [{ Subnet: spec.subnet, Gateway: gateway }] } });
-      } catch (err) {
-        const msg = (err as Error).message;
-        if (/overlap|Pool overlaps/i.test(msg)) throw new RuntimeUnavailable(`the lab subnet ${spec.subnet} overlaps a network that exists: pass --subnet with a free /24`);
-        throw err;
+      // The default subnet "unless taken": with subnetFallback, the next free /24s after it.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.docker.createNetwork({ Name: netName, Driver: 'bridge', Labels: labels, IPAM: { Config: [{ Subnet: subnet, Gateway: subnet.replace(/\.0\/24$/, '.254') }] } });
+          break;
+        } catch (err) {
+          const msg = (err as Error).message;
+          if (!/overlap/i.test(msg)) throw err;
+          const [a, b, c] = subnet.split('.').map(Number) as [number, number, number];
+          if (!spec.subnetFallback || attempt >= 32 || c >= 254) throw new RuntimeUnavailable(`the lab subnet ${subnet} overlaps a network that exists: pass --subnet with a free /24`);
+          subnet = `${a}.${b}.${c + 1}.0/24`;
+        }
       }
+      if (subnet !== spec.subnet) (this.opts.progress ?? (() => {}))(`lab network: ${spec.subnet} is taken, using ${subnet}`);
       const containers = await Promise.all(
         spec.hosts.map(async (h, i) => {
           if (!NAME_RE.test(h.name)) throw new Error(`host name must match ${NAME_RE}, got "${h.name}"`);
-          const addr = hostAddress(spec.subnet, i);
+          const addr = hostAddress(subnet, i);
           const sysctls = Object.fromEntries(h.sysctls.map((s) => [s.name, s.value]));
           let c: Docker.Container;
           try {

@@ -147,6 +147,8 @@ export class NetnsRuntime implements Runtime {
 
   async create(spec: LabSpec): Promise<Lab> {
     if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
+    // A clash must not reach the clean-up below, which would remove the other lab.
+    if ((await this.list()).some((l) => l.runId === spec.runId)) throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
     const hosts: NetnsHost[] = [];
     const bridgeNs = nsName(spec.runId, BRIDGE_NS);
     try {

@@ -15,6 +15,10 @@ export interface HostSpec {
 export interface LabSpec {
   runId: string;
   subnet: string; // CIDR /24, e.g. 198.18.0.0/24
+  /** When the subnet is taken (Docker: another network has it), try the next /24s instead of failing. */
+  subnetFallback?: boolean;
+  /** Capabilities per host name, beyond the runtime's default (Docker: CapAdd). */
+  caps?: Record<string, Array<'NET_RAW' | 'NET_ADMIN'>>;
   hosts: HostSpec[];
   /** Where long-running processes write their output. */
   logDir: string;

@@ -39,6 +39,17 @@ afterAll(async () => {
 });
 
 describe('docker runtime', () => {
+  it('a taken subnet: an error naming it, or with subnetFallback the next free /24', async () => {
+    const spec = { subnet: '198.18.7.0/24', logDir: logDir(), hosts: [{ name: 'server', role: 'server' as const, sysctls: [] }] };
+    await expect(rt.create({ ...spec, runId: `${runId}-b` })).rejects.toThrow('the lab subnet 198.18.7.0/24 overlaps a network that exists: pass --subnet with a free /24');
+    const second = await rt.create({ ...spec, runId: `${runId}-c`, subnetFallback: true });
+    try {
+      expect(second.host('server').address).toBe('198.18.8.1');
+    } finally {
+      await second.destroy();
+    }
+  });
+
   it('exec: stdout and stderr apart, exit codes, a missing program is 127, a timeout is reported', async () => {
     const h = lab.host('loadgen-1');
     expect(await h.exec(['sh', '-c', 'echo out; echo err >&2; exit 3'])).toMatchObject({ stdout: 'out\n', stderr: 'err\n', exitCode: 3 });
@@ -91,7 +102,11 @@ describe('docker runtime', () => {
   });
 
   it('a name clash and a sysctl the kernel refuses are typed errors; nothing is left', async () => {
-    await expect(rt.create({ runId, subnet: '198.18.8.0/24', logDir: logDir(), hosts: [{ name: 'server', role: 'server', sysctls: [] }] })).rejects.toThrow(/exists already|overlaps/);
+    await expect(rt.create({ runId, subnet: '198.18.8.0/24', logDir: logDir(), hosts: [{ name: 'server', role: 'server', sysctls: [] }] })).rejects.toThrow(
+      `a lab with run id ${runId} exists already: \`lab down ${runId}\` removes it`,
+    );
+    // The first lab is untouched by the refused one.
+    expect((await lab.host('server').exec(['true'])).exitCode).toBe(0);
     const bogus = { name: 'net.ipv4.tcp_no_such_knob', value: '1' } as unknown as SysctlSetting;
     const id = `${runId}-bad`;
     await expect(rt.create({ runId: id, subnet: '198.18.9.0/24', logDir: logDir(), hosts: [{ name: 'server', role: 'server', sysctls: [bogus] }] })).rejects.toMatchObject({ name: 'SysctlError', message: expect.stringMatching(/^server: the Docker engine (refused|could not set) the sysctls: .*tcp_no_such_knob/) });
