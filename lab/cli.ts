@@ -9,7 +9,7 @@ import { RUNTIMES } from './runtime/index.js';
 import type { UpHandle } from './up.js';
 
 /** Errors that are the user's input or the machine's state: one line, exit 2. */
-const EXPECTED = new Set(['UsageError', 'RuntimeUnavailable', 'UpError', 'LoadgenError', 'SysctlError', 'ImageBuildError']);
+const EXPECTED = new Set(['UsageError', 'RuntimeUnavailable', 'UpError', 'LoadgenError', 'SysctlError', 'ImageBuildError', 'LabFileError', 'SweepError']);
 
 class CliUsageError extends Error {
   override name = 'UsageError';
@@ -57,23 +57,23 @@ interface UpFlags {
   json?: boolean;
 }
 
-/** Ctrl-C (or SIGTERM) during `lab up`: tear the lab down, then exit 130. A second one exits at once. */
-function interruptible(handle: UpHandle): () => void {
+/** Ctrl-C (or SIGTERM) during `lab up`/`sweep`: tear the lab down, then exit 130. A second one exits at once. */
+function interruptible(handle: UpHandle, cmd = 'lab up'): () => void {
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) {
-      process.stderr.write('lab up: interrupted again; run `lab down` to remove what is left\n');
+      process.stderr.write(`${cmd}: interrupted again; run \`lab down\` to remove what is left\n`);
       process.exit(130);
     }
     stopping = true;
-    process.stderr.write(`lab up: ${sig}: removing the lab${handle.runId ? ` ${handle.runId}` : ''} …\n`);
+    process.stderr.write(`${cmd}: ${sig}: removing the lab${handle.runId ? ` ${handle.runId}` : ''} …\n`);
     void (async () => {
       try {
         await handle.creating;
         if (handle.runtime && handle.runId) await handle.runtime.destroy(handle.runId);
-        process.stderr.write('lab up: interrupted; nothing left running\n');
+        process.stderr.write(`${cmd}: interrupted; nothing left running\n`);
       } catch (err) {
-        process.stderr.write(`lab up: clean-up failed (${(err as Error).message}); run \`lab down\`\n`);
+        process.stderr.write(`${cmd}: clean-up failed (${(err as Error).message}); run \`lab down\`\n`);
       }
       process.exit(130);
     })();
@@ -138,15 +138,9 @@ export function buildProgram(): Command {
       if (f.port === f.controlPort) throw new CliUsageError(`--port and --control-port must differ, both are ${f.port}`);
       const { up } = await import('./up.js');
       const { validateLoad } = await import('./loadgen/drivers.js');
-      const load = {
-        connections: f.connections,
-        ...(f.requests !== undefined ? { requests: f.requests } : { durationSec: f.duration ?? 10 }),
-        ...(f.loadgenThreads !== undefined ? { threads: f.loadgenThreads } : {}),
-        ...(f.rate !== undefined ? { rate: f.rate } : {}),
-        ...(f.keepAlive === false ? { keepAlive: false } : {}),
-        ...(f.pipelining !== undefined ? { pipelining: f.pipelining } : {}),
-      };
-      validateLoad(f.loadgen, { ...load, url: 'http://0.0.0.0/' });
+      const { loadOptions } = await import('./loadgen/result.js');
+      const { url: _url, ...load } = loadOptions({ ...f, threads: f.loadgenThreads }, 'http://0.0.0.0/');
+      validateLoad(f.loadgen, { ...load, url: _url });
       const handle: UpHandle = {};
       const release = interruptible(handle);
       try {
@@ -165,6 +159,49 @@ export function buildProgram(): Command {
       } finally {
         release();
       }
+    });
+
+  const runSweep = async (source: { file: string } | { resume: string }) => {
+    const { loadLabFile } = await import('./labfile.js');
+    const { sweep } = await import('./sweep.js');
+    const { writeReport } = await import('./report.js');
+    const src = 'file' in source ? { file: source.file, lab: loadLabFile(source.file) } : source;
+    const handle: UpHandle = {};
+    const release = interruptible(handle, 'lab sweep');
+    try {
+      const r = await sweep(src, { progress: (l) => process.stderr.write(l + '\n'), handle });
+      const file = writeReport(r.dir);
+      process.stdout.write(`${r.dir}\n`);
+      process.stderr.write(`lab sweep: ${r.ran} point run(s) done, ${r.failed} with a FAIL verdict; report: ${file}\n`);
+    } finally {
+      release();
+    }
+  };
+
+  program
+    .command('sweep [file]')
+    .description('run every point of a lab file (YAML) on fresh hosts and write point records and report.md; prints the run folder')
+    .option('--resume <dir>', 'run only the points of this sweep folder that are not on disk yet')
+    .action(async (file: string | undefined, opts: { resume?: string }) => {
+      if (!file === !opts.resume) throw new CliUsageError('give a lab file, or --resume DIR (not both)');
+      await runSweep(file ? { file } : { resume: opts.resume! });
+    });
+
+  program
+    .command('report <dir>')
+    .description("write report.md for a sweep folder from its point records")
+    .action(async (dir: string) => {
+      const { writeReport } = await import('./report.js');
+      process.stdout.write(writeReport(dir) + '\n');
+    });
+
+  program
+    .command('schema')
+    .description('print the lab file schema (JSON Schema)')
+    .action(async () => {
+      const { LabFileSchema } = await import('./labfile.js');
+      const { z } = await import('zod');
+      process.stdout.write(JSON.stringify(z.toJSONSchema(LabFileSchema, { io: 'input' }), null, 2) + '\n');
     });
 
   program

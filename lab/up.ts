@@ -124,10 +124,32 @@ export class UpError extends Error {
   override name = 'UpError';
 }
 
-async function serverStats(host: Host, controlPort: number): Promise<RunRecord['server']['stats']> {
-  const r = await host.exec([...host.node('dist/lab/observe/http-get.js'), `http://127.0.0.1:${controlPort}/stats`], { timeoutMs: 15_000 });
-  if (r.exitCode !== 0) throw new UpError(`server: GET /stats failed: ${r.stderr.trim() || r.stdout.trim()}`);
-  return JSON.parse(r.stdout) as RunRecord['server']['stats'];
+export type ServerConfig = Pick<UpOptions, 'port' | 'controlPort' | 'model' | 'threads' | 'backlog' | 'trigger' | 'idleTimeoutMs'>;
+
+/** Starts the reactor on a host (control API on its loopback) and waits until it listens. */
+export async function startServer(host: Host, o: ServerConfig): Promise<Proc> {
+  const proc = host.start(
+    [
+      ...host.node('dist/server/main.js'),
+      '--host', '0.0.0.0', '--port', String(o.port), '--control-host', '127.0.0.1', '--control-port', String(o.controlPort),
+      '--model', o.model, '--threads', String(o.threads), '--backlog', String(o.backlog), '--trigger', o.trigger,
+      '--idle-timeout', String(o.idleTimeoutMs),
+    ],
+    'server',
+  );
+  await waitForLine(proc, /"event":"listening"/, 15_000, 'server');
+  return proc;
+}
+
+/** A control-API call from inside the server host (GET /stats, POST /pause, …). */
+export async function control(host: Host, controlPort: number, path: string, method = 'GET'): Promise<string> {
+  const r = await host.exec([...host.node('dist/lab/observe/http-get.js'), `http://127.0.0.1:${controlPort}${path}`, method], { timeoutMs: 15_000 });
+  if (r.exitCode !== 0) throw new UpError(`server: ${method} ${path} failed: ${r.stderr.trim() || r.stdout.trim()}`);
+  return r.stdout;
+}
+
+export async function serverStats(host: Host, controlPort: number): Promise<RunRecord['server']['stats']> {
+  return JSON.parse(await control(host, controlPort, '/stats')) as RunRecord['server']['stats'];
 }
 
 /** The lab being built or run, so an interrupt can tear it down from any phase. */
@@ -174,16 +196,7 @@ export async function up(o: UpOptions, handle: UpHandle = {}): Promise<{ record:
       before[h.name] = await stateReport(h, dir, 'before');
     }
 
-    const serverProc = server.start(
-      [
-        ...server.node('dist/server/main.js'),
-        '--host', '0.0.0.0', '--port', String(o.port), '--control-host', '127.0.0.1', '--control-port', String(o.controlPort),
-        '--model', o.model, '--threads', String(o.threads), '--backlog', String(o.backlog), '--trigger', o.trigger,
-        '--idle-timeout', String(o.idleTimeoutMs),
-      ],
-      'server',
-    );
-    await waitForLine(serverProc, /"event":"listening"/, 15_000, 'server');
+    const serverProc = await startServer(server, o);
     const statsBefore = await serverStats(server, o.controlPort);
 
     const samplers = new Map<string, Sampler>(lab.hosts.map((h) => [h.name, startSampler(h, o.sampleIntervalMs)]));

@@ -65,3 +65,26 @@ export interface LoadOptions {
 }
 
 export const NO_ERRORS: LoadErrors = { connect: 0, read: 0, write: 0, timeout: 0, reset: 0, non2xx: 0, other: 0 };
+
+/** A load as users write it (flags, lab files): duration in seconds, 10 s unless a request count is given. */
+export interface LoadSpec {
+  connections: number;
+  duration?: number | undefined;
+  requests?: number | undefined;
+  threads?: number | undefined;
+  rate?: number | undefined;
+  keepAlive?: boolean | undefined;
+  pipelining?: number | undefined;
+}
+
+export function loadOptions(s: LoadSpec, url: string): LoadOptions {
+  return {
+    url,
+    connections: s.connections,
+    ...(s.requests !== undefined ? { requests: s.requests } : { durationSec: s.duration ?? 10 }),
+    ...(s.threads !== undefined ? { threads: s.threads } : {}),
+    ...(s.rate !== undefined ? { rate: s.rate } : {}),
+    ...(s.keepAlive === false ? { keepAlive: false } : {}),
+    ...(s.pipelining !== undefined ? { pipelining: s.pipelining } : {}),
+  };
+}

@@ -16,21 +16,21 @@ export const REPORTS = [
 ] as const;
 
 export interface StateReport {
-  /** Paths relative to the run folder. */
+  /** Paths relative to dir. */
   files: string[];
   listeners: Listener[];
   states: Record<string, number>;
   counters: Counters;
 }
 
-/** Runs every report on the host and writes them to dir/raw/<host>-<phase>-<file>. */
-export async function stateReport(host: Host, dir: string, phase: string): Promise<StateReport> {
+/** Runs every report on the host and writes them to dir/<sub>/<host>-<phase>-<file>. */
+export async function stateReport(host: Host, dir: string, phase: string, sub = 'raw'): Promise<StateReport> {
   const files: string[] = [];
-  mkdirSync(join(dir, 'raw'), { recursive: true });
+  mkdirSync(join(dir, sub), { recursive: true });
   const text: Record<string, string> = {};
   for (const r of REPORTS) {
     const res = await host.exec([...r.argv], { timeoutMs: 30_000 });
-    const name = join('raw', `${host.name}-${phase}-${r.file}`);
+    const name = join(sub, `${host.name}-${phase}-${r.file}`);
     const body = res.exitCode === 0 ? res.stdout : `# ${r.argv.join(' ')} failed (exit ${res.exitCode}${res.exitCode === 127 ? `; install ${r.pkg}` : ''}): ${res.stderr.trim()}\n`;
     writeFileSync(join(dir, name), body);
     files.push(name);

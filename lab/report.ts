@@ -1,0 +1,49 @@
+// `lab report DIR`: report.md from a sweep folder's point records: the verdict table
+// (predicted next to observed, per point and rule), the sysctls read back per host, and
+// links to the raw state reports. Every number comes from the records, nothing else.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeSettings } from './labfile.js';
+import type { PointRecord } from './sweep.js';
+import { SweepError } from './sweep.js';
+
+export function loadPoints(dir: string): PointRecord[] {
+  const pdir = join(dir, 'points');
+  if (!existsSync(pdir)) throw new SweepError(`${dir}: not a sweep folder (no points/)`);
+  return readdirSync(pdir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(pdir, f), 'utf8')) as PointRecord);
+}
+
+const cell = (v: unknown) => (v === null || v === undefined ? '–' : String(v)).replace(/\|/g, '\\|');
+
+export function renderMarkdown(dir: string, points: PointRecord[]): string {
+  const env = existsSync(join(dir, 'environment.json')) ? (JSON.parse(readFileSync(join(dir, 'environment.json'), 'utf8')) as Record<string, unknown>) : {};
+  const out: string[] = [];
+  const scen = [...new Set(points.map((p) => p.scenario.name))].join(', ');
+  out.push(`# tcplab sweep ${dir.split('/').filter(Boolean).pop()}`, '');
+  out.push(`Scenario: ${scen || '–'}. Runtime: ${cell(env['runtime'])}. Kernel: ${cell(env['kernel'])}. CPUs: ${cell(env['cpus'])}. Points on disk: ${points.length}.`, '');
+  const all = points.flatMap((p) => p.scenario.verdicts.map((v) => v.verdict));
+  out.push(`Verdicts: ${['PASS', 'FAIL', 'INCONCLUSIVE'].map((k) => `${all.filter((v) => v === k).length} ${k}`).join(', ')}.`, '');
+  out.push('## Verdicts', '', '| point | settings | rule | predicted | observed | verdict | why |', '| --- | --- | --- | --- | --- | --- | --- |');
+  for (const p of points) {
+    for (const v of p.scenario.verdicts) out.push(`| ${p.id} | ${cell(describeSettings(p.settings))} | ${cell(v.rule)} | ${cell(v.predicted)} | ${cell(v.observed)} | **${v.verdict}** | ${cell(v.reason)} |`);
+  }
+  out.push('', '## Sysctls read back per host', '', '| point | host | requested | read back |', '| --- | --- | --- | --- |');
+  for (const p of points) {
+    for (const [h, rec] of Object.entries(p.hosts)) {
+      const req = Object.entries(rec.sysctls.requested);
+      out.push(`| ${p.id} | ${h} | ${cell(req.map(([k, v]) => `${k}=${v}`).join(', ') || 'none')} | ${cell(req.map(([k]) => `${k}=${rec.sysctls.readBack[k]}`).join(', ') || '–')} |`);
+    }
+  }
+  out.push('', '## Raw state reports', '');
+  for (const p of points) out.push(`- ${p.id}: ${Object.values(p.hosts).flatMap((h) => h.reports).map((f) => `[${f.split('/').pop()}](${f})`).join(', ')}`);
+  return out.join('\n') + '\n';
+}
+
+export function writeReport(dir: string): string {
+  const file = join(dir, 'report.md');
+  writeFileSync(file, renderMarkdown(dir, loadPoints(dir)));
+  return file;
+}

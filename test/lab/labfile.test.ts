@@ -1,0 +1,98 @@
+// Lab files: the schema's errors (file, field path, value, what is allowed), and the
+// sweep's expansion into points.
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expandSweep, loadLabFile, splitPath, validateLabFile } from '../../lab/labfile.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tcplab-labfile-'));
+const file = (name: string, text: string) => {
+  const f = join(dir, name);
+  writeFileSync(f, text);
+  return f;
+};
+const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+
+describe('lab file errors: one line naming the file, the field, the value and what is allowed', () => {
+  it.each([
+    ['no scenario', 'runtime: netns\n', 'scenario: got undefined'],
+    ['scenario unknown', 'scenario: {name: flood}\n', 'scenario.name: got "flood": expected one of "throughput"|"backlog"'],
+    ['runtime unknown', 'runtime: lxc\nscenario: {name: backlog}\n', 'runtime: got "lxc": expected one of "auto"|"netns"|"docker"'],
+    ['subnet not a /24', 'subnet: 10.0.0.0/16\nscenario: {name: backlog}\n', 'subnet: got "10.0.0.0/16": an IPv4 /24 like 198.18.0.0/24'],
+    ['unknown top-level field', 'scenari: {name: backlog}\nscenario: {name: backlog}\n', '(top level): unknown field(s) "scenari"'],
+    ['unknown server field', 'scenario: {name: backlog}\nserver: {modle: single}\n', 'server: unknown field(s) "modle"'],
+    ['model unknown', 'scenario: {name: backlog}\nserver: {model: fast}\n', 'server.model: got "fast": expected one of "single"|"reuseport"|"acceptor"|"workers"'],
+    ['threads 0', 'scenario: {name: backlog}\nserver: {threads: 0}\n', 'server.threads: got 0: Too small: expected number to be >=1'],
+    ['threads not an integer', 'scenario: {name: backlog}\nserver: {threads: 1.5}\n', 'server.threads: got 1.5: expected int, received number'],
+    ['backlog a string', 'scenario: {name: backlog}\nserver: {backlog: many}\n', 'server.backlog: got "many": expected number, received string'],
+    ['trigger unknown', 'scenario: {name: backlog}\nserver: {trigger: both}\n', 'server.trigger: got "both"'],
+    ['idle timeout negative', 'scenario: {name: backlog}\nserver: {idleTimeoutMs: -1}\n', 'server.idleTimeoutMs: got -1'],
+    ['unknown sysctl', 'scenario: {name: backlog}\nserver: {sysctls: {net.core.somaxconx: 5}}\n', 'server.sysctls.net.core.somaxconx: unknown sysctl `net.core.somaxconx`; did you mean `net.core.somaxconn`?'],
+    ['global sysctl', 'scenario: {name: backlog}\nserver: {sysctls: {net.core.rmem_max: 5}}\n', 'server.sysctls.net.core.rmem_max: net.core.rmem_max cannot be set per host'],
+    ['sysctl out of range', 'scenario: {name: backlog}\nserver: {sysctls: {net.ipv4.tcp_syncookies: 3}}\n', 'server.sysctls.net.ipv4.tcp_syncookies:'],
+    ['port range reversed', 'scenario: {name: backlog}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "60000 50000"}}]\n', 'loadgens.0.sysctls.net.ipv4.ip_local_port_range:'],
+    ['loadgen tool unknown', 'scenario: {name: throughput}\nloadgens: [{tool: siege}]\n', 'loadgens.0.tool: got "siege"'],
+    ['two loadgens', 'scenario: {name: throughput}\nloadgens: [{}, {}]\n', 'loadgens: got [{},{}]: Too big: expected array to have <=1 items'],
+    ['no loadgen', 'scenario: {name: throughput}\nloadgens: []\n', 'loadgens: got []: Too small: expected array to have >=1 items'],
+    ['connections 0', 'scenario: {name: throughput}\nloadgens: [{options: {connections: 0}}]\n', 'loadgens.0.options.connections: got 0'],
+    ['duration and requests', 'scenario: {name: throughput}\nloadgens: [{options: {duration: 2, requests: 9}}]\n', 'loadgens.0.options: give duration or requests, not both'],
+    ['keepAlive not a boolean', 'scenario: {name: throughput}\nloadgens: [{options: {keepAlive: "no"}}]\n', 'loadgens.0.options.keepAlive: got "no": expected boolean, received string'],
+    ['unknown load option', 'scenario: {name: throughput}\nloadgens: [{options: {conections: 5}}]\n', 'loadgens.0.options: unknown field(s) "conections"'],
+    ['scenario option out of range', 'scenario: {name: backlog, options: {holdMs: 10}}\n', 'scenario.options.holdMs: got 10'],
+    ['repetitions 0', 'scenario: {name: backlog}\nrepetitions: 0\n', 'repetitions: got 0'],
+    ['axis without values', 'scenario: {name: backlog}\nsweep: {matrix: {server.backlog: []}}\n', 'sweep.matrix.server.backlog: got []'],
+    ['axis not a list', 'scenario: {name: backlog}\nsweep: {matrix: {server.backlog: 16}}\n', 'sweep.matrix.server.backlog: got 16: expected array, received number'],
+    ['axis on an unknown field', 'scenario: {name: backlog}\nsweep: {matrix: {output: [a, b]}}\n', 'sweep: axis "output" is not a field a point can vary'],
+    ['axis value invalid', 'scenario: {name: backlog}\nsweep: {matrix: {server.model: [single, fast]}}\n', 'sweep point p002 (server.model=fast): server.model:'],
+    ['axis sysctl value invalid', 'scenario: {name: backlog}\nsweep: {matrix: {server.sysctls.net.ipv4.tcp_syncookies: [1, 9]}}\n', 'sweep point p002 (server.sysctls.net.ipv4.tcp_syncookies=9): server.sysctls.net.ipv4.tcp_syncookies:'],
+    ['zip lengths differ', 'scenario: {name: backlog}\nsweep: {zip: {server.backlog: [1, 2], server.threads: [1]}}\n', 'sweep.zip: every axis must have the same number of values, got 2 and 1'],
+    ['unknown sweep field', 'scenario: {name: backlog}\nsweep: {grid: {}}\n', 'sweep: unknown field(s) "grid"'],
+  ])('%s', (_name, text, msg) => {
+    const f = file(`${_name.replace(/\W+/g, '-')}.yaml`, text);
+    expect(() => loadLabFile(f)).toThrow(`${f}: ${msg}`);
+    try {
+      loadLabFile(f);
+    } catch (err) {
+      expect((err as Error).message.split('\n')).toHaveLength(1);
+      expect((err as Error).name).toBe('LabFileError');
+    }
+  });
+
+  it('a missing file and bad YAML', () => {
+    expect(() => loadLabFile(join(dir, 'nope.yaml'))).toThrow(`${join(dir, 'nope.yaml')}: cannot read it (ENOENT)`);
+    const f = file('bad.yaml', 'scenario: {name: backlog\n');
+    expect(() => loadLabFile(f)).toThrow(`${f}: not valid YAML:`);
+  });
+
+  it('the examples are valid', () => {
+    for (const f of ['backlog.yaml', 'throughput.yaml']) expect(() => loadLabFile(join(EXAMPLES, f))).not.toThrow();
+  });
+});
+
+describe('sweep expansion', () => {
+  it('matrix × zip, last matrix axis fastest, ids stable', () => {
+    const lab = validateLabFile(
+      { scenario: { name: 'backlog' }, sweep: { matrix: { 'server.backlog': [16, 128], 'server.sysctls.net.core.somaxconn': [64, 4096] }, zip: { 'server.model': ['single', 'reuseport'], 'server.threads': [1, 2] } } },
+      'x.yaml',
+    );
+    const pts = expandSweep(lab);
+    expect(pts).toHaveLength(8);
+    expect(pts.map((p) => p.id)).toEqual(['p001', 'p002', 'p003', 'p004', 'p005', 'p006', 'p007', 'p008']);
+    expect(pts[0]!.settings).toEqual({ 'server.backlog': 16, 'server.sysctls.net.core.somaxconn': 64, 'server.model': 'single', 'server.threads': 1 });
+    expect(pts[1]!.settings).toEqual({ 'server.backlog': 16, 'server.sysctls.net.core.somaxconn': 64, 'server.model': 'reuseport', 'server.threads': 2 });
+    expect(pts[7]!.config.server).toMatchObject({ backlog: 128, model: 'reuseport', threads: 2, sysctls: { 'net.core.somaxconn': 4096 } });
+    // The lab file itself is not changed by the expansion.
+    expect(lab.server.backlog).toBe(511);
+  });
+
+  it('no axes: one point', () => {
+    expect(expandSweep(validateLabFile({ scenario: { name: 'throughput' } }, 'x.yaml'))).toHaveLength(1);
+  });
+
+  it('sysctl names keep their dots in a path', () => {
+    expect(splitPath('server.sysctls.net.core.somaxconn')).toEqual(['server', 'sysctls', 'net.core.somaxconn']);
+    expect(splitPath('loadgens.0.options.connections')).toEqual(['loadgens', '0', 'options', 'connections']);
+  });
+});

@@ -1,0 +1,101 @@
+// `lab sweep` end to end: the backlog scenario's verdicts on this kernel (both runtimes),
+// the report's numbers equal the point records', resume after SIGKILL, bad input.
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import type { PointRecord } from '../../lab/sweep.js';
+
+const CLI = fileURLToPath(new URL('../../dist/lab/cli.js', import.meta.url));
+const WORK = mkdtempSync(join(tmpdir(), 'tcplab-sweep-'));
+const lab = (args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false, cwd: WORK });
+const labFile = (name: string, text: string) => {
+  const f = join(WORK, name);
+  writeFileSync(f, text);
+  return f;
+};
+const records = (dir: string) => readdirSync(join(dir, 'points')).sort().map((f) => JSON.parse(readFileSync(join(dir, 'points', f), 'utf8')) as PointRecord);
+
+describe.each(['netns', 'docker'] as const)('lab sweep, backlog scenario (%s)', (rt) => {
+  it('limit = min(backlog, somaxconn), peak = limit + 1, limit + 1 handshakes: PASS on every point; the report says the same', async () => {
+    const f = labFile(`backlog-${rt}.yaml`, `runtime: ${rt}\nscenario: {name: backlog, options: {extraClients: 6, holdMs: 1200}}\nserver: {sysctls: {net.core.somaxconn: 16}}\nsweep:\n  matrix:\n    server.backlog: [8, 64, -1]\n`);
+    const r = await lab(['sweep', f]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const dir = join(WORK, r.stdout.trim());
+    const recs = records(dir);
+    expect(recs.map((p) => [p.settings['server.backlog'], p.hosts['server']!.series.summary.listener?.sendQ])).toEqual([
+      [8, 8],
+      [64, 16],
+      [-1, 16],
+    ]);
+    for (const p of recs) {
+      expect(p.runtime).toBe(rt);
+      expect(p.hosts['server']!.sysctls.readBack['net.core.somaxconn']).toBe('16');
+      expect(p.hosts['loadgen-1']!.sysctls.readBack['net.core.somaxconn']).toBe('4096');
+      expect(p.scenario.verdicts.map((v) => v.verdict)).toEqual(['PASS', 'PASS', 'PASS', 'PASS']);
+      // The dropped SYNs show in the server's counters.
+      expect(p.hosts['server']!.counters.delta['TcpExtListenDrops']).toBeGreaterThan(0);
+      for (const f of p.hosts['server']!.reports) expect(existsSync(join(dir, f))).toBe(true);
+    }
+    // report.md: one row per point and rule, with the records' numbers.
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    for (const p of recs) {
+      for (const v of p.scenario.verdicts) expect(md).toContain(`| ${p.id} | server.backlog=${p.settings['server.backlog']} | ${v.rule} | ${v.predicted} | ${v.observed} | **${v.verdict}** |`);
+    }
+    expect(md).toContain('Verdicts: 12 PASS, 0 FAIL, 0 INCONCLUSIVE.');
+    const env = JSON.parse(readFileSync(join(dir, 'environment.json'), 'utf8'));
+    expect(env.runtime).toBe(rt);
+  }, 240_000);
+});
+
+describe('lab sweep --resume', () => {
+  it('after a SIGKILL: no finished point lost, none repeated', async () => {
+    const f = labFile('resume.yaml', 'runtime: netns\nscenario: {name: backlog, options: {extraClients: 2, holdMs: 1000}}\nsweep: {matrix: {server.backlog: [4, 8, 12]}}\noutput: out\n');
+    const child = spawn(process.execPath, [CLI, 'sweep', f], { cwd: WORK, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b) => (err += b));
+    const deadline = Date.now() + 60_000;
+    while (!/\[1\/3\] p001-r1: /.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const dir = join(WORK, /lab sweep: (\S+): 3 point/.exec(err)![1]!);
+    const first = join(dir, 'points', 'p001-r1.json');
+    const before = readFileSync(first, 'utf8');
+    const mtime = statSync(first).mtimeMs;
+    expect((await lab(['down'])).exitCode).toBe(0);
+    const r = await lab(['sweep', '--resume', dir]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/3 point run\(s\) \(3 points × 1\), [12] on disk, [12] to run/);
+    expect(r.stderr).not.toContain('p001-r1 server.backlog=4 …');
+    expect(readFileSync(first, 'utf8')).toBe(before);
+    expect(statSync(first).mtimeMs).toBe(mtime);
+    expect(records(dir).map((p) => p.id)).toEqual(['p001-r1', 'p002-r1', 'p003-r1']);
+    // Nothing left to run: a second resume runs nothing.
+    const again = await lab(['sweep', '--resume', dir]);
+    expect(again.stderr).toContain('3 on disk, 0 to run');
+  }, 120_000);
+});
+
+describe('lab sweep: bad input is one line, exit 2', () => {
+  it.each([
+    [['sweep'], 'lab sweep: give a lab file, or --resume DIR (not both)'],
+    [['sweep', 'no-such.yaml'], 'lab sweep: no-such.yaml: cannot read it (ENOENT)'],
+    [['sweep', '--resume', '/tmp'], 'lab sweep: /tmp: not a sweep folder (no lab.json)'],
+    [['report', '/tmp'], 'lab report: /tmp: not a sweep folder (no points/)'],
+  ])('%j', async (args, msg) => {
+    const r = await lab(args);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe(msg);
+  });
+
+  it('a bad lab file names file, field, value', async () => {
+    const f = labFile('bad.yaml', 'scenario: {name: backlog}\nserver: {backlog: lots}\n');
+    const r = await lab(['sweep', f]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe(`lab sweep: ${f}: server.backlog: got "lots": expected number, received string`);
+  });
+});
