@@ -246,6 +246,12 @@ describe('lab up: bad input is one line on stderr, exit 2, nothing created', () 
     expect(r.stderr.trim().split('\n').pop()).toBe('lab images: the base image tcplab-no-such-base:1 is missing and no registry is reachable here: run `bash scripts/build-base-image.sh tcplab-no-such-base:1`');
   });
 
+  it('the `lab` bin is an executable program (npx runs it directly)', async () => {
+    const r = await execa(CLI, ['--help'], { reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('Usage: lab');
+  });
+
   it('without root: says it needs root or CAP_NET_ADMIN', async () => {
     const r = await lab(['up', '--runtime', 'netns'], { user: true });
     expect(r.exitCode).toBe(2);
