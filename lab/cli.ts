@@ -161,11 +161,11 @@ export function buildProgram(): Command {
       }
     });
 
-  const runSweep = async (source: { file: string } | { resume: string }) => {
+  const runSweep = async (source: { file: string } | { resume: string } | { lab: import('./labfile.js').LabFile }) => {
     const { loadLabFile } = await import('./labfile.js');
     const { sweep } = await import('./sweep.js');
     const { writeReport } = await import('./report.js');
-    const src = 'file' in source ? { file: source.file, lab: loadLabFile(source.file) } : source;
+    const src = 'file' in source ? { file: source.file, lab: loadLabFile(source.file) } : 'lab' in source ? { file: null, lab: source.lab } : source;
     const handle: UpHandle = {};
     const release = interruptible(handle, 'lab sweep');
     try {
@@ -185,6 +185,19 @@ export function buildProgram(): Command {
     .action(async (file: string | undefined, opts: { resume?: string }) => {
       if (!file === !opts.resume) throw new CliUsageError('give a lab file, or --resume DIR (not both)');
       await runSweep(file ? { file } : { resume: opts.resume! });
+    });
+
+  program
+    .command('run')
+    .description('the same sweep as a lab file, from flags: lab run --scenario backlog --set server.backlog=16,128 --set server.sysctls.net.core.somaxconn=64')
+    .addOption(new Option('--scenario <name>', 'throughput or backlog').argParser(oneOf('--scenario', ['throughput', 'backlog'] as const)).makeOptionMandatory())
+    .addOption(new Option('--set <path=values>', 'an axis: a field path and comma-separated values (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(new Option('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')}`).argParser(oneOf('--runtime', RUNTIMES)))
+    .addOption(new Option('--repetitions <n>', 'runs per point').argParser(intIn('--repetitions', 1, 100)))
+    .option('--output <dir>', 'where run folders go')
+    .action(async (f: { scenario: string; set?: string[]; runtime?: string; repetitions?: number; output?: string }) => {
+      const { labFromFlags } = await import('./labfile.js');
+      await runSweep({ lab: labFromFlags({ ...f, set: f.set ?? [] }) });
     });
 
   program

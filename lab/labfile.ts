@@ -225,3 +225,28 @@ export function sysctlSettings(sysctls: Record<string, string | number>): Sysctl
     return { name: t.name, value: validateValue(t, v), tunable: t };
   });
 }
+
+/** A --set value list "16,128" → [16, 128]; integers and true/false are typed, the rest stay strings. */
+export function parseSetValues(v: string): Array<string | number | boolean> {
+  return v.split(',').map((x) => x.trim()).map((x) => (/^-?\d+$/.test(x) ? Number(x) : x === 'true' ? true : x === 'false' ? false : x));
+}
+
+/** `lab run` flags as a lab file: each --set path=v1,v2 is a matrix axis. */
+export function labFromFlags(f: { scenario: string; set: string[]; runtime?: string; repetitions?: number; output?: string }): LabFile {
+  const matrix: Record<string, Array<string | number | boolean>> = {};
+  for (const a of f.set) {
+    const i = a.indexOf('=');
+    if (i <= 0 || i === a.length - 1) throw new LabFileError(`--set: expected path=value[,value…] (e.g. server.backlog=16,128), got "${a}"`);
+    matrix[a.slice(0, i)] = parseSetValues(a.slice(i + 1));
+  }
+  const raw: Record<string, unknown> = { scenario: { name: f.scenario }, sweep: { matrix } };
+  if (f.runtime) raw['runtime'] = f.runtime;
+  if (f.repetitions !== undefined) raw['repetitions'] = f.repetitions;
+  if (f.output) raw['output'] = f.output;
+  try {
+    return validateLabFile(raw, '--set');
+  } catch (err) {
+    // "--set: sweep point …" / "--set: scenario.name …": the flags are the file here.
+    throw new LabFileError((err as Error).message.replace(/^--set: (?!sweep)/, ''));
+  }
+}

@@ -64,7 +64,7 @@ async function toolVersions(rt: Runtime): Promise<Record<string, string>> {
 }
 
 /** Starts a new sweep in OUTPUT/<run-id>/ from a lab file, or resumes one. Returns the folder. */
-export async function sweep(source: { file: string; lab: LabFile } | { resume: string }, o: SweepOptions): Promise<{ dir: string; ran: number; failed: number }> {
+export async function sweep(source: { file: string | null; lab: LabFile } | { resume: string }, o: SweepOptions): Promise<{ dir: string; ran: number; failed: number }> {
   let dir: string;
   let lab: LabFile;
   if ('resume' in source) {
@@ -77,7 +77,8 @@ export async function sweep(source: { file: string; lab: LabFile } | { resume: s
     dir = join(lab.output, newRunId());
     mkdirSync(join(dir, 'points'), { recursive: true });
     writeJsonAtomic(join(dir, 'lab.json'), lab);
-    writeFileSync(join(dir, 'lab.source.yaml'), readFileSync(source.file));
+    // The file as written (a `lab run` from flags has none: lab.json is the whole story).
+    if (source.file) writeFileSync(join(dir, 'lab.source.yaml'), readFileSync(source.file));
   }
   mkdirSync(join(dir, 'points'), { recursive: true });
   const runtime = await getRuntime(lab.runtime, { progress: o.progress });

@@ -80,6 +80,36 @@ describe('lab sweep --resume', () => {
   }, 120_000);
 });
 
+describe('lab run: the same sweep from flags', () => {
+  it('--set axes become the matrix; the records say so', async () => {
+    const r = await lab(['run', '--scenario', 'backlog', '--runtime', 'netns', '--set', 'server.backlog=4,-1', '--set', 'server.sysctls.net.core.somaxconn=8', '--output', 'flags']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const dir = join(WORK, r.stdout.trim());
+    expect(dir).toContain(join(WORK, 'flags'));
+    const recs = records(dir);
+    expect(recs.map((p) => p.settings)).toEqual([
+      { 'server.backlog': 4, 'server.sysctls.net.core.somaxconn': 8 },
+      { 'server.backlog': -1, 'server.sysctls.net.core.somaxconn': 8 },
+    ]);
+    expect(recs.map((p) => p.hosts['server']!.series.summary.listener?.sendQ)).toEqual([4, 8]);
+    expect(recs.flatMap((p) => p.scenario.verdicts.map((v) => v.verdict))).not.toContain('FAIL');
+    expect(existsSync(join(dir, 'lab.source.yaml'))).toBe(false);
+  }, 120_000);
+
+  it.each([
+    [['run', '--scenario', 'backlog', '--set', 'server.backlog'], 'lab run: --set: expected path=value[,value…] (e.g. server.backlog=16,128), got "server.backlog"'],
+    [['run', '--scenario', 'flood'], "error: option '--scenario <name>' argument 'flood' is invalid. --scenario must be one of throughput, backlog, got \"flood\""],
+    [['run', '--set', 'server.backlog=1'], "error: required option '--scenario <name>' not specified"],
+    [['run', '--scenario', 'backlog', '--set', 'server.model=fast'], 'lab run: --set: sweep point p001 (server.model=fast): server.model: expected one of "single"|"reuseport"|"acceptor"|"workers"'],
+    [['run', '--scenario', 'backlog', '--set', 'output=x,y'], 'lab run: --set: sweep: axis "output" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)'],
+    [['run', '--scenario', 'backlog', '--repetitions', '0'], "error: option '--repetitions <n>' argument '0' is invalid. --repetitions must be an integer from 1 to 100, got 0"],
+  ])('%j', async (args, msg) => {
+    const r = await lab(args);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe(msg);
+  });
+});
+
 describe('lab sweep: bad input is one line, exit 2', () => {
   it.each([
     [['sweep'], 'lab sweep: give a lab file, or --resume DIR (not both)'],
