@@ -93,10 +93,20 @@ export async function applySettings(target: SysctlTarget, settings: SysctlSettin
     if (w.exitCode !== 0) {
       throw new SysctlError(`${target.label}: the kernel refused ${s.name}=${s.value}: ${w.stderr.trim().replace(/^sysctl: /, '')}`, 'MISMATCH');
     }
-    const readBack = (await readSysctl(target, s.name)) ?? '';
-    if (readBack !== s.value) {
-      throw new SysctlError(`${target.label}: ${s.name} reads back "${readBack}" after writing "${s.value}"`, 'MISMATCH');
-    }
+    out.push(...(await verifySettings(target, [s])));
+  }
+  return out;
+}
+
+/**
+ * Reads each setting back and compares: the one check after any way of setting them
+ * (written here with sysctl -w, or by a container engine at creation).
+ */
+export async function verifySettings(target: SysctlTarget, settings: SysctlSetting[]): Promise<AppliedSysctl[]> {
+  const out: AppliedSysctl[] = [];
+  for (const s of settings) {
+    const readBack = (await readSysctl(target, s.name)) ?? '(absent)';
+    if (readBack !== s.value) throw new SysctlError(`${target.label}: ${s.name} reads back "${readBack}" after setting "${s.value}"`, 'MISMATCH');
     out.push({ name: s.name, requested: s.value, readBack });
   }
   return out;

@@ -75,6 +75,9 @@ export function toolThreads(tool: LoadTool, o: LoadOptions): number {
   return Math.min(o.threads ?? 1, o.connections);
 }
 
+const missingTool = (host: Host, tool: LoadTool) =>
+  new LoadgenError(`${tool} is not installed on ${host.name}: ${DRIVERS[tool].install} (or use --loadgen autocannon)`, 'missing');
+
 /** Throws the driver's usage error for options it cannot honour, before any host exists. */
 export function validateLoad(tool: LoadTool, o: LoadOptions): void {
   DRIVERS[tool].argv(o, { node: (s: string) => ['node', s], file: (s: string) => s } as Host);
@@ -84,7 +87,7 @@ export function validateLoad(tool: LoadTool, o: LoadOptions): void {
 export async function checkTool(host: Host, tool: LoadTool): Promise<void> {
   if (tool === 'autocannon') return;
   const r = await host.exec([tool, tool === 'ab' ? '-V' : '-v'], { timeoutMs: 10_000 });
-  if (r.exitCode === 127) throw new LoadgenError(`${tool} is not installed on ${host.name}: ${DRIVERS[tool].install} (or use --loadgen autocannon)`, 'missing');
+  if (r.exitCode === 127) throw missingTool(host, tool);
 }
 
 export async function runLoad(host: Host, tool: LoadTool, o: LoadOptions): Promise<LoadRun> {
@@ -94,7 +97,7 @@ export async function runLoad(host: Host, tool: LoadTool, o: LoadOptions): Promi
   const r = await host.exec([...host.node('dist/lab/loadgen/cpu-wrap.js'), ...argv], { timeoutMs: budget });
   const { stderr, cpu } = splitCpu(r.stderr);
   if (r.exitCode === 127) {
-    throw new LoadgenError(`${tool} is not installed on ${host.name}: ${d.install} (or use --loadgen autocannon)`, 'missing');
+    throw missingTool(host, tool);
   }
   if (r.timedOut) throw new LoadgenError(`${tool} did not finish within ${Math.round(budget / 1000)} s; stopped`, 'output');
   const result = d.parse(r.stdout, stderr);

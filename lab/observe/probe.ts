@@ -14,7 +14,7 @@
 // Usage: probe.js [interval-ms=50] [max-seconds=3600] [full-ms=500]. Stops on SIGTERM/SIGINT.
 import { readFile } from 'node:fs/promises';
 import { parseProcNet, WATCHED } from './nstat.js';
-import { parseProcTcp, TCP_STATES, type TcpState } from './ss.js';
+import { KERNEL_STATES, parseProcTcp, TCP_STATES, type TcpState } from './ss.js';
 
 export interface Sample {
   /** Milliseconds since the epoch. */
@@ -26,12 +26,6 @@ export interface Sample {
   full: boolean;
   counters: Record<string, number>;
 }
-
-/** The kernel's TCP state numbers (include/net/tcp_states.h) under ss's names. */
-const KERNEL_STATES: Record<number, TcpState> = {
-  1: 'ESTAB', 2: 'SYN-SENT', 3: 'SYN-RECV', 4: 'FIN-WAIT-1', 5: 'FIN-WAIT-2', 6: 'TIME-WAIT', 7: 'CLOSE',
-  8: 'CLOSE-WAIT', 9: 'LAST-ACK', 10: 'LISTEN', 11: 'CLOSING', 12: 'SYN-RECV',
-};
 
 type Diag = (all: boolean) => { states: Record<number, number>; listeners: Sample['listeners'] };
 

@@ -99,10 +99,13 @@ export function countStates(sockets: SocketRow[]): Record<TcpState, number> {
   return counts;
 }
 
-/** /proc/net/tcp's state codes (include/net/tcp_states.h) under ss's names. */
-const PROC_STATES: Record<string, TcpState> = {
-  '01': 'ESTAB', '02': 'SYN-SENT', '03': 'SYN-RECV', '04': 'FIN-WAIT-1', '05': 'FIN-WAIT-2', '06': 'TIME-WAIT',
-  '07': 'CLOSE', '08': 'CLOSE-WAIT', '09': 'LAST-ACK', '0A': 'LISTEN', '0B': 'CLOSING',
+/**
+ * The kernel's TCP state numbers (include/net/tcp_states.h) under ss's names, as
+ * /proc/net/tcp (in hex) and sock_diag report them; 12 (NEW_SYN_RECV) is a request socket.
+ */
+export const KERNEL_STATES: Record<number, TcpState> = {
+  1: 'ESTAB', 2: 'SYN-SENT', 3: 'SYN-RECV', 4: 'FIN-WAIT-1', 5: 'FIN-WAIT-2', 6: 'TIME-WAIT', 7: 'CLOSE',
+  8: 'CLOSE-WAIT', 9: 'LAST-ACK', 10: 'LISTEN', 11: 'CLOSING', 12: 'SYN-RECV',
 };
 
 export interface ProcTcp {
@@ -124,7 +127,7 @@ export function parseProcTcp(...files: string[]): ProcTcp {
     for (const line of text.split('\n')) {
       const f = line.trim().split(/\s+/);
       if (f.length < 5 || !f[0]!.endsWith(':')) continue; // the header, or an empty line
-      const state = PROC_STATES[f[3]!];
+      const state = KERNEL_STATES[parseInt(f[3]!, 16)];
       if (!state) throw new Error(`unrecognized /proc/net/tcp state "${f[3]}" in: ${line.trim()}`);
       states[state]++;
       if (state === 'LISTEN') {

@@ -9,11 +9,9 @@ import { resolve as resolvePath } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { SysctlError } from '../../sysctl/registry.js';
-import { normalizeRead } from '../../sysctl/registry.js';
-import type { ExecOptions, ExecResult } from '../../sysctl/apply.js';
-import { hostAddress } from './netns.js';
+import { verifySettings, type ExecOptions, type ExecResult } from '../../sysctl/apply.js';
 import { ensureImages, type Images } from './images.js';
-import { RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
+import { hostAddress, makeLab, RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
 
 export const LABEL = 'tcplab.run';
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,40}$/;
@@ -218,30 +216,13 @@ export class DockerRuntime implements Runtime {
         const host = new DockerHost(h.name, h.role, addr, c, logDir);
         hosts.push(host);
         // Set by the engine at creation; read back from inside, a mismatch is an error.
-        for (const s of h.sysctls) {
-          const r = await host.exec(['sysctl', '-n', s.name]);
-          const got = normalizeRead(r.stdout);
-          if (r.exitCode !== 0 || got !== s.value) {
-            throw new SysctlError(`${h.name}: ${s.name} reads back "${got || r.stderr.trim()}" after the engine was asked for "${s.value}"`, 'MISMATCH');
-          }
-        }
+        await verifySettings(host, h.sysctls);
       }
     } catch (err) {
       await this.destroy(spec.runId);
       throw err;
     }
-    return {
-      runId: spec.runId,
-      hosts,
-      host: (name) => {
-        const h = hosts.find((x) => x.name === name);
-        if (!h) throw new Error(`no host "${name}" in lab ${spec.runId}`);
-        return h;
-      },
-      destroy: async () => {
-        await this.destroy(spec.runId);
-      },
-    };
+    return makeLab(spec.runId, hosts, (id) => this.destroy(id));
   }
 
   async list(): Promise<LabSummary[]> {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { applySettings, netnsTarget, type ExecOptions, type ExecResult, type SysctlTarget } from '../../sysctl/apply.js';
 import { REPO_ROOT } from '../paths.js';
-import { RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
+import { hostAddress, makeLab, RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
 
 export const PREFIX = 'tcplab-lab';
 const BRIDGE_NS = '_net';
@@ -31,13 +31,6 @@ export function nsName(runId: string, host: string): string {
   return `${PREFIX}.${runId}.${host}`;
 }
 
-/** The host addresses of a /24: .1, .2, … */
-export function hostAddress(subnet: string, index: number): string {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.0\/24$/.exec(subnet);
-  if (!m || [m[1], m[2], m[3]].some((x) => Number(x) > 255)) throw new Error(`subnet must be an IPv4 /24 like 198.18.0.0/24, got "${subnet}"`);
-  if (index + 1 > 253) throw new Error('a /24 lab holds at most 253 hosts');
-  return `${m[1]}.${m[2]}.${m[3]}.${index + 1}`;
-}
 
 async function listNamespaces(): Promise<string[]> {
   const out = await ip(['netns', 'list']);
@@ -172,18 +165,7 @@ export class NetnsRuntime implements Runtime {
       await this.destroy(spec.runId);
       throw err;
     }
-    return {
-      runId: spec.runId,
-      hosts,
-      host: (name) => {
-        const h = hosts.find((x) => x.name === name);
-        if (!h) throw new Error(`no host "${name}" in lab ${spec.runId}`);
-        return h;
-      },
-      destroy: async () => {
-        await this.destroy(spec.runId);
-      },
-    };
+    return makeLab(spec.runId, hosts, (id) => this.destroy(id));
   }
 
   async list(): Promise<LabSummary[]> {

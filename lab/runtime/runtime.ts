@@ -77,3 +77,27 @@ export interface Runtime {
 export class RuntimeUnavailable extends Error {
   override name = 'RuntimeUnavailable';
 }
+
+/** The host addresses of a /24: .1, .2, … (the same plan on every runtime). */
+export function hostAddress(subnet: string, index: number): string {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.0\/24$/.exec(subnet);
+  if (!m || [m[1], m[2], m[3]].some((x) => Number(x) > 255)) throw new Error(`subnet must be an IPv4 /24 like 198.18.0.0/24, got "${subnet}"`);
+  if (index + 1 > 253) throw new Error('a /24 lab holds at most 253 hosts');
+  return `${m[1]}.${m[2]}.${m[3]}.${index + 1}`;
+}
+
+/** The Lab a runtime's create() returns: its hosts by name, and destroy() by run id. */
+export function makeLab(runId: string, hosts: Host[], destroy: (runId: string) => Promise<unknown>): Lab {
+  return {
+    runId,
+    hosts,
+    host: (name) => {
+      const h = hosts.find((x) => x.name === name);
+      if (!h) throw new Error(`no host "${name}" in lab ${runId}`);
+      return h;
+    },
+    destroy: async () => {
+      await destroy(runId);
+    },
+  };
+}

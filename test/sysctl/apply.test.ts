@@ -82,7 +82,7 @@ describe('apply and read back', () => {
     // changes nothing (the entry is read-only there).
     const t = netnsTarget(clientNs.name, 'loadgen');
     const rmem = TUNABLES.find((x) => x.name === 'net.core.rmem_max')!;
-    await expect(applySettings(t, [{ name: rmem.name, value: '1000', tunable: rmem }])).rejects.toThrow(/^loadgen: net.core.rmem_max reads back "\d+" after writing "1000"$/);
+    await expect(applySettings(t, [{ name: rmem.name, value: '1000', tunable: rmem }])).rejects.toThrow(/^loadgen: net.core.rmem_max reads back "\d+" after setting "1000"$/);
   });
 
   it('refuses to write in the machine’s own namespace', async () => {
