@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `lab` command. Each subcommand loads its heavy modules only when it runs, so
 // `lab --help` is instant. Errors: one line on stderr, exit 2.
+import { SCENARIOS } from './scenario-names.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { addServeOptions, intIn, MODELS, oneOf, TRIGGERS } from '../server/options.js';
 import { parseSetting, type SysctlSetting } from '../sysctl/registry.js';
@@ -190,7 +191,7 @@ export function buildProgram(): Command {
   program
     .command('run')
     .description('the same sweep as a lab file, from flags: lab run --scenario backlog --set server.backlog=16,128 --set server.sysctls.net.core.somaxconn=64')
-    .addOption(new Option('--scenario <name>', 'throughput or backlog').argParser(oneOf('--scenario', ['throughput', 'backlog'] as const)).makeOptionMandatory())
+    .addOption(new Option('--scenario <name>', SCENARIOS.join(', ')).argParser(oneOf('--scenario', SCENARIOS)).makeOptionMandatory())
     .addOption(new Option('--set <path=values>', 'an axis: a field path and comma-separated values (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .addOption(new Option('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')}`).argParser(oneOf('--runtime', RUNTIMES)))
     .addOption(new Option('--repetitions <n>', 'runs per point').argParser(intIn('--repetitions', 1, 100)))

@@ -10,7 +10,7 @@ const int = (lo: number, hi: number) => z.number().int().min(lo).max(hi);
 
 const Sysctls = z.record(z.string(), z.union([z.string(), z.number()])).default({});
 
-export const SCENARIOS = ['throughput', 'backlog'] as const;
+export { SCENARIOS } from './scenario-names.js';
 
 const Server = z
   .object({
@@ -44,20 +44,64 @@ const Loadgen = z
   })
   .strict();
 
-const Scenario = z
-  .object({
-    name: z.enum(SCENARIOS),
-    options: z
-      .object({
-        /** backlog: connections beyond the predicted queue (limit + 1) that the burst adds. */
+const opts = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
+
+/** Each scenario with its own options (and their defaults). */
+const Scenario = z.discriminatedUnion('name', [
+  z.object({ name: z.literal('throughput'), options: opts({}).default({}) }).strict(),
+  z
+    .object({
+      name: z.literal('backlog'),
+      options: opts({
+        /** Connections beyond the predicted queue (limit + 1) that the burst adds. */
         extraClients: int(0, 10000).default(10),
-        /** backlog: how long the burst holds its connections, ms. */
+        /** How long the burst holds its connections, ms. */
         holdMs: int(200, 60000).default(1500),
-      })
-      .strict()
-      .default({ extraClients: 10, holdMs: 1500 }),
-  })
-  .strict();
+      }).default({ extraClients: 10, holdMs: 1500 }),
+    })
+    .strict(),
+  z
+    .object({
+      name: z.literal('overflow'),
+      options: opts({
+        /** Handshakes whose final ACK is held back until the accept queue is full. */
+        held: int(1, 1000).default(4),
+        /** SYNs sent once the accept queue is full. */
+        late: int(0, 1000).default(4),
+        /** Connections the server accepts per second after the release (0: none). */
+        acceptRate: int(0, 100000).default(0),
+        /** How long the clients are watched after the release, ms. */
+        holdMs: int(500, 60000).default(3000),
+      }).default({ held: 4, late: 4, acceptRate: 0, holdMs: 3000 }),
+    })
+    .strict(),
+  z
+    .object({
+      name: z.literal('synflood'),
+      options: opts({
+        /** Half-open SYNs hping3 sends (source ports 20000 + i). */
+        flood: int(1, 10000).default(1000),
+        /** Gap between SYNs, µs. */
+        intervalUs: int(10, 1000000).default(200),
+        /** How long the legit client waits for its connection, ms. */
+        legitTimeoutMs: int(500, 60000).default(3000),
+      }).default({ flood: 1000, intervalUs: 200, legitTimeoutMs: 3000 }),
+    })
+    .strict(),
+  z
+    .object({
+      name: z.literal('timewait'),
+      options: opts({
+        /** Who closes each connection first: the client, or the server (Connection: close). */
+        closer: z.enum(['client', 'server']).default('client'),
+        /** How long the short connections go on, ms. */
+        durationMs: int(200, 600000).default(3000),
+        /** Connections in flight at a time. */
+        concurrency: int(1, 256).default(4),
+      }).default({ closer: 'client', durationMs: 3000, concurrency: 4 }),
+    })
+    .strict(),
+]);
 
 const AxisValues = z.array(z.union([z.string(), z.number(), z.boolean()])).min(1);
 
@@ -92,6 +136,12 @@ function show(v: unknown): string {
   return JSON.stringify(v) ?? String(v);
 }
 
+/** What is allowed, in the words of the enum/discriminator/type check. */
+function message(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_union' && 'options' in issue && Array.isArray(issue.options)) return `expected one of ${issue.options.map((o) => JSON.stringify(o)).join('|')}`;
+  return issue.message.replace(/^Invalid (input|option): /, '');
+}
+
 function valueAt(obj: unknown, path: PropertyKey[]): unknown {
   let cur = obj;
   for (const k of path) cur = cur && typeof cur === 'object' ? (cur as Record<PropertyKey, unknown>)[k as string] : undefined;
@@ -121,7 +171,7 @@ export function validateLabFile(raw: unknown, file: string): LabFile {
     const issue = r.error.issues[0]!;
     const where = issue.path.length ? issue.path.join('.') : '(top level)';
     const got = issue.code === 'unrecognized_keys' ? '' : ` got ${show(valueAt(raw, issue.path))};`;
-    const what = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message.replace(/^Invalid (input|option): /, '');
+    const what = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}` : message(issue);
     throw new LabFileError(`${file}: ${where}:${got} ${what}`.replace(/:\s+/g, ': ').replace(/; /, ': '));
   }
   const lab = r.data;
@@ -157,7 +207,7 @@ function validatePoint(config: unknown, where: string): LabFile {
   const r = LabFileSchema.safeParse(config);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new LabFileError(`${where}: ${issue.path.join('.')}: ${issue.message.replace(/^Invalid (input|option): /, '')}`);
+    throw new LabFileError(`${where}: ${issue.path.join('.')}: got ${show(valueAt(config, issue.path))}: ${message(issue)}`);
   }
   for (const [name, v] of Object.entries(r.data.server.sysctls)) {
     try {

@@ -13,7 +13,7 @@ import { stateReport } from './observe/reports.js';
 import { startSampler, summarize, type Sample, type SeriesSummary } from './observe/sampler.js';
 import { getRuntime } from './runtime/index.js';
 import type { Runtime } from './runtime/runtime.js';
-import { SCENARIO_IMPLS, type ScenarioResult } from './scenarios.js';
+import { SCENARIO_IMPLS, type Driven, type ScenarioResult } from './scenarios/index.js';
 import { newRunId, serverStats, startServer, writeJsonAtomic, type UpHandle } from './up.js';
 
 export const POINT_SCHEMA = 'tcplab.point/1';
@@ -111,6 +111,7 @@ export class SweepError extends Error {
 
 async function runPoint(runtime: Runtime, runId: string, dir: string, point: Point, rep: number, o: SweepOptions): Promise<PointRecord> {
   const c = point.config;
+  const impl = SCENARIO_IMPLS[c.scenario.name];
   const startedAt = new Date().toISOString();
   const handle = o.handle ?? {};
   Object.assign(handle, { runtime, runId });
@@ -119,6 +120,7 @@ async function runPoint(runtime: Runtime, runId: string, dir: string, point: Poi
     subnet: c.subnet,
     subnetFallback: true,
     logDir: join(dir, 'logs', `${point.id}-r${rep}`),
+    ...(impl.loadgenCaps ? { caps: { 'loadgen-1': impl.loadgenCaps } } : {}),
     hosts: [
       { name: 'server', role: 'server', sysctls: sysctlSettings(c.server.sysctls) },
       { name: 'loadgen-1', role: 'loadgen', sysctls: sysctlSettings(c.loadgens[0]!.sysctls) },
@@ -135,22 +137,23 @@ async function runPoint(runtime: Runtime, runId: string, dir: string, point: Poi
     await startServer(server, { port: PORT, controlPort: CONTROL_PORT, ...c.server });
     const before = Object.fromEntries(await Promise.all(lab.hosts.map(async (h) => [h.name, await stateReport(h, dir, 'before', raw)] as const)));
     const samplers = lab.hosts.map((h) => [h.name, startSampler(h, 50)] as const);
-    const ctx = { config: c, server, client, port: PORT, controlPort: CONTROL_PORT, serverSysctl: (n: string) => readBack['server']![n] ?? null };
-    const impl = SCENARIO_IMPLS[c.scenario.name];
+    const ctx = { config: c, server, client, port: PORT, controlPort: CONTROL_PORT, serverSysctl: (n: string) => readBack['server']![n] ?? null, clientSysctl: (n: string) => readBack['loadgen-1']![n] ?? null };
     const series: Record<string, Sample[]> = {};
-    let driven: Omit<ScenarioResult, 'verdicts'>;
+    let driven: Driven;
     try {
       await new Promise((r) => setTimeout(r, 150)); // a few samples before the scenario starts
       driven = await impl.drive(ctx);
     } finally {
       for (const [name, s] of samplers) series[name] = await s.stop();
     }
-    const stats = await serverStats(server, CONTROL_PORT).catch(() => null);
     const after = Object.fromEntries(await Promise.all(lab.hosts.map(async (h) => [h.name, await stateReport(h, dir, 'after', raw)] as const)));
-    const verdicts = impl.judge(ctx, driven, series);
+    // After the reports: the control API's own connection must not move the counters.
+    const stats = await serverStats(server, CONTROL_PORT).catch(() => null);
+    const counters = Object.fromEntries(lab.hosts.map((h) => [h.name, counterDeltas(before[h.name]!.counters, after[h.name]!.counters)]));
+    const verdicts = impl.judge(ctx, driven, { series, counters });
     const hosts: PointRecord['hosts'] = {};
     for (const h of lab.hosts) {
-      const delta = counterDeltas(before[h.name]!.counters, after[h.name]!.counters);
+      const delta = counters[h.name]!;
       const requested = h.role === 'server' ? c.server.sysctls : c.loadgens[0]!.sysctls;
       hosts[h.name] = {
         address: h.address,

@@ -1,0 +1,92 @@
+// synflood: half-open SYNs from the loadgen's own address (hping3, source ports 20000 + i)
+// while an nft rule in the loadgen's namespace drops the server's SYN-ACKs to those ports, so
+// neither hping3 nor the loadgen's kernel ever answers them: each SYN leaves a request in the
+// server's SYN queue (SYN-RECV) until its SYN-ACK retries run out (about a minute). Then a
+// legitimate client connects from the same host (an ephemeral port, outside the rule).
+// Kernel model (L = min(backlog, somaxconn), M = tcp_max_syn_backlog, N SYNs):
+//   cookies 0: the queue holds min(N, L + 1, M − M/4 + 1) requests; the rest are dropped
+//              (ListenDrops), and so is the legit client's SYN: it is not served.
+//   cookies 1: L + 1 requests, then every SYN is answered with a cookie (SyncookiesSent), the
+//              legit client's too: it is served. M plays no part.
+//   cookies 2: every SYN gets a cookie, no request is kept: SYN-RECV stays 0.
+import { atLeast, counter, equal, numSysctl, peakState, predictedLimit, runHelper, type RuleVerdict, type Scenario } from './common.js';
+
+export const FLOOD_PORTS = { first: 20000, last: 29999 };
+const TABLE = 'tcplab_flood';
+
+function options(ctx: Parameters<Scenario['drive']>[0]) {
+  const s = ctx.config.scenario;
+  if (s.name !== 'synflood') throw new Error('not a synflood scenario');
+  return s.options;
+}
+
+/** "600 packets transmitted, 600 packets received, 0% packet loss" → 600. */
+export function hpingSent(output: string): number {
+  const m = /(\d+) packets transmitted/.exec(output);
+  if (!m) throw new Error(`hping3 printed no statistics: ${JSON.stringify(output.trim().slice(-200))}`);
+  return Number(m[1]);
+}
+
+export const synflood: Scenario = {
+  loadgenCaps: ['NET_ADMIN', 'NET_RAW'],
+  async drive(ctx) {
+    const o = options(ctx);
+    const c = ctx.client;
+    const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
+    const cookies = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_syncookies');
+    const maxSyn = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_max_syn_backlog');
+    const limit = predictedLimit(ctx.config.server.backlog, somaxconn);
+    const rule = `table inet ${TABLE} { chain in { type filter hook input priority 0; ip saddr ${ctx.server.address} tcp sport ${ctx.port} tcp dport ${FLOOD_PORTS.first}-${FLOOD_PORTS.last} drop; }; }`;
+    const nft = await c.exec(['nft', rule], { timeoutMs: 10_000 });
+    if (nft.exitCode !== 0) throw new Error(`nft on ${c.name} (exit ${nft.exitCode}): ${nft.stderr.trim().split('\n')[0]}`);
+    const floodMs = Math.ceil((o.flood * o.intervalUs) / 1000);
+    const t0 = Date.now();
+    const h = await c.exec(['hping3', '-q', '-S', '-p', String(ctx.port), '-s', String(FLOOD_PORTS.first), '-c', String(o.flood), '-i', `u${o.intervalUs}`, ctx.server.address], { timeoutMs: floodMs + 15_000 });
+    if (h.exitCode === 127) throw new Error(`hping3 is not installed on ${c.name}`);
+    const sent = hpingSent(h.stdout + h.stderr);
+    const floodTookMs = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 300));
+    const ss = await ctx.server.exec(['ss', '-Htan', 'state', 'syn-recv', `sport = :${ctx.port}`], { timeoutMs: 10_000 });
+    const synRecvNow = ss.stdout.split('\n').filter((l) => l.trim()).length;
+    const legit = await runHelper<{ connected: number; pending: number; reset: number; refused: number; other: number; connectMs: number[] }>(c, 'burst', [ctx.server.address, ctx.port, 1, o.legitTimeoutMs], o.legitTimeoutMs + 15_000);
+    const cap = cookies === 0 ? Math.min(limit + 1, maxSyn - (maxSyn >> 2) + 1) : limit + 1;
+    const queueFull = sent >= cap;
+    const synRecv = cookies === 2 ? 0 : Math.min(sent, cap);
+    const legitCookie = cookies === 2 || (cookies === 1 && sent >= limit + 1) ? 1 : 0;
+    return {
+      observed: { sent, floodTookMs, synRecvAfterFlood: synRecvNow, legit },
+      predicted: {
+        limit,
+        somaxconn,
+        syncookies: cookies,
+        maxSynBacklog: maxSyn,
+        synQueueCap: cap,
+        synRecv,
+        syncookiesSent: (cookies === 2 ? sent : cookies === 1 ? Math.max(0, sent - (limit + 1)) : 0) + legitCookie,
+        droppedSyns: cookies === 0 ? Math.max(0, sent - cap) : 0,
+        legitServed: cookies > 0 || !queueFull,
+      },
+    };
+  },
+  judge(_ctx, r, obs) {
+    const p = r.predicted as { limit: number; syncookies: number; maxSynBacklog: number; synQueueCap: number; synRecv: number; syncookiesSent: number; droppedSyns: number; legitServed: boolean };
+    const o = r.observed as { sent: number; synRecvAfterFlood: number; legit: { connected: number } };
+    const M = p.maxSynBacklog;
+    const mBinds = p.syncookies === 0 && M - (M >> 2) + 1 < p.limit + 1;
+    const why =
+      p.syncookies === 2
+        ? 'cookies=2: every SYN is answered with a cookie, no request is kept'
+        : mBinds
+          ? `cookies off: tcp_max_syn_backlog caps unproven peers at M − M/4 + 1 = ${p.synQueueCap}`
+          : `the SYN queue holds min(backlog, somaxconn) + 1 = ${p.limit + 1}${p.syncookies === 1 && M - (M >> 2) + 1 < p.limit + 1 ? ' (M plays no part with cookies on)' : ''}`;
+    const v: RuleVerdict[] = [
+      equal('SYN queue (SYN-RECV after the flood)', p.synRecv, o.synRecvAfterFlood, why),
+      equal('SYN queue peak in the sampled series', p.synRecv, peakState(obs, 'server', 'SYN-RECV'), why),
+      equal('SyncookiesSent (flood beyond the queue, + the legit client)', p.syncookiesSent, counter(obs, 'server', 'TcpExtSyncookiesSent'), p.syncookies === 0 ? 'cookies off: none sent' : 'a full SYN queue (or cookies=2) answers with cookies'),
+    ];
+    if (p.syncookies === 0) v.push(atLeast('SYNs dropped (ListenDrops)', p.droppedSyns, counter(obs, 'server', 'TcpExtListenDrops'), 'cookies off: a SYN that finds the queue full is dropped'));
+    else v.push(equal('SYNs dropped (ListenDrops)', 0, counter(obs, 'server', 'TcpExtListenDrops'), 'cookies on: no SYN is dropped while the accept queue has room'));
+    v.push(equal('legit client served during the flood', p.legitServed ? 'yes' : 'no', o.legit.connected === 1 ? 'yes' : 'no', p.legitServed ? (p.syncookies > 0 ? 'cookies keep the legit client served' : 'the flood did not fill the queue') : 'cookies off and the queue is full: its SYNs are dropped'));
+    return v;
+  },
+};
