@@ -294,6 +294,10 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`${cmd}: ${e.message.split('\n')[0]}\n`);
       return 2;
     }
+    if (e.name === 'PointError') {
+      process.stderr.write(`lab ${argv[2]}: ${e.message}\n`);
+      return 1;
+    }
     throw err;
   }
 }

@@ -176,19 +176,7 @@ export function validateLabFile(raw: unknown, file: string): LabFile {
   }
   const lab = r.data;
   // Sysctls: known, per host, valid values (the registry's rules and messages).
-  const check = (where: string, sysctls: Record<string, string | number>) => {
-    for (const [name, v] of Object.entries(sysctls)) {
-      try {
-        const t = lookup(name);
-        if (t.scope === 'global') throw new Error(`${t.name} cannot be set per host: ${t.whyGlobal}`);
-        validateValue(t, v);
-      } catch (err) {
-        throw new LabFileError(`${file}: ${where}.${name}: ${(err as Error).message}`);
-      }
-    }
-  };
-  check('server.sysctls', lab.server.sysctls);
-  lab.loadgens.forEach((l, i) => check(`loadgens.${i}.sysctls`, l.sysctls));
+  checkHostSysctls(lab, file);
   const o = lab.loadgens[0]!.options;
   if (o.duration !== undefined && o.requests !== undefined) throw new LabFileError(`${file}: loadgens.0.options: give duration or requests, not both`);
   const zipLens = new Set(Object.values(lab.sweep.zip).map((v) => v.length));
@@ -203,19 +191,29 @@ export function validateLabFile(raw: unknown, file: string): LabFile {
   return lab;
 }
 
+/** Every host's sysctls: known, settable per host, a valid value (the registry's rules and messages). */
+function checkHostSysctls(lab: LabFile, where: string): void {
+  const hosts: Array<[string, Record<string, string | number>]> = [['server.sysctls', lab.server.sysctls], ...lab.loadgens.map((l, i) => [`loadgens.${i}.sysctls`, l.sysctls] as [string, Record<string, string | number>])];
+  for (const [path, sysctls] of hosts) {
+    for (const [name, v] of Object.entries(sysctls)) {
+      try {
+        const t = lookup(name);
+        if (t.scope === 'global') throw new Error(`${t.name} cannot be set per host: ${t.whyGlobal}`);
+        validateValue(t, v);
+      } catch (err) {
+        throw new LabFileError(`${where}: ${path}.${name}: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
 function validatePoint(config: unknown, where: string): LabFile {
   const r = LabFileSchema.safeParse(config);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new LabFileError(`${where}: ${issue.path.join('.')}: got ${show(valueAt(config, issue.path))}: ${message(issue)}`);
   }
-  for (const [name, v] of Object.entries(r.data.server.sysctls)) {
-    try {
-      validateValue(lookup(name), v);
-    } catch (err) {
-      throw new LabFileError(`${where}: server.sysctls.${name}: ${(err as Error).message}`);
-    }
-  }
+  checkHostSysctls(r.data, where);
   return r.data;
 }
 

@@ -94,7 +94,18 @@ export async function sweep(source: { file: string | null; lab: LabFile } | { re
   for (const [i, { point, rep }] of todo.entries()) {
     const name = recordName(point, rep);
     o.progress(`[${total - todo.length + i + 1}/${total}] ${name} ${describeSettings(point.settings)} …`);
-    const rec = await runPoint(runtime, `${sweepId}-${name}`, dir, point, rep, o);
+    let rec: PointRecord;
+    try {
+      rec = await runPoint(runtime, `${sweepId}-${name}`, dir, point, rep, o);
+    } catch (err) {
+      const e = err as Error;
+      if (['RuntimeUnavailable', 'SysctlError', 'LoadgenError', 'ImageBuildError'].includes(e.name)) throw err;
+      // Keep the whole story for whoever debugs it; the user gets one line.
+      const log = join(dir, 'logs', name, 'error.txt');
+      mkdirSync(join(dir, 'logs', name), { recursive: true });
+      writeFileSync(log, `${e.stack ?? e.message}\n`);
+      throw new PointError(`point ${name} failed: ${e.message.split('\n')[0]} (details: ${log}); the ${total - todo.length + i} finished point run(s) are on disk: lab sweep --resume ${dir}`);
+    }
     writeJsonAtomic(join(dir, 'points', `${name}.json`), rec);
     const v = rec.scenario.verdicts.map((x) => x.verdict);
     if (v.includes('FAIL')) failed++;
@@ -107,6 +118,11 @@ export async function sweep(source: { file: string | null; lab: LabFile } | { re
 
 export class SweepError extends Error {
   override name = 'SweepError';
+}
+
+/** A point could not be run (not the user's input): exit 1, finished points kept. */
+export class PointError extends Error {
+  override name = 'PointError';
 }
 
 async function runPoint(runtime: Runtime, runId: string, dir: string, point: Point, rep: number, o: SweepOptions): Promise<PointRecord> {

@@ -44,9 +44,10 @@ export function splitAddress(a: string): { address: string; port: number } {
  * print_ms_timer), so "1.840ms" means 1.840 s, not 1.84 ms.
  */
 export function parseTimerTime(s: string): number {
-  const m = /^(?:(\d+)min)?(?:(\d+)(sec|\.))?(?:(\d+)ms)?$/.exec(s);
-  if (!m || s === '') throw new Error(`unrecognized ss timer value "${s}"`);
-  return Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0) + Number(m[4] ?? 0) / 1000;
+  // An expired timer prints as nothing ("timer:(on,,0)") or with a minus sign.
+  const m = /^(-)?(?:(\d+)min)?(?:(\d+)(sec|\.))?(?:(\d+)ms)?$/.exec(s);
+  if (!m || s === '-') throw new Error(`unrecognized ss timer value "${s}"`);
+  return (m[1] ? -1 : 1) * (Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) + Number(m[5] ?? 0) / 1000);
 }
 
 export function parseTimer(s: string): Timer {

@@ -49,6 +49,18 @@ describe('lab file errors: one line naming the file, the field, the value and wh
     ['axis sysctl value invalid', 'scenario: {name: backlog}\nsweep: {matrix: {server.sysctls.net.ipv4.tcp_syncookies: [1, 9]}}\n', 'sweep point p002 (server.sysctls.net.ipv4.tcp_syncookies=9): server.sysctls.net.ipv4.tcp_syncookies:'],
     ['zip lengths differ', 'scenario: {name: backlog}\nsweep: {zip: {server.backlog: [1, 2], server.threads: [1]}}\n', 'sweep.zip: every axis must have the same number of values, got 2 and 1'],
     ['unknown sweep field', 'scenario: {name: backlog}\nsweep: {grid: {}}\n', 'sweep: unknown field(s) "grid"'],
+    ['scenario name unknown (all five listed)', 'scenario: {name: dos}\n', 'scenario.name: got "dos": expected one of "throughput"|"backlog"|"overflow"|"synflood"|"timewait"'],
+    ['option of another scenario', 'scenario: {name: overflow, options: {extraClients: 3}}\n', 'scenario.options: unknown field(s) "extraClients"'],
+    ['throughput takes no options', 'scenario: {name: throughput, options: {holdMs: 900}}\n', 'scenario.options: unknown field(s) "holdMs"'],
+    ['overflow held 0', 'scenario: {name: overflow, options: {held: 0}}\n', 'scenario.options.held: got 0: Too small: expected number to be >=1'],
+    ['overflow accept rate negative', 'scenario: {name: overflow, options: {acceptRate: -5}}\n', 'scenario.options.acceptRate: got -5: Too small: expected number to be >=0'],
+    ['synflood beyond its source ports', 'scenario: {name: synflood, options: {flood: 20000}}\n', 'scenario.options.flood: got 20000: Too big: expected number to be <=10000'],
+    ['synflood interval a string', 'scenario: {name: synflood, options: {intervalUs: fast}}\n', 'scenario.options.intervalUs: got "fast": expected number, received string'],
+    ['timewait closer unknown', 'scenario: {name: timewait, options: {closer: both}}\n', 'scenario.options.closer: got "both": expected one of "client"|"server"'],
+    ['timewait duration with a unit', 'scenario: {name: timewait, options: {durationMs: 3s}}\n', 'scenario.options.durationMs: got "3s": expected number, received string'],
+    ['axis over closer invalid', 'scenario: {name: timewait}\nsweep: {matrix: {scenario.options.closer: [client, nobody]}}\n', 'sweep point p002 (scenario.options.closer=nobody): scenario.options.closer: got "nobody": expected one of "client"|"server"'],
+    ['axis over a loadgen sysctl invalid', 'scenario: {name: timewait}\nsweep: {matrix: {loadgens.0.sysctls.net.ipv4.tcp_tw_reuse: [1, 5]}}\n', 'sweep point p002 (loadgens.0.sysctls.net.ipv4.tcp_tw_reuse=5): loadgens.0.sysctls.net.ipv4.tcp_tw_reuse:'],
+    ['axis over a global sysctl on the loadgen', 'scenario: {name: timewait}\nsweep: {matrix: {loadgens.0.sysctls.net.core.wmem_max: [4096]}}\n', 'sweep point p001 (loadgens.0.sysctls.net.core.wmem_max=4096): loadgens.0.sysctls.net.core.wmem_max: net.core.wmem_max cannot be set per host'],
   ])('%s', (_name, text, msg) => {
     const f = file(`${_name.replace(/\W+/g, '-')}.yaml`, text);
     expect(() => loadLabFile(f)).toThrow(`${f}: ${msg}`);
@@ -67,7 +79,7 @@ describe('lab file errors: one line naming the file, the field, the value and wh
   });
 
   it('the examples are valid', () => {
-    for (const f of ['backlog.yaml', 'throughput.yaml']) expect(() => loadLabFile(join(EXAMPLES, f))).not.toThrow();
+    for (const f of ['backlog.yaml', 'throughput.yaml', 'overflow.yaml', 'synflood.yaml', 'timewait.yaml']) expect(() => loadLabFile(join(EXAMPLES, f))).not.toThrow();
   });
 });
 

@@ -18,11 +18,14 @@ describe('ss timers', () => {
     ['2min', 120],
     ['12min', 720],
     ['5.001ms', 5.001],
+    // An expired timer (a SYN-RECV request whose SYN-ACK retransmission is due): nothing, or negative.
+    ['', 0],
+    ['-1.200ms', -1.2],
   ])('%s is %f s', (s, v) => expect(parseTimerTime(s)).toBeCloseTo(v, 6));
 
   it('rejects what it does not know', () => {
     expect(() => parseTimerTime('soon')).toThrow('unrecognized ss timer value "soon"');
-    expect(() => parseTimerTime('')).toThrow();
+    expect(() => parseTimerTime('-')).toThrow();
   });
 });
 
