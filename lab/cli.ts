@@ -162,18 +162,18 @@ export function buildProgram(): Command {
       }
     });
 
-  const runSweep = async (source: { file: string } | { resume: string } | { lab: import('./labfile.js').LabFile }) => {
+  const runSweep = async (source: { file: string; runtime?: (typeof RUNTIMES)[number] } | { resume: string } | { lab: import('./labfile.js').LabFile }) => {
     const { loadLabFile } = await import('./labfile.js');
     const { sweep } = await import('./sweep.js');
     const { writeReport } = await import('./report.js');
-    const src = 'file' in source ? { file: source.file, lab: loadLabFile(source.file) } : 'lab' in source ? { file: null, lab: source.lab } : source;
+    const src = 'file' in source ? { file: source.file, lab: { ...loadLabFile(source.file), ...(source.runtime ? { runtime: source.runtime } : {}) } } : 'lab' in source ? { file: null, lab: source.lab } : source;
     const handle: UpHandle = {};
     const release = interruptible(handle, 'lab sweep');
     try {
       const r = await sweep(src, { progress: (l) => process.stderr.write(l + '\n'), handle });
-      const file = writeReport(r.dir);
+      const rep = writeReport(r.dir);
       process.stdout.write(`${r.dir}\n`);
-      process.stderr.write(`lab sweep: ${r.ran} point run(s) done, ${r.failed} with a FAIL verdict; report: ${file}\n`);
+      process.stderr.write(`lab sweep: ${r.ran} point run(s) done, ${r.failed} with a FAIL verdict; report: ${rep.md}, ${rep.html}\n`);
     } finally {
       release();
     }
@@ -183,9 +183,11 @@ export function buildProgram(): Command {
     .command('sweep [file]')
     .description('run every point of a lab file (YAML) on fresh hosts and write point records and report.md; prints the run folder')
     .option('--resume <dir>', 'run only the points of this sweep folder that are not on disk yet')
-    .action(async (file: string | undefined, opts: { resume?: string }) => {
+    .addOption(new Option('--runtime <name>', `override the lab file's runtime: ${RUNTIMES.join(', ')}`).argParser(oneOf('--runtime', RUNTIMES)))
+    .action(async (file: string | undefined, opts: { resume?: string; runtime?: (typeof RUNTIMES)[number] }) => {
       if (!file === !opts.resume) throw new CliUsageError('give a lab file, or --resume DIR (not both)');
-      await runSweep(file ? { file } : { resume: opts.resume! });
+      if (opts.resume && opts.runtime) throw new CliUsageError('--runtime cannot change a sweep being resumed (its points must run alike)');
+      await runSweep(file ? { file, runtime: opts.runtime } : { resume: opts.resume! });
     });
 
   program
@@ -203,10 +205,11 @@ export function buildProgram(): Command {
 
   program
     .command('report <dir>')
-    .description("write report.md for a sweep folder from its point records")
+    .description('write report.md and report.html (self-contained, with charts) for a sweep folder from its point records; prints both paths')
     .action(async (dir: string) => {
       const { writeReport } = await import('./report.js');
-      process.stdout.write(writeReport(dir) + '\n');
+      const r = writeReport(dir);
+      process.stdout.write(`${r.md}\n${r.html}\n`);
     });
 
   program

@@ -1,9 +1,10 @@
-// `lab report DIR`: report.md from a sweep folder's point records: the verdict table
+// `lab report DIR`: report.md (and report.html, see report-html.ts) from a sweep folder's point records: the verdict table
 // (predicted next to observed, per point and rule), the sysctls read back per host, and
 // links to the raw state reports. Every number comes from the records, nothing else.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeSettings } from './labfile.js';
+import { renderHtml } from './report-html.js';
 import type { PointRecord } from './sweep.js';
 import { SweepError } from './sweep.js';
 
@@ -18,8 +19,11 @@ export function loadPoints(dir: string): PointRecord[] {
 
 const cell = (v: unknown) => (v === null || v === undefined ? '–' : String(v)).replace(/\|/g, '\\|');
 
-export function renderMarkdown(dir: string, points: PointRecord[]): string {
-  const env = existsSync(join(dir, 'environment.json')) ? (JSON.parse(readFileSync(join(dir, 'environment.json'), 'utf8')) as Record<string, unknown>) : {};
+export function loadEnvironment(dir: string): Record<string, unknown> {
+  return existsSync(join(dir, 'environment.json')) ? (JSON.parse(readFileSync(join(dir, 'environment.json'), 'utf8')) as Record<string, unknown>) : {};
+}
+
+export function renderMarkdown(dir: string, points: PointRecord[], env: Record<string, unknown> = loadEnvironment(dir)): string {
   const out: string[] = [];
   const scen = [...new Set(points.map((p) => p.scenario.name))].join(', ');
   out.push(`# tcplab sweep ${dir.split('/').filter(Boolean).pop()}`, '');
@@ -42,8 +46,18 @@ export function renderMarkdown(dir: string, points: PointRecord[]): string {
   return out.join('\n') + '\n';
 }
 
-export function writeReport(dir: string): string {
-  const file = join(dir, 'report.md');
-  writeFileSync(file, renderMarkdown(dir, loadPoints(dir)));
-  return file;
+/** Writes report.md and report.html (each temp + rename); returns their paths. */
+export function writeReport(dir: string): { md: string; html: string } {
+  const points = loadPoints(dir);
+  const env = loadEnvironment(dir);
+  const md = join(dir, 'report.md');
+  const html = join(dir, 'report.html');
+  writeAtomic(md, renderMarkdown(dir, points, env));
+  writeAtomic(html, renderHtml(dir, points, env));
+  return { md, html };
+}
+
+function writeAtomic(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
 }

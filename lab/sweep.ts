@@ -5,14 +5,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { snapshot, type Snapshot } from '../sysctl/apply.js';
 import { describeSettings, expandSweep, sysctlSettings, validateLabFile, type LabFile, type Point } from './labfile.js';
 import { counterDeltas, nonZero, type Counters } from './observe/nstat.js';
 import { stateReport } from './observe/reports.js';
 import { startSampler, summarize, type Sample, type SeriesSummary } from './observe/sampler.js';
 import { getRuntime } from './runtime/index.js';
-import type { Runtime } from './runtime/runtime.js';
+import type { Host, Runtime } from './runtime/runtime.js';
 import { SCENARIO_IMPLS, type Driven, type ScenarioResult } from './scenarios/index.js';
 import { newRunId, serverStats, startServer, writeJsonAtomic, type UpHandle } from './up.js';
 
@@ -48,17 +47,34 @@ export function missing(dir: string, lab: LabFile): Array<{ point: Point; rep: n
   return expandSweep(lab).flatMap((point) => Array.from({ length: lab.repetitions }, (_, i) => ({ point, rep: i + 1 }))).filter((x) => !done.has(recordName(x.point, x.rep)));
 }
 
-async function toolVersions(rt: Runtime): Promise<Record<string, string>> {
-  const out: Record<string, string> = { node: process.version };
-  for (const [tool, argv] of [['ab', ['ab', '-V']], ['wrk', ['wrk', '-v']]] as const) {
-    const r = await execa(argv[0], argv.slice(1), { reject: false });
-    out[tool] = (String(r.stdout) + String(r.stderr)).split('\n').find((l) => /version|wrk \d/i.test(l))?.trim() ?? 'not installed';
-  }
+/** The runtime's own versions (engine, image tags); the tools' come from a host (hostToolVersions). */
+async function runtimeVersions(rt: Runtime): Promise<Record<string, string>> {
+  const out: Record<string, string> = { 'lab (node)': process.version };
   if (rt.name === 'docker') {
     const d = rt as unknown as { docker: { version(): Promise<{ Version: string }> }; prepare(): Promise<{ server: string; loadgen: string }> };
     out['docker engine'] = (await d.docker.version()).Version;
     const im = await d.prepare();
     out['images'] = `${im.server} ${im.loadgen}`;
+  }
+  return out;
+}
+
+const TOOL_VERSION: Array<[string, string[], RegExp]> = [
+  ['node', ['node', '-v'], /^v\d/],
+  ['ab', ['ab', '-V'], /version/i],
+  ['wrk', ['wrk', '-v'], /^wrk \S+/],
+  ['hping3', ['hping3', '-v'], /version/i],
+  ['nft', ['nft', '--version'], /nftables/i],
+  ['ss', ['ss', '-V'], /iproute2/i],
+];
+
+/** The versions of the tools as a host runs them (inside the image on Docker). */
+export async function hostToolVersions(h: Host): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [name, argv, re] of TOOL_VERSION) {
+    const r = await h.exec(argv, { timeoutMs: 10_000 });
+    const line = `${r.stdout}\n${r.stderr}`.split('\n').find((l) => re.test(l.trim()));
+    out[name] = r.exitCode === 127 ? 'not installed' : (line?.trim().replace(/\s+Copyright.*$/, '') ?? `unknown (exit ${r.exitCode})`);
   }
   return out;
 }
@@ -83,7 +99,7 @@ export async function sweep(source: { file: string | null; lab: LabFile } | { re
   mkdirSync(join(dir, 'points'), { recursive: true });
   const runtime = await getRuntime(lab.runtime, { progress: o.progress });
   if (!existsSync(join(dir, 'environment.json'))) {
-    writeJsonAtomic(join(dir, 'environment.json'), { kernel: release(), cpus: cpus().length, runtime: runtime.name, versions: await toolVersions(runtime), startedAt: new Date().toISOString() });
+    writeJsonAtomic(join(dir, 'environment.json'), { kernel: release(), cpus: cpus().length, runtime: runtime.name, versions: await runtimeVersions(runtime), startedAt: new Date().toISOString() });
   }
   const todo = missing(dir, lab);
   const total = expandSweep(lab).length * lab.repetitions;
@@ -147,6 +163,9 @@ async function runPoint(runtime: Runtime, runId: string, dir: string, point: Poi
     const lab = await creating;
     const server = lab.host('server');
     const client = lab.host('loadgen-1');
+    const envFile = join(dir, 'environment.json');
+    const env = JSON.parse(readFileSync(envFile, 'utf8')) as { tools?: unknown };
+    if (!env.tools) writeJsonAtomic(envFile, { ...env, tools: { [client.name]: await hostToolVersions(client), [server.name]: await hostToolVersions(server) } });
     const readBack: Record<string, Snapshot> = {};
     for (const h of lab.hosts) readBack[h.name] = await snapshot(h);
     const raw = join('raw', `${point.id}-r${rep}`);

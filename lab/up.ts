@@ -152,6 +152,14 @@ export async function serverStats(host: Host, controlPort: number): Promise<RunR
   return JSON.parse(await control(host, controlPort, '/stats')) as RunRecord['server']['stats'];
 }
 
+/** Requests served and CPU seconds used by the server between two /stats answers. */
+export function serverWork(before: RunRecord['server']['stats'], after: RunRecord['server']['stats']): { requests: number; cpuSec: number | null } {
+  const cpuOf = (s: RunRecord['server']['stats']) => (s?.cpu ? s.cpu.userSec + s.cpu.systemSec : null);
+  const a = cpuOf(after);
+  const b = cpuOf(before);
+  return { requests: (after?.total.requests ?? 0) - (before?.total.requests ?? 0), cpuSec: a !== null && b !== null ? Math.round((a - b) * 1000) / 1000 : null };
+}
+
 /** The lab being built or run, so an interrupt can tear it down from any phase. */
 export interface UpHandle {
   runtime?: Runtime;
@@ -242,9 +250,7 @@ export async function up(o: UpOptions, handle: UpHandle = {}): Promise<{ record:
         series: { summary: summarize(series[h.name] ?? [], h.role === 'server' ? o.port : undefined), samples: series[h.name] ?? [] },
       };
     }
-    const cpuOf = (s: RunRecord['server']['stats']) => (s?.cpu ? s.cpu.userSec + s.cpu.systemSec : null);
-    const cpuA = cpuOf(statsAfter);
-    const cpuB = cpuOf(statsBefore);
+    const work = serverWork(statsBefore, statsAfter);
     const record: RunRecord = {
       schema: RESULT_SCHEMA,
       runId,
@@ -258,8 +264,8 @@ export async function up(o: UpOptions, handle: UpHandle = {}): Promise<{ record:
         address: server.address,
         port: o.port,
         options: { model: o.model, threads: o.threads, backlog: o.backlog, trigger: o.trigger, idleTimeoutMs: o.idleTimeoutMs },
-        requests: (statsAfter?.total.requests ?? 0) - (statsBefore?.total.requests ?? 0),
-        cpuSec: cpuA !== null && cpuB !== null ? Math.round((cpuA - cpuB) * 1000) / 1000 : null,
+        requests: work.requests,
+        cpuSec: work.cpuSec,
         stats: statsAfter,
         listener: hosts['server']!.series.summary.listener,
       },

@@ -4,9 +4,18 @@
 // limit + 1 clients connect; the rest stay in SYN-SENT (their SYNs are dropped).
 import { summarize } from '../observe/sampler.js';
 import { control } from '../up.js';
-import { equal, numSysctl, predictedLimit, runHelper, type Scenario } from './common.js';
+import { equal, numSysctl, observedNum, predictedLimit, predictedNum, recvQ, runHelper, type Scenario } from './common.js';
 
 export const backlog: Scenario = {
+  report: {
+    metrics: [
+      { label: 'accept queue limit (Send-Q)', value: (p) => p.hosts['server']?.series.summary.listener?.sendQ ?? null, predicted: (p) => predictedNum(p, 'limit') },
+      { label: 'accept queue peak (Recv-Q)', value: (p) => p.hosts['server']?.series.summary.listener?.peakRecvQ ?? null, predicted: (p) => predictedNum(p, 'queuePeak') },
+      { label: 'handshakes completed', value: (p) => observedNum(p, 'connected'), predicted: (p) => predictedNum(p, 'connected') },
+      { label: 'clients left in SYN-SENT', value: (p) => observedNum(p, 'pending'), predicted: (p) => predictedNum(p, 'waiting') },
+    ],
+    series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },
+  },
   async drive(ctx) {
     const o = ctx.config.scenario.name === 'backlog' ? ctx.config.scenario.options : { extraClients: 10, holdMs: 1500 };
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');

@@ -6,6 +6,7 @@ import type { LoadRun } from '../loadgen/drivers.js';
 import type { Counters } from '../observe/nstat.js';
 import type { Sample } from '../observe/sampler.js';
 import type { Host } from '../runtime/runtime.js';
+import type { PointRecord } from '../sweep.js';
 
 export type Verdict = 'PASS' | 'FAIL' | 'INCONCLUSIVE';
 
@@ -47,7 +48,16 @@ export interface Observations {
   counters: Record<string, Counters>;
 }
 
+/** What the HTML report charts for a scenario. */
+export interface ReportSpec {
+  /** Quantities per point, charted against the swept axis (with the prediction when there is one). */
+  metrics: Array<{ label: string; value(p: PointRecord): number | null; predicted?(p: PointRecord): number | null }>;
+  /** One quantity over time, a line per point. */
+  series?: { label: string; host(p: PointRecord): string; value(s: Sample, p: PointRecord): number | null };
+}
+
 export interface Scenario {
+  report: ReportSpec;
   /** Capabilities the loadgen host needs (nft rules, raw sockets). */
   loadgenCaps?: Array<'NET_RAW' | 'NET_ADMIN'>;
   /** Runs while the samplers sample; returns what it saw directly. */
@@ -118,3 +128,16 @@ export async function runHelper<T>(host: Host, script: string, args: Array<strin
     throw new Error(`${script} on ${host.name} printed no result: ${JSON.stringify(last.slice(0, 200))}`);
   }
 }
+
+/** Helpers for ReportSpec: a number from the record's observed/predicted objects, by path. */
+export function num(obj: unknown, ...path: string[]): number | null {
+  let cur = obj;
+  for (const k of path) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
+  return typeof cur === 'number' ? cur : typeof cur === 'boolean' ? Number(cur) : null;
+}
+
+export const observedNum = (p: PointRecord, ...path: string[]) => num(p.scenario.observed, ...path);
+export const predictedNum = (p: PointRecord, ...path: string[]) => num(p.scenario.predicted, ...path);
+export const counterOf = (host: string, name: string) => (p: PointRecord) => p.hosts[host]?.counters.delta[name] ?? 0;
+/** The server listener's accept queue in a sample. */
+export const recvQ = (s: Sample, p: PointRecord) => s.listeners.find((l) => l.port === p.hosts['server']?.series.summary.listener?.port)?.recvQ ?? null;

@@ -10,7 +10,7 @@
 // client believes it is connected; served later if the server accepts again).
 import type { GroupOutcome } from '../loadgen/overflow.js';
 import { control, waitForLine } from '../up.js';
-import { atLeast, atMost, counter, equal, numSysctl, predictedLimit, type RuleVerdict, type Scenario } from './common.js';
+import { atLeast, atMost, counter, counterOf, equal, numSysctl, observedNum, predictedLimit, predictedNum, recvQ, type RuleVerdict, type Scenario } from './common.js';
 
 interface OverflowResult {
   held: GroupOutcome;
@@ -29,6 +29,16 @@ function options(ctx: Parameters<Scenario['drive']>[0]) {
 }
 
 export const overflow: Scenario = {
+  report: {
+    metrics: [
+      { label: 'held clients reset', value: (p) => observedNum(p, 'held', 'reset') },
+      { label: 'held clients served', value: (p) => observedNum(p, 'held', 'answered') },
+      { label: 'late clients in SYN-SENT before the release', value: (p) => observedNum(p, 'lateBeforeRelease', 'pending'), predicted: (p) => predictedNum(p, 'late') },
+      { label: 'EmbryonicRsts', value: counterOf('server', 'TcpExtEmbryonicRsts') },
+      { label: 'ListenOverflows', value: counterOf('server', 'TcpExtListenOverflows') },
+    ],
+    series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },
+  },
   loadgenCaps: ['NET_ADMIN'],
   async drive(ctx) {
     const o = options(ctx);

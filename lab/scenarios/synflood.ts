@@ -9,7 +9,7 @@
 //   cookies 1: L + 1 requests, then every SYN is answered with a cookie (SyncookiesSent), the
 //              legit client's too: it is served. M plays no part.
 //   cookies 2: every SYN gets a cookie, no request is kept: SYN-RECV stays 0.
-import { atLeast, counter, equal, numSysctl, peakState, predictedLimit, runHelper, type RuleVerdict, type Scenario } from './common.js';
+import { atLeast, counter, counterOf, equal, numSysctl, observedNum, peakState, predictedLimit, predictedNum, type RuleVerdict, runHelper, type Scenario } from './common.js';
 
 export const FLOOD_PORTS = { first: 20000, last: 29999 };
 const TABLE = 'tcplab_flood';
@@ -28,6 +28,15 @@ export function hpingSent(output: string): number {
 }
 
 export const synflood: Scenario = {
+  report: {
+    metrics: [
+      { label: 'SYN queue (SYN-RECV) after the flood', value: (p) => observedNum(p, 'synRecvAfterFlood'), predicted: (p) => predictedNum(p, 'synRecv') },
+      { label: 'legit client served (1 = yes)', value: (p) => observedNum(p, 'legit', 'connected'), predicted: (p) => predictedNum(p, 'legitServed') },
+      { label: 'SyncookiesSent', value: counterOf('server', 'TcpExtSyncookiesSent'), predicted: (p) => predictedNum(p, 'syncookiesSent') },
+      { label: 'ListenDrops', value: counterOf('server', 'TcpExtListenDrops') },
+    ],
+    series: { label: 'server SYN-RECV over time', host: () => 'server', value: (s) => (s.full ? (s.states['SYN-RECV'] ?? 0) : null) },
+  },
   loadgenCaps: ['NET_ADMIN', 'NET_RAW'],
   async drive(ctx) {
     const o = options(ctx);

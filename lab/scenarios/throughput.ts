@@ -1,14 +1,43 @@
-// throughput: the load generator's run; the verdict only says whether the numbers can be trusted.
+// throughput: the load generator's run, and what the server spent on it (requests and CPU
+// seconds between two /stats answers). The verdict only says whether the numbers can be
+// trusted: a CPU-bound load generator measures itself.
 import { runLoad } from '../loadgen/drivers.js';
 import { loadOptions } from '../loadgen/result.js';
-import type { Scenario } from './common.js';
+import { serverStats, serverWork } from '../up.js';
+import { observedNum, type Scenario } from './common.js';
 
 export const throughput: Scenario = {
+  report: {
+    metrics: [
+      { label: 'requests/s', value: (p) => observedNum(p, 'rps') },
+      { label: 'latency p99 (ms)', value: (p) => observedNum(p, 'latencyMs', 'p99') },
+      { label: 'server CPU (cores)', value: (p) => observedNum(p, 'serverCores') },
+      { label: 'requests per server CPU-second', value: (p) => observedNum(p, 'requestsPerCpuSec') },
+    ],
+    series: { label: 'server ESTAB over time', host: () => 'server', value: (s) => (s.full ? (s.states['ESTAB'] ?? 0) : null) },
+  },
   async drive(ctx) {
     const lg = ctx.config.loadgens[0]!;
+    const before = await serverStats(ctx.server, ctx.controlPort);
     const run = await runLoad(ctx.client, lg.tool, loadOptions(lg.options, `http://${ctx.server.address}:${ctx.port}/`));
+    const after = await serverStats(ctx.server, ctx.controlPort);
+    const work = serverWork(before, after);
     const { stdout: _o, stderr: _e, ...load } = run;
-    return { observed: { rps: run.result.rps, requests: run.result.requests, errors: run.result.errors }, predicted: {}, load };
+    const sec = run.result.durationSec;
+    return {
+      observed: {
+        rps: run.result.rps,
+        requests: run.result.requests,
+        errors: run.result.errors,
+        latencyMs: run.result.latencyMs,
+        serverRequests: work.requests,
+        serverCpuSec: work.cpuSec,
+        serverCores: work.cpuSec !== null && sec > 0 ? Math.round((work.cpuSec / sec) * 1000) / 1000 : null,
+        requestsPerCpuSec: work.cpuSec ? Math.round(work.requests / work.cpuSec) : null,
+      },
+      predicted: {},
+      load,
+    };
   },
   judge(_ctx, r) {
     const bound = r.load?.loadgenBound;

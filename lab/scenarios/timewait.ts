@@ -11,7 +11,7 @@
 import type { ChurnResult } from '../loadgen/churn.js';
 import { parseTimerTime } from '../observe/ss.js';
 import type { Host } from '../runtime/runtime.js';
-import { atLeast, counter, equal, numSysctl, runHelper, within, type RuleVerdict, type Scenario } from './common.js';
+import { atLeast, counter, counterOf, equal, numSysctl, observedNum, type RuleVerdict, runHelper, type Scenario, within } from './common.js';
 
 const TIME_WAIT_SEC = 60;
 
@@ -33,6 +33,16 @@ async function timeWaits(h: Host, port: number): Promise<number[]> {
 }
 
 export const timewait: Scenario = {
+  report: {
+    metrics: [
+      { label: 'connections made', value: (p) => observedNum(p, 'ok') },
+      { label: 'EADDRNOTAVAIL', value: (p) => observedNum(p, 'eaddrnotavail') },
+      { label: 'TIME_WAIT on the client (lab port, at the end)', value: (p) => observedNum(p, 'timeWait', 'client') },
+      { label: 'TIME_WAIT on the server (lab port, at the end)', value: (p) => observedNum(p, 'timeWait', 'server') },
+      { label: 'TWRecycled (client)', value: counterOf('loadgen-1', 'TcpExtTWRecycled') },
+    ],
+    series: { label: "TIME_WAIT over time on the closer", host: (p) => (p.config.scenario.name === 'timewait' && p.config.scenario.options.closer === 'server' ? 'server' : 'loadgen-1'), value: (s) => s.states['TIME-WAIT'] ?? 0 },
+  },
   async drive(ctx) {
     const o = options(ctx);
     const range = (ctx.clientSysctl('net.ipv4.ip_local_port_range') ?? '').trim().split(/\s+/).map(Number);
