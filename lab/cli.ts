@@ -12,6 +12,15 @@ import type { UpHandle } from './up.js';
 /** Errors that are the user's input or the machine's state: one line, exit 2. */
 const EXPECTED = new Set(['UsageError', 'RuntimeUnavailable', 'UpError', 'LoadgenError', 'SysctlError', 'ImageBuildError', 'LabFileError', 'SweepError']);
 
+/** A number in [lo, hi] (fractions allowed), or a one-line usage error naming the flag. */
+function floatIn(flag: string, lo: number, hi: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < lo || n > hi) throw new CliUsageError(`${flag}: got "${v}": expected a number from ${lo} to ${hi}`);
+    return n;
+  };
+}
+
 class CliUsageError extends Error {
   override name = 'UsageError';
 }
@@ -213,6 +222,18 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('compare <dirA> <dirB>')
+    .description('compare two sweeps of one scenario point by point; flags changes beyond the noise (the spread over repetitions, at least --threshold of A). Exit 1 when there is a regression')
+    .addOption(new Option('--threshold <fraction>', 'smallest relative change flagged (0–1)').argParser(floatIn('--threshold', 0, 1)).default(0.1))
+    .option('--json', 'print the comparison as JSON')
+    .action(async (dirA: string, dirB: string, opts: { threshold: number; json?: boolean }) => {
+      const { compare, renderComparison } = await import('./compare.js');
+      const c = compare(dirA, dirB, opts.threshold);
+      process.stdout.write(opts.json ? JSON.stringify(c, null, 2) + '\n' : renderComparison(c, dirA, dirB));
+      if (c.regressions > 0) process.exitCode = 1;
+    });
+
+  program
     .command('schema')
     .description('print the lab file schema (JSON Schema)')
     .action(async () => {
@@ -286,7 +307,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command may end with a verdict of its own (lab compare: 1 when it found a regression).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       return ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code) ? 0 : 2;

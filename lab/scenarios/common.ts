@@ -51,7 +51,13 @@ export interface Observations {
 /** What the HTML report charts for a scenario. */
 export interface ReportSpec {
   /** Quantities per point, charted against the swept axis (with the prediction when there is one). */
-  metrics: Array<{ label: string; value(p: PointRecord): number | null; predicted?(p: PointRecord): number | null }>;
+  metrics: Array<{
+    label: string;
+    value(p: PointRecord): number | null;
+    predicted?(p: PointRecord): number | null;
+    /** Which way is better, for `lab compare` (unset: a change is flagged, not judged). */
+    better?: 'higher' | 'lower';
+  }>;
   /** One quantity over time, a line per point. */
   series?: { label: string; host(p: PointRecord): string; value(s: Sample, p: PointRecord): number | null };
 }

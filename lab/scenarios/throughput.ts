@@ -9,10 +9,10 @@ import { observedNum, type Scenario } from './common.js';
 export const throughput: Scenario = {
   report: {
     metrics: [
-      { label: 'requests/s', value: (p) => observedNum(p, 'rps') },
-      { label: 'latency p99 (ms)', value: (p) => observedNum(p, 'latencyMs', 'p99') },
+      { label: 'requests/s', value: (p) => observedNum(p, 'rps'), better: 'higher' },
+      { label: 'latency p99 (ms)', value: (p) => observedNum(p, 'latencyMs', 'p99'), better: 'lower' },
       { label: 'server CPU (cores)', value: (p) => observedNum(p, 'serverCores') },
-      { label: 'requests per server CPU-second', value: (p) => observedNum(p, 'requestsPerCpuSec') },
+      { label: 'requests per server CPU-second', value: (p) => observedNum(p, 'requestsPerCpuSec'), better: 'higher' },
     ],
     series: { label: 'server ESTAB over time', host: () => 'server', value: (s) => (s.full ? (s.states['ESTAB'] ?? 0) : null) },
   },
