@@ -12,6 +12,31 @@ import type { UpHandle } from './up.js';
 /** Errors that are the user's input or the machine's state: one line, exit 2. */
 const EXPECTED = new Set(['UsageError', 'RuntimeUnavailable', 'UpError', 'LoadgenError', 'SysctlError', 'ImageBuildError', 'LabFileError', 'SweepError']);
 
+/**
+ * Progress of a sweep on stderr: on a terminal a bar (points done, the point running, ETA) with
+ * the per-point lines printed above it; otherwise (a pipe, a log file, CI) the lines alone.
+ */
+async function sweepProgress(): Promise<Pick<import('./sweep.js').SweepOptions, 'progress' | 'bar'>> {
+  if (!process.stderr.isTTY) return { progress: (l) => process.stderr.write(l + '\n') };
+  const { MultiBar, Presets } = await import('cli-progress');
+  const multi = new MultiBar({ stream: process.stderr, format: '{bar} {value}/{total} points | {eta_text} | {current}', hideCursor: true, clearOnComplete: true, autopadding: true }, Presets.shades_classic);
+  let bar: ReturnType<typeof multi.create> | null = null;
+  const stop = () => multi.stop();
+  process.once('SIGINT', stop);
+  return {
+    progress: (l) => (bar ? multi.log(l + '\n') : process.stderr.write(l + '\n')),
+    bar: {
+      start: (total, done) => (bar = multi.create(total, done, { current: 'starting', eta_text: 'ETA –' })),
+      update: (done, current, etaSec) => bar?.update(done, { current, eta_text: etaSec === null ? 'ETA –' : `ETA ${etaSec} s` }),
+      stop: () => {
+        process.removeListener('SIGINT', stop);
+        stop();
+        bar = null;
+      },
+    },
+  };
+}
+
 /** A number in [lo, hi] (fractions allowed), or a one-line usage error naming the flag. */
 function floatIn(flag: string, lo: number, hi: number) {
   return (v: string) => {
@@ -177,9 +202,10 @@ export function buildProgram(): Command {
     const { writeReport } = await import('./report.js');
     const src = 'file' in source ? { file: source.file, lab: { ...loadLabFile(source.file), ...(source.runtime ? { runtime: source.runtime } : {}) } } : 'lab' in source ? { file: null, lab: source.lab } : source;
     const handle: UpHandle = {};
+    const out = await sweepProgress();
     const release = interruptible(handle, 'lab sweep');
     try {
-      const r = await sweep(src, { progress: (l) => process.stderr.write(l + '\n'), handle });
+      const r = await sweep(src, { ...out, handle });
       const rep = writeReport(r.dir);
       process.stdout.write(`${r.dir}\n`);
       process.stderr.write(`lab sweep: ${r.ran} point run(s) done, ${r.failed} with a FAIL verdict; report: ${rep.md}, ${rep.html}\n`);

@@ -36,6 +36,8 @@ export interface PointRecord {
 
 export interface SweepOptions {
   progress: (line: string) => void;
+  /** Points done of the total, the point running, the seconds left (null: not known yet). */
+  bar?: { start(total: number, done: number): void; update(done: number, current: string, etaSec: number | null): void; stop(): void };
   handle?: UpHandle;
 }
 
@@ -107,27 +109,35 @@ export async function sweep(source: { file: string | null; lab: LabFile } | { re
   const sweepId = dir.split('/').filter(Boolean).pop()!;
   const t0 = Date.now();
   let failed = 0;
-  for (const [i, { point, rep }] of todo.entries()) {
-    const name = recordName(point, rep);
-    o.progress(`[${total - todo.length + i + 1}/${total}] ${name} ${describeSettings(point.settings)} …`);
-    let rec: PointRecord;
-    try {
-      rec = await runPoint(runtime, `${sweepId}-${name}`, dir, point, rep, o);
-    } catch (err) {
-      const e = err as Error;
-      if (['RuntimeUnavailable', 'SysctlError', 'LoadgenError', 'ImageBuildError'].includes(e.name)) throw err;
-      // Keep the whole story for whoever debugs it; the user gets one line.
-      const log = join(dir, 'logs', name, 'error.txt');
-      mkdirSync(join(dir, 'logs', name), { recursive: true });
-      writeFileSync(log, `${e.stack ?? e.message}\n`);
-      throw new PointError(`point ${name} failed: ${e.message.split('\n')[0]} (details: ${log}); the ${total - todo.length + i} finished point run(s) are on disk: lab sweep --resume ${dir}`);
+  o.bar?.start(total, total - todo.length);
+  try {
+    for (const [i, { point, rep }] of todo.entries()) {
+      const name = recordName(point, rep);
+      const etaSec = i ? Math.round((((Date.now() - t0) / i) * (todo.length - i)) / 1000) : null;
+      o.bar?.update(total - todo.length + i, `${name} ${describeSettings(point.settings)}`, etaSec);
+      o.progress(`[${total - todo.length + i + 1}/${total}] ${name} ${describeSettings(point.settings)} …`);
+      let rec: PointRecord;
+      try {
+        rec = await runPoint(runtime, `${sweepId}-${name}`, dir, point, rep, o);
+      } catch (err) {
+        const e = err as Error;
+        if (['RuntimeUnavailable', 'SysctlError', 'LoadgenError', 'ImageBuildError'].includes(e.name)) throw err;
+        // Keep the whole story for whoever debugs it; the user gets one line.
+        const log = join(dir, 'logs', name, 'error.txt');
+        mkdirSync(join(dir, 'logs', name), { recursive: true });
+        writeFileSync(log, `${e.stack ?? e.message}\n`);
+        throw new PointError(`point ${name} failed: ${e.message.split('\n')[0]} (details: ${log}); the ${total - todo.length + i} finished point run(s) are on disk: lab sweep --resume ${dir}`);
+      }
+      writeJsonAtomic(join(dir, 'points', `${name}.json`), rec);
+      const v = rec.scenario.verdicts.map((x) => x.verdict);
+      if (v.includes('FAIL')) failed++;
+      const left = todo.length - i - 1;
+      const eta = left ? `, ETA ${Math.round((((Date.now() - t0) / (i + 1)) * left) / 1000)} s` : '';
+      o.progress(`[${total - todo.length + i + 1}/${total}] ${name}: ${v.join(' ')}${eta}`);
     }
-    writeJsonAtomic(join(dir, 'points', `${name}.json`), rec);
-    const v = rec.scenario.verdicts.map((x) => x.verdict);
-    if (v.includes('FAIL')) failed++;
-    const left = todo.length - i - 1;
-    const eta = left ? `, ETA ${Math.round((((Date.now() - t0) / (i + 1)) * left) / 1000)} s` : '';
-    o.progress(`[${total - todo.length + i + 1}/${total}] ${name}: ${v.join(' ')}${eta}`);
+    o.bar?.update(total, 'done', 0);
+  } finally {
+    o.bar?.stop();
   }
   return { dir, ran: todo.length, failed };
 }
