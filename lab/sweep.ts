@@ -53,10 +53,11 @@ export function missing(dir: string, lab: LabFile): Array<{ point: Point; rep: n
 async function runtimeVersions(rt: Runtime): Promise<Record<string, string>> {
   const out: Record<string, string> = { 'lab (node)': process.version };
   if (rt.name === 'docker') {
-    const d = rt as unknown as { docker: { version(): Promise<{ Version: string }> }; prepare(): Promise<{ server: string; loadgen: string }> };
+    const d = rt as unknown as { docker: { version(): Promise<{ Version: string }>; getImage(n: string): { inspect(): Promise<{ Id: string }> } }; prepare(): Promise<{ server: string; loadgen: string }> };
     out['docker engine'] = (await d.docker.version()).Version;
     const im = await d.prepare();
     out['images'] = `${im.server} ${im.loadgen}`;
+    for (const role of ['server', 'loadgen'] as const) out[`${role} image id`] = (await d.docker.getImage(im[role]).inspect()).Id;
   }
   return out;
 }

@@ -34,6 +34,8 @@ export const synflood: Scenario = {
       { label: 'legit client served (1 = yes)', value: (p) => observedNum(p, 'legit', 'connected'), predicted: (p) => predictedNum(p, 'legitServed') },
       { label: 'SyncookiesSent', value: counterOf('server', 'TcpExtSyncookiesSent'), predicted: (p) => predictedNum(p, 'syncookiesSent') },
       { label: 'ListenDrops', value: counterOf('server', 'TcpExtListenDrops') },
+      { label: 'TCPReqQFullDrop', value: counterOf('server', 'TcpExtTCPReqQFullDrop') },
+      { label: 'TCPReqQFullDoCookies', value: counterOf('server', 'TcpExtTCPReqQFullDoCookies') },
     ],
     series: { label: 'server SYN-RECV over time', host: () => 'server', value: (s) => (s.full ? (s.states['SYN-RECV'] ?? 0) : null) },
   },

@@ -37,6 +37,7 @@ export const timewait: Scenario = {
     metrics: [
       { label: 'connections made', value: (p) => observedNum(p, 'ok') },
       { label: 'EADDRNOTAVAIL', value: (p) => observedNum(p, 'eaddrnotavail') },
+      { label: 'connections/s', value: (p) => observedNum(p, 'rps') },
       { label: 'TIME_WAIT on the client (lab port, at the end)', value: (p) => observedNum(p, 'timeWait', 'client') },
       { label: 'TIME_WAIT on the server (lab port, at the end)', value: (p) => observedNum(p, 'timeWait', 'server') },
       { label: 'TWRecycled (client)', value: counterOf('loadgen-1', 'TcpExtTWRecycled') },

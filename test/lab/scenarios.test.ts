@@ -45,9 +45,12 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
     expect([obs(off0)['held'].reset, obs(off0)['held'].waiting, delta(off0, 'server', 'TcpExtEmbryonicRsts')]).toEqual([0, 3, 0]);
     expect([obs(off20)['held'].reset, obs(off20)['held'].answered]).toEqual([0, 3]);
     for (const p of [on0, on20]) {
-      expect([obs(p)['held'].reset, delta(p, 'server', 'TcpExtEmbryonicRsts')]).toEqual([3, 3]);
+      expect(obs(p)['held'].reset).toBe(3);
       expect(Math.max(...obs(p)['held'].resetMs)).toBeLessThan(200);
     }
+    expect(delta(on0, 'server', 'TcpExtEmbryonicRsts')).toBe(3);
+    // Accepting again, a late client's ACK can meet a queue that filled up again: reset too.
+    expect(delta(on20, 'server', 'TcpExtEmbryonicRsts')).toBe(3 + obs(on20)['late'].reset);
     // With the server accepting again, late clients get in only after their SYN is retransmitted.
     for (const p of [off20, on20]) expect(Math.min(...obs(p)['late'].connectMs)).toBeGreaterThanOrEqual(990);
   }, 240_000);
