@@ -1,4 +1,4 @@
-// overflow, synflood and timewait end to end on both runtimes: a small sweep each, every
+// throughput, overflow, synflood and timewait end to end on both runtimes: a small sweep each, every
 // verdict asserted on this kernel, and the numbers behind the verdicts read from the records
 // (so a rule that stopped holding fails here even if a verdict function were wrong).
 import { describe, expect, it } from 'vitest';
@@ -28,6 +28,21 @@ const obs = (p: PointRecord) => p.scenario.observed as Record<string, any>; // e
 const delta = (p: PointRecord, host: string, name: string) => p.hosts[host]!.counters.delta[name] ?? 0;
 
 describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
+  it('throughput: the load run, what the server counted and spent; the verdict says whether the rate can be trusted', async () => {
+    const { recs } = await sweep(`throughput-${rt}.yaml`, `runtime: ${rt}\nscenario: {name: throughput}\nloadgens: [{options: {connections: 4, duration: 1}}]\nsweep: {matrix: {server.model: [single, reuseport]}}\n`);
+    expect(recs.map((p) => p.config.server.model)).toEqual(['single', 'reuseport']);
+    for (const p of recs) {
+      const o = obs(p);
+      expect(o['requests']).toBeGreaterThan(1000);
+      // The server counted what autocannon counted (± the requests in flight when it stopped).
+      expect(Math.abs(o['serverRequests'] - o['requests'])).toBeLessThanOrEqual(4 + 1);
+      expect(o['serverCpuSec']).toBeGreaterThan(0);
+      expect(o['requestsPerCpuSec']).toBe(Math.round(o['serverRequests'] / o['serverCpuSec']));
+      const [v] = p.scenario.verdicts;
+      expect(v!.verdict).toBe(p.scenario.load!.loadgenBound ? 'INCONCLUSIVE' : 'PASS');
+    }
+  }, 120_000);
+
   it('overflow: full queue drops SYNs in both modes; held final ACKs: abort_on_overflow=1 resets at once, 0 waits (or is served later)', async () => {
     const { recs } = await sweep(
       `overflow-${rt}.yaml`,

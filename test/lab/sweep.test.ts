@@ -98,9 +98,9 @@ describe('lab run: the same sweep from flags', () => {
 
   it.each([
     [['run', '--scenario', 'backlog', '--set', 'server.backlog'], 'lab run: --set: expected path=value[,value…] (e.g. server.backlog=16,128), got "server.backlog"'],
-    [['run', '--scenario', 'flood'], "error: option '--scenario <name>' argument 'flood' is invalid. --scenario must be one of throughput, backlog, got \"flood\""],
+    [['run', '--scenario', 'flood'], "error: option '--scenario <name>' argument 'flood' is invalid. --scenario must be one of throughput, backlog, overflow, synflood, timewait, got \"flood\""],
     [['run', '--set', 'server.backlog=1'], "error: required option '--scenario <name>' not specified"],
-    [['run', '--scenario', 'backlog', '--set', 'server.model=fast'], 'lab run: --set: sweep point p001 (server.model=fast): server.model: expected one of "single"|"reuseport"|"acceptor"|"workers"'],
+    [['run', '--scenario', 'backlog', '--set', 'server.model=fast'], 'lab run: --set: sweep point p001 (server.model=fast): server.model: got "fast": expected one of "single"|"reuseport"|"acceptor"|"workers"'],
     [['run', '--scenario', 'backlog', '--set', 'output=x,y'], 'lab run: --set: sweep: axis "output" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)'],
     [['run', '--scenario', 'backlog', '--repetitions', '0'], "error: option '--repetitions <n>' argument '0' is invalid. --repetitions must be an integer from 1 to 100, got 0"],
   ])('%j', async (args, msg) => {
