@@ -196,19 +196,19 @@ export function buildProgram(): Command {
       }
     });
 
-  const runSweep = async (source: { file: string; runtime?: (typeof RUNTIMES)[number] } | { resume: string } | { lab: import('./labfile.js').LabFile }) => {
+  const runSweep = async (source: { file: string; runtime?: (typeof RUNTIMES)[number] } | { resume: string } | { lab: import('./labfile.js').LabFile }, cmd = 'lab sweep') => {
     const { loadLabFile } = await import('./labfile.js');
     const { sweep } = await import('./sweep.js');
     const { writeReport } = await import('./report.js');
     const src = 'file' in source ? { file: source.file, lab: { ...loadLabFile(source.file), ...(source.runtime ? { runtime: source.runtime } : {}) } } : 'lab' in source ? { file: null, lab: source.lab } : source;
     const handle: UpHandle = {};
     const out = await sweepProgress();
-    const release = interruptible(handle, 'lab sweep');
+    const release = interruptible(handle, cmd);
     try {
       const r = await sweep(src, { ...out, handle });
       const rep = writeReport(r.dir);
       process.stdout.write(`${r.dir}\n`);
-      process.stderr.write(`lab sweep: ${r.ran} point run(s) done, ${r.failed} with a FAIL verdict; report: ${rep.md}, ${rep.html}\n`);
+      process.stderr.write(`${cmd}: ${r.ran} point run(s) done, ${r.failed} with a FAIL verdict; report: ${rep.md}, ${rep.html}\n`);
     } finally {
       release();
     }
@@ -235,7 +235,7 @@ export function buildProgram(): Command {
     .option('--output <dir>', 'where run folders go')
     .action(async (f: { scenario: string; set?: string[]; runtime?: string; repetitions?: number; output?: string }) => {
       const { labFromFlags } = await import('./labfile.js');
-      await runSweep({ lab: labFromFlags({ ...f, set: f.set ?? [] }) });
+      await runSweep({ lab: labFromFlags({ ...f, set: f.set ?? [] }) }, 'lab run');
     });
 
   program
