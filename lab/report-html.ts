@@ -1,8 +1,8 @@
 // report.html: one self-contained page (Chart.js inlined, the data as JSON inside; nothing is
 // fetched when it opens). Charts: each of the scenario's quantities against the first swept
-// axis, a bar per value of the other axes, with the kernel model's prediction marked; and one
-// quantity over time, a line per point. Then the verdict table, the sysctls per host, and
-// links to the raw state reports. Every number comes from the point records.
+// axis, a bar per value of the other axes, the kernel model's prediction as an outlined bar
+// beside it; and one quantity over time, a line per point. Then the verdict table, the
+// sysctls per host, and links to the raw state reports. Every number comes from the point records.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -92,7 +92,8 @@ for (const spec of SPECS) {
   const datasets = spec.datasets.map((d) => {
     const c = PALETTE[(d.predicted ? colour - 1 : colour++) % PALETTE.length];
     if (spec.kind === 'time') return { label: d.label, data: d.data.map(([x, y]) => ({ x, y })), borderColor: c, backgroundColor: c, pointRadius: 0, borderWidth: 1.5, stepped: true };
-    if (d.predicted) return { type: 'line', label: d.label, data: d.data, borderColor: c, backgroundColor: c, showLine: false, pointStyle: 'crossRot', pointRadius: 9, pointBorderWidth: 2 };
+    // The prediction: an outlined bar right of its measured bar (same colour).
+    if (d.predicted) return { label: d.label, data: d.data, backgroundColor: '#ffffff00', borderColor: c, borderWidth: 2 };
     return { label: d.label, data: d.data, backgroundColor: c + 'cc', borderColor: c };
   });
   new Chart(canvas, {
