@@ -10,6 +10,7 @@ const int = (lo: number, hi: number) => z.number().int().min(lo).max(hi);
 
 const Sysctls = z.record(z.string(), z.union([z.string(), z.number()])).default({});
 
+import { RESERVED_PORTS } from './scenario-names.js';
 export { SCENARIOS } from './scenario-names.js';
 
 const Server = z
@@ -205,6 +206,15 @@ function checkHostSysctls(lab: LabFile, where: string): void {
       }
     }
   }
+  const reserved = RESERVED_PORTS[lab.scenario.name];
+  lab.loadgens.forEach((l, i) => {
+    const range = l.sysctls['net.ipv4.ip_local_port_range'];
+    if (!reserved || range === undefined) return;
+    const [lo, hi] = String(range).trim().split(/\s+/).map(Number) as [number, number];
+    if (lo <= reserved.last && hi >= reserved.first) {
+      throw new LabFileError(`${where}: loadgens.${i}.sysctls.net.ipv4.ip_local_port_range: got ${JSON.stringify(String(range))}: the ${lab.scenario.name} scenario keeps ports ${reserved.first}-${reserved.last} for ${reserved.what}; choose a range outside them`);
+    }
+  });
 }
 
 function validatePoint(config: unknown, where: string): LabFile {

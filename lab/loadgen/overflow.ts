@@ -14,7 +14,9 @@
 import { spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 
-export const HELD_PORTS = { first: 61000, last: 61999 };
+import { RESERVED_PORTS } from '../scenario-names.js';
+
+export const HELD_PORTS = RESERVED_PORTS.overflow!;
 const TABLE = 'tcplab_hold';
 
 interface Client {

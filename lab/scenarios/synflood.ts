@@ -9,9 +9,10 @@
 //   cookies 1: L + 1 requests, then every SYN is answered with a cookie (SyncookiesSent), the
 //              legit client's too: it is served. M plays no part.
 //   cookies 2: every SYN gets a cookie, no request is kept: SYN-RECV stays 0.
+import { RESERVED_PORTS } from '../scenario-names.js';
 import { atLeast, counter, counterOf, equal, numSysctl, observedNum, peakState, predictedLimit, predictedNum, type RuleVerdict, runHelper, type Scenario } from './common.js';
 
-export const FLOOD_PORTS = { first: 20000, last: 29999 };
+export const FLOOD_PORTS = RESERVED_PORTS.synflood!;
 const TABLE = 'tcplab_flood';
 
 function options(ctx: Parameters<Scenario['drive']>[0]) {
