@@ -4,7 +4,9 @@
 import { runLoad } from '../loadgen/drivers.js';
 import { loadOptions } from '../loadgen/result.js';
 import { serverStats, serverWork } from '../up.js';
-import { observedNum, type Scenario } from './common.js';
+import { atLeast, observedNum, type RuleVerdict, type Scenario } from './common.js';
+
+const RATE_TOLERANCE = 0.05;
 
 export const throughput: Scenario = {
   report: {
@@ -39,17 +41,26 @@ export const throughput: Scenario = {
       load,
     };
   },
-  judge(_ctx, r) {
+  judge(ctx, r) {
     const bound = r.load?.loadgenBound;
     const rps = (r.observed as { rps: number }).rps;
-    return [
+    const busy = bound ? `the load generator used ${r.load?.cpu?.cores.toFixed(2)} cores: the rate says more about it than the server` : undefined;
+    const v: RuleVerdict[] = [
       {
         rule: 'measurement valid (load generator not the bottleneck)',
         predicted: null,
         observed: Math.round(rps),
         verdict: bound ? 'INCONCLUSIVE' : 'PASS',
-        reason: bound ? `the load generator used ${r.load?.cpu?.cores.toFixed(2)} cores: the rate says more about it than the server` : 'the load generator had CPU to spare',
+        reason: busy ?? 'the load generator had CPU to spare',
       },
     ];
+    // With a fixed offered rate (autocannon --overallRate, wrk2 -R): did the server keep up?
+    const rate = ctx.config.loadgens[0]!.options.rate;
+    if (rate !== undefined) {
+      // One-sided: the load generator may overshoot its rate a little (autocannon does, by
+      // 3–4 % over 3 s); what matters is a server falling behind.
+      v.push(atLeast(`server kept up with the offered rate (req/s, ≥ ${100 - RATE_TOLERANCE * 100} % of it)`, Math.floor(rate * (1 - RATE_TOLERANCE)), Math.round(rps), 'a server with CPU to spare answers at the rate it is offered', busy));
+    }
+    return v;
   },
 };
