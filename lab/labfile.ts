@@ -86,7 +86,9 @@ const Scenario = z.discriminatedUnion('name', [
         intervalUs: int(10, 1000000).default(200),
         /** How long the legit client waits for its connection, ms. */
         legitTimeoutMs: int(500, 60000).default(3000),
-      }).default({ flood: 1000, intervalUs: 200, legitTimeoutMs: 3000 }),
+        /** Fill the accept queue first (server not accepting): shows that cookies do not help then. */
+        acceptQueueFull: z.boolean().default(false),
+      }).default({ flood: 1000, intervalUs: 200, legitTimeoutMs: 3000, acceptQueueFull: false }),
     })
     .strict(),
   z

@@ -9,7 +9,11 @@
 //   cookies 1: L + 1 requests, then every SYN is answered with a cookie (SyncookiesSent), the
 //              legit client's too: it is served. M plays no part.
 //   cookies 2: every SYN gets a cookie, no request is kept: SYN-RECV stays 0.
+import { counterDeltas, parseProcNet, type Counters } from '../observe/nstat.js';
+import { parseListeners } from '../observe/ss.js';
+import type { Host, Proc } from '../runtime/runtime.js';
 import { RESERVED_PORTS } from '../scenario-names.js';
+import { control } from '../up.js';
 import { atLeast, counter, counterOf, equal, numSysctl, observedNum, peakState, predictedLimit, predictedNum, type RuleVerdict, runHelper, type Scenario } from './common.js';
 
 export const FLOOD_PORTS = RESERVED_PORTS.synflood!;
@@ -19,6 +23,54 @@ function options(ctx: Parameters<Scenario['drive']>[0]) {
   const s = ctx.config.scenario;
   if (s.name !== 'synflood') throw new Error('not a synflood scenario');
   return s.options;
+}
+
+type Prediction = {
+  limit: number;
+  somaxconn: number;
+  syncookies: number;
+  maxSynBacklog: number;
+  synQueueCap: number;
+  synRecv: number;
+  syncookiesSent: number;
+  droppedSyns: number;
+  legitServed: boolean;
+  acceptQueueFull: boolean;
+};
+
+/** What the kernel model says N flood SYNs (and then one legit SYN) do. */
+export function predict(cookies: number, maxSyn: number, limit: number, somaxconn: number, sent: number, acceptQueueFull: boolean): Prediction {
+  const cap = cookies === 0 ? Math.min(limit + 1, maxSyn - (maxSyn >> 2) + 1) : limit + 1;
+  const base = { limit, somaxconn, syncookies: cookies, maxSynBacklog: maxSyn, synQueueCap: cap, acceptQueueFull };
+  if (acceptQueueFull) return { ...base, synRecv: 0, syncookiesSent: 0, droppedSyns: sent, legitServed: false };
+  const legitCookie = cookies === 2 || (cookies === 1 && sent >= limit + 1) ? 1 : 0;
+  return {
+    ...base,
+    synRecv: cookies === 2 ? 0 : Math.min(sent, cap),
+    syncookiesSent: (cookies === 2 ? sent : cookies === 1 ? Math.max(0, sent - (limit + 1)) : 0) + legitCookie,
+    droppedSyns: cookies === 0 ? Math.max(0, sent - cap) : 0,
+    legitServed: cookies > 0 || sent < cap,
+  };
+}
+
+/** The host's /proc/net/netstat + snmp counters, read in its namespace. */
+async function netCounters(h: Host): Promise<Counters> {
+  const r = await h.exec(['cat', '/proc/net/netstat', '/proc/net/snmp'], { timeoutMs: 10_000 });
+  if (r.exitCode !== 0) throw new Error(`reading /proc/net on ${h.name}: ${r.stderr.trim()}`);
+  return parseProcNet(r.stdout);
+}
+
+/** Polls `ss -ltn` on the server until its listener's accept queue holds N (or throws). */
+async function waitForQueue(server: Host, port: number, n: number, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let seen = -1;
+  while (Date.now() < end) {
+    const r = await server.exec(['ss', '-Hltn', `sport = :${port}`], { timeoutMs: 10_000 });
+    seen = parseListeners(r.stdout).find((l) => l.port === port)?.recvQ ?? -1;
+    if (seen >= n) return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error(`the accept queue did not fill: Recv-Q ${seen}, wanted ${n}`);
 }
 
 /** "600 packets transmitted, 600 packets received, 0% packet loss" → 600. */
@@ -48,41 +100,50 @@ export const synflood: Scenario = {
     const cookies = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_syncookies');
     const maxSyn = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_max_syn_backlog');
     const limit = predictedLimit(ctx.config.server.backlog, somaxconn);
-    const rule = `table inet ${TABLE} { chain in { type filter hook input priority 0; ip saddr ${ctx.server.address} tcp sport ${ctx.port} tcp dport ${FLOOD_PORTS.first}-${FLOOD_PORTS.last} drop; }; }`;
-    const nft = await c.exec(['nft', rule], { timeoutMs: 10_000 });
-    if (nft.exitCode !== 0) throw new Error(`nft on ${c.name} (exit ${nft.exitCode}): ${nft.stderr.trim().split('\n')[0]}`);
-    const floodMs = Math.ceil((o.flood * o.intervalUs) / 1000);
-    const t0 = Date.now();
-    const h = await c.exec(['hping3', '-q', '-S', '-p', String(ctx.port), '-s', String(FLOOD_PORTS.first), '-c', String(o.flood), '-i', `u${o.intervalUs}`, ctx.server.address], { timeoutMs: floodMs + 15_000 });
-    if (h.exitCode === 127) throw new Error(`hping3 is not installed on ${c.name}`);
-    const sent = hpingSent(h.stdout + h.stderr);
-    const floodTookMs = Date.now() - t0;
-    await new Promise((r) => setTimeout(r, 300));
-    const ss = await ctx.server.exec(['ss', '-Htan', 'state', 'syn-recv', `sport = :${ctx.port}`], { timeoutMs: 10_000 });
-    const synRecvNow = ss.stdout.split('\n').filter((l) => l.trim()).length;
-    const legit = await runHelper<{ connected: number; pending: number; reset: number; refused: number; other: number; connectMs: number[] }>(c, 'burst', [ctx.server.address, ctx.port, 1, o.legitTimeoutMs], o.legitTimeoutMs + 15_000);
-    const cap = cookies === 0 ? Math.min(limit + 1, maxSyn - (maxSyn >> 2) + 1) : limit + 1;
-    const queueFull = sent >= cap;
-    const synRecv = cookies === 2 ? 0 : Math.min(sent, cap);
-    const legitCookie = cookies === 2 || (cookies === 1 && sent >= limit + 1) ? 1 : 0;
-    return {
-      observed: { sent, floodTookMs, synRecvAfterFlood: synRecvNow, legit },
-      predicted: {
-        limit,
-        somaxconn,
-        syncookies: cookies,
-        maxSynBacklog: maxSyn,
-        synQueueCap: cap,
-        synRecv,
-        syncookiesSent: (cookies === 2 ? sent : cookies === 1 ? Math.max(0, sent - (limit + 1)) : 0) + legitCookie,
-        droppedSyns: cookies === 0 ? Math.max(0, sent - cap) : 0,
-        legitServed: cookies > 0 || !queueFull,
-      },
-    };
+    // With acceptQueueFull, the server stops accepting and limit + 1 connections (from
+    // ordinary ports) fill its accept queue before the flood: then every SYN is dropped,
+    // cookies or not (the accept-queue check comes after the cookie decision).
+    let filler: Proc | undefined;
+    try {
+      if (o.acceptQueueFull) {
+        await control(ctx.server, ctx.controlPort, '/pause', 'POST');
+        filler = await c.start([...c.node('dist/lab/loadgen/burst.js'), ctx.server.address, String(ctx.port), String(limit + 1), '600000'], 'fill');
+        await waitForQueue(ctx.server, ctx.port, limit + 1, 15_000);
+      }
+      const rule = `table inet ${TABLE} { chain in { type filter hook input priority 0; ip saddr ${ctx.server.address} tcp sport ${ctx.port} tcp dport ${FLOOD_PORTS.first}-${FLOOD_PORTS.last} drop; }; }`;
+      const nft = await c.exec(['nft', rule], { timeoutMs: 10_000 });
+      if (nft.exitCode !== 0) throw new Error(`nft on ${c.name} (exit ${nft.exitCode}): ${nft.stderr.trim().split('\n')[0]}`);
+      const countersBefore = await netCounters(ctx.server);
+      const floodMs = Math.ceil((o.flood * o.intervalUs) / 1000);
+      const t0 = Date.now();
+      const h = await c.exec(['hping3', '-q', '-S', '-p', String(ctx.port), '-s', String(FLOOD_PORTS.first), '-c', String(o.flood), '-i', `u${o.intervalUs}`, ctx.server.address], { timeoutMs: floodMs + 15_000 });
+      if (h.exitCode === 127) throw new Error(`hping3 is not installed on ${c.name}`);
+      const sent = hpingSent(h.stdout + h.stderr);
+      const floodTookMs = Date.now() - t0;
+      await new Promise((r) => setTimeout(r, 300));
+      const ss = await ctx.server.exec(['ss', '-Htan', 'state', 'syn-recv', `sport = :${ctx.port}`], { timeoutMs: 10_000 });
+      const synRecvNow = ss.stdout.split('\n').filter((l) => l.trim()).length;
+      const legit = await runHelper<{ connected: number; pending: number; reset: number; refused: number; other: number; connectMs: number[] }>(c, 'burst', [ctx.server.address, ctx.port, 1, o.legitTimeoutMs], o.legitTimeoutMs + 15_000);
+      // Counters over the flood and the legit client only (not the fill, not the control API).
+      const during = counterDeltas(countersBefore, await netCounters(ctx.server));
+      return { observed: { sent, floodTookMs, synRecvAfterFlood: synRecvNow, legit, during }, predicted: predict(cookies, maxSyn, limit, somaxconn, sent, o.acceptQueueFull) };
+    } finally {
+      await filler?.stop();
+    }
   },
   judge(_ctx, r, obs) {
-    const p = r.predicted as { limit: number; syncookies: number; maxSynBacklog: number; synQueueCap: number; synRecv: number; syncookiesSent: number; droppedSyns: number; legitServed: boolean };
-    const o = r.observed as { sent: number; synRecvAfterFlood: number; legit: { connected: number } };
+    const p = r.predicted as unknown as Prediction;
+    const o = r.observed as { sent: number; synRecvAfterFlood: number; legit: { connected: number }; during: Counters };
+    if (p.acceptQueueFull) {
+      const why = 'the accept queue is full: every SYN is dropped before a request or a cookie is made';
+      return [
+        equal('SYN queue (SYN-RECV after the flood)', 0, o.synRecvAfterFlood, why),
+        equal('SYN queue peak in the sampled series', 0, peakState(obs, 'server', 'SYN-RECV'), why),
+        equal('SyncookiesSent during the flood', 0, o.during['TcpExtSyncookiesSent'] ?? 0, 'cookies do not help when the accept queue is full'),
+        atLeast('SYNs dropped on the full accept queue during the flood (ListenOverflows)', o.sent, o.during['TcpExtListenOverflows'] ?? 0, why),
+        equal('legit client served during the flood', 'no', o.legit.connected === 1 ? 'yes' : 'no', 'cookies do not help when the accept queue is full'),
+      ];
+    }
     const M = p.maxSynBacklog;
     const mBinds = p.syncookies === 0 && M - (M >> 2) + 1 < p.limit + 1;
     const why =

@@ -75,31 +75,35 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
     for (const p of [off20, on20]) expect(Math.min(...obs(p)['late'].connectMs)).toBeGreaterThanOrEqual(990);
   }, 240_000);
 
-  it('synflood: SYN queue = min(backlog, somaxconn) + 1; M caps it only with cookies off; cookies keep the legit client served', async () => {
+  it('synflood: SYN queue = min(backlog, somaxconn) + 1; M caps it only with cookies off; cookies keep the legit client served, unless the accept queue is full', async () => {
     const { recs } = await sweep(
       `synflood-${rt}.yaml`,
-      `runtime: ${rt}\nscenario: {name: synflood, options: {flood: 300, intervalUs: 200, legitTimeoutMs: 2500}}\nserver: {backlog: 64}\nsweep:\n  zip:\n    server.sysctls.net.ipv4.tcp_syncookies: [0, 0, 1, 2]\n    server.sysctls.net.ipv4.tcp_max_syn_backlog: [4096, 32, 32, 32]\n`,
+      `runtime: ${rt}\nscenario: {name: synflood, options: {flood: 300, intervalUs: 200, legitTimeoutMs: 2500}}\nserver: {backlog: 64}\nsweep:\n  zip:\n    server.sysctls.net.ipv4.tcp_syncookies: [0, 0, 1, 2, 1]\n    server.sysctls.net.ipv4.tcp_max_syn_backlog: [4096, 32, 32, 32, 32]\n    scenario.options.acceptQueueFull: [false, false, false, false, true]\n`,
     );
     for (const p of recs) allPass(p);
     const synRecv = recs.map((p) => obs(p)['synRecvAfterFlood']);
     const legit = recs.map((p) => obs(p)['legit'].connected);
     const cookies = recs.map((p) => delta(p, 'server', 'TcpExtSyncookiesSent'));
     // cookies 0, M 4096: L + 1 = 65; cookies 0, M 32: 32 − 8 + 1 = 25; cookies 1: 65 (M no part); cookies 2: none kept.
-    expect(synRecv).toEqual([65, 25, 65, 0]);
-    expect(legit).toEqual([0, 0, 1, 1]);
-    expect(cookies).toEqual([0, 0, 300 - 65 + 1, 300 + 1]);
-    expect(recs.map((p) => obs(p)['sent'])).toEqual([300, 300, 300, 300]);
+    // …and with the accept queue full first, cookies on: nothing kept, no cookie, the legit client not served.
+    expect(synRecv).toEqual([65, 25, 65, 0, 0]);
+    expect(legit).toEqual([0, 0, 1, 1, 0]);
+    expect(cookies).toEqual([0, 0, 300 - 65 + 1, 300 + 1, 0]);
+    expect(recs.map((p) => obs(p)['sent'])).toEqual([300, 300, 300, 300, 300]);
+    expect(obs(recs[4]!)['during']['TcpExtListenOverflows']).toBeGreaterThanOrEqual(300);
     expect(delta(recs[0]!, 'server', 'TcpExtTCPReqQFullDrop')).toBeGreaterThanOrEqual(300 - 65);
   }, 240_000);
 
   it('timewait: TIME_WAIT on the closer for 60 s; the client runs out of ports unless tw_reuse=1 with timestamps', async () => {
     const { recs } = await sweep(
       `timewait-${rt}.yaml`,
-      `runtime: ${rt}\nscenario: {name: timewait, options: {durationMs: 2500, concurrency: 4}}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "40000 40099"}}]\nsweep:\n  zip:\n    scenario.options.closer: [client, client, client, client, server]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse: [0, 1, 2, 1, 0]\n    loadgens.0.sysctls.net.ipv4.tcp_timestamps: [1, 1, 1, 0, 1]\n`,
+      `runtime: ${rt}\nscenario: {name: timewait, options: {durationMs: 2500, concurrency: 4}}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "40000 40099"}}]\nsweep:\n  zip:\n    scenario.options.closer: [client, client, client, client, server, client]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse: [0, 1, 2, 1, 0, 0]\n    loadgens.0.sysctls.net.ipv4.tcp_timestamps: [1, 1, 1, 0, 1, 1]\n    loadgens.0.sysctls.net.ipv4.tcp_fin_timeout: [60, 60, 60, 60, 60, 5]\n`,
     );
     for (const p of recs) allPass(p);
-    const [r0, r1, r2, r1nots, srv] = recs as [PointRecord, PointRecord, PointRecord, PointRecord, PointRecord];
-    for (const p of [r0, r2, r1nots]) {
+    const [r0, r1, r2, r1nots, srv, fin5] = recs as [PointRecord, PointRecord, PointRecord, PointRecord, PointRecord, PointRecord];
+    // tcp_fin_timeout bounds FIN-WAIT-2, not TIME_WAIT: 5 s changes nothing here (lifetime checked below).
+    expect(fin5.hosts['loadgen-1']!.sysctls.readBack['net.ipv4.tcp_fin_timeout']).toBe('5');
+    for (const p of [r0, r2, r1nots, fin5]) {
       expect(obs(p)['ok']).toBe(100);
       expect(obs(p)['eaddrnotavail']).toBeGreaterThan(0);
       expect(obs(p)['timeWait']).toEqual({ client: 100, server: 0 });
