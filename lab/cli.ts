@@ -3,7 +3,7 @@
 // `lab --help` is instant. Errors: one line on stderr, exit 2.
 import { SCENARIOS } from './scenario-names.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { addServeOptions, intIn, MODELS, oneOf, TRIGGERS } from '../server/options.js';
+import { addServeOptions, intIn, MODELS, numberIn, oneOf, TRIGGERS } from '../server/options.js';
 import { parseSetting, type SysctlSetting } from '../sysctl/registry.js';
 import { TOOLS } from './loadgen/drivers.js';
 import { RUNTIMES } from './runtime/index.js';
@@ -34,15 +34,6 @@ async function sweepProgress(): Promise<Pick<import('./sweep.js').SweepOptions, 
         bar = null;
       },
     },
-  };
-}
-
-/** A number in [lo, hi] (fractions allowed), or a one-line usage error naming the flag. */
-function floatIn(flag: string, lo: number, hi: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < lo || n > hi) throw new CliUsageError(`${flag}: got "${v}": expected a number from ${lo} to ${hi}`);
-    return n;
   };
 }
 
@@ -250,7 +241,7 @@ export function buildProgram(): Command {
   program
     .command('compare <dirA> <dirB>')
     .description('compare two sweeps of one scenario point by point; flags changes beyond the noise (the spread over repetitions, at least --threshold of A). Exit 1 when there is a regression')
-    .addOption(new Option('--threshold <fraction>', 'smallest relative change flagged (0–1)').argParser(floatIn('--threshold', 0, 1)).default(0.1))
+    .addOption(new Option('--threshold <fraction>', 'smallest relative change flagged (0–1)').argParser(numberIn('--threshold', 0, 1)).default(0.1))
     .option('--json', 'print the comparison as JSON')
     .action(async (dirA: string, dirB: string, opts: { threshold: number; json?: boolean }) => {
       const { compare, renderComparison } = await import('./compare.js');

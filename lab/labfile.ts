@@ -39,71 +39,55 @@ const LoadOptions = z
 const Loadgen = z
   .object({
     tool: z.enum(['autocannon', 'ab', 'wrk', 'wrk2']).default('autocannon'),
-    options: LoadOptions.default({ connections: 10, keepAlive: true }),
+    options: LoadOptions.prefault({}),
     sysctls: Sysctls,
     count: int(1, 1).default(1),
   })
   .strict();
 
-const opts = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
+/** A scenario: its name and its own options, each with a default (`options` may be left out). */
+const scenario = <N extends string, T extends z.ZodRawShape>(name: N, options: T) => {
+  const o = z.object(options).strict();
+  // Every option has a default, so {} is a valid input; prefault runs it through them.
+  return z.object({ name: z.literal(name), options: o.prefault({} as z.input<typeof o>) }).strict();
+};
 
-/** Each scenario with its own options (and their defaults). */
 const Scenario = z.discriminatedUnion('name', [
-  z.object({ name: z.literal('throughput'), options: opts({}).default({}) }).strict(),
-  z
-    .object({
-      name: z.literal('backlog'),
-      options: opts({
-        /** Connections beyond the predicted queue (limit + 1) that the burst adds. */
-        extraClients: int(0, 10000).default(10),
-        /** How long the burst holds its connections, ms. */
-        holdMs: int(200, 60000).default(1500),
-      }).default({ extraClients: 10, holdMs: 1500 }),
-    })
-    .strict(),
-  z
-    .object({
-      name: z.literal('overflow'),
-      options: opts({
-        /** Handshakes whose final ACK is held back until the accept queue is full. */
-        held: int(1, 1000).default(4),
-        /** SYNs sent once the accept queue is full. */
-        late: int(0, 1000).default(4),
-        /** Connections the server accepts per second after the release (0: none). */
-        acceptRate: int(0, 100000).default(0),
-        /** How long the clients are watched after the release, ms. */
-        holdMs: int(500, 60000).default(3000),
-      }).default({ held: 4, late: 4, acceptRate: 0, holdMs: 3000 }),
-    })
-    .strict(),
-  z
-    .object({
-      name: z.literal('synflood'),
-      options: opts({
-        /** Half-open SYNs hping3 sends (source ports 20000 + i). */
-        flood: int(1, 10000).default(1000),
-        /** Gap between SYNs, µs. */
-        intervalUs: int(10, 1000000).default(200),
-        /** How long the legit client waits for its connection, ms. */
-        legitTimeoutMs: int(500, 60000).default(3000),
-        /** Fill the accept queue first (server not accepting): shows that cookies do not help then. */
-        acceptQueueFull: z.boolean().default(false),
-      }).default({ flood: 1000, intervalUs: 200, legitTimeoutMs: 3000, acceptQueueFull: false }),
-    })
-    .strict(),
-  z
-    .object({
-      name: z.literal('timewait'),
-      options: opts({
-        /** Who closes each connection first: the client, or the server (Connection: close). */
-        closer: z.enum(['client', 'server']).default('client'),
-        /** How long the short connections go on, ms. */
-        durationMs: int(200, 600000).default(3000),
-        /** Connections in flight at a time. */
-        concurrency: int(1, 256).default(4),
-      }).default({ closer: 'client', durationMs: 3000, concurrency: 4 }),
-    })
-    .strict(),
+  scenario('throughput', {}),
+  scenario('backlog', {
+    /** Connections beyond the predicted queue (limit + 1) that the burst adds. */
+    extraClients: int(0, 10000).default(10),
+    /** How long the burst holds its connections, ms. */
+    holdMs: int(200, 60000).default(1500),
+  }),
+  scenario('overflow', {
+    /** Handshakes whose final ACK is held back until the accept queue is full. */
+    held: int(1, 1000).default(4),
+    /** SYNs sent once the accept queue is full. */
+    late: int(0, 1000).default(4),
+    /** Connections the server accepts per second after the release (0: none). */
+    acceptRate: int(0, 100000).default(0),
+    /** How long the clients are watched after the release, ms. */
+    holdMs: int(500, 60000).default(3000),
+  }),
+  scenario('synflood', {
+    /** Half-open SYNs hping3 sends (source ports 20000 + i). */
+    flood: int(1, 10000).default(1000),
+    /** Gap between SYNs, µs. */
+    intervalUs: int(10, 1000000).default(200),
+    /** How long the legit client waits for its connection, ms. */
+    legitTimeoutMs: int(500, 60000).default(3000),
+    /** Fill the accept queue first (server not accepting): shows that cookies do not help then. */
+    acceptQueueFull: z.boolean().default(false),
+  }),
+  scenario('timewait', {
+    /** Who closes each connection first: the client, or the server (Connection: close). */
+    closer: z.enum(['client', 'server']).default('client'),
+    /** How long the short connections go on, ms. */
+    durationMs: int(200, 600000).default(3000),
+    /** Connections in flight at a time. */
+    concurrency: int(1, 256).default(4),
+  }),
 ]);
 
 const AxisValues = z.array(z.union([z.string(), z.number(), z.boolean()])).min(1);
@@ -112,8 +96,8 @@ export const LabFileSchema = z
   .object({
     runtime: z.enum(['auto', 'netns', 'docker']).default('auto'),
     subnet: z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.0\/24$/, 'an IPv4 /24 like 198.18.0.0/24').default('198.18.0.0/24'),
-    server: Server.default(Server.parse({})),
-    loadgens: z.array(Loadgen).min(1).max(1).default([Loadgen.parse({})]),
+    server: Server.prefault({}),
+    loadgens: z.array(Loadgen).min(1).max(1).prefault([{}]),
     scenario: Scenario,
     sweep: z
       .object({
@@ -123,7 +107,7 @@ export const LabFileSchema = z
         zip: z.record(z.string(), AxisValues).default({}),
       })
       .strict()
-      .default({ matrix: {}, zip: {} }),
+      .prefault({}),
     repetitions: int(1, 100).default(1),
     output: z.string().min(1).default('results'),
   })

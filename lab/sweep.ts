@@ -122,6 +122,8 @@ export async function sweep(source: { file: string | null; lab: LabFile } | { re
         rec = await runPoint(runtime, `${sweepId}-${name}`, dir, point, rep, o);
       } catch (err) {
         const e = err as Error;
+        // The machine or the input is wrong (no engine, a sysctl the kernel refuses, a missing
+        // tool, no base image): every point would fail alike, so say that (exit 2), not "point X".
         if (['RuntimeUnavailable', 'SysctlError', 'LoadgenError', 'ImageBuildError'].includes(e.name)) throw err;
         // Keep the whole story for whoever debugs it; the user gets one line.
         const log = join(dir, 'logs', name, 'error.txt');

@@ -20,6 +20,15 @@ export function intIn(name: string, lo: number, hi: number): (v: string) => numb
   };
 }
 
+/** Parses a number flag value (fractions allowed) in [lo, hi]; the message names the flag and the range. */
+export function numberIn(name: string, lo: number, hi: number): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < lo || n > hi) throw new InvalidArgumentError(`${name} must be a number from ${lo} to ${hi}, got "${v}"`);
+    return n;
+  };
+}
+
 export function oneOf<T extends string>(name: string, allowed: readonly T[]): (v: string) => T {
   return (v: string) => {
     if (!(allowed as readonly string[]).includes(v)) {

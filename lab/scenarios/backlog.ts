@@ -4,7 +4,7 @@
 // limit + 1 clients connect; the rest stay in SYN-SENT (their SYNs are dropped).
 import { summarize } from '../observe/sampler.js';
 import { control } from '../up.js';
-import { equal, numSysctl, observedNum, predictedLimit, predictedNum, recvQ, runHelper, type Scenario } from './common.js';
+import { equal, numSysctl, observedNum, predictedLimit, predictedNum, recvQ, runHelper, type Scenario, scenarioOptions } from './common.js';
 
 export const backlog: Scenario = {
   report: {
@@ -17,7 +17,7 @@ export const backlog: Scenario = {
     series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },
   },
   async drive(ctx) {
-    const o = ctx.config.scenario.name === 'backlog' ? ctx.config.scenario.options : { extraClients: 10, holdMs: 1500 };
+    const o = scenarioOptions(ctx, 'backlog');
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
     const limit = predictedLimit(ctx.config.server.backlog, somaxconn);
     const clients = limit + 1 + o.extraClients;

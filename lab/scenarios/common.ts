@@ -74,6 +74,16 @@ export interface Scenario {
 
 type Num = number | null;
 
+type ScenarioConfig = LabFile['scenario'];
+type OptionsOf<N extends ScenarioConfig['name']> = Extract<ScenarioConfig, { name: N }> extends { options: infer O } ? O : never;
+
+/** The point's options for scenario NAME (the lab file's schema gave each its defaults). */
+export function scenarioOptions<N extends ScenarioConfig['name']>(ctx: ScenarioContext, name: N): OptionsOf<N> {
+  const s = ctx.config.scenario;
+  if (s.name !== name) throw new Error(`a ${s.name} point run as ${name}`);
+  return s.options as OptionsOf<N>;
+}
+
 function verdict(rule: string, predicted: RuleVerdict['predicted'], observed: Num | string, ok: boolean, why: string, inconclusive?: string): RuleVerdict {
   if (inconclusive) return { rule, predicted, observed, verdict: 'INCONCLUSIVE', reason: inconclusive };
   if (observed === null) return { rule, predicted, observed, verdict: 'INCONCLUSIVE', reason: 'not observed' };

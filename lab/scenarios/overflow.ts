@@ -10,7 +10,7 @@
 // client believes it is connected; served later if the server accepts again).
 import type { GroupOutcome } from '../loadgen/overflow.js';
 import { control, waitForLine } from '../up.js';
-import { atLeast, atMost, counter, counterOf, equal, numSysctl, observedNum, predictedLimit, predictedNum, recvQ, type RuleVerdict, type Scenario } from './common.js';
+import { atLeast, atMost, counter, counterOf, equal, numSysctl, observedNum, predictedLimit, predictedNum, recvQ, type RuleVerdict, type Scenario, scenarioOptions } from './common.js';
 
 interface OverflowResult {
   held: GroupOutcome;
@@ -21,12 +21,6 @@ interface OverflowResult {
 
 const RESET_AT_ONCE_MS = 200; // well under the 1 s of the first SYN-ACK/SYN retransmission
 const FIRST_RETRANSMIT_MS = 1000;
-
-function options(ctx: Parameters<Scenario['drive']>[0]) {
-  const s = ctx.config.scenario;
-  if (s.name !== 'overflow') throw new Error('not an overflow scenario');
-  return s.options;
-}
 
 export const overflow: Scenario = {
   report: {
@@ -42,7 +36,7 @@ export const overflow: Scenario = {
   },
   loadgenCaps: ['NET_ADMIN'],
   async drive(ctx) {
-    const o = options(ctx);
+    const o = scenarioOptions(ctx, 'overflow');
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
     const abort = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_abort_on_overflow');
     const limit = predictedLimit(ctx.config.server.backlog, somaxconn);

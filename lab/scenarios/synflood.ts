@@ -10,20 +10,14 @@
 //              legit client's too: it is served. M plays no part.
 //   cookies 2: every SYN gets a cookie, no request is kept: SYN-RECV stays 0.
 import { counterDeltas, parseProcNet, type Counters } from '../observe/nstat.js';
-import { parseListeners } from '../observe/ss.js';
+import { countStates, parseListeners, parseSockets } from '../observe/ss.js';
 import type { Host, Proc } from '../runtime/runtime.js';
 import { RESERVED_PORTS } from '../scenario-names.js';
 import { control } from '../up.js';
-import { atLeast, counter, counterOf, equal, numSysctl, observedNum, peakState, predictedLimit, predictedNum, type RuleVerdict, runHelper, type Scenario } from './common.js';
+import { atLeast, counter, counterOf, equal, numSysctl, observedNum, peakState, predictedLimit, predictedNum, type RuleVerdict, runHelper, type Scenario, scenarioOptions } from './common.js';
 
 export const FLOOD_PORTS = RESERVED_PORTS.synflood!;
 const TABLE = 'tcplab_flood';
-
-function options(ctx: Parameters<Scenario['drive']>[0]) {
-  const s = ctx.config.scenario;
-  if (s.name !== 'synflood') throw new Error('not a synflood scenario');
-  return s.options;
-}
 
 type Prediction = {
   limit: number;
@@ -94,7 +88,7 @@ export const synflood: Scenario = {
   },
   loadgenCaps: ['NET_ADMIN', 'NET_RAW'],
   async drive(ctx) {
-    const o = options(ctx);
+    const o = scenarioOptions(ctx, 'synflood');
     const c = ctx.client;
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
     const cookies = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_syncookies');
@@ -121,8 +115,8 @@ export const synflood: Scenario = {
       const sent = hpingSent(h.stdout + h.stderr);
       const floodTookMs = Date.now() - t0;
       await new Promise((r) => setTimeout(r, 300));
-      const ss = await ctx.server.exec(['ss', '-Htan', 'state', 'syn-recv', `sport = :${ctx.port}`], { timeoutMs: 10_000 });
-      const synRecvNow = ss.stdout.split('\n').filter((l) => l.trim()).length;
+      const ss = await ctx.server.exec(['ss', '-Htan', `sport = :${ctx.port}`], { timeoutMs: 10_000 });
+      const synRecvNow = countStates(parseSockets(ss.stdout))['SYN-RECV'];
       const legit = await runHelper<{ connected: number; pending: number; reset: number; refused: number; other: number; connectMs: number[] }>(c, 'burst', [ctx.server.address, ctx.port, 1, o.legitTimeoutMs], o.legitTimeoutMs + 15_000);
       // Counters over the flood and the legit client only (not the fill, not the control API).
       const during = counterDeltas(countersBefore, await netCounters(ctx.server));

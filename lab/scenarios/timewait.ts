@@ -9,27 +9,17 @@
 // (the namespace default) is for loopback only: no help across the lab network. When the
 // server closes first, the client's ports are free at once.
 import type { ChurnResult } from '../loadgen/churn.js';
-import { parseTimerTime } from '../observe/ss.js';
+import { parseSockets } from '../observe/ss.js';
 import type { Host } from '../runtime/runtime.js';
-import { atLeast, counter, counterOf, equal, numSysctl, observedNum, type RuleVerdict, runHelper, type Scenario, within } from './common.js';
+import { atLeast, counter, counterOf, equal, numSysctl, observedNum, type RuleVerdict, runHelper, type Scenario, within, scenarioOptions } from './common.js';
 
 const TIME_WAIT_SEC = 60;
 
-function options(ctx: Parameters<Scenario['drive']>[0]) {
-  const s = ctx.config.scenario;
-  if (s.name !== 'timewait') throw new Error('not a timewait scenario');
-  return s.options;
-}
-
 /** TIME-WAIT sockets to or from PORT on a host, with the time left on each (s). */
 async function timeWaits(h: Host, port: number): Promise<number[]> {
-  const r = await h.exec(['ss', '-Htano', 'state', 'time-wait', `( sport = :${port} or dport = :${port} )`], { timeoutMs: 15_000 });
+  const r = await h.exec(['ss', '-Htano', `( sport = :${port} or dport = :${port} )`], { timeoutMs: 15_000 });
   if (r.exitCode !== 0) throw new Error(`ss on ${h.name}: ${r.stderr.trim()}`);
-  return r.stdout
-    .split('\n')
-    .map((l) => /timer:\(timewait,([^,]+),/.exec(l)?.[1])
-    .filter((t): t is string => t !== undefined)
-    .map(parseTimerTime);
+  return parseSockets(r.stdout).flatMap((x) => (x.state === 'TIME-WAIT' && x.timer ? [x.timer.seconds] : []));
 }
 
 export const timewait: Scenario = {
@@ -45,7 +35,7 @@ export const timewait: Scenario = {
     series: { label: "TIME_WAIT over time on the closer", host: (p) => (p.config.scenario.name === 'timewait' && p.config.scenario.options.closer === 'server' ? 'server' : 'loadgen-1'), value: (s) => s.states['TIME-WAIT'] ?? 0 },
   },
   async drive(ctx) {
-    const o = options(ctx);
+    const o = scenarioOptions(ctx, 'timewait');
     const range = (ctx.clientSysctl('net.ipv4.ip_local_port_range') ?? '').trim().split(/\s+/).map(Number);
     if (range.length !== 2 || range.some((x) => !Number.isInteger(x))) throw new Error(`net.ipv4.ip_local_port_range was not read back on the loadgen`);
     const ports = range[1]! - range[0]! + 1;

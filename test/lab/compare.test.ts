@@ -72,7 +72,7 @@ describe('lab compare', () => {
     for (const [args, msg] of [
       [[A, other], `lab compare: ${A} is a throughput sweep, ${other} a backlog sweep: compare sweeps of one scenario`],
       [[A, join(WORK, 'nope')], `lab compare: ${join(WORK, 'nope')}: not a sweep folder (no points/)`],
-      [['--threshold', '2', A, A], 'lab compare: --threshold: got "2": expected a number from 0 to 1'],
+      [['--threshold', '2', A, A], `error: option '--threshold <fraction>' argument '2' is invalid. --threshold must be a number from 0 to 1, got "2"`],
       [[A], "error: missing required argument 'dirB'"],
     ] as const) {
       const r = await lab(['compare', ...args]);
