@@ -115,7 +115,7 @@ if (args.only) {
 }
 const modes = [
   { name: 'keep-alive', wrk: [] },
-  { name: `pipelined ×${DEPTH}`, wrk: ['-s', join(ROOT, 'lab/loadgen/pipeline.lua')], after: ['--', String(DEPTH)] },
+  { name: `pipelined ×${DEPTH}`, wrk: ['-s', join(ROOT, 'lab/in-host/pipeline.lua')], after: ['--', String(DEPTH)] },
 ];
 
 // ---- namespaces ----------------------------------------------------------------
@@ -125,7 +125,9 @@ function cleanup() {
     if (!ns) continue;
     try {
       sh(['ip', 'netns', 'del', ns]);
-    } catch {}
+    } catch {
+      // Not there: nothing to remove.
+    }
   }
   serverNs = null;
   rmSync(tmp, { recursive: true, force: true });
@@ -206,7 +208,9 @@ async function runWrk(argv) {
   const poll = setInterval(() => {
     try {
       cpu = cpuSeconds(child.pid);
-    } catch {}
+    } catch {
+      // The process ended between two reads: keep the last value.
+    }
   }, 100);
   const code = await new Promise((r) => child.once('exit', r));
   clearInterval(poll);

@@ -1,22 +1,260 @@
-#!/usr/bin/env node
-// The `lab` command. Each subcommand loads its heavy modules only when it runs, so
-// `lab --help` is instant. Errors: one line on stderr, exit 2.
-import { SCENARIOS } from './scenario-names.js';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { addServeOptions, intIn, MODELS, numberIn, oneOf, TRIGGERS } from '../server/options.js';
-import { parseSetting, type SysctlSetting } from '../sysctl/registry.js';
-import { TOOLS } from './loadgen/drivers.js';
-import { RUNTIMES } from './runtime/index.js';
-import type { UpHandle } from './up.js';
+// The `lab` command: parseCommand() turns argv into what to do (pure: no process, no file,
+// no host; tests call it directly), run() does it. lab/bin.ts is the executable around run().
+// Every error a user can cause or meet is a LabError: one line on stderr, its exit code.
+import { Command, CommanderError, Option } from 'commander';
+import { addServeOptions, type ServeOptions } from '../server/options.js';
+import { InputError, isLabError } from './errors.js';
+import { DEFAULT_DURATION_SEC, F, flagParser, MODELS, RUNTIMES, TOOLS, type RuntimeName } from './fields.js';
+import { labFromFlags, typed, validateLab, type LabFile } from './labfile.js';
+import type { LabHandle } from './point.js';
+import { SCENARIO_NAMES } from './scenarios/index.js';
+import type { SweepOptions } from './sweep.js';
 
-/** Errors that are the user's input or the machine's state: one line, exit 2. */
-const EXPECTED = new Set(['UsageError', 'RuntimeUnavailable', 'UpError', 'LoadgenError', 'SysctlError', 'ImageBuildError', 'LabFileError', 'SweepError']);
+export type Invocation =
+  | { cmd: 'help'; text: string }
+  | { cmd: 'serve'; options: ServeOptions }
+  | { cmd: 'up'; lab: LabFile; json: boolean; keep: boolean }
+  | { cmd: 'sweep'; file: string; runtime?: RuntimeName }
+  | { cmd: 'resume'; dir: string }
+  | { cmd: 'run'; lab: LabFile }
+  | { cmd: 'report'; dir: string }
+  | { cmd: 'compare'; a: string; b: string; threshold: number; json: boolean }
+  | { cmd: 'schema' }
+  | { cmd: 'images'; base: string; wrk2: boolean }
+  | { cmd: 'sysctls'; json: boolean }
+  | { cmd: 'down'; runId?: string }
+  | { cmd: 'status'; json: boolean };
+
+const def = <T>(schema: { parse(v: undefined): T }) => schema.parse(undefined);
+
+/** `lab up`'s flags for the fields of its one-point throughput lab. */
+const UP_FLAGS: Record<string, string> = {
+  runtime: '--runtime',
+  subnet: '--subnet',
+  sampleIntervalMs: '--sample-interval',
+  output: '--results',
+  'server.model': '--model',
+  'server.threads': '--threads',
+  'server.backlog': '--backlog',
+  'server.trigger': '--trigger',
+  'server.idleTimeoutMs': '--idle-timeout',
+  'server.port': '--port',
+  'server.controlPort': '--control-port',
+  'loadgens.0.tool': '--loadgen',
+  'loadgens.0.options.connections': '--connections',
+  'loadgens.0.options.duration': '--duration',
+  'loadgens.0.options.requests': '--requests',
+  'loadgens.0.options.threads': '--loadgen-threads',
+  'loadgens.0.options.rate': '--rate',
+  'loadgens.0.options.keepAlive': '--no-keep-alive',
+  'loadgens.0.options.pipelining': '--pipelining',
+};
+
+const upFlag = (path: string): string | undefined => {
+  const sysctl = /^(server|loadgens\.0)\.sysctls\.(.+)$/.exec(path);
+  if (sysctl) return `${sysctl[1] === 'server' ? '--server-sysctl' : '--client-sysctl'} ${sysctl[2]}`;
+  return UP_FLAGS[path];
+};
+
+interface UpFlags {
+  [k: string]: string | boolean | string[] | undefined;
+  serverSysctl?: string[];
+  clientSysctl?: string[];
+  keepAlive: boolean;
+  keep?: boolean;
+  json?: boolean;
+}
+
+function sysctlMap(flag: string, list: string[] = []): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const a of list) {
+    const i = a.indexOf('=');
+    if (i <= 0) throw new InputError(`${flag}: expected NAME=VALUE (e.g. net.core.somaxconn=128), got "${a}"`);
+    const value = a.slice(i + 1);
+    const t = typed(value);
+    out[a.slice(0, i).trim()] = typeof t === 'number' ? t : value;
+  }
+  return out;
+}
+
+/** `lab up`'s flags as the one-point throughput lab they stand for, validated like a lab file. */
+export function labFromUpFlags(f: UpFlags): LabFile {
+  const num = (k: string) => (typeof f[k] === 'string' ? typed(f[k]) : undefined);
+  const str = (k: string) => (typeof f[k] === 'string' ? f[k] : undefined);
+  const raw = {
+    runtime: str('runtime'),
+    subnet: str('subnet'),
+    sampleIntervalMs: num('sampleInterval'),
+    output: str('results'),
+    server: {
+      model: str('model'),
+      threads: num('threads'),
+      backlog: num('backlog'),
+      trigger: str('trigger'),
+      idleTimeoutMs: num('idleTimeout'),
+      port: num('port'),
+      controlPort: num('controlPort'),
+      sysctls: sysctlMap('--server-sysctl', f.serverSysctl),
+    },
+    loadgens: [
+      {
+        tool: str('loadgen'),
+        options: {
+          connections: num('connections'),
+          duration: num('duration'),
+          requests: num('requests'),
+          threads: num('loadgenThreads'),
+          rate: num('rate'),
+          ...(f.keepAlive === false ? { keepAlive: false } : {}),
+          pipelining: num('pipelining'),
+        },
+        sysctls: sysctlMap('--client-sysctl', f.clientSysctl),
+      },
+    ],
+    scenario: { name: 'throughput' },
+  };
+  return validateLab(raw, { flags: upFlag, label: 'lab up' });
+}
+
+function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: string): void; writeErr(s: string): void }): Command {
+  // Subcommands made with .command() inherit exitOverride and the output settings.
+  const program = new Command('lab').description('tcplab: see and tune how the Linux TCP stack treats a busy server').exitOverride().configureOutput(output).showSuggestionAfterError(true);
+
+  addServeOptions(program.command('serve'))
+    .description('run the native reactor and its control API in this process (what the server host runs)')
+    .action((options: ServeOptions) => done({ cmd: 'serve', options }));
+
+  const opt = (flags: string, help: string) => new Option(flags, help);
+  program
+    .command('up')
+    .description('one point of the throughput scenario on fresh hosts (server + loadgen): apply sysctls, run the load, record and summarize what the kernel did')
+    .addOption(opt('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')} (default auto: docker when an engine answers, else netns)`))
+    .addOption(opt('--subnet <cidr>', `the lab network, an IPv4 /24 (default ${def(F.subnet)})`))
+    .addOption(opt('--model <name>', `reactor model: ${MODELS.join(', ')} (default ${def(F.model)})`))
+    .addOption(opt('--threads <n>', `reactor loops/workers (default ${def(F.threads)})`))
+    .addOption(opt('--backlog <n>', `listen() backlog, passed as is (default ${def(F.backlog)})`))
+    .addOption(opt('--trigger <mode>', `edge or level (default ${def(F.trigger)})`))
+    .addOption(opt('--idle-timeout <ms>', `server's idle connection timeout, 0: never (default ${def(F.idleTimeoutMs)})`))
+    .addOption(opt('--port <n>', `server HTTP port on its host (default ${def(F.port)})`))
+    .addOption(opt('--control-port <n>', `server's control API port, on its host's loopback (default ${def(F.controlPort)})`))
+    .addOption(opt('--loadgen <tool>', `load generator: ${TOOLS.join(', ')} (default ${def(F.tool)})`))
+    .addOption(opt('--connections <n>', `concurrent connections (default ${def(F.connections)})`))
+    .addOption(opt('--duration <s>', `run the load this long (default ${DEFAULT_DURATION_SEC} unless --requests)`))
+    .addOption(opt('--requests <n>', 'send this many requests instead of running for a duration (autocannon, ab)').conflicts('duration'))
+    .addOption(opt('--loadgen-threads <n>', 'load generator threads (wrk, wrk2) or workers (autocannon)'))
+    .addOption(opt('--rate <rps>', 'hold this many requests per second (autocannon, wrk2)'))
+    .option('--no-keep-alive', 'a new connection per request (ab, wrk)')
+    .addOption(opt('--pipelining <n>', 'requests in flight per connection (autocannon, wrk)'))
+    .addOption(opt('--server-sysctl <name=value>', 'a sysctl for the server host (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(opt('--client-sysctl <name=value>', 'a sysctl for the loadgen host (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(opt('--sample-interval <ms>', `sampler interval, ss + counters on every host (default ${def(F.sampleIntervalMs)})`))
+    .addOption(opt('--results <dir>', `where run folders go (default ${def(F.output)})`))
+    .option('--keep', 'leave the lab (and the server) running; `lab down` removes it')
+    .option('--json', 'print the point record as JSON and nothing else on stdout')
+    .action((f: UpFlags) => done({ cmd: 'up', lab: labFromUpFlags(f), json: f.json ?? false, keep: f.keep ?? false }));
+
+  const runtimeFlag = textFlagOf('--runtime', F.runtime);
+  program
+    .command('sweep [file]')
+    .description('run every point of a lab file (YAML) on fresh hosts; write point records, report.md and report.html; prints the run folder')
+    .option('--resume <dir>', 'run only the points of this sweep folder that are not on disk yet')
+    .addOption(opt('--runtime <name>', `override the lab file's runtime: ${RUNTIMES.join(', ')}`).argParser(runtimeFlag))
+    .action((file: string | undefined, o: { resume?: string; runtime?: RuntimeName }) => {
+      if (!file === !o.resume) throw new InputError('give a lab file, or --resume DIR (not both)');
+      if (o.resume && o.runtime) throw new InputError('--runtime cannot change a sweep being resumed (its points must run alike)');
+      done(file ? { cmd: 'sweep', file, ...(o.runtime ? { runtime: o.runtime } : {}) } : { cmd: 'resume', dir: o.resume! });
+    });
+
+  program
+    .command('run')
+    .description('the same sweep as a lab file, from flags: lab run --scenario backlog --set server.backlog=16,128 --set server.sysctls.net.core.somaxconn=64')
+    .addOption(opt('--scenario <name>', SCENARIO_NAMES.join(', ')).makeOptionMandatory())
+    .addOption(opt('--set <path=values>', 'an axis: a field path and comma-separated values (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(opt('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')}`))
+    .addOption(opt('--repetitions <n>', 'runs per point'))
+    .option('--output <dir>', 'where run folders go')
+    .action((f: { scenario: string; set?: string[]; runtime?: string; repetitions?: string; output?: string }) => {
+      done({ cmd: 'run', lab: labFromFlags({ ...f, set: f.set ?? [] }) });
+    });
+
+  program
+    .command('report <dir>')
+    .description('write report.md and report.html (self-contained, with charts) for a sweep folder from its point records; prints both paths')
+    .action((dir: string) => done({ cmd: 'report', dir }));
+
+  program
+    .command('compare <dirA> <dirB>')
+    .description('compare two sweeps of one scenario point by point; flags changes beyond the noise (the spread over repetitions, at least --threshold of A). Exit 1 when there is a regression')
+    .addOption(opt('--threshold <fraction>', 'smallest relative change flagged, 0 to 1 (default 0.1)'))
+    .option('--json', 'print the comparison as JSON')
+    .action((a: string, b: string, o: { threshold?: string; json?: boolean }) => done({ cmd: 'compare', a, b, threshold: o.threshold === undefined ? 0.1 : threshold(o.threshold), json: o.json ?? false }));
+
+  program
+    .command('schema')
+    .description('print the lab file schema (JSON Schema)')
+    .action(() => done({ cmd: 'schema' }));
+
+  program
+    .command('images')
+    .description('build the Docker images for the current sources when missing (tags tcplab-server/loadgen:<hash> and :latest)')
+    .option('--base <image>', 'base image for every stage', 'debian:bookworm-slim')
+    .option('--wrk2', 'also build wrk2 from its upstream source (needs internet)')
+    .action((o: { base: string; wrk2?: boolean }) => done({ cmd: 'images', base: o.base, wrk2: o.wrk2 ?? false }));
+
+  program
+    .command('sysctls')
+    .description('list the tunables the lab knows: allowed values, scope, side, default, meaning')
+    .option('--json', 'print JSON only')
+    .action((o: { json?: boolean }) => done({ cmd: 'sysctls', json: o.json ?? false }));
+
+  program
+    .command('down [run-id]')
+    .description('remove every namespace, bridge, container, network and process a lab created (all labs, or one run id), even after a crash')
+    .action((runId?: string) => done({ cmd: 'down', ...(runId ? { runId } : {}) }));
+
+  program
+    .command('status')
+    .description('list running labs and their hosts')
+    .option('--json', 'print JSON only')
+    .action((o: { json?: boolean }) => done({ cmd: 'status', json: o.json ?? false }));
+  return program;
+}
+
+function textFlagOf<T>(flag: string, schema: Parameters<typeof flagParser<T>>[1]): (v: string) => T {
+  return flagParser(flag, schema, false);
+}
+
+function threshold(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InputError(`--threshold: got ${JSON.stringify(typed(v))}: a number from 0 to 1`);
+  return n;
+}
+
+/** What argv (without node and the script) asks for; throws InputError for anything wrong. */
+export function parseCommand(args: string[]): Invocation {
+  let inv: Invocation | undefined;
+  let out = '';
+  let err = '';
+  const program = buildProgram((i) => (inv = i), { writeOut: (s) => (out += s), writeErr: (s) => (err += s) });
+  if (!args.length) return { cmd: 'help', text: program.helpInformation() };
+  try {
+    program.parse(args, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(e.code)) return { cmd: 'help', text: out };
+      throw new InputError((err || e.message).split('\n')[0]!.replace(/^error: /, ''));
+    }
+    throw e;
+  }
+  if (!inv) throw new InputError('no command given (see lab --help)');
+  return inv;
+}
 
 /**
  * Progress of a sweep on stderr: on a terminal a bar (points done, the point running, ETA) with
  * the per-point lines printed above it; otherwise (a pipe, a log file, CI) the lines alone.
  */
-async function sweepProgress(): Promise<Pick<import('./sweep.js').SweepOptions, 'progress' | 'bar'>> {
+async function sweepProgress(): Promise<Pick<SweepOptions, 'progress' | 'bar'>> {
   if (!process.stderr.isTTY) return { progress: (l) => process.stderr.write(l + '\n') };
   const { MultiBar, Presets } = await import('cli-progress');
   const multi = new MultiBar({ stream: process.stderr, format: '{bar} {value}/{total} points | {eta_text} | {current}', hideCursor: true, clearOnComplete: true, autopadding: true }, Presets.shades_classic);
@@ -37,54 +275,8 @@ async function sweepProgress(): Promise<Pick<import('./sweep.js').SweepOptions, 
   };
 }
 
-class CliUsageError extends Error {
-  override name = 'UsageError';
-}
-
-function sysctlList(flag: string) {
-  return (v: string, prev: SysctlSetting[] = []): SysctlSetting[] => {
-    try {
-      return [...prev, parseSetting(v)];
-    } catch (err) {
-      throw new InvalidArgumentError(`${flag}: ${(err as Error).message}`);
-    }
-  };
-}
-
-function subnet(v: string): string {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.0\/24$/.exec(v);
-  if (!m || [m[1], m[2], m[3]].some((x) => Number(x) > 255)) throw new InvalidArgumentError(`--subnet must be an IPv4 /24 like 198.18.0.0/24, got "${v}"`);
-  return v;
-}
-
-interface UpFlags {
-  runtime: (typeof RUNTIMES)[number];
-  subnet: string;
-  model: (typeof MODELS)[number];
-  threads: number;
-  backlog: number;
-  trigger: (typeof TRIGGERS)[number];
-  idleTimeout: number;
-  port: number;
-  controlPort: number;
-  loadgen: (typeof TOOLS)[number];
-  connections: number;
-  duration?: number;
-  requests?: number;
-  loadgenThreads?: number;
-  rate?: number;
-  keepAlive: boolean;
-  pipelining?: number;
-  serverSysctl?: SysctlSetting[];
-  clientSysctl?: SysctlSetting[];
-  sampleInterval: number;
-  results: string;
-  keep?: boolean;
-  json?: boolean;
-}
-
-/** Ctrl-C (or SIGTERM) during `lab up`/`sweep`: tear the lab down, then exit 130. A second one exits at once. */
-function interruptible(handle: UpHandle, cmd = 'lab up'): () => void {
+/** Ctrl-C (or SIGTERM) during a lab: tear the lab down, then exit 130. A second one exits at once. */
+function interruptible(handle: LabHandle, cmd: string): () => void {
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) {
@@ -112,241 +304,127 @@ function interruptible(handle: UpHandle, cmd = 'lab up'): () => void {
   };
 }
 
-const oneLine = { writeErr: (s: string) => process.stderr.write(s.split('\n')[0] + '\n') };
-
 async function runtimes() {
   const { availableRuntimes } = await import('./runtime/index.js');
   return availableRuntimes();
 }
 
-export function buildProgram(): Command {
-  // Subcommands made with .command() inherit exitOverride and the output settings.
-  const program = new Command('lab')
-    .description('tcplab: see and tune how the Linux TCP stack treats a busy server')
-    .exitOverride()
-    .configureOutput(oneLine)
-    .showSuggestionAfterError(true);
-
-  addServeOptions(program.command('serve'))
-    .description('run the native reactor and its control API in this process (what the server host runs)')
-    .action(async (opts) => {
-      const { serve } = await import('../server/main.js');
-      await serve(opts);
-    });
-
-  program
-    .command('up')
-    .description('create a lab (server host + loadgen host), apply sysctls, run the load, record and summarize what the kernel did')
-    .addOption(new Option('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')} (auto: docker when an engine answers, else netns)`).argParser(oneOf('--runtime', RUNTIMES)).default('auto'))
-    .addOption(new Option('--subnet <cidr>', 'the lab network (an IPv4 /24)').argParser(subnet).default('198.18.0.0/24'))
-    .addOption(new Option('--model <name>', `reactor model: ${MODELS.join(', ')}`).argParser(oneOf('--model', MODELS)).default('single'))
-    .addOption(new Option('--threads <n>', 'reactor loops/workers').argParser(intIn('--threads', 1, 256)).default(1))
-    .addOption(new Option('--backlog <n>', 'listen() backlog, passed as is').argParser(intIn('--backlog', -2147483648, 2147483647)).default(511))
-    .addOption(new Option('--trigger <mode>', 'edge or level').argParser(oneOf('--trigger', TRIGGERS)).default('edge'))
-    .addOption(new Option('--idle-timeout <ms>', "server's idle connection timeout (0: never)").argParser(intIn('--idle-timeout', 0, 86400000)).default(60000))
-    .addOption(new Option('--port <n>', 'server HTTP port on its host').argParser(intIn('--port', 1, 65535)).default(8080))
-    .addOption(new Option('--control-port <n>', "server's control API port (loopback of its host)").argParser(intIn('--control-port', 1, 65535)).default(9090))
-    .addOption(new Option('--loadgen <tool>', `load generator: ${TOOLS.join(', ')}`).argParser(oneOf('--loadgen', TOOLS)).default('autocannon'))
-    .addOption(new Option('--connections <n>', 'concurrent connections').argParser(intIn('--connections', 1, 100000)).default(10))
-    .addOption(new Option('--duration <s>', 'run the load this long (default 10 unless --requests)').argParser(intIn('--duration', 1, 3600)))
-    .addOption(new Option('--requests <n>', 'send this many requests instead of running for a duration (autocannon, ab)').argParser(intIn('--requests', 1, 1000000000)).conflicts('duration'))
-    .addOption(new Option('--loadgen-threads <n>', 'load generator threads (wrk, wrk2) or workers (autocannon)').argParser(intIn('--loadgen-threads', 1, 64)))
-    .addOption(new Option('--rate <rps>', 'hold this many requests per second (autocannon, wrk2)').argParser(intIn('--rate', 1, 10000000)))
-    .option('--no-keep-alive', 'a new connection per request (ab, wrk)')
-    .addOption(new Option('--pipelining <n>', 'requests in flight per connection (autocannon, wrk)').argParser(intIn('--pipelining', 1, 1024)))
-    .addOption(new Option('--server-sysctl <name=value>', 'a sysctl for the server host (repeatable)').argParser(sysctlList('--server-sysctl')))
-    .addOption(new Option('--client-sysctl <name=value>', 'a sysctl for the loadgen host (repeatable)').argParser(sysctlList('--client-sysctl')))
-    .addOption(new Option('--sample-interval <ms>', 'sampler interval (ss + counters on every host)').argParser(intIn('--sample-interval', 10, 10000)).default(50))
-    .option('--results <dir>', 'where run folders go', 'results')
-    .option('--keep', 'leave the lab (and the server) running; `lab down` removes it')
-    .option('--json', 'print the run record as JSON and nothing else on stdout')
-    .action(async (f: UpFlags, cmd: Command) => {
-      if (f.port === f.controlPort) throw new CliUsageError(`--port and --control-port must differ, both are ${f.port}`);
-      const { up } = await import('./up.js');
-      const { validateLoad } = await import('./loadgen/drivers.js');
-      const { loadOptions } = await import('./loadgen/result.js');
-      const { url: _url, ...load } = loadOptions({ ...f, threads: f.loadgenThreads }, 'http://0.0.0.0/');
-      validateLoad(f.loadgen, { ...load, url: _url });
-      const handle: UpHandle = {};
-      const release = interruptible(handle);
-      try {
-        const { record, dir } = await up(
-          {
-            runtime: f.runtime, subnet: f.subnet, subnetFallback: cmd.getOptionValueSource('subnet') === 'default', model: f.model, threads: f.threads, backlog: f.backlog, trigger: f.trigger,
-            idleTimeoutMs: f.idleTimeout, port: f.port, controlPort: f.controlPort, loadgen: f.loadgen, load,
-            serverSysctls: f.serverSysctl ?? [], clientSysctls: f.clientSysctl ?? [], sampleIntervalMs: f.sampleInterval,
-            resultsDir: f.results, keep: f.keep ?? false, progress: (l) => process.stderr.write(l + '\n'),
-          },
-          handle,
-        );
-        if (f.json) process.stdout.write(JSON.stringify(record) + '\n');
-        else process.stdout.write((await import('./summary.js')).formatSummary(record, dir));
-        if (record.kept) process.stderr.write(`lab up: lab ${record.runId} left running (--keep); \`lab down ${record.runId}\` removes it\n`);
-      } finally {
-        release();
-      }
-    });
-
-  const runSweep = async (source: { file: string; runtime?: (typeof RUNTIMES)[number] } | { resume: string } | { lab: import('./labfile.js').LabFile }, cmd = 'lab sweep') => {
-    const { loadLabFile } = await import('./labfile.js');
-    const { sweep } = await import('./sweep.js');
-    const { writeReport } = await import('./report.js');
-    const src = 'file' in source ? { file: source.file, lab: { ...loadLabFile(source.file), ...(source.runtime ? { runtime: source.runtime } : {}) } } : 'lab' in source ? { file: null, lab: source.lab } : source;
-    const handle: UpHandle = {};
-    const out = await sweepProgress();
-    const release = interruptible(handle, cmd);
-    try {
-      const r = await sweep(src, { ...out, handle });
-      const rep = writeReport(r.dir);
-      process.stdout.write(`${r.dir}\n`);
-      process.stderr.write(`${cmd}: ${r.ran} point run(s) done, ${r.failed} with a FAIL verdict; report: ${rep.md}, ${rep.html}\n`);
-    } finally {
-      release();
-    }
-  };
-
-  program
-    .command('sweep [file]')
-    .description('run every point of a lab file (YAML) on fresh hosts and write point records and report.md; prints the run folder')
-    .option('--resume <dir>', 'run only the points of this sweep folder that are not on disk yet')
-    .addOption(new Option('--runtime <name>', `override the lab file's runtime: ${RUNTIMES.join(', ')}`).argParser(oneOf('--runtime', RUNTIMES)))
-    .action(async (file: string | undefined, opts: { resume?: string; runtime?: (typeof RUNTIMES)[number] }) => {
-      if (!file === !opts.resume) throw new CliUsageError('give a lab file, or --resume DIR (not both)');
-      if (opts.resume && opts.runtime) throw new CliUsageError('--runtime cannot change a sweep being resumed (its points must run alike)');
-      await runSweep(file ? { file, runtime: opts.runtime } : { resume: opts.resume! });
-    });
-
-  program
-    .command('run')
-    .description('the same sweep as a lab file, from flags: lab run --scenario backlog --set server.backlog=16,128 --set server.sysctls.net.core.somaxconn=64')
-    .addOption(new Option('--scenario <name>', SCENARIOS.join(', ')).argParser(oneOf('--scenario', SCENARIOS)).makeOptionMandatory())
-    .addOption(new Option('--set <path=values>', 'an axis: a field path and comma-separated values (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
-    .addOption(new Option('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')}`).argParser(oneOf('--runtime', RUNTIMES)))
-    .addOption(new Option('--repetitions <n>', 'runs per point').argParser(intIn('--repetitions', 1, 100)))
-    .option('--output <dir>', 'where run folders go')
-    .action(async (f: { scenario: string; set?: string[]; runtime?: string; repetitions?: number; output?: string }) => {
-      const { labFromFlags } = await import('./labfile.js');
-      await runSweep({ lab: labFromFlags({ ...f, set: f.set ?? [] }) }, 'lab run');
-    });
-
-  program
-    .command('report <dir>')
-    .description('write report.md and report.html (self-contained, with charts) for a sweep folder from its point records; prints both paths')
-    .action(async (dir: string) => {
-      const { writeReport } = await import('./report.js');
-      const r = writeReport(dir);
-      process.stdout.write(`${r.md}\n${r.html}\n`);
-    });
-
-  program
-    .command('compare <dirA> <dirB>')
-    .description('compare two sweeps of one scenario point by point; flags changes beyond the noise (the spread over repetitions, at least --threshold of A). Exit 1 when there is a regression')
-    .addOption(new Option('--threshold <fraction>', 'smallest relative change flagged (0–1)').argParser(numberIn('--threshold', 0, 1)).default(0.1))
-    .option('--json', 'print the comparison as JSON')
-    .action(async (dirA: string, dirB: string, opts: { threshold: number; json?: boolean }) => {
-      const { compare, renderComparison } = await import('./compare.js');
-      const c = compare(dirA, dirB, opts.threshold);
-      process.stdout.write(opts.json ? JSON.stringify(c, null, 2) + '\n' : renderComparison(c, dirA, dirB));
-      if (c.regressions > 0) process.exitCode = 1;
-    });
-
-  program
-    .command('schema')
-    .description('print the lab file schema (JSON Schema)')
-    .action(async () => {
-      const { LabFileSchema } = await import('./labfile.js');
-      const { z } = await import('zod');
-      process.stdout.write(JSON.stringify(z.toJSONSchema(LabFileSchema, { io: 'input' }), null, 2) + '\n');
-    });
-
-  program
-    .command('images')
-    .description('build the Docker images for the current sources when missing (tags tcplab-server/loadgen:<hash> and :latest)')
-    .option('--base <image>', 'base image for every stage', 'debian:bookworm-slim')
-    .option('--wrk2', 'also build wrk2 from its upstream source (needs internet)')
-    .action(async (opts: { base: string; wrk2?: boolean }) => {
-      const { DockerRuntime } = await import('./runtime/docker.js');
-      const rt = new DockerRuntime({ base: opts.base, wrk2: opts.wrk2 ?? false, progress: (l) => process.stderr.write(l + '\n') });
-      await rt.check();
-      const im = await rt.prepare();
-      process.stdout.write(`${im.server}\n${im.loadgen}\n`);
-    });
-
-  program
-    .command('sysctls')
-    .description('list the tunables the lab knows: allowed values, scope, side, default, meaning')
-    .option('--json', 'print JSON only')
-    .action(async (opts: { json?: boolean }) => {
-      const { TUNABLES, describeAllowed } = await import('../sysctl/registry.js');
-      if (opts.json) return void process.stdout.write(JSON.stringify(TUNABLES) + '\n');
-      for (const t of TUNABLES) {
-        const where = t.scope === 'global' ? `global (not settable per host: ${t.whyGlobal})` : `per host, acts on the ${t.side === 'both' ? 'server and client' : t.side}`;
-        const def = t.kernelDefault !== undefined ? `kernel default ${t.kernelDefault}` : 'default depends on the machine';
-        process.stdout.write(`${t.name}\n  ${t.meaning}\n  allowed: ${describeAllowed(t.value)}; ${where}; ${def}\n`);
-      }
-    });
-
-  program
-    .command('down [run-id]')
-    .description('remove every namespace, bridge, container, network and process a lab created (all labs, or one run id), even after a crash')
-    .action(async (runId?: string) => {
-      let total = 0;
-      for (const rt of await runtimes()) {
-        const n = await rt.destroy(runId);
-        total += n;
-        if (n) process.stderr.write(`lab down: removed ${n} ${rt.name === 'netns' ? 'namespace(s)' : 'container(s) and network(s)'}${runId ? ` of run ${runId}` : ''}\n`);
-      }
-      if (!total) process.stderr.write('lab down: nothing to remove\n');
-    });
-
-  program
-    .command('status')
-    .description('list running labs and their hosts')
-    .option('--json', 'print JSON only')
-    .action(async (opts: { json?: boolean }) => {
-      const labs = (await Promise.all((await runtimes()).map((rt) => rt.list()))).flat();
-      if (opts.json) return void process.stdout.write(JSON.stringify(labs) + '\n');
-      if (!labs.length) process.stdout.write('no labs running\n');
-      for (const l of labs) {
-        process.stdout.write(`${l.runId} (${l.runtime})\n`);
-        for (const h of l.hosts) process.stdout.write(`  ${h.name.padEnd(12)} ${h.pids.length} process(es)\n`);
-      }
-    });
-  return program;
+/** A sweep (of a file, of flags, of `lab up`'s one point, or resumed), with progress and its report. */
+async function runSweep(source: { file: string | null; lab: LabFile } | { resume: string }, cmd: string, o: { keep?: boolean; bar?: boolean } = {}) {
+  const { sweep } = await import('./sweep.js');
+  const { writeReport } = await import('./report.js');
+  const handle: LabHandle = {};
+  const out = o.bar === false ? { progress: (l: string) => process.stderr.write(l + '\n') } : await sweepProgress();
+  const release = interruptible(handle, cmd);
+  try {
+    const r = await sweep(source, { ...out, handle, cmd, keep: o.keep ?? false });
+    const rep = writeReport(r.dir);
+    return { ...r, report: rep };
+  } finally {
+    release();
+  }
 }
 
-/** Runs the CLI; returns the exit code. */
-export async function run(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  if (argv.length <= 2) {
-    program.outputHelp();
-    return 0;
+/** Does what an invocation asks; returns the exit code. */
+export async function execute(inv: Invocation): Promise<number> {
+  const say = (s: string) => process.stdout.write(s);
+  switch (inv.cmd) {
+    case 'help':
+      say(inv.text);
+      return 0;
+    case 'serve': {
+      const { serve } = await import('../server/main.js');
+      await serve(inv.options);
+      return 0;
+    }
+    case 'up': {
+      const r = await runSweep({ file: null, lab: inv.lab }, 'lab up', { keep: inv.keep, bar: false });
+      const rec = r.records[0]!;
+      if (inv.json) say(JSON.stringify(rec) + '\n');
+      else say((await import('./summary.js')).formatSummary(rec, r.dir));
+      if (rec.kept) process.stderr.write(`lab up: lab ${rec.runId} left running (--keep); \`lab down ${rec.runId}\` removes it\n`);
+      return 0;
+    }
+    case 'sweep':
+    case 'resume':
+    case 'run': {
+      const { loadLabFile } = await import('./labfile.js');
+      const cmd = inv.cmd === 'run' ? 'lab run' : 'lab sweep';
+      const source = inv.cmd === 'resume' ? { resume: inv.dir } : inv.cmd === 'run' ? { file: null, lab: inv.lab } : { file: inv.file, lab: { ...loadLabFile(inv.file), ...(inv.runtime ? { runtime: inv.runtime } : {}) } };
+      const r = await runSweep(source, cmd);
+      say(`${r.dir}\n`);
+      process.stderr.write(`${cmd}: ${r.ran} point run(s) done, ${r.failed} with a FAIL verdict; report: ${r.report.md}, ${r.report.html}\n`);
+      return 0;
+    }
+    case 'report': {
+      const { writeReport } = await import('./report.js');
+      const r = writeReport(inv.dir);
+      say(`${r.md}\n${r.html}\n`);
+      return 0;
+    }
+    case 'compare': {
+      const { compare, renderComparison } = await import('./compare.js');
+      const c = compare(inv.a, inv.b, inv.threshold);
+      say(inv.json ? JSON.stringify(c, null, 2) + '\n' : renderComparison(c, inv.a, inv.b));
+      return c.regressions > 0 ? 1 : 0;
+    }
+    case 'schema': {
+      const { LabFileSchema } = await import('./labfile.js');
+      const { z } = await import('zod');
+      say(JSON.stringify(z.toJSONSchema(LabFileSchema, { io: 'input' }), null, 2) + '\n');
+      return 0;
+    }
+    case 'images': {
+      const { DockerRuntime } = await import('./runtime/docker.js');
+      const rt = new DockerRuntime({ base: inv.base, wrk2: inv.wrk2, progress: (l) => process.stderr.write(l + '\n') });
+      await rt.check();
+      const im = await rt.prepare();
+      say(`${im.server}\n${im.loadgen}\n`);
+      return 0;
+    }
+    case 'sysctls': {
+      const { TUNABLES, describeAllowed } = await import('../sysctl/registry.js');
+      if (inv.json) return say(JSON.stringify(TUNABLES) + '\n'), 0;
+      for (const t of TUNABLES) {
+        const where = t.scope === 'global' ? `global (not settable per host: ${t.whyGlobal})` : `per host, acts on the ${t.side === 'both' ? 'server and client' : t.side}`;
+        const d = t.kernelDefault !== undefined ? `kernel default ${t.kernelDefault}` : 'default depends on the machine';
+        say(`${t.name}\n  ${t.meaning}\n  allowed: ${describeAllowed(t.value)}; ${where}; ${d}\n`);
+      }
+      return 0;
+    }
+    case 'down': {
+      let total = 0;
+      for (const rt of await runtimes()) {
+        const n = await rt.destroy(inv.runId);
+        total += n;
+        if (n) process.stderr.write(`lab down: removed ${n} ${rt.name === 'netns' ? 'namespace(s)' : 'container(s) and network(s)'}${inv.runId ? ` of run ${inv.runId}` : ''}\n`);
+      }
+      if (!total) process.stderr.write('lab down: nothing to remove\n');
+      return 0;
+    }
+    case 'status': {
+      const labs = (await Promise.all((await runtimes()).map((rt) => rt.list()))).flat();
+      if (inv.json) return say(JSON.stringify(labs) + '\n'), 0;
+      if (!labs.length) say('no labs running\n');
+      for (const l of labs) {
+        say(`${l.runId} (${l.runtime})\n`);
+        for (const h of l.hosts) say(`  ${h.name.padEnd(12)} ${h.pids.length} process(es)\n`);
+      }
+      return 0;
+    }
   }
+}
+
+/** Runs the CLI on argv (without node and the script); returns the exit code. */
+export async function run(args: string[]): Promise<number> {
+  const name = args[0] && !args[0].startsWith('-') ? `lab ${args[0]}` : 'lab';
   try {
-    await program.parseAsync(argv);
-    // A command may end with a verdict of its own (lab compare: 1 when it found a regression).
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return await execute(parseCommand(args));
   } catch (err) {
-    if (err instanceof CommanderError) {
-      return ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code) ? 0 : 2;
-    }
-    const e = err as Error;
-    if (EXPECTED.has(e.name)) {
-      const cmd = argv[2] && !argv[2].startsWith('-') ? `lab ${argv[2]}` : 'lab';
-      process.stderr.write(`${cmd}: ${e.message.split('\n')[0]}\n`);
-      return 2;
-    }
-    if (e.name === 'PointError') {
-      process.stderr.write(`lab ${argv[2]}: ${e.message}\n`);
-      return 1;
+    if (isLabError(err)) {
+      process.stderr.write(`${name}: ${err.message.split('\n')[0]}\n`);
+      return err.exitCode;
     }
     throw err;
   }
 }
-
-// `lab sysctls | head`: a closed pipe ends the output quietly, like other CLI tools.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
-process.exitCode = await run(process.argv);

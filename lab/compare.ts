@@ -6,8 +6,9 @@
 // went from PASS to FAIL is a regression too.
 import { describeSettings } from './labfile.js';
 import { loadPoints } from './report.js';
-import { SCENARIO_IMPLS } from './scenarios/index.js';
-import { SweepError, type PointRecord } from './sweep.js';
+import type { PointRecord } from './record.js';
+import { scenarioNamed } from './scenarios/index.js';
+import { SweepError } from './sweep.js';
 
 export interface MetricDiff {
   point: string;
@@ -56,7 +57,8 @@ export function compare(dirA: string, dirB: string, threshold = 0.1): Comparison
   if (!B.length) throw new SweepError(`${dirB}: no point records yet`);
   const scenario = A[0]!.scenario.name;
   if (B[0]!.scenario.name !== scenario) throw new SweepError(`${dirA} is a ${scenario} sweep, ${dirB} a ${B[0]!.scenario.name} sweep: compare sweeps of one scenario`);
-  const impl = SCENARIO_IMPLS[scenario as keyof typeof SCENARIO_IMPLS];
+  const impl = scenarioNamed(scenario);
+  if (!impl) throw new SweepError(`${dirA}: a sweep of an unknown scenario "${scenario}"`);
   const a = byPoint(A);
   const b = byPoint(B);
   const out: Comparison = { scenario, metrics: [], verdicts: [], onlyInA: [...a.keys()].filter((k) => !b.has(k)), onlyInB: [...b.keys()].filter((k) => !a.has(k)), regressions: 0 };

@@ -1,138 +1,52 @@
-// Lab files (YAML): the schema (zod; `lab schema` prints it as JSON Schema), loading with
-// errors that name the file, the field path, the value and what is allowed, and the sweep's
-// expansion into points (a matrix of axes, plus `zip` for values that move together).
+// Lab files (YAML) and the flags that stand for one: the schema (zod, built from fields.ts
+// and each scenario's options; `lab schema` prints it as JSON Schema), validation of every
+// point before anything is created (errors name the file or the flag, the field, the value
+// and what is allowed), and the sweep's expansion into points (a matrix of axes, plus `zip`
+// for values that move together).
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { lookup, validateValue, type SysctlSetting } from '../sysctl/registry.js';
+import { InputError } from './errors.js';
+import { badValue, LabBaseSchema, oneOfText, show, threadsText, type PointConfig } from './fields.js';
+import { validateLoad } from './loadgen/drivers.js';
+import { loadOptions } from './loadgen/result.js';
+import { SCENARIO_NAMES, SCENARIOS, scenarioNamed, type Scenario } from './scenarios/index.js';
 
-const int = (lo: number, hi: number) => z.number().int().min(lo).max(hi);
+/** A scenario's part of a lab file: its name and its own options (each with a default). */
+const scenarioSchema = (s: Scenario) => z.object({ name: z.literal(s.name), options: s.options.prefault({}) }).strict();
+const [first, ...rest] = SCENARIOS.map(scenarioSchema);
+const ScenarioSchema = z.discriminatedUnion('name', [first!, ...rest], { error: oneOfText(SCENARIO_NAMES) });
 
-const Sysctls = z.record(z.string(), z.union([z.string(), z.number()])).default({});
-
-import { RESERVED_PORTS } from './scenario-names.js';
-export { SCENARIOS } from './scenario-names.js';
-
-const Server = z
-  .object({
-    model: z.enum(['single', 'reuseport', 'acceptor', 'workers']).default('single'),
-    threads: int(1, 256).default(1),
-    trigger: z.enum(['edge', 'level']).default('edge'),
-    backlog: int(-2147483648, 2147483647).default(511),
-    idleTimeoutMs: int(0, 86400000).default(60000),
-    sysctls: Sysctls,
-  })
-  .strict();
-
-const LoadOptions = z
-  .object({
-    connections: int(1, 100000).default(10),
-    duration: int(1, 3600).optional(),
-    requests: int(1, 1000000000).optional(),
-    threads: int(1, 64).optional(),
-    rate: int(1, 10000000).optional(),
-    keepAlive: z.boolean().default(true),
-    pipelining: int(1, 1024).optional(),
-  })
-  .strict();
-
-const Loadgen = z
-  .object({
-    tool: z.enum(['autocannon', 'ab', 'wrk', 'wrk2']).default('autocannon'),
-    options: LoadOptions.prefault({}),
-    sysctls: Sysctls,
-    count: int(1, 1).default(1),
-  })
-  .strict();
-
-/** A scenario: its name and its own options, each with a default (`options` may be left out). */
-const scenario = <N extends string, T extends z.ZodRawShape>(name: N, options: T) => {
-  const o = z.object(options).strict();
-  // Every option has a default, so {} is a valid input; prefault runs it through them.
-  return z.object({ name: z.literal(name), options: o.prefault({} as z.input<typeof o>) }).strict();
-};
-
-const Scenario = z.discriminatedUnion('name', [
-  scenario('throughput', {}),
-  scenario('backlog', {
-    /** Connections beyond the predicted queue (limit + 1) that the burst adds. */
-    extraClients: int(0, 10000).default(10),
-    /** How long the burst holds its connections, ms. */
-    holdMs: int(200, 60000).default(1500),
-  }),
-  scenario('overflow', {
-    /** Handshakes whose final ACK is held back until the accept queue is full. */
-    held: int(1, 1000).default(4),
-    /** SYNs sent once the accept queue is full. */
-    late: int(0, 1000).default(4),
-    /** Connections the server accepts per second after the release (0: none). */
-    acceptRate: int(0, 100000).default(0),
-    /** How long the clients are watched after the release, ms. */
-    holdMs: int(500, 60000).default(3000),
-  }),
-  scenario('synflood', {
-    /** Half-open SYNs hping3 sends (source ports 20000 + i). */
-    flood: int(1, 10000).default(1000),
-    /** Gap between SYNs, µs. */
-    intervalUs: int(10, 1000000).default(200),
-    /** How long the legit client waits for its connection, ms. */
-    legitTimeoutMs: int(500, 60000).default(3000),
-    /** Fill the accept queue first (server not accepting): shows that cookies do not help then. */
-    acceptQueueFull: z.boolean().default(false),
-  }),
-  scenario('timewait', {
-    /** Who closes each connection first: the client, or the server (Connection: close). */
-    closer: z.enum(['client', 'server']).default('client'),
-    /** How long the short connections go on, ms. */
-    durationMs: int(200, 600000).default(3000),
-    /** Connections in flight at a time. */
-    concurrency: int(1, 256).default(4),
-  }),
-]);
-
-const AxisValues = z.array(z.union([z.string(), z.number(), z.boolean()])).min(1);
-
-export const LabFileSchema = z
-  .object({
-    runtime: z.enum(['auto', 'netns', 'docker']).default('auto'),
-    subnet: z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.0\/24$/, 'an IPv4 /24 like 198.18.0.0/24').default('198.18.0.0/24'),
-    server: Server.prefault({}),
-    loadgens: z.array(Loadgen).min(1).max(1).prefault([{}]),
-    scenario: Scenario,
-    sweep: z
-      .object({
-        /** Every combination of these axes: field path → values. */
-        matrix: z.record(z.string(), AxisValues).default({}),
-        /** Axes that move together (equal lengths): point i takes value i of each. */
-        zip: z.record(z.string(), AxisValues).default({}),
-      })
-      .strict()
-      .prefault({}),
-    repetitions: int(1, 100).default(1),
-    output: z.string().min(1).default('results'),
-  })
-  .strict();
+export const LabFileSchema = LabBaseSchema.extend({ scenario: ScenarioSchema }).strict();
 
 export type LabFile = z.infer<typeof LabFileSchema>;
 
-export class LabFileError extends Error {
-  override name = 'LabFileError';
-}
+export class LabFileError extends InputError {}
 
-function show(v: unknown): string {
-  return JSON.stringify(v) ?? String(v);
-}
+/** Most points one sweep may expand to (each runs on fresh hosts for seconds at least). */
+export const MAX_POINTS = 10_000;
 
-/** What is allowed, in the words of the enum/discriminator/type check. */
-function message(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_union' && 'options' in issue && Array.isArray(issue.options)) return `expected one of ${issue.options.map((o) => JSON.stringify(o)).join('|')}`;
-  return issue.message.replace(/^Invalid (input|option): /, '');
-}
+/**
+ * Where a bad value came from: a lab file (errors say "FILE: field.path"), or flags (errors
+ * name the flag that set the field; `flags` maps field paths to flags).
+ */
+export type Source = { file: string } | { flags: (path: string) => string | undefined; label: string };
+
+const where = (src: Source, path: string) => ('file' in src ? `${src.file}: ${path || '(top level)'}` : (src.flags(path) ?? `${src.label}: ${path}`));
 
 function valueAt(obj: unknown, path: PropertyKey[]): unknown {
   let cur = obj;
   for (const k of path) cur = cur && typeof cur === 'object' ? (cur as Record<PropertyKey, unknown>)[k as string] : undefined;
   return cur;
+}
+
+/** The first schema issue as "WHERE: got VALUE: WHAT IS ALLOWED" (or "WHERE: unknown field(s) …"). */
+function schemaError(err: z.ZodError, raw: unknown, at: (path: string) => string): string {
+  const issue = err.issues[0]!;
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') return `${at(path)}: unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return badValue(at(path), valueAt(raw, issue.path), issue.message);
 }
 
 /** "server.sysctls.net.core.somaxconn" → ['server', 'sysctls', 'net.core.somaxconn']; loadgens.0.x → index 0. */
@@ -151,36 +65,44 @@ function setAt(obj: Record<string, unknown>, path: string[], v: unknown): void {
   cur[path[path.length - 1]!] = v;
 }
 
-/** Validates a parsed lab file; errors: "FILE: field.path: value …: what is allowed". */
-export function validateLabFile(raw: unknown, file: string): LabFile {
+const AXIS_FIELDS = /^(server|loadgens\.0|scenario\.options|subnet|runtime)(\.|$)/;
+
+/**
+ * Validates a lab: the schema, then every point of its sweep as it will run — each host's
+ * sysctls, the ports a scenario keeps, the load tool's options, the scenario's own checks.
+ * Nothing has been created when this throws.
+ */
+export function validateLab(raw: unknown, src: Source): LabFile {
+  const at = (path: string) => where(src, path);
   const r = LabFileSchema.safeParse(raw ?? {});
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const where = issue.path.length ? issue.path.join('.') : '(top level)';
-    const got = issue.code === 'unrecognized_keys' ? '' : ` got ${show(valueAt(raw, issue.path))};`;
-    const what = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}` : message(issue);
-    throw new LabFileError(`${file}: ${where}:${got} ${what}`.replace(/:\s+/g, ': ').replace(/; /, ': '));
-  }
+  if (!r.success) throw new LabFileError(schemaError(r.error, raw ?? {}, at));
   const lab = r.data;
-  // Sysctls: known, per host, valid values (the registry's rules and messages).
-  checkHostSysctls(lab, file);
-  const o = lab.loadgens[0]!.options;
-  if (o.duration !== undefined && o.requests !== undefined) throw new LabFileError(`${file}: loadgens.0.options: give duration or requests, not both`);
   const zipLens = new Set(Object.values(lab.sweep.zip).map((v) => v.length));
-  if (zipLens.size > 1) throw new LabFileError(`${file}: sweep.zip: every axis must have the same number of values, got ${[...zipLens].join(' and ')}`);
+  if (zipLens.size > 1) throw new LabFileError(`${at('sweep.zip')}: every axis must have the same number of values, got ${[...zipLens].join(' and ')}`);
   for (const path of [...Object.keys(lab.sweep.matrix), ...Object.keys(lab.sweep.zip)]) {
-    if (!/^(server|loadgens\.0|scenario\.options|subnet|runtime)(\.|$)/.test(path)) {
-      throw new LabFileError(`${file}: sweep: axis "${path}" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)`);
-    }
+    if (!AXIS_FIELDS.test(path)) throw new LabFileError(`${at('sweep')}: axis "${path}" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)`);
   }
-  // Every point must validate too: expand and check each.
-  for (const p of expandSweep(lab)) validatePoint(p.config, `${file}: sweep point ${p.id} (${describeSettings(p.settings)})`);
+  const count = Object.values(lab.sweep.matrix).reduce((n, v) => n * v.length, 1) * (Object.values(lab.sweep.zip)[0]?.length ?? 1);
+  if (count * lab.repetitions > MAX_POINTS) {
+    throw new LabFileError(`${at('sweep')}: ${count} points × ${lab.repetitions} repetitions is more than the ${MAX_POINTS} point runs a sweep may have`);
+  }
+  const points = expandSweep(lab);
+  if (!points.length || !Object.keys(points[0]!.settings).length) {
+    checkPoint(lab, src, at);
+    return lab;
+  }
+  for (const p of points) {
+    const pointAt = (path: string) => `${'file' in src ? `${src.file}: ` : ''}sweep point ${p.id} (${describeSettings(p.settings)}): ${path}`;
+    const pr = LabFileSchema.safeParse(p.config);
+    if (!pr.success) throw new LabFileError(schemaError(pr.error, p.config, pointAt));
+    checkPoint(pr.data, src, pointAt);
+  }
   return lab;
 }
 
-/** Every host's sysctls: known, settable per host, a valid value (the registry's rules and messages). */
-function checkHostSysctls(lab: LabFile, where: string): void {
-  const hosts: Array<[string, Record<string, string | number>]> = [['server.sysctls', lab.server.sysctls], ...lab.loadgens.map((l, i) => [`loadgens.${i}.sysctls`, l.sysctls] as [string, Record<string, string | number>])];
+/** What the schema alone cannot say about one point. */
+function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void {
+  const hosts: Array<[string, Record<string, string | number>]> = [['server.sysctls', c.server.sysctls], ...c.loadgens.map((l, i): [string, Record<string, string | number>] => [`loadgens.${i}.sysctls`, l.sysctls])];
   for (const [path, sysctls] of hosts) {
     for (const [name, v] of Object.entries(sysctls)) {
       try {
@@ -188,29 +110,36 @@ function checkHostSysctls(lab: LabFile, where: string): void {
         if (t.scope === 'global') throw new Error(`${t.name} cannot be set per host: ${t.whyGlobal}`);
         validateValue(t, v);
       } catch (err) {
-        throw new LabFileError(`${where}: ${path}.${name}: ${(err as Error).message}`);
+        throw new LabFileError(`${at(`${path}.${name}`)}: ${(err as Error).message}`);
       }
     }
   }
-  const reserved = RESERVED_PORTS[lab.scenario.name];
-  lab.loadgens.forEach((l, i) => {
+  const one = threadsText(c.server.model);
+  if (one && c.server.threads !== 1) throw new LabFileError(badValue(at('server.threads'), c.server.threads, one));
+  const lo = c.loadgens[0]!.options;
+  if (lo.duration !== undefined && lo.requests !== undefined) throw new LabFileError(`${at('loadgens.0.options')}: give duration or requests, not both`);
+  if (c.server.port === c.server.controlPort) throw new LabFileError(`${at('server.controlPort')}: got ${c.server.controlPort}: a port other than the server's HTTP port (${c.server.port})`);
+  const impl = scenarioNamed(c.scenario.name)!;
+  const reserved = impl.reservedPorts;
+  c.loadgens.forEach((l, i) => {
     const range = l.sysctls['net.ipv4.ip_local_port_range'];
     if (!reserved || range === undefined) return;
-    const [lo, hi] = String(range).trim().split(/\s+/).map(Number) as [number, number];
+    const [lo, hi] = validateValue(lookup('net.ipv4.ip_local_port_range'), range).split(' ').map(Number) as [number, number];
     if (lo <= reserved.last && hi >= reserved.first) {
-      throw new LabFileError(`${where}: loadgens.${i}.sysctls.net.ipv4.ip_local_port_range: got ${JSON.stringify(String(range))}: the ${lab.scenario.name} scenario keeps ports ${reserved.first}-${reserved.last} for ${reserved.what}; choose a range outside them`);
+      const what = `the ${c.scenario.name} scenario keeps ports ${reserved.first}-${reserved.last} for ${reserved.what}; choose a range outside them`;
+      throw new LabFileError(badValue(at(`loadgens.${i}.sysctls.net.ipv4.ip_local_port_range`), String(range), what));
     }
   });
-}
-
-function validatePoint(config: unknown, where: string): LabFile {
-  const r = LabFileSchema.safeParse(config);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new LabFileError(`${where}: ${issue.path.join('.')}: got ${show(valueAt(config, issue.path))}: ${message(issue)}`);
+  if (impl.usesLoadTool) {
+    const lg = c.loadgens[0]!;
+    try {
+      validateLoad(lg.tool, loadOptions(lg.options, 'http://198.18.0.1/'));
+    } catch (err) {
+      throw new LabFileError(`${'file' in src ? `${at('loadgens.0')}: ` : ''}${(err as Error).message}`);
+    }
   }
-  checkHostSysctls(r.data, where);
-  return r.data;
+  const problem = impl.check?.(c, impl.options.parse(c.scenario.options));
+  if (problem) throw new LabFileError(`${at('scenario')}: ${problem}`);
 }
 
 export function loadLabFile(file: string): LabFile {
@@ -226,8 +155,11 @@ export function loadLabFile(file: string): LabFile {
   } catch (err) {
     throw new LabFileError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
-  return validateLabFile(raw, file);
+  return validateLab(raw, { file });
 }
+
+/** A lab file as written, already parsed (lab.json of a sweep being resumed). */
+export const validateLabFile = (raw: unknown, file: string): LabFile => validateLab(raw, { file });
 
 export interface Point {
   /** p001, p002, … in expansion order (stable for a given lab file: resume relies on it). */
@@ -235,11 +167,15 @@ export interface Point {
   index: number;
   /** The axis values of this point. */
   settings: Record<string, string | number | boolean>;
-  config: LabFile;
+  config: PointConfig;
 }
 
 export function describeSettings(s: Point['settings']): string {
-  return Object.entries(s).map(([k, v]) => `${k}=${v}`).join(', ') || 'no axes';
+  return (
+    Object.entries(s)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ') || 'no axes'
+  );
 }
 
 /** matrix axes × zip rows, in order: the last matrix axis varies fastest. */
@@ -251,12 +187,12 @@ export function expandSweep(lab: LabFile): Point[] {
   for (const [k, values] of axes) combos = combos.flatMap((c) => values.map((v) => ({ ...c, [k]: v })));
   const points: Point[] = [];
   for (const c of combos) {
-    for (const z of zipRows) {
-      const settings = { ...c, ...z };
-      const config = structuredClone(lab) as unknown as Record<string, unknown>;
+    for (const zr of zipRows) {
+      const settings = { ...c, ...zr };
+      const config: PointConfig = structuredClone(lab);
       for (const [k, v] of Object.entries(settings)) setAt(config, splitPath(k), v);
       const index = points.length;
-      points.push({ id: `p${String(index + 1).padStart(3, '0')}`, index, settings, config: config as unknown as LabFile });
+      points.push({ id: `p${String(index + 1).padStart(3, '0')}`, index, settings, config });
     }
   }
   return points;
@@ -270,27 +206,30 @@ export function sysctlSettings(sysctls: Record<string, string | number>): Sysctl
   });
 }
 
-/** A --set value list "16,128" → [16, 128]; integers and true/false are typed, the rest stay strings. */
+/** A flag's value as a lab file would hold it: integers and true/false typed, the rest strings. */
+export const typed = (x: string): string | number | boolean => (/^-?\d+(\.\d+)?$/.test(x.trim()) ? Number(x) : x === 'true' ? true : x === 'false' ? false : x);
+
+/** A --set value list "16,128" → [16, 128]. */
 export function parseSetValues(v: string): Array<string | number | boolean> {
-  return v.split(',').map((x) => x.trim()).map((x) => (/^-?\d+$/.test(x) ? Number(x) : x === 'true' ? true : x === 'false' ? false : x));
+  return v.split(',').map((x) => typed(x.trim()));
 }
 
 /** `lab run` flags as a lab file: each --set path=v1,v2 is a matrix axis. */
-export function labFromFlags(f: { scenario: string; set: string[]; runtime?: string; repetitions?: number; output?: string }): LabFile {
+export function labFromFlags(f: { scenario: string; set: string[]; runtime?: string; repetitions?: string; output?: string }): LabFile {
   const matrix: Record<string, Array<string | number | boolean>> = {};
   for (const a of f.set) {
     const i = a.indexOf('=');
     if (i <= 0 || i === a.length - 1) throw new LabFileError(`--set: expected path=value[,value…] (e.g. server.backlog=16,128), got "${a}"`);
-    matrix[a.slice(0, i)] = parseSetValues(a.slice(i + 1));
+    const path = a.slice(0, i);
+    if (path in matrix) throw new LabFileError(`--set: ${path} is given twice; give its values once, comma-separated`);
+    matrix[path] = parseSetValues(a.slice(i + 1));
   }
   const raw: Record<string, unknown> = { scenario: { name: f.scenario }, sweep: { matrix } };
   if (f.runtime) raw['runtime'] = f.runtime;
-  if (f.repetitions !== undefined) raw['repetitions'] = f.repetitions;
+  if (f.repetitions !== undefined) raw['repetitions'] = typed(f.repetitions);
   if (f.output) raw['output'] = f.output;
-  try {
-    return validateLabFile(raw, '--set');
-  } catch (err) {
-    // "--set: sweep point …" / "--set: scenario.name …": the flags are the file here.
-    throw new LabFileError((err as Error).message.replace(/^--set: (?!sweep)/, ''));
-  }
+  const flags: Record<string, string> = { runtime: '--runtime', repetitions: '--repetitions', output: '--output', 'scenario.name': '--scenario' };
+  return validateLab(raw, { flags: (p) => flags[p], label: '--set' });
 }
+
+export { show };

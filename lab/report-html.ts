@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describeSettings } from './labfile.js';
-import { SCENARIO_IMPLS } from './scenarios/index.js';
-import type { PointRecord } from './sweep.js';
+import type { PointRecord } from './record.js';
+import { scenarioNamed } from './scenarios/index.js';
 
 export interface Dataset {
   label: string;
@@ -33,7 +33,7 @@ const mean = (xs: number[]) => (xs.length ? Math.round((xs.reduce((a, b) => a + 
 /** The charts of a sweep's records (all of one scenario). */
 export function buildCharts(points: PointRecord[]): ChartSpec[] {
   if (!points.length) return [];
-  const impl = SCENARIO_IMPLS[points[0]!.scenario.name as keyof typeof SCENARIO_IMPLS];
+  const impl = scenarioNamed(points[0]!.scenario.name);
   if (!impl) return [];
   const axes = Object.keys(points[0]!.settings);
   const xAxis = axes[0];
@@ -134,7 +134,7 @@ export function renderHtml(dir: string, points: PointRecord[], env: Record<strin
     )
     .join('\n');
   const raw = points
-    .map((p) => `<li>${esc(p.id)}: ${Object.values(p.hosts).flatMap((h) => h.reports).map((f) => `<a href="${esc(f)}">${esc(f.split('/').pop())}</a>`).join(', ')}</li>`)
+    .map((p) => `<li>${esc(p.id)}: ${Object.values(p.hosts).flatMap((h) => [...h.reports.before, ...h.reports.after]).map((f) => `<a href="${esc(f)}">${esc(f.split('/').pop())}</a>`).join(', ')}</li>`)
     .join('\n');
   return `<!doctype html>
 <html lang="en">

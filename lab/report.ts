@@ -1,12 +1,22 @@
 // `lab report DIR`: report.md (and report.html, see report-html.ts) from a sweep folder's point records: the verdict table
 // (predicted next to observed, per point and rule), the sysctls read back per host, and
 // links to the raw state reports. Every number comes from the records, nothing else.
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeAtomic } from './files.js';
 import { describeSettings } from './labfile.js';
+import { POINT_SCHEMA, type PointRecord } from './record.js';
 import { renderHtml } from './report-html.js';
-import type { PointRecord } from './sweep.js';
-import { SweepError } from './sweep.js';
+import { readJson, SweepError } from './sweep.js';
+
+/** A point record from disk, or one line naming the file and what is wrong with it. */
+export function loadPoint(file: string): PointRecord {
+  const rec = readJson(file) as Partial<PointRecord> | null;
+  if (!rec || typeof rec !== 'object' || rec.schema !== POINT_SCHEMA || !rec.scenario || !rec.hosts) {
+    throw new SweepError(`${file}: not a ${POINT_SCHEMA} point record (schema ${JSON.stringify(rec?.schema ?? null)})`);
+  }
+  return rec as PointRecord;
+}
 
 export function loadPoints(dir: string): PointRecord[] {
   const pdir = join(dir, 'points');
@@ -14,13 +24,13 @@ export function loadPoints(dir: string): PointRecord[] {
   return readdirSync(pdir)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => JSON.parse(readFileSync(join(pdir, f), 'utf8')) as PointRecord);
+    .map((f) => loadPoint(join(pdir, f)));
 }
 
 const cell = (v: unknown) => (v === null || v === undefined ? '–' : String(v)).replace(/\|/g, '\\|');
 
 export function loadEnvironment(dir: string): Record<string, unknown> {
-  return existsSync(join(dir, 'environment.json')) ? (JSON.parse(readFileSync(join(dir, 'environment.json'), 'utf8')) as Record<string, unknown>) : {};
+  return existsSync(join(dir, 'environment.json')) ? (readJson(join(dir, 'environment.json')) as Record<string, unknown>) : {};
 }
 
 export function renderMarkdown(dir: string, points: PointRecord[], env: Record<string, unknown> = loadEnvironment(dir)): string {
@@ -42,7 +52,7 @@ export function renderMarkdown(dir: string, points: PointRecord[], env: Record<s
     }
   }
   out.push('', '## Raw state reports', '');
-  for (const p of points) out.push(`- ${p.id}: ${Object.values(p.hosts).flatMap((h) => h.reports).map((f) => `[${f.split('/').pop()}](${f})`).join(', ')}`);
+  for (const p of points) out.push(`- ${p.id}: ${Object.values(p.hosts).flatMap((h) => [...h.reports.before, ...h.reports.after]).map((f) => `[${f.split('/').pop()}](${f})`).join(', ')}`);
   return out.join('\n') + '\n';
 }
 
@@ -55,9 +65,4 @@ export function writeReport(dir: string): { md: string; html: string } {
   writeAtomic(md, renderMarkdown(dir, points, env));
   writeAtomic(html, renderHtml(dir, points, env));
   return { md, html };
-}
-
-function writeAtomic(file: string, text: string): void {
-  writeFileSync(`${file}.tmp`, text);
-  renameSync(`${file}.tmp`, file);
 }

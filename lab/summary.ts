@@ -1,6 +1,6 @@
-// The human summary of one run (stdout of `lab up` without --json).
+// The human summary of one point record (stdout of `lab up` without --json).
 import { WATCHED } from './observe/nstat.js';
-import type { RunRecord } from './up.js';
+import type { PointRecord } from './record.js';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 // Tools with 1 ms resolution (ab, autocannon) print whole numbers: keep them whole.
@@ -11,12 +11,22 @@ function table(rows: string[][]): string[] {
   return rows.map((r) => '  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('   ').trimEnd());
 }
 
-export function formatSummary(r: RunRecord, dir: string): string {
+export function formatSummary(r: PointRecord, dir: string): string {
   const out: string[] = [];
-  const l = r.load;
-  const res = l.result;
   const hosts = Object.values(r.hosts);
   out.push(`tcplab run ${r.runId} (${r.runtime}, kernel ${r.environment.kernel}) → ${dir}/`);
+  const l = r.scenario.load;
+  if (l) out.push(...loadLines(l));
+  out.push(...serverLines(r), '');
+  out.push(...hostLines(r, hosts));
+  out.push('');
+  out.push(`points/${r.id}.json, raw/${r.id}/ (ss -tanoi, ss -ltn, netstat -s, netstat -tan, nstat -az per host, before and after), logs/${r.id}/, report.md: ${dir}/`);
+  return out.join('\n') + '\n';
+}
+
+function loadLines(l: NonNullable<PointRecord['scenario']['load']>): string[] {
+  const out: string[] = [];
+  const res = l.result;
   const mode = [
     `${l.options.connections} connections`,
     l.options.durationSec !== undefined ? `${l.options.durationSec} s` : `${l.options.requests} requests`,
@@ -36,6 +46,11 @@ export function formatSummary(r: RunRecord, dir: string): string {
   if (l.cpu) {
     out.push(`loadgen   CPU ${l.cpu.cores.toFixed(2)} cores (user ${l.cpu.userSec.toFixed(2)} s, sys ${l.cpu.systemSec.toFixed(2)} s)${l.loadgenBound ? '  LOADGEN-BOUND: the load generator was the bottleneck' : ''}`);
   }
+  return out;
+}
+
+function serverLines(r: PointRecord): string[] {
+  const out: string[] = [];
   const s = r.server;
   const t = s.stats?.total;
   out.push(
@@ -48,8 +63,11 @@ export function formatSummary(r: RunRecord, dir: string): string {
   const ls = s.listener;
   const sum = r.hosts[s.host]?.series.summary;
   out.push(ls ? `listener  :${ls.port} Send-Q ${ls.sendQ} (accept queue limit = min(backlog, somaxconn)), peak Recv-Q ${ls.peakRecvQ} (${sum?.samples} samples, every ${sum?.intervalMs} ms)` : 'listener  not seen by the sampler');
+  return out;
+}
 
-  out.push('');
+function hostLines(r: PointRecord, hosts: Array<PointRecord['hosts'][string]>): string[] {
+  const out: string[] = [];
   const head = ['', ...hosts.map((h) => h.name)];
   const stateRows = ['TIME-WAIT', 'ESTAB', 'SYN-RECV', 'SYN-SENT'].map((st) => [
     `${st} peak / end`,
@@ -72,9 +90,12 @@ export function formatSummary(r: RunRecord, dir: string): string {
   out.push('sysctls that differ from the kernel default');
   const diffs = hosts.flatMap((h) => h.sysctls.differsFromKernelDefault.map((d) => [h.name, d.name, `${d.after}`, `(default ${d.before})`]));
   out.push(...(diffs.length ? table(diffs) : ['  none']));
-  const applied = hosts.flatMap((h) => h.sysctls.applied.map((a) => `${h.name}: ${a.name}=${a.readBack}`));
+  const applied = hosts.flatMap((h) => Object.keys(h.sysctls.requested).map((n) => `${h.name}: ${n}=${h.sysctls.readBack[n]}`));
   if (applied.length) out.push(`applied and read back: ${applied.join('; ')}`);
-  out.push('');
-  out.push(`result.json, raw/ (ss -tanoi, ss -ltn, netstat -s, netstat -tan, nstat -az per host, before and after), logs/: ${dir}/`);
-  return out.join('\n') + '\n';
+  const v = r.scenario.verdicts;
+  if (v.length) {
+    out.push('', `verdicts (${r.scenario.name})`);
+    for (const x of v) out.push(`  ${x.verdict.padEnd(12)} ${x.rule}: ${x.observed ?? '–'}${x.verdict === 'PASS' ? '' : ` (${x.reason})`}`);
+  }
+  return out;
 }

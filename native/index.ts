@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** How the server spreads work over threads; see native/src/server.h. */
-export type Model = 'single' | 'reuseport' | 'acceptor' | 'workers';
-export type Trigger = 'edge' | 'level';
+/** How the server spreads work over threads (native/src/server.h); the lists and ranges are lab/fields.ts's. */
+import type { Model, Trigger } from '../lab/fields.js';
+export type { Model, Trigger };
 
 export interface ServerOptions {
   /** IPv4 or IPv6 address to bind. Default "0.0.0.0". */

@@ -5,11 +5,10 @@
 import { Command } from 'commander';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
+import { InputError, LabError } from '../lab/errors.js';
 import { addServeOptions, type ServeOptions } from './options.js';
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export class UsageError extends InputError {}
 
 export async function serve(opts: ServeOptions): Promise<void> {
   // Signal handlers go in before anything starts and before readiness is announced:
@@ -73,6 +72,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     cmd.parse(argv);
   } catch (err) {
+    if (err instanceof LabError) {
+      process.stderr.write(`tcplab-server: ${err.message}\n`);
+      return err.exitCode;
+    }
     const code = (err as { code?: string }).code;
     return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : 2;
   }

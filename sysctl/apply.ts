@@ -1,7 +1,7 @@
 // Read, apply and verify sysctls inside one host's network namespace; snapshots and diffs.
 // Never writes the machine's own (root namespace) sysctls: every write first checks
 // that the target's namespace is not ours and not PID 1's.
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { execa } from 'execa';
 import { normalizeRead, SysctlError, TUNABLES, type SysctlSetting } from './registry.js';
 
@@ -76,6 +76,16 @@ export interface AppliedSysctl {
   name: string;
   requested: string;
   readBack: string;
+}
+
+/**
+ * Throws UNSUPPORTED for a setting this kernel does not have. It looks at /proc/sys of the
+ * machine (read only): a per-namespace tunable that exists here exists in every namespace.
+ */
+export function assertKernelHas(label: string, settings: Array<Pick<SysctlSetting, 'name'>>): void {
+  for (const s of settings) {
+    if (!existsSync(`/proc/sys/${s.name.replace(/\./g, '/')}`)) throw new SysctlError(`${label}: ${s.name} does not exist on this kernel (unsupported)`, 'UNSUPPORTED');
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 // The registry of TCP tunables the lab knows: type, allowed values, scope, the side
 // it acts on, where its default comes from, and what it means.
 import { closest, distance } from 'fastest-levenshtein';
+import { LabError } from '../lab/errors.js';
 
 /** Which host a tunable acts on in the lab's topology. */
 export type Side = 'server' | 'client' | 'both';
@@ -148,13 +149,13 @@ export const TUNABLES: readonly Tunable[] = [
 const BY_NAME = new Map(TUNABLES.map((t) => [t.name, t]));
 
 /** A bad sysctl request; the message is one line that names the field and what is allowed. */
-export class SysctlError extends Error {
+export class SysctlError extends LabError {
   constructor(
     message: string,
     readonly code: 'UNKNOWN' | 'GLOBAL' | 'INVALID' | 'UNSUPPORTED' | 'MISMATCH' | 'ROOT_NAMESPACE' | 'EXEC',
   ) {
-    super(message);
-    this.name = 'SysctlError';
+    // Bad input or a kernel that refuses the value: the same on every point (exit 2).
+    super(message, 2);
   }
 }
 
@@ -199,7 +200,8 @@ export function describeAllowed(spec: ValueSpec): string {
 /** Checks a value for a tunable and returns it as the kernel prints it. */
 export function validateValue(t: Tunable, raw: string | number): string {
   const v = String(raw).trim();
-  const bad = () => new SysctlError(`${t.name} must be ${describeAllowed(t.value)}, got "${String(raw)}"`, 'INVALID');
+  // "got VALUE: WHAT IS ALLOWED": the caller says where (a flag, a lab file's field path).
+  const bad = () => new SysctlError(`got ${JSON.stringify(raw)}: ${describeAllowed(t.value)}`, 'INVALID');
   switch (t.value.kind) {
     case 'int': {
       if (!/^-?\d+$/.test(v)) throw bad();
@@ -237,7 +239,11 @@ export function parseSetting(assignment: string): SysctlSetting {
   if (t.scope === 'global') {
     throw new SysctlError(`${t.name} cannot be set per host: ${t.whyGlobal}; the lab never changes the machine's own sysctls`, 'GLOBAL');
   }
-  return { name: t.name, value: validateValue(t, assignment.slice(i + 1)), tunable: t };
+  try {
+    return { name: t.name, value: validateValue(t, assignment.slice(i + 1)), tunable: t };
+  } catch (err) {
+    throw new SysctlError(`${t.name}: ${(err as Error).message}`, 'INVALID');
+  }
 }
 
 /** Normalizes what `sysctl -n` printed (tabs between fields) for comparison. */

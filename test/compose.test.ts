@@ -15,7 +15,7 @@ beforeAll(async () => {
   const v = await execa(compose[0]!, [...compose.slice(1), 'version'], { reject: false });
   if (v.exitCode !== 0) throw new Error('no Compose here: `sudo bash scripts/install-docker.sh` installs Debian\'s docker-compose');
   // The file uses the images `lab images` tags :latest.
-  const im = await execa(process.execPath, ['dist/lab/cli.js', 'images'], { cwd: ROOT, reject: false });
+  const im = await execa(process.execPath, ['dist/lab/bin.js', 'images'], { cwd: ROOT, reject: false });
   expect(im.exitCode, im.stderr).toBe(0);
 }, 600_000);
 

@@ -7,11 +7,11 @@ import type { Host } from '../runtime/runtime.js';
 import { REPO_ROOT } from '../paths.js';
 import { abArgv, parseAb } from './ab.js';
 import { autocannonArgv, parseAutocannon } from './autocannon.js';
-import { CPU_MARK } from './cpu-wrap.js';
+import { CPU_MARK } from '../in-host/cpu-wrap.js';
 import { LoadgenError, type LoadOptions, type LoadResult, type LoadTool } from './result.js';
 import { parseWrk, wrkArgv } from './wrk.js';
 
-export const TOOLS: readonly LoadTool[] = ['autocannon', 'ab', 'wrk', 'wrk2'];
+export { TOOLS } from '../fields.js';
 
 const require = createRequire(import.meta.url);
 
@@ -29,10 +29,10 @@ export const DRIVERS: Record<LoadTool, Driver> = {
     parse: (out) => parseAutocannon(out),
   },
   ab: { install: 'apt-get install -y apache2-utils', argv: (o) => abArgv(o), parse: (out, err) => parseAb(out + err) },
-  wrk: { install: 'apt-get install -y wrk', argv: (o, host) => wrkArgv(o, 'wrk', host.file('lab/loadgen/pipeline.lua')), parse: (out, err) => parseWrk(out + err, 'wrk') },
+  wrk: { install: 'apt-get install -y wrk', argv: (o, host) => wrkArgv(o, 'wrk', host.file('lab/in-host/pipeline.lua')), parse: (out, err) => parseWrk(out + err, 'wrk') },
   wrk2: {
     install: 'wrk2 is not in Debian: build it from https://github.com/giltene/wrk2 and install it as wrk2 on the PATH',
-    argv: (o, host) => wrkArgv(o, 'wrk2', host.file('lab/loadgen/pipeline.lua')),
+    argv: (o, host) => wrkArgv(o, 'wrk2', host.file('lab/in-host/pipeline.lua')),
     parse: (out, err) => parseWrk(out + err, 'wrk2'),
   },
 };
@@ -94,7 +94,7 @@ export async function runLoad(host: Host, tool: LoadTool, o: LoadOptions): Promi
   const d = DRIVERS[tool];
   const argv = d.argv(o, host);
   const budget = ((o.durationSec ?? 0) + 60) * 1000 + (o.requests ? 600_000 : 0);
-  const r = await host.exec([...host.node('dist/lab/loadgen/cpu-wrap.js'), ...argv], { timeoutMs: budget });
+  const r = await host.exec([...host.node('dist/lab/in-host/cpu-wrap.js'), ...argv], { timeoutMs: budget });
   const { stderr, cpu } = splitCpu(r.stderr);
   if (r.exitCode === 127) {
     throw missingTool(host, tool);

@@ -1,6 +1,9 @@
 // The one result shape every load-generator driver produces.
+import { LabError } from '../errors.js';
+import type { LoadTool } from '../fields.js';
 
-export type LoadTool = 'autocannon' | 'ab' | 'wrk' | 'wrk2';
+export type { LoadTool };
+
 
 export interface LatencySummary {
   p50: number;
@@ -39,13 +42,14 @@ export interface LoadResult {
 }
 
 /** The tool ran but could not do its job (server down, arguments refused); one line. */
-export class LoadgenError extends Error {
+export class LoadgenError extends LabError {
   constructor(
     message: string,
     readonly kind: 'connect' | 'usage' | 'output' | 'missing',
   ) {
-    super(message);
-    this.name = 'LoadgenError';
+    // A missing tool or options it cannot honour: the input or the machine (exit 2). A tool
+    // that could not connect or printed nothing usable: this point failed (exit 1).
+    super(message, kind === 'usage' || kind === 'missing' ? 2 : 1);
   }
 }
 

@@ -1,7 +1,7 @@
 // Starts the sampler process (probe.js) on a host and turns its output into a time series.
 import { readFileSync } from 'node:fs';
 import type { Host } from '../runtime/runtime.js';
-import type { Sample } from './probe.js';
+import type { Sample } from '../in-host/sampler-probe.js';
 
 export type { Sample };
 
@@ -11,7 +11,7 @@ export interface Sampler {
 }
 
 export function startSampler(host: Host, intervalMs = 50, maxSec = 3600): Sampler {
-  const proc = host.start([...host.node('dist/lab/observe/probe.js'), String(intervalMs), String(maxSec)], 'sampler');
+  const proc = host.start([...host.node('dist/lab/in-host/sampler-probe.js'), String(intervalMs), String(maxSec)], 'sampler');
   return {
     async stop() {
       await proc.stop('SIGTERM');

@@ -9,12 +9,12 @@ import { resolve as resolvePath } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { SysctlError } from '../../sysctl/registry.js';
-import { verifySettings, type ExecOptions, type ExecResult } from '../../sysctl/apply.js';
+import { NAME_RE } from '../fields.js';
+import { assertKernelHas, verifySettings, type ExecOptions, type ExecResult } from '../../sysctl/apply.js';
 import { ensureImages, type Images } from './images.js';
 import { hostAddress, makeLab, RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
 
 export const LABEL = 'tcplab.run';
-const NAME_RE = /^[a-z0-9][a-z0-9-]{0,40}$/;
 const LOGS = '/lab/logs';
 
 export interface DockerOptions {
@@ -88,9 +88,10 @@ class DockerHost implements Host {
       .exec({ Cmd: ['sh', '-c', script, 'sh', pidFile, `${LOGS}/${file}`, ...argv], AttachStdout: false, AttachStderr: false })
       .then(async (ex) => {
         // The engine answers a detached start with a stream that holds a socket open: close it.
-        const res = (await ex.start({ Detach: true })) as unknown as { destroy?: () => void; resume?: () => void } | undefined;
-        res?.resume?.();
-        res?.destroy?.();
+        const res: unknown = await ex.start({ Detach: true });
+        const stream = typeof res === 'object' && res !== null ? (res as { destroy?: () => void; resume?: () => void }) : undefined;
+        stream?.resume?.();
+        stream?.destroy?.();
         return ex;
       });
     let polling = true;
@@ -123,6 +124,18 @@ class DockerHost implements Host {
   }
 }
 
+/** The HTTP status of an Engine API error (dockerode sets statusCode), or null. */
+function engineStatus(err: unknown): number | null {
+  const s = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof s === 'number' ? s : null;
+}
+
+/** The engine's own message (its JSON body), without dockerode's prefix. */
+function engineMessage(err: unknown): string {
+  const j = (err as { json?: { message?: unknown } } | null)?.json;
+  return typeof j?.message === 'string' ? j.message : ((err as Error).message.split('\n')[0] ?? '');
+}
+
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
   readonly docker: Docker;
@@ -150,6 +163,8 @@ export class DockerRuntime implements Runtime {
     if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
     // A clash must not reach the clean-up below, which would remove the other lab.
     if ((await this.list()).some((l) => l.runId === spec.runId)) throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
+    // A key this kernel lacks would fail the container's start: say so before anything exists.
+    for (const h of spec.hosts) assertKernelHas(h.name, h.sysctls);
     const images = await this.prepare();
     const labels = { [LABEL]: spec.runId };
     const netName = `tcplab-${spec.runId}`;
@@ -165,8 +180,8 @@ export class DockerRuntime implements Runtime {
           await this.docker.createNetwork({ Name: netName, Driver: 'bridge', Labels: labels, IPAM: { Config: [{ Subnet: subnet, Gateway: subnet.replace(/\.0\/24$/, '.254') }] } });
           break;
         } catch (err) {
-          const msg = (err as Error).message;
-          if (!/overlap/i.test(msg)) throw err;
+          // 403 from networks/create: the pool overlaps an address space in use.
+          if (engineStatus(err) !== 403) throw err;
           const [a, b, c] = subnet.split('.').map(Number) as [number, number, number];
           if (!spec.subnetFallback || attempt >= 32 || c >= 254) throw new RuntimeUnavailable(`the lab subnet ${subnet} overlaps a network that exists: pass --subnet with a free /24`);
           subnet = `${a}.${b}.${c + 1}.0/24`;
@@ -196,9 +211,11 @@ export class DockerRuntime implements Runtime {
               NetworkingConfig: { EndpointsConfig: { [netName]: { IPAMConfig: { IPv4Address: addr } } } },
             });
           } catch (err) {
-            const msg = (err as Error).message.split('\n')[0] ?? '';
-            if (/sysctl/i.test(msg)) throw new SysctlError(`${h.name}: the Docker engine refused the sysctls: ${msg}`, 'MISMATCH');
-            if (/Conflict/.test(msg)) throw new RuntimeUnavailable(`a container named tcplab-${spec.runId}-${h.name} exists already: \`lab down ${spec.runId}\``);
+            // 409: the name is taken; 400: the engine refused the container's settings, of
+            // which only the sysctls come from the user.
+            const status = engineStatus(err);
+            if (status === 409) throw new RuntimeUnavailable(`a container named tcplab-${spec.runId}-${h.name} exists already: \`lab down ${spec.runId}\``);
+            if (status === 400 && h.sysctls.length) throw new SysctlError(`${h.name}: the Docker engine refused the sysctls: ${engineMessage(err)}`, 'MISMATCH');
             throw err;
           }
           return { c, h, addr };
@@ -208,9 +225,8 @@ export class DockerRuntime implements Runtime {
         try {
           await c.start();
         } catch (err) {
-          // runc writes the sysctls when the container starts; a key the kernel lacks fails there.
-          const msg = (err as Error).message.split('\n')[0] ?? '';
-          if (/sysctl|\/proc\/sys\//.test(msg)) throw new SysctlError(`${h.name}: the Docker engine could not set the sysctls: ${msg.replace(/^\(HTTP code \d+\) [a-z ]+- /, '')}`, 'MISMATCH');
+          // runc writes the sysctls when the container starts: a 400 there is a value it could not set.
+          if (engineStatus(err) === 400 && h.sysctls.length) throw new SysctlError(`${h.name}: the Docker engine could not set the sysctls: ${engineMessage(err)}`, 'MISMATCH');
           throw err;
         }
         const host = new DockerHost(h.name, h.role, addr, c, logDir);
@@ -223,6 +239,14 @@ export class DockerRuntime implements Runtime {
       throw err;
     }
     return makeLab(spec.runId, hosts, (id) => this.destroy(id));
+  }
+
+  async versions(): Promise<Record<string, string>> {
+    const out: Record<string, string> = { 'docker engine': (await this.docker.version()).Version };
+    const im = await this.prepare();
+    out['images'] = `${im.server} ${im.loadgen}`;
+    for (const role of ['server', 'loadgen'] as const) out[`${role} image id`] = (await this.docker.getImage(im[role]).inspect()).Id;
+    return out;
   }
 
   async list(): Promise<LabSummary[]> {

@@ -8,6 +8,7 @@ import type Docker from 'dockerode';
 import { execa } from 'execa';
 import { pack } from 'tar-stream';
 import { REPO_ROOT } from '../paths.js';
+import { EnvironmentError } from '../errors.js';
 
 export const IMAGE_NAMES = { server: 'tcplab-server', loadgen: 'tcplab-loadgen' } as const;
 export type ImageRole = keyof typeof IMAGE_NAMES;
@@ -69,7 +70,7 @@ export async function contextEntries(): Promise<Entry[]> {
   for (const m of ['node-addon-api', 'node-api-headers']) walk(join(REPO_ROOT, 'node_modules', m), `addon/node_modules/${m}`, out);
   for (const m of await productionModules()) walk(join(REPO_ROOT, 'node_modules', m), `app/modules/${m}`, out, (f) => f.endsWith('.d.ts') || f.endsWith('.map'));
   out.push({ name: 'app/files/package.json', path: join(REPO_ROOT, 'package.json'), mode: 0o644 });
-  out.push({ name: 'app/files/lab/loadgen/pipeline.lua', path: join(REPO_ROOT, 'lab', 'loadgen', 'pipeline.lua'), mode: 0o644 });
+  out.push({ name: 'app/files/lab/in-host/pipeline.lua', path: join(REPO_ROOT, 'lab', 'in-host', 'pipeline.lua'), mode: 0o644 });
   walk(join(REPO_ROOT, 'dist'), 'app/files/dist', out, (f) => f.endsWith('.map') || f.endsWith('.d.ts'));
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
@@ -131,9 +132,7 @@ async function build(docker: Docker, entries: Entry[], role: ImageRole, tag: str
   await docker.getImage(tag).tag({ repo: IMAGE_NAMES[role], tag: 'latest' });
 }
 
-export class ImageBuildError extends Error {
-  override name = 'ImageBuildError';
-}
+export class ImageBuildError extends EnvironmentError {}
 
 /** Both images for the current sources, built if missing. */
 export async function ensureImages(docker: Docker, o: ImageOptions): Promise<Images> {

@@ -1,8 +1,8 @@
 // The registry of runtimes. `auto`: Docker when an engine answers, else netns.
+import { RUNTIMES, type RuntimeName } from '../fields.js';
 import { RuntimeUnavailable, type Runtime } from './runtime.js';
 
-export const RUNTIMES = ['auto', 'netns', 'docker'] as const;
-export type RuntimeName = (typeof RUNTIMES)[number];
+export { RUNTIMES, type RuntimeName };
 
 export interface RuntimeOptions {
   /** Progress lines (image builds). */

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { applySettings, netnsTarget, type ExecOptions, type ExecResult, type SysctlTarget } from '../../sysctl/apply.js';
 import { REPO_ROOT } from '../paths.js';
+import { NAME_RE } from '../fields.js';
 import { hostAddress, makeLab, RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
 
 export const PREFIX = 'tcplab-lab';
 const BRIDGE_NS = '_net';
-const NAME_RE = /^[a-z0-9][a-z0-9-]{0,40}$/;
 
 async function ip(argv: string[]): Promise<string> {
   const r = await execa('ip', argv, { reject: false });
@@ -46,14 +46,18 @@ async function killAll(pids: number[]): Promise<void> {
   for (const p of pids) {
     try {
       process.kill(p, 'SIGTERM');
-    } catch {}
+    } catch {
+      // Gone already.
+    }
   }
   const end = Date.now() + 2000;
   while (pids.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
   for (const p of pids.filter(alive)) {
     try {
       process.kill(p, 'SIGKILL');
-    } catch {}
+    } catch {
+      // Gone already.
+    }
   }
 }
 
@@ -166,6 +170,10 @@ export class NetnsRuntime implements Runtime {
       throw err;
     }
     return makeLab(spec.runId, hosts, (id) => this.destroy(id));
+  }
+
+  async versions(): Promise<Record<string, string>> {
+    return {}; // the hosts run the machine's own programs: their versions are the tools'
   }
 
   async list(): Promise<LabSummary[]> {

@@ -3,6 +3,8 @@
 // create (hosts with their sysctls) → start processes → observe → destroy.
 import type { ExecOptions, ExecResult, SysctlTarget } from '../../sysctl/apply.js';
 import type { SysctlSetting } from '../../sysctl/registry.js';
+import { EnvironmentError } from '../errors.js';
+import { isSubnet, SUBNET_TEXT } from '../fields.js';
 
 export type Role = 'server' | 'loadgen';
 
@@ -72,18 +74,17 @@ export interface Runtime {
   list(): Promise<LabSummary[]>;
   /** Removes every object of one lab, or of all labs, even after a crash. */
   destroy(runId?: string): Promise<number>;
+  /** What the runtime itself runs on (engine version, image tags and ids), for environment.json. */
+  versions(): Promise<Record<string, string>>;
 }
 
-export class RuntimeUnavailable extends Error {
-  override name = 'RuntimeUnavailable';
-}
+export class RuntimeUnavailable extends EnvironmentError {}
 
 /** The host addresses of a /24: .1, .2, … (the same plan on every runtime). */
 export function hostAddress(subnet: string, index: number): string {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.0\/24$/.exec(subnet);
-  if (!m || [m[1], m[2], m[3]].some((x) => Number(x) > 255)) throw new Error(`subnet must be an IPv4 /24 like 198.18.0.0/24, got "${subnet}"`);
+  if (!isSubnet(subnet)) throw new Error(`subnet: got "${subnet}": ${SUBNET_TEXT}`);
   if (index + 1 > 253) throw new Error('a /24 lab holds at most 253 hosts');
-  return `${m[1]}.${m[2]}.${m[3]}.${index + 1}`;
+  return subnet.replace(/\.0\/24$/, `.${index + 1}`);
 }
 
 /** The Lab a runtime's create() returns: its hosts by name, and destroy() by run id. */

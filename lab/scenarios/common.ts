@@ -1,25 +1,24 @@
-// What every scenario shares: the context a point gives it, the shape of its result, and the
-// verdict rules. A verdict is PASS or FAIL against the kernel model's prediction, or
-// INCONCLUSIVE (with the reason) when the measurement cannot be trusted.
-import type { LabFile } from '../labfile.js';
-import type { LoadRun } from '../loadgen/drivers.js';
+// What a scenario is, and what every scenario shares: the context a point gives it, the
+// verdict rules and a few kernel-model helpers. A scenario is one typed object: its options
+// schema, what it drives, its predictions (the kernel model), its verdicts and what the
+// report charts; Obs and Pred are the shapes of what it observed and what it predicted, and
+// judge() and the report read them as typed fields.
+// A verdict is PASS or FAIL against the kernel model's prediction, or INCONCLUSIVE (with the
+// reason) when the measurement cannot be trusted or the model does not cover the setting.
+import type { z } from 'zod';
+import type { PointConfig, PortRange } from '../fields.js';
 import type { Counters } from '../observe/nstat.js';
 import type { Sample } from '../observe/sampler.js';
+import type { LoadRecord, PointRecord, RuleVerdict } from '../record.js';
 import type { Host } from '../runtime/runtime.js';
-import type { PointRecord } from '../sweep.js';
 
-export type Verdict = 'PASS' | 'FAIL' | 'INCONCLUSIVE';
+export type { RuleVerdict, Verdict } from '../record.js';
 
-export interface RuleVerdict {
-  rule: string;
-  predicted: number | string | null;
-  observed: number | string | null;
-  verdict: Verdict;
-  reason: string;
-}
-
-export interface ScenarioContext {
-  config: LabFile;
+export interface ScenarioContext<O> {
+  /** The point's settings (server, loadgens, …). */
+  config: PointConfig;
+  /** This scenario's options, with their defaults. */
+  options: O;
   server: Host;
   client: Host;
   port: number;
@@ -28,17 +27,16 @@ export interface ScenarioContext {
   serverSysctl(name: string): string | null;
   /** The loadgen host's sysctls as read back. */
   clientSysctl(name: string): string | null;
+  /** Keeps a tool's own output as raw/<point>/NAME. */
+  writeRaw(name: string, text: string): void;
+  /** A progress line (stderr). */
+  progress(line: string): void;
 }
 
-export interface Driven {
-  observed: Record<string, unknown>;
-  predicted: Record<string, unknown>;
-  load?: Omit<LoadRun, 'stdout' | 'stderr'>;
-}
-
-export interface ScenarioResult extends Driven {
-  /** Filled once the series and counters are in (judge()). */
-  verdicts: RuleVerdict[];
+export interface Driven<Obs, Pred> {
+  observed: Obs;
+  predicted: Pred;
+  load?: LoadRecord;
 }
 
 /** What the point saw on each host (by host name) while the scenario ran. */
@@ -48,41 +46,46 @@ export interface Observations {
   counters: Record<string, Counters>;
 }
 
-/** What the HTML report charts for a scenario. */
-export interface ReportSpec {
+/** A point record of this scenario: its observed and predicted shapes typed. */
+export type ScenarioPoint<Obs, Pred> = PointRecord<Obs, Pred>;
+
+/** What the report charts for a scenario (and `lab compare` compares). */
+export interface ReportSpec<Obs, Pred> {
   /** Quantities per point, charted against the swept axis (with the prediction when there is one). */
   metrics: Array<{
     label: string;
-    value(p: PointRecord): number | null;
-    predicted?(p: PointRecord): number | null;
+    value(p: ScenarioPoint<Obs, Pred>): number | null;
+    predicted?(p: ScenarioPoint<Obs, Pred>): number | null;
     /** Which way is better, for `lab compare` (unset: a change is flagged, not judged). */
     better?: 'higher' | 'lower';
   }>;
   /** One quantity over time, a line per point. */
-  series?: { label: string; host(p: PointRecord): string; value(s: Sample, p: PointRecord): number | null };
+  series?: { label: string; host(p: ScenarioPoint<Obs, Pred>): string; value(s: Sample, p: ScenarioPoint<Obs, Pred>): number | null };
 }
 
-export interface Scenario {
-  report: ReportSpec;
+export interface Scenario<O = unknown, Obs = unknown, Pred = unknown> {
+  name: string;
+  /** Its options (each with a default): the lab file's `scenario.options`. */
+  options: z.ZodType<O, unknown>;
   /** Capabilities the loadgen host needs (nft rules, raw sockets). */
   loadgenCaps?: Array<'NET_RAW' | 'NET_ADMIN'>;
-  /** Runs while the samplers sample; returns what it saw directly. */
-  drive(ctx: ScenarioContext): Promise<Driven>;
+  /** It runs the loadgen's tool (loadgens.0.tool and options): checked before anything is made. */
+  usesLoadTool?: boolean;
+  /** Local ports on the loadgen it keeps for itself (ip_local_port_range must stay clear). */
+  reservedPorts?: PortRange;
+  /** What it cannot run, from the point's settings alone (before anything is created): a message, or null. */
+  check?(config: PointConfig, options: O): string | null;
+  /** Runs while the samplers sample; returns what it saw and what the kernel model predicts. */
+  drive(ctx: ScenarioContext<O>): Promise<Driven<Obs, Pred>>;
   /** The verdicts, from what drive() saw and the observations per host. */
-  judge(ctx: ScenarioContext, r: Driven, obs: Observations): RuleVerdict[];
+  judge(ctx: ScenarioContext<O>, r: Driven<Obs, Pred>, obs: Observations): RuleVerdict[];
+  report: ReportSpec<Obs, Pred>;
 }
+
+/** A scenario, its types inferred from its options schema and its drive(). */
+export const defineScenario = <O, Obs, Pred>(s: Scenario<O, Obs, Pred>): Scenario<O, Obs, Pred> => s;
 
 type Num = number | null;
-
-type ScenarioConfig = LabFile['scenario'];
-type OptionsOf<N extends ScenarioConfig['name']> = Extract<ScenarioConfig, { name: N }> extends { options: infer O } ? O : never;
-
-/** The point's options for scenario NAME (the lab file's schema gave each its defaults). */
-export function scenarioOptions<N extends ScenarioConfig['name']>(ctx: ScenarioContext, name: N): OptionsOf<N> {
-  const s = ctx.config.scenario;
-  if (s.name !== name) throw new Error(`a ${s.name} point run as ${name}`);
-  return s.options as OptionsOf<N>;
-}
 
 function verdict(rule: string, predicted: RuleVerdict['predicted'], observed: Num | string, ok: boolean, why: string, inconclusive?: string): RuleVerdict {
   if (inconclusive) return { rule, predicted, observed, verdict: 'INCONCLUSIVE', reason: inconclusive };
@@ -110,6 +113,9 @@ export function within(rule: string, lo: number, hi: number, observed: Num, why:
   return verdict(rule, `${lo}–${hi}`, observed, observed !== null && observed >= lo && observed <= hi, why, inconclusive);
 }
 
+/** A rule the kernel model cannot judge for this point, and why. */
+export const inconclusive = (rule: string, reason: string): RuleVerdict => ({ rule, predicted: null, observed: null, verdict: 'INCONCLUSIVE', reason });
+
 /** A counter's delta on a host (0 when it did not move). */
 export const counter = (obs: Observations, host: string, name: string): number => obs.counters[host]?.[name] ?? 0;
 
@@ -133,27 +139,26 @@ export function predictedLimit(backlog: number, somaxconn: number): number {
   return backlog < 0 || backlog > somaxconn ? somaxconn : backlog;
 }
 
-/** Runs a loadgen helper script (dist/lab/loadgen/NAME.js) on a host and parses its last JSON line. */
-export async function runHelper<T>(host: Host, script: string, args: Array<string | number>, timeoutMs: number): Promise<T> {
-  const r = await host.exec([...host.node(`dist/lab/loadgen/${script}.js`), ...args.map(String)], { timeoutMs });
-  if (r.exitCode !== 0) throw new Error(`${script} failed on ${host.name} (exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop()}`);
+/** Runs one of the programs in lab/in-host/ (dist/lab/in-host/NAME.js) on a host and parses its last JSON line. */
+export async function runInHost<T>(host: Host, program: string, args: Array<string | number>, timeoutMs: number): Promise<T> {
+  const r = await host.exec([...host.node(`dist/lab/in-host/${program}.js`), ...args.map(String)], { timeoutMs });
+  if (r.exitCode !== 0) throw new Error(`${program} failed on ${host.name} (exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop()}`);
   const last = r.stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(last) as T;
   } catch {
-    throw new Error(`${script} on ${host.name} printed no result: ${JSON.stringify(last.slice(0, 200))}`);
+    throw new Error(`${program} on ${host.name} printed no result: ${JSON.stringify(last.slice(0, 200))}`);
   }
 }
 
-/** Helpers for ReportSpec: a number from the record's observed/predicted objects, by path. */
-export function num(obj: unknown, ...path: string[]): number | null {
-  let cur = obj;
-  for (const k of path) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
-  return typeof cur === 'number' ? cur : typeof cur === 'boolean' ? Number(cur) : null;
-}
+/** A counter's delta on a host of a point record (0 when it did not move): for ReportSpec. */
+export const counterOf =
+  (host: string, name: string) =>
+  (p: PointRecord): number =>
+    p.hosts[host]?.counters.delta[name] ?? 0;
 
-export const observedNum = (p: PointRecord, ...path: string[]) => num(p.scenario.observed, ...path);
-export const predictedNum = (p: PointRecord, ...path: string[]) => num(p.scenario.predicted, ...path);
-export const counterOf = (host: string, name: string) => (p: PointRecord) => p.hosts[host]?.counters.delta[name] ?? 0;
 /** The server listener's accept queue in a sample. */
 export const recvQ = (s: Sample, p: PointRecord) => s.listeners.find((l) => l.port === p.hosts['server']?.series.summary.listener?.port)?.recvQ ?? null;
+
+/** A boolean as the report's 1/0. */
+export const asNumber = (b: boolean | null | undefined): number | null => (b === null || b === undefined ? null : Number(b));

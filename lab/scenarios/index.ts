@@ -1,5 +1,4 @@
-// The scenarios a lab file can name, by name.
-import type { LabFile } from '../labfile.js';
+// The scenarios a lab file can name: one line each.
 import { backlog } from './backlog.js';
 import type { Scenario } from './common.js';
 import { overflow } from './overflow.js';
@@ -9,4 +8,12 @@ import { timewait } from './timewait.js';
 
 export * from './common.js';
 
-export const SCENARIO_IMPLS: Record<LabFile['scenario']['name'], Scenario> = { throughput, backlog, overflow, synflood, timewait };
+export const SCENARIOS = [throughput, backlog, overflow, synflood, timewait] as const;
+
+export type ScenarioName = (typeof SCENARIOS)[number]['name'];
+export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);
+
+/** The scenario of a name (a record's or a lab file's); undefined when there is none. */
+export function scenarioNamed(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}

@@ -9,17 +9,41 @@
 //   cookies 1: L + 1 requests, then every SYN is answered with a cookie (SyncookiesSent), the
 //              legit client's too: it is served. M plays no part.
 //   cookies 2: every SYN gets a cookie, no request is kept: SYN-RECV stays 0.
+import { z } from 'zod';
+import { bool, int, RESERVED_PORTS } from '../fields.js';
+import type { BurstResult } from '../in-host/burst.js';
 import { counterDeltas, parseProcNet, type Counters } from '../observe/nstat.js';
 import { countStates, parseListeners, parseSockets } from '../observe/ss.js';
 import type { Host, Proc } from '../runtime/runtime.js';
-import { RESERVED_PORTS } from '../scenario-names.js';
-import { control } from '../up.js';
-import { atLeast, counter, counterOf, equal, numSysctl, observedNum, peakState, predictedLimit, predictedNum, type RuleVerdict, runHelper, type Scenario, scenarioOptions } from './common.js';
+import { control } from '../server-host.js';
+import { asNumber, atLeast, counter, counterOf, defineScenario, equal, numSysctl, peakState, predictedLimit, type RuleVerdict, runInHost } from './common.js';
 
-export const FLOOD_PORTS = RESERVED_PORTS.synflood!;
+export const FLOOD_PORTS = RESERVED_PORTS.synflood;
+
+const Options = z
+  .object({
+    /** Half-open SYNs hping3 sends (source ports 20000 + i). */
+    flood: int(1, FLOOD_PORTS.last - FLOOD_PORTS.first + 1).default(1000),
+    /** Gap between SYNs, µs. */
+    intervalUs: int(10, 1000000).default(200),
+    /** How long the legit client waits for its connection, ms. */
+    legitTimeoutMs: int(500, 60000).default(3000),
+    /** Fill the accept queue first (server not accepting): shows that cookies do not help then. */
+    acceptQueueFull: bool().default(false),
+  })
+  .strict();
+
+export interface Observed {
+  sent: number;
+  floodTookMs: number;
+  synRecvAfterFlood: number;
+  legit: BurstResult;
+  /** Server counters over the flood and the legit client only. */
+  during: Counters;
+}
 const TABLE = 'tcplab_flood';
 
-type Prediction = {
+export interface Prediction {
   limit: number;
   somaxconn: number;
   syncookies: number;
@@ -30,7 +54,7 @@ type Prediction = {
   droppedSyns: number;
   legitServed: boolean;
   acceptQueueFull: boolean;
-};
+}
 
 /** What the kernel model says N flood SYNs (and then one legit SYN) do. */
 export function predict(cookies: number, maxSyn: number, limit: number, somaxconn: number, sent: number, acceptQueueFull: boolean): Prediction {
@@ -74,21 +98,13 @@ export function hpingSent(output: string): number {
   return Number(m[1]);
 }
 
-export const synflood: Scenario = {
-  report: {
-    metrics: [
-      { label: 'SYN queue (SYN-RECV) after the flood', value: (p) => observedNum(p, 'synRecvAfterFlood'), predicted: (p) => predictedNum(p, 'synRecv') },
-      { label: 'legit client served (1 = yes)', value: (p) => observedNum(p, 'legit', 'connected'), predicted: (p) => predictedNum(p, 'legitServed') },
-      { label: 'SyncookiesSent', value: counterOf('server', 'TcpExtSyncookiesSent'), predicted: (p) => predictedNum(p, 'syncookiesSent') },
-      { label: 'ListenDrops', value: counterOf('server', 'TcpExtListenDrops') },
-      { label: 'TCPReqQFullDrop', value: counterOf('server', 'TcpExtTCPReqQFullDrop') },
-      { label: 'TCPReqQFullDoCookies', value: counterOf('server', 'TcpExtTCPReqQFullDoCookies') },
-    ],
-    series: { label: 'server SYN-RECV over time', host: () => 'server', value: (s) => (s.full ? (s.states['SYN-RECV'] ?? 0) : null) },
-  },
+export const synflood = defineScenario<z.infer<typeof Options>, Observed, Prediction>({
+  name: 'synflood',
+  options: Options,
+  reservedPorts: FLOOD_PORTS,
   loadgenCaps: ['NET_ADMIN', 'NET_RAW'],
   async drive(ctx) {
-    const o = scenarioOptions(ctx, 'synflood');
+    const o = ctx.options;
     const c = ctx.client;
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
     const cookies = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_syncookies');
@@ -101,7 +117,7 @@ export const synflood: Scenario = {
     try {
       if (o.acceptQueueFull) {
         await control(ctx.server, ctx.controlPort, '/pause', 'POST');
-        filler = await c.start([...c.node('dist/lab/loadgen/burst.js'), ctx.server.address, String(ctx.port), String(limit + 1), '600000'], 'fill');
+        filler = c.start([...c.node('dist/lab/in-host/burst.js'), ctx.server.address, String(ctx.port), String(limit + 1), '600000'], 'fill');
         await waitForQueue(ctx.server, ctx.port, limit + 1, 15_000);
       }
       const rule = `table inet ${TABLE} { chain in { type filter hook input priority 0; ip saddr ${ctx.server.address} tcp sport ${ctx.port} tcp dport ${FLOOD_PORTS.first}-${FLOOD_PORTS.last} drop; }; }`;
@@ -117,17 +133,16 @@ export const synflood: Scenario = {
       await new Promise((r) => setTimeout(r, 300));
       const ss = await ctx.server.exec(['ss', '-Htan', `sport = :${ctx.port}`], { timeoutMs: 10_000 });
       const synRecvNow = countStates(parseSockets(ss.stdout))['SYN-RECV'];
-      const legit = await runHelper<{ connected: number; pending: number; reset: number; refused: number; other: number; connectMs: number[] }>(c, 'burst', [ctx.server.address, ctx.port, 1, o.legitTimeoutMs], o.legitTimeoutMs + 15_000);
+      const legit = await runInHost<BurstResult>(c, 'burst', [ctx.server.address, ctx.port, 1, o.legitTimeoutMs], o.legitTimeoutMs + 15_000);
       // Counters over the flood and the legit client only (not the fill, not the control API).
       const during = counterDeltas(countersBefore, await netCounters(ctx.server));
-      return { observed: { sent, floodTookMs, synRecvAfterFlood: synRecvNow, legit, during }, predicted: predict(cookies, maxSyn, limit, somaxconn, sent, o.acceptQueueFull) };
+      const observed: Observed = { sent, floodTookMs, synRecvAfterFlood: synRecvNow, legit, during };
+      return { observed, predicted: predict(cookies, maxSyn, limit, somaxconn, sent, o.acceptQueueFull) };
     } finally {
       await filler?.stop();
     }
   },
-  judge(_ctx, r, obs) {
-    const p = r.predicted as unknown as Prediction;
-    const o = r.observed as { sent: number; synRecvAfterFlood: number; legit: { connected: number }; during: Counters };
+  judge(_ctx, { observed: o, predicted: p }, obs) {
     if (p.acceptQueueFull) {
       const why = 'the accept queue is full: every SYN is dropped before a request or a cookie is made';
       return [
@@ -156,4 +171,15 @@ export const synflood: Scenario = {
     v.push(equal('legit client served during the flood', p.legitServed ? 'yes' : 'no', o.legit.connected === 1 ? 'yes' : 'no', p.legitServed ? (p.syncookies > 0 ? 'cookies keep the legit client served' : 'the flood did not fill the queue') : 'cookies off and the queue is full: its SYNs are dropped'));
     return v;
   },
-};
+  report: {
+    metrics: [
+      { label: 'SYN queue (SYN-RECV) after the flood', value: (p) => p.scenario.observed.synRecvAfterFlood, predicted: (p) => p.scenario.predicted.synRecv },
+      { label: 'legit client served (1 = yes)', value: (p) => p.scenario.observed.legit.connected, predicted: (p) => asNumber(p.scenario.predicted.legitServed) },
+      { label: 'SyncookiesSent', value: counterOf('server', 'TcpExtSyncookiesSent'), predicted: (p) => p.scenario.predicted.syncookiesSent },
+      { label: 'ListenDrops', value: counterOf('server', 'TcpExtListenDrops') },
+      { label: 'TCPReqQFullDrop', value: counterOf('server', 'TcpExtTCPReqQFullDrop') },
+      { label: 'TCPReqQFullDoCookies', value: counterOf('server', 'TcpExtTCPReqQFullDoCookies') },
+    ],
+    series: { label: 'server SYN-RECV over time', host: () => 'server', value: (s) => (s.full ? (s.states['SYN-RECV'] ?? 0) : null) },
+  },
+});

@@ -1,49 +1,57 @@
-// throughput: the load generator's run, and what the server spent on it (requests and CPU
-// seconds between two /stats answers). The verdict only says whether the numbers can be
-// trusted: a CPU-bound load generator measures itself.
+// throughput: the load generator's run; what the server spent on it is the point record's
+// (server.requests and server.cpuSec, between the /stats answers the pipeline takes around
+// the scenario, so no control-API connection falls inside the counted window). The verdict
+// only says whether the numbers can be trusted: a CPU-bound load generator measures itself.
+// `lab up` is a one-point throughput lab.
+import { z } from 'zod';
 import { runLoad } from '../loadgen/drivers.js';
-import { loadOptions } from '../loadgen/result.js';
-import { serverStats, serverWork } from '../up.js';
-import { atLeast, observedNum, type RuleVerdict, type Scenario } from './common.js';
+import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/result.js';
+import type { PointRecord } from '../record.js';
+import { atLeast, defineScenario, type RuleVerdict } from './common.js';
 
 const RATE_TOLERANCE = 0.05;
 
-export const throughput: Scenario = {
-  report: {
-    metrics: [
-      { label: 'requests/s', value: (p) => observedNum(p, 'rps'), better: 'higher' },
-      { label: 'latency p99 (ms)', value: (p) => observedNum(p, 'latencyMs', 'p99'), better: 'lower' },
-      { label: 'server CPU (cores)', value: (p) => observedNum(p, 'serverCores') },
-      { label: 'requests per server CPU-second', value: (p) => observedNum(p, 'requestsPerCpuSec'), better: 'higher' },
-    ],
-    series: { label: 'server ESTAB over time', host: () => 'server', value: (s) => (s.full ? (s.states['ESTAB'] ?? 0) : null) },
-  },
+/** The server's CPU over the load, in cores (its CPU seconds over the load's duration). */
+export const serverCores = (p: PointRecord): number | null => {
+  const sec = p.scenario.load?.result.durationSec ?? 0;
+  return p.server.cpuSec !== null && sec > 0 ? Math.round((p.server.cpuSec / sec) * 1000) / 1000 : null;
+};
+
+/** Requests the server answered per CPU-second it used. */
+export const requestsPerCpuSec = (p: PointRecord): number | null => (p.server.cpuSec ? Math.round(p.server.requests / p.server.cpuSec) : null);
+
+export interface Observed {
+  rps: number;
+  requests: number;
+  errors: LoadErrors;
+  latencyMs: LatencySummary | null;
+  durationSec: number;
+}
+
+export interface Predicted {
+  /** The offered rate, when the load generator holds one. */
+  rate: number | null;
+}
+
+export const throughput = defineScenario<Record<string, never>, Observed, Predicted>({
+  name: 'throughput',
+  options: z.object({}).strict(),
+  usesLoadTool: true,
   async drive(ctx) {
     const lg = ctx.config.loadgens[0]!;
-    const before = await serverStats(ctx.server, ctx.controlPort);
-    const run = await runLoad(ctx.client, lg.tool, loadOptions(lg.options, `http://${ctx.server.address}:${ctx.port}/`));
-    const after = await serverStats(ctx.server, ctx.controlPort);
-    const work = serverWork(before, after);
-    const { stdout: _o, stderr: _e, ...load } = run;
-    const sec = run.result.durationSec;
-    return {
-      observed: {
-        rps: run.result.rps,
-        requests: run.result.requests,
-        errors: run.result.errors,
-        latencyMs: run.result.latencyMs,
-        serverRequests: work.requests,
-        serverCpuSec: work.cpuSec,
-        serverCores: work.cpuSec !== null && sec > 0 ? Math.round((work.cpuSec / sec) * 1000) / 1000 : null,
-        requestsPerCpuSec: work.cpuSec ? Math.round(work.requests / work.cpuSec) : null,
-      },
-      predicted: {},
-      load,
-    };
+    const options = loadOptions(lg.options, `http://${ctx.server.address}:${ctx.port}/`);
+    const what = options.durationSec !== undefined ? `${options.durationSec} s` : `${options.requests} requests`;
+    ctx.progress(`${lg.tool} from ${ctx.client.name}, ${options.connections} connections, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`);
+    const run = await runLoad(ctx.client, lg.tool, options);
+    ctx.writeRaw(`${ctx.client.name}-${lg.tool}.out.txt`, run.stdout + (run.stderr ? `\n--- stderr ---\n${run.stderr}` : ''));
+    const { rps, requests, errors, latencyMs, durationSec } = run.result;
+    const observed: Observed = { rps, requests, errors, latencyMs, durationSec };
+    const load = { host: ctx.client.name, tool: lg.tool, options, argv: run.argv, cpu: run.cpu, loadgenBound: run.loadgenBound, result: run.result };
+    return { observed, predicted: { rate: lg.options.rate ?? null }, load };
   },
-  judge(ctx, r) {
+  judge(_ctx, r) {
     const bound = r.load?.loadgenBound;
-    const rps = (r.observed as { rps: number }).rps;
+    const rps = r.observed.rps;
     const busy = bound ? `the load generator used ${r.load?.cpu?.cores.toFixed(2)} cores: the rate says more about it than the server` : undefined;
     const v: RuleVerdict[] = [
       {
@@ -55,12 +63,22 @@ export const throughput: Scenario = {
       },
     ];
     // With a fixed offered rate (autocannon --overallRate, wrk2 -R): did the server keep up?
-    const rate = ctx.config.loadgens[0]!.options.rate;
-    if (rate !== undefined) {
+    const rate = r.predicted.rate;
+    if (rate !== null) {
       // One-sided: the load generator may overshoot its rate a little (autocannon does, by
       // 3–4 % over 3 s); what matters is a server falling behind.
-      v.push(atLeast(`server kept up with the offered rate (req/s, ≥ ${100 - RATE_TOLERANCE * 100} % of it)`, Math.floor(rate * (1 - RATE_TOLERANCE)), Math.round(rps), 'a server with CPU to spare answers at the rate it is offered', busy));
+      const rule = `server kept up with the offered rate (req/s, ≥ ${100 - RATE_TOLERANCE * 100} % of it)`;
+      v.push(atLeast(rule, Math.floor(rate * (1 - RATE_TOLERANCE)), Math.round(rps), 'a server with CPU to spare answers at the rate it is offered', busy));
     }
     return v;
   },
-};
+  report: {
+    metrics: [
+      { label: 'requests/s', value: (p) => p.scenario.observed.rps, better: 'higher' },
+      { label: 'latency p99 (ms)', value: (p) => p.scenario.observed.latencyMs?.p99 ?? null, better: 'lower' },
+      { label: 'server CPU (cores)', value: (p) => serverCores(p) },
+      { label: 'requests per server CPU-second', value: (p) => requestsPerCpuSec(p), better: 'higher' },
+    ],
+    series: { label: 'server ESTAB over time', host: () => 'server', value: (s) => (s.full ? (s.states['ESTAB'] ?? 0) : null) },
+  },
+});

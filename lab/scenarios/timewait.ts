@@ -8,10 +8,40 @@
 // TIME_WAIT port to a new connection after tcp_tw_reuse_delay (TWRecycled). tcp_tw_reuse=2
 // (the namespace default) is for loopback only: no help across the lab network. When the
 // server closes first, the client's ports are free at once.
-import type { ChurnResult } from '../loadgen/churn.js';
+import { z } from 'zod';
+import { int, oneOf } from '../fields.js';
+import type { ChurnResult } from '../in-host/churn.js';
 import { parseSockets } from '../observe/ss.js';
 import type { Host } from '../runtime/runtime.js';
-import { atLeast, counter, counterOf, equal, numSysctl, observedNum, type RuleVerdict, runHelper, type Scenario, within, scenarioOptions } from './common.js';
+import { atLeast, counter, counterOf, defineScenario, equal, numSysctl, type RuleVerdict, runInHost, within } from './common.js';
+
+const Options = z
+  .object({
+    /** Who closes each connection first: the client, or the server (Connection: close). */
+    closer: oneOf(['client', 'server']).default('client'),
+    /** How long the short connections go on, ms. */
+    durationMs: int(200, 600000).default(3000),
+    /** Connections in flight at a time. */
+    concurrency: int(1, 256).default(4),
+  })
+  .strict();
+
+export interface Observed extends ChurnResult {
+  timeWait: { server: number; client: number };
+  timeWaitLifetimeSec: number | null;
+  eaddrnotavail: number;
+}
+
+export interface Predicted {
+  closer: 'client' | 'server';
+  ports: number;
+  reuse: number;
+  timestamps: number;
+  reuseDelayMs: number;
+  effectiveReuse: boolean;
+  exhaust: boolean;
+  timeWaitSec: number;
+}
 
 const TIME_WAIT_SEC = 60;
 
@@ -22,27 +52,18 @@ async function timeWaits(h: Host, port: number): Promise<number[]> {
   return parseSockets(r.stdout).flatMap((x) => (x.state === 'TIME-WAIT' && x.timer ? [x.timer.seconds] : []));
 }
 
-export const timewait: Scenario = {
-  report: {
-    metrics: [
-      { label: 'connections made', value: (p) => observedNum(p, 'ok') },
-      { label: 'EADDRNOTAVAIL', value: (p) => observedNum(p, 'eaddrnotavail') },
-      { label: 'connections/s', value: (p) => observedNum(p, 'rps') },
-      { label: 'TIME_WAIT on the client (lab port, at the end)', value: (p) => observedNum(p, 'timeWait', 'client') },
-      { label: 'TIME_WAIT on the server (lab port, at the end)', value: (p) => observedNum(p, 'timeWait', 'server') },
-      { label: 'TWRecycled (client)', value: counterOf('loadgen-1', 'TcpExtTWRecycled') },
-    ],
-    series: { label: "TIME_WAIT over time on the closer", host: (p) => (p.config.scenario.name === 'timewait' && p.config.scenario.options.closer === 'server' ? 'server' : 'loadgen-1'), value: (s) => s.states['TIME-WAIT'] ?? 0 },
-  },
+export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
+  name: 'timewait',
+  options: Options,
   async drive(ctx) {
-    const o = scenarioOptions(ctx, 'timewait');
+    const o = ctx.options;
     const range = (ctx.clientSysctl('net.ipv4.ip_local_port_range') ?? '').trim().split(/\s+/).map(Number);
     if (range.length !== 2 || range.some((x) => !Number.isInteger(x))) throw new Error(`net.ipv4.ip_local_port_range was not read back on the loadgen`);
     const ports = range[1]! - range[0]! + 1;
     const reuse = numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_tw_reuse');
     const timestamps = numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_timestamps');
     const reuseDelayMs = ctx.clientSysctl('net.ipv4.tcp_tw_reuse_delay') === null ? 1000 : numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_tw_reuse_delay');
-    const churn = await runHelper<ChurnResult>(ctx.client, 'churn', [ctx.server.address, ctx.port, o.closer, o.durationMs, o.concurrency], o.durationMs + 30_000);
+    const churn = await runInHost<ChurnResult>(ctx.client, 'churn', [ctx.server.address, ctx.port, o.closer, o.durationMs, o.concurrency], o.durationMs + 30_000);
     const [serverTw, clientTw] = await Promise.all([timeWaits(ctx.server, ctx.port), timeWaits(ctx.client, ctx.port)]);
     const seenAt = Date.now();
     const closerTw = o.closer === 'client' ? clientTw : serverTw;
@@ -51,14 +72,11 @@ export const timewait: Scenario = {
     const lifetime = closerTw.length && churn.lastOkAt !== null ? Math.round((Math.max(...closerTw) + (seenAt - churn.lastOkAt) / 1000) * 10) / 10 : null;
     const effectiveReuse = reuse === 1 && timestamps === 1;
     const exhaust = o.closer === 'client' && churn.attempts > ports;
-    return {
-      observed: { ...churn, timeWait: { server: serverTw.length, client: clientTw.length }, timeWaitLifetimeSec: lifetime, eaddrnotavail: churn.errors['EADDRNOTAVAIL'] ?? 0 },
-      predicted: { closer: o.closer, ports, reuse, timestamps, reuseDelayMs, effectiveReuse, exhaust, timeWaitSec: TIME_WAIT_SEC },
-    };
+    const observed: Observed = { ...churn, timeWait: { server: serverTw.length, client: clientTw.length }, timeWaitLifetimeSec: lifetime, eaddrnotavail: churn.errors['EADDRNOTAVAIL'] ?? 0 };
+    const predicted: Predicted = { closer: o.closer, ports, reuse, timestamps, reuseDelayMs, effectiveReuse, exhaust, timeWaitSec: TIME_WAIT_SEC };
+    return { observed, predicted };
   },
-  judge(_ctx, r, obs) {
-    const p = r.predicted as { closer: 'client' | 'server'; ports: number; reuse: number; timestamps: number; reuseDelayMs: number; effectiveReuse: boolean; exhaust: boolean };
-    const o = r.observed as unknown as ChurnResult & { timeWait: { server: number; client: number }; timeWaitLifetimeSec: number | null; eaddrnotavail: number };
+  judge(_ctx, { observed: o, predicted: p }, obs) {
     const other = p.closer === 'client' ? 'server' : 'client';
     const few = o.ok === 0 ? 'no connection succeeded' : undefined;
     const v: RuleVerdict[] = [
@@ -86,4 +104,15 @@ export const timewait: Scenario = {
     }
     return v;
   },
-};
+  report: {
+    metrics: [
+      { label: 'connections made', value: (p) => p.scenario.observed.ok },
+      { label: 'EADDRNOTAVAIL', value: (p) => p.scenario.observed.eaddrnotavail },
+      { label: 'connections/s', value: (p) => p.scenario.observed.rps },
+      { label: 'TIME_WAIT on the client (lab port, at the end)', value: (p) => p.scenario.observed.timeWait.client },
+      { label: 'TIME_WAIT on the server (lab port, at the end)', value: (p) => p.scenario.observed.timeWait.server },
+      { label: 'TWRecycled (client)', value: counterOf('loadgen-1', 'TcpExtTWRecycled') },
+    ],
+    series: { label: 'TIME_WAIT over time on the closer', host: (p) => (p.scenario.predicted.closer === 'server' ? 'server' : 'loadgen-1'), value: (s) => s.states['TIME-WAIT'] ?? 0 },
+  },
+});

@@ -227,6 +227,7 @@ bool Loop::accept_token() {
 }
 
 void Loop::on_acceptable() {
+  assert_in_loop();
   for (;;) {
     if (accept_.paused.load(std::memory_order_relaxed)) break;
     if (!accept_token()) break;
@@ -291,6 +292,7 @@ void Loop::conn_put(Conn* c) {
 }
 
 void Loop::adopt(int fd) {
+  assert_in_loop();
   Conn* c = conn_get(fd);
   if (poller_.add(fd, kReadable | conn_interest_flags_, c) < 0) {
     close(fd);
@@ -344,6 +346,7 @@ void Loop::apply(Conn* c, Next next) {
 }
 
 void Loop::close_conn(Conn* c) {
+  assert_in_loop();
   unlink(c);
   close(c->fd);  // also removes it from epoll (we never dup connection fds)
   c->fd = -1;
@@ -395,6 +398,7 @@ void Loop::touch(Conn* c, TimerList& list) {
 }
 
 void Loop::expire_timers() {
+  assert_in_loop();
   while (linger_.head != nullptr && linger_.head->deadline_ms <= now_ms_) {
     Conn* c = linger_.head;
     if (c->busy.load(std::memory_order_acquire)) {

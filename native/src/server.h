@@ -12,7 +12,7 @@
 // trigger: edge (EPOLLET, default) or level, for listeners and connections alike.
 //
 // Thread safety: listen/stop from one controlling thread (the JS thread);
-// pause/resume/set_accept_rate/collect_stats from any thread.
+// pause/resume/set_accept_rate and reading threads()' counters (relaxed atomics) from any thread.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { PointRecord } from '../../lab/sweep.js';
+import type { PointRecord } from '../../lab/record.js';
 
-const CLI = fileURLToPath(new URL('../../dist/lab/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const WORK = mkdtempSync(join(tmpdir(), 'tcplab-compare-'));
 const lab = (args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false, cwd: WORK });
 let A = '';
@@ -69,14 +69,21 @@ describe('lab compare', () => {
 
   it('bad input: one line, exit 2', async () => {
     const other = variant('other', (p) => (p.scenario.name = 'backlog'));
+    // A record cut short (a disk that filled up, a copy stopped half-way): one line naming it.
+    const damaged = variant('damaged', () => {});
+    const f = join(damaged, 'points', 'p001-r1.json');
+    writeFileSync(f, readFileSync(f, 'utf8').slice(0, 100));
     for (const [args, msg] of [
       [[A, other], `lab compare: ${A} is a throughput sweep, ${other} a backlog sweep: compare sweeps of one scenario`],
       [[A, join(WORK, 'nope')], `lab compare: ${join(WORK, 'nope')}: not a sweep folder (no points/)`],
-      [['--threshold', '2', A, A], `error: option '--threshold <fraction>' argument '2' is invalid. --threshold must be a number from 0 to 1, got "2"`],
-      [[A], "error: missing required argument 'dirB'"],
+      [['--threshold', '2', A, A], 'lab compare: --threshold: got 2: a number from 0 to 1'],
+      [[A], "lab compare: missing required argument 'dirB'"],
     ] as const) {
       const r = await lab(['compare', ...args]);
       expect([r.exitCode, r.stderr.trim()]).toEqual([2, msg]);
     }
+    const r = await lab(['compare', A, damaged]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toMatch(new RegExp(`^lab compare: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON \\(.+\\); the file is damaged$`));
   });
 });

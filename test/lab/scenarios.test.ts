@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { PointRecord } from '../../lab/sweep.js';
+import type { PointRecord } from '../../lab/record.js';
+import { requestsPerCpuSec } from '../../lab/scenarios/throughput.js';
 
-const CLI = fileURLToPath(new URL('../../dist/lab/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const WORK = mkdtempSync(join(tmpdir(), 'tcplab-scenarios-'));
 
 async function sweep(name: string, text: string): Promise<{ dir: string; recs: PointRecord[] }> {
@@ -35,9 +36,10 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
       const o = obs(p);
       expect(o['requests']).toBeGreaterThan(1000);
       // The server counted what autocannon counted (± the requests in flight when it stopped).
-      expect(Math.abs(o['serverRequests'] - o['requests'])).toBeLessThanOrEqual(4 + 1);
-      expect(o['serverCpuSec']).toBeGreaterThan(0);
-      expect(o['requestsPerCpuSec']).toBe(Math.round(o['serverRequests'] / o['serverCpuSec']));
+      expect(Math.abs(p.server.requests - o['requests'])).toBeLessThanOrEqual(4 + 1);
+      expect(p.server.cpuSec).toBeGreaterThan(0);
+      // The report's requests per CPU-second is the record's requests over its CPU seconds.
+      expect(requestsPerCpuSec(p)).toBe(Math.round(p.server.requests / p.server.cpuSec!));
       // At 3,000 req/s autocannon has CPU to spare and the server keeps up: both rules PASS.
       expect(p.scenario.load!.loadgenBound).toBe(false);
       expect(p.scenario.verdicts.map((v) => [v.rule, v.verdict])).toEqual([

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { PointRecord } from '../../lab/sweep.js';
+import type { PointRecord } from '../../lab/record.js';
 
-const CLI = fileURLToPath(new URL('../../dist/lab/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const WORK = mkdtempSync(join(tmpdir(), 'tcplab-sweep-'));
 const lab = (args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false, cwd: WORK });
 const labFile = (name: string, text: string) => {
@@ -39,7 +39,7 @@ describe.each(['netns', 'docker'] as const)('lab sweep, backlog scenario (%s)', 
       expect(p.scenario.verdicts.map((v) => v.verdict)).toEqual(['PASS', 'PASS', 'PASS', 'PASS']);
       // The dropped SYNs show in the server's counters.
       expect(p.hosts['server']!.counters.delta['TcpExtListenDrops']).toBeGreaterThan(0);
-      for (const f of p.hosts['server']!.reports) expect(existsSync(join(dir, f))).toBe(true);
+      for (const f of [...p.hosts['server']!.reports.before, ...p.hosts['server']!.reports.after]) expect(existsSync(join(dir, f))).toBe(true);
     }
     // report.md: one row per point and rule, with the records' numbers.
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
@@ -98,11 +98,13 @@ describe('lab run: the same sweep from flags', () => {
 
   it.each([
     [['run', '--scenario', 'backlog', '--set', 'server.backlog'], 'lab run: --set: expected path=value[,value…] (e.g. server.backlog=16,128), got "server.backlog"'],
-    [['run', '--scenario', 'flood'], "error: option '--scenario <name>' argument 'flood' is invalid. --scenario must be one of throughput, backlog, overflow, synflood, timewait, got \"flood\""],
-    [['run', '--set', 'server.backlog=1'], "error: required option '--scenario <name>' not specified"],
-    [['run', '--scenario', 'backlog', '--set', 'server.model=fast'], 'lab run: --set: sweep point p001 (server.model=fast): server.model: got "fast": expected one of "single"|"reuseport"|"acceptor"|"workers"'],
+    [['run', '--scenario', 'flood'], 'lab run: --scenario: got "flood": one of throughput, backlog, overflow, synflood, timewait'],
+    [['run', '--set', 'server.backlog=1'], "lab run: required option '--scenario <name>' not specified"],
+    [['run', '--scenario', 'backlog', '--set', 'server.model=fast'], 'lab run: sweep point p001 (server.model=fast): server.model: got "fast": one of single, reuseport, acceptor, workers'],
     [['run', '--scenario', 'backlog', '--set', 'output=x,y'], 'lab run: --set: sweep: axis "output" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)'],
-    [['run', '--scenario', 'backlog', '--repetitions', '0'], "error: option '--repetitions <n>' argument '0' is invalid. --repetitions must be an integer from 1 to 100, got 0"],
+    [['run', '--scenario', 'backlog', '--repetitions', '0'], 'lab run: --repetitions: got 0: an integer from 1 to 100'],
+    [['run', '--scenario', 'backlog', '--set', 'server.backlog=1', '--set', 'server.backlog=2'], 'lab run: --set: server.backlog is given twice; give its values once, comma-separated'],
+    [['run', '--scenario', 'throughput', '--set', 'loadgens.0.tool=ab,wrk', '--set', 'loadgens.0.options.requests=100'], 'lab run: wrk runs for a duration, not a request count; give --duration'],
   ])('%j', async (args, msg) => {
     const r = await lab(args);
     expect(r.exitCode).toBe(2);
@@ -126,6 +128,6 @@ describe('lab sweep: bad input is one line, exit 2', () => {
     const f = labFile('bad.yaml', 'scenario: {name: backlog}\nserver: {backlog: lots}\n');
     const r = await lab(['sweep', f]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr.trim()).toBe(`lab sweep: ${f}: server.backlog: got "lots": expected number, received string`);
+    expect(r.stderr.trim()).toBe(`lab sweep: ${f}: server.backlog: got "lots": an integer from -2147483648 to 2147483647`);
   });
 });

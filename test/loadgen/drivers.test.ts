@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { splitCpu, toolThreads } from '../../lab/loadgen/drivers.js';
 
-const WRAP = fileURLToPath(new URL('../../dist/lab/loadgen/cpu-wrap.js', import.meta.url));
+const WRAP = fileURLToPath(new URL('../../dist/lab/in-host/cpu-wrap.js', import.meta.url));
 
 describe('cpu-wrap', () => {
   it('reports a busy child near one core and an idle one near zero; output and exit code pass through', () => {

@@ -24,7 +24,7 @@ describe('netns runtime', () => {
 
   it('addresses', () => {
     expect(hostAddress('198.18.0.0/24', 0)).toBe('198.18.0.1');
-    expect(() => hostAddress('198.18.0.0/16', 0)).toThrow('subnet must be an IPv4 /24 like 198.18.0.0/24, got "198.18.0.0/16"');
+    expect(() => hostAddress('198.18.0.0/16', 0)).toThrow('subnet: got "198.18.0.0/16": an IPv4 /24 like 198.18.0.0/24');
   });
 
   it('a server and a loadgen host: HTTP across the bridge, sysctls only where asked, nothing in the root namespace', async () => {
@@ -87,7 +87,7 @@ describe('netns runtime', () => {
   it('`lab status` lists a lab and `lab down` removes it', async () => {
     const id = runId('cli');
     const lab = await rt.create({ runId: id, subnet: '198.18.8.0/24', logDir: tmpdir(), hosts: [{ name: 'server', role: 'server', sysctls: [] }] });
-    const LAB = fileURLToPath(new URL('../../dist/lab/cli.js', import.meta.url));
+    const LAB = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
     const status = JSON.parse(execFileSync(process.execPath, [LAB, 'status', '--json'], { encoding: 'utf8' })) as Array<{ runId: string }>;
     expect(status.map((l) => l.runId)).toContain(id);
     const down = spawn(process.execPath, [LAB, 'down', id], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { exchange, GET, parseResponses } from '../helpers/http.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url));
-const LAB = fileURLToPath(new URL('../../dist/lab/cli.js', import.meta.url));
+const LAB = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const LOCAL = ['--host', '127.0.0.1', '--port', '0', '--control-host', '127.0.0.1', '--control-port', '0'];
 
 interface Started {
@@ -98,12 +98,12 @@ describe('server process', () => {
   });
 
   const bad: Array<[string[], RegExp]> = [
-    [['--threads', '0'], /--threads must be an integer from 1 to 256, got 0/],
-    [['--model', 'forked'], /--model must be one of single, reuseport, acceptor, workers, got "forked"/],
-    [['--port', '99999'], /--port must be an integer from 0 to 65535, got 99999/],
-    [['--idle-timeout', '-1'], /--idle-timeout must be an integer from 0 to 86400000/],
-    [['--backlog', 'lots'], /--backlog must be an integer/],
-    [['--trigger', 'edgy'], /--trigger must be one of edge, level/],
+    [['--threads', '0'], /--threads: got 0: an integer from 1 to 256/m],
+    [['--model', 'forked'], /--model: got "forked": one of single, reuseport, acceptor, workers/m],
+    [['--port', '99999'], /--port: got 99999: an integer from 0 to 65535/m],
+    [['--idle-timeout', '-1'], /--idle-timeout: got -1: an integer from 0 to 86400000/m],
+    [['--backlog', 'lots'], /--backlog: got "lots": an integer from -2147483648 to 2147483647/m],
+    [['--trigger', 'edgy'], /--trigger: got "edgy": one of edge, level/m],
     [['--model', 'single', '--threads', '2'], /`threads` must be 1 for model "single"/],
     [['--host', 'nowhere'], /option `host` must be an IPv4 or IPv6 address/],
     [['--frobnicate'], /unknown option '--frobnicate'/],

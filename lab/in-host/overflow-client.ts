@@ -10,13 +10,13 @@
 //      full queue now: tcp_abort_on_overflow=1 answers RST, 0 drops it.
 // Prints {"event":"released"} when the rule is gone (the orchestrator may then let the server
 // accept), and after HOLD_MS one JSON line with every client's outcome and timings.
-// Usage: overflow.js HOST PORT HELD FILL LATE HOLD_MS
+// Usage: overflow-client.js HOST PORT HELD FILL LATE HOLD_MS
 import { spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 
-import { RESERVED_PORTS } from '../scenario-names.js';
+import { RESERVED_PORTS } from '../fields.js';
 
-export const HELD_PORTS = RESERVED_PORTS.overflow!;
+export const HELD_PORTS = RESERVED_PORTS.overflow;
 const TABLE = 'tcplab_hold';
 
 interface Client {
@@ -76,10 +76,17 @@ const connected = (c: Client, ms: number) =>
 function outcome(cs: Client[], since: (c: Client) => number): GroupOutcome {
   const o: GroupOutcome = { count: cs.length, connected: 0, answered: 0, reset: 0, waiting: 0, pending: 0, otherErrors: {}, connectMs: [], resetMs: [], answeredMs: [] };
   for (const c of cs) {
-    if (c.connectMs !== undefined) (o.connected++, o.connectMs.push(c.connectMs));
-    if (c.answeredMs !== undefined) (o.answered++, o.answeredMs.push(c.answeredMs - since(c)));
-    else if (c.resetMs !== undefined) (o.reset++, o.resetMs.push(c.resetMs - since(c)));
-    else if (c.error) o.otherErrors[c.error] = (o.otherErrors[c.error] ?? 0) + 1;
+    if (c.connectMs !== undefined) {
+      o.connected++;
+      o.connectMs.push(c.connectMs);
+    }
+    if (c.answeredMs !== undefined) {
+      o.answered++;
+      o.answeredMs.push(c.answeredMs - since(c));
+    } else if (c.resetMs !== undefined) {
+      o.reset++;
+      o.resetMs.push(c.resetMs - since(c));
+    } else if (c.error) o.otherErrors[c.error] = (o.otherErrors[c.error] ?? 0) + 1;
     else if (c.connectMs === undefined) o.pending++;
     else o.waiting++;
   }
@@ -89,7 +96,7 @@ function outcome(cs: Client[], since: (c: Client) => number): GroupOutcome {
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.length !== 6 || args.slice(1).some((a) => !/^\d+$/.test(a))) {
-    process.stderr.write('usage: overflow.js HOST PORT HELD FILL LATE HOLD_MS\n');
+    process.stderr.write('usage: overflow-client.js HOST PORT HELD FILL LATE HOLD_MS\n');
     return 2;
   }
   const [host, port, held, fill, late, holdMs] = [args[0]!, ...args.slice(1).map(Number)] as [string, number, number, number, number, number];
@@ -136,11 +143,11 @@ async function main(): Promise<number> {
   }
 }
 
-if (process.argv[1]?.endsWith('overflow.js')) {
+if (process.argv[1]?.endsWith('overflow-client.js')) {
   main().then(
     (code) => (process.exitCode = code),
     (err: Error) => {
-      process.stderr.write(`overflow.js: ${err.message}\n`);
+      process.stderr.write(`overflow-client.js: ${err.message}\n`);
       process.exitCode = 1;
     },
   );

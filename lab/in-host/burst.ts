@@ -5,13 +5,23 @@
 // Usage: burst.js HOST PORT COUNT HOLD_MS
 import { connect, type Socket } from 'node:net';
 
+export interface BurstResult {
+  connected: number;
+  pending: number;
+  reset: number;
+  refused: number;
+  other: number;
+  /** ms from the burst's start to each completed handshake. */
+  connectMs: number[];
+}
+
 async function main(): Promise<number> {
   const [host, port, count, hold] = process.argv.slice(2);
   if (!host || !port || !count || !hold) {
     process.stderr.write('usage: burst.js HOST PORT COUNT HOLD_MS\n');
     return 2;
   }
-  const out = { connected: 0, pending: 0, reset: 0, refused: 0, other: 0, connectMs: [] as number[] };
+  const out: BurstResult = { connected: 0, pending: 0, reset: 0, refused: 0, other: 0, connectMs: [] };
   const socks: Socket[] = [];
   const state = new Map<Socket, 'pending' | 'connected' | 'failed'>();
   const t0 = Date.now();

@@ -11,10 +11,10 @@
 //    a fresh one.
 // Without the native addon (a host image without it) both come from /proc/net/tcp{,6}
 // every `full` ms. A tick still running when the next is due is skipped.
-// Usage: probe.js [interval-ms=50] [max-seconds=3600] [full-ms=500]. Stops on SIGTERM/SIGINT.
+// Usage: sampler-probe.js [interval-ms=50] [max-seconds=3600] [full-ms=500]. Stops on SIGTERM/SIGINT.
 import { readFile } from 'node:fs/promises';
-import { parseProcNet, WATCHED } from './nstat.js';
-import { KERNEL_STATES, parseProcTcp, TCP_STATES, type TcpState } from './ss.js';
+import { parseProcNet, WATCHED } from '../observe/nstat.js';
+import { KERNEL_STATES, parseProcTcp, TCP_STATES, type TcpState } from '../observe/ss.js';
 
 export interface Sample {
   /** Milliseconds since the epoch. */
@@ -122,4 +122,4 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-if (process.argv[1]?.endsWith('probe.js')) await main();
+if (process.argv[1]?.endsWith('sampler-probe.js')) await main();

@@ -1,0 +1,177 @@
+// Every enum, range and default the lab and the server process take, written once. The lab
+// file's schema is built from these fields, and so are the flags of `lab up`, `lab run`,
+// `lab serve` and the server process: a bad value gets the same words everywhere,
+// `WHERE: got VALUE: WHAT IS ALLOWED` (WHERE is a flag, or a lab file and a field path).
+import { z } from 'zod';
+import { InputError } from './errors.js';
+
+export const MODELS = ['single', 'reuseport', 'acceptor', 'workers'] as const;
+export type Model = (typeof MODELS)[number];
+export const TRIGGERS = ['edge', 'level'] as const;
+export type Trigger = (typeof TRIGGERS)[number];
+export const RUNTIMES = ['auto', 'netns', 'docker'] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+export const TOOLS = ['autocannon', 'ab', 'wrk', 'wrk2'] as const;
+export type LoadTool = (typeof TOOLS)[number];
+
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+
+/** What an integer field allows, in the words every message uses. */
+export const intText = (lo: number, hi: number) => `an integer from ${lo} to ${hi}`;
+export const oneOfText = (values: readonly string[]) => `one of ${values.join(', ')}`;
+
+/** An integer in [lo, hi]; every way to miss (type, fraction, range) says the same. */
+export const int = (lo: number, hi: number) => {
+  const error = intText(lo, hi);
+  return z.number({ error }).int({ error }).min(lo, { error }).max(hi, { error });
+};
+export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: oneOfText(values) });
+export const bool = () => z.boolean({ error: 'true or false' });
+
+/** The names hosts, processes and run ids may have (they become namespace and container names). */
+export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,40}$/;
+
+/** An IPv4 /24 (the lab network): "198.18.0.0/24". */
+export const SUBNET_TEXT = 'an IPv4 /24 like 198.18.0.0/24';
+export const isSubnet = (v: string) => {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.0\/24$/.exec(v);
+  return m !== null && [m[1], m[2], m[3]].every((x) => Number(x) <= 255);
+};
+export const DEFAULT_SUBNET = '198.18.0.0/24';
+
+/** The fields, each with its range and default. */
+export const F = {
+  // The reactor (native/index.ts takes these; the addon checks them again).
+  model: oneOf(MODELS).default('single'),
+  threads: int(1, 256).default(1),
+  trigger: oneOf(TRIGGERS).default('edge'),
+  backlog: int(INT32_MIN, INT32_MAX).default(511),
+  idleTimeoutMs: int(0, 86_400_000).default(60_000),
+  /** A port the server process listens on; 0 picks an ephemeral one. */
+  listenPort: int(0, 65535),
+  /** The ports of a lab's server host: known in advance, so never 0. */
+  port: int(1, 65535).default(8080),
+  controlPort: int(1, 65535).default(9090),
+  // Where and how a lab runs.
+  runtime: oneOf(RUNTIMES).default('auto'),
+  subnet: z.string({ error: SUBNET_TEXT }).refine(isSubnet, { error: SUBNET_TEXT }).default(DEFAULT_SUBNET),
+  sampleIntervalMs: int(10, 10_000).default(50),
+  repetitions: int(1, 100).default(1),
+  output: z.string({ error: 'a folder path' }).min(1, { error: 'a folder path' }).default('results'),
+  // The load.
+  tool: oneOf(TOOLS).default('autocannon'),
+  connections: int(1, 100_000).default(10),
+  duration: int(1, 3600).optional(),
+  requests: int(1, 1_000_000_000).optional(),
+  loadgenThreads: int(1, 64).optional(),
+  rate: int(1, 10_000_000).optional(),
+  keepAlive: bool().default(true),
+  pipelining: int(1, 1024).optional(),
+} as const;
+
+/** What the reactor allows for threads given its model (the addon checks it again). */
+export const threadsText = (model: Model) => (model === 'single' ? '1 for model "single" (use reuseport, acceptor or workers for more)' : null);
+
+/** The default load duration when neither a duration nor a request count is given, s. */
+export const DEFAULT_DURATION_SEC = 10;
+
+export function show(v: unknown): string {
+  return JSON.stringify(v) ?? String(v);
+}
+
+/** "WHERE: got VALUE: WHAT" — the one shape of a bad-value message. */
+export const badValue = (where: string, got: unknown, what: string) => `${where}: got ${show(got)}: ${what}`;
+
+/**
+ * A flag's value through a field's schema: "12" is the number 12 for a numeric field, so
+ * `--threads 0` and `threads: 0` in a lab file give the same message.
+ */
+export function flagParser<T>(flag: string, schema: z.ZodType<T>, numeric: boolean): (v: string) => T {
+  return (v: string) => {
+    const n = Number(v);
+    const value = numeric && v.trim() !== '' && Number.isFinite(n) ? n : v;
+    const r = schema.safeParse(value);
+    if (!r.success) throw new InputError(badValue(flag, value, r.error.issues[0]!.message));
+    return r.data;
+  };
+}
+
+export const intFlag = (flag: string, schema: z.ZodType<number | undefined>) => flagParser(flag, schema, true) as (v: string) => number;
+export const textFlag = <T>(flag: string, schema: z.ZodType<T>) => flagParser(flag, schema, false);
+
+/**
+ * Local ports on the loadgen that a scenario keeps for itself (nft rules match them): the
+ * loadgen's ip_local_port_range must stay clear of them, or ordinary connections would match.
+ */
+export const RESERVED_PORTS = {
+  overflow: { first: 61000, last: 61999, what: 'its held handshakes' },
+  synflood: { first: 20000, last: 29999, what: 'its flood' },
+} as const;
+export type PortRange = { first: number; last: number; what: string };
+
+// The parts of a lab file that are not a scenario's own (labfile.ts adds the scenarios).
+const Sysctls = z.record(z.string(), z.union([z.string(), z.number()], { error: 'a string or a number' })).default({});
+
+export const LoadOptionsSchema = z
+  .object({
+    connections: F.connections,
+    duration: F.duration,
+    requests: F.requests,
+    threads: F.loadgenThreads,
+    rate: F.rate,
+    keepAlive: F.keepAlive,
+    pipelining: F.pipelining,
+  })
+  .strict();
+
+export const ServerSchema = z
+  .object({
+    model: F.model,
+    threads: F.threads,
+    trigger: F.trigger,
+    backlog: F.backlog,
+    idleTimeoutMs: F.idleTimeoutMs,
+    port: F.port,
+    controlPort: F.controlPort,
+    sysctls: Sysctls,
+  })
+  .strict();
+
+export const LoadgenSchema = z
+  .object({
+    tool: F.tool,
+    options: LoadOptionsSchema.prefault({}),
+    sysctls: Sysctls,
+    count: int(1, 1).default(1),
+  })
+  .strict();
+
+const AxisValues = z.array(z.union([z.string(), z.number(), z.boolean()]), { error: 'a list of values' }).min(1, { error: 'a list of at least one value' });
+
+export const SweepSchema = z
+  .object({
+    /** Every combination of these axes: field path → values. */
+    matrix: z.record(z.string(), AxisValues).default({}),
+    /** Axes that move together (equal lengths): point i takes value i of each. */
+    zip: z.record(z.string(), AxisValues).default({}),
+  })
+  .strict();
+
+/** A lab file without its scenario. */
+export const LabBaseSchema = z.object({
+  runtime: F.runtime,
+  subnet: F.subnet,
+  server: ServerSchema.prefault({}),
+  loadgens: z.array(LoadgenSchema).min(1, { error: 'a list of one loadgen' }).max(1, { error: 'a list of one loadgen' }).prefault([{}]),
+  sweep: SweepSchema.prefault({}),
+  repetitions: F.repetitions,
+  sampleIntervalMs: F.sampleIntervalMs,
+  output: F.output,
+});
+
+export type LabBase = z.infer<typeof LabBaseSchema>;
+export type ServerConfig = LabBase['server'];
+export type LoadgenConfig = LabBase['loadgens'][number];
+/** One point's settings: the lab file with the point's axis values, its scenario by name. */
+export type PointConfig = LabBase & { scenario: { name: string; options: unknown } };

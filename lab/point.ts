@@ -1,0 +1,191 @@
+// One point, start to end: the only implementation of the phases every command runs
+// (`lab up` is a one-point throughput sweep; `lab sweep` and `lab run` run many):
+//   create  — fresh hosts on a lab network, each with its sysctls applied and read back
+//   start   — the reactor (control API on its host's loopback); the load tool checked
+//   observe — /stats, state reports, samplers on every host, the scenario drives,
+//             samplers stop, state reports, /stats (the control API's own connections
+//             stay outside the counted window)
+//   record  — the verdicts and one point record (lab/record.ts)
+//   destroy — the hosts go (unless the lab is kept: `lab up --keep`)
+// The caller validated the point (labfile.ts) before anything was created.
+import { cpus, release } from 'node:os';
+import { join } from 'node:path';
+import { differsFromKernelDefault, snapshot, type Snapshot } from '../sysctl/apply.js';
+import { writeFileSync } from 'node:fs';
+import { sysctlSettings, type Point } from './labfile.js';
+import { checkTool } from './loadgen/drivers.js';
+import { counterDeltas, nonZero } from './observe/nstat.js';
+import { stateReport, type StateReport } from './observe/reports.js';
+import { startSampler, summarize, type Sample } from './observe/sampler.js';
+import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
+import type { Host, Lab, Runtime } from './runtime/runtime.js';
+import { scenarioNamed, type Observations, type ScenarioContext } from './scenarios/index.js';
+import { serverStats, serverWork, startServer } from './server-host.js';
+
+/** The lab being built or run, so an interrupt can tear it down from any phase. */
+export interface LabHandle {
+  runtime?: Runtime;
+  runId?: string;
+  creating?: Promise<unknown>;
+}
+
+export interface PointRun {
+  runtime: Runtime;
+  /** The run folder: raw/<id>/ and logs/<id>/ go under it. */
+  dir: string;
+  /** The lab's run id (namespace and container names). */
+  runId: string;
+  point: Point;
+  repetition: number;
+  /** The lab network may move to the next free /24 when the one asked for is taken (the default subnet). */
+  subnetFallback: boolean;
+  /** Leave the lab running after the point (its server too). */
+  keep?: boolean;
+  handle: LabHandle;
+  progress: (line: string) => void;
+  /** Called once the hosts exist (the sweep records the tools' versions from them). */
+  onHosts?: (hosts: Host[]) => Promise<void>;
+}
+
+export const recordName = (p: Point, rep: number) => `${p.id}-r${rep}`;
+
+export async function runPoint(o: PointRun): Promise<PointRecord> {
+  const c = o.point.config;
+  const impl = scenarioNamed(c.scenario.name);
+  if (!impl) throw new Error(`no scenario "${c.scenario.name}"`);
+  const options = impl.options.parse(c.scenario.options);
+  const name = recordName(o.point, o.repetition);
+  const startedAt = new Date().toISOString();
+  const lg = c.loadgens[0]!;
+  const specs = [
+    { name: 'server', role: 'server' as const, sysctls: sysctlSettings(c.server.sysctls), requested: c.server.sysctls, caps: [] },
+    { name: 'loadgen-1', role: 'loadgen' as const, sysctls: sysctlSettings(lg.sysctls), requested: lg.sysctls, caps: impl.loadgenCaps ?? [] },
+  ];
+
+  // create
+  Object.assign(o.handle, { runtime: o.runtime, runId: o.runId });
+  const creating = o.runtime.create({
+    runId: o.runId,
+    subnet: c.subnet,
+    subnetFallback: o.subnetFallback,
+    logDir: join(o.dir, 'logs', name),
+    caps: Object.fromEntries(specs.filter((s) => s.caps.length).map((s) => [s.name, s.caps])),
+    hosts: specs.map(({ name: n, role, sysctls }) => ({ name: n, role, sysctls })),
+  });
+  o.handle.creating = creating.catch(() => {});
+  let lab: Lab | undefined;
+  let done = false;
+  try {
+    lab = await creating;
+    const hosts = lab.hosts;
+    const server = lab.host('server');
+    const client = lab.host('loadgen-1');
+    o.progress(`hosts: server ${server.address}, loadgen-1 ${client.address}`);
+    await o.onHosts?.(hosts);
+    if (impl.usesLoadTool) await checkTool(client, lg.tool);
+    const readBack: Record<string, Snapshot> = {};
+    for (const h of hosts) readBack[h.name] = await snapshot(h);
+
+    // start
+    const serverProc = await startServer(server, c.server);
+
+    // observe
+    const raw = join('raw', name);
+    const statsBefore = await serverStats(server, c.server.controlPort);
+    const before = await reportsOf(hosts, o.dir, 'before', raw);
+    const samplers = hosts.map((h) => [h.name, startSampler(h, c.sampleIntervalMs)] as const);
+    const ctx: ScenarioContext<typeof options> = {
+      config: c,
+      options,
+      server,
+      client,
+      port: c.server.port,
+      controlPort: c.server.controlPort,
+      serverSysctl: (n) => readBack['server']![n] ?? null,
+      clientSysctl: (n) => readBack['loadgen-1']![n] ?? null,
+      writeRaw: (file, text) => writeFileSync(join(o.dir, raw, file), text),
+      progress: o.progress,
+    };
+    const series: Record<string, Sample[]> = {};
+    let driven;
+    try {
+      await new Promise((r) => setTimeout(r, 150)); // a few samples before the scenario starts
+      driven = await impl.drive(ctx);
+    } finally {
+      for (const [n, s] of samplers) series[n] = await s.stop();
+    }
+    const after = await reportsOf(hosts, o.dir, 'after', raw);
+    const statsAfter: StatsWithCpu | null = await serverStats(server, c.server.controlPort).catch(() => null);
+    const atEnd: Record<string, Snapshot> = {};
+    for (const h of hosts) atEnd[h.name] = await snapshot(h);
+    if (o.keep) serverProc.release();
+    else await serverProc.stop('SIGTERM');
+
+    // record
+    const counters = Object.fromEntries(hosts.map((h) => [h.name, counterDeltas(before[h.name]!.counters, after[h.name]!.counters)]));
+    const obs: Observations = { series, counters };
+    const verdicts = impl.judge(ctx, driven, obs);
+    const hostRecords: Record<string, HostRecord> = {};
+    for (const h of hosts) {
+      const spec = specs.find((s) => s.name === h.name)!;
+      const delta = counters[h.name]!;
+      const samples = series[h.name] ?? [];
+      hostRecords[h.name] = {
+        name: h.name,
+        role: h.role,
+        address: h.address,
+        capabilities: [...spec.caps],
+        sysctls: {
+          requested: Object.fromEntries(spec.sysctls.map((s) => [s.name, s.value])),
+          readBack: readBack[h.name]!,
+          atEnd: atEnd[h.name]!,
+          differsFromKernelDefault: differsFromKernelDefault(readBack[h.name]!),
+        },
+        counters: { before: before[h.name]!.counters, after: after[h.name]!.counters, delta, nonZero: nonZero(delta) },
+        states: { before: before[h.name]!.states, after: after[h.name]!.states },
+        reports: { before: before[h.name]!.files, after: after[h.name]!.files },
+        series: { summary: summarize(samples, h.role === 'server' ? c.server.port : undefined), samples },
+      };
+    }
+    const work = serverWork(statsBefore, statsAfter);
+    const { model, threads, backlog, trigger, idleTimeoutMs } = c.server;
+    const record: PointRecord = {
+      schema: POINT_SCHEMA,
+      id: name,
+      point: o.point.id,
+      repetition: o.repetition,
+      settings: o.point.settings,
+      runId: o.runId,
+      runtime: o.runtime.name,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      kept: o.keep ?? false,
+      environment: { kernel: release(), cpus: cpus().length, node: process.version },
+      config: c,
+      server: {
+        host: server.name,
+        address: server.address,
+        port: c.server.port,
+        options: { model, threads, backlog, trigger, idleTimeoutMs },
+        requests: work.requests,
+        cpuSec: work.cpuSec,
+        stats: statsAfter,
+        listener: hostRecords['server']!.series.summary.listener,
+      },
+      hosts: hostRecords,
+      scenario: { name: impl.name, observed: driven.observed, predicted: driven.predicted, ...(driven.load ? { load: driven.load } : {}), verdicts },
+    };
+    done = true;
+    return record;
+  } finally {
+    // A kept lab is one that ran to the end; a failed point never leaves anything.
+    if (!o.keep || !done) {
+      await o.handle.creating;
+      await o.runtime.destroy(o.runId);
+    }
+  }
+}
+
+async function reportsOf(hosts: Host[], dir: string, phase: string, sub: string): Promise<Record<string, StateReport>> {
+  return Object.fromEntries(await Promise.all(hosts.map(async (h) => [h.name, await stateReport(h, dir, phase, sub)] as const)));
+}

@@ -1,0 +1,99 @@
+// The point record: what one run of one point leaves on disk (points/<id>.json), and what
+// `lab up --json` prints. One versioned shape for every command; README "Point records".
+import type { ServerStats } from '../native/index.js';
+import type { Snapshot, SysctlChange } from '../sysctl/apply.js';
+import type { PointConfig } from './fields.js';
+import type { LoadgenCpu } from './loadgen/drivers.js';
+import type { LoadOptions, LoadResult, LoadTool } from './loadgen/result.js';
+import type { Counters } from './observe/nstat.js';
+import type { Sample, SeriesSummary } from './observe/sampler.js';
+
+export const POINT_SCHEMA = 'tcplab.point/2';
+
+export type Verdict = 'PASS' | 'FAIL' | 'INCONCLUSIVE';
+
+export interface RuleVerdict {
+  rule: string;
+  predicted: number | string | null;
+  observed: number | string | null;
+  verdict: Verdict;
+  reason: string;
+}
+
+/** A load generator's run, as a scenario that drives one records it. */
+export interface LoadRecord {
+  host: string;
+  tool: LoadTool;
+  options: LoadOptions;
+  argv: string[];
+  cpu: LoadgenCpu | null;
+  loadgenBound: boolean;
+  result: LoadResult;
+}
+
+export type StatsWithCpu = ServerStats & { cpu?: { userSec: number; systemSec: number } };
+
+export interface HostRecord {
+  name: string;
+  role: string;
+  address: string;
+  /** Capabilities added to this host beyond the runtime's default. */
+  capabilities: string[];
+  sysctls: {
+    /** As the point asked for them (name → value). */
+    requested: Record<string, string>;
+    /** Every registry sysctl as read back when the host was made, and at the end. */
+    readBack: Snapshot;
+    atEnd: Snapshot;
+    differsFromKernelDefault: SysctlChange[];
+  };
+  /** From the state reports before and after the scenario. */
+  counters: { before: Counters; after: Counters; delta: Counters; nonZero: Counters };
+  states: { before: Record<string, number>; after: Record<string, number> };
+  /** Raw state reports, relative to the run folder. */
+  reports: { before: string[]; after: string[] };
+  series: { summary: SeriesSummary; samples: Sample[] };
+}
+
+export interface ServerRecord {
+  host: string;
+  address: string;
+  port: number;
+  options: Pick<PointConfig['server'], 'model' | 'threads' | 'backlog' | 'trigger' | 'idleTimeoutMs'>;
+  /** Requests served and CPU seconds used between the /stats answers before and after the scenario. */
+  requests: number;
+  cpuSec: number | null;
+  /** /stats at the end. */
+  stats: StatsWithCpu | null;
+  listener: SeriesSummary['listener'];
+}
+
+export interface ScenarioRecord<Obs = unknown, Pred = unknown> {
+  name: string;
+  observed: Obs;
+  predicted: Pred;
+  load?: LoadRecord;
+  verdicts: RuleVerdict[];
+}
+
+export interface PointRecord<Obs = unknown, Pred = unknown> {
+  schema: typeof POINT_SCHEMA;
+  /** The point and repetition: p001-r1. */
+  id: string;
+  point: string;
+  repetition: number;
+  /** The axis values of this point. */
+  settings: Record<string, string | number | boolean>;
+  /** The lab's run id (what `lab down` and `lab status` name). */
+  runId: string;
+  runtime: string;
+  startedAt: string;
+  finishedAt: string;
+  /** The lab was left running (`lab up --keep`). */
+  kept: boolean;
+  environment: { kernel: string; cpus: number; node: string };
+  config: PointConfig;
+  server: ServerRecord;
+  hosts: Record<string, HostRecord>;
+  scenario: ScenarioRecord<Obs, Pred>;
+}
