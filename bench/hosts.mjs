@@ -33,5 +33,7 @@ for (const name of which) {
     await lab.destroy();
     destroy.push(performance.now() - t);
   }
-  console.log(`${name.padEnd(6)} create median ${median(create).toFixed(0)} ms (min ${Math.min(...create).toFixed(0)}, max ${Math.max(...create).toFixed(0)}), destroy median ${median(destroy).toFixed(0)} ms (min ${Math.min(...destroy).toFixed(0)}, max ${Math.max(...destroy).toFixed(0)}), ${reps} reps`);
+  console.log(
+    `${name.padEnd(6)} create median ${median(create).toFixed(0)} ms (min ${Math.min(...create).toFixed(0)}, max ${Math.max(...create).toFixed(0)}), destroy median ${median(destroy).toFixed(0)} ms (min ${Math.min(...destroy).toFixed(0)}, max ${Math.max(...destroy).toFixed(0)}), ${reps} reps`,
+  );
 }

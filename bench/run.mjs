@@ -45,7 +45,13 @@ try {
   die(e.message);
 }
 if (args.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 14).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+  process.stdout.write(
+    readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .split('\n')
+      .slice(1, 14)
+      .join('\n')
+      .replace(/^\/\/ ?/gm, '') + '\n',
+  );
   process.exit(0);
 }
 const int = (name, lo, hi) => {
@@ -63,7 +69,13 @@ const sh = (argv, opts = {}) => execFileSync(argv[0], argv.slice(1), { encoding:
 // ---- preflight ---------------------------------------------------------------
 if (process.getuid() !== 0) die('run as root (it creates network namespaces)');
 const onPath = (tool) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, tool)));
-for (const [tool, pkg] of [['wrk', 'wrk'], ['nginx', 'nginx-light'], ['perf', 'linux-perf'], ['taskset', 'util-linux'], ['ip', 'iproute2']]) {
+for (const [tool, pkg] of [
+  ['wrk', 'wrk'],
+  ['nginx', 'nginx-light'],
+  ['perf', 'linux-perf'],
+  ['taskset', 'util-linux'],
+  ['ip', 'iproute2'],
+]) {
   if (!onPath(tool)) die(`${tool} is missing: apt-get install -y ${pkg}`);
 }
 // First line a tool prints about itself, wherever it prints it.
@@ -97,8 +109,22 @@ http {
 
 const tcplab = (model, threads) => ({
   name: model === 'single' ? 'tcplab single' : `tcplab ${model}×${threads}`,
-  argv: [process.execPath, join(ROOT, 'dist/server/main.js'), '--host', SRV_IP, '--port', String(PORT),
-    '--control-host', '127.0.0.1', '--control-port', '0', '--model', model, '--threads', String(threads)],
+  argv: [
+    process.execPath,
+    join(ROOT, 'dist/server/main.js'),
+    '--host',
+    SRV_IP,
+    '--port',
+    String(PORT),
+    '--control-host',
+    '127.0.0.1',
+    '--control-port',
+    '0',
+    '--model',
+    model,
+    '--threads',
+    String(threads),
+  ],
 });
 let servers = [
   { name: 'nginx', argv: ['nginx', '-p', tmp, '-c', join(tmp, 'nginx.conf')] },
@@ -168,7 +194,9 @@ function cpuSeconds(pid) {
 // Busy time of CPU 0 (everything but idle and iowait), in seconds: a cross-check on
 // the process's own CPU time, which misses softirq work that ksoftirqd picks up.
 function cpu0BusySeconds() {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu0 '));
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('cpu0 '));
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) / CLK_TCK;
 }
@@ -194,8 +222,22 @@ async function stopServer(child) {
 }
 
 function wrkArgv(mode, seconds, connections = CONNECTIONS) {
-  return ['ip', 'netns', 'exec', CLIENT_NS, 'taskset', '-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, ...mode.wrk,
-    `http://${SRV_IP}:${PORT}/`, ...(mode.after ?? [])];
+  return [
+    'ip',
+    'netns',
+    'exec',
+    CLIENT_NS,
+    'taskset',
+    '-c',
+    '1',
+    'wrk',
+    '-t1',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    ...mode.wrk,
+    `http://${SRV_IP}:${PORT}/`,
+    ...(mode.after ?? []),
+  ];
 }
 
 async function runWrk(argv) {
@@ -219,7 +261,15 @@ async function runWrk(argv) {
   if (code !== 0 || !m) throw new Error(`wrk failed (${code}): ${out}`);
   const socketErrors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  return { requests: Number(m[1]), seconds: Number(m[2]), rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]), wrkCpu: cpu, wall, socketErrors, non2xx };
+  return {
+    requests: Number(m[1]),
+    seconds: Number(m[2]),
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]),
+    wrkCpu: cpu,
+    wall,
+    socketErrors,
+    non2xx,
+  };
 }
 
 async function measure(s, mode) {
@@ -293,7 +343,10 @@ try {
     node: process.version,
     nginx: versionOf(['nginx', '-v']),
     wrk: versionOf(['wrk', '-v']),
-    reps: REPS, duration: DURATION, connections: CONNECTIONS, depth: DEPTH,
+    reps: REPS,
+    duration: DURATION,
+    connections: CONNECTIONS,
+    depth: DEPTH,
   };
   const rows = [];
   for (const mode of modes) {
@@ -307,7 +360,8 @@ try {
       const wrkShare = median(rs.map((r) => r.wrkCpuShare));
       const errs = rs.map((r) => r.socketErrors).filter(Boolean);
       rows.push({
-        mode: mode.name, server: s.name,
+        mode: mode.name,
+        server: s.name,
         rps: median(rs.map((r) => r.rps)),
         serverCpu: median(rs.map((r) => r.serverCpu)),
         reqPerCpuSec: eff,
@@ -316,8 +370,13 @@ try {
         vsNginxCpu0: eff0 / base0,
         syscallsPerRequest: sys[`${mode.name}|${s.name}`].perRequest,
         wrkCpuShare: wrkShare,
-        note: [wrkShare > 0.9 ? 'wrk saturated: rps says more about wrk' : '', errs.length ? `socket errors: ${errs[0]}` : '',
-          rs.some((r) => r.non2xx) ? 'non-2xx answers' : ''].filter(Boolean).join('; '),
+        note: [
+          wrkShare > 0.9 ? 'wrk saturated: rps says more about wrk' : '',
+          errs.length ? `socket errors: ${errs[0]}` : '',
+          rs.some((r) => r.non2xx) ? 'non-2xx answers' : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
       });
     }
   }
@@ -330,9 +389,18 @@ try {
   const targets = [];
   const ka = single('keep-alive');
   const pl = single(`pipelined ×${DEPTH}`);
-  if (ka && Number.isFinite(ka.vsNginx)) targets.push(`requests per server CPU-second vs nginx (keep-alive): ${fmt(ka.vsNginx, 2)}× (target ≥ 1.35×) ${ka.vsNginx >= 1.35 ? 'MET' : 'NOT MET'}`);
-  if (ka) targets.push(`syscalls per request, keep-alive: ${fmt(ka.syscallsPerRequest, 3)} (target ≤ 2.03) ${ka.syscallsPerRequest <= 2.03 ? 'MET' : 'NOT MET'}`);
-  if (pl) targets.push(`syscalls per request, pipelined ×${DEPTH}: ${fmt(pl.syscallsPerRequest, 3)} (target ≤ 0.15) ${pl.syscallsPerRequest <= 0.15 ? 'MET' : 'NOT MET'}`);
+  if (ka && Number.isFinite(ka.vsNginx))
+    targets.push(
+      `requests per server CPU-second vs nginx (keep-alive): ${fmt(ka.vsNginx, 2)}× (target ≥ 1.35×) ${ka.vsNginx >= 1.35 ? 'MET' : 'NOT MET'}`,
+    );
+  if (ka)
+    targets.push(
+      `syscalls per request, keep-alive: ${fmt(ka.syscallsPerRequest, 3)} (target ≤ 2.03) ${ka.syscallsPerRequest <= 2.03 ? 'MET' : 'NOT MET'}`,
+    );
+  if (pl)
+    targets.push(
+      `syscalls per request, pipelined ×${DEPTH}: ${fmt(pl.syscallsPerRequest, 3)} (target ≤ 0.15) ${pl.syscallsPerRequest <= 0.15 ? 'MET' : 'NOT MET'}`,
+    );
   const text = `${md}\n${targets.map((t) => `- ${t}`).join('\n')}\n\n${env.kernel}, ${env.cpu}, ${env.node}, ${env.nginx}, ${env.wrk}; ${REPS} reps × ${DURATION} s, ${CONNECTIONS} connections, wrk -t1\n`;
   process.stdout.write(text);
   mkdirSync(args.out, { recursive: true });

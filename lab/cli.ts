@@ -118,7 +118,11 @@ export function labFromUpFlags(f: UpFlags): LabFile {
 
 function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: string): void; writeErr(s: string): void }): Command {
   // Subcommands made with .command() inherit exitOverride and the output settings.
-  const program = new Command('lab').description('tcplab: see and tune how the Linux TCP stack treats a busy server').exitOverride().configureOutput(output).showSuggestionAfterError(true);
+  const program = new Command('lab')
+    .description('tcplab: see and tune how the Linux TCP stack treats a busy server')
+    .exitOverride()
+    .configureOutput(output)
+    .showSuggestionAfterError(true);
 
   addServeOptions(program.command('serve'))
     .description('run the native reactor and its control API in this process (what the server host runs)')
@@ -127,7 +131,9 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
   const opt = (flags: string, help: string) => new Option(flags, help);
   program
     .command('up')
-    .description('one point of the throughput scenario on fresh hosts (server + loadgen): apply sysctls, run the load, record and summarize what the kernel did')
+    .description(
+      'one point of the throughput scenario on fresh hosts (server + loadgen): apply sysctls, run the load, record and summarize what the kernel did',
+    )
     .addOption(opt('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')} (default auto: docker when an engine answers, else netns)`))
     .addOption(opt('--subnet <cidr>', `the lab network, an IPv4 /24 (default ${def(F.subnet)})`))
     .addOption(opt('--model <name>', `reactor model: ${MODELS.join(', ')} (default ${def(F.model)})`))
@@ -145,8 +151,12 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .addOption(opt('--rate <rps>', 'hold this many requests per second (autocannon, wrk2)'))
     .option('--no-keep-alive', 'a new connection per request (ab, wrk)')
     .addOption(opt('--pipelining <n>', 'requests in flight per connection (autocannon, wrk)'))
-    .addOption(opt('--server-sysctl <name=value>', 'a sysctl for the server host (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
-    .addOption(opt('--client-sysctl <name=value>', 'a sysctl for the loadgen host (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(
+      opt('--server-sysctl <name=value>', 'a sysctl for the server host (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]),
+    )
+    .addOption(
+      opt('--client-sysctl <name=value>', 'a sysctl for the loadgen host (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]),
+    )
     .addOption(opt('--sample-interval <ms>', `sampler interval, ss + counters on every host (default ${def(F.sampleIntervalMs)})`))
     .addOption(opt('--results <dir>', `where run folders go (default ${def(F.output)})`))
     .option('--keep', 'leave the lab (and the server) running; `lab down` removes it')
@@ -167,9 +177,16 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
 
   program
     .command('run')
-    .description('the same sweep as a lab file, from flags: lab run --scenario backlog --set server.backlog=16,128 --set server.sysctls.net.core.somaxconn=64')
+    .description(
+      'the same sweep as a lab file, from flags: lab run --scenario backlog --set server.backlog=16,128 --set server.sysctls.net.core.somaxconn=64',
+    )
     .addOption(opt('--scenario <name>', SCENARIO_NAMES.join(', ')).makeOptionMandatory())
-    .addOption(opt('--set <path=values>', 'an axis: a field path and comma-separated values (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+    .addOption(
+      opt('--set <path=values>', 'an axis: a field path and comma-separated values (repeatable)').argParser((v: string, prev: string[] = []) => [
+        ...prev,
+        v,
+      ]),
+    )
     .addOption(opt('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')}`))
     .addOption(opt('--repetitions <n>', 'runs per point'))
     .option('--output <dir>', 'where run folders go')
@@ -184,10 +201,14 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
 
   program
     .command('compare <dirA> <dirB>')
-    .description('compare two sweeps of one scenario point by point; flags changes beyond the noise (the spread over repetitions, at least --threshold of A). Exit 1 when there is a regression')
+    .description(
+      'compare two sweeps of one scenario point by point; flags changes beyond the noise (the spread over repetitions, at least --threshold of A). Exit 1 when there is a regression',
+    )
     .addOption(opt('--threshold <fraction>', 'smallest relative change flagged, 0 to 1 (default 0.1)'))
     .option('--json', 'print the comparison as JSON')
-    .action((a: string, b: string, o: { threshold?: string; json?: boolean }) => done({ cmd: 'compare', a, b, threshold: o.threshold === undefined ? 0.1 : threshold(o.threshold), json: o.json ?? false }));
+    .action((a: string, b: string, o: { threshold?: string; json?: boolean }) =>
+      done({ cmd: 'compare', a, b, threshold: o.threshold === undefined ? 0.1 : threshold(o.threshold), json: o.json ?? false }),
+    );
 
   program
     .command('schema')
@@ -226,7 +247,8 @@ function textFlagOf<T>(flag: string, schema: Parameters<typeof flagParser<T>>[1]
 
 function threshold(v: string): number {
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InputError(`--threshold: got ${JSON.stringify(typed(v))}: a number from 0 to 1`);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new InputError(`--threshold: got ${JSON.stringify(typed(v))}: a number from 0 to 1`);
   return n;
 }
 
@@ -257,7 +279,16 @@ export function parseCommand(args: string[]): Invocation {
 async function sweepProgress(): Promise<Pick<SweepOptions, 'progress' | 'bar'>> {
   if (!process.stderr.isTTY) return { progress: (l) => process.stderr.write(l + '\n') };
   const { MultiBar, Presets } = await import('cli-progress');
-  const multi = new MultiBar({ stream: process.stderr, format: '{bar} {value}/{total} points | {eta_text} | {current}', hideCursor: true, clearOnComplete: true, autopadding: true }, Presets.shades_classic);
+  const multi = new MultiBar(
+    {
+      stream: process.stderr,
+      format: '{bar} {value}/{total} points | {eta_text} | {current}',
+      hideCursor: true,
+      clearOnComplete: true,
+      autopadding: true,
+    },
+    Presets.shades_classic,
+  );
   let bar: ReturnType<typeof multi.create> | null = null;
   const stop = () => multi.stop();
   process.once('SIGINT', stop);
@@ -350,7 +381,12 @@ export async function execute(inv: Invocation): Promise<number> {
     case 'run': {
       const { loadLabFile } = await import('./labfile.js');
       const cmd = inv.cmd === 'run' ? 'lab run' : 'lab sweep';
-      const source = inv.cmd === 'resume' ? { resume: inv.dir } : inv.cmd === 'run' ? { file: null, lab: inv.lab } : { file: inv.file, lab: { ...loadLabFile(inv.file), ...(inv.runtime ? { runtime: inv.runtime } : {}) } };
+      const source =
+        inv.cmd === 'resume'
+          ? { resume: inv.dir }
+          : inv.cmd === 'run'
+            ? { file: null, lab: inv.lab }
+            : { file: inv.file, lab: { ...loadLabFile(inv.file), ...(inv.runtime ? { runtime: inv.runtime } : {}) } };
       const r = await runSweep(source, cmd);
       say(`${r.dir}\n`);
       process.stderr.write(`${cmd}: ${r.ran} point run(s) done, ${r.failed} with a FAIL verdict; report: ${r.report.md}, ${r.report.html}\n`);
@@ -384,9 +420,12 @@ export async function execute(inv: Invocation): Promise<number> {
     }
     case 'sysctls': {
       const { TUNABLES, describeAllowed } = await import('../sysctl/registry.js');
-      if (inv.json) return say(JSON.stringify(TUNABLES) + '\n'), 0;
+      if (inv.json) return (say(JSON.stringify(TUNABLES) + '\n'), 0);
       for (const t of TUNABLES) {
-        const where = t.scope === 'global' ? `global (not settable per host: ${t.whyGlobal})` : `per host, acts on the ${t.side === 'both' ? 'server and client' : t.side}`;
+        const where =
+          t.scope === 'global'
+            ? `global (not settable per host: ${t.whyGlobal})`
+            : `per host, acts on the ${t.side === 'both' ? 'server and client' : t.side}`;
         const d = t.kernelDefault !== undefined ? `kernel default ${t.kernelDefault}` : 'default depends on the machine';
         say(`${t.name}\n  ${t.meaning}\n  allowed: ${describeAllowed(t.value)}; ${where}; ${d}\n`);
       }
@@ -397,14 +436,17 @@ export async function execute(inv: Invocation): Promise<number> {
       for (const rt of await runtimes()) {
         const n = await rt.destroy(inv.runId);
         total += n;
-        if (n) process.stderr.write(`lab down: removed ${n} ${rt.name === 'netns' ? 'namespace(s)' : 'container(s) and network(s)'}${inv.runId ? ` of run ${inv.runId}` : ''}\n`);
+        if (n)
+          process.stderr.write(
+            `lab down: removed ${n} ${rt.name === 'netns' ? 'namespace(s)' : 'container(s) and network(s)'}${inv.runId ? ` of run ${inv.runId}` : ''}\n`,
+          );
       }
       if (!total) process.stderr.write('lab down: nothing to remove\n');
       return 0;
     }
     case 'status': {
       const labs = (await Promise.all((await runtimes()).map((rt) => rt.list()))).flat();
-      if (inv.json) return say(JSON.stringify(labs) + '\n'), 0;
+      if (inv.json) return (say(JSON.stringify(labs) + '\n'), 0);
       if (!labs.length) say('no labs running\n');
       for (const l of labs) {
         say(`${l.runId} (${l.runtime})\n`);

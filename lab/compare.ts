@@ -56,12 +56,20 @@ export function compare(dirA: string, dirB: string, threshold = 0.1): Comparison
   if (!A.length) throw new SweepError(`${dirA}: no point records yet`);
   if (!B.length) throw new SweepError(`${dirB}: no point records yet`);
   const scenario = A[0]!.scenario.name;
-  if (B[0]!.scenario.name !== scenario) throw new SweepError(`${dirA} is a ${scenario} sweep, ${dirB} a ${B[0]!.scenario.name} sweep: compare sweeps of one scenario`);
+  if (B[0]!.scenario.name !== scenario)
+    throw new SweepError(`${dirA} is a ${scenario} sweep, ${dirB} a ${B[0]!.scenario.name} sweep: compare sweeps of one scenario`);
   const impl = scenarioNamed(scenario);
   if (!impl) throw new SweepError(`${dirA}: a sweep of an unknown scenario "${scenario}"`);
   const a = byPoint(A);
   const b = byPoint(B);
-  const out: Comparison = { scenario, metrics: [], verdicts: [], onlyInA: [...a.keys()].filter((k) => !b.has(k)), onlyInB: [...b.keys()].filter((k) => !a.has(k)), regressions: 0 };
+  const out: Comparison = {
+    scenario,
+    metrics: [],
+    verdicts: [],
+    onlyInA: [...a.keys()].filter((k) => !b.has(k)),
+    onlyInB: [...b.keys()].filter((k) => !a.has(k)),
+    regressions: 0,
+  };
   for (const [key, ra] of a) {
     const rb = b.get(key);
     if (!rb) continue;
@@ -69,7 +77,15 @@ export function compare(dirA: string, dirB: string, threshold = 0.1): Comparison
       const va = ra.map(m.value).filter((v): v is number => v !== null);
       const vb = rb.map(m.value).filter((v): v is number => v !== null);
       if (!va.length || !vb.length) {
-        out.metrics.push({ point: key, metric: m.label, a: va.length ? round(mean(va)) : null, b: vb.length ? round(mean(vb)) : null, delta: null, noise: null, flag: null });
+        out.metrics.push({
+          point: key,
+          metric: m.label,
+          a: va.length ? round(mean(va)) : null,
+          b: vb.length ? round(mean(vb)) : null,
+          delta: null,
+          noise: null,
+          flag: null,
+        });
         continue;
       }
       const ma = mean(va);
@@ -77,7 +93,7 @@ export function compare(dirA: string, dirB: string, threshold = 0.1): Comparison
       const delta = mb - ma;
       const noise = Math.max(spread(va), spread(vb), Math.abs(ma) * threshold);
       let flag: MetricDiff['flag'] = null;
-      if (Math.abs(delta) > noise) flag = !m.better ? 'change' : (delta > 0) === (m.better === 'higher') ? 'improvement' : 'regression';
+      if (Math.abs(delta) > noise) flag = !m.better ? 'change' : delta > 0 === (m.better === 'higher') ? 'improvement' : 'regression';
       out.metrics.push({ point: key, metric: m.label, a: round(ma), b: round(mb), delta: round(delta), noise: round(noise), flag });
     }
     // Verdicts: the first repetition's rules, by rule text.
@@ -100,13 +116,19 @@ export function renderComparison(c: Comparison, dirA: string, dirB: string): str
   const lines = [`lab compare: ${c.scenario}: A = ${dirA}, B = ${dirB}`, ''];
   const fmt = (v: number | null) => (v === null ? '–' : String(v));
   lines.push('| point | quantity | A | B | B − A | noise | flag |', '| --- | --- | --- | --- | --- | --- | --- |');
-  for (const m of c.metrics) lines.push(`| ${m.point} | ${m.metric} | ${fmt(m.a)} | ${fmt(m.b)} | ${fmt(m.delta)} | ${fmt(m.noise)} | ${m.flag ? `**${m.flag.toUpperCase()}**` : ''} |`);
+  for (const m of c.metrics)
+    lines.push(
+      `| ${m.point} | ${m.metric} | ${fmt(m.a)} | ${fmt(m.b)} | ${fmt(m.delta)} | ${fmt(m.noise)} | ${m.flag ? `**${m.flag.toUpperCase()}**` : ''} |`,
+    );
   if (c.verdicts.length) {
     lines.push('', '| point | rule | A | B | flag |', '| --- | --- | --- | --- | --- |');
     for (const v of c.verdicts) lines.push(`| ${v.point} | ${v.rule} | ${v.a} | ${v.b} | **${v.flag.toUpperCase()}** |`);
   }
   for (const k of c.onlyInA) lines.push(`only in A: ${k}`);
   for (const k of c.onlyInB) lines.push(`only in B: ${k}`);
-  lines.push('', `${c.regressions} regression(s) beyond the noise; ${c.metrics.filter((m) => m.flag === 'improvement').length + c.verdicts.filter((v) => v.flag === 'improvement').length} improvement(s); ${c.metrics.filter((m) => m.flag === 'change').length} other change(s).`);
+  lines.push(
+    '',
+    `${c.regressions} regression(s) beyond the noise; ${c.metrics.filter((m) => m.flag === 'improvement').length + c.verdicts.filter((v) => v.flag === 'improvement').length} improvement(s); ${c.metrics.filter((m) => m.flag === 'change').length} other change(s).`,
+  );
   return lines.join('\n') + '\n';
 }

@@ -147,7 +147,9 @@ export const LoadgenSchema = z
   })
   .strict();
 
-const AxisValues = z.array(z.union([z.string(), z.number(), z.boolean()]), { error: 'a list of values' }).min(1, { error: 'a list of at least one value' });
+const AxisValues = z
+  .array(z.union([z.string(), z.number(), z.boolean()]), { error: 'a list of values' })
+  .min(1, { error: 'a list of at least one value' });
 
 export const SweepSchema = z
   .object({

@@ -78,13 +78,17 @@ export function validateLab(raw: unknown, src: Source): LabFile {
   if (!r.success) throw new LabFileError(schemaError(r.error, raw ?? {}, at));
   const lab = r.data;
   const zipLens = new Set(Object.values(lab.sweep.zip).map((v) => v.length));
-  if (zipLens.size > 1) throw new LabFileError(`${at('sweep.zip')}: every axis must have the same number of values, got ${[...zipLens].join(' and ')}`);
+  if (zipLens.size > 1)
+    throw new LabFileError(`${at('sweep.zip')}: every axis must have the same number of values, got ${[...zipLens].join(' and ')}`);
   for (const path of [...Object.keys(lab.sweep.matrix), ...Object.keys(lab.sweep.zip)]) {
-    if (!AXIS_FIELDS.test(path)) throw new LabFileError(`${at('sweep')}: axis "${path}" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)`);
+    if (!AXIS_FIELDS.test(path))
+      throw new LabFileError(`${at('sweep')}: axis "${path}" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)`);
   }
   const count = Object.values(lab.sweep.matrix).reduce((n, v) => n * v.length, 1) * (Object.values(lab.sweep.zip)[0]?.length ?? 1);
   if (count * lab.repetitions > MAX_POINTS) {
-    throw new LabFileError(`${at('sweep')}: ${count} points × ${lab.repetitions} repetitions is more than the ${MAX_POINTS} point runs a sweep may have`);
+    throw new LabFileError(
+      `${at('sweep')}: ${count} points × ${lab.repetitions} repetitions is more than the ${MAX_POINTS} point runs a sweep may have`,
+    );
   }
   const points = expandSweep(lab);
   if (!points.length || !Object.keys(points[0]!.settings).length) {
@@ -102,7 +106,10 @@ export function validateLab(raw: unknown, src: Source): LabFile {
 
 /** What the schema alone cannot say about one point. */
 function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void {
-  const hosts: Array<[string, Record<string, string | number>]> = [['server.sysctls', c.server.sysctls], ...c.loadgens.map((l, i): [string, Record<string, string | number>] => [`loadgens.${i}.sysctls`, l.sysctls])];
+  const hosts: Array<[string, Record<string, string | number>]> = [
+    ['server.sysctls', c.server.sysctls],
+    ...c.loadgens.map((l, i): [string, Record<string, string | number>] => [`loadgens.${i}.sysctls`, l.sysctls]),
+  ];
   for (const [path, sysctls] of hosts) {
     for (const [name, v] of Object.entries(sysctls)) {
       try {
@@ -117,8 +124,10 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
   const one = threadsText(c.server.model);
   if (one && c.server.threads !== 1) throw new LabFileError(badValue(at('server.threads'), c.server.threads, one));
   const lo = c.loadgens[0]!.options;
-  if (lo.duration !== undefined && lo.requests !== undefined) throw new LabFileError(`${at('loadgens.0.options')}: give duration or requests, not both`);
-  if (c.server.port === c.server.controlPort) throw new LabFileError(`${at('server.controlPort')}: got ${c.server.controlPort}: a port other than the server's HTTP port (${c.server.port})`);
+  if (lo.duration !== undefined && lo.requests !== undefined)
+    throw new LabFileError(`${at('loadgens.0.options')}: give duration or requests, not both`);
+  if (c.server.port === c.server.controlPort)
+    throw new LabFileError(`${at('server.controlPort')}: got ${c.server.controlPort}: a port other than the server's HTTP port (${c.server.port})`);
   const impl = scenarioNamed(c.scenario.name)!;
   const reserved = impl.reservedPorts;
   c.loadgens.forEach((l, i) => {
@@ -182,7 +191,9 @@ export function describeSettings(s: Point['settings']): string {
 export function expandSweep(lab: LabFile): Point[] {
   const axes = Object.entries(lab.sweep.matrix);
   const zipKeys = Object.keys(lab.sweep.zip);
-  const zipRows = zipKeys.length ? lab.sweep.zip[zipKeys[0]!]!.map((_, i) => Object.fromEntries(zipKeys.map((k) => [k, lab.sweep.zip[k]![i]!]))) : [{}];
+  const zipRows = zipKeys.length
+    ? lab.sweep.zip[zipKeys[0]!]!.map((_, i) => Object.fromEntries(zipKeys.map((k) => [k, lab.sweep.zip[k]![i]!])))
+    : [{}];
   let combos: Array<Record<string, string | number | boolean>> = [{}];
   for (const [k, values] of axes) combos = combos.flatMap((c) => values.map((v) => ({ ...c, [k]: v })));
   const points: Point[] = [];
@@ -207,7 +218,8 @@ export function sysctlSettings(sysctls: Record<string, string | number>): Sysctl
 }
 
 /** A flag's value as a lab file would hold it: integers and true/false typed, the rest strings. */
-export const typed = (x: string): string | number | boolean => (/^-?\d+(\.\d+)?$/.test(x.trim()) ? Number(x) : x === 'true' ? true : x === 'false' ? false : x);
+export const typed = (x: string): string | number | boolean =>
+  /^-?\d+(\.\d+)?$/.test(x.trim()) ? Number(x) : x === 'true' ? true : x === 'false' ? false : x;
 
 /** A --set value list "16,128" → [16, 128]. */
 export function parseSetValues(v: string): Array<string | number | boolean> {

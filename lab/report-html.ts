@@ -39,14 +39,20 @@ export function buildCharts(points: PointRecord[]): ChartSpec[] {
   const xAxis = axes[0];
   const rest = axes.slice(1);
   const xOf = (p: PointRecord) => (xAxis === undefined ? p.point : String(p.settings[xAxis]));
-  const groupOf = (p: PointRecord) => (rest.length ? rest.map((k) => `${k.replace(/^.*\.(?=[^.]+$)/, '')}=${p.settings[k]}`).join(', ') : xAxis === undefined ? 'points' : 'measured');
+  const groupOf = (p: PointRecord) =>
+    rest.length ? rest.map((k) => `${k.replace(/^.*\.(?=[^.]+$)/, '')}=${p.settings[k]}`).join(', ') : xAxis === undefined ? 'points' : 'measured';
   const labels = [...new Set(points.map(xOf))];
   const groups = [...new Set(points.map(groupOf))];
   const charts: ChartSpec[] = impl.report.metrics.map((m, i) => {
     const datasets: Dataset[] = [];
     for (const g of groups) {
       const at = (x: string, f: (p: PointRecord) => number | null) =>
-        mean(points.filter((p) => groupOf(p) === g && xOf(p) === x).map(f).filter((v): v is number => v !== null));
+        mean(
+          points
+            .filter((p) => groupOf(p) === g && xOf(p) === x)
+            .map(f)
+            .filter((v): v is number => v !== null),
+        );
       datasets.push({ label: g, data: labels.map((x) => at(x, m.value)) });
       if (m.predicted) datasets.push({ label: `${g} (predicted)`, data: labels.map((x) => at(x, m.predicted!)), predicted: true });
     }
@@ -70,7 +76,10 @@ export function buildCharts(points: PointRecord[]): ChartSpec[] {
 }
 
 const esc = (v: unknown) =>
-  (v === null || v === undefined ? '–' : String(v)).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  (v === null || v === undefined ? '–' : String(v)).replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 
 /** JSON safe inside <script>: no "</script>", no "<!--". */
 const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
@@ -120,21 +129,39 @@ export function renderHtml(dir: string, points: PointRecord[], env: Record<strin
   const count = (k: string) => all.filter((v) => v === k).length;
   const scen = [...new Set(points.map((p) => p.scenario.name))].join(', ') || '–';
   const versions = (env['versions'] ?? {}) as Record<string, string>;
-  const tools = Object.entries((env['tools'] ?? {}) as Record<string, Record<string, string>>).flatMap(([h, t]) => Object.entries(t).map(([k, v]) => [`${k} (${h})`, v] as const));
+  const tools = Object.entries((env['tools'] ?? {}) as Record<string, Record<string, string>>).flatMap(([h, t]) =>
+    Object.entries(t).map(([k, v]) => [`${k} (${h})`, v] as const),
+  );
   const rows = (cells: unknown[]) => `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   const verdictRows = points
-    .flatMap((p) => p.scenario.verdicts.map((v) => `<tr class="${v.verdict.toLowerCase()}"><td>${esc(p.id)}</td><td>${esc(describeSettings(p.settings))}</td><td>${esc(v.rule)}</td><td>${esc(v.predicted)}</td><td>${esc(v.observed)}</td><td><b>${esc(v.verdict)}</b></td><td>${esc(v.reason)}</td></tr>`))
+    .flatMap((p) =>
+      p.scenario.verdicts.map(
+        (v) =>
+          `<tr class="${v.verdict.toLowerCase()}"><td>${esc(p.id)}</td><td>${esc(describeSettings(p.settings))}</td><td>${esc(v.rule)}</td><td>${esc(v.predicted)}</td><td>${esc(v.observed)}</td><td><b>${esc(v.verdict)}</b></td><td>${esc(v.reason)}</td></tr>`,
+      ),
+    )
     .join('\n');
   const sysctlRows = points
     .flatMap((p) =>
       Object.entries(p.hosts).map(([h, rec]) => {
         const req = Object.entries(rec.sysctls.requested);
-        return rows([p.id, h, req.map(([k, v]) => `${k}=${v}`).join(', ') || 'none', req.map(([k]) => `${k}=${rec.sysctls.readBack[k]}`).join(', ') || '–']);
+        return rows([
+          p.id,
+          h,
+          req.map(([k, v]) => `${k}=${v}`).join(', ') || 'none',
+          req.map(([k]) => `${k}=${rec.sysctls.readBack[k]}`).join(', ') || '–',
+        ]);
       }),
     )
     .join('\n');
   const raw = points
-    .map((p) => `<li>${esc(p.id)}: ${Object.values(p.hosts).flatMap((h) => [...h.reports.before, ...h.reports.after]).map((f) => `<a href="${esc(f)}">${esc(f.split('/').pop())}</a>`).join(', ')}</li>`)
+    .map(
+      (p) =>
+        `<li>${esc(p.id)}: ${Object.values(p.hosts)
+          .flatMap((h) => [...h.reports.before, ...h.reports.after])
+          .map((f) => `<a href="${esc(f)}">${esc(f.split('/').pop())}</a>`)
+          .join(', ')}</li>`,
+    )
     .join('\n');
   return `<!doctype html>
 <html lang="en">

@@ -37,22 +37,36 @@ export function renderMarkdown(dir: string, points: PointRecord[], env: Record<s
   const out: string[] = [];
   const scen = [...new Set(points.map((p) => p.scenario.name))].join(', ');
   out.push(`# tcplab sweep ${dir.split('/').filter(Boolean).pop()}`, '');
-  out.push(`Scenario: ${scen || '–'}. Runtime: ${cell(env['runtime'])}. Kernel: ${cell(env['kernel'])}. CPUs: ${cell(env['cpus'])}. Points on disk: ${points.length}.`, '');
+  out.push(
+    `Scenario: ${scen || '–'}. Runtime: ${cell(env['runtime'])}. Kernel: ${cell(env['kernel'])}. CPUs: ${cell(env['cpus'])}. Points on disk: ${points.length}.`,
+    '',
+  );
   const all = points.flatMap((p) => p.scenario.verdicts.map((v) => v.verdict));
   out.push(`Verdicts: ${['PASS', 'FAIL', 'INCONCLUSIVE'].map((k) => `${all.filter((v) => v === k).length} ${k}`).join(', ')}.`, '');
   out.push('## Verdicts', '', '| point | settings | rule | predicted | observed | verdict | why |', '| --- | --- | --- | --- | --- | --- | --- |');
   for (const p of points) {
-    for (const v of p.scenario.verdicts) out.push(`| ${p.id} | ${cell(describeSettings(p.settings))} | ${cell(v.rule)} | ${cell(v.predicted)} | ${cell(v.observed)} | **${v.verdict}** | ${cell(v.reason)} |`);
+    for (const v of p.scenario.verdicts)
+      out.push(
+        `| ${p.id} | ${cell(describeSettings(p.settings))} | ${cell(v.rule)} | ${cell(v.predicted)} | ${cell(v.observed)} | **${v.verdict}** | ${cell(v.reason)} |`,
+      );
   }
   out.push('', '## Sysctls read back per host', '', '| point | host | requested | read back |', '| --- | --- | --- | --- |');
   for (const p of points) {
     for (const [h, rec] of Object.entries(p.hosts)) {
       const req = Object.entries(rec.sysctls.requested);
-      out.push(`| ${p.id} | ${h} | ${cell(req.map(([k, v]) => `${k}=${v}`).join(', ') || 'none')} | ${cell(req.map(([k]) => `${k}=${rec.sysctls.readBack[k]}`).join(', ') || '–')} |`);
+      out.push(
+        `| ${p.id} | ${h} | ${cell(req.map(([k, v]) => `${k}=${v}`).join(', ') || 'none')} | ${cell(req.map(([k]) => `${k}=${rec.sysctls.readBack[k]}`).join(', ') || '–')} |`,
+      );
     }
   }
   out.push('', '## Raw state reports', '');
-  for (const p of points) out.push(`- ${p.id}: ${Object.values(p.hosts).flatMap((h) => [...h.reports.before, ...h.reports.after]).map((f) => `[${f.split('/').pop()}](${f})`).join(', ')}`);
+  for (const p of points)
+    out.push(
+      `- ${p.id}: ${Object.values(p.hosts)
+        .flatMap((h) => [...h.reports.before, ...h.reports.after])
+        .map((f) => `[${f.split('/').pop()}](${f})`)
+        .join(', ')}`,
+    );
   return out.join('\n') + '\n';
 }
 

@@ -8,7 +8,14 @@ const ms = (n: number) => (Number.isInteger(n) ? String(n) : n < 10 ? n.toFixed(
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => '  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('   ').trimEnd());
+  return rows.map(
+    (r) =>
+      '  ' +
+      r
+        .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+        .join('   ')
+        .trimEnd(),
+  );
 }
 
 export function formatSummary(r: PointRecord, dir: string): string {
@@ -20,7 +27,9 @@ export function formatSummary(r: PointRecord, dir: string): string {
   out.push(...serverLines(r), '');
   out.push(...hostLines(r, hosts));
   out.push('');
-  out.push(`points/${r.id}.json, raw/${r.id}/ (ss -tanoi, ss -ltn, netstat -s, netstat -tan, nstat -az per host, before and after), logs/${r.id}/, report.md: ${dir}/`);
+  out.push(
+    `points/${r.id}.json, raw/${r.id}/ (ss -tanoi, ss -ltn, netstat -s, netstat -tan, nstat -az per host, before and after), logs/${r.id}/, report.md: ${dir}/`,
+  );
   return out.join('\n') + '\n';
 }
 
@@ -39,12 +48,16 @@ function loadLines(l: NonNullable<PointRecord['scenario']['load']>): string[] {
   out.push(`          ${int(res.rps)} req/s, ${int(res.requests)} requests in ${res.durationSec.toFixed(2)} s, ${int(res.bytes)} bytes`);
   if (res.latencyMs) {
     const q = res.latencyMs;
-    out.push(`latency   p50 ${ms(q.p50)} ms, p90 ${ms(q.p90)} ms, p99 ${ms(q.p99)} ms, max ${ms(q.max)} ms (${res.latencyCorrected ? 'corrected for coordinated omission' : 'from send, not corrected for coordinated omission'})`);
+    out.push(
+      `latency   p50 ${ms(q.p50)} ms, p90 ${ms(q.p90)} ms, p99 ${ms(q.p99)} ms, max ${ms(q.max)} ms (${res.latencyCorrected ? 'corrected for coordinated omission' : 'from send, not corrected for coordinated omission'})`,
+    );
   }
   const errs = Object.entries(res.errors).filter(([, v]) => v > 0);
   out.push(`errors    ${errs.length ? errs.map(([k, v]) => `${k} ${int(v)}`).join(', ') : 'none'}`);
   if (l.cpu) {
-    out.push(`loadgen   CPU ${l.cpu.cores.toFixed(2)} cores (user ${l.cpu.userSec.toFixed(2)} s, sys ${l.cpu.systemSec.toFixed(2)} s)${l.loadgenBound ? '  LOADGEN-BOUND: the load generator was the bottleneck' : ''}`);
+    out.push(
+      `loadgen   CPU ${l.cpu.cores.toFixed(2)} cores (user ${l.cpu.userSec.toFixed(2)} s, sys ${l.cpu.systemSec.toFixed(2)} s)${l.loadgenBound ? '  LOADGEN-BOUND: the load generator was the bottleneck' : ''}`,
+    );
   }
   return out;
 }
@@ -58,11 +71,23 @@ function serverLines(r: PointRecord): string[] {
       (t ? `${int(s.requests)} requests, ${int(t.accepted)} accepted, ${int(t.active)} open` : 'no stats') +
       (s.cpuSec !== null ? `, CPU ${s.cpuSec.toFixed(2)} s (${int(s.requests / Math.max(s.cpuSec, 0.001))} req per CPU-second)` : ''),
   );
-  const errorsSeen = t ? Object.entries({ 400: t.badRequests, 431: t.headersTooLarge, 501: t.notImplemented, 505: t.versionNotSupported, idleTimeouts: t.idleTimeouts }).filter(([, v]) => v > 0) : [];
+  const errorsSeen = t
+    ? Object.entries({
+        400: t.badRequests,
+        431: t.headersTooLarge,
+        501: t.notImplemented,
+        505: t.versionNotSupported,
+        idleTimeouts: t.idleTimeouts,
+      }).filter(([, v]) => v > 0)
+    : [];
   if (errorsSeen.length) out.push(`          ${errorsSeen.map(([k, v]) => `${k}: ${int(v)}`).join(', ')}`);
   const ls = s.listener;
   const sum = r.hosts[s.host]?.series.summary;
-  out.push(ls ? `listener  :${ls.port} Send-Q ${ls.sendQ} (accept queue limit = min(backlog, somaxconn)), peak Recv-Q ${ls.peakRecvQ} (${sum?.samples} samples, every ${sum?.intervalMs} ms)` : 'listener  not seen by the sampler');
+  out.push(
+    ls
+      ? `listener  :${ls.port} Send-Q ${ls.sendQ} (accept queue limit = min(backlog, somaxconn)), peak Recv-Q ${ls.peakRecvQ} (${sum?.samples} samples, every ${sum?.intervalMs} ms)`
+      : 'listener  not seen by the sampler',
+  );
   return out;
 }
 
@@ -83,7 +108,11 @@ function hostLines(r: PointRecord, hosts: Array<PointRecord['hosts'][string]>): 
   names.sort((a, b) => Number(watched.has(b)) - Number(watched.has(a)) || a.localeCompare(b));
   out.push('');
   out.push('TCP counters that changed (nstat deltas over the run)');
-  out.push(...(names.length ? table([head, ...names.map((n) => [n, ...hosts.map((h) => (h.counters.delta[n] ? int(h.counters.delta[n]) : '-'))])]) : ['  none']));
+  out.push(
+    ...(names.length
+      ? table([head, ...names.map((n) => [n, ...hosts.map((h) => (h.counters.delta[n] ? int(h.counters.delta[n]) : '-'))])])
+      : ['  none']),
+  );
   if (all.length > names.length) out.push(`  (+${all.length - names.length} non-zero IP/ICMP/UDP counters: result.json, hosts.*.counters.nonZero)`);
 
   out.push('');

@@ -31,7 +31,13 @@ export { recordName };
 
 /** Points × repetitions not yet on disk in DIR/points. */
 export function missing(dir: string, lab: LabFile): Array<{ point: Point; rep: number }> {
-  const done = new Set(existsSync(join(dir, 'points')) ? readdirSync(join(dir, 'points')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)) : []);
+  const done = new Set(
+    existsSync(join(dir, 'points'))
+      ? readdirSync(join(dir, 'points'))
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => f.slice(0, -5))
+      : [],
+  );
   return expandSweep(lab)
     .flatMap((point) => Array.from({ length: lab.repetitions }, (_, i) => ({ point, rep: i + 1 })))
     .filter((x) => !done.has(recordName(x.point, x.rep)));
@@ -70,7 +76,10 @@ export async function hostToolVersions(h: Host): Promise<Record<string, string>>
 }
 
 /** Starts a new sweep in OUTPUT/<run-id>/ from a lab file, or resumes one. Returns the folder. */
-export async function sweep(source: { file: string | null; lab: LabFile } | { resume: string }, o: SweepOptions): Promise<{ dir: string; ran: number; failed: number; records: PointRecord[] }> {
+export async function sweep(
+  source: { file: string | null; lab: LabFile } | { resume: string },
+  o: SweepOptions,
+): Promise<{ dir: string; ran: number; failed: number; records: PointRecord[] }> {
   const cmd = o.cmd ?? 'lab sweep';
   let dir: string;
   let lab: LabFile;
@@ -101,12 +110,20 @@ export async function sweep(source: { file: string | null; lab: LabFile } | { re
   mkdirSync(join(dir, 'points'), { recursive: true });
   const envFile = join(dir, 'environment.json');
   if (!existsSync(envFile)) {
-    writeJsonAtomic(envFile, { kernel: release(), cpus: cpus().length, runtime: runtime.name, versions: await runtimeVersions(runtime), startedAt: new Date().toISOString() });
+    writeJsonAtomic(envFile, {
+      kernel: release(),
+      cpus: cpus().length,
+      runtime: runtime.name,
+      versions: await runtimeVersions(runtime),
+      startedAt: new Date().toISOString(),
+    });
   }
   const todo = missing(dir, lab);
   const points = expandSweep(lab);
   const total = points.length * lab.repetitions;
-  o.progress(`${cmd}: ${dir}: ${total} point run(s) (${points.length} points × ${lab.repetitions}), ${total - todo.length} on disk, ${todo.length} to run on ${runtime.name}`);
+  o.progress(
+    `${cmd}: ${dir}: ${total} point run(s) (${points.length} points × ${lab.repetitions}), ${total - todo.length} on disk, ${todo.length} to run on ${runtime.name}`,
+  );
   const sweepId = dir.split('/').filter(Boolean).pop()!;
   const t0 = Date.now();
   let failed = 0;
@@ -146,7 +163,9 @@ export async function sweep(source: { file: string | null; lab: LabFile } | { re
         mkdirSync(join(dir, 'logs', name), { recursive: true });
         writeFileSync(log, `${e.stack ?? e.message}\n`);
         const first = e.message.split('\n')[0];
-        throw new PointError(`point ${name} failed: ${first} (details: ${log}); the ${total - todo.length + i} finished point run(s) are on disk: lab sweep --resume ${dir}`);
+        throw new PointError(
+          `point ${name} failed: ${first} (details: ${log}); the ${total - todo.length + i} finished point run(s) are on disk: lab sweep --resume ${dir}`,
+        );
       }
       writeJsonAtomic(join(dir, 'points', `${name}.json`), rec);
       records.push(rec);

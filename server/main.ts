@@ -46,7 +46,17 @@ export async function serve(opts: ServeOptions): Promise<void> {
     const addr = control.address();
     const controlPort = typeof addr === 'object' && addr ? addr.port : opts.controlPort;
     process.stdout.write(
-      JSON.stringify({ event: 'listening', pid: process.pid, host: opts.host, port, controlPort, model: opts.model, threads: opts.threads, trigger: opts.trigger, backlog: opts.backlog }) + '\n',
+      JSON.stringify({
+        event: 'listening',
+        pid: process.pid,
+        host: opts.host,
+        port,
+        controlPort,
+        model: opts.model,
+        threads: opts.threads,
+        trigger: opts.trigger,
+        backlog: opts.backlog,
+      }) + '\n',
     );
     await stopRequested;
     // The last word: counters and this process's CPU time, for the lab's record.

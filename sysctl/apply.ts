@@ -84,7 +84,8 @@ export interface AppliedSysctl {
  */
 export function assertKernelHas(label: string, settings: Array<Pick<SysctlSetting, 'name'>>): void {
   for (const s of settings) {
-    if (!existsSync(`/proc/sys/${s.name.replace(/\./g, '/')}`)) throw new SysctlError(`${label}: ${s.name} does not exist on this kernel (unsupported)`, 'UNSUPPORTED');
+    if (!existsSync(`/proc/sys/${s.name.replace(/\./g, '/')}`))
+      throw new SysctlError(`${label}: ${s.name} does not exist on this kernel (unsupported)`, 'UNSUPPORTED');
   }
 }
 
@@ -145,7 +146,9 @@ export interface SysctlChange {
 
 export function diffSnapshots(before: Snapshot, after: Snapshot): SysctlChange[] {
   const names = new Set([...Object.keys(before), ...Object.keys(after)]);
-  return [...names].filter((n) => (before[n] ?? null) !== (after[n] ?? null)).map((n) => ({ name: n, before: before[n] ?? null, after: after[n] ?? null }));
+  return [...names]
+    .filter((n) => (before[n] ?? null) !== (after[n] ?? null))
+    .map((n) => ({ name: n, before: before[n] ?? null, after: after[n] ?? null }));
 }
 
 /** Entries with a fixed kernel default whose value differs from it. */

@@ -34,113 +34,163 @@ export const TUNABLES: readonly Tunable[] = [
   {
     name: 'net.core.somaxconn',
     value: { kind: 'int', min: 0, max: INT_MAX },
-    scope: 'netns', side: 'server', defaultSource: 'kernel', kernelDefault: '4096',
+    scope: 'netns',
+    side: 'server',
+    defaultSource: 'kernel',
+    kernelDefault: '4096',
     meaning: 'caps the listen() backlog: accept queue limit = min(backlog, somaxconn), read when listen() is called',
   },
   {
     name: 'net.ipv4.tcp_max_syn_backlog',
     value: { kind: 'int', min: 1, max: INT_MAX },
-    scope: 'netns', side: 'server', defaultSource: 'machine',
+    scope: 'netns',
+    side: 'server',
+    defaultSource: 'machine',
     meaning: 'with tcp_syncookies=0, caps half-open connections from unproven peers at about 3/4 of this',
   },
   {
     name: 'net.ipv4.tcp_syncookies',
-    value: { kind: 'enum', values: { '0': 'never send SYN cookies', '1': 'send cookies when the SYN queue is full', '2': 'answer every SYN with a cookie' } },
-    scope: 'netns', side: 'server', defaultSource: 'kernel', kernelDefault: '1',
+    value: {
+      kind: 'enum',
+      values: { '0': 'never send SYN cookies', '1': 'send cookies when the SYN queue is full', '2': 'answer every SYN with a cookie' },
+    },
+    scope: 'netns',
+    side: 'server',
+    defaultSource: 'kernel',
+    kernelDefault: '1',
     meaning: 'SYN cookies: answer SYNs without keeping state when the SYN queue is full (or always)',
   },
   {
     name: 'net.ipv4.tcp_abort_on_overflow',
     value: { kind: 'enum', values: { '0': 'drop the final ACK; the client retries', '1': 'answer the final ACK with RST' } },
-    scope: 'netns', side: 'server', defaultSource: 'kernel', kernelDefault: '0',
+    scope: 'netns',
+    side: 'server',
+    defaultSource: 'kernel',
+    kernelDefault: '0',
     meaning: 'what happens to a handshake whose final ACK meets a full accept queue (SYNs meeting it are dropped either way)',
   },
   {
     name: 'net.ipv4.tcp_tw_reuse',
     value: { kind: 'enum', values: { '0': 'never reuse', '1': 'reuse for outgoing connections (needs timestamps)', '2': 'reuse on loopback only' } },
-    scope: 'netns', side: 'client', defaultSource: 'kernel', kernelDefault: '2',
+    scope: 'netns',
+    side: 'client',
+    defaultSource: 'kernel',
+    kernelDefault: '2',
     meaning: 'let a new outgoing connection take a port still in TIME_WAIT',
   },
   {
     name: 'net.ipv4.tcp_tw_reuse_delay',
     value: { kind: 'int', min: 1, max: INT_MAX, unit: 'ms' },
-    scope: 'netns', side: 'client', defaultSource: 'kernel', kernelDefault: '1000',
+    scope: 'netns',
+    side: 'client',
+    defaultSource: 'kernel',
+    kernelDefault: '1000',
     meaning: 'with tcp_tw_reuse, how long after the last timestamp a TIME_WAIT port may be reused',
   },
   {
     name: 'net.ipv4.tcp_timestamps',
     value: { kind: 'enum', values: { '0': 'off', '1': 'on, with random offsets per connection', '2': 'on, without random offsets' } },
-    scope: 'netns', side: 'both', defaultSource: 'kernel', kernelDefault: '1',
+    scope: 'netns',
+    side: 'both',
+    defaultSource: 'kernel',
+    kernelDefault: '1',
     meaning: 'TCP timestamps (RFC 7323); tcp_tw_reuse=1 depends on them',
   },
   {
     name: 'net.ipv4.tcp_fin_timeout',
     value: { kind: 'int', min: 1, max: INT_MAX, unit: 's' },
-    scope: 'netns', side: 'both', defaultSource: 'kernel', kernelDefault: '60',
+    scope: 'netns',
+    side: 'both',
+    defaultSource: 'kernel',
+    kernelDefault: '60',
     meaning: 'how long an orphaned connection stays in FIN-WAIT-2 (not the TIME_WAIT length, which is fixed at 60 s)',
   },
   {
     name: 'net.ipv4.tcp_max_tw_buckets',
     value: { kind: 'int', min: 0, max: INT_MAX },
-    scope: 'netns', side: 'both', defaultSource: 'machine',
+    scope: 'netns',
+    side: 'both',
+    defaultSource: 'machine',
     meaning: 'most TIME_WAIT sockets kept; beyond it they are destroyed at once (TCPTimeWaitOverflow)',
   },
   {
     name: 'net.ipv4.ip_local_port_range',
     value: { kind: 'range', min: 1, max: 65535 },
-    scope: 'netns', side: 'client', defaultSource: 'kernel', kernelDefault: '32768 60999',
+    scope: 'netns',
+    side: 'client',
+    defaultSource: 'kernel',
+    kernelDefault: '32768 60999',
     meaning: 'local ports for outgoing connections; they run out per destination (EADDRNOTAVAIL)',
   },
   {
     name: 'net.ipv4.tcp_synack_retries',
     value: { kind: 'int', min: 0, max: 255 },
-    scope: 'netns', side: 'server', defaultSource: 'kernel', kernelDefault: '5',
+    scope: 'netns',
+    side: 'server',
+    defaultSource: 'kernel',
+    kernelDefault: '5',
     meaning: 'SYN-ACK retransmits for a half-open connection before it is dropped',
   },
   {
     name: 'net.ipv4.tcp_syn_retries',
     value: { kind: 'int', min: 1, max: 127 },
-    scope: 'netns', side: 'client', defaultSource: 'kernel', kernelDefault: '6',
+    scope: 'netns',
+    side: 'client',
+    defaultSource: 'kernel',
+    kernelDefault: '6',
     meaning: 'SYN retransmits of a connect() before it fails with ETIMEDOUT',
   },
   {
     name: 'net.ipv4.tcp_syn_linear_timeouts',
     value: { kind: 'int', min: 0, max: 127 },
-    scope: 'netns', side: 'client', defaultSource: 'kernel', kernelDefault: '4',
+    scope: 'netns',
+    side: 'client',
+    defaultSource: 'kernel',
+    kernelDefault: '4',
     meaning: 'how many SYN retransmits use linear (1 s steps) timeouts before exponential back-off',
   },
   {
     name: 'net.core.netdev_max_backlog',
     value: { kind: 'int', min: 1, max: INT_MAX },
-    scope: 'global', side: 'both', defaultSource: 'kernel',
+    scope: 'global',
+    side: 'both',
+    defaultSource: 'kernel',
     meaning: 'packets queued per CPU between the driver and the stack',
     whyGlobal: 'it exists only in the initial network namespace',
   },
   {
     name: 'net.core.rmem_max',
     value: { kind: 'int', min: 0, max: INT_MAX, unit: 'bytes' },
-    scope: 'global', side: 'both', defaultSource: 'machine',
+    scope: 'global',
+    side: 'both',
+    defaultSource: 'machine',
     meaning: 'largest receive buffer SO_RCVBUF may ask for',
     whyGlobal: 'it is read-only inside a network namespace',
   },
   {
     name: 'net.core.wmem_max',
     value: { kind: 'int', min: 0, max: INT_MAX, unit: 'bytes' },
-    scope: 'global', side: 'both', defaultSource: 'machine',
+    scope: 'global',
+    side: 'both',
+    defaultSource: 'machine',
     meaning: 'largest send buffer SO_SNDBUF may ask for',
     whyGlobal: 'it is read-only inside a network namespace',
   },
   {
     name: 'net.core.rmem_default',
     value: { kind: 'int', min: 0, max: INT_MAX, unit: 'bytes' },
-    scope: 'global', side: 'both', defaultSource: 'machine',
+    scope: 'global',
+    side: 'both',
+    defaultSource: 'machine',
     meaning: 'default receive buffer of a socket',
     whyGlobal: 'it is read-only inside a network namespace',
   },
   {
     name: 'net.core.wmem_default',
     value: { kind: 'int', min: 0, max: INT_MAX, unit: 'bytes' },
-    scope: 'global', side: 'both', defaultSource: 'machine',
+    scope: 'global',
+    side: 'both',
+    defaultSource: 'machine',
     meaning: 'default send buffer of a socket',
     whyGlobal: 'it is read-only inside a network namespace',
   },
@@ -181,7 +231,12 @@ export function lookup(name: string): Tunable {
   const n = normalizeName(name);
   const t = BY_NAME.get(n);
   if (!t) {
-    throw new SysctlError(`unknown sysctl \`${n}\`; did you mean ${closeMatches(n).map((m) => `\`${m}\``).join(' or ')}? (\`lab sysctls\` lists them)`, 'UNKNOWN');
+    throw new SysctlError(
+      `unknown sysctl \`${n}\`; did you mean ${closeMatches(n)
+        .map((m) => `\`${m}\``)
+        .join(' or ')}? (\`lab sysctls\` lists them)`,
+      'UNKNOWN',
+    );
   }
   return t;
 }
@@ -189,9 +244,13 @@ export function lookup(name: string): Tunable {
 export function describeAllowed(spec: ValueSpec): string {
   switch (spec.kind) {
     case 'int':
-      return spec.max === INT_MAX ? `an integer >= ${spec.min}${spec.unit ? ` (${spec.unit})` : ''}` : `an integer from ${spec.min} to ${spec.max}${spec.unit ? ` (${spec.unit})` : ''}`;
+      return spec.max === INT_MAX
+        ? `an integer >= ${spec.min}${spec.unit ? ` (${spec.unit})` : ''}`
+        : `an integer from ${spec.min} to ${spec.max}${spec.unit ? ` (${spec.unit})` : ''}`;
     case 'enum':
-      return `one of ${Object.entries(spec.values).map(([v, m]) => `${v} (${m})`).join(', ')}`;
+      return `one of ${Object.entries(spec.values)
+        .map(([v, m]) => `${v} (${m})`)
+        .join(', ')}`;
     case 'range':
       return `two ports "LOW HIGH" from ${spec.min} to ${spec.max} with LOW <= HIGH`;
   }

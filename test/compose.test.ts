@@ -7,13 +7,14 @@ import { execa } from 'execa';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const project = `tcplabtest${process.pid}`;
 let compose: string[];
-const run = (args: string[]) => execa(compose[0]!, [...compose.slice(1), '-p', project, '-f', 'docker-compose.yml', ...args], { cwd: ROOT, reject: false });
+const run = (args: string[]) =>
+  execa(compose[0]!, [...compose.slice(1), '-p', project, '-f', 'docker-compose.yml', ...args], { cwd: ROOT, reject: false });
 
 beforeAll(async () => {
   const v2 = await execa('docker', ['compose', 'version'], { reject: false });
   compose = v2.exitCode === 0 ? ['docker', 'compose'] : ['docker-compose'];
   const v = await execa(compose[0]!, [...compose.slice(1), 'version'], { reject: false });
-  if (v.exitCode !== 0) throw new Error('no Compose here: `sudo bash scripts/install-docker.sh` installs Debian\'s docker-compose');
+  if (v.exitCode !== 0) throw new Error("no Compose here: `sudo bash scripts/install-docker.sh` installs Debian's docker-compose");
   // The file uses the images `lab images` tags :latest.
   const im = await execa(process.execPath, ['dist/lab/bin.js', 'images'], { cwd: ROOT, reject: false });
   expect(im.exitCode, im.stderr).toBe(0);

@@ -57,7 +57,13 @@ function once(host: string, port: number, closer: 'client' | 'server'): Promise<
 
 async function main(): Promise<number> {
   const [host, port, closer, duration, conc] = process.argv.slice(2);
-  if (!host || !/^\d+$/.test(port ?? '') || (closer !== 'client' && closer !== 'server') || !/^\d+$/.test(duration ?? '') || !/^\d+$/.test(conc ?? '')) {
+  if (
+    !host ||
+    !/^\d+$/.test(port ?? '') ||
+    (closer !== 'client' && closer !== 'server') ||
+    !/^\d+$/.test(duration ?? '') ||
+    !/^\d+$/.test(conc ?? '')
+  ) {
     process.stderr.write('usage: churn.js HOST PORT client|server DURATION_MS CONCURRENCY\n');
     return 2;
   }

@@ -74,7 +74,18 @@ const connected = (c: Client, ms: number) =>
   });
 
 function outcome(cs: Client[], since: (c: Client) => number): GroupOutcome {
-  const o: GroupOutcome = { count: cs.length, connected: 0, answered: 0, reset: 0, waiting: 0, pending: 0, otherErrors: {}, connectMs: [], resetMs: [], answeredMs: [] };
+  const o: GroupOutcome = {
+    count: cs.length,
+    connected: 0,
+    answered: 0,
+    reset: 0,
+    waiting: 0,
+    pending: 0,
+    otherErrors: {},
+    connectMs: [],
+    resetMs: [],
+    answeredMs: [],
+  };
   for (const c of cs) {
     if (c.connectMs !== undefined) {
       o.connected++;
@@ -101,7 +112,9 @@ async function main(): Promise<number> {
   }
   const [host, port, held, fill, late, holdMs] = [args[0]!, ...args.slice(1).map(Number)] as [string, number, number, number, number, number];
   if (held > HELD_PORTS.last - HELD_PORTS.first + 1) throw new Error(`at most ${HELD_PORTS.last - HELD_PORTS.first + 1} held clients`);
-  nft(`table inet ${TABLE} {\n chain out {\n  type filter hook output priority 0;\n  ip daddr ${host} tcp dport ${port} tcp sport ${HELD_PORTS.first}-${HELD_PORTS.last} tcp flags & syn == 0 drop\n }\n}\n`);
+  nft(
+    `table inet ${TABLE} {\n chain out {\n  type filter hook output priority 0;\n  ip daddr ${host} tcp dport ${port} tcp sport ${HELD_PORTS.first}-${HELD_PORTS.last} tcp flags & syn == 0 drop\n }\n}\n`,
+  );
   let released = false;
   const cleanup = () => {
     if (!released) spawnSync('nft', ['delete', 'table', 'inet', TABLE]);

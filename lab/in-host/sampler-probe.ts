@@ -52,7 +52,9 @@ export class Prober {
     const t = Date.now();
     const full = t - this.lastFull >= this.fullMs;
     const [netstat, snmp, sockstat, tcp, tcp6] = await Promise.all([
-      read('/proc/net/netstat'), read('/proc/net/snmp'), read('/proc/net/sockstat'),
+      read('/proc/net/netstat'),
+      read('/proc/net/snmp'),
+      read('/proc/net/sockstat'),
       ...(full && !this.diag ? [read('/proc/net/tcp'), read('/proc/net/tcp6')] : []),
     ]);
     if (full) {

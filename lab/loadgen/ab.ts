@@ -33,11 +33,16 @@ const num = (re: RegExp, text: string) => {
 export function parseAb(output: string): LoadResult {
   const refused = /apr_socket_connect\(\): (.*)|apr_socket_recv: (Connection refused.*)/.exec(output);
   if (refused && !/Complete requests:/.test(output)) throw new LoadgenError(`ab could not connect: ${(refused[1] ?? refused[2])!.trim()}`, 'connect');
-  if (/^Usage: ab/m.test(output) || /invalid URL/.test(output)) throw new LoadgenError(`ab rejected its arguments: ${output.trim().split('\n')[0]}`, 'usage');
+  if (/^Usage: ab/m.test(output) || /invalid URL/.test(output))
+    throw new LoadgenError(`ab rejected its arguments: ${output.trim().split('\n')[0]}`, 'usage');
   const complete = num(/^Complete requests:\s+(\d+)/m, output);
   const took = num(/^Time taken for tests:\s+([\d.]+) seconds/m, output);
   if (complete === undefined || took === undefined) {
-    const last = output.trim().split('\n').filter((l) => l.trim() && !/^(This is|Copyright|Licensed|Benchmarking)/.test(l)).pop();
+    const last = output
+      .trim()
+      .split('\n')
+      .filter((l) => l.trim() && !/^(This is|Copyright|Licensed|Benchmarking)/.test(l))
+      .pop();
     throw new LoadgenError(`ab output has no "Complete requests" / "Time taken for tests" lines${last ? `; it said: ${last.trim()}` : ''}`, 'output');
   }
   const errors = { ...NO_ERRORS };
@@ -46,7 +51,10 @@ export function parseAb(output: string): LoadResult {
   errors.non2xx = num(/^Non-2xx responses:\s+(\d+)/m, output) ?? 0;
   const pct = new Map<number, number>();
   for (const m of output.matchAll(/^\s+(\d+)%\s+(\d+)/gm)) pct.set(Number(m[1]), Number(m[2]));
-  const latencyMs = pct.has(50) && pct.has(90) && pct.has(99) && pct.has(100) ? { p50: pct.get(50)!, p90: pct.get(90)!, p99: pct.get(99)!, max: pct.get(100)! } : null;
+  const latencyMs =
+    pct.has(50) && pct.has(90) && pct.has(99) && pct.has(100)
+      ? { p50: pct.get(50)!, p90: pct.get(90)!, p99: pct.get(99)!, max: pct.get(100)! }
+      : null;
   return {
     tool: 'ab',
     requests: complete,

@@ -45,7 +45,8 @@ export function parseAutocannon(json: string): LoadResult {
   } catch {
     throw new LoadgenError(`autocannon printed no JSON result: ${json.trim().split('\n')[0]?.slice(0, 120) ?? ''}`, 'output');
   }
-  if (typeof r?.requests?.total !== 'number' || typeof r.duration !== 'number') throw new LoadgenError('autocannon JSON has no requests.total / duration', 'output');
+  if (typeof r?.requests?.total !== 'number' || typeof r.duration !== 'number')
+    throw new LoadgenError('autocannon JSON has no requests.total / duration', 'output');
   const answered = r.requests.total;
   if (answered === 0 && r.errors > 0) {
     throw new LoadgenError(`autocannon got no answer: ${r.errors} socket errors (is the server up?)`, 'connect');

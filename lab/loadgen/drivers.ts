@@ -29,7 +29,11 @@ export const DRIVERS: Record<LoadTool, Driver> = {
     parse: (out) => parseAutocannon(out),
   },
   ab: { install: 'apt-get install -y apache2-utils', argv: (o) => abArgv(o), parse: (out, err) => parseAb(out + err) },
-  wrk: { install: 'apt-get install -y wrk', argv: (o, host) => wrkArgv(o, 'wrk', host.file('lab/in-host/pipeline.lua')), parse: (out, err) => parseWrk(out + err, 'wrk') },
+  wrk: {
+    install: 'apt-get install -y wrk',
+    argv: (o, host) => wrkArgv(o, 'wrk', host.file('lab/in-host/pipeline.lua')),
+    parse: (out, err) => parseWrk(out + err, 'wrk'),
+  },
   wrk2: {
     install: 'wrk2 is not in Debian: build it from https://github.com/giltene/wrk2 and install it as wrk2 on the PATH',
     argv: (o, host) => wrkArgv(o, 'wrk2', host.file('lab/in-host/pipeline.lua')),

@@ -4,7 +4,6 @@ import type { LoadTool } from '../fields.js';
 
 export type { LoadTool };
 
-
 export interface LatencySummary {
   p50: number;
   p90: number;

@@ -44,11 +44,14 @@ export function parseWrk(output: string, tool: 'wrk' | 'wrk2' = /Thread calibrat
 
   // wrk2 prints a "Latency Distribution (HdrHistogram - Recorded Latency)" block and,
   // with -U, an "Uncorrected Latency" one; plain wrk prints "Latency Distribution".
-  const blocks = output.split(/^\s*Latency Distribution/m).slice(1).map((b) => {
-    const head = b.split('\n')[0] ?? '';
-    const body = b.split(/Detailed Percentile spectrum|\d+ requests in /)[0] ?? '';
-    return { uncorrected: /Uncorrected/.test(head), p: percentiles(body.split('\n').slice(1).join('\n')) };
-  });
+  const blocks = output
+    .split(/^\s*Latency Distribution/m)
+    .slice(1)
+    .map((b) => {
+      const head = b.split('\n')[0] ?? '';
+      const body = b.split(/Detailed Percentile spectrum|\d+ requests in /)[0] ?? '';
+      return { uncorrected: /Uncorrected/.test(head), p: percentiles(body.split('\n').slice(1).join('\n')) };
+    });
   const corrected = blocks.find((b) => !b.uncorrected);
   const uncorrected = blocks.find((b) => b.uncorrected);
 
@@ -78,7 +81,8 @@ export function parseWrk(output: string, tool: 'wrk' | 'wrk2' = /Thread calibrat
  * pipelining = the pipeline.lua script with the depth as its argument.
  */
 export function wrkArgv(o: LoadOptions, tool: 'wrk' | 'wrk2', pipelineScript: string): string[] {
-  if (o.durationSec === undefined || o.requests !== undefined) throw new LoadgenError(`${tool} runs for a duration, not a request count; give --duration`, 'usage');
+  if (o.durationSec === undefined || o.requests !== undefined)
+    throw new LoadgenError(`${tool} runs for a duration, not a request count; give --duration`, 'usage');
   if (tool === 'wrk2' && o.rate === undefined) throw new LoadgenError('wrk2 needs a request rate: give --rate', 'usage');
   if (tool === 'wrk' && o.rate !== undefined) throw new LoadgenError('wrk cannot hold a request rate; use --loadgen wrk2 or autocannon', 'usage');
   const threads = Math.min(o.threads ?? 1, o.connections);

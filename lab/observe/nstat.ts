@@ -2,10 +2,25 @@
 
 /** The counters the lab's reports name; nstat prints many more, all kept. */
 export const WATCHED = [
-  'TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpExtSyncookiesSent', 'TcpExtSyncookiesRecv', 'TcpExtSyncookiesFailed',
-  'TcpExtTCPReqQFullDrop', 'TcpExtTCPReqQFullDoCookies', 'TcpExtEmbryonicRsts', 'TcpExtTW', 'TcpExtTWRecycled', 'TcpExtTWKilled',
-  'TcpExtTCPTimeWaitOverflow', 'TcpActiveOpens', 'TcpPassiveOpens', 'TcpAttemptFails', 'TcpEstabResets', 'TcpOutRsts',
-  'TcpRetransSegs', 'TcpExtTCPSynRetrans',
+  'TcpExtListenOverflows',
+  'TcpExtListenDrops',
+  'TcpExtSyncookiesSent',
+  'TcpExtSyncookiesRecv',
+  'TcpExtSyncookiesFailed',
+  'TcpExtTCPReqQFullDrop',
+  'TcpExtTCPReqQFullDoCookies',
+  'TcpExtEmbryonicRsts',
+  'TcpExtTW',
+  'TcpExtTWRecycled',
+  'TcpExtTWKilled',
+  'TcpExtTCPTimeWaitOverflow',
+  'TcpActiveOpens',
+  'TcpPassiveOpens',
+  'TcpAttemptFails',
+  'TcpEstabResets',
+  'TcpOutRsts',
+  'TcpRetransSegs',
+  'TcpExtTCPSynRetrans',
 ] as const;
 
 export type Counters = Record<string, number>;

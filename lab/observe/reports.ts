@@ -31,7 +31,10 @@ export async function stateReport(host: Host, dir: string, phase: string, sub = 
   for (const r of REPORTS) {
     const res = await host.exec([...r.argv], { timeoutMs: 30_000 });
     const name = join(sub, `${host.name}-${phase}-${r.file}`);
-    const body = res.exitCode === 0 ? res.stdout : `# ${r.argv.join(' ')} failed (exit ${res.exitCode}${res.exitCode === 127 ? `; install ${r.pkg}` : ''}): ${res.stderr.trim()}\n`;
+    const body =
+      res.exitCode === 0
+        ? res.stdout
+        : `# ${r.argv.join(' ')} failed (exit ${res.exitCode}${res.exitCode === 127 ? `; install ${r.pkg}` : ''}): ${res.stderr.trim()}\n`;
     writeFileSync(join(dir, name), body);
     files.push(name);
     text[r.file] = res.exitCode === 0 ? res.stdout : '';

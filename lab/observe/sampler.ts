@@ -53,5 +53,10 @@ export function summarize(samples: Sample[], port?: number): SeriesSummary {
     if (l) listener = { port: l.port, sendQ: l.sendQ, peakRecvQ: Math.max(listener ? listener.peakRecvQ : 0, l.recvQ) };
   }
   const span = samples.length > 1 ? samples[samples.length - 1]!.t - samples[0]!.t : 0;
-  return { samples: samples.length, intervalMs: samples.length > 1 ? Math.round((span / (samples.length - 1)) * 10) / 10 : null, listener, peakStates };
+  return {
+    samples: samples.length,
+    intervalMs: samples.length > 1 ? Math.round((span / (samples.length - 1)) * 10) / 10 : null,
+    listener,
+    peakStates,
+  };
 }

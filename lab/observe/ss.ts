@@ -10,7 +10,20 @@ export interface Listener {
   sendQ: number;
 }
 
-export const TCP_STATES = ['ESTAB', 'SYN-SENT', 'SYN-RECV', 'FIN-WAIT-1', 'FIN-WAIT-2', 'TIME-WAIT', 'CLOSE-WAIT', 'LAST-ACK', 'CLOSING', 'LISTEN', 'UNCONN', 'CLOSE'] as const;
+export const TCP_STATES = [
+  'ESTAB',
+  'SYN-SENT',
+  'SYN-RECV',
+  'FIN-WAIT-1',
+  'FIN-WAIT-2',
+  'TIME-WAIT',
+  'CLOSE-WAIT',
+  'LAST-ACK',
+  'CLOSING',
+  'LISTEN',
+  'UNCONN',
+  'CLOSE',
+] as const;
 export type TcpState = (typeof TCP_STATES)[number];
 
 export interface Timer {
@@ -105,8 +118,18 @@ export function countStates(sockets: SocketRow[]): Record<TcpState, number> {
  * /proc/net/tcp (in hex) and sock_diag report them; 12 (NEW_SYN_RECV) is a request socket.
  */
 export const KERNEL_STATES: Record<number, TcpState> = {
-  1: 'ESTAB', 2: 'SYN-SENT', 3: 'SYN-RECV', 4: 'FIN-WAIT-1', 5: 'FIN-WAIT-2', 6: 'TIME-WAIT', 7: 'CLOSE',
-  8: 'CLOSE-WAIT', 9: 'LAST-ACK', 10: 'LISTEN', 11: 'CLOSING', 12: 'SYN-RECV',
+  1: 'ESTAB',
+  2: 'SYN-SENT',
+  3: 'SYN-RECV',
+  4: 'FIN-WAIT-1',
+  5: 'FIN-WAIT-2',
+  6: 'TIME-WAIT',
+  7: 'CLOSE',
+  8: 'CLOSE-WAIT',
+  9: 'LAST-ACK',
+  10: 'LISTEN',
+  11: 'CLOSING',
+  12: 'SYN-RECV',
 };
 
 export interface ProcTcp {

@@ -12,7 +12,18 @@ import { SysctlError } from '../../sysctl/registry.js';
 import { NAME_RE } from '../fields.js';
 import { assertKernelHas, verifySettings, type ExecOptions, type ExecResult } from '../../sysctl/apply.js';
 import { ensureImages, type Images } from './images.js';
-import { hostAddress, makeLab, RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
+import {
+  hostAddress,
+  makeLab,
+  RuntimeUnavailable,
+  type Host,
+  type HostSpec,
+  type Lab,
+  type LabSpec,
+  type LabSummary,
+  type Proc,
+  type Runtime,
+} from './runtime.js';
 
 export const LABEL = 'tcplab.run';
 const LOGS = '/lab/logs';
@@ -150,19 +161,26 @@ export class DockerRuntime implements Runtime {
       await Promise.race([this.docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000))]);
     } catch (err) {
       const where = process.env['DOCKER_HOST'] ?? '/var/run/docker.sock';
-      throw new RuntimeUnavailable(`no Docker engine answers at ${where} (${(err as Error).message.split('\n')[0]}): run \`sudo bash scripts/install-docker.sh\` or use --runtime netns`);
+      throw new RuntimeUnavailable(
+        `no Docker engine answers at ${where} (${(err as Error).message.split('\n')[0]}): run \`sudo bash scripts/install-docker.sh\` or use --runtime netns`,
+      );
     }
   }
 
   async prepare(): Promise<Images> {
-    this.images ??= await ensureImages(this.docker, { base: this.opts.base ?? 'debian:bookworm-slim', wrk2: this.opts.wrk2 ?? false, progress: this.opts.progress ?? (() => {}) });
+    this.images ??= await ensureImages(this.docker, {
+      base: this.opts.base ?? 'debian:bookworm-slim',
+      wrk2: this.opts.wrk2 ?? false,
+      progress: this.opts.progress ?? (() => {}),
+    });
     return this.images;
   }
 
   async create(spec: LabSpec): Promise<Lab> {
     if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
     // A clash must not reach the clean-up below, which would remove the other lab.
-    if ((await this.list()).some((l) => l.runId === spec.runId)) throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
+    if ((await this.list()).some((l) => l.runId === spec.runId))
+      throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
     // A key this kernel lacks would fail the container's start: say so before anything exists.
     for (const h of spec.hosts) assertKernelHas(h.name, h.sysctls);
     const images = await this.prepare();
@@ -177,13 +195,19 @@ export class DockerRuntime implements Runtime {
       // The default subnet "unless taken": with subnetFallback, the next free /24s after it.
       for (let attempt = 0; ; attempt++) {
         try {
-          await this.docker.createNetwork({ Name: netName, Driver: 'bridge', Labels: labels, IPAM: { Config: [{ Subnet: subnet, Gateway: subnet.replace(/\.0\/24$/, '.254') }] } });
+          await this.docker.createNetwork({
+            Name: netName,
+            Driver: 'bridge',
+            Labels: labels,
+            IPAM: { Config: [{ Subnet: subnet, Gateway: subnet.replace(/\.0\/24$/, '.254') }] },
+          });
           break;
         } catch (err) {
           // 403 from networks/create: the pool overlaps an address space in use.
           if (engineStatus(err) !== 403) throw err;
           const [a, b, c] = subnet.split('.').map(Number) as [number, number, number];
-          if (!spec.subnetFallback || attempt >= 32 || c >= 254) throw new RuntimeUnavailable(`the lab subnet ${subnet} overlaps a network that exists: pass --subnet with a free /24`);
+          if (!spec.subnetFallback || attempt >= 32 || c >= 254)
+            throw new RuntimeUnavailable(`the lab subnet ${subnet} overlaps a network that exists: pass --subnet with a free /24`);
           subnet = `${a}.${b}.${c + 1}.0/24`;
         }
       }
@@ -214,8 +238,10 @@ export class DockerRuntime implements Runtime {
             // 409: the name is taken; 400: the engine refused the container's settings, of
             // which only the sysctls come from the user.
             const status = engineStatus(err);
-            if (status === 409) throw new RuntimeUnavailable(`a container named tcplab-${spec.runId}-${h.name} exists already: \`lab down ${spec.runId}\``);
-            if (status === 400 && h.sysctls.length) throw new SysctlError(`${h.name}: the Docker engine refused the sysctls: ${engineMessage(err)}`, 'MISMATCH');
+            if (status === 409)
+              throw new RuntimeUnavailable(`a container named tcplab-${spec.runId}-${h.name} exists already: \`lab down ${spec.runId}\``);
+            if (status === 400 && h.sysctls.length)
+              throw new SysctlError(`${h.name}: the Docker engine refused the sysctls: ${engineMessage(err)}`, 'MISMATCH');
             throw err;
           }
           return { c, h, addr };
@@ -226,7 +252,8 @@ export class DockerRuntime implements Runtime {
           await c.start();
         } catch (err) {
           // runc writes the sysctls when the container starts: a 400 there is a value it could not set.
-          if (engineStatus(err) === 400 && h.sysctls.length) throw new SysctlError(`${h.name}: the Docker engine could not set the sysctls: ${engineMessage(err)}`, 'MISMATCH');
+          if (engineStatus(err) === 400 && h.sysctls.length)
+            throw new SysctlError(`${h.name}: the Docker engine could not set the sysctls: ${engineMessage(err)}`, 'MISMATCH');
           throw err;
         }
         const host = new DockerHost(h.name, h.role, addr, c, logDir);
@@ -268,9 +295,20 @@ export class DockerRuntime implements Runtime {
   async destroy(runId?: string): Promise<number> {
     const filter = { label: [runId === undefined ? LABEL : `${LABEL}=${runId}`] };
     const containers = await this.docker.listContainers({ all: true, filters: filter });
-    await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    await Promise.all(
+      containers.map((c) =>
+        this.docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => {}),
+      ),
+    );
     const networks = await this.docker.listNetworks({ filters: filter });
-    for (const n of networks) await this.docker.getNetwork(n.Id).remove().catch(() => {});
+    for (const n of networks)
+      await this.docker
+        .getNetwork(n.Id)
+        .remove()
+        .catch(() => {});
     return containers.length + networks.length;
   }
 }

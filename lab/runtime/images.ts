@@ -68,7 +68,8 @@ export async function contextEntries(): Promise<Entry[]> {
   ];
   walk(join(REPO_ROOT, 'native', 'src'), 'addon/native/src', out);
   for (const m of ['node-addon-api', 'node-api-headers']) walk(join(REPO_ROOT, 'node_modules', m), `addon/node_modules/${m}`, out);
-  for (const m of await productionModules()) walk(join(REPO_ROOT, 'node_modules', m), `app/modules/${m}`, out, (f) => f.endsWith('.d.ts') || f.endsWith('.map'));
+  for (const m of await productionModules())
+    walk(join(REPO_ROOT, 'node_modules', m), `app/modules/${m}`, out, (f) => f.endsWith('.d.ts') || f.endsWith('.map'));
   out.push({ name: 'app/files/package.json', path: join(REPO_ROOT, 'package.json'), mode: 0o644 });
   out.push({ name: 'app/files/lab/in-host/pipeline.lua', path: join(REPO_ROOT, 'lab', 'in-host', 'pipeline.lua'), mode: 0o644 });
   walk(join(REPO_ROOT, 'dist'), 'app/files/dist', out, (f) => f.endsWith('.map') || f.endsWith('.d.ts'));
@@ -90,7 +91,9 @@ function tarOf(entries: Entry[]): ReturnType<typeof pack> {
   void (async () => {
     for (const e of entries) {
       const body = readFileSync(e.path);
-      await new Promise<void>((resolve, reject) => p.entry({ name: e.name, size: body.length, mode: e.mode, mtime: new Date(0) }, body, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        p.entry({ name: e.name, size: body.length, mode: e.mode, mtime: new Date(0) }, body, (err) => (err ? reject(err) : resolve())),
+      );
     }
     p.finalize();
   })().catch((err: Error) => p.destroy(err));
@@ -144,7 +147,9 @@ export async function ensureImages(docker: Docker, o: ImageOptions): Promise<Ima
   for (const role of ['server', 'loadgen'] as const) {
     if (await exists(docker, tags[role])) continue;
     if (!(await exists(docker, o.base))) {
-      throw new ImageBuildError(`the base image ${o.base} is missing and no registry is reachable here: run \`bash scripts/build-base-image.sh ${o.base}\``);
+      throw new ImageBuildError(
+        `the base image ${o.base} is missing and no registry is reachable here: run \`bash scripts/build-base-image.sh ${o.base}\``,
+      );
     }
     const mb = Math.round(entries.reduce((n, e) => n + statSync(e.path).size, 0) / 1e6);
     o.progress(`image ${role}: building ${tags[role]} (context ${entries.length} files, ${mb} MB)`);

@@ -10,7 +10,18 @@ import { execa } from 'execa';
 import { applySettings, netnsTarget, type ExecOptions, type ExecResult, type SysctlTarget } from '../../sysctl/apply.js';
 import { REPO_ROOT } from '../paths.js';
 import { NAME_RE } from '../fields.js';
-import { hostAddress, makeLab, RuntimeUnavailable, type Host, type HostSpec, type Lab, type LabSpec, type LabSummary, type Proc, type Runtime } from './runtime.js';
+import {
+  hostAddress,
+  makeLab,
+  RuntimeUnavailable,
+  type Host,
+  type HostSpec,
+  type Lab,
+  type LabSpec,
+  type LabSummary,
+  type Proc,
+  type Runtime,
+} from './runtime.js';
 
 export const PREFIX = 'tcplab-lab';
 const BRIDGE_NS = '_net';
@@ -31,10 +42,12 @@ export function nsName(runId: string, host: string): string {
   return `${PREFIX}.${runId}.${host}`;
 }
 
-
 async function listNamespaces(): Promise<string[]> {
   const out = await ip(['netns', 'list']);
-  return out.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${PREFIX}.`));
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(`${PREFIX}.`));
 }
 
 async function nsPids(ns: string): Promise<number[]> {
@@ -145,7 +158,8 @@ export class NetnsRuntime implements Runtime {
   async create(spec: LabSpec): Promise<Lab> {
     if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
     // A clash must not reach the clean-up below, which would remove the other lab.
-    if ((await this.list()).some((l) => l.runId === spec.runId)) throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
+    if ((await this.list()).some((l) => l.runId === spec.runId))
+      throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
     const hosts: NetnsHost[] = [];
     const bridgeNs = nsName(spec.runId, BRIDGE_NS);
     try {
@@ -156,12 +170,15 @@ export class NetnsRuntime implements Runtime {
         return { h, i, ns: nsName(spec.runId, h.name), addr: hostAddress(spec.subnet, i) };
       });
       await ipBatch([], [`netns add ${bridgeNs}`, ...planned.map((p) => `netns add ${p.ns}`)]);
-      await ipBatch(['-n', bridgeNs], [
-        'link set lo up',
-        'link add br0 type bridge',
-        'link set br0 up',
-        ...planned.flatMap((p) => [`link add p${p.i} type veth peer name eth0 netns ${p.ns}`, `link set p${p.i} master br0 up`]),
-      ]);
+      await ipBatch(
+        ['-n', bridgeNs],
+        [
+          'link set lo up',
+          'link add br0 type bridge',
+          'link set br0 up',
+          ...planned.flatMap((p) => [`link add p${p.i} type veth peer name eth0 netns ${p.ns}`, `link set p${p.i} master br0 up`]),
+        ],
+      );
       await Promise.all(planned.map((p) => ipBatch(['-n', p.ns], ['link set lo up', `addr add ${p.addr}/24 dev eth0`, 'link set eth0 up'])));
       for (const p of planned) hosts.push(new NetnsHost(p.h.name, p.h.role, p.addr, p.ns, spec.logDir));
       await Promise.all(planned.map((p, k) => applySettings(hosts[k]!, p.h.sysctls)));

@@ -40,23 +40,50 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
     await control(ctx.server, ctx.controlPort, '/pause', 'POST');
     const burst = await runInHost<BurstResult>(ctx.client, 'burst', [ctx.server.address, ctx.port, clients, hold], hold + 30_000);
     await control(ctx.server, ctx.controlPort, '/resume', 'POST');
-    const predicted: Predicted = { limit, queuePeak: limit + 1, connected: limit + 1, waiting: clients - limit - 1, somaxconn, backlog: ctx.config.server.backlog };
+    const predicted: Predicted = {
+      limit,
+      queuePeak: limit + 1,
+      connected: limit + 1,
+      waiting: clients - limit - 1,
+      somaxconn,
+      backlog: ctx.config.server.backlog,
+    };
     return { observed: { clients, ...burst }, predicted };
   },
   judge(ctx, { observed: o, predicted: p }, obs) {
     const sum = summarize(obs.series['server'] ?? [], ctx.port);
     const few = sum.samples < 5 ? `only ${sum.samples} samples on the server` : undefined;
     return [
-      equal('accept queue limit (Send-Q) = min(backlog, somaxconn)', p.limit, sum.listener?.sendQ ?? null, 'listen() caps the backlog at somaxconn', few),
-      equal('accept queue peak (Recv-Q) = limit + 1', p.queuePeak, sum.listener?.peakRecvQ ?? null, 'the queue is full only when it holds more than the limit', few),
+      equal(
+        'accept queue limit (Send-Q) = min(backlog, somaxconn)',
+        p.limit,
+        sum.listener?.sendQ ?? null,
+        'listen() caps the backlog at somaxconn',
+        few,
+      ),
+      equal(
+        'accept queue peak (Recv-Q) = limit + 1',
+        p.queuePeak,
+        sum.listener?.peakRecvQ ?? null,
+        'the queue is full only when it holds more than the limit',
+        few,
+      ),
       equal('handshakes completed = limit + 1', p.connected, o.connected, 'SYNs meeting a full queue are dropped, so no SYN-ACK'),
       equal('clients left waiting in SYN-SENT', p.waiting, o.pending, 'their SYNs are dropped and retried'),
     ];
   },
   report: {
     metrics: [
-      { label: 'accept queue limit (Send-Q)', value: (p) => p.hosts['server']?.series.summary.listener?.sendQ ?? null, predicted: (p) => p.scenario.predicted.limit },
-      { label: 'accept queue peak (Recv-Q)', value: (p) => p.hosts['server']?.series.summary.listener?.peakRecvQ ?? null, predicted: (p) => p.scenario.predicted.queuePeak },
+      {
+        label: 'accept queue limit (Send-Q)',
+        value: (p) => p.hosts['server']?.series.summary.listener?.sendQ ?? null,
+        predicted: (p) => p.scenario.predicted.limit,
+      },
+      {
+        label: 'accept queue peak (Recv-Q)',
+        value: (p) => p.hosts['server']?.series.summary.listener?.peakRecvQ ?? null,
+        predicted: (p) => p.scenario.predicted.queuePeak,
+      },
       { label: 'handshakes completed', value: (p) => p.scenario.observed.connected, predicted: (p) => p.scenario.predicted.connected },
       { label: 'clients left in SYN-SENT', value: (p) => p.scenario.observed.pending, predicted: (p) => p.scenario.predicted.waiting },
     ],

@@ -87,7 +87,14 @@ export const defineScenario = <O, Obs, Pred>(s: Scenario<O, Obs, Pred>): Scenari
 
 type Num = number | null;
 
-function verdict(rule: string, predicted: RuleVerdict['predicted'], observed: Num | string, ok: boolean, why: string, inconclusive?: string): RuleVerdict {
+function verdict(
+  rule: string,
+  predicted: RuleVerdict['predicted'],
+  observed: Num | string,
+  ok: boolean,
+  why: string,
+  inconclusive?: string,
+): RuleVerdict {
   if (inconclusive) return { rule, predicted, observed, verdict: 'INCONCLUSIVE', reason: inconclusive };
   if (observed === null) return { rule, predicted, observed, verdict: 'INCONCLUSIVE', reason: 'not observed' };
   return { rule, predicted, observed, verdict: ok ? 'PASS' : 'FAIL', reason: ok ? why : `expected ${predicted}, observed ${observed}: ${why}` };
@@ -114,7 +121,13 @@ export function within(rule: string, lo: number, hi: number, observed: Num, why:
 }
 
 /** A rule the kernel model cannot judge for this point, and why. */
-export const inconclusive = (rule: string, reason: string): RuleVerdict => ({ rule, predicted: null, observed: null, verdict: 'INCONCLUSIVE', reason });
+export const inconclusive = (rule: string, reason: string): RuleVerdict => ({
+  rule,
+  predicted: null,
+  observed: null,
+  verdict: 'INCONCLUSIVE',
+  reason,
+});
 
 /** A counter's delta on a host (0 when it did not move). */
 export const counter = (obs: Observations, host: string, name: string): number => obs.counters[host]?.[name] ?? 0;
@@ -158,7 +171,8 @@ export const counterOf =
     p.hosts[host]?.counters.delta[name] ?? 0;
 
 /** The server listener's accept queue in a sample. */
-export const recvQ = (s: Sample, p: PointRecord) => s.listeners.find((l) => l.port === p.hosts['server']?.series.summary.listener?.port)?.recvQ ?? null;
+export const recvQ = (s: Sample, p: PointRecord) =>
+  s.listeners.find((l) => l.port === p.hosts['server']?.series.summary.listener?.port)?.recvQ ?? null;
 
 /** A boolean as the report's 1/0. */
 export const asNumber = (b: boolean | null | undefined): number | null => (b === null || b === undefined ? null : Number(b));

@@ -68,7 +68,15 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
       }
       const line = await waitForLine(proc, /"event":"result"/, o.holdMs + 15_000, 'overflow client');
       const { held, fill, late, lateBeforeRelease } = JSON.parse(line) as Observed;
-      const predicted: Predicted = { limit, somaxconn, abortOnOverflow: abort, acceptRate: o.acceptRate, held: o.held, fill: limit + 1, late: o.late };
+      const predicted: Predicted = {
+        limit,
+        somaxconn,
+        abortOnOverflow: abort,
+        acceptRate: o.acceptRate,
+        held: o.held,
+        fill: limit + 1,
+        late: o.late,
+      };
       return { observed: { held, fill, late, lateBeforeRelease }, predicted };
     } finally {
       await proc.stop();
@@ -82,29 +90,84 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
           ? `only ${o.held.connected} of ${p.held} held handshakes got a SYN-ACK`
           : undefined;
     const v: RuleVerdict[] = [
-      equal('accept queue fills with limit + 1 connections', p.fill, o.fill.connected, 'handshakes complete while the queue holds no more than the limit'),
-      equal('SYNs meeting a full queue are dropped: clients still in SYN-SENT', p.late, o.lateBeforeRelease.pending, 'no SYN-ACK and no RST, whatever tcp_abort_on_overflow says', invalid),
-      atLeast('each dropped SYN counts in ListenOverflows', p.late, counter(obs, 'server', 'TcpExtListenOverflows'), 'tcp_conn_request counts the overflow and drops', invalid),
+      equal(
+        'accept queue fills with limit + 1 connections',
+        p.fill,
+        o.fill.connected,
+        'handshakes complete while the queue holds no more than the limit',
+      ),
+      equal(
+        'SYNs meeting a full queue are dropped: clients still in SYN-SENT',
+        p.late,
+        o.lateBeforeRelease.pending,
+        'no SYN-ACK and no RST, whatever tcp_abort_on_overflow says',
+        invalid,
+      ),
+      atLeast(
+        'each dropped SYN counts in ListenOverflows',
+        p.late,
+        counter(obs, 'server', 'TcpExtListenOverflows'),
+        'tcp_conn_request counts the overflow and drops',
+        invalid,
+      ),
     ];
     if (p.abortOnOverflow === 1) {
       v.push(
         equal('abort_on_overflow=1: held clients reset', p.held, o.held.reset, 'a final ACK meeting a full queue is answered with RST', invalid),
         p.acceptRate > 0
-          ? atLeast('abort_on_overflow=1: EmbryonicRsts ≥ held clients', p.held, counter(obs, 'server', 'TcpExtEmbryonicRsts'), 'each RST counts as an embryonic reset; with the server accepting again, a late client whose ACK finds the queue full again is reset too', invalid)
-          : equal('abort_on_overflow=1: EmbryonicRsts = held clients', p.held, counter(obs, 'server', 'TcpExtEmbryonicRsts'), 'the RST is counted as an embryonic reset', invalid),
-        atMost('abort_on_overflow=1: RST at once (ms after the ACK, slowest)', RESET_AT_ONCE_MS, o.held.resetMs.length ? Math.max(...o.held.resetMs) : null, 'the reset answers the ACK itself, no timer', invalid),
+          ? atLeast(
+              'abort_on_overflow=1: EmbryonicRsts ≥ held clients',
+              p.held,
+              counter(obs, 'server', 'TcpExtEmbryonicRsts'),
+              'each RST counts as an embryonic reset; with the server accepting again, a late client whose ACK finds the queue full again is reset too',
+              invalid,
+            )
+          : equal(
+              'abort_on_overflow=1: EmbryonicRsts = held clients',
+              p.held,
+              counter(obs, 'server', 'TcpExtEmbryonicRsts'),
+              'the RST is counted as an embryonic reset',
+              invalid,
+            ),
+        atMost(
+          'abort_on_overflow=1: RST at once (ms after the ACK, slowest)',
+          RESET_AT_ONCE_MS,
+          o.held.resetMs.length ? Math.max(...o.held.resetMs) : null,
+          'the reset answers the ACK itself, no timer',
+          invalid,
+        ),
       );
     } else {
       v.push(
         equal('abort_on_overflow=0: no held client reset', 0, o.held.reset, 'the ACK is dropped; the request stays in the SYN queue', invalid),
         equal('abort_on_overflow=0: EmbryonicRsts = 0', 0, counter(obs, 'server', 'TcpExtEmbryonicRsts'), 'nothing is reset', invalid),
         p.acceptRate > 0
-          ? equal('abort_on_overflow=0: held clients served once the server accepts again', p.held, o.held.answered, 'the SYN-ACK is retransmitted, the client ACKs again and gets in', invalid)
-          : equal('abort_on_overflow=0: held clients believe they are connected and wait', p.held, o.held.waiting, 'the server never accepts, so they get no answer and no reset', invalid),
+          ? equal(
+              'abort_on_overflow=0: held clients served once the server accepts again',
+              p.held,
+              o.held.answered,
+              'the SYN-ACK is retransmitted, the client ACKs again and gets in',
+              invalid,
+            )
+          : equal(
+              'abort_on_overflow=0: held clients believe they are connected and wait',
+              p.held,
+              o.held.waiting,
+              'the server never accepts, so they get no answer and no reset',
+              invalid,
+            ),
       );
     }
     if (p.acceptRate > 0 && p.late > 0) {
-      v.push(atLeast('late clients connect only after a SYN retransmission (ms, fastest)', FIRST_RETRANSMIT_MS - 10, o.late.connectMs.length ? Math.min(...o.late.connectMs) : null, 'their first SYN was dropped; the retransmission comes after 1 s', invalid));
+      v.push(
+        atLeast(
+          'late clients connect only after a SYN retransmission (ms, fastest)',
+          FIRST_RETRANSMIT_MS - 10,
+          o.late.connectMs.length ? Math.min(...o.late.connectMs) : null,
+          'their first SYN was dropped; the retransmission comes after 1 s',
+          invalid,
+        ),
+      );
     }
     return v;
   },
@@ -112,7 +175,11 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
     metrics: [
       { label: 'held clients reset', value: (p) => p.scenario.observed.held.reset },
       { label: 'held clients served', value: (p) => p.scenario.observed.held.answered },
-      { label: 'late clients in SYN-SENT before the release', value: (p) => p.scenario.observed.lateBeforeRelease.pending, predicted: (p) => p.scenario.predicted.late },
+      {
+        label: 'late clients in SYN-SENT before the release',
+        value: (p) => p.scenario.observed.lateBeforeRelease.pending,
+        predicted: (p) => p.scenario.predicted.late,
+      },
       { label: 'EmbryonicRsts', value: counterOf('server', 'TcpExtEmbryonicRsts') },
       { label: 'ListenOverflows', value: counterOf('server', 'TcpExtListenOverflows') },
       { label: 'client SYN retransmits', value: counterOf('loadgen-1', 'TcpExtTCPSynRetrans') },

@@ -16,7 +16,19 @@ import { counterDeltas, parseProcNet, type Counters } from '../observe/nstat.js'
 import { countStates, parseListeners, parseSockets } from '../observe/ss.js';
 import type { Host, Proc } from '../runtime/runtime.js';
 import { control } from '../server-host.js';
-import { asNumber, atLeast, counter, counterOf, defineScenario, equal, numSysctl, peakState, predictedLimit, type RuleVerdict, runInHost } from './common.js';
+import {
+  asNumber,
+  atLeast,
+  counter,
+  counterOf,
+  defineScenario,
+  equal,
+  numSysctl,
+  peakState,
+  predictedLimit,
+  type RuleVerdict,
+  runInHost,
+} from './common.js';
 
 export const FLOOD_PORTS = RESERVED_PORTS.synflood;
 
@@ -126,7 +138,23 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
       const countersBefore = await netCounters(ctx.server);
       const floodMs = Math.ceil((o.flood * o.intervalUs) / 1000);
       const t0 = Date.now();
-      const h = await c.exec(['hping3', '-q', '-S', '-p', String(ctx.port), '-s', String(FLOOD_PORTS.first), '-c', String(o.flood), '-i', `u${o.intervalUs}`, ctx.server.address], { timeoutMs: floodMs + 15_000 });
+      const h = await c.exec(
+        [
+          'hping3',
+          '-q',
+          '-S',
+          '-p',
+          String(ctx.port),
+          '-s',
+          String(FLOOD_PORTS.first),
+          '-c',
+          String(o.flood),
+          '-i',
+          `u${o.intervalUs}`,
+          ctx.server.address,
+        ],
+        { timeoutMs: floodMs + 15_000 },
+      );
       if (h.exitCode === 127) throw new Error(`hping3 is not installed on ${c.name}`);
       const sent = hpingSent(h.stdout + h.stderr);
       const floodTookMs = Date.now() - t0;
@@ -150,7 +178,12 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
         equal('SYN queue peak in the sampled series', 0, peakState(obs, 'server', 'SYN-RECV'), why),
         equal('SyncookiesSent during the flood', 0, o.during['TcpExtSyncookiesSent'] ?? 0, 'cookies do not help when the accept queue is full'),
         atLeast('SYNs dropped on the full accept queue during the flood (ListenOverflows)', o.sent, o.during['TcpExtListenOverflows'] ?? 0, why),
-        equal('legit client served during the flood', 'no', o.legit.connected === 1 ? 'yes' : 'no', 'cookies do not help when the accept queue is full'),
+        equal(
+          'legit client served during the flood',
+          'no',
+          o.legit.connected === 1 ? 'yes' : 'no',
+          'cookies do not help when the accept queue is full',
+        ),
       ];
     }
     const M = p.maxSynBacklog;
@@ -164,17 +197,57 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
     const v: RuleVerdict[] = [
       equal('SYN queue (SYN-RECV after the flood)', p.synRecv, o.synRecvAfterFlood, why),
       equal('SYN queue peak in the sampled series', p.synRecv, peakState(obs, 'server', 'SYN-RECV'), why),
-      equal('SyncookiesSent (flood beyond the queue, + the legit client)', p.syncookiesSent, counter(obs, 'server', 'TcpExtSyncookiesSent'), p.syncookies === 0 ? 'cookies off: none sent' : 'a full SYN queue (or cookies=2) answers with cookies'),
+      equal(
+        'SyncookiesSent (flood beyond the queue, + the legit client)',
+        p.syncookiesSent,
+        counter(obs, 'server', 'TcpExtSyncookiesSent'),
+        p.syncookies === 0 ? 'cookies off: none sent' : 'a full SYN queue (or cookies=2) answers with cookies',
+      ),
     ];
-    if (p.syncookies === 0) v.push(atLeast('SYNs dropped (ListenDrops)', p.droppedSyns, counter(obs, 'server', 'TcpExtListenDrops'), 'cookies off: a SYN that finds the queue full is dropped'));
-    else v.push(equal('SYNs dropped (ListenDrops)', 0, counter(obs, 'server', 'TcpExtListenDrops'), 'cookies on: no SYN is dropped while the accept queue has room'));
-    v.push(equal('legit client served during the flood', p.legitServed ? 'yes' : 'no', o.legit.connected === 1 ? 'yes' : 'no', p.legitServed ? (p.syncookies > 0 ? 'cookies keep the legit client served' : 'the flood did not fill the queue') : 'cookies off and the queue is full: its SYNs are dropped'));
+    if (p.syncookies === 0)
+      v.push(
+        atLeast(
+          'SYNs dropped (ListenDrops)',
+          p.droppedSyns,
+          counter(obs, 'server', 'TcpExtListenDrops'),
+          'cookies off: a SYN that finds the queue full is dropped',
+        ),
+      );
+    else
+      v.push(
+        equal(
+          'SYNs dropped (ListenDrops)',
+          0,
+          counter(obs, 'server', 'TcpExtListenDrops'),
+          'cookies on: no SYN is dropped while the accept queue has room',
+        ),
+      );
+    v.push(
+      equal(
+        'legit client served during the flood',
+        p.legitServed ? 'yes' : 'no',
+        o.legit.connected === 1 ? 'yes' : 'no',
+        p.legitServed
+          ? p.syncookies > 0
+            ? 'cookies keep the legit client served'
+            : 'the flood did not fill the queue'
+          : 'cookies off and the queue is full: its SYNs are dropped',
+      ),
+    );
     return v;
   },
   report: {
     metrics: [
-      { label: 'SYN queue (SYN-RECV) after the flood', value: (p) => p.scenario.observed.synRecvAfterFlood, predicted: (p) => p.scenario.predicted.synRecv },
-      { label: 'legit client served (1 = yes)', value: (p) => p.scenario.observed.legit.connected, predicted: (p) => asNumber(p.scenario.predicted.legitServed) },
+      {
+        label: 'SYN queue (SYN-RECV) after the flood',
+        value: (p) => p.scenario.observed.synRecvAfterFlood,
+        predicted: (p) => p.scenario.predicted.synRecv,
+      },
+      {
+        label: 'legit client served (1 = yes)',
+        value: (p) => p.scenario.observed.legit.connected,
+        predicted: (p) => asNumber(p.scenario.predicted.legitServed),
+      },
       { label: 'SyncookiesSent', value: counterOf('server', 'TcpExtSyncookiesSent'), predicted: (p) => p.scenario.predicted.syncookiesSent },
       { label: 'ListenDrops', value: counterOf('server', 'TcpExtListenDrops') },
       { label: 'TCPReqQFullDrop', value: counterOf('server', 'TcpExtTCPReqQFullDrop') },

@@ -41,7 +41,9 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
     const lg = ctx.config.loadgens[0]!;
     const options = loadOptions(lg.options, `http://${ctx.server.address}:${ctx.port}/`);
     const what = options.durationSec !== undefined ? `${options.durationSec} s` : `${options.requests} requests`;
-    ctx.progress(`${lg.tool} from ${ctx.client.name}, ${options.connections} connections, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`);
+    ctx.progress(
+      `${lg.tool} from ${ctx.client.name}, ${options.connections} connections, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`,
+    );
     const run = await runLoad(ctx.client, lg.tool, options);
     ctx.writeRaw(`${ctx.client.name}-${lg.tool}.out.txt`, run.stdout + (run.stderr ? `\n--- stderr ---\n${run.stderr}` : ''));
     const { rps, requests, errors, latencyMs, durationSec } = run.result;
@@ -68,7 +70,9 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
       // One-sided: the load generator may overshoot its rate a little (autocannon does, by
       // 3–4 % over 3 s); what matters is a server falling behind.
       const rule = `server kept up with the offered rate (req/s, ≥ ${100 - RATE_TOLERANCE * 100} % of it)`;
-      v.push(atLeast(rule, Math.floor(rate * (1 - RATE_TOLERANCE)), Math.round(rps), 'a server with CPU to spare answers at the rate it is offered', busy));
+      v.push(
+        atLeast(rule, Math.floor(rate * (1 - RATE_TOLERANCE)), Math.round(rps), 'a server with CPU to spare answers at the rate it is offered', busy),
+      );
     }
     return v;
   },

@@ -58,21 +58,33 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
   async drive(ctx) {
     const o = ctx.options;
     const range = (ctx.clientSysctl('net.ipv4.ip_local_port_range') ?? '').trim().split(/\s+/).map(Number);
-    if (range.length !== 2 || range.some((x) => !Number.isInteger(x))) throw new Error(`net.ipv4.ip_local_port_range was not read back on the loadgen`);
+    if (range.length !== 2 || range.some((x) => !Number.isInteger(x)))
+      throw new Error(`net.ipv4.ip_local_port_range was not read back on the loadgen`);
     const ports = range[1]! - range[0]! + 1;
     const reuse = numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_tw_reuse');
     const timestamps = numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_timestamps');
     const reuseDelayMs = ctx.clientSysctl('net.ipv4.tcp_tw_reuse_delay') === null ? 1000 : numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_tw_reuse_delay');
-    const churn = await runInHost<ChurnResult>(ctx.client, 'churn', [ctx.server.address, ctx.port, o.closer, o.durationMs, o.concurrency], o.durationMs + 30_000);
+    const churn = await runInHost<ChurnResult>(
+      ctx.client,
+      'churn',
+      [ctx.server.address, ctx.port, o.closer, o.durationMs, o.concurrency],
+      o.durationMs + 30_000,
+    );
     const [serverTw, clientTw] = await Promise.all([timeWaits(ctx.server, ctx.port), timeWaits(ctx.client, ctx.port)]);
     const seenAt = Date.now();
     const closerTw = o.closer === 'client' ? clientTw : serverTw;
     // The newest TIME_WAIT socket's time left, plus the time since the last connection closed:
     // its whole lifetime.
-    const lifetime = closerTw.length && churn.lastOkAt !== null ? Math.round((Math.max(...closerTw) + (seenAt - churn.lastOkAt) / 1000) * 10) / 10 : null;
+    const lifetime =
+      closerTw.length && churn.lastOkAt !== null ? Math.round((Math.max(...closerTw) + (seenAt - churn.lastOkAt) / 1000) * 10) / 10 : null;
     const effectiveReuse = reuse === 1 && timestamps === 1;
     const exhaust = o.closer === 'client' && churn.attempts > ports;
-    const observed: Observed = { ...churn, timeWait: { server: serverTw.length, client: clientTw.length }, timeWaitLifetimeSec: lifetime, eaddrnotavail: churn.errors['EADDRNOTAVAIL'] ?? 0 };
+    const observed: Observed = {
+      ...churn,
+      timeWait: { server: serverTw.length, client: clientTw.length },
+      timeWaitLifetimeSec: lifetime,
+      eaddrnotavail: churn.errors['EADDRNOTAVAIL'] ?? 0,
+    };
     const predicted: Predicted = { closer: o.closer, ports, reuse, timestamps, reuseDelayMs, effectiveReuse, exhaust, timeWaitSec: TIME_WAIT_SEC };
     return { observed, predicted };
   },
@@ -81,23 +93,54 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
     const few = o.ok === 0 ? 'no connection succeeded' : undefined;
     const v: RuleVerdict[] = [
       atLeast(`TIME_WAIT on the closer (${p.closer}), lab port`, 1, o.timeWait[p.closer], 'the side that sends the first FIN ends in TIME_WAIT', few),
-      equal(`no TIME_WAIT on the other side (${other}), lab port`, 0, o.timeWait[other], 'the side that closes second goes through LAST-ACK to CLOSED', few),
-      within('TIME_WAIT lasts 60 s (time left on the newest + its age, s)', 58.5, 61, o.timeWaitLifetimeSec, 'a fixed 60 s (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it', few),
+      equal(
+        `no TIME_WAIT on the other side (${other}), lab port`,
+        0,
+        o.timeWait[other],
+        'the side that closes second goes through LAST-ACK to CLOSED',
+        few,
+      ),
+      within(
+        'TIME_WAIT lasts 60 s (time left on the newest + its age, s)',
+        58.5,
+        61,
+        o.timeWaitLifetimeSec,
+        'a fixed 60 s (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it',
+        few,
+      ),
     ];
     if (p.closer === 'server') {
       v.push(equal('no EADDRNOTAVAIL when the server closes first', 0, o.eaddrnotavail, "the client's ports are free as soon as its side is closed"));
     } else if (!p.exhaust) {
-      v.push(equal('no EADDRNOTAVAIL (fewer attempts than local ports)', 0, o.eaddrnotavail, `the client tried ${o.attempts} connections, ip_local_port_range has ${p.ports} ports`));
+      v.push(
+        equal(
+          'no EADDRNOTAVAIL (fewer attempts than local ports)',
+          0,
+          o.eaddrnotavail,
+          `the client tried ${o.attempts} connections, ip_local_port_range has ${p.ports} ports`,
+        ),
+      );
     } else if (p.effectiveReuse) {
       const why = `tcp_tw_reuse=1 with timestamps: a TIME_WAIT port is reused after ${p.reuseDelayMs} ms`;
-      if (o.durationMs <= p.reuseDelayMs) v.push({ rule: 'reuse=1 with timestamps avoids port exhaustion', predicted: `> ${p.ports}`, observed: o.ok, verdict: 'INCONCLUSIVE', reason: `the run (${o.durationMs} ms) was not longer than tcp_tw_reuse_delay` });
+      if (o.durationMs <= p.reuseDelayMs)
+        v.push({
+          rule: 'reuse=1 with timestamps avoids port exhaustion',
+          predicted: `> ${p.ports}`,
+          observed: o.ok,
+          verdict: 'INCONCLUSIVE',
+          reason: `the run (${o.durationMs} ms) was not longer than tcp_tw_reuse_delay`,
+        });
       else {
         v.push(atLeast('reuse=1 with timestamps avoids port exhaustion (connections made)', p.ports + 1, o.ok, why));
         v.push(atLeast('TWRecycled', 1, counter(obs, 'loadgen-1', 'TcpExtTWRecycled'), why));
       }
     } else {
       const why =
-        p.reuse === 2 ? 'tcp_tw_reuse=2 reuses ports for loopback only, not across the lab network' : p.reuse === 1 ? 'tcp_tw_reuse=1 needs tcp_timestamps=1' : 'tcp_tw_reuse=0: each port is held for the 60 s of TIME_WAIT';
+        p.reuse === 2
+          ? 'tcp_tw_reuse=2 reuses ports for loopback only, not across the lab network'
+          : p.reuse === 1
+            ? 'tcp_tw_reuse=1 needs tcp_timestamps=1'
+            : 'tcp_tw_reuse=0: each port is held for the 60 s of TIME_WAIT';
       v.push(equal('connections made = local ports (then the ports run out)', p.ports, o.ok, why));
       v.push(atLeast('connect() failed with EADDRNOTAVAIL', 1, o.eaddrnotavail, why));
       v.push(equal('TWRecycled', 0, counter(obs, 'loadgen-1', 'TcpExtTWRecycled'), why));
@@ -113,6 +156,10 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       { label: 'TIME_WAIT on the server (lab port, at the end)', value: (p) => p.scenario.observed.timeWait.server },
       { label: 'TWRecycled (client)', value: counterOf('loadgen-1', 'TcpExtTWRecycled') },
     ],
-    series: { label: 'TIME_WAIT over time on the closer', host: (p) => (p.scenario.predicted.closer === 'server' ? 'server' : 'loadgen-1'), value: (s) => s.states['TIME-WAIT'] ?? 0 },
+    series: {
+      label: 'TIME_WAIT over time on the closer',
+      host: (p) => (p.scenario.predicted.closer === 'server' ? 'server' : 'loadgen-1'),
+      value: (s) => s.states['TIME-WAIT'] ?? 0,
+    },
   },
 });

@@ -6,9 +6,8 @@
 // and joins them on a libuv pool thread, then resolves. While listening, a
 // thread-safe function is held (ref'd) so Node stays alive like it does for a
 // net.Server; close() releases it, so a closed server never keeps Node alive.
-#include <napi.h>
-
 #include <arpa/inet.h>
+#include <napi.h>
 
 #include <cmath>
 #include <cstring>
@@ -46,8 +45,9 @@ int64_t int_value(Napi::Env env, Napi::Value v, const std::string& name, int64_t
   double d = ok ? v.As<Napi::Number>().DoubleValue() : 0;
   ok = ok && std::isfinite(d) && d == std::floor(d) && d >= static_cast<double>(lo) && d <= static_cast<double>(hi);
   if (!ok) {
-    throw invalid_arg(env, v.IsNumber(), "option `" + name + "` must be an integer from " + std::to_string(lo) +
-                                             " to " + std::to_string(hi) + ", got " + describe(v));
+    throw invalid_arg(env, v.IsNumber(),
+                      "option `" + name + "` must be an integer from " + std::to_string(lo) + " to " +
+                          std::to_string(hi) + ", got " + describe(v));
   }
   return static_cast<int64_t>(d);
 }
@@ -64,13 +64,14 @@ std::string choice(Napi::Env env, Napi::Value v, const std::string& name, const 
   throw invalid_arg(env, v.IsString(), "option `" + name + "` must be one of " + list + ", got " + describe(v));
 }
 
-const char* const kOptionNames[] = {"host", "port", "backlog", "model", "threads", "trigger",
-                                    "idleTimeoutMs", "reusePort", "maxHeaderBytes"};
+const char* const kOptionNames[] = {"host",    "port",          "backlog",   "model",         "threads",
+                                    "trigger", "idleTimeoutMs", "reusePort", "maxHeaderBytes"};
 
 ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   ServerConfig cfg;
   if (arg.IsUndefined()) return cfg;
-  if (!arg.IsObject() || arg.IsArray()) throw invalid_arg(env, false, "options must be an object, got " + describe(arg));
+  if (!arg.IsObject() || arg.IsArray())
+    throw invalid_arg(env, false, "options must be an object, got " + describe(arg));
   Napi::Object o = arg.As<Napi::Object>();
   Napi::Array keys = o.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); i++) {
@@ -86,7 +87,8 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   auto has = [&](const char* k) { return !o.Get(k).IsUndefined(); };
   if (has("host")) {
     Napi::Value v = o.Get("host");
-    if (!v.IsString()) throw invalid_arg(env, false, "option `host` must be an IPv4 or IPv6 address, got " + describe(v));
+    if (!v.IsString())
+      throw invalid_arg(env, false, "option `host` must be an IPv4 or IPv6 address, got " + describe(v));
     cfg.host = v.As<Napi::String>().Utf8Value();
     in6_addr tmp;
     if (inet_pton(AF_INET, cfg.host.c_str(), &tmp) != 1 && inet_pton(AF_INET6, cfg.host.c_str(), &tmp) != 1) {
@@ -97,13 +99,17 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   if (has("backlog")) cfg.backlog = static_cast<int>(int_value(env, o.Get("backlog"), "backlog", INT32_MIN, INT32_MAX));
   if (has("model")) {
     std::string m = choice(env, o.Get("model"), "model", {"single", "reuseport", "acceptor", "workers"});
-    cfg.model = m == "single" ? Model::kSingle : m == "reuseport" ? Model::kReusePort
-              : m == "acceptor" ? Model::kAcceptor : Model::kWorkers;
+    cfg.model = m == "single"      ? Model::kSingle
+                : m == "reuseport" ? Model::kReusePort
+                : m == "acceptor"  ? Model::kAcceptor
+                                   : Model::kWorkers;
   }
   if (has("threads")) cfg.threads = static_cast<int>(int_value(env, o.Get("threads"), "threads", 1, 256));
   if (cfg.model == Model::kSingle && cfg.threads != 1) {
-    throw invalid_arg(env, true, "option `threads` must be 1 for model \"single\" (use \"reuseport\", \"acceptor\" or \"workers\" for more), got " +
-                                     std::to_string(cfg.threads));
+    throw invalid_arg(env, true,
+                      "option `threads` must be 1 for model \"single\" (use \"reuseport\", \"acceptor\" or \"workers\" "
+                      "for more), got " +
+                          std::to_string(cfg.threads));
   }
   if (has("trigger")) cfg.edge = choice(env, o.Get("trigger"), "trigger", {"edge", "level"}) == "edge";
   if (has("idleTimeoutMs")) {
@@ -122,10 +128,14 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
 
 const char* model_name(Model m) {
   switch (m) {
-    case Model::kSingle: return "single";
-    case Model::kReusePort: return "reuseport";
-    case Model::kAcceptor: return "acceptor";
-    case Model::kWorkers: return "workers";
+    case Model::kSingle:
+      return "single";
+    case Model::kReusePort:
+      return "reuseport";
+    case Model::kAcceptor:
+      return "acceptor";
+    case Model::kWorkers:
+      return "workers";
   }
   return "?";
 }
@@ -160,11 +170,11 @@ void put_counters(Napi::Env env, Napi::Object o, const ThreadStats* const* all, 
 class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Server",
-                       {InstanceMethod<&ServerWrap::Listen>("listen"), InstanceMethod<&ServerWrap::Pause>("pause"),
-                        InstanceMethod<&ServerWrap::Resume>("resume"),
-                        InstanceMethod<&ServerWrap::SetAcceptRate>("setAcceptRate"),
-                        InstanceMethod<&ServerWrap::Stats>("stats"), InstanceMethod<&ServerWrap::Close>("close")});
+    return DefineClass(
+        env, "Server",
+        {InstanceMethod<&ServerWrap::Listen>("listen"), InstanceMethod<&ServerWrap::Pause>("pause"),
+         InstanceMethod<&ServerWrap::Resume>("resume"), InstanceMethod<&ServerWrap::SetAcceptRate>("setAcceptRate"),
+         InstanceMethod<&ServerWrap::Stats>("stats"), InstanceMethod<&ServerWrap::Close>("close")});
   }
 
   explicit ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerWrap>(info) {
@@ -201,7 +211,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     Napi::Env env = info.Env();
     auto d = Napi::Promise::Deferred::New(env);
     if (state_ != kNew) {
-      Napi::Error e = Napi::Error::New(env, state_ == kListening ? "listen() was already called" : "the server is closed");
+      Napi::Error e =
+          Napi::Error::New(env, state_ == kListening ? "listen() was already called" : "the server is closed");
       e.Set("code", Napi::String::New(env, "ERR_SERVER_ALREADY_LISTEN"));
       d.Reject(e.Value());
       return d.Promise();
@@ -212,8 +223,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     } catch (const SysError& se) {
       const char* name = strerrorname_np(se.err);
       std::string code = name ? name : "E" + std::to_string(se.err);
-      Napi::Error e = Napi::Error::New(env, se.syscall + " " + code + ": " + std::strerror(se.err) + " " +
-                                                cfg_.host + ":" + std::to_string(cfg_.port));
+      Napi::Error e = Napi::Error::New(env, se.syscall + " " + code + ": " + std::strerror(se.err) + " " + cfg_.host +
+                                                ":" + std::to_string(cfg_.port));
       e.Set("code", Napi::String::New(env, code));
       e.Set("errno", Napi::Number::New(env, -se.err));
       e.Set("syscall", Napi::String::New(env, se.syscall));
@@ -267,7 +278,10 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     o.Set("threads", Napi::Number::New(env, cfg_.threads));
     o.Set("trigger", cfg_.edge ? "edge" : "level");
     o.Set("backlog", Napi::Number::New(env, cfg_.backlog));
-    o.Set("state", state_ == kNew ? "new" : state_ == kListening ? "listening" : state_ == kClosing ? "closing" : "closed");
+    o.Set("state", state_ == kNew         ? "new"
+                   : state_ == kListening ? "listening"
+                   : state_ == kClosing   ? "closing"
+                                          : "closed");
     o.Set("paused", Napi::Boolean::New(env, server_->paused()));
     o.Set("acceptRate", Napi::Number::New(env, static_cast<double>(server_->accept_rate())));
     const auto& views = server_->threads();

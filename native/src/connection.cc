@@ -53,10 +53,18 @@ bool Conn::process_input(ThreadStats& st) {
       std::memcpy(out.get() + out_len, r.data(), r.size());
       out_len += r.size();
       switch (f.status) {
-        case 431: st.status431.add(); break;
-        case 501: st.status501.add(); break;
-        case 505: st.status505.add(); break;
-        default: st.status400.add(); break;
+        case 431:
+          st.status431.add();
+          break;
+        case 501:
+          st.status501.add();
+          break;
+        case 505:
+          st.status505.add();
+          break;
+        default:
+          st.status400.add();
+          break;
       }
       close_after_flush = true;
     } else if (f.consumed == 0) {

@@ -16,8 +16,8 @@ namespace tcplab {
 
 struct ConnLimits {
   size_t max_header_bytes = RequestFramer::kDefaultMaxHeaderBytes;
-  size_t in_cap = 16384;   // input buffer: at least max_header_bytes + 1
-  size_t out_cap = 16384;  // output buffer: at least Responses::max_size()
+  size_t in_cap = 16384;              // input buffer: at least max_header_bytes + 1
+  size_t out_cap = 16384;             // output buffer: at least Responses::max_size()
   size_t linger_max_bytes = 1 << 20;  // discarded after we sent FIN, then we close
 };
 
@@ -58,11 +58,11 @@ struct Conn {
   int64_t deadline_ms = 0;
   uint8_t timer_list = 0;
 
-  bool lingering = false;      // FIN sent, discarding input
-  bool want_write = false;     // the loop has write interest registered
-  bool read_stalled = false;   // stopped reading because output was full
+  bool lingering = false;     // FIN sent, discarding input
+  bool want_write = false;    // the loop has write interest registered
+  bool read_stalled = false;  // stopped reading because output was full
   bool close_after_flush = false;
-  bool timed_out = false;      // workers model: the reactor asked for a close
+  bool timed_out = false;         // workers model: the reactor asked for a close
   std::atomic<bool> busy{false};  // workers model: a worker holds it (disarmed)
 
   size_t in_len = 0;

@@ -16,8 +16,21 @@ constexpr bool is_tchar(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
   if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-    case '+': case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -61,8 +74,7 @@ Frame error(uint16_t status) {
 enum class Method { kKnown, kHead, kUnknown };
 
 Method classify_method(std::string_view m) {
-  static constexpr std::string_view kKnown[] = {"GET",     "POST",  "PUT",    "DELETE",
-                                                "OPTIONS", "PATCH", "TRACE", "CONNECT"};
+  static constexpr std::string_view kKnown[] = {"GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"};
   if (m == "HEAD") return Method::kHead;
   for (std::string_view k : kKnown) {
     if (m == k) return Method::kKnown;
@@ -118,7 +130,7 @@ Frame RequestFramer::next(const char* data, size_t len) {
     // bytes were split into reads (the fuzz target checks exactly that).
     if (i + 1 > max_header_bytes_) return error(431);
     if (i == pos || data[i - 1] != '\r') return error(400);  // bare LF
-    if (i - 1 == pos) {  // an empty line: the header block ends here
+    if (i - 1 == pos) {                                      // an empty line: the header block ends here
       const size_t head_len = i + 1;
       scanned_ = 0;
       uint64_t content_length = 0;
@@ -158,8 +170,8 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
   while (q < eol && kChars.target[u(*q)]) q++;
   if (q == t || q == eol || *q != ' ') return error(400);
   q++;
-  if (eol - q != 8 || std::memcmp(q, "HTTP/", 5) != 0 || q[6] != '.' || q[5] < '0' ||
-      q[5] > '9' || q[7] < '0' || q[7] > '9') {
+  if (eol - q != 8 || std::memcmp(q, "HTTP/", 5) != 0 || q[6] != '.' || q[5] < '0' || q[5] > '9' || q[7] < '0' ||
+      q[7] > '9') {
     return error(400);
   }
   if (q[5] != '1' || (q[7] != '0' && q[7] != '1')) return error(505);
@@ -221,8 +233,7 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
 
 namespace {
 
-#define TCPLAB_HEADERS(conn, len) \
-  "Content-Type: text/plain\r\nContent-Length: " len "\r\nConnection: " conn "\r\n\r\n"
+#define TCPLAB_HEADERS(conn, len) "Content-Type: text/plain\r\nContent-Length: " len "\r\nConnection: " conn "\r\n\r\n"
 
 constexpr std::string_view kOkKeepAlive = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("keep-alive", "6") "hello\n";
 constexpr std::string_view kOkClose = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("close", "6") "hello\n";
@@ -246,16 +257,19 @@ std::string_view Responses::ok(bool keep_alive, bool head) {
 
 std::string_view Responses::error(uint16_t status) {
   switch (status) {
-    case 431: return k431;
-    case 501: return k501;
-    case 505: return k505;
-    default: return k400;
+    case 431:
+      return k431;
+    case 501:
+      return k501;
+    case 505:
+      return k505;
+    default:
+      return k400;
   }
 }
 
 size_t Responses::max_size() {
-  return std::max({kOkKeepAlive.size(), kOkClose.size(), k400.size(), k431.size(), k501.size(),
-                   k505.size()});
+  return std::max({kOkKeepAlive.size(), kOkClose.size(), k400.size(), k431.size(), k501.size(), k505.size()});
 }
 
 }  // namespace tcplab

@@ -28,8 +28,7 @@ class RequestFramer {
   static constexpr size_t kDefaultMaxHeaderBytes = 8192;
   static constexpr size_t kMaxHeaders = 100;
 
-  explicit RequestFramer(size_t max_header_bytes = kDefaultMaxHeaderBytes)
-      : max_header_bytes_(max_header_bytes) {}
+  explicit RequestFramer(size_t max_header_bytes = kDefaultMaxHeaderBytes) : max_header_bytes_(max_header_bytes) {}
 
   // data/len: the connection's unconsumed input. The caller drops `consumed`
   // bytes and calls again while the result is not kNeedMore with consumed == 0.

@@ -33,14 +33,22 @@ int64_t monotonic_us() {
 
 AcceptErr classify_accept_errno(int e) {
   switch (e) {
-    case EMFILE: return kEMFILE;
-    case ENFILE: return kENFILE;
-    case ENOBUFS: return kENOBUFS;
-    case ENOMEM: return kENOMEM;
-    case ECONNABORTED: return kECONNABORTED;
-    case EPERM: return kEPERM;
-    case EPROTO: return kEPROTO;
-    default: return kOtherErr;
+    case EMFILE:
+      return kEMFILE;
+    case ENFILE:
+      return kENFILE;
+    case ENOBUFS:
+      return kENOBUFS;
+    case ENOMEM:
+      return kENOMEM;
+    case ECONNABORTED:
+      return kECONNABORTED;
+    case EPERM:
+      return kEPERM;
+    case EPROTO:
+      return kEPROTO;
+    default:
+      return kOtherErr;
   }
 }
 
@@ -133,9 +141,7 @@ void Loop::rearm(Conn* c, Next next) {
   if (poller_.mod(c->fd, interest, c) < 0) ::shutdown(c->fd, SHUT_RDWR);
 }
 
-void Loop::assert_in_loop() const {
-  assert(std::this_thread::get_id() == loop_thread_);
-}
+void Loop::assert_in_loop() const { assert(std::this_thread::get_id() == loop_thread_); }
 
 void Loop::run() {
   loop_thread_ = std::this_thread::get_id();
@@ -199,7 +205,8 @@ void Loop::reconcile_listener() {
   // accept queue to fill without a level-triggered spin; adding it back reports
   // connections already queued, in both trigger modes.
   if (want) {
-    if (poller_.add(listen_fd_, kReadable | (opts_.edge ? uint32_t{kEdge} : 0u), &listener_tag_) == 0) listener_armed_ = true;
+    if (poller_.add(listen_fd_, kReadable | (opts_.edge ? uint32_t{kEdge} : 0u), &listener_tag_) == 0)
+      listener_armed_ = true;
   } else {
     poller_.del(listen_fd_);
     listener_armed_ = false;
@@ -213,8 +220,10 @@ bool Loop::accept_token() {
   if (rate == 0) return true;
   const int64_t now = monotonic_us();
   const double cap = rate / 100.0 > 1.0 ? rate / 100.0 : 1.0;
-  if (tokens_at_us_ == 0) tokens_ = 1.0;
-  else tokens_ += static_cast<double>(now - tokens_at_us_) * static_cast<double>(rate) / 1e6;
+  if (tokens_at_us_ == 0)
+    tokens_ = 1.0;
+  else
+    tokens_ += static_cast<double>(now - tokens_at_us_) * static_cast<double>(rate) / 1e6;
   if (tokens_ > cap) tokens_ = cap;
   tokens_at_us_ = now;
   if (tokens_ >= 1.0) {
@@ -266,8 +275,8 @@ void Loop::on_acceptable() {
       accept_blocked_until_ms_ = now_ms_ + kAcceptBackoffMs;
       break;
     }
-    if (e == ECONNABORTED || e == EPROTO || e == EPERM || e == ENETDOWN || e == ENOPROTOOPT ||
-        e == EHOSTDOWN || e == ENONET || e == EHOSTUNREACH || e == EOPNOTSUPP || e == ENETUNREACH) {
+    if (e == ECONNABORTED || e == EPROTO || e == EPERM || e == ENETDOWN || e == ENOPROTOOPT || e == EHOSTDOWN ||
+        e == ENONET || e == EHOSTUNREACH || e == EOPNOTSUPP || e == ENETUNREACH) {
       continue;  // that connection is gone; the next one may be fine
     }
     accept_blocked_until_ms_ = now_ms_ + kAcceptBackoffMs;  // ENOBUFS, ENOMEM, …
@@ -287,8 +296,10 @@ Conn* Loop::conn_get(int fd) {
 }
 
 void Loop::conn_put(Conn* c) {
-  if (free_conns_.size() < 1024) free_conns_.push_back(c);
-  else delete c;
+  if (free_conns_.size() < 1024)
+    free_conns_.push_back(c);
+  else
+    delete c;
 }
 
 void Loop::adopt(int fd) {
@@ -312,8 +323,7 @@ void Loop::on_conn(Conn* c, uint32_t mask) {
     pool_->submit(c, mask);
     return;
   }
-  Next next = (mask & kWritable) && c->want_write ? c->on_writable(stats_)
-                                                 : c->on_readable(stats_, mask & kHangup);
+  Next next = (mask & kWritable) && c->want_write ? c->on_writable(stats_) : c->on_readable(stats_, mask & kHangup);
   apply(c, next);
 }
 
@@ -378,10 +388,14 @@ void Loop::drain_mail() {
 void Loop::unlink(Conn* c) {
   if (c->timer_list == 0) return;
   TimerList& list = c->timer_list == 1 ? idle_ : linger_;
-  if (c->prev) c->prev->next = c->next;
-  else list.head = c->next;
-  if (c->next) c->next->prev = c->prev;
-  else list.tail = c->prev;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    list.head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  else
+    list.tail = c->prev;
   c->prev = c->next = nullptr;
   c->timer_list = 0;
 }
@@ -392,8 +406,10 @@ void Loop::touch(Conn* c, TimerList& list) {
   c->timer_list = &list == &idle_ ? 1 : 2;
   c->prev = list.tail;
   c->next = nullptr;
-  if (list.tail) list.tail->next = c;
-  else list.head = c;
+  if (list.tail)
+    list.tail->next = c;
+  else
+    list.head = c;
   list.tail = c;
 }
 

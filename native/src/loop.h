@@ -25,7 +25,7 @@ class WorkerPool;
 
 struct AcceptControl {  // shared by the server's accepting loops, written from JS
   std::atomic<bool> paused{false};
-  std::atomic<uint64_t> rate_per_loop{0};  // accepts per second per accepting loop; 0 = unlimited
+  std::atomic<uint64_t> rate_per_loop{0};   // accepts per second per accepting loop; 0 = unlimited
   std::atomic<uint64_t> rate_remainder{0};  // the first `remainder` loops accept one more per second
   std::atomic<uint64_t> generation{0};      // bumped on every change, before the loops are woken
 };
@@ -57,8 +57,8 @@ class Loop {
   void join();
   void wake();  // any thread: re-read AcceptControl
 
-  void post_fd(int fd);               // any thread: adopt this connection
-  void post_done(Conn* c, Next next); // any thread (workers): c is back from a worker
+  void post_fd(int fd);                // any thread: adopt this connection
+  void post_done(Conn* c, Next next);  // any thread (workers): c is back from a worker
 
   // Workers model: arm c's interest again after a worker handled it. Any thread.
   void rearm(Conn* c, Next next);

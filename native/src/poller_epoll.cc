@@ -52,9 +52,7 @@ int Poller::mod(int fd, uint32_t interest, void* data) {
   return epoll_ctl(fd_, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -errno;
 }
 
-int Poller::del(int fd) {
-  return epoll_ctl(fd_, EPOLL_CTL_DEL, fd, nullptr) == 0 ? 0 : -errno;
-}
+int Poller::del(int fd) { return epoll_ctl(fd_, EPOLL_CTL_DEL, fd, nullptr) == 0 ? 0 : -errno; }
 
 int Poller::wait(FiredEvent* out, int max, int timeout_ms) {
   if (max > kMaxBatch) max = kMaxBatch;

@@ -93,40 +93,40 @@ int Server::listen() {
     return fd;
   };
   try {
-  switch (cfg_.model) {
-    case Model::kSingle: {
-      Loop* l = add_loop("loop", 0);
-      l->set_listener(listener(cfg_.reuse_port));
-      accepting_.push_back(l);
-      break;
-    }
-    case Model::kReusePort:
-      for (int i = 0; i < n; i++) {
-        Loop* l = add_loop("loop", i);
-        l->set_listener(listener(true));
+    switch (cfg_.model) {
+      case Model::kSingle: {
+        Loop* l = add_loop("loop", 0);
+        l->set_listener(listener(cfg_.reuse_port));
         accepting_.push_back(l);
+        break;
       }
-      break;
-    case Model::kAcceptor: {
-      Loop* acc = add_loop("accept", 0);
-      acc->set_listener(listener(cfg_.reuse_port));
-      std::vector<Loop*> io;
-      for (int i = 0; i < n; i++) io.push_back(add_loop("io", i));
-      acc->set_targets(io);
-      accepting_.push_back(acc);
-      break;
+      case Model::kReusePort:
+        for (int i = 0; i < n; i++) {
+          Loop* l = add_loop("loop", i);
+          l->set_listener(listener(true));
+          accepting_.push_back(l);
+        }
+        break;
+      case Model::kAcceptor: {
+        Loop* acc = add_loop("accept", 0);
+        acc->set_listener(listener(cfg_.reuse_port));
+        std::vector<Loop*> io;
+        for (int i = 0; i < n; i++) io.push_back(add_loop("io", i));
+        acc->set_targets(io);
+        accepting_.push_back(acc);
+        break;
+      }
+      case Model::kWorkers: {
+        Loop* r = add_loop("reactor", 0);
+        r->set_listener(listener(cfg_.reuse_port));
+        std::vector<ThreadStats*> ws;
+        for (int i = 0; i < n; i++) ws.push_back(add_stats("worker" + std::to_string(i)));
+        pool_ = std::make_unique<WorkerPool>(ws, *r);
+        r->set_pool(pool_.get());
+        accepting_.push_back(r);
+        break;
+      }
     }
-    case Model::kWorkers: {
-      Loop* r = add_loop("reactor", 0);
-      r->set_listener(listener(cfg_.reuse_port));
-      std::vector<ThreadStats*> ws;
-      for (int i = 0; i < n; i++) ws.push_back(add_stats("worker" + std::to_string(i)));
-      pool_ = std::make_unique<WorkerPool>(ws, *r);
-      r->set_pool(pool_.get());
-      accepting_.push_back(r);
-      break;
-    }
-  }
   } catch (...) {
     // Nothing started yet: dropping the loops closes every fd made so far.
     pool_.reset();

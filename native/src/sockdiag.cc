@@ -13,7 +13,9 @@ namespace tcplab {
 
 namespace {
 
-std::string Errno(const char* what) { return std::string(what) + ": " + (strerrorname_np(errno) ? strerrorname_np(errno) : "error"); }
+std::string Errno(const char* what) {
+  return std::string(what) + ": " + (strerrorname_np(errno) ? strerrorname_np(errno) : "error");
+}
 
 bool DumpFamily(int fd, uint8_t family, uint32_t state_mask, DiagResult* out, std::string* error) {
   struct {

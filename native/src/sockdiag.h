@@ -29,6 +29,6 @@ struct DiagResult {
 bool SockDiag(uint32_t state_mask, DiagResult* out, std::string* error);
 
 constexpr uint32_t kListenOnly = 1u << 10;  // TCP_LISTEN
-constexpr uint32_t kAllStates = 0x1ffe;  // states 1..12 (12: NEW_SYN_RECV, request sockets)
+constexpr uint32_t kAllStates = 0x1ffe;     // states 1..12 (12: NEW_SYN_RECV, request sockets)
 
 }  // namespace tcplab

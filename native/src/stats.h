@@ -18,15 +18,25 @@ class Counter {
 };
 
 // accept() errors are counted by errno; these are the ones a busy server meets.
-enum AcceptErr : int { kEMFILE, kENFILE, kENOBUFS, kENOMEM, kECONNABORTED, kEPERM, kEPROTO, kOtherErr, kAcceptErrKinds };
-inline const char* const kAcceptErrNames[kAcceptErrKinds] = {"EMFILE", "ENFILE", "ENOBUFS", "ENOMEM",
-                                                             "ECONNABORTED", "EPERM", "EPROTO", "other"};
+enum AcceptErr : int {
+  kEMFILE,
+  kENFILE,
+  kENOBUFS,
+  kENOMEM,
+  kECONNABORTED,
+  kEPERM,
+  kEPROTO,
+  kOtherErr,
+  kAcceptErrKinds
+};
+inline const char* const kAcceptErrNames[kAcceptErrKinds] = {"EMFILE",       "ENFILE", "ENOBUFS", "ENOMEM",
+                                                             "ECONNABORTED", "EPERM",  "EPROTO",  "other"};
 
 struct alignas(64) ThreadStats {
-  Counter accepted;       // connections this thread accepted
-  Counter closed;         // connections this thread closed
-  Counter active;         // connections this thread owns now
-  Counter requests;       // complete requests answered with 200
+  Counter accepted;  // connections this thread accepted
+  Counter closed;    // connections this thread closed
+  Counter active;    // connections this thread owns now
+  Counter requests;  // complete requests answered with 200
   Counter bytes_in;
   Counter bytes_out;
   Counter status400;

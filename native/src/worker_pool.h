@@ -25,7 +25,10 @@ class WorkerPool {
  public:
   // stats[i] is written by worker i only.
   WorkerPool(std::vector<ThreadStats*> stats, Loop& reactor) : stats_(std::move(stats)), reactor_(reactor) {}
-  ~WorkerPool() { stop(); join(); }
+  ~WorkerPool() {
+    stop();
+    join();
+  }
 
   void start();
   void submit(Conn* c, uint32_t mask);

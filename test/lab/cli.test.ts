@@ -30,7 +30,13 @@ describe('the same bad value: one message from a flag and from a lab file', () =
     [['--threads', '0'], '--threads', 'server: {threads: 0}', 'server.threads', 'got 0: an integer from 1 to 256'],
     [['--threads', '1.5'], '--threads', 'server: {threads: 1.5}', 'server.threads', 'got 1.5: an integer from 1 to 256'],
     [['--backlog', 'many'], '--backlog', 'server: {backlog: many}', 'server.backlog', 'got "many": an integer from -2147483648 to 2147483647'],
-    [['--backlog', '2147483648'], '--backlog', 'server: {backlog: 2147483648}', 'server.backlog', 'got 2147483648: an integer from -2147483648 to 2147483647'],
+    [
+      ['--backlog', '2147483648'],
+      '--backlog',
+      'server: {backlog: 2147483648}',
+      'server.backlog',
+      'got 2147483648: an integer from -2147483648 to 2147483647',
+    ],
     [['--model', 'fast'], '--model', 'server: {model: fast}', 'server.model', 'got "fast": one of single, reuseport, acceptor, workers'],
     [['--trigger', 'both'], '--trigger', 'server: {trigger: both}', 'server.trigger', 'got "both": one of edge, level'],
     [['--idle-timeout', '-1'], '--idle-timeout', 'server: {idleTimeoutMs: -1}', 'server.idleTimeoutMs', 'got -1: an integer from 0 to 86400000'],
@@ -42,15 +48,63 @@ describe('the same bad value: one message from a flag and from a lab file', () =
     [['--subnet', '198.300.0.0/24'], '--subnet', 'subnet: 198.300.0.0/24', 'subnet', 'got "198.300.0.0/24": an IPv4 /24 like 198.18.0.0/24'],
     [['--sample-interval', '5'], '--sample-interval', 'sampleIntervalMs: 5', 'sampleIntervalMs', 'got 5: an integer from 10 to 10000'],
     [['--loadgen', 'siege'], '--loadgen', 'loadgens: [{tool: siege}]', 'loadgens.0.tool', 'got "siege": one of autocannon, ab, wrk, wrk2'],
-    [['--connections', '0'], '--connections', 'loadgens: [{options: {connections: 0}}]', 'loadgens.0.options.connections', 'got 0: an integer from 1 to 100000'],
-    [['--duration', 'ten'], '--duration', 'loadgens: [{options: {duration: ten}}]', 'loadgens.0.options.duration', 'got "ten": an integer from 1 to 3600'],
+    [
+      ['--connections', '0'],
+      '--connections',
+      'loadgens: [{options: {connections: 0}}]',
+      'loadgens.0.options.connections',
+      'got 0: an integer from 1 to 100000',
+    ],
+    [
+      ['--duration', 'ten'],
+      '--duration',
+      'loadgens: [{options: {duration: ten}}]',
+      'loadgens.0.options.duration',
+      'got "ten": an integer from 1 to 3600',
+    ],
     [['--rate', '0'], '--rate', 'loadgens: [{options: {rate: 0}}]', 'loadgens.0.options.rate', 'got 0: an integer from 1 to 10000000'],
-    [['--pipelining', '2000'], '--pipelining', 'loadgens: [{options: {pipelining: 2000}}]', 'loadgens.0.options.pipelining', 'got 2000: an integer from 1 to 1024'],
-    [['--loadgen-threads', '65'], '--loadgen-threads', 'loadgens: [{options: {threads: 65}}]', 'loadgens.0.options.threads', 'got 65: an integer from 1 to 64'],
-    [['--server-sysctl', 'net.ipv4.tcp_syncookies=3'], '--server-sysctl net.ipv4.tcp_syncookies', 'server: {sysctls: {net.ipv4.tcp_syncookies: 3}}', 'server.sysctls.net.ipv4.tcp_syncookies', 'got 3: one of 0 (never send SYN cookies), 1 (send cookies when the SYN queue is full), 2 (answer every SYN with a cookie)'],
-    [['--server-sysctl', 'net.core.somaxconx=5'], '--server-sysctl net.core.somaxconx', 'server: {sysctls: {net.core.somaxconx: 5}}', 'server.sysctls.net.core.somaxconx', 'unknown sysctl `net.core.somaxconx`; did you mean `net.core.somaxconn`? (`lab sysctls` lists them)'],
-    [['--server-sysctl', 'net.core.rmem_max=5'], '--server-sysctl net.core.rmem_max', 'server: {sysctls: {net.core.rmem_max: 5}}', 'server.sysctls.net.core.rmem_max', 'net.core.rmem_max cannot be set per host: it is read-only inside a network namespace'],
-    [['--client-sysctl', 'net.ipv4.ip_local_port_range=60000 50000'], '--client-sysctl net.ipv4.ip_local_port_range', 'loadgens: [{sysctls: {net.ipv4.ip_local_port_range: "60000 50000"}}]', 'loadgens.0.sysctls.net.ipv4.ip_local_port_range', 'got "60000 50000": two ports "LOW HIGH" from 1 to 65535 with LOW <= HIGH'],
+    [
+      ['--pipelining', '2000'],
+      '--pipelining',
+      'loadgens: [{options: {pipelining: 2000}}]',
+      'loadgens.0.options.pipelining',
+      'got 2000: an integer from 1 to 1024',
+    ],
+    [
+      ['--loadgen-threads', '65'],
+      '--loadgen-threads',
+      'loadgens: [{options: {threads: 65}}]',
+      'loadgens.0.options.threads',
+      'got 65: an integer from 1 to 64',
+    ],
+    [
+      ['--server-sysctl', 'net.ipv4.tcp_syncookies=3'],
+      '--server-sysctl net.ipv4.tcp_syncookies',
+      'server: {sysctls: {net.ipv4.tcp_syncookies: 3}}',
+      'server.sysctls.net.ipv4.tcp_syncookies',
+      'got 3: one of 0 (never send SYN cookies), 1 (send cookies when the SYN queue is full), 2 (answer every SYN with a cookie)',
+    ],
+    [
+      ['--server-sysctl', 'net.core.somaxconx=5'],
+      '--server-sysctl net.core.somaxconx',
+      'server: {sysctls: {net.core.somaxconx: 5}}',
+      'server.sysctls.net.core.somaxconx',
+      'unknown sysctl `net.core.somaxconx`; did you mean `net.core.somaxconn`? (`lab sysctls` lists them)',
+    ],
+    [
+      ['--server-sysctl', 'net.core.rmem_max=5'],
+      '--server-sysctl net.core.rmem_max',
+      'server: {sysctls: {net.core.rmem_max: 5}}',
+      'server.sysctls.net.core.rmem_max',
+      'net.core.rmem_max cannot be set per host: it is read-only inside a network namespace',
+    ],
+    [
+      ['--client-sysctl', 'net.ipv4.ip_local_port_range=60000 50000'],
+      '--client-sysctl net.ipv4.ip_local_port_range',
+      'loadgens: [{sysctls: {net.ipv4.ip_local_port_range: "60000 50000"}}]',
+      'loadgens.0.sysctls.net.ipv4.ip_local_port_range',
+      'got "60000 50000": two ports "LOW HIGH" from 1 to 65535 with LOW <= HIGH',
+    ],
   ])('%j', (flags, flag, text, path, what) => {
     const cli = errorOf(() => parseCommand(['up', ...flags]));
     expect(cli.message).toBe(`${flag}: ${what}`);
@@ -70,7 +124,9 @@ describe('the same bad value: one message from a flag and from a lab file', () =
 
   it('lab run: --repetitions and --scenario say what repetitions: and scenario.name: say', () => {
     const f1 = labFile('reps', 'scenario: {name: backlog}\nrepetitions: 0\n');
-    expect(errorOf(() => parseCommand(['run', '--scenario', 'backlog', '--repetitions', '0'])).message).toBe('--repetitions: got 0: an integer from 1 to 100');
+    expect(errorOf(() => parseCommand(['run', '--scenario', 'backlog', '--repetitions', '0'])).message).toBe(
+      '--repetitions: got 0: an integer from 1 to 100',
+    );
     expect(errorOf(() => loadLabFile(f1)).message).toBe(`${f1}: repetitions: got 0: an integer from 1 to 100`);
     const f2 = labFile('scen', 'scenario: {name: flood}\n');
     const what = 'got "flood": one of throughput, backlog, overflow, synflood, timewait';
@@ -85,7 +141,16 @@ describe('parseCommand', () => {
     expect(inv.cmd).toBe('up');
     if (inv.cmd !== 'up') return;
     expect(inv.lab.scenario.name).toBe('throughput');
-    expect(inv.lab.server).toMatchObject({ model: 'single', threads: 1, backlog: 511, trigger: 'edge', idleTimeoutMs: 60000, port: 8080, controlPort: 9090, sysctls: {} });
+    expect(inv.lab.server).toMatchObject({
+      model: 'single',
+      threads: 1,
+      backlog: 511,
+      trigger: 'edge',
+      idleTimeoutMs: 60000,
+      port: 8080,
+      controlPort: 9090,
+      sysctls: {},
+    });
     expect(inv.lab.loadgens[0]).toMatchObject({ tool: 'autocannon', options: { connections: 10, keepAlive: true }, sysctls: {} });
     expect(inv.lab).toMatchObject({ runtime: 'auto', subnet: '198.18.0.0/24', sampleIntervalMs: 50, output: 'results', repetitions: 1 });
     expect(inv.lab.sweep).toEqual({ matrix: {}, zip: {} });
@@ -93,10 +158,33 @@ describe('parseCommand', () => {
   });
 
   it('lab up flags land in their lab-file fields', () => {
-    const inv = parseCommand(['up', '--model', 'reuseport', '--threads', '2', '--loadgen', 'ab', '--no-keep-alive', '--requests', '500', '--server-sysctl', 'net.core.somaxconn=64', '--client-sysctl', 'net.ipv4.ip_local_port_range=40000 40999', '--json', '--keep', '--results', 'out']);
+    const inv = parseCommand([
+      'up',
+      '--model',
+      'reuseport',
+      '--threads',
+      '2',
+      '--loadgen',
+      'ab',
+      '--no-keep-alive',
+      '--requests',
+      '500',
+      '--server-sysctl',
+      'net.core.somaxconn=64',
+      '--client-sysctl',
+      'net.ipv4.ip_local_port_range=40000 40999',
+      '--json',
+      '--keep',
+      '--results',
+      'out',
+    ]);
     if (inv.cmd !== 'up') throw new Error(inv.cmd);
     expect(inv.lab.server).toMatchObject({ model: 'reuseport', threads: 2, sysctls: { 'net.core.somaxconn': 64 } });
-    expect(inv.lab.loadgens[0]).toMatchObject({ tool: 'ab', options: { keepAlive: false, requests: 500 }, sysctls: { 'net.ipv4.ip_local_port_range': '40000 40999' } });
+    expect(inv.lab.loadgens[0]).toMatchObject({
+      tool: 'ab',
+      options: { keepAlive: false, requests: 500 },
+      sysctls: { 'net.ipv4.ip_local_port_range': '40000 40999' },
+    });
     expect([inv.lab.output, inv.json, inv.keep]).toEqual(['out', true, true]);
   });
 
@@ -109,11 +197,17 @@ describe('parseCommand', () => {
     expect(parseCommand([]).cmd).toBe('help');
     expect(errorOf(() => parseCommand(['up', '--bogus'])).message).toBe("unknown option '--bogus'");
     expect(errorOf(() => parseCommand(['sweep'])).message).toBe('give a lab file, or --resume DIR (not both)');
-    expect(errorOf(() => parseCommand(['sweep', '--resume', 'x', '--runtime', 'netns'])).message).toBe('--runtime cannot change a sweep being resumed (its points must run alike)');
+    expect(errorOf(() => parseCommand(['sweep', '--resume', 'x', '--runtime', 'netns'])).message).toBe(
+      '--runtime cannot change a sweep being resumed (its points must run alike)',
+    );
     expect(errorOf(() => parseCommand(['sweep', 'a.yaml', '--runtime', 'lxc'])).message).toBe('--runtime: got "lxc": one of auto, netns, docker');
     expect(errorOf(() => parseCommand(['compare', 'a', 'b', '--threshold', '2'])).message).toBe('--threshold: got 2: a number from 0 to 1');
-    expect(errorOf(() => parseCommand(['up', '--server-sysctl', 'somaxconn'])).message).toBe('--server-sysctl: expected NAME=VALUE (e.g. net.core.somaxconn=128), got "somaxconn"');
-    expect(errorOf(() => parseCommand(['run', '--scenario', 'backlog', '--set', 'server.backlog=1', '--set', 'server.backlog=2'])).message).toBe('--set: server.backlog is given twice; give its values once, comma-separated');
+    expect(errorOf(() => parseCommand(['up', '--server-sysctl', 'somaxconn'])).message).toBe(
+      '--server-sysctl: expected NAME=VALUE (e.g. net.core.somaxconn=128), got "somaxconn"',
+    );
+    expect(errorOf(() => parseCommand(['run', '--scenario', 'backlog', '--set', 'server.backlog=1', '--set', 'server.backlog=2'])).message).toBe(
+      '--set: server.backlog is given twice; give its values once, comma-separated',
+    );
     expect(errorOf(() => parseCommand(['frobnicate'])).message).toMatch(/^unknown command 'frobnicate'/);
   });
 });

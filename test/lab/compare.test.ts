@@ -84,6 +84,8 @@ describe('lab compare', () => {
     }
     const r = await lab(['compare', A, damaged]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr.trim()).toMatch(new RegExp(`^lab compare: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON \\(.+\\); the file is damaged$`));
+    expect(r.stderr.trim()).toMatch(
+      new RegExp(`^lab compare: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON \\(.+\\); the file is damaged$`),
+    );
   });
 });

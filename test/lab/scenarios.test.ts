@@ -19,18 +19,28 @@ async function sweep(name: string, text: string): Promise<{ dir: string; recs: P
   const r = await execa(process.execPath, [CLI, 'sweep', f], { reject: false, cwd: WORK });
   expect(r.exitCode, r.stderr).toBe(0);
   const dir = join(WORK, r.stdout.trim());
-  const recs = readdirSync(join(dir, 'points')).sort().map((x) => JSON.parse(readFileSync(join(dir, 'points', x), 'utf8')) as PointRecord);
+  const recs = readdirSync(join(dir, 'points'))
+    .sort()
+    .map((x) => JSON.parse(readFileSync(join(dir, 'points', x), 'utf8')) as PointRecord);
   return { dir, recs };
 }
 
-const verdicts = (p: PointRecord) => p.scenario.verdicts.map((v) => `${v.verdict}: ${v.rule} (predicted ${v.predicted}, observed ${v.observed}; ${v.reason})`);
-const allPass = (p: PointRecord) => expect(verdicts(p).filter((v) => !v.startsWith('PASS')), `${p.id} ${JSON.stringify(p.settings)}`).toEqual([]);
+const verdicts = (p: PointRecord) =>
+  p.scenario.verdicts.map((v) => `${v.verdict}: ${v.rule} (predicted ${v.predicted}, observed ${v.observed}; ${v.reason})`);
+const allPass = (p: PointRecord) =>
+  expect(
+    verdicts(p).filter((v) => !v.startsWith('PASS')),
+    `${p.id} ${JSON.stringify(p.settings)}`,
+  ).toEqual([]);
 const obs = (p: PointRecord) => p.scenario.observed as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const delta = (p: PointRecord, host: string, name: string) => p.hosts[host]!.counters.delta[name] ?? 0;
 
 describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
   it('throughput: the load run, what the server counted and spent; the verdict says whether the rate can be trusted', async () => {
-    const { recs } = await sweep(`throughput-${rt}.yaml`, `runtime: ${rt}\nscenario: {name: throughput}\nloadgens: [{options: {connections: 4, duration: 2, rate: 3000}}]\nsweep: {matrix: {server.model: [single, reuseport]}}\n`);
+    const { recs } = await sweep(
+      `throughput-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: throughput}\nloadgens: [{options: {connections: 4, duration: 2, rate: 3000}}]\nsweep: {matrix: {server.model: [single, reuseport]}}\n`,
+    );
     expect(recs.map((p) => p.config.server.model)).toEqual(['single', 'reuseport']);
     for (const p of recs) {
       const o = obs(p);
@@ -55,10 +65,17 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
       `overflow-${rt}.yaml`,
       `runtime: ${rt}\nscenario: {name: overflow, options: {held: 3, late: 3, holdMs: 2500}}\nserver: {backlog: 4}\nsweep:\n  matrix:\n    server.sysctls.net.ipv4.tcp_abort_on_overflow: [0, 1]\n    scenario.options.acceptRate: [0, 20]\n`,
     );
-    expect(recs.map((p) => [p.settings['server.sysctls.net.ipv4.tcp_abort_on_overflow'], p.settings['scenario.options.acceptRate']])).toEqual([[0, 0], [0, 20], [1, 0], [1, 20]]);
+    expect(recs.map((p) => [p.settings['server.sysctls.net.ipv4.tcp_abort_on_overflow'], p.settings['scenario.options.acceptRate']])).toEqual([
+      [0, 0],
+      [0, 20],
+      [1, 0],
+      [1, 20],
+    ]);
     for (const p of recs) {
       allPass(p);
-      expect(p.hosts['server']!.sysctls.readBack['net.ipv4.tcp_abort_on_overflow']).toBe(String(p.settings['server.sysctls.net.ipv4.tcp_abort_on_overflow']));
+      expect(p.hosts['server']!.sysctls.readBack['net.ipv4.tcp_abort_on_overflow']).toBe(
+        String(p.settings['server.sysctls.net.ipv4.tcp_abort_on_overflow']),
+      );
       expect(obs(p)['fill'].connected).toBe(5);
       expect(obs(p)['lateBeforeRelease'].pending).toBe(3);
       expect(delta(p, 'server', 'TcpExtListenOverflows')).toBeGreaterThanOrEqual(3);

@@ -18,11 +18,17 @@ const labFile = (name: string, text: string) => {
   writeFileSync(f, text);
   return f;
 };
-const records = (dir: string) => readdirSync(join(dir, 'points')).sort().map((f) => JSON.parse(readFileSync(join(dir, 'points', f), 'utf8')) as PointRecord);
+const records = (dir: string) =>
+  readdirSync(join(dir, 'points'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(dir, 'points', f), 'utf8')) as PointRecord);
 
 describe.each(['netns', 'docker'] as const)('lab sweep, backlog scenario (%s)', (rt) => {
   it('limit = min(backlog, somaxconn), peak = limit + 1, limit + 1 handshakes: PASS on every point; the report says the same', async () => {
-    const f = labFile(`backlog-${rt}.yaml`, `runtime: ${rt}\nscenario: {name: backlog, options: {extraClients: 6, holdMs: 1200}}\nserver: {sysctls: {net.core.somaxconn: 16}}\nsweep:\n  matrix:\n    server.backlog: [8, 64, -1]\n`);
+    const f = labFile(
+      `backlog-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: backlog, options: {extraClients: 6, holdMs: 1200}}\nserver: {sysctls: {net.core.somaxconn: 16}}\nsweep:\n  matrix:\n    server.backlog: [8, 64, -1]\n`,
+    );
     const r = await lab(['sweep', f]);
     expect(r.exitCode, r.stderr).toBe(0);
     const dir = join(WORK, r.stdout.trim());
@@ -44,7 +50,10 @@ describe.each(['netns', 'docker'] as const)('lab sweep, backlog scenario (%s)', 
     // report.md: one row per point and rule, with the records' numbers.
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
     for (const p of recs) {
-      for (const v of p.scenario.verdicts) expect(md).toContain(`| ${p.id} | server.backlog=${p.settings['server.backlog']} | ${v.rule} | ${v.predicted} | ${v.observed} | **${v.verdict}** |`);
+      for (const v of p.scenario.verdicts)
+        expect(md).toContain(
+          `| ${p.id} | server.backlog=${p.settings['server.backlog']} | ${v.rule} | ${v.predicted} | ${v.observed} | **${v.verdict}** |`,
+        );
     }
     expect(md).toContain('Verdicts: 12 PASS, 0 FAIL, 0 INCONCLUSIVE.');
     const env = JSON.parse(readFileSync(join(dir, 'environment.json'), 'utf8'));
@@ -54,7 +63,10 @@ describe.each(['netns', 'docker'] as const)('lab sweep, backlog scenario (%s)', 
 
 describe('lab sweep --resume', () => {
   it('after a SIGKILL: no finished point lost, none repeated', async () => {
-    const f = labFile('resume.yaml', 'runtime: netns\nscenario: {name: backlog, options: {extraClients: 2, holdMs: 1000}}\nsweep: {matrix: {server.backlog: [4, 8, 12]}}\noutput: out\n');
+    const f = labFile(
+      'resume.yaml',
+      'runtime: netns\nscenario: {name: backlog, options: {extraClients: 2, holdMs: 1000}}\nsweep: {matrix: {server.backlog: [4, 8, 12]}}\noutput: out\n',
+    );
     const child = spawn(process.execPath, [CLI, 'sweep', f], { cwd: WORK, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (b) => (err += b));
@@ -82,7 +94,19 @@ describe('lab sweep --resume', () => {
 
 describe('lab run: the same sweep from flags', () => {
   it('--set axes become the matrix; the records say so', async () => {
-    const r = await lab(['run', '--scenario', 'backlog', '--runtime', 'netns', '--set', 'server.backlog=4,-1', '--set', 'server.sysctls.net.core.somaxconn=8', '--output', 'flags']);
+    const r = await lab([
+      'run',
+      '--scenario',
+      'backlog',
+      '--runtime',
+      'netns',
+      '--set',
+      'server.backlog=4,-1',
+      '--set',
+      'server.sysctls.net.core.somaxconn=8',
+      '--output',
+      'flags',
+    ]);
     expect(r.exitCode, r.stderr).toBe(0);
     const dir = join(WORK, r.stdout.trim());
     expect(dir).toContain(join(WORK, 'flags'));
@@ -97,14 +121,29 @@ describe('lab run: the same sweep from flags', () => {
   }, 120_000);
 
   it.each([
-    [['run', '--scenario', 'backlog', '--set', 'server.backlog'], 'lab run: --set: expected path=value[,value…] (e.g. server.backlog=16,128), got "server.backlog"'],
+    [
+      ['run', '--scenario', 'backlog', '--set', 'server.backlog'],
+      'lab run: --set: expected path=value[,value…] (e.g. server.backlog=16,128), got "server.backlog"',
+    ],
     [['run', '--scenario', 'flood'], 'lab run: --scenario: got "flood": one of throughput, backlog, overflow, synflood, timewait'],
     [['run', '--set', 'server.backlog=1'], "lab run: required option '--scenario <name>' not specified"],
-    [['run', '--scenario', 'backlog', '--set', 'server.model=fast'], 'lab run: sweep point p001 (server.model=fast): server.model: got "fast": one of single, reuseport, acceptor, workers'],
-    [['run', '--scenario', 'backlog', '--set', 'output=x,y'], 'lab run: --set: sweep: axis "output" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)'],
+    [
+      ['run', '--scenario', 'backlog', '--set', 'server.model=fast'],
+      'lab run: sweep point p001 (server.model=fast): server.model: got "fast": one of single, reuseport, acceptor, workers',
+    ],
+    [
+      ['run', '--scenario', 'backlog', '--set', 'output=x,y'],
+      'lab run: --set: sweep: axis "output" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)',
+    ],
     [['run', '--scenario', 'backlog', '--repetitions', '0'], 'lab run: --repetitions: got 0: an integer from 1 to 100'],
-    [['run', '--scenario', 'backlog', '--set', 'server.backlog=1', '--set', 'server.backlog=2'], 'lab run: --set: server.backlog is given twice; give its values once, comma-separated'],
-    [['run', '--scenario', 'throughput', '--set', 'loadgens.0.tool=ab,wrk', '--set', 'loadgens.0.options.requests=100'], 'lab run: wrk runs for a duration, not a request count; give --duration'],
+    [
+      ['run', '--scenario', 'backlog', '--set', 'server.backlog=1', '--set', 'server.backlog=2'],
+      'lab run: --set: server.backlog is given twice; give its values once, comma-separated',
+    ],
+    [
+      ['run', '--scenario', 'throughput', '--set', 'loadgens.0.tool=ab,wrk', '--set', 'loadgens.0.options.requests=100'],
+      'lab run: wrk runs for a duration, not a request count; give --duration',
+    ],
   ])('%j', async (args, msg) => {
     const r = await lab(args);
     expect(r.exitCode).toBe(2);

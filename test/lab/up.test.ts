@@ -22,11 +22,17 @@ const lab = (args: string[], opts: { user?: boolean } = {}) =>
   opts.user
     ? execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, ...args], { reject: false, cwd: RESULTS })
     : execa(process.execPath, [CLI, ...args], { reject: false, cwd: RESULTS });
-const namespaces = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${PREFIX}.`));
+const namespaces = () =>
+  execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(`${PREFIX}.`));
 type Rt = 'netns' | 'docker';
 /** A command inside one host of a lab, without going through the lab's code. */
 const inHost = (rt: Rt, id: string, host: string, argv: string[]) =>
-  rt === 'netns' ? execFileSync('ip', ['netns', 'exec', `${PREFIX}.${id}.${host}`, ...argv], { encoding: 'utf8' }) : execFileSync('docker', ['exec', `tcplab-${id}-${host}`, ...argv], { encoding: 'utf8' });
+  rt === 'netns'
+    ? execFileSync('ip', ['netns', 'exec', `${PREFIX}.${id}.${host}`, ...argv], { encoding: 'utf8' })
+    : execFileSync('docker', ['exec', `tcplab-${id}-${host}`, ...argv], { encoding: 'utf8' });
 /** What is left of a lab: namespaces, or labelled containers and networks. */
 const leftovers = (rt: Rt, id: string) =>
   rt === 'netns'
@@ -38,7 +44,10 @@ const leftovers = (rt: Rt, id: string) =>
 /** The processes of a lab's server host, as the machine sees them. */
 const serverPids = (rt: Rt, id: string) =>
   rt === 'netns'
-    ? execFileSync('ip', ['netns', 'pids', `${PREFIX}.${id}.server`], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)
+    ? execFileSync('ip', ['netns', 'pids', `${PREFIX}.${id}.server`], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+        .map(Number)
     : [Number(execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', `tcplab-${id}-server`], { encoding: 'utf8' }).trim())];
 const runIdOf = (stderr: string) => /lab (\d{8}-\d{6}-[0-9a-f]{4}-p001-r1)/.exec(stderr)?.[1];
 /** A point's run folder (the sweep's, which `lab up` makes for its one point). */
@@ -46,7 +55,12 @@ const folderOf = (rec: PointRecord) => join(RESULTS, rec.config.output, rec.runI
 
 /** Every registry sysctl of the machine's own namespace, as bytes. */
 const rootSysctls = () =>
-  Object.fromEntries(TUNABLES.map((t) => t.name).map((n) => [n, existsSync(`/proc/sys/${n.replace(/\./g, '/')}`) ? readFileSync(`/proc/sys/${n.replace(/\./g, '/')}`, 'utf8') : null]));
+  Object.fromEntries(
+    TUNABLES.map((t) => t.name).map((n) => [
+      n,
+      existsSync(`/proc/sys/${n.replace(/\./g, '/')}`) ? readFileSync(`/proc/sys/${n.replace(/\./g, '/')}`, 'utf8') : null,
+    ]),
+  );
 
 const labelled = () => execFileSync('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
 let rootBefore: Record<string, string | null>;
@@ -66,7 +80,17 @@ afterAll(async () => {
 
 describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
   it('no load flags: the default 10 s autocannon run; the JSON matches what ss and nstat show independently', async () => {
-    const r = await lab(['up', '--runtime', rt, '--json', '--keep', '--server-sysctl', 'net.core.somaxconn=128', '--client-sysctl', 'net.ipv4.tcp_tw_reuse=1']);
+    const r = await lab([
+      'up',
+      '--runtime',
+      rt,
+      '--json',
+      '--keep',
+      '--server-sysctl',
+      'net.core.somaxconn=128',
+      '--client-sysctl',
+      'net.ipv4.tcp_tw_reuse=1',
+    ]);
     expect(r.stderr).toContain('lab up: autocannon from loadgen-1, 10 connections, 10 s');
     expect(r.exitCode).toBe(0);
     // --json: one JSON document and nothing else on stdout.
@@ -93,7 +117,8 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
       expect(listener.sendQ).toBe(128);
       expect(rec.server.listener).toMatchObject({ port: 8080, sendQ: 128 });
       const nstat = parseNstat(srv(['nstat', '-asz']));
-      for (const k of ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpExtSyncookiesSent']) expect([k, rec.hosts['server']!.counters.after[k]]).toEqual([k, nstat[k]]);
+      for (const k of ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpExtSyncookiesSent'])
+        expect([k, rec.hosts['server']!.counters.after[k]]).toEqual([k, nstat[k]]);
       // One more passive open since: the /stats call that closes the counted window.
       expect(nstat['TcpPassiveOpens']).toBe(rec.hosts['server']!.counters.after['TcpPassiveOpens']! + 1);
       const nstatClient = parseNstat(cli(['nstat', '-asz']));
@@ -127,7 +152,8 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
       expect(JSON.parse(readFileSync(join(dir, 'points', 'p001-r1.json'), 'utf8'))).toEqual(rec);
       for (const h of ['server', 'loadgen-1']) {
         for (const phase of ['before', 'after']) {
-          for (const f of ['ss-tanoi', 'ss-ltn', 'netstat-s', 'netstat-tan', 'nstat-az']) expect(existsSync(join(dir, 'raw', 'p001-r1', `${h}-${phase}-${f}.txt`))).toBe(true);
+          for (const f of ['ss-tanoi', 'ss-ltn', 'netstat-s', 'netstat-tan', 'nstat-az'])
+            expect(existsSync(join(dir, 'raw', 'p001-r1', `${h}-${phase}-${f}.txt`))).toBe(true);
         }
       }
       expect(readFileSync(join(dir, 'raw', 'p001-r1', 'server-after-netstat-s.txt'), 'utf8')).toMatch(/passive connection openings/);
@@ -149,7 +175,18 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
     [64, 4096, 64],
     [1024, 200, 200],
   ])('backlog %i, somaxconn %i: the listener Send-Q is %i', async (backlog, somaxconn, limit) => {
-    const r = await lab(['up', '--runtime', rt, '--json', '--duration', '1', '--backlog', String(backlog), '--server-sysctl', `net.core.somaxconn=${somaxconn}`]);
+    const r = await lab([
+      'up',
+      '--runtime',
+      rt,
+      '--json',
+      '--duration',
+      '1',
+      '--backlog',
+      String(backlog),
+      '--server-sysctl',
+      `net.core.somaxconn=${somaxconn}`,
+    ]);
     expect(r.exitCode, r.stderr).toBe(0);
     const rec = JSON.parse(r.stdout) as PointRecord;
     expect(rec.server.listener?.sendQ).toBe(limit);
@@ -166,7 +203,16 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
     expect(r.stdout).toContain(mode);
     const folder = r.stdout.split('\n')[0]!.split(' → ')[1]!.replace(/\/$/, '');
     const rec = JSON.parse(readFileSync(join(RESULTS, folder, 'points', 'p001-r1.json'), 'utf8')) as PointRecord;
-    expect(Object.keys(rec.scenario.load!.result).sort()).toEqual(['bytes', 'durationSec', 'errors', 'latencyCorrected', 'latencyMs', 'requests', 'rps', 'tool']);
+    expect(Object.keys(rec.scenario.load!.result).sort()).toEqual([
+      'bytes',
+      'durationSec',
+      'errors',
+      'latencyCorrected',
+      'latencyMs',
+      'requests',
+      'rps',
+      'tool',
+    ]);
     expect(rec.scenario.load!.result.requests).toBeGreaterThan(500);
     expect(rec.server.requests).toBeGreaterThanOrEqual(rec.scenario.load!.result.requests);
     expect(rec.server.requests - rec.scenario.load!.result.requests).toBeLessThanOrEqual(16);
@@ -178,7 +224,23 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
   });
 
   it('lab up and a one-point lab sweep of the same settings: the same record, field for field, and the same derived numbers', async () => {
-    const up = await lab(['up', '--runtime', rt, '--json', '--loadgen', 'ab', '--no-keep-alive', '--requests', '2000', '--backlog', '100', '--server-sysctl', 'net.core.somaxconn=256', '--client-sysctl', 'net.ipv4.tcp_tw_reuse=0']);
+    const up = await lab([
+      'up',
+      '--runtime',
+      rt,
+      '--json',
+      '--loadgen',
+      'ab',
+      '--no-keep-alive',
+      '--requests',
+      '2000',
+      '--backlog',
+      '100',
+      '--server-sysctl',
+      'net.core.somaxconn=256',
+      '--client-sysctl',
+      'net.ipv4.tcp_tw_reuse=0',
+    ]);
     expect(up.exitCode, up.stderr).toBe(0);
     const a = JSON.parse(up.stdout) as PointRecord;
     const f = join(RESULTS, `same-${rt}.yaml`);
@@ -235,32 +297,36 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
     }
   }, 120_000);
 
-  it.each(['SIGINT', 'SIGKILL'] as const)('%s mid-run, then lab down: no namespace and no process left', async (sig) => {
-    const child = spawn(process.execPath, [CLI, 'up', '--runtime', rt, '--duration', '30'], { cwd: RESULTS, stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (b) => (err += b));
-    const deadline = Date.now() + 20_000;
-    while (!/autocannon from loadgen-1/.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 500));
-    const id = runIdOf(err)!;
-    const pids = serverPids(rt, id);
-    expect(pids.length).toBeGreaterThan(0);
-    const t0 = Date.now();
-    child.kill(sig);
-    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
-    if (sig === 'SIGINT') {
-      expect(code).toBe(130);
-      expect(Date.now() - t0).toBeLessThan(8000);
-      expect(err).toContain('lab up: interrupted; nothing left running');
-    } else {
-      expect(signal).toBe('SIGKILL');
-      expect(leftovers(rt, id).length).toBeGreaterThan(0); // left behind, as a SIGKILL must
-      const d = await lab(['down']);
-      expect(d.exitCode).toBe(0);
-    }
-    expect(leftovers(rt, id)).toEqual([]);
-    expect(pids.filter(alive)).toEqual([]);
-  }, 60_000);
+  it.each(['SIGINT', 'SIGKILL'] as const)(
+    '%s mid-run, then lab down: no namespace and no process left',
+    async (sig) => {
+      const child = spawn(process.execPath, [CLI, 'up', '--runtime', rt, '--duration', '30'], { cwd: RESULTS, stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (b) => (err += b));
+      const deadline = Date.now() + 20_000;
+      while (!/autocannon from loadgen-1/.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+      const id = runIdOf(err)!;
+      const pids = serverPids(rt, id);
+      expect(pids.length).toBeGreaterThan(0);
+      const t0 = Date.now();
+      child.kill(sig);
+      const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+      if (sig === 'SIGINT') {
+        expect(code).toBe(130);
+        expect(Date.now() - t0).toBeLessThan(8000);
+        expect(err).toContain('lab up: interrupted; nothing left running');
+      } else {
+        expect(signal).toBe('SIGKILL');
+        expect(leftovers(rt, id).length).toBeGreaterThan(0); // left behind, as a SIGKILL must
+        const d = await lab(['down']);
+        expect(d.exitCode).toBe(0);
+      }
+      expect(leftovers(rt, id)).toEqual([]);
+      expect(pids.filter(alive)).toEqual([]);
+    },
+    60_000,
+  );
 });
 
 describe('lab up: bad input is one line on stderr, exit 2, nothing created', () => {
@@ -288,7 +354,10 @@ describe('lab up: bad input is one line on stderr, exit 2, nothing created', () 
     [['--loadgen', 'ab', '--pipelining', '4'], 'lab up: ab cannot pipeline requests'],
     [['--bogus'], "unknown option '--bogus'"],
     // A missing tool is found on the loadgen host after it exists; the lab is removed again.
-    [['--loadgen', 'wrk2', '--rate', '100', '--duration', '1'], 'lab up: wrk2 is not installed on loadgen-1: wrk2 is not in Debian: build it from https://github.com/giltene/wrk2'],
+    [
+      ['--loadgen', 'wrk2', '--rate', '100', '--duration', '1'],
+      'lab up: wrk2 is not installed on loadgen-1: wrk2 is not in Debian: build it from https://github.com/giltene/wrk2',
+    ],
   ])('%j', async (args, msg) => {
     const folders = () => (existsSync(join(RESULTS, 'results')) ? readdirSync(join(RESULTS, 'results')).sort() : []);
     const before = folders();
@@ -306,15 +375,23 @@ describe('lab up: bad input is one line on stderr, exit 2, nothing created', () 
   });
 
   it('no engine at DOCKER_HOST: says so, with the two ways out', async () => {
-    const r = await execa(process.execPath, [CLI, 'up', '--runtime', 'docker'], { reject: false, cwd: RESULTS, env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+    const r = await execa(process.execPath, [CLI, 'up', '--runtime', 'docker'], {
+      reject: false,
+      cwd: RESULTS,
+      env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+    });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr.trim()).toMatch(/^lab up: no Docker engine answers at unix:\/\/\/nonexistent\/docker.sock \(.*\): run `sudo bash scripts\/install-docker.sh` or use --runtime netns$/);
+    expect(r.stderr.trim()).toMatch(
+      /^lab up: no Docker engine answers at unix:\/\/\/nonexistent\/docker.sock \(.*\): run `sudo bash scripts\/install-docker.sh` or use --runtime netns$/,
+    );
   });
 
   it('lab images with a base image that is not there: one line naming the script', async () => {
     const r = await lab(['images', '--base', 'tcplab-no-such-base:1']);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr.trim().split('\n').pop()).toBe('lab images: the base image tcplab-no-such-base:1 is missing and no registry is reachable here: run `bash scripts/build-base-image.sh tcplab-no-such-base:1`');
+    expect(r.stderr.trim().split('\n').pop()).toBe(
+      'lab images: the base image tcplab-no-such-base:1 is missing and no registry is reachable here: run `bash scripts/build-base-image.sh tcplab-no-such-base:1`',
+    );
   });
 
   it('the `lab` bin is an executable program (npx runs it directly)', async () => {

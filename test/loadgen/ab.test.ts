@@ -10,8 +10,14 @@ const ab = (f: string) => readFileSync(fileURLToPath(new URL(`../fixtures/ab/${f
 describe('ab output', () => {
   it('close: one connection per request, percentiles in whole ms', () => {
     expect(parseAb(ab('close.txt'))).toEqual({
-      tool: 'ab', requests: 2000, durationSec: 0.192, rps: 10441.52, latencyMs: { p50: 1, p90: 1, p99: 1, max: 2 },
-      latencyCorrected: false, errors: NO_ERRORS, bytes: 178000,
+      tool: 'ab',
+      requests: 2000,
+      durationSec: 0.192,
+      rps: 10441.52,
+      latencyMs: { p50: 1, p90: 1, p99: 1, max: 2 },
+      latencyCorrected: false,
+      errors: NO_ERRORS,
+      bytes: 178000,
     });
   });
 
@@ -47,7 +53,17 @@ describe('ab argv', () => {
     expect(abRequestCap(3600)).toBe(10_000_000);
   });
   it('a request count and keep-alive', () => {
-    expect(abArgv({ url: `${url}/x`, connections: 2, requests: 100, keepAlive: true })).toEqual(['ab', '-q', '-r', '-c', '2', '-n', '100', '-k', `${url}/x`]);
+    expect(abArgv({ url: `${url}/x`, connections: 2, requests: 100, keepAlive: true })).toEqual([
+      'ab',
+      '-q',
+      '-r',
+      '-c',
+      '2',
+      '-n',
+      '100',
+      '-k',
+      `${url}/x`,
+    ]);
   });
   it.each([
     [{ url, connections: 1 }, 'give either a duration or a request count'],

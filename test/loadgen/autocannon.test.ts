@@ -13,7 +13,9 @@ describe('autocannon', () => {
     const argv = autocannonArgv({ url: 'http://198.18.0.1:8080/', connections: 50, durationSec: 10, threads: 2, rate: 1000, pipelining: 4 });
     expect(argv.slice(2)).toEqual(['--json', '--no-progress', '-c', '50', '-d', '10', '-w', '2', '-R', '1000', '-p', '4', 'http://198.18.0.1:8080/']);
     expect(autocannonArgv({ url: 'http://h/', connections: 1, requests: 100 })).toContain('-a');
-    expect(() => autocannonArgv({ url: 'http://h/', connections: 1, durationSec: 1, keepAlive: false })).toThrow('autocannon cannot turn keep-alive off');
+    expect(() => autocannonArgv({ url: 'http://h/', connections: 1, durationSec: 1, keepAlive: false })).toThrow(
+      'autocannon cannot turn keep-alive off',
+    );
     expect(() => autocannonArgv({ url: 'http://h/', connections: 1 })).toThrow('either a duration or a request count');
   });
 

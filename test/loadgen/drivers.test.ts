@@ -8,7 +8,11 @@ const WRAP = fileURLToPath(new URL('../../dist/lab/in-host/cpu-wrap.js', import.
 
 describe('cpu-wrap', () => {
   it('reports a busy child near one core and an idle one near zero; output and exit code pass through', () => {
-    const busy = spawnSync(process.execPath, [WRAP, process.execPath, '-e', 'const e=Date.now()+600; while(Date.now()<e); console.log("done"); process.exit(3)'], { encoding: 'utf8' });
+    const busy = spawnSync(
+      process.execPath,
+      [WRAP, process.execPath, '-e', 'const e=Date.now()+600; while(Date.now()<e); console.log("done"); process.exit(3)'],
+      { encoding: 'utf8' },
+    );
     expect(busy.status).toBe(3);
     expect(busy.stdout).toBe('done\n');
     const b = splitCpu(busy.stderr);

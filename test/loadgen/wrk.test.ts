@@ -13,17 +13,31 @@ const wrk2 = (f: string) => {
 const wrk = (f: string) => readFileSync(fileURLToPath(new URL(`../fixtures/wrk/${f}`, import.meta.url)), 'utf8');
 
 describe('units', () => {
-  it.each([['87.51us', 0.08751], ['0.98ms', 0.98], ['4.55s', 4550], ['1.5m', 90_000]])('%s = %f ms', (s, v) => expect(parseWrkTime(s)).toBeCloseTo(v, 6));
+  it.each([
+    ['87.51us', 0.08751],
+    ['0.98ms', 0.98],
+    ['4.55s', 4550],
+    ['1.5m', 90_000],
+  ])('%s = %f ms', (s, v) => expect(parseWrkTime(s)).toBeCloseTo(v, 6));
   it('a latency without a unit is an error, never a guess', () => expect(() => parseWrkTime('4.55')).toThrow('without a known unit'));
-  it.each([['3.88MB', 4068475], ['529.63KB', 542341], ['12B', 12]])('%s', (s, v) => expect(parseWrkSize(s)).toBe(v));
+  it.each([
+    ['3.88MB', 4068475],
+    ['529.63KB', 542341],
+    ['12B', 12],
+  ])('%s', (s, v) => expect(parseWrkSize(s)).toBe(v));
 });
 
 describe('wrk2', () => {
   it('latency-ok: corrected percentiles', () => {
     expect(parseWrk(wrk2('latency-ok.txt'))).toEqual({
-      tool: 'wrk2', requests: 59816, durationSec: 12, rps: 4984.54,
-      latencyMs: { p50: 0.98, p90: 1.57, p99: 1.95, max: 2.27 }, latencyCorrected: true,
-      errors: { connect: 0, read: 0, write: 0, timeout: 0, reset: 0, non2xx: 0, other: 0 }, bytes: parseWrkSize('3.88MB'),
+      tool: 'wrk2',
+      requests: 59816,
+      durationSec: 12,
+      rps: 4984.54,
+      latencyMs: { p50: 0.98, p90: 1.57, p99: 1.95, max: 2.27 },
+      latencyCorrected: true,
+      errors: { connect: 0, read: 0, write: 0, timeout: 0, reset: 0, non2xx: 0, other: 0 },
+      bytes: parseWrkSize('3.88MB'),
     });
   });
 
@@ -81,15 +95,52 @@ describe('wrk', () => {
 describe('wrk/wrk2 argv', () => {
   const url = 'http://198.18.0.1:8080/';
   it('wrk: threads capped at connections, latency on', () => {
-    expect(wrkArgv({ url, connections: 2, durationSec: 5, threads: 4 }, 'wrk', '/p.lua')).toEqual(['wrk', '-t', '2', '-c', '2', '-d', '5s', '--latency', url]);
+    expect(wrkArgv({ url, connections: 2, durationSec: 5, threads: 4 }, 'wrk', '/p.lua')).toEqual([
+      'wrk',
+      '-t',
+      '2',
+      '-c',
+      '2',
+      '-d',
+      '5s',
+      '--latency',
+      url,
+    ]);
   });
   it('wrk: keep-alive off and pipelining', () => {
     expect(wrkArgv({ url, connections: 8, durationSec: 1, keepAlive: false, pipelining: 16 }, 'wrk', '/p.lua')).toEqual([
-      'wrk', '-t', '1', '-c', '8', '-d', '1s', '--latency', '-H', 'Connection: close', '-s', '/p.lua', url, '--', '16',
+      'wrk',
+      '-t',
+      '1',
+      '-c',
+      '8',
+      '-d',
+      '1s',
+      '--latency',
+      '-H',
+      'Connection: close',
+      '-s',
+      '/p.lua',
+      url,
+      '--',
+      '16',
     ]);
   });
   it('wrk2: a rate, and the uncorrected spectrum too', () => {
-    expect(wrkArgv({ url, connections: 4, durationSec: 3, rate: 1000 }, 'wrk2', '/p.lua')).toEqual(['wrk2', '-t', '1', '-c', '4', '-d', '3s', '--latency', '-R', '1000', '-U', url]);
+    expect(wrkArgv({ url, connections: 4, durationSec: 3, rate: 1000 }, 'wrk2', '/p.lua')).toEqual([
+      'wrk2',
+      '-t',
+      '1',
+      '-c',
+      '4',
+      '-d',
+      '3s',
+      '--latency',
+      '-R',
+      '1000',
+      '-U',
+      url,
+    ]);
   });
   it.each([
     [{ url, connections: 1, requests: 10 }, 'wrk', 'wrk runs for a duration, not a request count'],

@@ -38,7 +38,9 @@ describe('counters from /proc/net', () => {
 
 describe('sampler', () => {
   it('parses the probe lines and skips others', () => {
-    const s = parseSamples('probe: oops\n{"t":2,"listeners":[],"states":{"ESTAB":1},"full":true,"counters":{}}\n{"t":1,"listeners":[{"port":80,"recvQ":3,"sendQ":5}],"states":{"ESTAB":4},"full":false,"counters":{}}\n{"t":3,"lis');
+    const s = parseSamples(
+      'probe: oops\n{"t":2,"listeners":[],"states":{"ESTAB":1},"full":true,"counters":{}}\n{"t":1,"listeners":[{"port":80,"recvQ":3,"sendQ":5}],"states":{"ESTAB":4},"full":false,"counters":{}}\n{"t":3,"lis',
+    );
     expect(s.map((x) => x.t)).toEqual([1, 2]);
     expect(summarize(s, 80)).toEqual({ samples: 2, intervalMs: 1, listener: { port: 80, sendQ: 5, peakRecvQ: 3 }, peakStates: { ESTAB: 4 } });
   });
@@ -46,7 +48,12 @@ describe('sampler', () => {
   it('a paused server with backlog 4 and 12 clients: Send-Q 4, peak Recv-Q 5, the rest in SYN-SENT', async () => {
     const rt = new NetnsRuntime();
     const runId = `t${process.pid}-sampler`;
-    const lab = await rt.create({ runId, subnet: '198.18.0.0/24', logDir: mkdtempSync(join(tmpdir(), 'tcplab-sampler-')), hosts: [{ name: 'server', role: 'server', sysctls: [] }] });
+    const lab = await rt.create({
+      runId,
+      subnet: '198.18.0.0/24',
+      logDir: mkdtempSync(join(tmpdir(), 'tcplab-sampler-')),
+      hosts: [{ name: 'server', role: 'server', sysctls: [] }],
+    });
     try {
       const h = lab.host('server');
       const srv = h.start([...h.node('dist/server/main.js'), '--port', '8080', '--control-port', '9090', '--backlog', '4'], 'server');

@@ -15,7 +15,8 @@ const logDir = () => mkdtempSync(join(tmpdir(), 'tcplab-docker-'));
 let lab: Lab;
 
 /** The capability bounding set of a container's processes (CapBnd of PID 1), as a bit mask. */
-const capBnd = (container: string) => BigInt(`0x${/CapBnd:\s*([0-9a-f]+)/.exec(execFileSync('docker', ['exec', container, 'cat', '/proc/1/status'], { encoding: 'utf8' }))![1]}`);
+const capBnd = (container: string) =>
+  BigInt(`0x${/CapBnd:\s*([0-9a-f]+)/.exec(execFileSync('docker', ['exec', container, 'cat', '/proc/1/status'], { encoding: 'utf8' }))![1]}`);
 const NET_ADMIN = 1n << 12n;
 const NET_RAW = 1n << 13n;
 
@@ -41,7 +42,9 @@ afterAll(async () => {
 describe('docker runtime', () => {
   it('a taken subnet: an error naming it, or with subnetFallback the next free /24', async () => {
     const spec = { subnet: '198.18.7.0/24', logDir: logDir(), hosts: [{ name: 'server', role: 'server' as const, sysctls: [] }] };
-    await expect(rt.create({ ...spec, runId: `${runId}-b` })).rejects.toThrow('the lab subnet 198.18.7.0/24 overlaps a network that exists: pass --subnet with a free /24');
+    await expect(rt.create({ ...spec, runId: `${runId}-b` })).rejects.toThrow(
+      'the lab subnet 198.18.7.0/24 overlaps a network that exists: pass --subnet with a free /24',
+    );
     const second = await rt.create({ ...spec, runId: `${runId}-c`, subnetFallback: true });
     try {
       expect(second.host('server').address).toBe('198.18.8.1');
@@ -78,8 +81,12 @@ describe('docker runtime', () => {
     // Docker's default set has NET_RAW; the loadgen's nft needs NET_ADMIN, which the server lacks.
     expect((await lab.host('loadgen-1').exec(['nft', 'list', 'ruleset'])).exitCode).toBe(0);
     expect(capBnd(`tcplab-${runId}-server`) & NET_RAW).toBe(NET_RAW);
-    expect(execFileSync('docker', ['inspect', '-f', '{{json .HostConfig.CapAdd}}', `tcplab-${runId}-loadgen-1`], { encoding: 'utf8' }).trim()).toBe('["NET_RAW","NET_ADMIN"]');
-    expect(execFileSync('docker', ['inspect', '-f', '{{json .HostConfig.CapAdd}}', `tcplab-${runId}-server`], { encoding: 'utf8' }).trim()).toMatch(/^(null|\[\])$/);
+    expect(execFileSync('docker', ['inspect', '-f', '{{json .HostConfig.CapAdd}}', `tcplab-${runId}-loadgen-1`], { encoding: 'utf8' }).trim()).toBe(
+      '["NET_RAW","NET_ADMIN"]',
+    );
+    expect(execFileSync('docker', ['inspect', '-f', '{{json .HostConfig.CapAdd}}', `tcplab-${runId}-server`], { encoding: 'utf8' }).trim()).toMatch(
+      /^(null|\[\])$/,
+    );
   });
 
   it('HTTP across the lab network at the planned addresses', async () => {
@@ -102,14 +109,20 @@ describe('docker runtime', () => {
   });
 
   it('a name clash and a sysctl the kernel refuses are typed errors; nothing is left', async () => {
-    await expect(rt.create({ runId, subnet: '198.18.8.0/24', logDir: logDir(), hosts: [{ name: 'server', role: 'server', sysctls: [] }] })).rejects.toThrow(
-      `a lab with run id ${runId} exists already: \`lab down ${runId}\` removes it`,
-    );
+    await expect(
+      rt.create({ runId, subnet: '198.18.8.0/24', logDir: logDir(), hosts: [{ name: 'server', role: 'server', sysctls: [] }] }),
+    ).rejects.toThrow(`a lab with run id ${runId} exists already: \`lab down ${runId}\` removes it`);
     // The first lab is untouched by the refused one.
     expect((await lab.host('server').exec(['true'])).exitCode).toBe(0);
     const bogus = { name: 'net.ipv4.tcp_no_such_knob', value: '1' } as unknown as SysctlSetting;
     const id = `${runId}-bad`;
-    await expect(rt.create({ runId: id, subnet: '198.18.9.0/24', logDir: logDir(), hosts: [{ name: 'server', role: 'server', sysctls: [bogus] }] })).rejects.toMatchObject({ name: 'SysctlError', code: 'UNSUPPORTED', message: 'server: net.ipv4.tcp_no_such_knob does not exist on this kernel (unsupported)' });
+    await expect(
+      rt.create({ runId: id, subnet: '198.18.9.0/24', logDir: logDir(), hosts: [{ name: 'server', role: 'server', sysctls: [bogus] }] }),
+    ).rejects.toMatchObject({
+      name: 'SysctlError',
+      code: 'UNSUPPORTED',
+      message: 'server: net.ipv4.tcp_no_such_knob does not exist on this kernel (unsupported)',
+    });
     expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=tcplab.run=${id}`], { encoding: 'utf8' }).trim()).toBe('');
   });
 });

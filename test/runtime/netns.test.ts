@@ -15,8 +15,16 @@ import { parseSetting, TUNABLES } from '../../sysctl/registry.js';
 import { readSysctl } from '../../sysctl/apply.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url));
-const rootLinks = () => execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').map((l) => l.split(':')[1]?.trim()).filter(Boolean).sort();
-const labNamespaces = (runId: string) => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(`${PREFIX}.${runId}.`));
+const rootLinks = () =>
+  execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(':')[1]?.trim())
+    .filter(Boolean)
+    .sort();
+const labNamespaces = (runId: string) =>
+  execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.startsWith(`${PREFIX}.${runId}.`));
 const runId = (tag: string) => `t${process.pid}-${tag}`;
 
 describe('netns runtime', () => {
@@ -33,7 +41,9 @@ describe('netns runtime', () => {
     const id = runId('up');
     const logDir = mkdtempSync(join(tmpdir(), 'tcplab-rt-'));
     const lab = await rt.create({
-      runId: id, subnet: '198.18.5.0/24', logDir,
+      runId: id,
+      subnet: '198.18.5.0/24',
+      logDir,
       hosts: [
         { name: 'server', role: 'server', sysctls: [parseSetting('net.core.somaxconn=128')] },
         { name: 'loadgen-1', role: 'loadgen', sysctls: [parseSetting('net.ipv4.tcp_tw_reuse=1')] },
@@ -52,7 +62,11 @@ describe('netns runtime', () => {
       const proc = server.start([process.execPath, MAIN, '--host', server.address, '--port', '8080', '--control-port', '9090'], 'server');
       let body = '';
       for (let i = 0; i < 100 && body !== 'hello\n'; i++) {
-        const r = await loadgen.exec([process.execPath, '-e', `fetch('http://${server.address}:8080/').then(r => r.text()).then(t => process.stdout.write(t), () => {})`]);
+        const r = await loadgen.exec([
+          process.execPath,
+          '-e',
+          `fetch('http://${server.address}:8080/').then(r => r.text()).then(t => process.stdout.write(t), () => {})`,
+        ]);
         body = r.stdout;
         if (body !== 'hello\n') await new Promise((r) => setTimeout(r, 50));
       }
@@ -79,7 +93,12 @@ describe('netns runtime', () => {
     const id = runId('bad');
     const rmem = TUNABLES.find((t) => t.name === 'net.core.rmem_max')!;
     await expect(
-      rt.create({ runId: id, subnet: '198.18.6.0/24', logDir: tmpdir(), hosts: [{ name: 'server', role: 'server', sysctls: [{ name: rmem.name, value: '1000', tunable: rmem }] }] }),
+      rt.create({
+        runId: id,
+        subnet: '198.18.6.0/24',
+        logDir: tmpdir(),
+        hosts: [{ name: 'server', role: 'server', sysctls: [{ name: rmem.name, value: '1000', tunable: rmem }] }],
+      }),
     ).rejects.toThrow(/server: net.core.rmem_max reads back/);
     expect(labNamespaces(id)).toEqual([]);
   });

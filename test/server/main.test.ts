@@ -130,10 +130,14 @@ describe('server process', () => {
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(`tcplab-server: bind EADDRINUSE: Address already in use 127.0.0.1:${first.info.port}`);
     // The control port clashing: the reactor it had started is closed again.
-    const r2 = spawnSync(process.execPath, [MAIN, '--host', '127.0.0.1', '--port', '0', '--control-host', '127.0.0.1', '--control-port', String(first.info.controlPort)], {
-      encoding: 'utf8',
-      timeout: 10_000,
-    });
+    const r2 = spawnSync(
+      process.execPath,
+      [MAIN, '--host', '127.0.0.1', '--port', '0', '--control-host', '127.0.0.1', '--control-port', String(first.info.controlPort)],
+      {
+        encoding: 'utf8',
+        timeout: 10_000,
+      },
+    );
     expect(r2.status).toBe(2);
     expect(r2.stderr).toMatch(/control API: listen EADDRINUSE/);
     expect(r2.stderr.trim().split('\n')).toHaveLength(1);

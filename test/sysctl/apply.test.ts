@@ -55,7 +55,11 @@ describe('apply and read back', () => {
       { name: 'net.ipv4.tcp_syncookies', before: '1', after: '2' },
       { name: 'net.ipv4.ip_local_port_range', before: '32768 60999', after: '20000 20100' },
     ]);
-    expect(differsFromKernelDefault(after).map((c) => c.name)).toEqual(['net.core.somaxconn', 'net.ipv4.tcp_syncookies', 'net.ipv4.ip_local_port_range']);
+    expect(differsFromKernelDefault(after).map((c) => c.name)).toEqual([
+      'net.core.somaxconn',
+      'net.ipv4.tcp_syncookies',
+      'net.ipv4.ip_local_port_range',
+    ]);
     // The loadgen's namespace still has the kernel defaults.
     expect(differsFromKernelDefault(await snapshot(client))).toEqual([]);
     expect(await readSysctl(client, 'net.core.somaxconn')).toBe('4096');
@@ -72,9 +76,11 @@ describe('apply and read back', () => {
   it('reports what the kernel lacks here as unsupported, without failing', async () => {
     const t = netnsTarget(clientNs.name);
     expect(await readSysctl(t, 'net.core.netdev_max_backlog')).toBeNull();
-    await expect(applySettings(t, [{ name: 'net.core.netdev_max_backlog', value: '5000', tunable: TUNABLES.find((x) => x.name === 'net.core.netdev_max_backlog')! }])).rejects.toThrow(
-      /net.core.netdev_max_backlog does not exist on this kernel \(unsupported\)/,
-    );
+    await expect(
+      applySettings(t, [
+        { name: 'net.core.netdev_max_backlog', value: '5000', tunable: TUNABLES.find((x) => x.name === 'net.core.netdev_max_backlog')! },
+      ]),
+    ).rejects.toThrow(/net.core.netdev_max_backlog does not exist on this kernel \(unsupported\)/);
   });
 
   it('a write the kernel ignores while sysctl exits 0 is caught by the read-back', async () => {
@@ -82,7 +88,9 @@ describe('apply and read back', () => {
     // changes nothing (the entry is read-only there).
     const t = netnsTarget(clientNs.name, 'loadgen');
     const rmem = TUNABLES.find((x) => x.name === 'net.core.rmem_max')!;
-    await expect(applySettings(t, [{ name: rmem.name, value: '1000', tunable: rmem }])).rejects.toThrow(/^loadgen: net.core.rmem_max reads back "\d+" after setting "1000"$/);
+    await expect(applySettings(t, [{ name: rmem.name, value: '1000', tunable: rmem }])).rejects.toThrow(
+      /^loadgen: net.core.rmem_max reads back "\d+" after setting "1000"$/,
+    );
   });
 
   it('refuses to write in the machine’s own namespace', async () => {
@@ -95,7 +103,9 @@ describe('apply and read back', () => {
         return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
       },
     };
-    await expect(applySettings(own, [parseSetting('net.core.somaxconn=64')])).rejects.toThrow(/refusing to write sysctls in the machine's own network namespace/);
+    await expect(applySettings(own, [parseSetting('net.core.somaxconn=64')])).rejects.toThrow(
+      /refusing to write sysctls in the machine's own network namespace/,
+    );
     expect(readFileSync('/proc/sys/net/core/somaxconn', 'utf8')).toBe(rootBefore['net.core.somaxconn']);
   });
 });
