@@ -14,7 +14,7 @@ export type Invocation =
   | { cmd: 'help'; text: string }
   | { cmd: 'serve'; options: ServeOptions }
   | { cmd: 'up'; lab: LabFile; json: boolean; keep: boolean }
-  | { cmd: 'sweep'; file: string; runtime?: RuntimeName }
+  | { cmd: 'sweep'; file: string; runtime?: RuntimeName; output?: string }
   | { cmd: 'resume'; dir: string }
   | { cmd: 'run'; lab: LabFile }
   | { cmd: 'report'; dir: string }
@@ -32,7 +32,7 @@ const UP_FLAGS: Record<string, string> = {
   runtime: '--runtime',
   subnet: '--subnet',
   sampleIntervalMs: '--sample-interval',
-  output: '--results',
+  output: '--output',
   'server.model': '--model',
   'server.threads': '--threads',
   'server.backlog': '--backlog',
@@ -85,7 +85,7 @@ export function labFromUpFlags(f: UpFlags): LabFile {
     runtime: str('runtime'),
     subnet: str('subnet'),
     sampleIntervalMs: num('sampleInterval'),
-    output: str('results'),
+    output: str('output'),
     server: {
       model: str('model'),
       threads: num('threads'),
@@ -158,7 +158,7 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
       opt('--client-sysctl <name=value>', 'a sysctl for the loadgen host (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]),
     )
     .addOption(opt('--sample-interval <ms>', `sampler interval, ss + counters on every host (default ${def(F.sampleIntervalMs)})`))
-    .addOption(opt('--results <dir>', `where run folders go (default ${def(F.output)})`))
+    .addOption(opt('--output <dir>', `where run folders go (default ${def(F.output)})`))
     .option('--keep', 'leave the lab (and the server) running; `lab down` removes it')
     .option('--json', 'print the point record as JSON and nothing else on stdout')
     .action((f: UpFlags) => done({ cmd: 'up', lab: labFromUpFlags(f), json: f.json ?? false, keep: f.keep ?? false }));
@@ -169,10 +169,16 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .description('run every point of a lab file (YAML) on fresh hosts; write point records, report.md and report.html; prints the run folder')
     .option('--resume <dir>', 'run only the points of this sweep folder that are not on disk yet')
     .addOption(opt('--runtime <name>', `override the lab file's runtime: ${RUNTIMES.join(', ')}`).argParser(runtimeFlag))
-    .action((file: string | undefined, o: { resume?: string; runtime?: RuntimeName }) => {
+    .addOption(opt('--output <dir>', "override the lab file's output: where run folders go").argParser(textFlagOf('--output', F.output)))
+    .action((file: string | undefined, o: { resume?: string; runtime?: RuntimeName; output?: string }) => {
       if (!file === !o.resume) throw new InputError('give a lab file, or --resume DIR (not both)');
       if (o.resume && o.runtime) throw new InputError('--runtime cannot change a sweep being resumed (its points must run alike)');
-      done(file ? { cmd: 'sweep', file, ...(o.runtime ? { runtime: o.runtime } : {}) } : { cmd: 'resume', dir: o.resume! });
+      if (o.resume && o.output) throw new InputError('--output cannot move a sweep being resumed (it goes on in its own folder)');
+      done(
+        file
+          ? { cmd: 'sweep', file, ...(o.runtime ? { runtime: o.runtime } : {}), ...(o.output ? { output: o.output } : {}) }
+          : { cmd: 'resume', dir: o.resume! },
+      );
     });
 
   program
@@ -386,7 +392,10 @@ export async function execute(inv: Invocation): Promise<number> {
           ? { resume: inv.dir }
           : inv.cmd === 'run'
             ? { file: null, lab: inv.lab }
-            : { file: inv.file, lab: { ...loadLabFile(inv.file), ...(inv.runtime ? { runtime: inv.runtime } : {}) } };
+            : {
+                file: inv.file,
+                lab: { ...loadLabFile(inv.file), ...(inv.runtime ? { runtime: inv.runtime } : {}), ...(inv.output ? { output: inv.output } : {}) },
+              };
       const r = await runSweep(source, cmd);
       say(`${r.dir}\n`);
       process.stderr.write(`${cmd}: ${r.ran} point run(s) done, ${r.failed} with a FAIL verdict; report: ${r.report.md}, ${r.report.html}\n`);

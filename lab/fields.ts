@@ -48,6 +48,8 @@ export const F = {
   trigger: oneOf(TRIGGERS).default('edge'),
   backlog: int(INT32_MIN, INT32_MAX).default(511),
   idleTimeoutMs: int(0, 86_400_000).default(60_000),
+  /** A request whose Content-Length is above this gets 413. */
+  maxBodyBytes: int(0, 2 ** 40).default(1 << 20),
   /** A port the server process listens on; 0 picks an ephemeral one. */
   listenPort: int(0, 65535),
   /** The ports of a lab's server host: known in advance, so never 0. */
@@ -132,6 +134,7 @@ export const ServerSchema = z
     trigger: F.trigger,
     backlog: F.backlog,
     idleTimeoutMs: F.idleTimeoutMs,
+    maxBodyBytes: F.maxBodyBytes,
     port: F.port,
     controlPort: F.controlPort,
     sysctls: Sysctls,

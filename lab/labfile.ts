@@ -3,11 +3,11 @@
 // point before anything is created (errors name the file or the flag, the field, the value
 // and what is allowed), and the sweep's expansion into points (a matrix of axes, plus `zip`
 // for values that move together).
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { lookup, validateValue, type SysctlSetting } from '../sysctl/registry.js';
+import { lookup, normalizeName, validateValue, type SysctlSetting } from '../sysctl/registry.js';
 import { InputError } from './errors.js';
+import { readText } from './files.js';
 import { badValue, LabBaseSchema, oneOfText, show, threadsText, type PointConfig } from './fields.js';
 import { validateLoad } from './loadgen/drivers.js';
 import { loadOptions } from './loadgen/result.js';
@@ -111,7 +111,12 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
     ...c.loadgens.map((l, i): [string, Record<string, string | number>] => [`loadgens.${i}.sysctls`, l.sysctls]),
   ];
   for (const [path, sysctls] of hosts) {
+    const seen = new Map<string, string>();
     for (const [name, v] of Object.entries(sysctls)) {
+      const canonical = normalizeName(name);
+      const first = seen.get(canonical);
+      if (first !== undefined) throw new LabFileError(`${at(`${path}.${name}`)}: the same sysctl as ${first}; give it once`);
+      seen.set(canonical, name);
       try {
         const t = lookup(name);
         if (t.scope === 'global') throw new Error(`${t.name} cannot be set per host: ${t.whyGlobal}`);
@@ -152,12 +157,7 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
 }
 
 export function loadLabFile(file: string): LabFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new LabFileError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const text = readText(file, LabFileError);
   let raw: unknown;
   try {
     raw = parseYaml(text);

@@ -1,6 +1,8 @@
 // The point record: what one run of one point leaves on disk (points/<id>.json), and what
 // `lab up --json` prints. One versioned shape for every command; README "Point records".
 import type { ServerStats } from '../native/index.js';
+import { InputError } from './errors.js';
+import { readJson } from './files.js';
 import type { Snapshot, SysctlChange } from '../sysctl/apply.js';
 import type { PointConfig } from './fields.js';
 import type { LoadgenCpu } from './loadgen/drivers.js';
@@ -9,6 +11,15 @@ import type { Counters } from './observe/nstat.js';
 import type { Sample, SeriesSummary } from './observe/sampler.js';
 
 export const POINT_SCHEMA = 'tcplab.point/2';
+
+/** A point record from disk, or one line naming the file and what is wrong with it. */
+export function loadPoint(file: string): PointRecord {
+  const rec = readJson(file) as Partial<PointRecord> | null;
+  if (!rec || typeof rec !== 'object' || rec.schema !== POINT_SCHEMA || !rec.scenario || !rec.hosts || !rec.server) {
+    throw new InputError(`${file}: not a ${POINT_SCHEMA} point record (schema ${JSON.stringify(rec?.schema ?? null)})`);
+  }
+  return rec as PointRecord;
+}
 
 export type Verdict = 'PASS' | 'FAIL' | 'INCONCLUSIVE';
 

@@ -3,20 +3,11 @@
 // links to the raw state reports. Every number comes from the records, nothing else.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeAtomic } from './files.js';
+import { readJson, writeAtomic } from './files.js';
 import { describeSettings } from './labfile.js';
-import { POINT_SCHEMA, type PointRecord } from './record.js';
+import { loadPoint, type PointRecord } from './record.js';
 import { renderHtml } from './report-html.js';
-import { readJson, SweepError } from './sweep.js';
-
-/** A point record from disk, or one line naming the file and what is wrong with it. */
-export function loadPoint(file: string): PointRecord {
-  const rec = readJson(file) as Partial<PointRecord> | null;
-  if (!rec || typeof rec !== 'object' || rec.schema !== POINT_SCHEMA || !rec.scenario || !rec.hosts) {
-    throw new SweepError(`${file}: not a ${POINT_SCHEMA} point record (schema ${JSON.stringify(rec?.schema ?? null)})`);
-  }
-  return rec as PointRecord;
-}
+import { SweepError } from './sweep.js';
 
 export function loadPoints(dir: string): PointRecord[] {
   const pdir = join(dir, 'points');

@@ -74,6 +74,7 @@ function serverLines(r: PointRecord): string[] {
   const errorsSeen = t
     ? Object.entries({
         400: t.badRequests,
+        413: t.bodyTooLarge,
         431: t.headersTooLarge,
         501: t.notImplemented,
         505: t.versionNotSupported,

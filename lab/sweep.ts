@@ -6,13 +6,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { randomBytes } from 'node:crypto';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { InputError, isLabError, PointError } from './errors.js';
+import { EnvironmentError, InputError, isLabError, PointError } from './errors.js';
 import { DEFAULT_SUBNET } from './fields.js';
-import { writeJsonAtomic } from './files.js';
+import { makeDir, readJson, writeAtomic, writeJsonAtomic } from './files.js';
 import { assertKernelHas } from '../sysctl/apply.js';
 import { describeSettings, expandSweep, sysctlSettings, validateLabFile, type LabFile, type Point } from './labfile.js';
 import { recordName, runPoint, type LabHandle } from './point.js';
-import type { PointRecord } from './record.js';
+import { loadPoint, type PointRecord } from './record.js';
 import { getRuntime } from './runtime/index.js';
 import type { Host, Runtime } from './runtime/runtime.js';
 
@@ -29,15 +29,14 @@ export interface SweepOptions {
 
 export { recordName };
 
-/** Points × repetitions not yet on disk in DIR/points. */
+/**
+ * Points × repetitions not yet on disk in DIR/points. A record on disk is whole (written temp
+ * file + rename) unless something else damaged it: that is one line naming the file.
+ */
 export function missing(dir: string, lab: LabFile): Array<{ point: Point; rep: number }> {
-  const done = new Set(
-    existsSync(join(dir, 'points'))
-      ? readdirSync(join(dir, 'points'))
-          .filter((f) => f.endsWith('.json'))
-          .map((f) => f.slice(0, -5))
-      : [],
-  );
+  const files = existsSync(join(dir, 'points')) ? readdirSync(join(dir, 'points')).filter((f) => f.endsWith('.json')) : [];
+  for (const f of files) loadPoint(join(dir, 'points', f));
+  const done = new Set(files.map((f) => f.slice(0, -5)));
   return expandSweep(lab)
     .flatMap((point) => Array.from({ length: lab.repetitions }, (_, i) => ({ point, rep: i + 1 })))
     .filter((x) => !done.has(recordName(x.point, x.rep)));
@@ -102,12 +101,12 @@ export async function sweep(
   }
   const runtime = await getRuntime(lab.runtime, { progress: o.progress });
   if (fresh && 'lab' in source) {
-    mkdirSync(join(dir, 'points'), { recursive: true });
+    makeDir(join(dir, 'points'));
     writeJsonAtomic(join(dir, 'lab.json'), lab);
     // The file as written (flags have none: lab.json is the whole story).
-    if (source.file) writeFileSync(join(dir, 'lab.source.yaml'), readFileSync(source.file));
+    if (source.file) writeAtomic(join(dir, 'lab.source.yaml'), readFileSync(source.file, 'utf8'));
   }
-  mkdirSync(join(dir, 'points'), { recursive: true });
+  makeDir(join(dir, 'points'));
   const envFile = join(dir, 'environment.json');
   if (!existsSync(envFile)) {
     writeJsonAtomic(envFile, {
@@ -157,17 +156,33 @@ export async function sweep(
           if (fresh && i === 0) rmSync(dir, { recursive: true, force: true });
           throw err;
         }
-        const e = err as Error;
+        const e = err as NodeJS.ErrnoException;
+        const finished = `the ${total - todo.length + i} finished point run(s) are on disk, whole`;
+        if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
+          throw new EnvironmentError(
+            `${dir}: no space left (${e.code}) while point ${name} ran; ${finished}: lab sweep --resume ${dir} once there is room`,
+          );
+        }
         // Keep the whole story for whoever debugs it; the user gets one line.
         const log = join(dir, 'logs', name, 'error.txt');
-        mkdirSync(join(dir, 'logs', name), { recursive: true });
-        writeFileSync(log, `${e.stack ?? e.message}\n`);
+        try {
+          mkdirSync(join(dir, 'logs', name), { recursive: true });
+          writeFileSync(log, `${e.stack ?? e.message}\n`);
+        } catch {
+          // The details could not be kept (a full disk): the line below still says what failed.
+        }
         const first = e.message.split('\n')[0];
         throw new PointError(
           `point ${name} failed: ${first} (details: ${log}); the ${total - todo.length + i} finished point run(s) are on disk: lab sweep --resume ${dir}`,
         );
       }
-      writeJsonAtomic(join(dir, 'points', `${name}.json`), rec);
+      try {
+        writeJsonAtomic(join(dir, 'points', `${name}.json`), rec);
+      } catch (err) {
+        throw new EnvironmentError(
+          `${(err as Error).message}; the ${total - todo.length + i} finished point run(s) before it are on disk, whole: lab sweep --resume ${dir}`,
+        );
+      }
       records.push(rec);
       const v = rec.scenario.verdicts.map((x) => x.verdict);
       if (v.includes('FAIL')) failed++;
@@ -189,21 +204,6 @@ async function recordToolVersions(envFile: string, hosts: Host[]): Promise<void>
   const tools: Record<string, Record<string, string>> = {};
   for (const h of hosts) tools[h.name] = await hostToolVersions(h);
   writeJsonAtomic(envFile, { ...env, tools });
-}
-
-/** A JSON file the lab wrote, or one line naming it. */
-export function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new SweepError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new SweepError(`${file}: not valid JSON (${(err as Error).message.split('\n')[0]}); the file is damaged`);
-  }
 }
 
 export class SweepError extends InputError {}

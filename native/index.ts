@@ -31,6 +31,8 @@ export interface ServerOptions {
   reusePort?: boolean;
   /** A request's header block above this gets 431. 256..1048576, default 8192. */
   maxHeaderBytes?: number;
+  /** A request whose Content-Length is above this gets 413. 0..2^40, default 1048576. */
+  maxBodyBytes?: number;
 }
 
 export interface Counters {
@@ -42,6 +44,8 @@ export interface Counters {
   bytesOut: number;
   badRequests: number;
   headersTooLarge: number;
+  /** 413: a Content-Length above maxBodyBytes. */
+  bodyTooLarge: number;
   notImplemented: number;
   versionNotSupported: number;
   idleTimeouts: number;

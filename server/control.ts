@@ -78,13 +78,31 @@ export function createControlServer(server: Server): HttpServer {
       },
     },
   };
-  return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://control');
-    const route = routes[url.pathname];
+  const srv = createServer((req, res) => {
+    // Any request target, whatever its shape, gets an answer and leaves the server serving.
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://control');
+    } catch {
+      return send(res, 400, { error: `not a request target: ${JSON.stringify((req.url ?? '').slice(0, 200))}` });
+    }
+    const route = Object.hasOwn(routes, url.pathname) ? routes[url.pathname] : undefined;
     if (!route) return send(res, 404, { error: `no such endpoint ${url.pathname}; try ${Object.keys(routes).join(', ')}` });
     if (req.method !== route.method) {
       return send(res, 405, { error: `${url.pathname} takes ${route.method}` }, { allow: route.method });
     }
-    Promise.resolve(route.run(req, res, url)).catch((err: Error) => send(res, 400, { error: err.message }));
+    Promise.resolve()
+      .then(() => route.run(req, res, url))
+      .catch((err: Error) => {
+        if (!res.headersSent) send(res, 400, { error: err.message });
+        else res.destroy();
+      });
   });
+  // A client that sends what node:http cannot parse gets a 400 and a close, not a crash.
+  srv.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    else socket.destroy();
+  });
+  return srv;
 }

@@ -31,6 +31,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
         threads: opts.threads,
         trigger: opts.trigger,
         idleTimeoutMs: opts.idleTimeoutMs,
+        maxBodyBytes: opts.maxBodyBytes,
       });
     } catch (err) {
       throw new UsageError((err as Error).message);
@@ -51,6 +52,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
         pid: process.pid,
         host: opts.host,
         port,
+        controlHost: opts.controlHost,
         controlPort,
         model: opts.model,
         threads: opts.threads,

@@ -12,6 +12,7 @@ export interface ServeOptions {
   threads: number;
   trigger: Trigger;
   idleTimeoutMs: number;
+  maxBodyBytes: number;
   controlHost: string;
   controlPort: number;
 }
@@ -44,7 +45,20 @@ export const SERVE_FLAGS = [
     def: def(F.idleTimeoutMs),
     parse: intFlag('--idle-timeout', F.idleTimeoutMs),
   },
-  { flag: '--control-host <addr>', env: 'TCPLAB_CONTROL_HOST', help: 'control API address', def: '0.0.0.0', parse: (v: string) => v },
+  {
+    flag: '--max-body-bytes <n>',
+    env: 'TCPLAB_MAX_BODY_BYTES',
+    help: 'a request whose Content-Length is above this gets 413',
+    def: def(F.maxBodyBytes),
+    parse: intFlag('--max-body-bytes', F.maxBodyBytes),
+  },
+  {
+    flag: '--control-host <addr>',
+    env: 'TCPLAB_CONTROL_HOST',
+    help: 'control API address (loopback unless given)',
+    def: '127.0.0.1',
+    parse: (v: string) => v,
+  },
   {
     flag: '--control-port <n>',
     env: 'TCPLAB_CONTROL_PORT',

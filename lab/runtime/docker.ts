@@ -4,7 +4,7 @@
 // privileged; capabilities only where a host asks. Long-running processes are `docker exec`s
 // whose output goes to the run's log folder, bind-mounted at /lab/logs. Everything carries
 // the label tcplab.run=<run-id>, so destroy() works from labels alone.
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fchownSync, mkdirSync, openSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
@@ -42,6 +42,8 @@ class DockerHost implements Host {
     readonly address: string,
     private readonly container: Docker.Container,
     private readonly logDir: string,
+    /** The uid:gid the container's processes run as (the server image's user is not root). */
+    private readonly owner: { uid: number; gid: number },
   ) {
     this.label = name;
   }
@@ -86,12 +88,17 @@ class DockerHost implements Host {
 
   start(argv: string[], label: string): Proc {
     if (!NAME_RE.test(label)) throw new Error(`process label must match ${NAME_RE}, got "${label}"`);
-    mkdirSync(this.logDir, { recursive: true });
     const file = `${this.name}-${label}.log`;
     const log = resolvePath(this.logDir, file);
-    // Created here, writable by the container's non-root user.
-    writeFileSync(log, '', { flag: 'a' });
-    chmodSync(log, 0o666);
+    // The log folder is bind-mounted into the containers, so anything may stand at this name:
+    // create the file new (O_EXCL) and never follow a link (O_NOFOLLOW), then give it to the
+    // container's user by ownership (no world-writable file or folder).
+    const fd = openSync(log, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    try {
+      fchownSync(fd, this.owner.uid, this.owner.gid);
+    } finally {
+      closeSync(fd);
+    }
     const pidFile = `/tmp/tcplab-${label}.pid`;
     // A constant script; the label, log and argv are its arguments, never spliced into it.
     const script = 'pidfile=$1; log=$2; shift 2; echo $$ > "$pidfile"; exec "$@" >>"$log" 2>&1';
@@ -188,8 +195,8 @@ export class DockerRuntime implements Runtime {
     const netName = `tcplab-${spec.runId}`;
     const hosts: DockerHost[] = [];
     const logDir = resolvePath(spec.logDir);
-    mkdirSync(logDir, { recursive: true });
-    chmodSync(logDir, 0o777);
+    // Owned by root, not writable by others: the containers' users write only the files made for them.
+    mkdirSync(logDir, { recursive: true, mode: 0o755 });
     let subnet = spec.subnet;
     try {
       // The default subnet "unless taken": with subnetFallback, the next free /24s after it.
@@ -256,7 +263,14 @@ export class DockerRuntime implements Runtime {
             throw new SysctlError(`${h.name}: the Docker engine could not set the sysctls: ${engineMessage(err)}`, 'MISMATCH');
           throw err;
         }
-        const host = new DockerHost(h.name, h.role, addr, c, logDir);
+        // Who the container's processes run as (an exec runs as the image's user).
+        const id = await new DockerHost(h.name, h.role, addr, c, logDir, { uid: 0, gid: 0 }).exec(['sh', '-c', 'id -u; id -g'], {
+          timeoutMs: 10_000,
+        });
+        const [uid, gid] = id.stdout.trim().split('\n').map(Number);
+        if (id.exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid))
+          throw new Error(`${h.name}: cannot tell which user its processes run as: ${id.stderr.trim()}`);
+        const host = new DockerHost(h.name, h.role, addr, c, logDir, { uid: uid!, gid: gid! });
         hosts.push(host);
         // Set by the engine at creation; read back from inside, a mismatch is an error.
         await verifySettings(host, h.sysctls);

@@ -7,7 +7,7 @@ import { int } from '../fields.js';
 import type { BurstResult } from '../in-host/burst.js';
 import { summarize } from '../observe/sampler.js';
 import { control } from '../server-host.js';
-import { defineScenario, equal, numSysctl, predictedLimit, recvQ, runInHost } from './common.js';
+import { defineScenario, equal, numSysctl, plannedLimit, predictedLimit, recvQ, runInHost, tooManyClients } from './common.js';
 
 const Options = z
   .object({
@@ -32,6 +32,7 @@ export type Observed = BurstResult & { clients: number };
 export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
   name: 'backlog',
   options: Options,
+  check: (c, o) => tooManyClients(c, plannedLimit(c) + 1 + o.extraClients, 'the burst (limit + 1 + extraClients)'),
   async drive(ctx) {
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
     const limit = predictedLimit(ctx.config.server.backlog, somaxconn);

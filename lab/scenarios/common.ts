@@ -6,6 +6,7 @@
 // A verdict is PASS or FAIL against the kernel model's prediction, or INCONCLUSIVE (with the
 // reason) when the measurement cannot be trusted or the model does not cover the setting.
 import type { z } from 'zod';
+import { lookup } from '../../sysctl/registry.js';
 import type { PointConfig, PortRange } from '../fields.js';
 import type { Counters } from '../observe/nstat.js';
 import type { Sample } from '../observe/sampler.js';
@@ -150,6 +151,23 @@ export function numSysctl(get: (n: string) => string | null, name: string): numb
  */
 export function predictedLimit(backlog: number, somaxconn: number): number {
   return backlog < 0 || backlog > somaxconn ? somaxconn : backlog;
+}
+
+/** Most connections a scenario's own client opens at once (fds, local ports, minutes of set-up). */
+export const MAX_CLIENT_CONNECTIONS = 20_000;
+
+/** The accept queue's limit a point will get, from its settings alone (before any host exists). */
+export function plannedLimit(config: PointConfig): number {
+  const set = config.server.sysctls['net.core.somaxconn'];
+  const somaxconn = set === undefined ? Number(lookup('net.core.somaxconn').kernelDefault) : Number(set);
+  return predictedLimit(config.server.backlog, somaxconn);
+}
+
+/** A message when a scenario would open more connections than a point can finish. */
+export function tooManyClients(config: PointConfig, clients: number, what: string): string | null {
+  if (clients <= MAX_CLIENT_CONNECTIONS) return null;
+  const limit = plannedLimit(config);
+  return `${what} would open ${clients} connections (accept queue limit ${limit} = min(backlog ${config.server.backlog}, somaxconn)); at most ${MAX_CLIENT_CONNECTIONS}: lower server.backlog or net.core.somaxconn`;
 }
 
 /** Runs one of the programs in lab/in-host/ (dist/lab/in-host/NAME.js) on a host and parses its last JSON line. */

@@ -12,7 +12,20 @@ import { z } from 'zod';
 import { int, RESERVED_PORTS } from '../fields.js';
 import type { GroupOutcome } from '../in-host/overflow-client.js';
 import { control, waitForLine } from '../server-host.js';
-import { atLeast, atMost, counter, counterOf, defineScenario, equal, numSysctl, predictedLimit, recvQ, type RuleVerdict } from './common.js';
+import {
+  atLeast,
+  atMost,
+  counter,
+  counterOf,
+  defineScenario,
+  equal,
+  numSysctl,
+  plannedLimit,
+  predictedLimit,
+  recvQ,
+  type RuleVerdict,
+  tooManyClients,
+} from './common.js';
 
 export interface Observed {
   held: GroupOutcome;
@@ -52,6 +65,7 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
   options: Options,
   loadgenCaps: ['NET_ADMIN'],
   reservedPorts: RESERVED_PORTS.overflow,
+  check: (c, o) => tooManyClients(c, plannedLimit(c) + 1 + o.held + o.late, 'the overflow client (held + limit + 1 + late)'),
   async drive(ctx) {
     const o = ctx.options;
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');

@@ -25,9 +25,11 @@ import {
   equal,
   numSysctl,
   peakState,
+  plannedLimit,
   predictedLimit,
   type RuleVerdict,
   runInHost,
+  tooManyClients,
 } from './common.js';
 
 export const FLOOD_PORTS = RESERVED_PORTS.synflood;
@@ -114,6 +116,7 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
   name: 'synflood',
   options: Options,
   reservedPorts: FLOOD_PORTS,
+  check: (c, o) => (o.acceptQueueFull ? tooManyClients(c, plannedLimit(c) + 1, 'filling the accept queue (limit + 1)') : null),
   loadgenCaps: ['NET_ADMIN', 'NET_RAW'],
   async drive(ctx) {
     const o = ctx.options;

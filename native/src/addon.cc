@@ -64,8 +64,8 @@ std::string choice(Napi::Env env, Napi::Value v, const std::string& name, const 
   throw invalid_arg(env, v.IsString(), "option `" + name + "` must be one of " + list + ", got " + describe(v));
 }
 
-const char* const kOptionNames[] = {"host",    "port",          "backlog",   "model",         "threads",
-                                    "trigger", "idleTimeoutMs", "reusePort", "maxHeaderBytes"};
+const char* const kOptionNames[] = {"host",    "port",          "backlog",   "model",          "threads",
+                                    "trigger", "idleTimeoutMs", "reusePort", "maxHeaderBytes", "maxBodyBytes"};
 
 ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   ServerConfig cfg;
@@ -120,6 +120,9 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
     if (!v.IsBoolean()) throw invalid_arg(env, false, "option `reusePort` must be true or false, got " + describe(v));
     cfg.reuse_port = v.As<Napi::Boolean>().Value();
   }
+  if (has("maxBodyBytes")) {
+    cfg.max_body_bytes = static_cast<uint64_t>(int_value(env, o.Get("maxBodyBytes"), "maxBodyBytes", 0, 1LL << 40));
+  }
   if (has("maxHeaderBytes")) {
     cfg.max_header_bytes = static_cast<size_t>(int_value(env, o.Get("maxHeaderBytes"), "maxHeaderBytes", 256, 1048576));
   }
@@ -153,6 +156,7 @@ void put_counters(Napi::Env env, Napi::Object o, const ThreadStats* const* all, 
   o.Set("bytesIn", sum(&ThreadStats::bytes_in));
   o.Set("bytesOut", sum(&ThreadStats::bytes_out));
   o.Set("badRequests", sum(&ThreadStats::status400));
+  o.Set("bodyTooLarge", sum(&ThreadStats::status413));
   o.Set("headersTooLarge", sum(&ThreadStats::status431));
   o.Set("notImplemented", sum(&ThreadStats::status501));
   o.Set("versionNotSupported", sum(&ThreadStats::status505));
@@ -194,15 +198,31 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
    public:
     CloseWorker(Napi::Env env, ServerWrap* wrap, Napi::Object self)
         : Napi::AsyncWorker(env, "tcplab.Server.close"), wrap_(wrap), self_(Napi::Persistent(self)) {}
-    void Execute() override { wrap_->server_->stop(); }
-    void OnOK() override {
+    void Execute() override {
+      try {
+        wrap_->server_->stop();
+      } catch (const std::exception& e) {
+        SetError(e.what());
+      }
+    }
+    void OnOK() override { Finish(nullptr); }
+    // close() must settle whatever happened: the waiters are rejected with the reason.
+    void OnError(const Napi::Error& e) override { Finish(&e); }
+
+   private:
+    void Finish(const Napi::Error* err) {
       wrap_->keepalive_.Release();
       wrap_->state_ = kClosed;
-      for (auto& d : wrap_->waiters_) d.Resolve(Env().Undefined());
+      for (auto& d : wrap_->waiters_) {
+        if (err) {
+          d.Reject(err->Value());
+        } else {
+          d.Resolve(Env().Undefined());
+        }
+      }
       wrap_->waiters_.clear();
     }
 
-   private:
     ServerWrap* wrap_;
     Napi::ObjectReference self_;  // keeps the wrapper alive until the threads are joined
   };
@@ -211,9 +231,9 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     Napi::Env env = info.Env();
     auto d = Napi::Promise::Deferred::New(env);
     if (state_ != kNew) {
-      Napi::Error e =
-          Napi::Error::New(env, state_ == kListening ? "listen() was already called" : "the server is closed");
-      e.Set("code", Napi::String::New(env, "ERR_SERVER_ALREADY_LISTEN"));
+      const bool listening = state_ == kListening;
+      Napi::Error e = Napi::Error::New(env, listening ? "listen() was already called" : "the server is closed");
+      e.Set("code", Napi::String::New(env, listening ? "ERR_SERVER_ALREADY_LISTEN" : "ERR_SERVER_NOT_RUNNING"));
       d.Reject(e.Value());
       return d.Promise();
     }
@@ -230,6 +250,12 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
       e.Set("syscall", Napi::String::New(env, se.syscall));
       e.Set("address", Napi::String::New(env, cfg_.host));
       e.Set("port", Napi::Number::New(env, cfg_.port));
+      state_ = kClosed;
+      d.Reject(e.Value());
+      return d.Promise();
+    } catch (const std::exception& ex) {
+      Napi::Error e = Napi::Error::New(env, std::string("listen failed: ") + ex.what());
+      e.Set("code", Napi::String::New(env, "ERR_NATIVE"));
       state_ = kClosed;
       d.Reject(e.Value());
       return d.Promise();

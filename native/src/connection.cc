@@ -17,7 +17,7 @@ const size_t kMaxAnswer = Responses::max_size();
 Conn::Conn(int fd_, const ConnLimits& limits_)
     : fd(fd_),
       limits(limits_),
-      framer(limits_.max_header_bytes),
+      framer(limits_.max_header_bytes, limits_.max_body_bytes),
       in(new char[limits_.in_cap]),
       out(new char[limits_.out_cap]) {}
 
@@ -29,7 +29,7 @@ void Conn::reset(int new_fd) {
   lingering = want_write = read_stalled = close_after_flush = timed_out = false;
   busy.store(false, std::memory_order_relaxed);
   in_len = out_off = out_len = lingered = 0;
-  framer = RequestFramer(limits.max_header_bytes);
+  framer = RequestFramer(limits.max_header_bytes, limits.max_body_bytes);
 }
 
 bool Conn::process_input(ThreadStats& st) {
@@ -53,6 +53,9 @@ bool Conn::process_input(ThreadStats& st) {
       std::memcpy(out.get() + out_len, r.data(), r.size());
       out_len += r.size();
       switch (f.status) {
+        case 413:
+          st.status413.add();
+          break;
         case 431:
           st.status431.add();
           break;

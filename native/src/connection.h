@@ -16,6 +16,7 @@ namespace tcplab {
 
 struct ConnLimits {
   size_t max_header_bytes = RequestFramer::kDefaultMaxHeaderBytes;
+  uint64_t max_body_bytes = RequestFramer::kDefaultMaxBodyBytes;
   size_t in_cap = 16384;              // input buffer: at least max_header_bytes + 1
   size_t out_cap = 16384;             // output buffer: at least Responses::max_size()
   size_t linger_max_bytes = 1 << 20;  // discarded after we sent FIN, then we close

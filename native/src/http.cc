@@ -1,8 +1,10 @@
 // Request framing: see http.h. The grammar is RFC 9112's, strictly: CRLF line
 // ends only (a bare LF is an error), no obs-fold, tokens for method and field
-// names, HTTP/1.0 or HTTP/1.1 only. Chunked bodies are not implemented (501):
-// the lab's load generators never send them. A missing Host header is accepted
-// (RFC 9112 says 400) because some load generators omit it.
+// names; HTTP/1.0, and HTTP/1.1 for every 1.x above 0 (RFC 9110 §6.2: a higher minor
+// version is answered as the highest the server implements); 2.x and up get 505.
+// Chunked bodies are not implemented (501): the lab's load generators never send them.
+// A Content-Length above the body limit gets 413. A missing Host header is accepted
+// (RFC 9112 says 400) because some load generators omit it; two Host headers get 400.
 #include "http.h"
 
 #include <algorithm>
@@ -174,12 +176,12 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
       q[7] > '9') {
     return error(400);
   }
-  if (q[5] != '1' || (q[7] != '0' && q[7] != '1')) return error(505);
-  const bool http11 = q[7] == '1';
+  if (q[5] != '1') return error(505);
+  const bool http11 = q[7] != '0';
   const Method kind = classify_method(method);
 
   // Header fields: name ":" OWS value OWS CRLF.
-  bool has_cl = false, has_te = false, conn_close = false, conn_keep_alive = false;
+  bool has_cl = false, has_te = false, has_host = false, conn_close = false, conn_keep_alive = false;
   uint64_t cl = 0;
   size_t count = 0;
   p = eol + 2;
@@ -212,6 +214,9 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
       if (has_cl && n != cl) return error(400);
       has_cl = true;
       cl = n;
+    } else if (ieq(name, name_len, "host")) {
+      if (has_host) return error(400);
+      has_host = true;
     } else if (ieq(name, name_len, "transfer-encoding")) {
       has_te = true;
     } else if (ieq(name, name_len, "connection")) {
@@ -222,6 +227,7 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
 
   if (has_te) return error(has_cl || !http11 ? 400 : 501);
   if (kind == Method::kUnknown) return error(501);
+  if (cl > max_body_bytes_) return error(413);
 
   Frame f;
   f.kind = Frame::kRequest;
@@ -240,6 +246,8 @@ constexpr std::string_view kOkClose = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("clos
 constexpr std::string_view kHeadKeepAlive = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("keep-alive", "6");
 constexpr std::string_view kHeadClose = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("close", "6");
 constexpr std::string_view k400 = "HTTP/1.1 400 Bad Request\r\n" TCPLAB_HEADERS("close", "12") "bad request\n";
+constexpr std::string_view k413 =
+    "HTTP/1.1 413 Content Too Large\r\n" TCPLAB_HEADERS("close", "18") "content too large\n";
 constexpr std::string_view k431 =
     "HTTP/1.1 431 Request Header Fields Too Large\r\n" TCPLAB_HEADERS("close", "24") "header fields too large\n";
 constexpr std::string_view k501 = "HTTP/1.1 501 Not Implemented\r\n" TCPLAB_HEADERS("close", "16") "not implemented\n";
@@ -257,6 +265,8 @@ std::string_view Responses::ok(bool keep_alive, bool head) {
 
 std::string_view Responses::error(uint16_t status) {
   switch (status) {
+    case 413:
+      return k413;
     case 431:
       return k431;
     case 501:
@@ -269,7 +279,8 @@ std::string_view Responses::error(uint16_t status) {
 }
 
 size_t Responses::max_size() {
-  return std::max({kOkKeepAlive.size(), kOkClose.size(), k400.size(), k431.size(), k501.size(), k505.size()});
+  return std::max(
+      {kOkKeepAlive.size(), kOkClose.size(), k400.size(), k413.size(), k431.size(), k501.size(), k505.size()});
 }
 
 }  // namespace tcplab

@@ -19,16 +19,19 @@ struct Frame {
   Kind kind = kNeedMore;
   bool keep_alive = false;  // kRequest: the connection stays open after the answer
   bool head = false;        // kRequest: HEAD, answer without a body
-  uint16_t status = 0;      // kError: 400, 431, 501 or 505; the connection closes
+  uint16_t status = 0;      // kError: 400, 413, 431, 501 or 505; the connection closes
   size_t consumed = 0;      // bytes of the input the caller may drop now
 };
 
 class RequestFramer {
  public:
   static constexpr size_t kDefaultMaxHeaderBytes = 8192;
+  static constexpr uint64_t kDefaultMaxBodyBytes = 1 << 20;
   static constexpr size_t kMaxHeaders = 100;
 
-  explicit RequestFramer(size_t max_header_bytes = kDefaultMaxHeaderBytes) : max_header_bytes_(max_header_bytes) {}
+  explicit RequestFramer(size_t max_header_bytes = kDefaultMaxHeaderBytes,
+                         uint64_t max_body_bytes = kDefaultMaxBodyBytes)
+      : max_header_bytes_(max_header_bytes), max_body_bytes_(max_body_bytes) {}
 
   // data/len: the connection's unconsumed input. The caller drops `consumed`
   // bytes and calls again while the result is not kNeedMore with consumed == 0.
@@ -42,8 +45,9 @@ class RequestFramer {
   Frame parse_head(const char* data, size_t head_len, uint64_t* content_length) const;
 
   size_t max_header_bytes_;
-  size_t scanned_ = 0;      // bytes of the current header block known to be well-formed lines
-  uint64_t body_left_ = 0;  // body bytes still to discard
+  uint64_t max_body_bytes_;  // a Content-Length above it gets 413
+  size_t scanned_ = 0;       // bytes of the current header block known to be well-formed lines
+  uint64_t body_left_ = 0;   // body bytes still to discard
   bool body_keep_alive_ = false;
   bool body_head_ = false;
 };

@@ -13,6 +13,8 @@
 #include <cassert>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <exception>
 #include <string>
 #include <system_error>
 
@@ -94,7 +96,12 @@ void Loop::start() {
   thread_ = std::thread([this] {
     std::string name = std::string("tcplab-") + opts_.role + std::to_string(opts_.index);
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-    run();
+    // An exception must not take the process down with it: the loop stops, and says why.
+    try {
+      run();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tcplab: %s stopped: %s\n", name.c_str(), e.what());
+    }
   });
 }
 

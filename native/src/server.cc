@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <system_error>
 
 namespace tcplab {
 
@@ -59,6 +61,7 @@ int bound_port(int fd) {
 
 Server::Server(const ServerConfig& cfg) : cfg_(cfg) {
   limits_.max_header_bytes = cfg.max_header_bytes;
+  limits_.max_body_bytes = cfg.max_body_bytes;
   limits_.in_cap = std::max<size_t>(16384, cfg.max_header_bytes + 1024);
   limits_.out_cap = 16384;
 }
@@ -127,19 +130,44 @@ int Server::listen() {
         break;
       }
     }
+  } catch (const std::system_error& e) {
+    // epoll_create1, eventfd, epoll_ctl (EMFILE, ENOMEM …): the same error as a failed socket call.
+    discard();
+    throw SysError{e.code().value(), syscall_of(e)};
   } catch (...) {
-    // Nothing started yet: dropping the loops closes every fd made so far.
-    pool_.reset();
-    loops_.clear();
-    accepting_.clear();
-    views_.clear();
-    stats_.clear();
+    discard();
     throw;
   }
+  // Threads: a failure to start one (EAGAIN) stops and joins those already running.
   started_ = true;
-  if (pool_) pool_->start();
-  for (auto& l : loops_) l->start();
+  try {
+    if (pool_) pool_->start();
+    for (auto& l : loops_) l->start();
+  } catch (const std::system_error& e) {
+    stop();
+    started_ = false;
+    stopped_ = false;
+    discard();
+    throw SysError{e.code().value(), "pthread_create"};
+  }
+  // A rate set before listen() is spread over the accepting loops that exist now.
+  set_accept_rate(accept_rate_);
   return port;
+}
+
+void Server::discard() {
+  // Nothing runs: dropping the loops closes every fd made so far.
+  pool_.reset();
+  loops_.clear();
+  accepting_.clear();
+  views_.clear();
+  stats_.clear();
+}
+
+std::string Server::syscall_of(const std::system_error& e) {
+  const std::string what = e.what();
+  const size_t colon = what.find(':');
+  return colon == std::string::npos ? what : what.substr(0, colon);
 }
 
 void Server::notify_accepting_loops() {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "connection.h"
@@ -38,6 +39,7 @@ struct ServerConfig {
   bool reuse_port = false;  // SO_REUSEPORT on the listener (always on for the reuseport model)
   int64_t idle_timeout_ms = 60000;
   size_t max_header_bytes = RequestFramer::kDefaultMaxHeaderBytes;
+  uint64_t max_body_bytes = RequestFramer::kDefaultMaxBodyBytes;
 };
 
 // An OS error with the failing call's name.
@@ -69,6 +71,8 @@ class Server {
 
  private:
   void notify_accepting_loops();
+  void discard();
+  static std::string syscall_of(const std::system_error& e);
 
   ServerConfig cfg_;
   ConnLimits limits_;

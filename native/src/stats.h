@@ -40,6 +40,7 @@ struct alignas(64) ThreadStats {
   Counter bytes_in;
   Counter bytes_out;
   Counter status400;
+  Counter status413;
   Counter status431;
   Counter status501;
   Counter status505;

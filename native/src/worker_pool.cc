@@ -3,6 +3,8 @@
 
 #include <pthread.h>
 
+#include <cstdio>
+#include <exception>
 #include <string>
 
 #include "loop.h"
@@ -15,7 +17,11 @@ void WorkerPool::start() {
     threads_.emplace_back([this, i] {
       std::string name = "tcplab-work" + std::to_string(i);
       pthread_setname_np(pthread_self(), name.c_str());
-      run(i);
+      try {
+        run(i);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "tcplab: %s stopped: %s\n", name.c_str(), e.what());
+      }
     });
   }
 }

@@ -175,7 +175,7 @@ describe('parseCommand', () => {
       'net.ipv4.ip_local_port_range=40000 40999',
       '--json',
       '--keep',
-      '--results',
+      '--output',
       'out',
     ]);
     if (inv.cmd !== 'up') throw new Error(inv.cmd);

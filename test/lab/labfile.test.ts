@@ -159,6 +159,42 @@ describe('lab file errors: one line naming the file, the field, the value and wh
       'scenario: {name: timewait}\nsweep: {matrix: {loadgens.0.sysctls.net.core.wmem_max: [4096]}}\n',
       'sweep point p001 (loadgens.0.sysctls.net.core.wmem_max=4096): loadgens.0.sysctls.net.core.wmem_max: net.core.wmem_max cannot be set per host',
     ],
+    // The port range in another spelling the registry takes is the same range: still refused.
+    [
+      'synflood port range written with a dash',
+      'scenario: {name: synflood}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "20000-29999"}}]\n',
+      'loadgens.0.sysctls.net.ipv4.ip_local_port_range: got "20000-29999": the synflood scenario keeps ports 20000-29999 for its flood; choose a range outside them',
+    ],
+    [
+      'overflow port range written with a comma',
+      'scenario: {name: overflow}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "61500,62000"}}]\n',
+      'loadgens.0.sysctls.net.ipv4.ip_local_port_range: got "61500,62000": the overflow scenario keeps ports 61000-61999 for its held handshakes',
+    ],
+    [
+      'a sysctl given twice in two spellings',
+      'scenario: {name: backlog}\nserver: {sysctls: {net.core.somaxconn: 16, net/core/somaxconn: 32}}\n',
+      'server.sysctls.net/core/somaxconn: the same sysctl as net.core.somaxconn; give it once',
+    ],
+    [
+      'single model with 2 threads',
+      'scenario: {name: backlog}\nserver: {threads: 2}\n',
+      'server.threads: got 2: 1 for model "single" (use reuseport, acceptor or workers for more)',
+    ],
+    [
+      'overflow that would open two billion connections',
+      'scenario: {name: overflow}\nserver: {backlog: 2147483647, sysctls: {net.core.somaxconn: 2147483647}}\n',
+      'scenario: the overflow client (held + limit + 1 + late) would open 2147483656 connections (accept queue limit 2147483647 = min(backlog 2147483647, somaxconn)); at most 20000: lower server.backlog or net.core.somaxconn',
+    ],
+    [
+      'backlog burst over the default somaxconn is fine, over 20000 is not',
+      'scenario: {name: backlog, options: {extraClients: 10000}}\nserver: {backlog: 12000, sysctls: {net.core.somaxconn: 65535}}\n',
+      'scenario: the burst (limit + 1 + extraClients) would open 22001 connections (accept queue limit 12000 = min(backlog 12000, somaxconn)); at most 20000: lower server.backlog or net.core.somaxconn',
+    ],
+    [
+      'a sweep of millions of points',
+      'scenario: {name: backlog}\nsweep: {matrix: {server.backlog: [1,2,3,4,5,6,7,8,9,10], server.threads: [1,2,3,4,5,6,7,8,9,10], server.idleTimeoutMs: [1,2,3,4,5,6,7,8,9,10], server.port: [1,2,3,4,5,6,7,8,9,10]}}\nrepetitions: 100\n',
+      'sweep: 10000 points × 100 repetitions is more than the 10000 point runs a sweep may have',
+    ],
   ])('%s', (_name, text, msg) => {
     const f = file(`${_name.replace(/\W+/g, '-')}.yaml`, text);
     expect(() => loadLabFile(f)).toThrow(`${f}: ${msg}`);

@@ -122,10 +122,13 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
     const [r0, r1, r2, r1nots, srv, fin5] = recs as [PointRecord, PointRecord, PointRecord, PointRecord, PointRecord, PointRecord];
     // tcp_fin_timeout bounds FIN-WAIT-2, not TIME_WAIT: 5 s changes nothing here (lifetime checked below).
     expect(fin5.hosts['loadgen-1']!.sysctls.readBack['net.ipv4.tcp_fin_timeout']).toBe('5');
+    // 100 ports, less any a listener on the loadgen holds (Docker's DNS resolver, now and then).
+    const free = (p: PointRecord) => 100 - (p.scenario.predicted as { busyPorts: number }).busyPorts;
     for (const p of [r0, r2, r1nots, fin5]) {
-      expect(obs(p)['ok']).toBe(100);
+      expect(free(p)).toBeGreaterThanOrEqual(rt === 'netns' ? 100 : 98);
+      expect(obs(p)['ok']).toBe(free(p));
       expect(obs(p)['eaddrnotavail']).toBeGreaterThan(0);
-      expect(obs(p)['timeWait']).toEqual({ client: 100, server: 0 });
+      expect(obs(p)['timeWait']).toEqual({ client: free(p), server: 0 });
     }
     expect(obs(r1)['ok']).toBeGreaterThan(100);
     expect(delta(r1, 'loadgen-1', 'TcpExtTWRecycled')).toBeGreaterThan(0);
@@ -136,7 +139,7 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
     for (const p of recs) expect(Math.abs(obs(p)['timeWaitLifetimeSec'] - 60)).toBeLessThanOrEqual(1.5);
     // The sampled TIME-WAIT series of the closer climbs; the other side's stays flat.
     const twPeak = (p: PointRecord, h: string) => Math.max(...p.hosts[h]!.series.samples.map((s) => s.states['TIME-WAIT'] ?? 0));
-    expect(twPeak(r0, 'loadgen-1')).toBe(100);
+    expect(twPeak(r0, 'loadgen-1')).toBe(free(r0));
     expect(twPeak(srv, 'server')).toBeGreaterThan(0);
   }, 240_000);
 });

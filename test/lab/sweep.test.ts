@@ -1,7 +1,7 @@
 // `lab sweep` end to end: the backlog scenario's verdicts on this kernel (both runtimes),
 // the report's numbers equal the point records', resume after SIGKILL, bad input.
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,6 +90,70 @@ describe('lab sweep --resume', () => {
     const again = await lab(['sweep', '--resume', dir]);
     expect(again.stderr).toContain('3 on disk, 0 to run');
   }, 120_000);
+});
+
+describe('damaged records and a full disk', () => {
+  it('a point record cut short, or a damaged lab.json: one line naming the file for --resume and lab report', async () => {
+    const f = labFile(
+      'one.yaml',
+      'runtime: netns\nscenario: {name: backlog, options: {extraClients: 1, holdMs: 300}}\nserver: {backlog: 2}\noutput: damaged\n',
+    );
+    const r = await lab(['sweep', f]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const dir = join(WORK, r.stdout.trim());
+    const rec = join(dir, 'points', 'p001-r1.json');
+    writeFileSync(rec, readFileSync(rec, 'utf8').slice(0, 500));
+    for (const args of [
+      ['sweep', '--resume', dir],
+      ['report', dir],
+    ]) {
+      const x = await lab(args);
+      expect(x.exitCode).toBe(2);
+      expect(x.stderr.trim()).toMatch(
+        new RegExp(`^lab ${args[0]}: ${rec.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON \\(.+\\); the file is damaged$`),
+      );
+    }
+    writeFileSync(rec, JSON.stringify({ schema: 'tcplab.point/1' }));
+    expect((await lab(['report', dir])).stderr.trim()).toBe(`lab report: ${rec}: not a tcplab.point/2 point record (schema "tcplab.point/1")`);
+    writeFileSync(join(dir, 'lab.json'), '{"runtime": ');
+    const y = await lab(['sweep', '--resume', dir]);
+    expect(y.exitCode).toBe(2);
+    expect(y.stderr.trim()).toMatch(/^lab sweep: .*\/lab\.json: not valid JSON \(.+\); the file is damaged$/);
+  }, 60_000);
+
+  it('the results folder fills up mid-sweep: one line, exit 2, every finished point whole, no temp file left', async () => {
+    const mnt = mkdtempSync(join(tmpdir(), 'tcplab-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1100k', 'tcplab-full', mnt]);
+    try {
+      const f = labFile(
+        'full.yaml',
+        `runtime: netns\nscenario: {name: backlog, options: {extraClients: 1, holdMs: 300}}\nsweep: {matrix: {server.backlog: [2, 3, 4, 5, 6]}}\noutput: ${mnt}\n`,
+      );
+      const r = await lab(['sweep', f]);
+      expect(r.exitCode, r.stderr).toBe(2);
+      const last = r.stderr.trim().split('\n').pop()!;
+      expect(last).toMatch(/^lab sweep: .*ENOSPC.*finished point run\(s\).* on disk, whole: lab sweep --resume /);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      const dir = join(mnt, readdirSync(mnt)[0]!);
+      const files = readdirSync(join(dir, 'points'));
+      expect(files.filter((x) => !x.endsWith('.json'))).toEqual([]);
+      expect(files.length).toBeGreaterThan(0);
+      expect(files.length).toBeLessThan(5);
+      for (const x of files) expect(JSON.parse(readFileSync(join(dir, 'points', x), 'utf8')).schema).toBe('tcplab.point/2');
+      expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(dir.split('/').pop()!);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  }, 120_000);
+
+  it('lab sweep --output puts the run folder where it says; with --resume it is refused', async () => {
+    const f = labFile('out.yaml', 'runtime: netns\nscenario: {name: backlog, options: {extraClients: 1, holdMs: 300}}\nserver: {backlog: 2}\n');
+    const r = await lab(['sweep', f, '--output', 'elsewhere']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^elsewhere\/\d{8}-\d{6}-[0-9a-f]{4}$/);
+    const x = await lab(['sweep', '--resume', join(WORK, r.stdout.trim()), '--output', 'x']);
+    expect([x.exitCode, x.stderr.trim()]).toEqual([2, 'lab sweep: --output cannot move a sweep being resumed (it goes on in its own folder)']);
+  }, 60_000);
 });
 
 describe('lab run: the same sweep from flags', () => {

@@ -353,6 +353,8 @@ describe('lab up: bad input is one line on stderr, exit 2, nothing created', () 
     [['--loadgen', 'wrk2'], 'lab up: wrk2 needs a request rate: give --rate'],
     [['--loadgen', 'ab', '--pipelining', '4'], 'lab up: ab cannot pipeline requests'],
     [['--bogus'], "unknown option '--bogus'"],
+    [['--output', '/dev/null/x'], 'cannot make the folder (ENOTDIR)'],
+    [['--results', 'x'], "lab up: unknown option '--results'"],
     // A missing tool is found on the loadgen host after it exists; the lab is removed again.
     [
       ['--loadgen', 'wrk2', '--rate', '100', '--duration', '1'],
@@ -365,7 +367,8 @@ describe('lab up: bad input is one line on stderr, exit 2, nothing created', () 
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
     // Progress lines of a lab that was made (a missing tool is found on its host) aside, one line.
-    const lines = r.stderr.split('\n').filter((l) => l && !/^(lab up: \S+: \d+ point run|\[\d+\/\d+\] |lab up: hosts: )/.test(l));
+    const progress = /^(lab up: \S+: \d+ point run|\[\d+\/\d+\] |lab up: hosts: |image (server|loadgen): )/;
+    const lines = r.stderr.split('\n').filter((l) => l && !progress.test(l));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(msg);
     expect(r.stderr).not.toMatch(/\n\s+at /);

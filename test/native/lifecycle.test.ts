@@ -53,6 +53,20 @@ describe('options are checked before any socket exists', () => {
   });
 });
 
+describe('the body limit', () => {
+  it('maxBodyBytes: a Content-Length above it gets 413, at it the body is read and the request answered', async () => {
+    const s = new Server({ host: '127.0.0.1', maxBodyBytes: 10 });
+    const { port } = await s.listen();
+    const at = await exchange(port, ['POST / HTTP/1.1\r\nHost: l\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789'], { timeoutMs: 3000 });
+    expect(parseResponses(at.data).map((x) => x.status)).toEqual([200]);
+    const over = await exchange(port, ['POST / HTTP/1.1\r\nHost: l\r\nContent-Length: 11\r\n\r\n01234567890'], { timeoutMs: 3000 });
+    expect(parseResponses(over.data).map((x) => x.status)).toEqual([413]);
+    expect(s.stats().total.bodyTooLarge).toBe(1);
+    await s.close();
+    expect(() => new Server({ maxBodyBytes: -1 })).toThrow(/option `maxBodyBytes` must be an integer from 0 to 1099511627776, got -1/);
+  });
+});
+
 describe('OS errors', () => {
   it('EADDRINUSE becomes an Error with code, errno and syscall, and leaks no fd', async () => {
     const a = new Server({ host: '127.0.0.1' });
@@ -70,12 +84,39 @@ describe('OS errors', () => {
     await a.close();
   });
 
-  it('a second listen() rejects', async () => {
+  it('a second listen() rejects; on a closed server the code says so', async () => {
     const a = new Server({ host: '127.0.0.1' });
     await a.listen();
-    await expect(a.listen()).rejects.toThrow(/already called/);
+    await expect(a.listen()).rejects.toMatchObject({ code: 'ERR_SERVER_ALREADY_LISTEN', message: expect.stringMatching(/already called/) });
     await a.close();
     expect(() => a.pause()).toThrow(/closed/);
+    await expect(a.listen()).rejects.toMatchObject({ code: 'ERR_SERVER_NOT_RUNNING', message: 'the server is closed' });
+    // close() again settles at once.
+    await a.close();
+  });
+
+  it('out of file descriptors while making its loops: an EMFILE error, not an abort', async () => {
+    // A child with a 64-fd limit (prlimit), so this process keeps its own.
+    const addon = new URL('../../dist/native/index.js', import.meta.url).href;
+    const script = [
+      `const { Server } = await import(${JSON.stringify(addon)});`,
+      'const out = [];',
+      "for (const model of ['reuseport', 'acceptor']) {",
+      "  const s = new Server({ host: '127.0.0.1', model, threads: 64 });",
+      '  const err = await s.listen().then(() => null, (e) => e);',
+      '  out.push({ model, code: err?.code ?? null, syscall: err?.syscall ?? null });',
+      '  await s.close();',
+      '}',
+      'console.log(JSON.stringify(out));',
+    ].join('\n');
+    const r = await run('prlimit', ['--nofile=64:64', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Array<{ model: string; code: string | null; syscall: string | null }>;
+    // Each loop of these models has its own epoll fd and eventfd: 64 loops cannot fit in 64 fds.
+    expect(out.map((o) => o.model)).toEqual(['reuseport', 'acceptor']);
+    for (const o of out) {
+      expect([o.model, o.code]).toEqual([o.model, 'EMFILE']);
+      expect(['epoll_create1', 'eventfd', 'socket', 'open']).toContain(o.syscall);
+    }
   });
 });
 

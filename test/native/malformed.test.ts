@@ -51,6 +51,13 @@ const cases: Case[] = [
   { name: 'truncated head, then closed', send: ['GET / HTTP/1.1\r\nHost: la'], expect: [], endAfterWrite: true },
   { name: 'truncated body, then closed', send: ['POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc'], expect: [], endAfterWrite: true },
   { name: 'only CRLFs, then closed', send: ['\r\n'.repeat(500)], expect: [], endAfterWrite: true },
+  // RFC 9112/9110 conformance.
+  { name: 'two Host headers', send: ['GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'], expect: [400] },
+  { name: 'two Host headers, the same value', send: ['GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n'], expect: [400] },
+  { name: 'HTTP/1.2 is served as 1.1 (keep-alive, two answers)', send: [`GET / HTTP/1.2\r\n${H}\r\nGET / HTTP/1.9\r\n${H}Connection: close\r\n\r\n`], expect: [200, 200] },
+  { name: 'HTTP/2.0 request line', send: [`GET / HTTP/2.0\r\n${H}\r\n`], expect: [505] },
+  { name: 'a terabyte Content-Length (over the 1 MiB body limit)', send: [`POST / HTTP/1.1\r\n${H}Content-Length: 1099511627776\r\n\r\n`], expect: [413] },
+  { name: 'Content-Length one over the body limit', send: [`POST / HTTP/1.1\r\n${H}Content-Length: 1048577\r\n\r\n`], expect: [413] },
   { name: '64 KB of random bytes', send: [randomBytes(65536)], expect: (s) => s.length === 1 && [400, 431].includes(s[0]!) },
 ];
 
@@ -84,5 +91,6 @@ describe('malformed input', () => {
     expect(t.headersTooLarge).toBeGreaterThanOrEqual(want(431));
     expect(t.notImplemented).toBe(want(501));
     expect(t.versionNotSupported).toBe(want(505));
+    expect(t.bodyTooLarge).toBe(want(413));
   });
 });

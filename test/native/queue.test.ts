@@ -39,6 +39,22 @@ describe('pause() and the accept queue', () => {
 });
 
 describe('setAcceptRate()', () => {
+  it('set before listen(): the rate is shared by every accepting loop (reuseport × 4 at 40/s holds 40/s in all)', async () => {
+    const s = new Server({ host: '127.0.0.1', backlog: 4096, model: 'reuseport', threads: 4 });
+    s.setAcceptRate(40);
+    const { port } = await s.listen();
+    const socks = await Promise.all(Array.from({ length: 200 }, () => open(port)));
+    await new Promise((r) => setTimeout(r, 250));
+    const a0 = s.stats().total.accepted;
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 2000));
+    const perSecond = ((s.stats().total.accepted - a0) * 1000) / (performance.now() - t0);
+    expect(perSecond).toBeGreaterThan(40 * 0.7);
+    expect(perSecond).toBeLessThan(40 * 1.3);
+    for (const x of socks) x.destroy();
+    await s.close();
+  });
+
   for (const rate of [50, 200]) {
     it(`holds ${rate} accepts per second within 15%`, async () => {
       const s = new Server({ host: '127.0.0.1', backlog: 4096 });

@@ -2,7 +2,7 @@
 // capabilities only where asked, the server image's non-root user, labels, typed errors.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { lstatSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DockerRuntime } from '../../lab/runtime/docker.js';
@@ -13,6 +13,7 @@ const rt = new DockerRuntime({ progress: (l) => process.stderr.write(`${l}\n`) }
 const runId = `t${process.pid}-docker`;
 const logDir = () => mkdtempSync(join(tmpdir(), 'tcplab-docker-'));
 let lab: Lab;
+let labLogs: string;
 
 /** The capability bounding set of a container's processes (CapBnd of PID 1), as a bit mask. */
 const capBnd = (container: string) =>
@@ -22,10 +23,11 @@ const NET_RAW = 1n << 13n;
 
 beforeAll(async () => {
   await rt.check();
+  labLogs = join(logDir(), 'logs');
   lab = await rt.create({
     runId,
     subnet: '198.18.7.0/24',
-    logDir: logDir(),
+    logDir: labLogs,
     hosts: [
       { name: 'server', role: 'server', sysctls: [parseSetting('net.core.somaxconn=321'), parseSetting('net.ipv4.ip_local_port_range=20000 30000')] },
       { name: 'loadgen-1', role: 'loadgen', sysctls: [] },
@@ -51,6 +53,24 @@ describe('docker runtime', () => {
     } finally {
       await second.destroy();
     }
+  });
+
+  it('the bind-mounted log folder: not world-writable, files owned by the container user, no link followed', async () => {
+    expect(statSync(labLogs).mode & 0o777).toBe(0o755);
+    const srv = lab.host('server');
+    const p = srv.start(['sh', '-c', 'echo written-by-$(id -u)'], 'own');
+    await p.exited;
+    const st = statSync(join(labLogs, 'server-own.log'));
+    expect([st.uid, st.mode & 0o777]).toEqual([10001, 0o644]);
+    // A link planted at a log's name (by a container or a local user) is never followed:
+    // starting the process fails, and the link's target keeps its owner and mode.
+    const victim = join(logDir(), 'victim');
+    writeFileSync(victim, 'secret\n', { mode: 0o600 });
+    symlinkSync(victim, join(labLogs, 'server-planted.log'));
+    expect(() => srv.start(['true'], 'planted')).toThrow(/EEXIST/);
+    expect(lstatSync(join(labLogs, 'server-planted.log')).isSymbolicLink()).toBe(true);
+    const v = statSync(victim);
+    expect([v.uid, v.mode & 0o777]).toEqual([0, 0o600]);
   });
 
   it('exec: stdout and stderr apart, exit codes, a missing program is 127, a timeout is reported', async () => {

@@ -76,6 +76,44 @@ describe('server process', () => {
     expect((await once(child, 'exit'))[0]).toBe(0);
   });
 
+  // Request targets and shapes that node:http or new URL() cannot take: each gets an answer (or a
+  // close), and the control API (and the reactor with it) keeps serving.
+  it.each([
+    ['a target new URL() cannot parse', 'GET //[ HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['an IPv6 authority left open', 'GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a protocol-relative target with a bad host', 'GET //%%%%/stats HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['/__proto__', 'GET /__proto__ HTTP/1.1\r\nHost: x\r\n\r\n', 404],
+    ['/constructor', 'GET /constructor HTTP/1.1\r\nHost: x\r\n\r\n', 404],
+    ['a bad percent escape in the query', 'GET /stats?%zz HTTP/1.1\r\nHost: x\r\n\r\n', 200],
+    ['perSecond=1e3', 'POST /accept-rate?perSecond=1e3 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', 400],
+    ['a 5,000-byte body', 'POST /accept-rate HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n' + 'x'.repeat(5000), 400],
+    ['perSecond a list', 'POST /accept-rate HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n{"perSecond": [1]}  ', 400],
+    ['DELETE', 'DELETE /stats HTTP/1.1\r\nHost: x\r\n\r\n', 405],
+    ['Content-Length: abc', 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400],
+    ['chunked and Content-Length', 'GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n', 400],
+    ['a 100 KB target', 'GET /' + 'a'.repeat(100_000) + ' HTTP/1.1\r\nHost: x\r\n\r\n', 431],
+    ['binary garbage', '\x00\x01\x02\x03 garbage\r\n\r\n', 400],
+    ['HTTP/9.9', 'GET / HTTP/9.9\r\n\r\n', 400],
+    ['a header line without a colon', 'GET / HTTP/1.1\r\nBad Header Without Colon\r\n\r\n', 400],
+  ])('control API: %s → %i, and it keeps serving', async (_name, raw, status) => {
+    const { child, info } = await start([MAIN, ...LOCAL]);
+    const r = await exchange(info.controlPort, [raw], { timeoutMs: 3000 });
+    expect(r.data.toString('latin1')).toMatch(new RegExp(`^HTTP/1\\.[01] ${status} `));
+    expect(await control(info.controlPort, '/healthz')).toEqual({ status: 200, body: { ok: true } });
+    expect(child.exitCode).toBe(null);
+    const http = await exchange(info.port, [GET], { untilBytes: 94 });
+    expect(parseResponses(http.data)[0]?.status).toBe(200);
+    child.kill('SIGTERM');
+    expect((await once(child, 'exit'))[0]).toBe(0);
+  });
+
+  it('the control API listens on loopback unless told otherwise', async () => {
+    const { child, info } = await start([MAIN, '--host', '127.0.0.1', '--port', '0', '--control-port', '0']);
+    expect(info).toMatchObject({ controlHost: '127.0.0.1' });
+    child.kill('SIGTERM');
+    expect((await once(child, 'exit'))[0]).toBe(0);
+  });
+
   it('takes its settings from TCPLAB_* environment variables', async () => {
     const { child, info } = await start([MAIN, '--host', '127.0.0.1', '--control-host', '127.0.0.1'], {
       TCPLAB_PORT: '0',
