@@ -2,7 +2,7 @@
 // no host; tests call it directly), run() does it. lab/bin.ts is the executable around run().
 // Every error a user can cause or meet is a LabError: one line on stderr, its exit code.
 import { Command, CommanderError, Option } from 'commander';
-import { addServeOptions, type ServeOptions } from '../server/options.js';
+import { addServeOptions, serveOptions, type ServeOptions } from '../server/options.js';
 import { InputError, isLabError } from './errors.js';
 import { DEFAULT_DURATION_SEC, F, flagParser, MODELS, RUNTIMES, TOOLS, type RuntimeName } from './fields.js';
 import { labFromFlags, typed, validateLab, type LabFile } from './labfile.js';
@@ -126,7 +126,7 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
 
   addServeOptions(program.command('serve'))
     .description('run the native reactor and its control API in this process (what the server host runs)')
-    .action((options: ServeOptions) => done({ cmd: 'serve', options }));
+    .action((parsed: Record<string, unknown>) => done({ cmd: 'serve', options: serveOptions(parsed) }));
 
   const opt = (flags: string, help: string) => new Option(flags, help);
   program

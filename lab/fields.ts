@@ -50,6 +50,12 @@ export const F = {
   idleTimeoutMs: int(0, 86_400_000).default(60_000),
   /** A request whose Content-Length is above this gets 413. */
   maxBodyBytes: int(0, 2 ** 40).default(1 << 20),
+  /** A request head must be whole this long after its first byte (0: no limit), ms. */
+  headerTimeoutMs: int(0, 86_400_000).default(10_000),
+  /** A body must be whole this long after its head (0: no limit), ms. */
+  bodyTimeoutMs: int(0, 86_400_000).default(30_000),
+  /** Connections open at once; more are closed at once (0: no cap). */
+  maxConnections: int(0, 10_000_000).default(65_536),
   /** A port the server process listens on; 0 picks an ephemeral one. */
   listenPort: int(0, 65535),
   /** The ports of a lab's server host: known in advance, so never 0. */
@@ -135,6 +141,9 @@ export const ServerSchema = z
     backlog: F.backlog,
     idleTimeoutMs: F.idleTimeoutMs,
     maxBodyBytes: F.maxBodyBytes,
+    headerTimeoutMs: F.headerTimeoutMs,
+    bodyTimeoutMs: F.bodyTimeoutMs,
+    maxConnections: F.maxConnections,
     port: F.port,
     controlPort: F.controlPort,
     sysctls: Sysctls,

@@ -11,7 +11,7 @@
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { differsFromKernelDefault, snapshot, type Snapshot } from '../sysctl/apply.js';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { sysctlSettings, type Point } from './labfile.js';
 import { checkTool } from './loadgen/drivers.js';
 import { counterDeltas, nonZero } from './observe/nstat.js';
@@ -62,7 +62,9 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     { name: 'loadgen-1', role: 'loadgen' as const, sysctls: sysctlSettings(lg.sysctls), requested: lg.sysctls, caps: impl.loadgenCaps ?? [] },
   ];
 
-  // create
+  // create: a point run again (after a failure, on --resume) starts from empty log and raw
+  // folders, so no line of the last attempt (a "listening" the server printed then) is read.
+  for (const sub of ['logs', 'raw']) rmSync(join(o.dir, sub, name), { recursive: true, force: true });
   Object.assign(o.handle, { runtime: o.runtime, runId: o.runId });
   const creating = o.runtime.create({
     runId: o.runId,

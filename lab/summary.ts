@@ -74,6 +74,8 @@ function serverLines(r: PointRecord): string[] {
   const errorsSeen = t
     ? Object.entries({
         400: t.badRequests,
+        408: t.headerTimeouts + t.bodyTimeouts,
+        overCap: t.overCap,
         413: t.bodyTooLarge,
         431: t.headersTooLarge,
         501: t.notImplemented,

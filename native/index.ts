@@ -33,6 +33,12 @@ export interface ServerOptions {
   maxHeaderBytes?: number;
   /** A request whose Content-Length is above this gets 413. 0..2^40, default 1048576. */
   maxBodyBytes?: number;
+  /** A request head not whole this long after its first byte gets 408 and a close; 0 never. Default 10000. */
+  headerTimeoutMs?: number;
+  /** A body not whole this long after its head gets 408 and a close; 0 never. Default 30000. */
+  bodyTimeoutMs?: number;
+  /** Connections open at once over all threads; more are closed at once. 0: no cap. Default 65536. */
+  maxConnections?: number;
 }
 
 export interface Counters {
@@ -49,6 +55,10 @@ export interface Counters {
   notImplemented: number;
   versionNotSupported: number;
   idleTimeouts: number;
+  headerTimeouts: number;
+  bodyTimeouts: number;
+  /** Connections closed at once because maxConnections were open. */
+  overCap: number;
   emfileEvents: number;
   acceptErrors: Record<'EMFILE' | 'ENFILE' | 'ENOBUFS' | 'ENOMEM' | 'ECONNABORTED' | 'EPERM' | 'EPROTO' | 'other', number>;
 }

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { InputError, LabError } from '../lab/errors.js';
-import { addServeOptions, type ServeOptions } from './options.js';
+import { addServeOptions, serveOptions, type ServeOptions } from './options.js';
 
 export class UsageError extends InputError {}
 
@@ -32,6 +32,9 @@ export async function serve(opts: ServeOptions): Promise<void> {
         trigger: opts.trigger,
         idleTimeoutMs: opts.idleTimeoutMs,
         maxBodyBytes: opts.maxBodyBytes,
+        headerTimeoutMs: opts.headerTimeoutMs,
+        bodyTimeoutMs: opts.bodyTimeoutMs,
+        maxConnections: opts.maxConnections,
       });
     } catch (err) {
       throw new UsageError((err as Error).message);
@@ -92,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
     return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : 2;
   }
   try {
-    await serve(cmd.opts<ServeOptions>());
+    await serve(serveOptions(cmd.opts()));
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

@@ -13,6 +13,9 @@ export interface ServeOptions {
   trigger: Trigger;
   idleTimeoutMs: number;
   maxBodyBytes: number;
+  headerTimeoutMs: number;
+  bodyTimeoutMs: number;
+  maxConnections: number;
   controlHost: string;
   controlPort: number;
 }
@@ -20,10 +23,11 @@ export interface ServeOptions {
 const def = <T>(schema: { parse(v: undefined): T }) => schema.parse(undefined);
 
 export const SERVE_FLAGS = [
-  { flag: '--host <addr>', env: 'TCPLAB_HOST', help: 'address to bind', def: '0.0.0.0', parse: (v: string) => v },
-  { flag: '--port <n>', env: 'TCPLAB_PORT', help: 'HTTP port (0: ephemeral)', def: def(F.port), parse: intFlag('--port', F.listenPort) },
+  { flag: '--host <addr>', key: 'host', env: 'TCPLAB_HOST', help: 'address to bind', def: '0.0.0.0', parse: (v: string) => v },
+  { flag: '--port <n>', key: 'port', env: 'TCPLAB_PORT', help: 'HTTP port (0: ephemeral)', def: def(F.port), parse: intFlag('--port', F.listenPort) },
   {
     flag: '--backlog <n>',
+    key: 'backlog',
     env: 'TCPLAB_BACKLOG',
     help: 'listen() backlog, passed as is',
     def: def(F.backlog),
@@ -31,15 +35,31 @@ export const SERVE_FLAGS = [
   },
   {
     flag: '--model <name>',
+    key: 'model',
     env: 'TCPLAB_MODEL',
     help: `reactor model: ${MODELS.join(', ')}`,
     def: def(F.model),
     parse: textFlag('--model', F.model),
   },
-  { flag: '--threads <n>', env: 'TCPLAB_THREADS', help: 'loops/workers (single: 1)', def: def(F.threads), parse: intFlag('--threads', F.threads) },
-  { flag: '--trigger <mode>', env: 'TCPLAB_TRIGGER', help: 'edge or level', def: def(F.trigger), parse: textFlag('--trigger', F.trigger) },
+  {
+    flag: '--threads <n>',
+    key: 'threads',
+    env: 'TCPLAB_THREADS',
+    help: 'loops/workers (single: 1)',
+    def: def(F.threads),
+    parse: intFlag('--threads', F.threads),
+  },
+  {
+    flag: '--trigger <mode>',
+    key: 'trigger',
+    env: 'TCPLAB_TRIGGER',
+    help: 'edge or level',
+    def: def(F.trigger),
+    parse: textFlag('--trigger', F.trigger),
+  },
   {
     flag: '--idle-timeout <ms>',
+    key: 'idleTimeoutMs',
     env: 'TCPLAB_IDLE_TIMEOUT_MS',
     help: 'idle connection timeout in ms (0: never)',
     def: def(F.idleTimeoutMs),
@@ -47,13 +67,39 @@ export const SERVE_FLAGS = [
   },
   {
     flag: '--max-body-bytes <n>',
+    key: 'maxBodyBytes',
     env: 'TCPLAB_MAX_BODY_BYTES',
     help: 'a request whose Content-Length is above this gets 413',
     def: def(F.maxBodyBytes),
     parse: intFlag('--max-body-bytes', F.maxBodyBytes),
   },
   {
+    flag: '--header-timeout <ms>',
+    key: 'headerTimeoutMs',
+    env: 'TCPLAB_HEADER_TIMEOUT_MS',
+    help: 'a request head not whole this long after its first byte gets 408 (0: never)',
+    def: def(F.headerTimeoutMs),
+    parse: intFlag('--header-timeout', F.headerTimeoutMs),
+  },
+  {
+    flag: '--body-timeout <ms>',
+    key: 'bodyTimeoutMs',
+    env: 'TCPLAB_BODY_TIMEOUT_MS',
+    help: 'a body not whole this long after its head gets 408 (0: never)',
+    def: def(F.bodyTimeoutMs),
+    parse: intFlag('--body-timeout', F.bodyTimeoutMs),
+  },
+  {
+    flag: '--max-connections <n>',
+    key: 'maxConnections',
+    env: 'TCPLAB_MAX_CONNECTIONS',
+    help: 'connections open at once; more are closed at once (0: no cap)',
+    def: def(F.maxConnections),
+    parse: intFlag('--max-connections', F.maxConnections),
+  },
+  {
     flag: '--control-host <addr>',
+    key: 'controlHost',
     env: 'TCPLAB_CONTROL_HOST',
     help: 'control API address (loopback unless given)',
     def: '127.0.0.1',
@@ -61,6 +107,7 @@ export const SERVE_FLAGS = [
   },
   {
     flag: '--control-port <n>',
+    key: 'controlPort',
     env: 'TCPLAB_CONTROL_PORT',
     help: 'control API port (0: ephemeral)',
     def: def(F.controlPort),
@@ -79,4 +126,14 @@ export function addServeOptions(cmd: Command): Command {
     );
   }
   return cmd;
+}
+
+/**
+ * The parsed flags as the server's options: `--idle-timeout` is commander's `idleTimeout`
+ * but the reactor's `idleTimeoutMs` (each flag names its key, so none is dropped on the way).
+ */
+export function serveOptions(parsed: Record<string, unknown>): ServeOptions {
+  const out: Record<string, unknown> = {};
+  for (const f of SERVE_FLAGS) out[f.key] = parsed[new Option(f.flag).attributeName()];
+  return out as unknown as ServeOptions;
 }

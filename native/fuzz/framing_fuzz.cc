@@ -31,9 +31,9 @@ struct Split {
 
 void check_answers(const std::string& out) {
   static const std::string_view kAll[] = {
-      Responses::ok(true, false), Responses::ok(false, false), Responses::ok(true, true),
-      Responses::ok(false, true), Responses::error(400),       Responses::error(413),
-      Responses::error(431),      Responses::error(501),       Responses::error(505)};
+      Responses::ok(true, false), Responses::ok(false, false), Responses::ok(true, true), Responses::ok(false, true),
+      Responses::error(400),      Responses::error(408),       Responses::error(413),     Responses::error(431),
+      Responses::error(501),      Responses::error(505),       Responses::continue_100()};
   size_t off = 0;
   while (off < out.size()) {
     bool matched = false;

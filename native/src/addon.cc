@@ -64,8 +64,9 @@ std::string choice(Napi::Env env, Napi::Value v, const std::string& name, const 
   throw invalid_arg(env, v.IsString(), "option `" + name + "` must be one of " + list + ", got " + describe(v));
 }
 
-const char* const kOptionNames[] = {"host",    "port",          "backlog",   "model",          "threads",
-                                    "trigger", "idleTimeoutMs", "reusePort", "maxHeaderBytes", "maxBodyBytes"};
+const char* const kOptionNames[] = {
+    "host",      "port",           "backlog",      "model",           "threads",       "trigger",       "idleTimeoutMs",
+    "reusePort", "maxHeaderBytes", "maxBodyBytes", "headerTimeoutMs", "bodyTimeoutMs", "maxConnections"};
 
 ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   ServerConfig cfg;
@@ -120,6 +121,12 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
     if (!v.IsBoolean()) throw invalid_arg(env, false, "option `reusePort` must be true or false, got " + describe(v));
     cfg.reuse_port = v.As<Napi::Boolean>().Value();
   }
+  if (has("headerTimeoutMs"))
+    cfg.header_timeout_ms = int_value(env, o.Get("headerTimeoutMs"), "headerTimeoutMs", 0, 86400000);
+  if (has("bodyTimeoutMs")) cfg.body_timeout_ms = int_value(env, o.Get("bodyTimeoutMs"), "bodyTimeoutMs", 0, 86400000);
+  if (has("maxConnections")) {
+    cfg.max_connections = static_cast<uint64_t>(int_value(env, o.Get("maxConnections"), "maxConnections", 0, 10000000));
+  }
   if (has("maxBodyBytes")) {
     cfg.max_body_bytes = static_cast<uint64_t>(int_value(env, o.Get("maxBodyBytes"), "maxBodyBytes", 0, 1LL << 40));
   }
@@ -161,6 +168,9 @@ void put_counters(Napi::Env env, Napi::Object o, const ThreadStats* const* all, 
   o.Set("notImplemented", sum(&ThreadStats::status501));
   o.Set("versionNotSupported", sum(&ThreadStats::status505));
   o.Set("idleTimeouts", sum(&ThreadStats::idle_timeouts));
+  o.Set("headerTimeouts", sum(&ThreadStats::header_timeouts));
+  o.Set("bodyTimeouts", sum(&ThreadStats::body_timeouts));
+  o.Set("overCap", sum(&ThreadStats::over_cap));
   o.Set("emfileEvents", sum(&ThreadStats::emfile_events));
   Napi::Object errs = Napi::Object::New(env);
   for (int k = 0; k < kAcceptErrKinds; k++) {

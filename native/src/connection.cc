@@ -2,16 +2,18 @@
 #include "connection.h"
 
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 namespace tcplab {
 
 namespace {
 // Room one more answer needs in the output buffer; computed once at load time.
-const size_t kMaxAnswer = Responses::max_size();
+const size_t kMaxAnswer = Responses::max_size() + Responses::continue_100().size();
 }  // namespace
 
 Conn::Conn(int fd_, const ConnLimits& limits_)
@@ -29,6 +31,8 @@ void Conn::reset(int new_fd) {
   lingering = want_write = read_stalled = close_after_flush = timed_out = false;
   busy.store(false, std::memory_order_relaxed);
   in_len = out_off = out_len = lingered = 0;
+  phase = 0;
+  phase_started_ms = 0;
   framer = RequestFramer(limits.max_header_bytes, limits.max_body_bytes);
 }
 
@@ -42,7 +46,13 @@ bool Conn::process_input(ThreadStats& st) {
     }
     Frame f = framer.next(in.get() + off, in_len - off);
     off += f.consumed;
+    if (f.continue_100) {
+      const std::string_view c = Responses::continue_100();
+      std::memcpy(out.get() + out_len, c.data(), c.size());
+      out_len += c.size();
+    }
     if (f.kind == Frame::kRequest) {
+      phase = 0;  // the next request's deadline starts with its first byte
       std::string_view r = Responses::ok(f.keep_alive, f.head);
       std::memcpy(out.get() + out_len, r.data(), r.size());
       out_len += r.size();
@@ -161,9 +171,43 @@ Next Conn::on_readable(ThreadStats& st, bool hangup) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
     return Next::kClose;
   }
+  check_deadlines(st);
   if (!flush(st)) return Next::kClose;
   if (peer_closed) return Next::kClose;
   return after_flush();
+}
+
+namespace {
+int64_t coarse_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // vDSO, a few ns
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+}  // namespace
+
+void Conn::check_deadlines(ThreadStats& st) {
+  if (close_after_flush) return;
+  const uint8_t now_phase = framer.in_body() ? 2 : (in_len > 0 ? 1 : 0);
+  if (now_phase == 0) {
+    phase = 0;
+    return;
+  }
+  const int64_t now = coarse_ms();
+  if (now_phase != phase) {
+    phase = now_phase;
+    phase_started_ms = now;
+    return;
+  }
+  const int64_t limit = phase == 1 ? limits.header_timeout_ms : limits.body_timeout_ms;
+  if (limit <= 0 || now - phase_started_ms <= limit) return;
+  (phase == 1 ? st.header_timeouts : st.body_timeouts).add();
+  const std::string_view r = Responses::error(408);
+  if (limits.out_cap - out_len >= r.size()) {
+    std::memcpy(out.get() + out_len, r.data(), r.size());
+    out_len += r.size();
+  }
+  close_after_flush = true;
+  in_len = 0;
 }
 
 Next Conn::on_writable(ThreadStats& st) {

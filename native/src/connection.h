@@ -20,6 +20,11 @@ struct ConnLimits {
   size_t in_cap = 16384;              // input buffer: at least max_header_bytes + 1
   size_t out_cap = 16384;             // output buffer: at least Responses::max_size()
   size_t linger_max_bytes = 1 << 20;  // discarded after we sent FIN, then we close
+  // Against slowloris: a request head must be whole within header_timeout_ms of its first
+  // byte, a body within body_timeout_ms of its head (0: no limit). Checked when bytes
+  // arrive; the idle timer does not restart while a request is incomplete.
+  int64_t header_timeout_ms = 10000;
+  int64_t body_timeout_ms = 30000;
 };
 
 // What the loop should do with the connection next.
@@ -50,6 +55,9 @@ struct Conn {
   // Resets for a new socket (conns are pooled per loop).
   void reset(int new_fd);
 
+  // A request has begun and not ended (part of a head, or a body being read).
+  bool request_pending() const { return in_len > 0 || framer.in_body(); }
+
   int fd;
   const ConnLimits& limits;
 
@@ -70,11 +78,15 @@ struct Conn {
   size_t out_off = 0;
   size_t out_len = 0;
   size_t lingered = 0;
+  uint8_t phase = 0;             // 0 between requests, 1 a head under way, 2 a body under way
+  int64_t phase_started_ms = 0;  // when the current phase began (CLOCK_MONOTONIC_COARSE)
   RequestFramer framer;
   std::unique_ptr<char[]> in;
   std::unique_ptr<char[]> out;
 
  private:
+  // Ends the connection with 408 when the current head or body is past its deadline.
+  void check_deadlines(ThreadStats& st);
   // Writes pending output. Returns false on a fatal socket error.
   bool flush(ThreadStats& st);
   Next after_flush();

@@ -148,6 +148,7 @@ Frame RequestFramer::next(const char* data, size_t len) {
       body_head_ = f.head;
       Frame more;
       more.consumed = len;
+      more.continue_100 = f.continue_100;
       return more;
     }
     pos = i + 1;
@@ -181,7 +182,8 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
   const Method kind = classify_method(method);
 
   // Header fields: name ":" OWS value OWS CRLF.
-  bool has_cl = false, has_te = false, has_host = false, conn_close = false, conn_keep_alive = false;
+  bool has_cl = false, has_te = false, has_host = false, conn_close = false, conn_keep_alive = false,
+       expect_100 = false;
   uint64_t cl = 0;
   size_t count = 0;
   p = eol + 2;
@@ -214,6 +216,8 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
       if (has_cl && n != cl) return error(400);
       has_cl = true;
       cl = n;
+    } else if (ieq(name, name_len, "expect")) {
+      expect_100 = ieq(v, vlen, "100-continue");
     } else if (ieq(name, name_len, "host")) {
       if (has_host) return error(400);
       has_host = true;
@@ -233,6 +237,7 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
   f.kind = Frame::kRequest;
   f.head = kind == Method::kHead;
   f.keep_alive = http11 ? !conn_close : (conn_keep_alive && !conn_close);
+  f.continue_100 = expect_100 && http11 && cl > 0;
   *content_length = cl;
   return f;
 }
@@ -246,6 +251,7 @@ constexpr std::string_view kOkClose = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("clos
 constexpr std::string_view kHeadKeepAlive = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("keep-alive", "6");
 constexpr std::string_view kHeadClose = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("close", "6");
 constexpr std::string_view k400 = "HTTP/1.1 400 Bad Request\r\n" TCPLAB_HEADERS("close", "12") "bad request\n";
+constexpr std::string_view k408 = "HTTP/1.1 408 Request Timeout\r\n" TCPLAB_HEADERS("close", "16") "request timeout\n";
 constexpr std::string_view k413 =
     "HTTP/1.1 413 Content Too Large\r\n" TCPLAB_HEADERS("close", "18") "content too large\n";
 constexpr std::string_view k431 =
@@ -258,6 +264,8 @@ constexpr std::string_view k505 =
 
 }  // namespace
 
+std::string_view Responses::continue_100() { return "HTTP/1.1 100 Continue\r\n\r\n"; }
+
 std::string_view Responses::ok(bool keep_alive, bool head) {
   if (head) return keep_alive ? kHeadKeepAlive : kHeadClose;
   return keep_alive ? kOkKeepAlive : kOkClose;
@@ -265,6 +273,8 @@ std::string_view Responses::ok(bool keep_alive, bool head) {
 
 std::string_view Responses::error(uint16_t status) {
   switch (status) {
+    case 408:
+      return k408;
     case 413:
       return k413;
     case 431:
@@ -279,8 +289,8 @@ std::string_view Responses::error(uint16_t status) {
 }
 
 size_t Responses::max_size() {
-  return std::max(
-      {kOkKeepAlive.size(), kOkClose.size(), k400.size(), k413.size(), k431.size(), k501.size(), k505.size()});
+  return std::max({kOkKeepAlive.size(), kOkClose.size(), k400.size(), k408.size(), k413.size(), k431.size(),
+                   k501.size(), k505.size()});
 }
 
 }  // namespace tcplab

@@ -21,6 +21,10 @@ struct Frame {
   bool head = false;        // kRequest: HEAD, answer without a body
   uint16_t status = 0;      // kError: 400, 413, 431, 501 or 505; the connection closes
   size_t consumed = 0;      // bytes of the input the caller may drop now
+  // The head just parsed said `Expect: 100-continue` (HTTP/1.1, a body to come): answer
+  // "100 Continue" first. Sent whether or not the body is here already, so the output does
+  // not depend on how the input was split into reads.
+  bool continue_100 = false;
 };
 
 class RequestFramer {
@@ -56,6 +60,7 @@ class RequestFramer {
 struct Responses {
   static std::string_view ok(bool keep_alive, bool head);
   static std::string_view error(uint16_t status);  // always "Connection: close"
+  static std::string_view continue_100();          // "HTTP/1.1 100 Continue", no body
   static size_t max_size();                        // the longest of them
 };
 

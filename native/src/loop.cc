@@ -311,9 +311,18 @@ void Loop::conn_put(Conn* c) {
 
 void Loop::adopt(int fd) {
   assert_in_loop();
+  // Over the server's connection cap: closed at once (the client sees EOF).
+  const uint64_t cap = accept_.max_connections;
+  if (cap != 0 && accept_.open.fetch_add(1, std::memory_order_relaxed) >= cap) {
+    accept_.open.fetch_sub(1, std::memory_order_relaxed);
+    close(fd);
+    stats_.over_cap.add();
+    return;
+  }
   Conn* c = conn_get(fd);
   if (poller_.add(fd, kReadable | conn_interest_flags_, c) < 0) {
     close(fd);
+    if (cap != 0) accept_.open.fetch_sub(1, std::memory_order_relaxed);
     stats_.closed.add();
     graveyard_.push_back(c);
     return;
@@ -325,7 +334,8 @@ void Loop::adopt(int fd) {
 void Loop::on_conn(Conn* c, uint32_t mask) {
   if (pool_ != nullptr) {
     // Workers model: EPOLLONESHOT has disarmed c; a worker owns its I/O now.
-    if (!c->lingering) touch(c, idle_);
+    // (The worker that last held c wrote its state before re-arming it.)
+    if (!c->lingering && (!c->request_pending() || c->timer_list != 1)) touch(c, idle_);
     c->busy.store(true, std::memory_order_relaxed);
     pool_->submit(c, mask);
     return;
@@ -344,7 +354,9 @@ void Loop::apply(Conn* c, Next next) {
       }
       if (next == Next::kLinger) {
         if (c->timer_list != 2) touch(c, linger_);
-      } else {
+      } else if (!c->request_pending() || c->timer_list != 1) {
+        // A request under way keeps the deadline it had when it began: a client that
+        // sends one byte at a time does not hold the connection forever.
         touch(c, idle_);
       }
       return;
@@ -367,6 +379,7 @@ void Loop::close_conn(Conn* c) {
   unlink(c);
   close(c->fd);  // also removes it from epoll (we never dup connection fds)
   c->fd = -1;
+  if (accept_.max_connections != 0) accept_.open.fetch_sub(1, std::memory_order_relaxed);
   stats_.closed.add();
   stats_.active.sub();
   graveyard_.push_back(c);

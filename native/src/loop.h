@@ -28,6 +28,8 @@ struct AcceptControl {  // shared by the server's accepting loops, written from 
   std::atomic<uint64_t> rate_per_loop{0};   // accepts per second per accepting loop; 0 = unlimited
   std::atomic<uint64_t> rate_remainder{0};  // the first `remainder` loops accept one more per second
   std::atomic<uint64_t> generation{0};      // bumped on every change, before the loops are woken
+  uint64_t max_connections = 0;             // set before the loops start; 0 = no cap
+  std::atomic<uint64_t> open{0};            // connections open over all loops (counted with a cap only)
 };
 
 struct LoopOptions {

@@ -40,6 +40,9 @@ struct ServerConfig {
   int64_t idle_timeout_ms = 60000;
   size_t max_header_bytes = RequestFramer::kDefaultMaxHeaderBytes;
   uint64_t max_body_bytes = RequestFramer::kDefaultMaxBodyBytes;
+  int64_t header_timeout_ms = 10000;
+  int64_t body_timeout_ms = 30000;
+  uint64_t max_connections = 65536;
 };
 
 // An OS error with the failing call's name.

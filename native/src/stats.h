@@ -44,8 +44,11 @@ struct alignas(64) ThreadStats {
   Counter status431;
   Counter status501;
   Counter status505;
-  Counter idle_timeouts;  // connections closed by the idle timer
-  Counter emfile_events;  // EMFILE/ENFILE met and survived with the spare fd
+  Counter idle_timeouts;    // connections closed by the idle timer
+  Counter header_timeouts;  // 408: a request head not whole within the header deadline
+  Counter body_timeouts;    // 408: a body not whole within the body deadline
+  Counter over_cap;         // connections closed at once: the server had max_connections open
+  Counter emfile_events;    // EMFILE/ENFILE met and survived with the spare fd
   Counter accept_errors[kAcceptErrKinds];
 };
 

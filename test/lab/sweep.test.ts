@@ -146,6 +146,52 @@ describe('damaged records and a full disk', () => {
     }
   }, 120_000);
 
+  it('the server process killed mid-point: the point fails with the reason (exit 1), nothing is left, --resume finishes', async () => {
+    const f = labFile(
+      'killed.yaml',
+      'runtime: netns\nscenario: {name: backlog, options: {extraClients: 1, holdMs: 4000}}\nsweep: {matrix: {server.backlog: [2, 3]}}\noutput: killed\n',
+    );
+    const child = spawn(process.execPath, [CLI, 'sweep', f], { cwd: WORK, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b) => (err += b));
+    const deadline = Date.now() + 30_000;
+    let ns: string | undefined;
+    while (!ns && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+        .split('\n')
+        .map((l) => l.split(' ')[0]!)
+        .find((n) => /^tcplab-lab\..*-p001-r1\.server$/.test(n));
+    }
+    expect(ns, err).toBeDefined();
+    // The server is up once the burst runs: then kill it (SIGKILL, as a crash would).
+    let pid: number | undefined;
+    while (!pid && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      const pids = execFileSync('ip', ['netns', 'pids', ns!], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+      pid = pids.find((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('dist/server/main.js');
+        } catch {
+          return false;
+        }
+      });
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    process.kill(pid!, 'SIGKILL');
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(1);
+    const last = err.trim().split('\n').pop()!;
+    expect(last).toMatch(
+      /^lab sweep: point p001-r1 failed: server: POST \/resume failed: .* \(details: .*error\.txt\); the 0 finished point run\(s\) are on disk: lab sweep --resume (\S+)$/,
+    );
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(ns!.split('.')[1]!);
+    const dir = join(WORK, /--resume (\S+)$/.exec(last)![1]!);
+    const r = await lab(['sweep', '--resume', dir]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(records(dir).map((p) => p.id)).toEqual(['p001-r1', 'p002-r1']);
+  }, 90_000);
+
   it('lab sweep --output puts the run folder where it says; with --resume it is refused', async () => {
     const f = labFile('out.yaml', 'runtime: netns\nscenario: {name: backlog, options: {extraClients: 1, holdMs: 300}}\nserver: {backlog: 2}\n');
     const r = await lab(['sweep', f, '--output', 'elsewhere']);

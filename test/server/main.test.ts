@@ -107,6 +107,18 @@ describe('server process', () => {
     expect((await once(child, 'exit'))[0]).toBe(0);
   });
 
+  it('every reactor flag reaches the reactor: --idle-timeout, --header-timeout, --max-connections', async () => {
+    const { child, info } = await start([MAIN, ...LOCAL, '--idle-timeout', '800', '--header-timeout', '200', '--max-connections', '2']);
+    const idle = await exchange(info.port, [], { timeoutMs: 3000 });
+    expect(idle.ended || idle.reset).toBe(true);
+    const slow = await exchange(info.port, ['GET / HT', 'TP/1.1\r\n', 'Host: x\r\n'], { gapMs: 150, timeoutMs: 3000 });
+    expect(parseResponses(slow.data).map((x) => x.status)).toEqual([408]);
+    const total = (await control(info.controlPort, '/stats')).body.total as Record<string, number>;
+    expect(total).toMatchObject({ idleTimeouts: 1, headerTimeouts: 1 });
+    child.kill('SIGTERM');
+    expect((await once(child, 'exit'))[0]).toBe(0);
+  });
+
   it('the control API listens on loopback unless told otherwise', async () => {
     const { child, info } = await start([MAIN, '--host', '127.0.0.1', '--port', '0', '--control-port', '0']);
     expect(info).toMatchObject({ controlHost: '127.0.0.1' });
