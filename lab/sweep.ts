@@ -150,6 +150,13 @@ export async function sweep(
           onHosts: (hosts) => recordToolVersions(envFile, hosts),
         });
       } catch (err) {
+        const finishedCount = total - todo.length + i;
+        // The engine went away under the point: say so (exit 2), keep the folder for --resume.
+        if (runtime.name === 'docker' && !(await runtime.check().then(() => true, () => false))) {
+          throw new EnvironmentError(
+            `the Docker engine stopped answering during point ${name} (${(err as Error).message.split('\n')[0]}); the ${finishedCount} finished point run(s) are on disk: start the engine again (sudo bash scripts/install-docker.sh), then \`lab down\` and \`lab sweep --resume ${dir}\``,
+          );
+        }
         // The input or the machine (no engine, a sysctl the kernel refuses, a missing tool):
         // every point would fail alike. A new sweep that has nothing on disk yet leaves nothing.
         if (isLabError(err) && err.exitCode === 2) {

@@ -280,3 +280,51 @@ describe('lab sweep: bad input is one line, exit 2', () => {
     expect(r.stderr.trim()).toBe(`lab sweep: ${f}: server.backlog: got "lots": an integer from -2147483648 to 2147483647`);
   });
 });
+
+describe('the Docker engine stopped mid-sweep', () => {
+  it('one line naming the engine (exit 2); once it is back, lab down cleans up and --resume finishes', async () => {
+    const f = labFile(
+      'engine.yaml',
+      'runtime: docker\nscenario: {name: backlog, options: {extraClients: 1, holdMs: 6000}}\nsweep: {matrix: {server.backlog: [2, 3]}}\noutput: engine\n',
+    );
+    const child = spawn(process.execPath, [CLI, 'sweep', f], { cwd: WORK, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b) => (err += b));
+    const deadline = Date.now() + 120_000;
+    // Stop the engine while the first point's burst holds its connections.
+    while (!/lab sweep: hosts: /.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 2500));
+    execFileSync('pkill', ['-TERM', '-x', 'dockerd']);
+    const engineRuns = () => {
+      try {
+        return execFileSync('pgrep', ['-x', 'dockerd'], { encoding: 'utf8' }).trim() !== '';
+      } catch {
+        return false; // pgrep exits 1 when there is none
+      }
+    };
+    let dir = '';
+    try {
+      const [code] = (await once(child, 'exit')) as [number];
+      const last = err.trim().split('\n').pop()!;
+      expect(code, err).toBe(2);
+      expect(last).toMatch(
+        /^lab sweep: the Docker engine stopped answering during point p001-r1 \(.+\); the 0 finished point run\(s\) are on disk: start the engine again \(sudo bash scripts\/install-docker\.sh\), then `lab down` and `lab sweep --resume (\S+)`$/,
+      );
+      expect(err).not.toMatch(/\n\s+at /);
+      dir = join(WORK, /--resume (\S+)`$/.exec(last)![1]!);
+    } finally {
+      // The engine back, whatever happened above (the suites after this one need it).
+      while (engineRuns() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      execFileSync('bash', [fileURLToPath(new URL('../../scripts/install-docker.sh', import.meta.url))], { stdio: 'ignore' });
+    }
+    const down = await lab(['down']);
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect(execFileSync('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'], { encoding: 'utf8' }).trim()).toBe('');
+    const r = await lab(['sweep', '--resume', dir]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(records(dir).map((p) => [p.id, p.runtime])).toEqual([
+      ['p001-r1', 'docker'],
+      ['p002-r1', 'docker'],
+    ]);
+  }, 240_000);
+});
