@@ -152,7 +152,13 @@ export async function sweep(
       } catch (err) {
         const finishedCount = total - todo.length + i;
         // The engine went away under the point: say so (exit 2), keep the folder for --resume.
-        if (runtime.name === 'docker' && !(await runtime.check().then(() => true, () => false))) {
+        if (
+          runtime.name === 'docker' &&
+          !(await runtime.check().then(
+            () => true,
+            () => false,
+          ))
+        ) {
           throw new EnvironmentError(
             `the Docker engine stopped answering during point ${name} (${(err as Error).message.split('\n')[0]}); the ${finishedCount} finished point run(s) are on disk: start the engine again (sudo bash scripts/install-docker.sh), then \`lab down\` and \`lab sweep --resume ${dir}\``,
           );
