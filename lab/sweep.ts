@@ -107,6 +107,10 @@ export async function sweep(
     if (source.file) writeAtomic(join(dir, 'lab.source.yaml'), readFileSync(source.file, 'utf8'));
   }
   makeDir(join(dir, 'points'));
+  // A write cut short (SIGKILL, power loss) leaves only its temp file: never a record.
+  const stale = readdirSync(join(dir, 'points')).filter((f) => /\.tmp-\d+$/.test(f));
+  for (const f of stale) rmSync(join(dir, 'points', f), { force: true });
+  if (stale.length) o.progress(`${cmd}: removed ${stale.length} half-written file(s) an interrupted write left in points/`);
   const envFile = join(dir, 'environment.json');
   if (!existsSync(envFile)) {
     writeJsonAtomic(envFile, {
@@ -152,13 +156,7 @@ export async function sweep(
       } catch (err) {
         const finishedCount = total - todo.length + i;
         // The engine went away under the point: say so (exit 2), keep the folder for --resume.
-        if (
-          runtime.name === 'docker' &&
-          !(await runtime.check().then(
-            () => true,
-            () => false,
-          ))
-        ) {
+        if (runtime.name === 'docker' && (await engineGoing(runtime))) {
           throw new EnvironmentError(
             `the Docker engine stopped answering during point ${name} (${(err as Error).message.split('\n')[0]}); the ${finishedCount} finished point run(s) are on disk: start the engine again (sudo bash scripts/install-docker.sh), then \`lab down\` and \`lab sweep --resume ${dir}\``,
           );
@@ -208,6 +206,22 @@ export async function sweep(
     o.bar?.stop();
   }
   return { dir, ran: todo.length, failed, records };
+}
+
+/**
+ * Whether the Docker engine is gone or going: it may answer a ping for a few seconds while it
+ * shuts down (stopping the lab's containers is what failed the point), so ask for 5 s.
+ */
+async function engineGoing(rt: Runtime): Promise<boolean> {
+  for (const end = Date.now() + 5000; Date.now() < end;) {
+    const answers = await rt.check().then(
+      () => true,
+      () => false,
+    );
+    if (!answers) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
 }
 
 /** The tools' versions as the first point's hosts run them (inside the images on Docker). */

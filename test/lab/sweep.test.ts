@@ -78,9 +78,15 @@ describe('lab sweep --resume', () => {
     const first = join(dir, 'points', 'p001-r1.json');
     const before = readFileSync(first, 'utf8');
     const mtime = statSync(first).mtimeMs;
+    // What a SIGKILL in the middle of writing a record leaves: its temp file, half written.
+    const half = join(dir, 'points', 'p003-r1.json.tmp-99999');
+    writeFileSync(half, before.slice(0, 300));
     expect((await lab(['down'])).exitCode).toBe(0);
     const r = await lab(['sweep', '--resume', dir]);
     expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain('removed 1 half-written file(s) an interrupted write left in points/');
+    expect(existsSync(half)).toBe(false);
+    expect(readdirSync(join(dir, 'points')).filter((x) => !x.endsWith('.json'))).toEqual([]);
     expect(r.stderr).toMatch(/3 point run\(s\) \(3 points × 1\), [12] on disk, [12] to run/);
     expect(r.stderr).not.toContain('p001-r1 server.backlog=4 …');
     expect(readFileSync(first, 'utf8')).toBe(before);
@@ -183,7 +189,7 @@ describe('damaged records and a full disk', () => {
     expect(code).toBe(1);
     const last = err.trim().split('\n').pop()!;
     expect(last).toMatch(
-      /^lab sweep: point p001-r1 failed: server: POST \/resume failed: .* \(details: .*error\.txt\); the 0 finished point run\(s\) are on disk: lab sweep --resume (\S+)$/,
+      /^lab sweep: point p001-r1 failed: server: (GET \/stats|POST \/pause|POST \/resume) failed: .*ECONNREFUSED.* \(details: .*error\.txt\); the 0 finished point run\(s\) are on disk: lab sweep --resume (\S+)$/,
     );
     expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(ns!.split('.')[1]!);
     const dir = join(WORK, /--resume (\S+)$/.exec(last)![1]!);
