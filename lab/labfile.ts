@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { lookup, normalizeName, validateValue, type SysctlSetting } from '../sysctl/registry.js';
 import { InputError } from './errors.js';
 import { readText } from './files.js';
-import { badValue, LabBaseSchema, oneOfText, show, threadsText, type PointConfig } from './fields.js';
+import { badValue, LabBaseSchema, oneOfText, threadsText, type PointConfig } from './fields.js';
 import { validateLoad } from './loadgen/drivers.js';
 import { loadOptions } from './loadgen/result.js';
 import { SCENARIO_NAMES, SCENARIOS, scenarioNamed, type Scenario } from './scenarios/index.js';
@@ -243,5 +243,3 @@ export function labFromFlags(f: { scenario: string; set: string[]; runtime?: str
   const flags: Record<string, string> = { runtime: '--runtime', repetitions: '--repetitions', output: '--output', 'scenario.name': '--scenario' };
   return validateLab(raw, { flags: (p) => flags[p], label: '--set' });
 }
-
-export { show };

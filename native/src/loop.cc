@@ -309,12 +309,16 @@ void Loop::conn_put(Conn* c) {
     delete c;
 }
 
+uint64_t Loop::open_connections() const {
+  uint64_t n = 0;
+  for (const ThreadStats* s : accept_.all_stats) n += s->active.get();
+  return n;
+}
+
 void Loop::adopt(int fd) {
   assert_in_loop();
   // Over the server's connection cap: closed at once (the client sees EOF).
-  const uint64_t cap = accept_.max_connections;
-  if (cap != 0 && accept_.open.fetch_add(1, std::memory_order_relaxed) >= cap) {
-    accept_.open.fetch_sub(1, std::memory_order_relaxed);
+  if (accept_.max_connections != 0 && open_connections() >= accept_.max_connections) {
     close(fd);
     stats_.over_cap.add();
     return;
@@ -322,7 +326,6 @@ void Loop::adopt(int fd) {
   Conn* c = conn_get(fd);
   if (poller_.add(fd, kReadable | conn_interest_flags_, c) < 0) {
     close(fd);
-    if (cap != 0) accept_.open.fetch_sub(1, std::memory_order_relaxed);
     stats_.closed.add();
     graveyard_.push_back(c);
     return;
@@ -379,7 +382,6 @@ void Loop::close_conn(Conn* c) {
   unlink(c);
   close(c->fd);  // also removes it from epoll (we never dup connection fds)
   c->fd = -1;
-  if (accept_.max_connections != 0) accept_.open.fetch_sub(1, std::memory_order_relaxed);
   stats_.closed.add();
   stats_.active.sub();
   graveyard_.push_back(c);

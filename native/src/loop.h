@@ -28,8 +28,11 @@ struct AcceptControl {  // shared by the server's accepting loops, written from 
   std::atomic<uint64_t> rate_per_loop{0};   // accepts per second per accepting loop; 0 = unlimited
   std::atomic<uint64_t> rate_remainder{0};  // the first `remainder` loops accept one more per second
   std::atomic<uint64_t> generation{0};      // bumped on every change, before the loops are woken
-  uint64_t max_connections = 0;             // set before the loops start; 0 = no cap
-  std::atomic<uint64_t> open{0};            // connections open over all loops (counted with a cap only)
+  // Set before the loops start. The cap is checked against the sum of the loops' own
+  // `active` counters (relaxed reads, no shared write): two loops accepting at the same
+  // moment may each let one through, so the cap holds within one connection per loop.
+  uint64_t max_connections = 0;  // 0 = no cap
+  std::vector<const ThreadStats*> all_stats;
 };
 
 struct LoopOptions {
@@ -89,6 +92,7 @@ class Loop {
   Conn* conn_get(int fd);
   void conn_put(Conn* c);
   bool accept_token();
+  uint64_t open_connections() const;  // over every loop of the server
   void assert_in_loop() const;
 
   LoopOptions opts_;

@@ -141,6 +141,8 @@ int Server::listen() {
     discard();
     throw;
   }
+  accept_.all_stats.clear();
+  for (const ThreadView& v : views_) accept_.all_stats.push_back(v.stats);
   // Threads: a failure to start one (EAGAIN) stops and joins those already running.
   started_ = true;
   try {
