@@ -4,8 +4,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { addServeOptions, serveOptions, type ServeOptions } from '../server/options.js';
 import { InputError, isLabError } from './errors.js';
-import { DEFAULT_DURATION_SEC, F, flagParser, MODELS, RUNTIMES, TOOLS, type RuntimeName } from './fields.js';
-import { labFromFlags, typed, validateLab, type LabFile } from './labfile.js';
+import { DEFAULT_DURATION_SEC, defaultOf, F, MODELS, RUNTIMES, textFlag, TOOLS, typed, type RuntimeName } from './fields.js';
+import { labFromFlags, validateLab, type LabFile } from './labfile.js';
 import type { LabHandle } from './point.js';
 import { SCENARIO_NAMES } from './scenarios/index.js';
 import type { SweepOptions } from './sweep.js';
@@ -25,7 +25,7 @@ export type Invocation =
   | { cmd: 'down'; runId?: string }
   | { cmd: 'status'; json: boolean };
 
-const def = <T>(schema: { parse(v: undefined): T }) => schema.parse(undefined);
+const def = defaultOf;
 
 /** `lab up`'s flags for the fields of its one-point throughput lab. */
 const UP_FLAGS: Record<string, string> = {
@@ -163,13 +163,13 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .option('--json', 'print the point record as JSON and nothing else on stdout')
     .action((f: UpFlags) => done({ cmd: 'up', lab: labFromUpFlags(f), json: f.json ?? false, keep: f.keep ?? false }));
 
-  const runtimeFlag = textFlagOf('--runtime', F.runtime);
+  const runtimeFlag = textFlag('--runtime', F.runtime);
   program
     .command('sweep [file]')
     .description('run every point of a lab file (YAML) on fresh hosts; write point records, report.md and report.html; prints the run folder')
     .option('--resume <dir>', 'run only the points of this sweep folder that are not on disk yet')
     .addOption(opt('--runtime <name>', `override the lab file's runtime: ${RUNTIMES.join(', ')}`).argParser(runtimeFlag))
-    .addOption(opt('--output <dir>', "override the lab file's output: where run folders go").argParser(textFlagOf('--output', F.output)))
+    .addOption(opt('--output <dir>', "override the lab file's output: where run folders go").argParser(textFlag('--output', F.output)))
     .action((file: string | undefined, o: { resume?: string; runtime?: RuntimeName; output?: string }) => {
       if (!file === !o.resume) throw new InputError('give a lab file, or --resume DIR (not both)');
       if (o.resume && o.runtime) throw new InputError('--runtime cannot change a sweep being resumed (its points must run alike)');
@@ -245,10 +245,6 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .option('--json', 'print JSON only')
     .action((o: { json?: boolean }) => done({ cmd: 'status', json: o.json ?? false }));
   return program;
-}
-
-function textFlagOf<T>(flag: string, schema: Parameters<typeof flagParser<T>>[1]): (v: string) => T {
-  return flagParser(flag, schema, false);
 }
 
 function threshold(v: string): number {

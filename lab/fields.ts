@@ -91,14 +91,21 @@ export function show(v: unknown): string {
 /** "WHERE: got VALUE: WHAT" — the one shape of a bad-value message. */
 export const badValue = (where: string, got: unknown, what: string) => `${where}: got ${show(got)}: ${what}`;
 
+/** A field's default (what its schema gives for a value left out). */
+export const defaultOf = <T>(schema: { parse(v: undefined): T }): T => schema.parse(undefined);
+
+/** A flag's value as a lab file would hold it: numbers and true/false typed, the rest strings. */
+export const typed = (x: string): string | number | boolean =>
+  /^-?\d+(\.\d+)?$/.test(x.trim()) ? Number(x) : x === 'true' ? true : x === 'false' ? false : x;
+
 /**
  * A flag's value through a field's schema: "12" is the number 12 for a numeric field, so
  * `--threads 0` and `threads: 0` in a lab file give the same message.
  */
 export function flagParser<T>(flag: string, schema: z.ZodType<T>, numeric: boolean): (v: string) => T {
   return (v: string) => {
-    const n = Number(v);
-    const value = numeric && v.trim() !== '' && Number.isFinite(n) ? n : v;
+    const t = typed(v);
+    const value = numeric && typeof t === 'number' ? t : v;
     const r = schema.safeParse(value);
     if (!r.success) throw new InputError(badValue(flag, value, r.error.issues[0]!.message));
     return r.data;

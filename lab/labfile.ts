@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { lookup, normalizeName, validateValue, type SysctlSetting } from '../sysctl/registry.js';
 import { InputError } from './errors.js';
 import { readText } from './files.js';
-import { badValue, LabBaseSchema, oneOfText, threadsText, type PointConfig } from './fields.js';
+import { badValue, LabBaseSchema, oneOfText, threadsText, typed, type PointConfig } from './fields.js';
 import { validateLoad } from './loadgen/drivers.js';
 import { loadOptions } from './loadgen/result.js';
 import { SCENARIO_NAMES, SCENARIOS, scenarioNamed, type Scenario } from './scenarios/index.js';
@@ -216,10 +216,6 @@ export function sysctlSettings(sysctls: Record<string, string | number>): Sysctl
     return { name: t.name, value: validateValue(t, v), tunable: t };
   });
 }
-
-/** A flag's value as a lab file would hold it: integers and true/false typed, the rest strings. */
-export const typed = (x: string): string | number | boolean =>
-  /^-?\d+(\.\d+)?$/.test(x.trim()) ? Number(x) : x === 'true' ? true : x === 'false' ? false : x;
 
 /** A --set value list "16,128" → [16, 128]. */
 export function parseSetValues(v: string): Array<string | number | boolean> {

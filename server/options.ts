@@ -2,7 +2,7 @@
 // Ranges, enums and defaults are lab/fields.ts's: the same bad value gets the same message
 // here, in `lab up` and in a lab file.
 import { Option, type Command } from 'commander';
-import { F, intFlag, MODELS, textFlag, type Model, type Trigger } from '../lab/fields.js';
+import { defaultOf, F, intFlag, MODELS, textFlag, type Model, type Trigger } from '../lab/fields.js';
 
 export interface ServeOptions {
   host: string;
@@ -20,7 +20,7 @@ export interface ServeOptions {
   controlPort: number;
 }
 
-const def = <T>(schema: { parse(v: undefined): T }) => schema.parse(undefined);
+const def = defaultOf;
 
 export const SERVE_FLAGS = [
   { flag: '--host <addr>', key: 'host', env: 'TCPLAB_HOST', help: 'address to bind', def: '0.0.0.0', parse: (v: string) => v },
