@@ -111,10 +111,13 @@ class DockerHost implements Host {
         stream?.resume?.();
         stream?.destroy?.();
         return ex;
-      });
+      })
+      // The engine may be gone (stopped under the lab): the process then never ran, and
+      // nothing awaits this promise to see its rejection; exited says null.
+      .catch(() => null);
     let polling = true;
     const exited = started.then(async (ex) => {
-      while (polling) {
+      while (polling && ex) {
         const i = await ex.inspect().catch(() => null);
         if (!i || !i.Running) return i?.ExitCode ?? null;
         await new Promise((r) => setTimeout(r, 50));
@@ -122,7 +125,7 @@ class DockerHost implements Host {
       return null;
     });
     const signal = async (sig: string) => {
-      await started;
+      if (!(await started)) return;
       await this.exec(['sh', '-c', 'kill -s "$1" "$(cat "$2")" 2>/dev/null || true', 'sh', sig, pidFile]).catch(() => {});
     };
     return {
