@@ -2,9 +2,9 @@
 // no host; tests call it directly), run() does it. lab/bin.ts is the executable around run().
 // Every error a user can cause or meet is a LabError: one line on stderr, its exit code.
 import { Command, CommanderError, Option } from 'commander';
-import { addServeOptions, serveOptions, type ServeOptions } from '../server/options.js';
+import { addServeOptions, refuseRepeats, serveOptions, type ServeOptions } from '../server/options.js';
 import { InputError, isLabError } from './errors.js';
-import { DEFAULT_DURATION_SEC, defaultOf, F, MODELS, RUNTIMES, textFlag, TOOLS, typed, type RuntimeName } from './fields.js';
+import { badValue, DEFAULT_DURATION_SEC, defaultOf, F, MODELS, NAME_RE, RUNTIMES, show, textFlag, TOOLS, typed, type RuntimeName } from './fields.js';
 import { labFromFlags, validateLab, type LabFile } from './labfile.js';
 import type { LabHandle } from './point.js';
 import { SCENARIO_NAMES } from './scenarios/index.js';
@@ -67,12 +67,16 @@ interface UpFlags {
 
 function sysctlMap(flag: string, list: string[] = []): Record<string, string | number> {
   const out: Record<string, string | number> = {};
+  const given: Record<string, string> = {};
   for (const a of list) {
     const i = a.indexOf('=');
     if (i <= 0) throw new InputError(`${flag}: expected NAME=VALUE (e.g. net.core.somaxconn=128), got "${a}"`);
+    const name = a.slice(0, i).trim();
     const value = a.slice(i + 1);
+    if (name in given) throw new InputError(`${flag}: ${name} is given twice (${show(given[name])} and ${show(value)}); give it once`);
+    given[name] = value;
     const t = typed(value);
-    out[a.slice(0, i).trim()] = typeof t === 'number' ? t : value;
+    out[name] = typeof t === 'number' ? t : value;
   }
   return out;
 }
@@ -226,7 +230,7 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .description('build the Docker images for the current sources when missing (tags tcplab-server/loadgen:<hash> and :latest)')
     .option('--base <image>', 'base image for every stage', 'debian:bookworm-slim')
     .option('--wrk2', 'also build wrk2 from its upstream source (needs internet)')
-    .action((o: { base: string; wrk2?: boolean }) => done({ cmd: 'images', base: o.base, wrk2: o.wrk2 ?? false }));
+    .action((o: { base: string; wrk2?: boolean }) => done({ cmd: 'images', base: imageRef('--base', o.base), wrk2: o.wrk2 ?? false }));
 
   program
     .command('sysctls')
@@ -237,14 +241,27 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
   program
     .command('down [run-id]')
     .description('remove every namespace, bridge, container, network and process a lab created (all labs, or one run id), even after a crash')
-    .action((runId?: string) => done({ cmd: 'down', ...(runId ? { runId } : {}) }));
+    .action((runId?: string) => {
+      if (runId !== undefined && !NAME_RE.test(runId))
+        throw new InputError(badValue('run-id', runId, 'a run id like 20261202-024248-884c-p001-r1 (lab status lists them)'));
+      done({ cmd: 'down', ...(runId ? { runId } : {}) });
+    });
 
   program
     .command('status')
     .description('list running labs and their hosts')
     .option('--json', 'print JSON only')
     .action((o: { json?: boolean }) => done({ cmd: 'status', json: o.json ?? false }));
+  for (const c of program.commands) refuseRepeats(c, ['--server-sysctl', '--client-sysctl', '--set']);
   return program;
+}
+
+/** A Docker image reference: [registry[:port]/]name[/name…][:tag] in lower case (Docker's own grammar, without digests). */
+const IMAGE_REF =
+  /^(?:[a-z0-9][a-z0-9.-]*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::\w[\w.-]{0,127})?$/;
+function imageRef(flag: string, v: string): string {
+  if (!IMAGE_REF.test(v)) throw new InputError(badValue(flag, v, 'an image reference like debian:bookworm-slim'));
+  return v;
 }
 
 function threshold(v: string): number {

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { InputError, LabError } from '../lab/errors.js';
-import { addServeOptions, serveOptions, type ServeOptions } from './options.js';
+import { addServeOptions, refuseRepeats, serveOptions, type ServeOptions } from './options.js';
 
 export class UsageError extends InputError {}
 
@@ -80,7 +80,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
 
 /** Runs `main.js [flags]`; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const cmd = addServeOptions(new Command('tcplab-server'))
+  const cmd = refuseRepeats(addServeOptions(new Command('tcplab-server')))
     .description('Run the tcplab reactor and its control API')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] + '\n') });

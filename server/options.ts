@@ -2,7 +2,9 @@
 // Ranges, enums and defaults are lab/fields.ts's: the same bad value gets the same message
 // here, in `lab up` and in a lab file.
 import { Option, type Command } from 'commander';
-import { defaultOf, F, intFlag, MODELS, textFlag, type Model, type Trigger } from '../lab/fields.js';
+import { isIP } from 'node:net';
+import { InputError } from '../lab/errors.js';
+import { badValue, defaultOf, F, intFlag, MODELS, textFlag, type Model, type Trigger } from '../lab/fields.js';
 
 export interface ServeOptions {
   host: string;
@@ -22,8 +24,14 @@ export interface ServeOptions {
 
 const def = defaultOf;
 
+/** An address flag: an IPv4 or IPv6 address as written (1.2.3 is not 1.2.0.3). */
+const addressFlag = (flag: string) => (v: string) => {
+  if (!isIP(v)) throw new InputError(badValue(flag, v, 'an IPv4 or IPv6 address like 127.0.0.1'));
+  return v;
+};
+
 export const SERVE_FLAGS = [
-  { flag: '--host <addr>', key: 'host', env: 'TCPLAB_HOST', help: 'address to bind', def: '0.0.0.0', parse: (v: string) => v },
+  { flag: '--host <addr>', key: 'host', env: 'TCPLAB_HOST', help: 'address to bind', def: '0.0.0.0', parse: addressFlag('--host') },
   { flag: '--port <n>', key: 'port', env: 'TCPLAB_PORT', help: 'HTTP port (0: ephemeral)', def: def(F.port), parse: intFlag('--port', F.listenPort) },
   {
     flag: '--backlog <n>',
@@ -103,7 +111,7 @@ export const SERVE_FLAGS = [
     env: 'TCPLAB_CONTROL_HOST',
     help: 'control API address (loopback unless given)',
     def: '127.0.0.1',
-    parse: (v: string) => v,
+    parse: addressFlag('--control-host'),
   },
   {
     flag: '--control-port <n>',
@@ -124,6 +132,24 @@ export function addServeOptions(cmd: Command): Command {
         .argParser(f.parse as (v: string) => unknown)
         .default(f.def),
     );
+  }
+  return cmd;
+}
+
+/**
+ * A flag that takes one value, given twice, is an error rather than "the last one wins"
+ * (`--connections 5 --connections 6`). Flags in `repeatable` collect their values.
+ */
+export function refuseRepeats(cmd: Command, repeatable: readonly string[] = []): Command {
+  const seen = new Map<string, string>();
+  for (const o of cmd.options) {
+    if (!o.required || !o.long || repeatable.includes(o.long)) continue;
+    const flag = o.long;
+    cmd.on(`option:${o.name()}`, (v: string) => {
+      const prev = seen.get(flag);
+      if (prev !== undefined) throw new InputError(`${flag}: given twice (${JSON.stringify(prev)} and ${JSON.stringify(v)}); give it once`);
+      seen.set(flag, v);
+    });
   }
   return cmd;
 }

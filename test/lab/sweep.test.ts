@@ -235,56 +235,6 @@ describe('lab run: the same sweep from flags', () => {
     expect(recs.flatMap((p) => p.scenario.verdicts.map((v) => v.verdict))).not.toContain('FAIL');
     expect(existsSync(join(dir, 'lab.source.yaml'))).toBe(false);
   }, 120_000);
-
-  it.each([
-    [
-      ['run', '--scenario', 'backlog', '--set', 'server.backlog'],
-      'lab run: --set: expected path=value[,value…] (e.g. server.backlog=16,128), got "server.backlog"',
-    ],
-    [['run', '--scenario', 'flood'], 'lab run: --scenario: got "flood": one of throughput, backlog, overflow, synflood, timewait'],
-    [['run', '--set', 'server.backlog=1'], "lab run: required option '--scenario <name>' not specified"],
-    [
-      ['run', '--scenario', 'backlog', '--set', 'server.model=fast'],
-      'lab run: sweep point p001 (server.model=fast): server.model: got "fast": one of single, reuseport, acceptor, workers',
-    ],
-    [
-      ['run', '--scenario', 'backlog', '--set', 'output=x,y'],
-      'lab run: --set: sweep: axis "output" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)',
-    ],
-    [['run', '--scenario', 'backlog', '--repetitions', '0'], 'lab run: --repetitions: got 0: an integer from 1 to 100'],
-    [
-      ['run', '--scenario', 'backlog', '--set', 'server.backlog=1', '--set', 'server.backlog=2'],
-      'lab run: --set: server.backlog is given twice; give its values once, comma-separated',
-    ],
-    [
-      ['run', '--scenario', 'throughput', '--set', 'loadgens.0.tool=ab,wrk', '--set', 'loadgens.0.options.requests=100'],
-      'lab run: wrk runs for a duration, not a request count; give --duration',
-    ],
-  ])('%j', async (args, msg) => {
-    const r = await lab(args);
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr.trim()).toBe(msg);
-  });
-});
-
-describe('lab sweep: bad input is one line, exit 2', () => {
-  it.each([
-    [['sweep'], 'lab sweep: give a lab file, or --resume DIR (not both)'],
-    [['sweep', 'no-such.yaml'], 'lab sweep: no-such.yaml: cannot read it (ENOENT)'],
-    [['sweep', '--resume', '/tmp'], 'lab sweep: /tmp: not a sweep folder (no lab.json)'],
-    [['report', '/tmp'], 'lab report: /tmp: not a sweep folder (no points/)'],
-  ])('%j', async (args, msg) => {
-    const r = await lab(args);
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr.trim()).toBe(msg);
-  });
-
-  it('a bad lab file names file, field, value', async () => {
-    const f = labFile('bad.yaml', 'scenario: {name: backlog}\nserver: {backlog: lots}\n');
-    const r = await lab(['sweep', f]);
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr.trim()).toBe(`lab sweep: ${f}: server.backlog: got "lots": an integer from -2147483648 to 2147483647`);
-  });
 });
 
 describe('the Docker engine stopped mid-sweep', () => {

@@ -155,7 +155,9 @@ describe('server process', () => {
     [['--backlog', 'lots'], /--backlog: got "lots": an integer from -2147483648 to 2147483647/m],
     [['--trigger', 'edgy'], /--trigger: got "edgy": one of edge, level/m],
     [['--model', 'single', '--threads', '2'], /`threads` must be 1 for model "single"/],
-    [['--host', 'nowhere'], /option `host` must be an IPv4 or IPv6 address/],
+    [['--host', 'nowhere'], /--host: got "nowhere": an IPv4 or IPv6 address like 127.0.0.1/],
+    [['--control-host', '1.2.3'], /--control-host: got "1.2.3": an IPv4 or IPv6 address like 127.0.0.1/],
+    [['--port', '1', '--port', '2'], /--port: given twice \("1" and "2"\); give it once/],
     [['--frobnicate'], /unknown option '--frobnicate'/],
   ];
   for (const [flags, msg] of bad) {
