@@ -1,12 +1,20 @@
 // Files the lab writes: each replaced whole (temp file + rename), so a reader — or a resume
 // after a crash — sees the old file or the new one, never a part of it.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { EnvironmentError, InputError } from './errors.js';
 
 export function writeAtomic(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    writeFileSync(tmp, text, { flag: 'w' });
+    // On disk before it takes the name: after a crash of the machine, too, the name holds a whole file.
+    const fd = openSync(tmp, 'w');
+    try {
+      const bytes = Buffer.from(text);
+      for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, path);
   } catch (err) {
     // A full disk or a folder that went away: leave no half-written temp file behind.

@@ -96,6 +96,62 @@ describe('lab sweep --resume', () => {
     const again = await lab(['sweep', '--resume', dir]);
     expect(again.stderr).toContain('3 on disk, 0 to run');
   }, 120_000);
+  // strace stops the lab at the syscall and delivers SIGKILL there: at `write`, the record's temp
+  // file exists and is empty; at `rename`, it is whole but was never put in place.
+  it.each(['write', 'rename'] as const)(
+    "SIGKILL at the point record's %s: nothing half-written counts as done; --resume runs it again",
+    async (call) => {
+      const f = labFile(
+        `kill-${call}.yaml`,
+        `runtime: netns\nscenario: {name: backlog, options: {extraClients: 1, holdMs: 300}}\nsweep: {matrix: {server.backlog: [2, 3]}}\noutput: kill-${call}\n`,
+      );
+      const child = spawn(process.execPath, [CLI, 'sweep', f], { cwd: WORK, stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (b) => (err += b));
+      const deadline = Date.now() + 30_000;
+      while (!/lab sweep: (\S+): 2 point/.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const rel = /lab sweep: (\S+): 2 point/.exec(err)![1]!;
+      const dir = join(WORK, rel);
+      // -P matches a path as the syscall names it: by fd (absolute) for write, as given (relative) for rename.
+      const tmp = join(dir, 'points', `p001-r1.json.tmp-${child.pid}`);
+      const strace = spawn(
+        'strace',
+        [
+          '-qq',
+          '-f',
+          '-p',
+          String(child.pid),
+          '-P',
+          tmp,
+          '-P',
+          join(rel, 'points', `p001-r1.json.tmp-${child.pid}`),
+          '-e',
+          `trace=${call}`,
+          '-e',
+          `inject=${call}:signal=KILL`,
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      let traced = '';
+      strace.stderr.on('data', (b) => (traced += b));
+      const [, signal] = (await once(child, 'exit')) as [number | null, string | null];
+      await once(strace, 'exit');
+      expect(signal, err + traced).toBe('SIGKILL');
+      expect(traced).toContain(`${call}(`);
+      expect(readdirSync(join(dir, 'points'))).toEqual([`p001-r1.json.tmp-${child.pid}`]);
+      expect(statSync(tmp).size > 0).toBe(call === 'rename');
+      expect((await lab(['down'])).exitCode).toBe(0);
+      const r = await lab(['sweep', '--resume', dir]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toContain('removed 1 half-written file(s) an interrupted write left in points/');
+      expect(r.stderr).toContain('2 point run(s) (2 points × 1), 0 on disk, 2 to run');
+      expect(readdirSync(join(dir, 'points'))).toEqual(['p001-r1.json', 'p002-r1.json']);
+      expect(records(dir).map((p) => p.id)).toEqual(['p001-r1', 'p002-r1']);
+    },
+    120_000,
+  );
 });
 
 describe('damaged records and a full disk', () => {
