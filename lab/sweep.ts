@@ -155,10 +155,11 @@ export async function sweep(
         });
       } catch (err) {
         const finishedCount = total - todo.length + i;
-        // The engine went away under the point: say so (exit 2), keep the folder for --resume.
-        if (runtime.name === 'docker' && (await engineGoing(runtime))) {
+        // The runtime went away under the point (an engine stopped): say so (exit 2), keep the folder for --resume.
+        const lost = await runtime.lost(err);
+        if (lost) {
           throw new EnvironmentError(
-            `the Docker engine stopped answering during point ${name} (${(err as Error).message.split('\n')[0]}); the ${finishedCount} finished point run(s) are on disk: start the engine again (sudo bash scripts/install-docker.sh), then \`lab down\` and \`lab sweep --resume ${dir}\``,
+            `${lost.reason} during point ${name} (${(err as Error).message.split('\n')[0]}); the ${finishedCount} finished point run(s) are on disk: ${lost.fix}, then \`lab down\` and \`lab sweep --resume ${dir}\``,
           );
         }
         // The input or the machine (no engine, a sysctl the kernel refuses, a missing tool):
@@ -206,22 +207,6 @@ export async function sweep(
     o.bar?.stop();
   }
   return { dir, ran: todo.length, failed, records };
-}
-
-/**
- * Whether the Docker engine is gone or going: it may answer a ping for a few seconds while it
- * shuts down (stopping the lab's containers is what failed the point), so ask for 5 s.
- */
-async function engineGoing(rt: Runtime): Promise<boolean> {
-  for (const end = Date.now() + 5000; Date.now() < end;) {
-    const answers = await rt.check().then(
-      () => true,
-      () => false,
-    );
-    if (!answers) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
 }
 
 /** The tools' versions as the first point's hosts run them (inside the images on Docker). */

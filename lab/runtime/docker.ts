@@ -293,6 +293,22 @@ export class DockerRuntime implements Runtime {
     return out;
   }
 
+  /**
+   * The engine is gone or going: it may answer a ping for a few seconds while it shuts down
+   * (stopping the lab's containers is what failed the point), so ask for 5 s.
+   */
+  async lost(): Promise<{ reason: string; fix: string } | null> {
+    for (const end = Date.now() + 5000; Date.now() < end;) {
+      const answers = await this.check().then(
+        () => true,
+        () => false,
+      );
+      if (!answers) return { reason: 'the Docker engine stopped answering', fix: 'start the engine again (sudo bash scripts/install-docker.sh)' };
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return null;
+  }
+
   async list(): Promise<LabSummary[]> {
     const labs = new Map<string, LabSummary>();
     for (const c of await this.docker.listContainers({ all: true, filters: { label: [LABEL] } })) {

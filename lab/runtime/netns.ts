@@ -193,6 +193,11 @@ export class NetnsRuntime implements Runtime {
     return {}; // the hosts run the machine's own programs: their versions are the tools'
   }
 
+  /** Namespaces live in the kernel: nothing can go away under a point but the point's own hosts. */
+  async lost(): Promise<null> {
+    return null;
+  }
+
   async list(): Promise<LabSummary[]> {
     const labs = new Map<string, LabSummary>();
     for (const ns of await listNamespaces()) {

@@ -76,6 +76,11 @@ export interface Runtime {
   destroy(runId?: string): Promise<number>;
   /** What the runtime itself runs on (engine version, image tags and ids), for environment.json. */
   versions(): Promise<Record<string, string>>;
+  /**
+   * After a point failed with err: whether the runtime itself went away under it (an engine that
+   * stopped), as the one line to say and what to do; null when the runtime is still there.
+   */
+  lost(err: unknown): Promise<{ reason: string; fix: string } | null>;
 }
 
 export class RuntimeUnavailable extends EnvironmentError {}
