@@ -1,0 +1,112 @@
+// The kernel model: pure functions from settings to what the Linux TCP stack should do, in
+// counts and in seconds. No I/O: the scenarios' judges use them with the values read back from
+// each host, and `lab predict` with the values a lab file asks for. Each rule was measured on
+// this kernel (6.18); lab/model/observed.ts keeps the numbers it showed and how they were
+// measured, and test/model/kernel.test.ts holds every function to them.
+
+/** TIME_WAIT lasts a fixed 60 s (TCP_TIMEWAIT_LEN); no sysctl changes it. */
+export const TIME_WAIT_SEC = 60;
+
+/** The initial retransmission timeout of a SYN or a SYN-ACK (TCP_TIMEOUT_INIT), s. */
+export const INITIAL_RTO_SEC = 1;
+
+/**
+ * The accept queue's limit as listen() sets it: min(backlog as unsigned, somaxconn). A negative
+ * backlog is a huge unsigned number, so it means somaxconn; 0 means 0. A full queue is one that
+ * holds more than the limit, so it fills to limit + 1.
+ */
+export function acceptQueueLimit(backlog: number, somaxconn: number): number {
+  return backlog < 0 || backlog > somaxconn ? somaxconn : backlog;
+}
+
+/**
+ * When a connecting client sends its SYN retransmissions (s after the first SYN) and when
+ * connect() fails with ETIMEDOUT. The first tcp_syn_linear_timeouts retransmissions after the
+ * first keep the initial 1 s timeout, then it doubles: with the defaults (6, 4) at 1, 2, 3, 4,
+ * 5, 7, 11, 19, 35, 67 s, and ETIMEDOUT at 131 s, after syn_retries + linear_timeouts
+ * retransmissions.
+ */
+export function synTimeline(synRetries: number, linearTimeouts: number): { retransmitsAt: number[]; timeoutAt: number } {
+  const total = synRetries + linearTimeouts;
+  const at: number[] = [];
+  let t = 0;
+  let rto = INITIAL_RTO_SEC;
+  for (let i = 1; i <= total + 1; i++) {
+    t += rto;
+    at.push(t);
+    // The first linear_timeouts + 1 timeouts are the initial one; then each doubles.
+    if (i > linearTimeouts) rto *= 2;
+  }
+  return { retransmitsAt: at.slice(0, total), timeoutAt: at[total]! };
+}
+
+/**
+ * The server's SYN-ACK retransmissions for a request in its SYN queue (s after the first
+ * SYN-ACK), on an exponential timer from 1 s, and when the request expires: after
+ * tcp_synack_retries retransmissions and one more timeout (1, 3, 7, 15, 31 s and 63 s with the
+ * default 5). The kernel lowers the retries under a SYN flood (a queue more than half full of
+ * young requests): this timeline is for a queue that is not.
+ */
+export function synackTimeline(synackRetries: number): { retransmitsAt: number[]; expiresAt: number } {
+  const at: number[] = [];
+  for (let i = 1; i <= synackRetries + 1; i++) at.push(INITIAL_RTO_SEC * (2 ** i - 1));
+  return { retransmitsAt: at.slice(0, synackRetries), expiresAt: at[synackRetries]! };
+}
+
+/**
+ * A held client whose final ACK a full accept queue dropped (tcp_abort_on_overflow=0) and that
+ * has since sent data: it waits until its request expires on the server; the first of its data
+ * retransmissions after that meets no socket and gets an RST. Its retransmission timer doubles,
+ * so the reset comes between the expiry and about twice as late. Seconds after the client sent
+ * its data, given how long before that its handshake started.
+ */
+export function heldClientReset(synackRetries: number, heldBeforeDataSec: number): { from: number; to: number } {
+  const expiry = synackTimeline(synackRetries).expiresAt - heldBeforeDataSec;
+  return { from: Math.max(0, expiry), to: 2 * Math.max(0, expiry) + 2 * INITIAL_RTO_SEC };
+}
+
+/**
+ * The SYN queue's cap for unproven peers (a flood from one address the server never completed
+ * a handshake with). The queue's own limit is the accept queue's limit + 1; with
+ * tcp_syncookies=0 tcp_max_syn_backlog (M) also caps it at M − M/4 + 1 (the request is dropped
+ * once fewer than M/4 slots are left); with cookies 1 a full queue answers with cookies, with 2
+ * every SYN gets one and nothing is queued.
+ */
+export function synQueueCap(limit: number, maxSynBacklog: number, syncookies: number): number {
+  if (syncookies === 2) return 0;
+  const own = limit + 1;
+  return syncookies === 0 ? Math.min(own, maxSynBacklog - Math.floor(maxSynBacklog / 4) + 1) : own;
+}
+
+/**
+ * TIME_WAIT sockets after C connections closed by one side within 60 s: tcp_max_tw_buckets (B)
+ * caps them; every close past the cap skips TIME_WAIT (TCPTimeWaitOverflow) and frees its port
+ * at once.
+ */
+export function timeWaitCap(closed: number, maxTwBuckets: number): { timeWait: number; overflow: number } {
+  return { timeWait: Math.min(closed, maxTwBuckets), overflow: Math.max(0, closed - maxTwBuckets) };
+}
+
+/**
+ * Whether a client that closes first runs out of local ports toward one server: each connection
+ * holds its port for TIME_WAIT's 60 s unless tcp_tw_reuse=1 with timestamps on both sides hands
+ * it on after tcp_tw_reuse_delay, or tcp_max_tw_buckets is below the number of ports (the rest
+ * close without TIME_WAIT). tcp_tw_reuse=2 is loopback only: no help across the lab network.
+ */
+export function portsRunOut(o: { ports: number; reuse: number; timestampsClient: number; timestampsServer: number; maxTwBuckets: number }): {
+  reuses: boolean;
+  capped: boolean;
+} {
+  const reuses = o.reuse === 1 && o.timestampsClient === 1 && o.timestampsServer === 1;
+  return { reuses, capped: o.maxTwBuckets < o.ports };
+}
+
+/**
+ * Connections a client that closes first makes through P local ports in D ms when each port is
+ * reused tcp_tw_reuse_delay ms after it entered TIME_WAIT: one round of P at the start, then one
+ * every delay, so P × ceil(D / delay), give or take a round at either end.
+ */
+export function reuseConnections(ports: number, durationMs: number, delayMs: number): { rounds: number; from: number; to: number } {
+  const rounds = Math.ceil(durationMs / Math.max(1, delayMs));
+  return { rounds, from: ports * Math.max(1, rounds - 1), to: ports * (rounds + 1) };
+}

@@ -1,0 +1,117 @@
+// What the kernel (6.18, these machines) showed, with how each number was measured. The model's
+// functions (lab/model/kernel.ts) are unit-tested against these rows (test/model/kernel.test.ts);
+// the scenario and kernel tests re-measure them on whatever kernel runs the tests.
+
+export interface Observation<I, O> {
+  input: I;
+  observed: O;
+  how: string;
+}
+
+const BACKLOG_HOW =
+  'a server in a fresh namespace listens with the backlog and does not accept; `ss -ltn` Send-Q (test/native/queue.test.ts, the backlog scenario)';
+
+/** Accept queue limit (Send-Q) for listen(backlog) under somaxconn. */
+export const ACCEPT_QUEUE: Array<Observation<{ backlog: number; somaxconn: number }, number>> = [
+  ...[0, 10, -100, 2 ** 31 - 1].flatMap((backlog) =>
+    [3, 50].map((somaxconn) => ({
+      input: { backlog, somaxconn },
+      observed: backlog === 0 ? 0 : backlog === 10 ? Math.min(10, somaxconn) : somaxconn,
+      how: BACKLOG_HOW,
+    })),
+  ),
+  { input: { backlog: 16, somaxconn: 4096 }, observed: 16, how: BACKLOG_HOW },
+  { input: { backlog: 200, somaxconn: 64 }, observed: 64, how: BACKLOG_HOW },
+  { input: { backlog: -1, somaxconn: 128 }, observed: 128, how: BACKLOG_HOW },
+  { input: { backlog: 100, somaxconn: 100 }, observed: 100, how: BACKLOG_HOW },
+];
+
+const FLOOD_HOW =
+  'synflood scenario: hping3 -S from the loadgen (SYN-ACKs dropped by nft in its namespace), `ss -n state syn-recv` on the server after the flood';
+
+/** SYN-RECV requests a flood of unproven SYNs leaves (flood larger than every cap). */
+export const SYN_QUEUE: Array<Observation<{ limit: number; maxSynBacklog: number; syncookies: number }, number>> = [
+  { input: { limit: 511, maxSynBacklog: 16, syncookies: 0 }, observed: 13, how: FLOOD_HOW },
+  { input: { limit: 511, maxSynBacklog: 128, syncookies: 0 }, observed: 97, how: FLOOD_HOW },
+  { input: { limit: 511, maxSynBacklog: 10, syncookies: 0 }, observed: 9, how: FLOOD_HOW },
+  { input: { limit: 64, maxSynBacklog: 4096, syncookies: 0 }, observed: 65, how: FLOOD_HOW },
+  { input: { limit: 64, maxSynBacklog: 32, syncookies: 0 }, observed: 25, how: FLOOD_HOW },
+  { input: { limit: 64, maxSynBacklog: 32, syncookies: 1 }, observed: 65, how: FLOOD_HOW },
+  { input: { limit: 64, maxSynBacklog: 32, syncookies: 2 }, observed: 0, how: FLOOD_HOW },
+];
+
+/** SYN retransmission times and connect()'s ETIMEDOUT, s after the first SYN. */
+export const SYN_TIMELINE: Array<Observation<{ synRetries: number; linearTimeouts: number }, { retransmitsAt?: number[]; timeoutAt: number }>> = [
+  {
+    input: { synRetries: 6, linearTimeouts: 4 },
+    observed: { retransmitsAt: [1, 2, 3, 4, 5, 7, 11, 19], timeoutAt: 131 },
+    how: 'connect() to a port whose SYN-ACKs never come, SYNs timed with tshark in the client namespace; ETIMEDOUT from connect()',
+  },
+  {
+    input: { synRetries: 1, linearTimeouts: 0 },
+    observed: { timeoutAt: 3 },
+    how: 'test/model/kernel.test.ts: connect() through an nft rule that drops the SYNs, in a fresh namespace',
+  },
+  {
+    input: { synRetries: 2, linearTimeouts: 1 },
+    observed: { timeoutAt: 8 },
+    how: 'test/model/kernel.test.ts: connect() through an nft rule that drops the SYNs, in a fresh namespace',
+  },
+];
+
+/** When a request whose handshake never completes leaves the server's SYN queue, s after its SYN. */
+export const SYNACK_EXPIRY: Array<Observation<{ synackRetries: number }, { goneBy: number; presentAt: number }>> = [
+  {
+    input: { synackRetries: 1 },
+    observed: { presentAt: 2.5, goneBy: 3.5 },
+    how: 'test/model/kernel.test.ts: a client whose final ACK nft drops; `ss -n state syn-recv` on the server at 2.5 s and 3.5 s',
+  },
+  {
+    input: { synackRetries: 2 },
+    observed: { presentAt: 6.5, goneBy: 7.5 },
+    how: 'test/model/kernel.test.ts, likewise at 6.5 s and 7.5 s',
+  },
+];
+
+/** Held clients (final ACK dropped by a full accept queue, abort_on_overflow 0) reset after they sent data, s. */
+export const HELD_RESET: Array<Observation<{ synackRetries: number }, number[]>> = [
+  {
+    input: { synackRetries: 2 },
+    observed: [6.7, 13.3],
+    how: 'overflow scenario with server tcp_synack_retries=2, accept rate 0, a 15 s watch: the held clients reset that long after the release, in two runs',
+  },
+];
+
+/** TIME_WAIT on a client that closes first, through a narrow port range. */
+export const TIME_WAIT: Array<
+  Observation<
+    { ports: number; durationMs: number; reuse: number; timestamps: number; reuseDelayMs: number; maxTwBuckets: number },
+    { connections: number | { above: number }; timeWait?: number; eaddrnotavail: boolean }
+  >
+> = [
+  {
+    input: { ports: 100, durationMs: 3000, reuse: 0, timestamps: 1, reuseDelayMs: 1000, maxTwBuckets: 262144 },
+    observed: { connections: 100, eaddrnotavail: true },
+    how: 'timewait scenario, closer client (reuse 0, 2, or 1 without timestamps alike)',
+  },
+  {
+    input: { ports: 100, durationMs: 3000, reuse: 1, timestamps: 1, reuseDelayMs: 1000, maxTwBuckets: 262144 },
+    observed: { connections: 300, eaddrnotavail: true },
+    how: 'timewait scenario, closer client: 100 connections per tcp_tw_reuse_delay, TWRecycled 200',
+  },
+  {
+    input: { ports: 10, durationMs: 2500, reuse: 1, timestamps: 1, reuseDelayMs: 100, maxTwBuckets: 262144 },
+    observed: { connections: 250, eaddrnotavail: true },
+    how: 'timewait scenario, closer client, ip_local_port_range 40000 40009',
+  },
+  {
+    input: { ports: 10, durationMs: 3000, reuse: 0, timestamps: 1, reuseDelayMs: 1000, maxTwBuckets: 5 },
+    observed: { connections: { above: 5000 }, timeWait: 5, eaddrnotavail: false },
+    how: 'timewait scenario, closer client, client tcp_max_tw_buckets 5: 5,858 connections, TCPTimeWaitOverflow for the rest',
+  },
+  {
+    input: { ports: 10, durationMs: 3000, reuse: 0, timestamps: 1, reuseDelayMs: 1000, maxTwBuckets: 0 },
+    observed: { connections: { above: 5000 }, timeWait: 0, eaddrnotavail: false },
+    how: 'timewait scenario, closer client, client tcp_max_tw_buckets 0: no TIME_WAIT at all',
+  },
+];

@@ -1,0 +1,153 @@
+// The kernel model: its functions against the numbers the kernel showed (lab/model/observed.ts),
+// and its timing rules measured again here, on the running kernel, in throw-away namespaces.
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  acceptQueueLimit,
+  heldClientReset,
+  reuseConnections,
+  synackTimeline,
+  synQueueCap,
+  synTimeline,
+  timeWaitCap,
+  TIME_WAIT_SEC,
+} from '../../lab/model/kernel.js';
+import { ACCEPT_QUEUE, HELD_RESET, SYN_QUEUE, SYN_TIMELINE, SYNACK_EXPIRY, TIME_WAIT } from '../../lab/model/observed.js';
+import { createNetns, type TestNetns } from '../helpers/netns.js';
+
+describe('the model against what the kernel showed', () => {
+  it.each(ACCEPT_QUEUE.map((o) => [o.input.backlog, o.input.somaxconn, o.observed] as const))(
+    'listen(%i) under somaxconn %i: limit %i',
+    (backlog, somaxconn, limit) => expect(acceptQueueLimit(backlog, somaxconn)).toBe(limit),
+  );
+
+  it.each(SYN_QUEUE.map((o) => [o.input, o.observed] as const))('SYN queue %j: %i in SYN-RECV', (i, n) =>
+    expect(synQueueCap(i.limit, i.maxSynBacklog, i.syncookies)).toBe(n),
+  );
+
+  it.each(SYN_TIMELINE.map((o) => [o.input, o.observed] as const))('SYN retransmissions %j: %j', (i, seen) => {
+    const m = synTimeline(i.synRetries, i.linearTimeouts);
+    expect(m.timeoutAt).toBe(seen.timeoutAt);
+    if (seen.retransmitsAt) expect(m.retransmitsAt.slice(0, seen.retransmitsAt.length)).toEqual(seen.retransmitsAt);
+    expect(m.retransmitsAt).toHaveLength(i.synRetries + i.linearTimeouts);
+  });
+
+  it.each(SYNACK_EXPIRY.map((o) => [o.input.synackRetries, o.observed] as const))('SYN-ACK retries %i: the request expires %j', (r, seen) => {
+    const t = synackTimeline(r).expiresAt;
+    expect(t).toBeGreaterThan(seen.presentAt);
+    expect(t).toBeLessThan(seen.goneBy);
+  });
+
+  it('the default SYN-ACK timeline: 1, 3, 7, 15, 31 s, expiry at 63 s', () =>
+    expect(synackTimeline(5)).toEqual({ retransmitsAt: [1, 3, 7, 15, 31], expiresAt: 63 }));
+
+  it.each(HELD_RESET.map((o) => [o.input.synackRetries, o.observed] as const))(
+    'held clients with SYN-ACK retries %i were reset at %j s: inside the predicted window',
+    (r, seen) => {
+      // The handshakes began up to a second before the data (the queue was filled in between).
+      const w = heldClientReset(r, 0.5);
+      for (const s of seen) {
+        expect(s).toBeGreaterThanOrEqual(w.from - 0.5);
+        expect(s).toBeLessThanOrEqual(w.to);
+      }
+    },
+  );
+
+  it.each(TIME_WAIT.map((o) => [o.input, o.observed] as const))('TIME_WAIT %j: %j', (i, seen) => {
+    const reuses = i.reuse === 1 && i.timestamps === 1;
+    const capped = i.maxTwBuckets < i.ports;
+    expect(seen.eaddrnotavail).toBe(!capped);
+    if (capped) {
+      expect(timeWaitCap(typeof seen.connections === 'number' ? seen.connections : seen.connections.above, i.maxTwBuckets).timeWait).toBe(
+        seen.timeWait,
+      );
+    } else if (reuses) {
+      const w = reuseConnections(i.ports, i.durationMs, i.reuseDelayMs);
+      expect(seen.connections).toBeGreaterThanOrEqual(w.from);
+      expect(seen.connections).toBeLessThanOrEqual(w.to);
+      expect(w.rounds * i.ports).toBe(seen.connections);
+    } else expect(seen.connections).toBe(i.ports);
+  });
+
+  it('TIME_WAIT is 60 s', () => expect(TIME_WAIT_SEC).toBe(60));
+});
+
+// Node in a namespace: a short script, its stdout.
+function nodeIn(ns: TestNetns, script: string): ReturnType<typeof spawn> {
+  return spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+const namespaces: TestNetns[] = [];
+afterAll(() => namespaces.forEach((n) => n.remove()));
+const netstat = (ns: TestNetns, name: string) => {
+  const lines = ns.exec(['cat', '/proc/net/netstat']).split('\n');
+  const i = lines.findIndex((l) => l.startsWith('TcpExt:') && l.includes(` ${name}`));
+  const keys = lines[i]!.split(' ');
+  return Number(lines[i + 1]!.split(' ')[keys.indexOf(name)]);
+};
+
+describe.concurrent('the timing rules on the running kernel', () => {
+  it.each([
+    [1, 0],
+    [2, 1],
+  ])(
+    'tcp_syn_retries %i, tcp_syn_linear_timeouts %i: the SYN retransmissions and ETIMEDOUT come when the model says',
+    async (retries, linear) => {
+      const ns = createNetns('syn');
+      namespaces.push(ns);
+      ns.sysctl('net.ipv4.tcp_syn_retries', retries);
+      ns.sysctl('net.ipv4.tcp_syn_linear_timeouts', linear);
+      // Every SYN to port 7 is dropped: no SYN-ACK, no RST.
+      ns.exec(
+        ['nft', '-f', '-'],
+        'table inet t {\n chain out {\n  type filter hook output priority 0;\n  tcp dport 7 tcp flags & (syn|ack) == syn drop\n }\n}\n',
+      );
+      const child = nodeIn(
+        ns,
+        `const t=Date.now();require('net').connect(7,'127.0.0.1').on('error',e=>{console.log(JSON.stringify({code:e.code,s:(Date.now()-t)/1000}))})`,
+      );
+      let out = '';
+      child.stdout!.on('data', (b) => (out += b));
+      await once(child, 'exit');
+      const r = JSON.parse(out) as { code: string; s: number };
+      const m = synTimeline(retries, linear);
+      expect(r.code).toBe('ETIMEDOUT');
+      expect(r.s).toBeGreaterThan(m.timeoutAt - 0.3);
+      expect(r.s).toBeLessThan(m.timeoutAt + 0.8);
+      expect(netstat(ns, 'TCPSynRetrans')).toBe(m.retransmitsAt.length);
+    },
+    20_000,
+  );
+
+  it.each([1, 2])(
+    'tcp_synack_retries %i: a request whose final ACK never comes leaves the SYN queue when the model says',
+    async (retries) => {
+      const ns = createNetns('synack');
+      namespaces.push(ns);
+      ns.sysctl('net.ipv4.tcp_synack_retries', retries);
+      const server = nodeIn(ns, `require('net').createServer().listen(8,'127.0.0.1',()=>console.log('up'))`);
+      await once(server.stdout!, 'data');
+      try {
+        // The client's final ACK (and all it sends after its SYN) is dropped: it thinks it is connected.
+        ns.exec(
+          ['nft', '-f', '-'],
+          'table inet t {\n chain out {\n  type filter hook output priority 0;\n  tcp dport 8 tcp flags & syn == 0 drop\n }\n}\n',
+        );
+        const client = nodeIn(ns, `require('net').connect(8,'127.0.0.1').on('connect',()=>console.log('connected'));setTimeout(()=>{},15000)`);
+        await once(client.stdout!, 'data');
+        const t0 = Date.now();
+        const expiry = synackTimeline(retries).expiresAt;
+        const synRecv = () => ns.exec(['ss', '-Htn', 'state', 'syn-recv']).split('\n').filter(Boolean).length;
+        await new Promise((r) => setTimeout(r, (expiry - 0.5) * 1000 - (Date.now() - t0)));
+        expect(synRecv()).toBe(1);
+        await new Promise((r) => setTimeout(r, (expiry + 0.5) * 1000 - (Date.now() - t0)));
+        expect(synRecv()).toBe(0);
+        expect(netstat(ns, 'TCPSynRetrans')).toBe(synackTimeline(retries).retransmitsAt.length);
+        client.kill();
+      } finally {
+        server.kill();
+      }
+    },
+    20_000,
+  );
+});
