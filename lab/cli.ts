@@ -20,6 +20,7 @@ export type Invocation =
   | { cmd: 'report'; dir: string }
   | { cmd: 'compare'; a: string; b: string; threshold: number; json: boolean }
   | { cmd: 'schema' }
+  | { cmd: 'predict'; file: string; json: boolean }
   | { cmd: 'images'; base: string; wrk2: boolean }
   | { cmd: 'sysctls'; json: boolean }
   | { cmd: 'down'; runId?: string }
@@ -219,6 +220,12 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .action((a: string, b: string, o: { threshold?: string; json?: boolean }) =>
       done({ cmd: 'compare', a, b, threshold: o.threshold === undefined ? 0.1 : threshold(o.threshold), json: o.json ?? false }),
     );
+
+  program
+    .command('predict <file>')
+    .description('what the kernel model says each point of a lab file will do, and why, before anything runs (needs no root)')
+    .option('--json', 'print the predictions as JSON')
+    .action((file: string, o: { json?: boolean }) => done({ cmd: 'predict', file, json: o.json ?? false }));
 
   program
     .command('schema')
@@ -425,6 +432,13 @@ export async function execute(inv: Invocation): Promise<number> {
       const c = compare(inv.a, inv.b, inv.threshold);
       say(inv.json ? JSON.stringify(c, null, 2) + '\n' : renderComparison(c, inv.a, inv.b));
       return c.regressions > 0 ? 1 : 0;
+    }
+    case 'predict': {
+      const { loadLabFile } = await import('./labfile.js');
+      const { predictLab, renderPredictions } = await import('./predict.js');
+      const points = predictLab(loadLabFile(inv.file));
+      say(inv.json ? JSON.stringify(points, null, 2) + '\n' : renderPredictions(inv.file, points));
+      return 0;
     }
     case 'schema': {
       const { LabFileSchema } = await import('./labfile.js');

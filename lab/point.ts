@@ -19,7 +19,7 @@ import { stateReport, type StateReport } from './observe/reports.js';
 import { startSampler, summarize, type Sample } from './observe/sampler.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
 import type { Host, Lab, Runtime } from './runtime/runtime.js';
-import { scenarioNamed, type Observations, type ScenarioContext } from './scenarios/index.js';
+import { coverVerdicts, notModelled, scenarioNamed, type Observations, type ScenarioContext } from './scenarios/index.js';
 import { serverStats, serverWork, startServer } from './server-host.js';
 
 /** The lab being built or run, so an interrupt can tear it down from any phase. */
@@ -126,7 +126,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     // record
     const counters = Object.fromEntries(hosts.map((h) => [h.name, counterDeltas(before[h.name]!.counters, after[h.name]!.counters)]));
     const obs: Observations = { series, counters };
-    const verdicts = impl.judge(ctx, driven, obs);
+    const verdicts = coverVerdicts(notModelled(impl.model, c, options), impl.judge(ctx, driven, obs));
     const hostRecords: Record<string, HostRecord> = {};
     for (const h of hosts) {
       const spec = specs.find((s) => s.name === h.name)!;

@@ -27,6 +27,7 @@ interface Client {
   answeredMs?: number;
   resetMs?: number;
   error?: string;
+  errorAt?: number;
 }
 
 export interface GroupOutcome {
@@ -42,6 +43,8 @@ export interface GroupOutcome {
   connectMs: number[];
   resetMs: number[];
   answeredMs: number[];
+  /** ms after its start that each client failed otherwise (ETIMEDOUT: connect() gave up). */
+  failedMs: number[];
 }
 
 function nft(script: string): void {
@@ -60,7 +63,10 @@ function open(host: string, port: number, localPort?: number): Client {
   });
   c.sock.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE') c.resetMs ??= Date.now();
-    else c.error ??= err.code ?? err.message;
+    else {
+      c.error ??= err.code ?? err.message;
+      c.errorAt ??= Date.now();
+    }
   });
   return c;
 }
@@ -85,6 +91,7 @@ function outcome(cs: Client[], since: (c: Client) => number): GroupOutcome {
     connectMs: [],
     resetMs: [],
     answeredMs: [],
+    failedMs: [],
   };
   for (const c of cs) {
     if (c.connectMs !== undefined) {
@@ -97,8 +104,10 @@ function outcome(cs: Client[], since: (c: Client) => number): GroupOutcome {
     } else if (c.resetMs !== undefined) {
       o.reset++;
       o.resetMs.push(c.resetMs - since(c));
-    } else if (c.error) o.otherErrors[c.error] = (o.otherErrors[c.error] ?? 0) + 1;
-    else if (c.connectMs === undefined) o.pending++;
+    } else if (c.error) {
+      o.otherErrors[c.error] = (o.otherErrors[c.error] ?? 0) + 1;
+      o.failedMs.push(c.errorAt! - c.startedAt);
+    } else if (c.connectMs === undefined) o.pending++;
     else o.waiting++;
   }
   return o;
@@ -145,6 +154,8 @@ async function main(): Promise<number> {
     const result = {
       event: 'result',
       held: outcome(heldC, () => releasedAt),
+      // How long before the release the held handshakes began: their requests' SYN-ACK timer runs from then.
+      heldForMs: releasedAt - Math.min(...heldC.map((c) => c.startedAt)),
       fill: outcome(fillC, (c) => c.startedAt),
       late: outcome(lateC, (c) => c.startedAt),
       lateBeforeRelease,

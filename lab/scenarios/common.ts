@@ -6,8 +6,9 @@
 // A verdict is PASS or FAIL against the kernel model's prediction, or INCONCLUSIVE (with the
 // reason) when the measurement cannot be trusted or the model does not cover the setting.
 import type { z } from 'zod';
-import { lookup } from '../../sysctl/registry.js';
+import { lookup, normalizeRead, validateValue } from '../../sysctl/registry.js';
 import type { PointConfig, PortRange } from '../fields.js';
+import { acceptQueueLimit } from '../model/kernel.js';
 import type { Counters } from '../observe/nstat.js';
 import type { Sample } from '../observe/sampler.js';
 import type { LoadRecord, PointRecord, RuleVerdict } from '../record.js';
@@ -81,6 +82,88 @@ export interface Scenario<O = unknown, Obs = unknown, Pred = unknown> {
   /** The verdicts, from what drive() saw and the observations per host. */
   judge(ctx: ScenarioContext<O>, r: Driven<Obs, Pred>, obs: Observations): RuleVerdict[];
   report: ReportSpec<Obs, Pred>;
+  /**
+   * The registry tunables, per host, that the kernel model covers for this scenario: the rule
+   * each one feeds, or (effect 'none') why it does not change the outcome. A point that sets a
+   * tunable not listed here gets INCONCLUSIVE "not modelled", never a FAIL.
+   */
+  model: readonly ModelEntry<O>[];
+  /** What the kernel should do at a point, from its settings alone (`lab predict`: nothing runs). */
+  predict(config: PointConfig, options: O): Prediction[];
+}
+
+export interface ModelEntry<O = unknown> {
+  name: string;
+  side: 'server' | 'client';
+  /** The rule the setting feeds, or why it does not change the outcome. */
+  rule: string;
+  effect?: 'none';
+  /** Why the entry does not cover this point, when it does not (e.g. a claim that holds with keep-alive only). */
+  unless?(config: PointConfig, options: O): string | null;
+}
+
+/** One line of `lab predict`: a quantity, what the model says it will be, and the rule. */
+export interface Prediction {
+  what: string;
+  value: string | number;
+  why: string;
+}
+
+/** A setting's value at a point: what the lab file asks for, else a fresh namespace's default. */
+export function setting(config: PointConfig, side: 'server' | 'client', name: string): number {
+  const sysctls = side === 'server' ? config.server.sysctls : (config.loadgens[0]?.sysctls ?? {});
+  const t = lookup(name);
+  const given = Object.entries(sysctls).find(([n]) => lookup(n).name === t.name);
+  if (given) return Number(validateValue(t, given[1]));
+  if (t.kernelDefault !== undefined) return Number(t.kernelDefault);
+  // A default the kernel computes from the machine's memory: this machine's, as a fresh namespace gets it.
+  return Number(readMachineDefault(t.name));
+}
+
+let machineDefault: ((name: string) => string) | undefined;
+/** Where the machine-dependent defaults come from (lab predict reads /proc/sys; tests may pin them). */
+export function setMachineDefaults(read: (name: string) => string): void {
+  machineDefault = read;
+}
+function readMachineDefault(name: string): string {
+  if (!machineDefault) throw new Error(`${name}: its default depends on the machine, and no reader is set`);
+  return machineDefault(name);
+}
+
+/**
+ * The settings of a point that the scenario's model does not cover, as "side name=value"
+ * (a value equal to the kernel's default changes nothing and is left out).
+ */
+export function notModelled<O>(model: readonly ModelEntry<O>[], config: PointConfig, options: O): string[] {
+  const out: string[] = [];
+  const sides: Array<['server' | 'client', Record<string, string | number>]> = [
+    ['server', config.server.sysctls],
+    ['client', config.loadgens[0]?.sysctls ?? {}],
+  ];
+  for (const [side, sysctls] of sides) {
+    for (const [name, v] of Object.entries(sysctls)) {
+      const t = lookup(name);
+      const value = validateValue(t, v);
+      if (t.kernelDefault !== undefined && normalizeRead(value) === normalizeRead(t.kernelDefault)) continue;
+      const e = model.find((m) => m.name === t.name && m.side === side);
+      const why = e?.unless?.(config, options) ?? null;
+      if (!e || why) out.push(`${side} ${t.name}=${value}${why ? ` (${why})` : ''}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * The verdicts of a point with settings the model does not cover: a FAIL may be the model's
+ * gap, not the kernel's, so it becomes INCONCLUSIVE; one more verdict names the settings.
+ */
+export function coverVerdicts(gaps: string[], verdicts: RuleVerdict[]): RuleVerdict[] {
+  if (!gaps.length) return verdicts;
+  const reason = `not modelled: ${gaps.join(', ')}`;
+  return [
+    ...verdicts.map((v): RuleVerdict => (v.verdict === 'FAIL' ? { ...v, verdict: 'INCONCLUSIVE', reason: `${reason}; ${v.reason}` } : v)),
+    { rule: 'the kernel model covers every setting of this point', predicted: null, observed: gaps.join(', '), verdict: 'INCONCLUSIVE', reason },
+  ];
 }
 
 /** A scenario, its types inferred from its options schema and its drive(). */
@@ -149,18 +232,14 @@ export function numSysctl(get: (n: string) => string | null, name: string): numb
  * The accept queue's limit as listen() sets it: a backlog above somaxconn (and any negative
  * one, taken as a huge unsigned number) is cut to somaxconn.
  */
-export function predictedLimit(backlog: number, somaxconn: number): number {
-  return backlog < 0 || backlog > somaxconn ? somaxconn : backlog;
-}
+export const predictedLimit = acceptQueueLimit;
 
 /** Most connections a scenario's own client opens at once (fds, local ports, minutes of set-up). */
 export const MAX_CLIENT_CONNECTIONS = 20_000;
 
 /** The accept queue's limit a point will get, from its settings alone (before any host exists). */
 export function plannedLimit(config: PointConfig): number {
-  const set = config.server.sysctls['net.core.somaxconn'];
-  const somaxconn = set === undefined ? Number(lookup('net.core.somaxconn').kernelDefault) : Number(set);
-  return predictedLimit(config.server.backlog, somaxconn);
+  return predictedLimit(config.server.backlog, setting(config, 'server', 'net.core.somaxconn'));
 }
 
 /** A message when a scenario would open more connections than a point can finish. */

@@ -22,12 +22,19 @@ import {
   numSysctl,
   plannedLimit,
   predictedLimit,
+  inconclusive,
+  type Prediction,
   recvQ,
   type RuleVerdict,
+  setting,
   tooManyClients,
+  within,
 } from './common.js';
+import { acceptQueueLimit, heldClientReset, synackTimeline, synTimeline } from '../model/kernel.js';
 
 export interface Observed {
+  /** How long before the release the held handshakes began, ms. */
+  heldForMs: number;
   held: GroupOutcome;
   fill: GroupOutcome;
   late: GroupOutcome;
@@ -42,6 +49,10 @@ export interface Predicted {
   held: number;
   fill: number;
   late: number;
+  holdMs: number;
+  synackRetries: number;
+  /** The late clients' SYN retransmissions and connect()'s ETIMEDOUT, s after their first SYN. */
+  syn: { retransmitsAt: number[]; timeoutAt: number };
 }
 
 const Options = z
@@ -58,7 +69,6 @@ const Options = z
   .strict();
 
 const RESET_AT_ONCE_MS = 200; // well under the 1 s of the first SYN-ACK/SYN retransmission
-const FIRST_RETRANSMIT_MS = 1000;
 
 export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
   name: 'overflow',
@@ -71,6 +81,8 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
     const abort = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_abort_on_overflow');
     const limit = predictedLimit(ctx.config.server.backlog, somaxconn);
+    const synackRetries = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_synack_retries');
+    const syn = synTimeline(numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_retries'), numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_linear_timeouts'));
     await control(ctx.server, ctx.controlPort, '/pause', 'POST');
     const args = [ctx.server.address, ctx.port, o.held, limit + 1, o.late, o.holdMs].map(String);
     const proc = ctx.client.start([...ctx.client.node('dist/lab/in-host/overflow-client.js'), ...args], 'overflow');
@@ -81,7 +93,7 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
         await control(ctx.server, ctx.controlPort, '/resume', 'POST');
       }
       const line = await waitForLine(proc, /"event":"result"/, o.holdMs + 15_000, 'overflow client');
-      const { held, fill, late, lateBeforeRelease } = JSON.parse(line) as Observed;
+      const { heldForMs, held, fill, late, lateBeforeRelease } = JSON.parse(line) as Observed;
       const predicted: Predicted = {
         limit,
         somaxconn,
@@ -90,8 +102,11 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
         held: o.held,
         fill: limit + 1,
         late: o.late,
+        holdMs: o.holdMs,
+        synackRetries,
+        syn,
       };
-      return { observed: { held, fill, late, lateBeforeRelease }, predicted };
+      return { observed: { heldForMs, held, fill, late, lateBeforeRelease }, predicted };
     } finally {
       await proc.stop();
     }
@@ -152,38 +167,151 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
         ),
       );
     } else {
-      v.push(
-        equal('abort_on_overflow=0: no held client reset', 0, o.held.reset, 'the ACK is dropped; the request stays in the SYN queue', invalid),
-        equal('abort_on_overflow=0: EmbryonicRsts = 0', 0, counter(obs, 'server', 'TcpExtEmbryonicRsts'), 'nothing is reset', invalid),
-        p.acceptRate > 0
-          ? equal(
-              'abort_on_overflow=0: held clients served once the server accepts again',
-              p.held,
-              o.held.answered,
-              'the SYN-ACK is retransmitted, the client ACKs again and gets in',
-              invalid,
-            )
-          : equal(
-              'abort_on_overflow=0: held clients believe they are connected and wait',
-              p.held,
-              o.held.waiting,
-              'the server never accepts, so they get no answer and no reset',
-              invalid,
-            ),
-      );
+      const w = heldClientReset(p.synackRetries, o.heldForMs / 1000);
+      const hold = p.holdMs / 1000;
+      const expiry = synackTimeline(p.synackRetries).expiresAt;
+      const waits = p.acceptRate > 0 || hold < w.from - 0.5;
+      v.push(equal('abort_on_overflow=0: EmbryonicRsts = 0', 0, counter(obs, 'server', 'TcpExtEmbryonicRsts'), 'nothing is reset', invalid));
+      if (waits)
+        v.push(
+          equal('abort_on_overflow=0: no held client reset', 0, o.held.reset, 'the ACK is dropped; the request stays in the SYN queue', invalid),
+        );
+      if (p.acceptRate > 0) {
+        v.push(
+          equal(
+            'abort_on_overflow=0: held clients served once the server accepts again',
+            p.held,
+            o.held.answered,
+            'the SYN-ACK is retransmitted, the client ACKs again and gets in',
+            invalid,
+          ),
+        );
+      } else if (waits) {
+        v.push(
+          equal(
+            'abort_on_overflow=0: held clients believe they are connected and wait',
+            p.held,
+            o.held.waiting,
+            `the server never accepts; their request expires ${expiry} s after its SYN-ACK (tcp_synack_retries=${p.synackRetries}), after the watch`,
+            invalid,
+          ),
+        );
+      } else if (hold > w.to + 0.5) {
+        const why = `the request expires ${expiry} s after its SYN-ACK (tcp_synack_retries=${p.synackRetries}); the client's next data retransmission then meets no socket and gets an RST`;
+        v.push(
+          equal('abort_on_overflow=0: held clients reset once their request expired', p.held, o.held.reset, why, invalid),
+          within(
+            'abort_on_overflow=0: when they were reset (s after the release, latest)',
+            Math.round((w.from - 0.5) * 10) / 10,
+            Math.round((w.to + 0.5) * 10) / 10,
+            o.held.resetMs.length ? Math.max(...o.held.resetMs) / 1000 : null,
+            `${why}; its retransmission timer doubles, so between the expiry and about twice as late`,
+            invalid,
+          ),
+        );
+      } else {
+        v.push(
+          inconclusive(
+            'abort_on_overflow=0: held clients wait or are reset',
+            `the watch (${hold} s) ends inside the window in which they are reset (${w.from.toFixed(1)}–${w.to.toFixed(1)} s after the release)`,
+          ),
+        );
+      }
     }
-    if (p.acceptRate > 0 && p.late > 0) {
-      v.push(
-        atLeast(
-          'late clients connect only after a SYN retransmission (ms, fastest)',
-          FIRST_RETRANSMIT_MS - 10,
-          o.late.connectMs.length ? Math.min(...o.late.connectMs) : null,
-          'their first SYN was dropped; the retransmission comes after 1 s',
-          invalid,
-        ),
-      );
+    if (p.late > 0) {
+      const T = p.syn.timeoutAt;
+      // The late clients are watched from their SYN to the end: the 300 ms before the release and the watch.
+      const watched = p.holdMs / 1000 + 0.3;
+      const timedOut = o.late.otherErrors['ETIMEDOUT'] ?? 0;
+      const why = `connect() gives up ${T} s after the first SYN (${p.syn.retransmitsAt.length} retransmissions: tcp_syn_retries + tcp_syn_linear_timeouts)`;
+      if (p.acceptRate > 0 && p.syn.retransmitsAt.length > 0) {
+        v.push(
+          atLeast(
+            'late clients connect only after a SYN retransmission (ms, fastest)',
+            p.syn.retransmitsAt[0]! * 1000 - 10,
+            o.late.connectMs.length ? Math.min(...o.late.connectMs) : null,
+            `their first SYN was dropped; the retransmission comes after ${p.syn.retransmitsAt[0]} s`,
+            invalid,
+          ),
+        );
+      } else if (watched > T + 1) {
+        v.push(
+          equal('late clients: connect() fails with ETIMEDOUT', p.late, timedOut, why, invalid),
+          within(
+            'late clients: when connect() failed (s after the first SYN, latest)',
+            T - 0.3,
+            T + 1,
+            o.late.failedMs.length ? Math.max(...o.late.failedMs) / 1000 : null,
+            why,
+            invalid,
+          ),
+        );
+      } else if (p.acceptRate === 0 && watched < T - 0.5) {
+        v.push(equal('late clients still in SYN-SENT at the end', p.late, o.late.pending, `no SYN is answered; ${why}`, invalid));
+      } else if (p.acceptRate === 0) {
+        v.push(inconclusive('late clients: SYN-SENT or ETIMEDOUT', `the watch ends within a second of connect()'s timeout at ${T} s`));
+      }
     }
     return v;
+  },
+  model: [
+    { name: 'net.core.somaxconn', side: 'server', rule: 'accept queue limit = min(backlog, somaxconn); the fill is limit + 1' },
+    { name: 'net.ipv4.tcp_abort_on_overflow', side: 'server', rule: '1: a final ACK meeting a full queue gets an RST at once; 0: it is dropped' },
+    {
+      name: 'net.ipv4.tcp_synack_retries',
+      side: 'server',
+      rule: 'abort 0: a held request expires after its SYN-ACK retries (1, 3, 7 … s); the client is reset on its next data retransmission',
+      unless: (c, o) =>
+        o.acceptRate > 0 && setting(c, 'server', 'net.ipv4.tcp_synack_retries') === 0 ? 'no SYN-ACK retransmission to let a held client in' : null,
+    },
+    { name: 'net.ipv4.tcp_syn_retries', side: 'client', rule: "the late clients' SYN retransmissions and connect()'s ETIMEDOUT" },
+    { name: 'net.ipv4.tcp_syn_linear_timeouts', side: 'client', rule: "the late clients' SYN retransmissions and connect()'s ETIMEDOUT" },
+  ],
+  predict(c, o) {
+    const somaxconn = setting(c, 'server', 'net.core.somaxconn');
+    const limit = acceptQueueLimit(c.server.backlog, somaxconn);
+    const abort = setting(c, 'server', 'net.ipv4.tcp_abort_on_overflow');
+    const R = setting(c, 'server', 'net.ipv4.tcp_synack_retries');
+    const syn = synTimeline(setting(c, 'client', 'net.ipv4.tcp_syn_retries'), setting(c, 'client', 'net.ipv4.tcp_syn_linear_timeouts'));
+    const expiry = synackTimeline(R).expiresAt;
+    const w = heldClientReset(R, 0);
+    const hold = o.holdMs / 1000;
+    const out: Prediction[] = [
+      { what: 'accept queue fill', value: limit + 1, why: `limit ${limit} = min(backlog ${c.server.backlog}, somaxconn ${somaxconn}), + 1` },
+      {
+        what: 'late SYNs dropped (still SYN-SENT before the release)',
+        value: o.late,
+        why: 'a SYN meeting a full accept queue is dropped in both modes',
+      },
+      { what: 'ListenOverflows', value: `≥ ${o.late}`, why: 'each dropped SYN is counted' },
+    ];
+    if (abort === 1) out.push({ what: 'held clients reset', value: o.held, why: 'abort_on_overflow=1: at once (ms), EmbryonicRsts = held' });
+    else if (o.acceptRate > 0)
+      out.push({ what: 'held clients served', value: o.held, why: 'after the SYN-ACK retransmission at 1 s, once the server accepts again' });
+    else if (hold < w.from - 0.5)
+      out.push({
+        what: 'held clients waiting',
+        value: o.held,
+        why: `their request expires ${expiry} s after its SYN-ACK (tcp_synack_retries=${R}), after the ${hold} s watch`,
+      });
+    else
+      out.push({
+        what: 'held clients reset',
+        value: hold > w.to + 0.5 ? o.held : 'some or all',
+        why: `their request expires at ${expiry} s (tcp_synack_retries=${R}); reset ${w.from}–${w.to} s after they send data`,
+      });
+    if (o.late > 0)
+      out.push({
+        what: 'late clients',
+        value:
+          o.acceptRate > 0 && syn.retransmitsAt.length
+            ? `connect after ${syn.retransmitsAt[0]} s`
+            : hold + 0.3 > syn.timeoutAt + 1
+              ? `ETIMEDOUT at ${syn.timeoutAt} s`
+              : 'in SYN-SENT at the end',
+        why: `SYN retransmissions at ${syn.retransmitsAt.join(', ') || 'none'} s; connect() gives up at ${syn.timeoutAt} s`,
+      });
+    return out;
   },
   report: {
     metrics: [

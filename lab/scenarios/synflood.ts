@@ -29,8 +29,10 @@ import {
   predictedLimit,
   type RuleVerdict,
   runInHost,
+  setting,
   tooManyClients,
 } from './common.js';
+import { acceptQueueLimit } from '../model/kernel.js';
 
 export const FLOOD_PORTS = RESERVED_PORTS.synflood;
 
@@ -238,6 +240,41 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
       ),
     );
     return v;
+  },
+  model: [
+    {
+      name: 'net.ipv4.tcp_syncookies',
+      side: 'server',
+      rule: '0: the SYN queue caps and drops; 1: cookies once it is full; 2: a cookie for every SYN',
+    },
+    { name: 'net.ipv4.tcp_max_syn_backlog', side: 'server', rule: 'with tcp_syncookies=0 caps unproven requests at M − M/4 + 1' },
+    { name: 'net.core.somaxconn', side: 'server', rule: 'SYN queue limit = min(backlog, somaxconn) + 1' },
+  ],
+  predict(c, o) {
+    const somaxconn = setting(c, 'server', 'net.core.somaxconn');
+    const cookies = setting(c, 'server', 'net.ipv4.tcp_syncookies');
+    const maxSyn = setting(c, 'server', 'net.ipv4.tcp_max_syn_backlog');
+    const limit = acceptQueueLimit(c.server.backlog, somaxconn);
+    const p = predict(cookies, maxSyn, limit, somaxconn, o.flood, o.acceptQueueFull);
+    const cap = `min(${o.flood} SYNs, limit ${limit} + 1${cookies === 0 ? `, M ${maxSyn} − M/4 + 1` : ''})`;
+    return [
+      {
+        what: 'SYN-RECV after the flood',
+        value: p.synRecv,
+        why: o.acceptQueueFull ? 'the accept queue is full: every SYN is dropped' : cookies === 2 ? 'tcp_syncookies=2: no request is kept' : cap,
+      },
+      { what: 'SyncookiesSent', value: p.syncookiesSent, why: `tcp_syncookies=${cookies}` },
+      {
+        what: 'SYNs dropped (ListenDrops, at least)',
+        value: p.droppedSyns,
+        why: cookies === 0 ? 'the queue is at its cap' : 'cookies answer what the queue cannot hold',
+      },
+      {
+        what: 'the legit client is served',
+        value: p.legitServed ? 'yes' : 'no',
+        why: p.legitServed ? 'cookies, or room in the queue' : 'its SYN meets a full queue',
+      },
+    ];
   },
   report: {
     metrics: [

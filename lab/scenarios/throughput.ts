@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { runLoad } from '../loadgen/drivers.js';
 import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/result.js';
 import type { PointRecord } from '../record.js';
-import { atLeast, defineScenario, type RuleVerdict } from './common.js';
+import { defaultOf, F, type PointConfig } from '../fields.js';
+import { acceptQueueLimit } from '../model/kernel.js';
+import { atLeast, defineScenario, setting, type RuleVerdict } from './common.js';
 
 const RATE_TOLERANCE = 0.05;
 
@@ -31,6 +33,23 @@ export interface Observed {
 export interface Predicted {
   /** The offered rate, when the load generator holds one. */
   rate: number | null;
+}
+
+const CLIENT_PORT_TUNABLES = [
+  'net.ipv4.tcp_tw_reuse',
+  'net.ipv4.tcp_tw_reuse_delay',
+  'net.ipv4.tcp_timestamps',
+  'net.ipv4.tcp_fin_timeout',
+  'net.ipv4.tcp_max_tw_buckets',
+  'net.ipv4.ip_local_port_range',
+];
+
+function keepAliveBelowLimit(c: PointConfig): string | null {
+  const lg = c.loadgens[0]!.options;
+  if (lg.keepAlive === false) return 'a new connection per request';
+  const limit = acceptQueueLimit(c.server.backlog, setting(c, 'server', 'net.core.somaxconn'));
+  const connections = lg.connections ?? defaultOf(F.connections);
+  return limit < connections ? `accept queue limit ${limit} below ${connections} connections` : null;
 }
 
 export const throughput = defineScenario<Record<string, never>, Observed, Predicted>({
@@ -75,6 +94,34 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
       );
     }
     return v;
+  },
+  model: [
+    {
+      name: 'net.core.somaxconn',
+      side: 'server',
+      effect: 'none',
+      rule: 'keep-alive connections arrive once: an accept queue limit at or above the connection count never fills',
+      unless: (c) => keepAliveBelowLimit(c),
+    },
+    ...CLIENT_PORT_TUNABLES.map((name) => ({
+      name,
+      side: 'client' as const,
+      effect: 'none' as const,
+      rule: 'keep-alive connections are opened once: no port runs out and no TIME_WAIT builds up',
+      unless: (c: PointConfig) => (c.loadgens[0]!.options.keepAlive === false ? 'a new connection per request' : null),
+    })),
+  ],
+  predict(c) {
+    const rate = c.loadgens[0]!.options.rate;
+    return rate === undefined
+      ? [{ what: 'requests/s', value: 'as many as the server and the load generator can do', why: 'no rule predicts a rate without a fixed one' }]
+      : [
+          {
+            what: 'requests/s',
+            value: `≥ ${Math.floor(rate * (1 - RATE_TOLERANCE))}`,
+            why: 'a server with CPU to spare answers at the rate it is offered',
+          },
+        ];
   },
   report: {
     metrics: [

@@ -13,7 +13,22 @@ import { int, oneOf } from '../fields.js';
 import type { ChurnResult } from '../in-host/churn.js';
 import { parseListeners, parseSockets } from '../observe/ss.js';
 import type { Host } from '../runtime/runtime.js';
-import { atLeast, counter, counterOf, defineScenario, equal, numSysctl, type RuleVerdict, runInHost, within } from './common.js';
+import { portsRunOut, reuseConnections, TIME_WAIT_SEC } from '../model/kernel.js';
+import {
+  atLeast,
+  atMost,
+  counter,
+  counterOf,
+  defineScenario,
+  equal,
+  inconclusive,
+  numSysctl,
+  type Prediction,
+  type RuleVerdict,
+  runInHost,
+  setting,
+  within,
+} from './common.js';
 
 const Options = z
   .object({
@@ -34,6 +49,16 @@ export interface Observed extends ChurnResult {
 
 export interface Predicted {
   closer: 'client' | 'server';
+  /** Connections in flight at a time (they hold ports too). */
+  concurrency: number;
+  /** tcp_max_tw_buckets on the closer. */
+  maxTwBuckets: number;
+  /** tcp_timestamps on the server (reuse needs them on both sides). */
+  timestampsServer: number;
+  /** The closer's TIME_WAIT cap is below what the run needs (client closer: the ports; in-flight connections aside). */
+  capped: boolean;
+  /** Connections through the ports with tcp_tw_reuse=1, when it applies. */
+  reuseWindow: { rounds: number; from: number; to: number } | null;
   /** Local ports connect() can use: the range, less those a listener on the client holds. */
   ports: number;
   busyPorts: number;
@@ -44,8 +69,6 @@ export interface Predicted {
   exhaust: boolean;
   timeWaitSec: number;
 }
-
-const TIME_WAIT_SEC = 60;
 
 /** The local ports of every TCP listener on a host. */
 async function listeningPorts(h: Host): Promise<number[]> {
@@ -79,6 +102,8 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
     const reuse = numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_tw_reuse');
     const timestamps = numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_timestamps');
     const reuseDelayMs = ctx.clientSysctl('net.ipv4.tcp_tw_reuse_delay') === null ? 1000 : numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_tw_reuse_delay');
+    const timestampsServer = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_timestamps');
+    const maxTwBuckets = numSysctl(o.closer === 'client' ? ctx.clientSysctl : ctx.serverSysctl, 'net.ipv4.tcp_max_tw_buckets');
     const churn = await runInHost<ChurnResult>(
       ctx.client,
       'churn',
@@ -92,8 +117,10 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
     // its whole lifetime.
     const lifetime =
       closerTw.length && churn.lastOkAt !== null ? Math.round((Math.max(...closerTw) + (seenAt - churn.lastOkAt) / 1000) * 10) / 10 : null;
-    const effectiveReuse = reuse === 1 && timestamps === 1;
-    const exhaust = o.closer === 'client' && churn.attempts > ports;
+    const run = portsRunOut({ ports, reuse, timestampsClient: timestamps, timestampsServer, maxTwBuckets });
+    const effectiveReuse = run.reuses;
+    const capped = o.closer === 'client' ? maxTwBuckets + o.concurrency < ports : maxTwBuckets < churn.ok;
+    const exhaust = o.closer === 'client' && !capped && churn.attempts > ports;
     const observed: Observed = {
       ...churn,
       timeWait: { server: serverTw.length, client: clientTw.length },
@@ -102,6 +129,11 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
     };
     const predicted: Predicted = {
       closer: o.closer,
+      concurrency: o.concurrency,
+      maxTwBuckets,
+      timestampsServer,
+      capped,
+      reuseWindow: effectiveReuse ? reuseConnections(ports, o.durationMs, reuseDelayMs) : null,
       ports,
       busyPorts,
       reuse,
@@ -115,9 +147,34 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
   },
   judge(_ctx, { observed: o, predicted: p }, obs) {
     const other = p.closer === 'client' ? 'server' : 'client';
+    const closerHost = p.closer === 'client' ? 'loadgen-1' : 'server';
     const few = o.ok === 0 ? 'no connection succeeded' : undefined;
+    const B = p.maxTwBuckets;
+    const overCap = B < o.ok;
     const v: RuleVerdict[] = [
-      atLeast(`TIME_WAIT on the closer (${p.closer}), lab port`, 1, o.timeWait[p.closer], 'the side that sends the first FIN ends in TIME_WAIT', few),
+      overCap
+        ? o.durationMs < (TIME_WAIT_SEC - 2) * 1000
+          ? equal(
+              `TIME_WAIT on the closer (${p.closer}) = tcp_max_tw_buckets`,
+              B,
+              o.timeWait[p.closer],
+              `tcp_max_tw_buckets=${B} caps TIME_WAIT; closes past it skip TIME_WAIT (TCPTimeWaitOverflow)`,
+              few,
+            )
+          : atMost(
+              `TIME_WAIT on the closer (${p.closer}) ≤ tcp_max_tw_buckets`,
+              B,
+              o.timeWait[p.closer],
+              `tcp_max_tw_buckets=${B} caps TIME_WAIT`,
+              few,
+            )
+        : atLeast(
+            `TIME_WAIT on the closer (${p.closer}), lab port`,
+            1,
+            o.timeWait[p.closer],
+            'the side that sends the first FIN ends in TIME_WAIT',
+            few,
+          ),
       equal(
         `no TIME_WAIT on the other side (${other}), lab port`,
         0,
@@ -125,17 +182,51 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
         'the side that closes second goes through LAST-ACK to CLOSED',
         few,
       ),
-      within(
-        'TIME_WAIT lasts 60 s (time left on the newest + its age, s)',
-        58.5,
-        61,
-        o.timeWaitLifetimeSec,
-        'a fixed 60 s (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it',
-        few,
-      ),
+      overCap
+        ? inconclusive(
+            'TIME_WAIT lasts 60 s',
+            `with tcp_max_tw_buckets=${B} the TIME_WAIT sockets left are the first ${B}, made before the last connection: their age is not known`,
+          )
+        : within(
+            'TIME_WAIT lasts 60 s (time left on the newest + its age, s)',
+            TIME_WAIT_SEC - 1.5,
+            TIME_WAIT_SEC + 1,
+            o.timeWaitLifetimeSec,
+            'a fixed 60 s (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it',
+            few,
+          ),
     ];
+    if (overCap) {
+      const n = o.ok - B;
+      v.push(
+        within(
+          `TCPTimeWaitOverflow on the closer = connections − tcp_max_tw_buckets (${o.ok} − ${B}, ± in flight)`,
+          Math.max(0, n - p.concurrency),
+          n + p.concurrency,
+          counter(obs, closerHost, 'TcpExtTCPTimeWaitOverflow'),
+          'each close past the cap is counted and skips TIME_WAIT',
+          few,
+        ),
+      );
+    }
     if (p.closer === 'server') {
       v.push(equal('no EADDRNOTAVAIL when the server closes first', 0, o.eaddrnotavail, "the client's ports are free as soon as its side is closed"));
+    } else if (p.capped) {
+      v.push(
+        equal(
+          `no EADDRNOTAVAIL: tcp_max_tw_buckets ${B} is below the ${p.ports} ports`,
+          0,
+          o.eaddrnotavail,
+          'closes past the cap skip TIME_WAIT and free their port at once',
+        ),
+      );
+    } else if (B < p.ports) {
+      v.push(
+        inconclusive(
+          'ports run out or not',
+          `tcp_max_tw_buckets ${B} is within ${p.concurrency} connections in flight of the ${p.ports} ports: it depends on timing`,
+        ),
+      );
     } else if (!p.exhaust) {
       v.push(
         equal(
@@ -148,23 +239,31 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
     } else if (p.effectiveReuse) {
       const why = `tcp_tw_reuse=1 with timestamps: a TIME_WAIT port is reused after ${p.reuseDelayMs} ms`;
       if (o.durationMs <= p.reuseDelayMs)
-        v.push({
-          rule: 'reuse=1 with timestamps avoids port exhaustion',
-          predicted: `> ${p.ports}`,
-          observed: o.ok,
-          verdict: 'INCONCLUSIVE',
-          reason: `the run (${o.durationMs} ms) was not longer than tcp_tw_reuse_delay`,
-        });
+        v.push(inconclusive('reuse=1 with timestamps avoids port exhaustion', `the run (${o.durationMs} ms) was not longer than tcp_tw_reuse_delay`));
       else {
         v.push(atLeast('reuse=1 with timestamps avoids port exhaustion (connections made)', p.ports + 1, o.ok, why));
         v.push(atLeast('TWRecycled', 1, counter(obs, 'loadgen-1', 'TcpExtTWRecycled'), why));
+        const w = p.reuseWindow!;
+        v.push(
+          o.eaddrnotavail > 0
+            ? within(
+                `connections = ports × ceil(run / tcp_tw_reuse_delay) (${p.ports} × ${w.rounds}, a round either way)`,
+                w.from,
+                w.to,
+                o.ok,
+                `${p.ports} ports, reused every ${p.reuseDelayMs} ms over ${o.durationMs} ms`,
+              )
+            : inconclusive('connections = ports × rounds', 'the client never ran out of free ports: it was slower than the reuse'),
+        );
       }
     } else {
       const why =
         p.reuse === 2
           ? 'tcp_tw_reuse=2 reuses ports for loopback only, not across the lab network'
           : p.reuse === 1
-            ? 'tcp_tw_reuse=1 needs tcp_timestamps=1'
+            ? p.timestamps === 1
+              ? 'tcp_tw_reuse=1 needs timestamps on both sides: the server has tcp_timestamps=0'
+              : 'tcp_tw_reuse=1 needs tcp_timestamps=1'
             : 'tcp_tw_reuse=0: each port is held for the 60 s of TIME_WAIT';
       const busy = p.busyPorts ? ` (${p.busyPorts} of the range held by a listener on the client)` : '';
       v.push(equal('connections made = local ports (then the ports run out)', p.ports, o.ok, why + busy));
@@ -172,6 +271,60 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       v.push(equal('TWRecycled', 0, counter(obs, 'loadgen-1', 'TcpExtTWRecycled'), why));
     }
     return v;
+  },
+  model: [
+    { name: 'net.ipv4.ip_local_port_range', side: 'client', rule: 'closer client: the ports one destination can use; each is held for TIME_WAIT' },
+    {
+      name: 'net.ipv4.tcp_tw_reuse',
+      side: 'client',
+      rule: '1 with timestamps on both sides: a TIME_WAIT port is reused after tcp_tw_reuse_delay; 2: loopback only',
+    },
+    { name: 'net.ipv4.tcp_tw_reuse_delay', side: 'client', rule: 'with reuse: connections = ports × ceil(run / delay)' },
+    { name: 'net.ipv4.tcp_timestamps', side: 'client', rule: 'tcp_tw_reuse=1 needs timestamps' },
+    { name: 'net.ipv4.tcp_timestamps', side: 'server', rule: 'tcp_tw_reuse=1 needs timestamps on both sides' },
+    { name: 'net.ipv4.tcp_max_tw_buckets', side: 'client', rule: 'caps TIME_WAIT on the client; past it closes skip TIME_WAIT and free their port' },
+    { name: 'net.ipv4.tcp_max_tw_buckets', side: 'server', rule: 'caps TIME_WAIT on the server when it closes first' },
+    {
+      name: 'net.ipv4.tcp_fin_timeout',
+      side: 'client',
+      effect: 'none',
+      rule: 'TIME_WAIT stays 60 s (tcp_fin_timeout bounds orphaned FIN-WAIT-2 only)',
+    },
+    { name: 'net.ipv4.tcp_tw_reuse', side: 'server', effect: 'none', rule: 'tcp_tw_reuse acts on connections a host opens; the server only accepts' },
+  ],
+  predict(c, o) {
+    const [lo, hi] = String(
+      Object.entries(c.loadgens[0]!.sysctls).find(([n]) => n.replace(/\//g, '.') === 'net.ipv4.ip_local_port_range')?.[1] ?? '32768 60999',
+    )
+      .split(/[\s,-]+/)
+      .map(Number) as [number, number];
+    const ports = hi - lo + 1;
+    const B = setting(c, o.closer === 'client' ? 'client' : 'server', 'net.ipv4.tcp_max_tw_buckets');
+    const reuse = setting(c, 'client', 'net.ipv4.tcp_tw_reuse');
+    const ts = [setting(c, 'client', 'net.ipv4.tcp_timestamps'), setting(c, 'server', 'net.ipv4.tcp_timestamps')] as const;
+    const delay = setting(c, 'client', 'net.ipv4.tcp_tw_reuse_delay');
+    const run = portsRunOut({ ports, reuse, timestampsClient: ts[0], timestampsServer: ts[1], maxTwBuckets: B });
+    const out: Prediction[] = [
+      { what: `TIME_WAIT on the ${o.closer}`, value: `≤ ${B}`, why: `the closer; tcp_max_tw_buckets=${B} caps it; each lasts ${TIME_WAIT_SEC} s` },
+      { what: `TIME_WAIT on the ${o.closer === 'client' ? 'server' : 'client'}`, value: 0, why: 'the side that closes second ends in CLOSED' },
+    ];
+    if (o.closer === 'server') out.push({ what: 'EADDRNOTAVAIL', value: 0, why: "the client's ports are free as soon as its side closes" });
+    else if (B + o.concurrency < ports)
+      out.push({ what: 'EADDRNOTAVAIL', value: 0, why: `tcp_max_tw_buckets ${B} is below the ${ports} ports: closes past it free their port` });
+    else if (run.reuses) {
+      const w = reuseConnections(ports, o.durationMs, delay);
+      out.push({
+        what: 'connections made (when the client is fast enough to run out)',
+        value: `${w.from}–${w.to}`,
+        why: `${ports} ports × ceil(${o.durationMs} ms / tcp_tw_reuse_delay ${delay} ms) = ${ports * w.rounds}`,
+      });
+    } else
+      out.push({
+        what: 'connections made (when the client tries more)',
+        value: ports,
+        why: `each of the ${ports} ports is held ${TIME_WAIT_SEC} s (${reuse === 2 ? 'tcp_tw_reuse=2 is loopback only' : reuse === 1 ? 'reuse needs timestamps on both sides' : 'tcp_tw_reuse=0'}); then EADDRNOTAVAIL`,
+      });
+    return out;
   },
   report: {
     metrics: [

@@ -112,6 +112,8 @@ const FLAGS: Case[] = [
     'lab run: sweep point p001 (server.threads=0): server.threads: got 0: an integer from 1 to 256',
   ],
   [['report'], "lab report: missing required argument 'dir'"],
+  [['predict'], "lab predict: missing required argument 'file'"],
+  [['predict', 'no-such.yaml'], 'lab predict: no-such.yaml: cannot read it (ENOENT)'],
   [['compare', 'a'], "lab compare: missing required argument 'dirB'"],
   [['compare', 'a', 'b', '--threshold', '2'], 'lab compare: --threshold: got 2: a number from 0 to 1'],
   [['compare', 'a', 'b', '--threshold', 'x'], 'lab compare: --threshold: got "x": a number from 0 to 1'],

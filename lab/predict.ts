@@ -1,0 +1,43 @@
+// `lab predict FILE`: for every point of a lab file, what the kernel model says the kernel will
+// do and why, before anything runs. Pure but for reading the lab file and, for the defaults the
+// kernel computes from the machine's memory (tcp_max_syn_backlog, tcp_max_tw_buckets), this
+// machine's /proc/sys, which any user may read: no root, no host, no engine.
+import { readFileSync } from 'node:fs';
+import { describeSettings, expandSweep, type LabFile } from './labfile.js';
+import { notModelled, scenarioNamed, setMachineDefaults, type Prediction } from './scenarios/index.js';
+
+export interface PointPrediction {
+  id: string;
+  settings: Record<string, string | number | boolean>;
+  scenario: string;
+  predictions: Prediction[];
+  /** Settings the model does not cover: their verdicts will be INCONCLUSIVE, never FAIL. */
+  notModelled: string[];
+}
+
+export function predictLab(lab: LabFile): PointPrediction[] {
+  setMachineDefaults((name) => readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim());
+  return expandSweep(lab).map((p) => {
+    const impl = scenarioNamed(p.config.scenario.name)!;
+    const options = impl.options.parse(p.config.scenario.options ?? {});
+    return {
+      id: p.id,
+      settings: p.settings,
+      scenario: impl.name,
+      predictions: impl.predict(p.config, options),
+      notModelled: notModelled(impl.model, p.config, options),
+    };
+  });
+}
+
+export function renderPredictions(file: string, points: PointPrediction[]): string {
+  const out: string[] = [`${file}: ${points.length} point(s) of the ${points[0]?.scenario ?? '?'} scenario; what the kernel model predicts`];
+  for (const p of points) {
+    const s = Object.keys(p.settings).length ? describeSettings(p.settings) : 'no axes';
+    out.push('', `${p.id} ${s}`);
+    const w = Math.max(...p.predictions.map((x) => x.what.length));
+    for (const x of p.predictions) out.push(`  ${x.what.padEnd(w)}  ${String(x.value)}  (${x.why})`);
+    if (p.notModelled.length) out.push(`  not modelled: ${p.notModelled.join(', ')}: its verdicts will be INCONCLUSIVE, not FAIL`);
+  }
+  return out.join('\n') + '\n';
+}
