@@ -110,3 +110,12 @@ export function reuseConnections(ports: number, durationMs: number, delayMs: num
   const rounds = Math.ceil(durationMs / Math.max(1, delayMs));
   return { rounds, from: ports * Math.max(1, rounds - 1), to: ports * (rounds + 1) };
 }
+
+/**
+ * How long the kernel keeps an orphaned FIN-WAIT-2 socket (its owner closed it and the peer
+ * never sends its FIN): tcp_fin_timeout seconds. TIME_WAIT's 60 s has nothing to do with it.
+ * Below 1 s the kernel's floor (3.5 retransmission timeouts) takes over: not modelled.
+ */
+export function orphanFinWait2Sec(finTimeoutSec: number): number | null {
+  return finTimeoutSec >= 1 ? finTimeoutSec : null;
+}

@@ -115,3 +115,13 @@ export const TIME_WAIT: Array<
     how: 'timewait scenario, closer client, client tcp_max_tw_buckets 0: no TIME_WAIT at all',
   },
 ];
+
+/** Orphaned FIN-WAIT-2 sockets (peer never closes): s from 0.2 s after the FIN until none was left. */
+export const ORPHAN_FIN_WAIT2: Array<Observation<{ finTimeoutSec: number }, number>> = [
+  {
+    input: { finTimeoutSec: 3 },
+    observed: 3.3,
+    how: 'timewait scenario with orphans 20 (a silent peer on the server host), netns; ss state fin-wait-2 polled every 200 ms',
+  },
+  { input: { finTimeoutSec: 6 }, observed: 6.1, how: 'likewise' },
+];

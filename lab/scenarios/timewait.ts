@@ -12,8 +12,9 @@ import { z } from 'zod';
 import { int, oneOf } from '../fields.js';
 import type { ChurnResult } from '../in-host/churn.js';
 import { parseListeners, parseSockets } from '../observe/ss.js';
+import { waitForLine } from '../server-host.js';
 import type { Host } from '../runtime/runtime.js';
-import { portsRunOut, reuseConnections, TIME_WAIT_SEC } from '../model/kernel.js';
+import { orphanFinWait2Sec, portsRunOut, reuseConnections, TIME_WAIT_SEC } from '../model/kernel.js';
 import {
   atLeast,
   atMost,
@@ -38,10 +39,17 @@ const Options = z
     durationMs: int(200, 600000).default(3000),
     /** Connections in flight at a time. */
     concurrency: int(1, 256).default(4),
+    /**
+     * After the churn: connections to a peer that never closes, which the client then closes and
+     * abandons (orphaned FIN-WAIT-2), watched until the kernel drops them, tcp_fin_timeout later.
+     */
+    orphans: int(0, 1000).default(0),
   })
   .strict();
 
 export interface Observed extends ChurnResult {
+  /** The orphaned FIN-WAIT-2 sockets: how many right after the close, and how long until none was left (s). */
+  orphans: { made: number; atClose: number; goneAfterSec: number | null } | null;
   timeWait: { server: number; client: number };
   timeWaitLifetimeSec: number | null;
   eaddrnotavail: number;
@@ -68,6 +76,8 @@ export interface Predicted {
   effectiveReuse: boolean;
   exhaust: boolean;
   timeWaitSec: number;
+  /** tcp_fin_timeout on the client: how long an orphaned FIN-WAIT-2 lasts, s. */
+  finTimeoutSec: number;
 }
 
 /** The local ports of every TCP listener on a host. */
@@ -82,6 +92,34 @@ async function timeWaits(h: Host, port: number): Promise<number[]> {
   const r = await h.exec(['ss', '-Htano', `( sport = :${port} or dport = :${port} )`], { timeoutMs: 15_000 });
   if (r.exitCode !== 0) throw new Error(`ss on ${h.name}: ${r.stderr.trim()}`);
   return parseSockets(r.stdout).flatMap((x) => (x.state === 'TIME-WAIT' && x.timer ? [x.timer.seconds] : []));
+}
+
+/** The silent peer's port on the server host: the lab port + 1, or + 2 when that is the control port. */
+const silentPort = (port: number, controlPort: number) => (port + 1 === controlPort ? port + 2 : port + 1);
+
+/** Orphaned FIN-WAIT-2 sockets toward PORT on the client. */
+async function finWait2(h: Host, port: number): Promise<number> {
+  const r = await h.exec(['ss', '-Htn', 'state', 'fin-wait-2', `( dport = :${port} )`], { timeoutMs: 15_000 });
+  if (r.exitCode !== 0) throw new Error(`ss on ${h.name}: ${r.stderr.trim()}`);
+  return r.stdout.split('\n').filter(Boolean).length;
+}
+
+/** Makes N orphans toward a silent peer on the server host and times how long the kernel keeps them. */
+async function watchOrphans(server: Host, client: Host, port: number, n: number, finTimeoutSec: number): Promise<Observed['orphans']> {
+  const peer = server.start([...server.node('dist/lab/in-host/silent.js'), String(port)], 'silent');
+  try {
+    await waitForLine(peer, /"event":"listening"/, 15_000, 'silent peer');
+    const made = await runInHost<{ closed: number; at: number }>(client, 'orphans', [server.address, port, n], 30_000);
+    const atClose = await finWait2(client, port);
+    const end = made.at + (finTimeoutSec + 5) * 1000;
+    while (Date.now() < end) {
+      if ((await finWait2(client, port)) === 0) return { made: made.closed, atClose, goneAfterSec: Math.round((Date.now() - made.at) / 100) / 10 };
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return { made: made.closed, atClose, goneAfterSec: null };
+  } finally {
+    await peer.stop();
+  }
 }
 
 export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
@@ -121,8 +159,12 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
     const effectiveReuse = run.reuses;
     const capped = o.closer === 'client' ? maxTwBuckets + o.concurrency < ports : maxTwBuckets < churn.ok;
     const exhaust = o.closer === 'client' && !capped && churn.attempts > ports;
+    const finTimeoutSec = numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_fin_timeout');
+    const orphans =
+      o.orphans > 0 ? await watchOrphans(ctx.server, ctx.client, silentPort(ctx.port, ctx.controlPort), o.orphans, finTimeoutSec) : null;
     const observed: Observed = {
       ...churn,
+      orphans,
       timeWait: { server: serverTw.length, client: clientTw.length },
       timeWaitLifetimeSec: lifetime,
       eaddrnotavail: churn.errors['EADDRNOTAVAIL'] ?? 0,
@@ -142,6 +184,7 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       effectiveReuse,
       exhaust,
       timeWaitSec: TIME_WAIT_SEC,
+      finTimeoutSec,
     };
     return { observed, predicted };
   },
@@ -270,6 +313,30 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       v.push(atLeast('connect() failed with EADDRNOTAVAIL', 1, o.eaddrnotavail, why));
       v.push(equal('TWRecycled', 0, counter(obs, 'loadgen-1', 'TcpExtTWRecycled'), why));
     }
+    if (o.orphans) {
+      const fin = p.finTimeoutSec;
+      const why = `an orphaned FIN-WAIT-2 is kept tcp_fin_timeout (${fin} s), then dropped; TIME_WAIT's 60 s does not apply`;
+      // Orphans with a timer of 60 s or less are TIME_WAIT-kind sockets: they count against tcp_max_tw_buckets too.
+      const room = p.closer === 'client' && B < o.ok + o.orphans.made ? `tcp_max_tw_buckets ${B} leaves no room for them` : undefined;
+      v.push(
+        equal(
+          'orphaned FIN-WAIT-2 sockets right after the close',
+          o.orphans.made,
+          o.orphans.atClose,
+          'the peer never closes: each waits for its FIN',
+          room,
+        ),
+      );
+      const life = orphanFinWait2Sec(fin);
+      v.push(
+        life === null
+          ? inconclusive(
+              'orphaned FIN-WAIT-2 lasts tcp_fin_timeout',
+              `tcp_fin_timeout ${fin} s is below the kernel's floor of 3.5 retransmission timeouts`,
+            )
+          : within('orphaned FIN-WAIT-2 lasts tcp_fin_timeout (s until none left)', life - 0.5, life + 2, o.orphans.goneAfterSec, why, room),
+      );
+    }
     return v;
   },
   model: [
@@ -308,6 +375,14 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       { what: `TIME_WAIT on the ${o.closer}`, value: `≤ ${B}`, why: `the closer; tcp_max_tw_buckets=${B} caps it; each lasts ${TIME_WAIT_SEC} s` },
       { what: `TIME_WAIT on the ${o.closer === 'client' ? 'server' : 'client'}`, value: 0, why: 'the side that closes second ends in CLOSED' },
     ];
+    if (o.orphans) {
+      const fin = setting(c, 'client', 'net.ipv4.tcp_fin_timeout');
+      out.push({
+        what: `orphaned FIN-WAIT-2 (of ${o.orphans})`,
+        value: `gone after ${fin} s`,
+        why: 'tcp_fin_timeout on the client; the peer never closes',
+      });
+    }
     if (o.closer === 'server') out.push({ what: 'EADDRNOTAVAIL', value: 0, why: "the client's ports are free as soon as its side closes" });
     else if (B + o.concurrency < ports)
       out.push({ what: 'EADDRNOTAVAIL', value: 0, why: `tcp_max_tw_buckets ${B} is below the ${ports} ports: closes past it free their port` });
@@ -334,6 +409,11 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       { label: 'TIME_WAIT on the client (lab port, at the end)', value: (p) => p.scenario.observed.timeWait.client },
       { label: 'TIME_WAIT on the server (lab port, at the end)', value: (p) => p.scenario.observed.timeWait.server },
       { label: 'TWRecycled (client)', value: counterOf('loadgen-1', 'TcpExtTWRecycled') },
+      {
+        label: 'orphaned FIN-WAIT-2 kept (s)',
+        value: (p) => p.scenario.observed.orphans?.goneAfterSec ?? null,
+        predicted: (p) => (p.scenario.observed.orphans ? p.scenario.predicted.finTimeoutSec : null),
+      },
     ],
     series: {
       label: 'TIME_WAIT over time on the closer',

@@ -174,6 +174,20 @@ describe.each(['netns', 'docker'] as const)('the kernel model on %s', (rt) => {
     expect(obs(reuse)['eaddrnotavail']).toBeGreaterThan(0);
   }, 180_000);
 
+  it('timewait: an orphaned FIN-WAIT-2 (a peer that never closes) lasts tcp_fin_timeout, not 60 s', async () => {
+    const { recs } = await sweep(
+      `model-orphans-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: timewait, options: {durationMs: 300, orphans: 10}}\nloadgens: [{sysctls: {net.ipv4.tcp_fin_timeout: 3}}]\n`,
+    );
+    const p = recs[0]!;
+    allPass(p);
+    expect(obs(p)['orphans']).toMatchObject({ made: 10, atClose: 10 });
+    expect(obs(p)['orphans'].goneAfterSec).toBeGreaterThan(2.5);
+    expect(obs(p)['orphans'].goneAfterSec).toBeLessThan(5);
+    // The sampler saw them too, on the client.
+    expect(Math.max(...p.hosts['loadgen-1']!.series.samples.map((s) => s.states['FIN-WAIT-2'] ?? 0))).toBeGreaterThanOrEqual(10);
+  }, 120_000);
+
   it('overflow: tcp_synack_retries 1 expires the held requests (reset on the next data retransmission); tcp_syn_retries 1 times the late clients out at 3 s', async () => {
     const { recs } = await sweep(
       `model-overflow-${rt}.yaml`,

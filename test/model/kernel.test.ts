@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import {
   acceptQueueLimit,
   heldClientReset,
+  orphanFinWait2Sec,
   reuseConnections,
   synackTimeline,
   synQueueCap,
@@ -13,7 +14,7 @@ import {
   timeWaitCap,
   TIME_WAIT_SEC,
 } from '../../lab/model/kernel.js';
-import { ACCEPT_QUEUE, HELD_RESET, SYN_QUEUE, SYN_TIMELINE, SYNACK_EXPIRY, TIME_WAIT } from '../../lab/model/observed.js';
+import { ACCEPT_QUEUE, HELD_RESET, ORPHAN_FIN_WAIT2, SYN_QUEUE, SYN_TIMELINE, SYNACK_EXPIRY, TIME_WAIT } from '../../lab/model/observed.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
 
 describe('the model against what the kernel showed', () => {
@@ -71,6 +72,15 @@ describe('the model against what the kernel showed', () => {
   });
 
   it('TIME_WAIT is 60 s', () => expect(TIME_WAIT_SEC).toBe(60));
+
+  it.each(ORPHAN_FIN_WAIT2.map((o) => [o.input.finTimeoutSec, o.observed] as const))(
+    'orphaned FIN-WAIT-2 with tcp_fin_timeout %i s: gone after %f s, inside the window',
+    (fin, seen) => {
+      const life = orphanFinWait2Sec(fin)!;
+      expect(seen).toBeGreaterThanOrEqual(life - 0.5);
+      expect(seen).toBeLessThanOrEqual(life + 2);
+    },
+  );
 });
 
 // Node in a namespace: a short script, its stdout.
