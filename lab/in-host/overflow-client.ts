@@ -9,10 +9,14 @@
 //   4. release: the rule goes, each held client sends its request at once, so its ACK meets the
 //      full queue now: tcp_abort_on_overflow=1 answers RST, 0 drops it.
 // Prints {"event":"released"} when the rule is gone (the orchestrator may then let the server
-// accept), and after HOLD_MS one JSON line with every client's outcome and timings.
+// accept), and after HOLD_MS one JSON line with every client's outcome and timings, and the
+// late clients' SYN retransmission times (from ss's retransmit timer, sampled every 200 ms:
+// each sample says when the next retransmission goes out).
 // Usage: overflow-client.js HOST PORT HELD FILL LATE HOLD_MS
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { promisify } from 'node:util';
+import { parseSockets, splitAddress } from '../observe/ss.js';
 
 import { RESERVED_PORTS } from '../fields.js';
 
@@ -54,6 +58,36 @@ function nft(script: string): void {
 }
 
 const REQUEST = 'GET / HTTP/1.1\r\nHost: lab\r\n\r\n';
+
+/**
+ * Watches the SYN-SENT sockets toward the server (the held ports aside) until stop(): for each
+ * local port, when its SYN retransmissions went out, s after T0 (index k: retransmission k + 1).
+ */
+function watchSynSent(port: number, t0: number): { stop(): Promise<Array<{ port: number; retransmitsAt: Array<number | null> }>> } {
+  const seen = new Map<number, number[]>();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const at = Date.now();
+      const r = await promisify(execFile)('ss', ['-Htano', `( dport = :${port} )`]).catch(() => null);
+      for (const row of r ? parseSockets(r.stdout) : []) {
+        const local = splitAddress(row.local).port;
+        if (row.state !== 'SYN-SENT' || !row.timer || (local >= HELD_PORTS.first && local <= HELD_PORTS.last)) continue;
+        const list = seen.get(local) ?? [];
+        list[row.timer.count] ??= Math.round((at - t0 + Math.max(0, row.timer.seconds) * 1000) / 10) / 100;
+        seen.set(local, list);
+      }
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return [...seen].sort(([a], [b]) => a - b).map(([p, at]) => ({ port: p, retransmitsAt: Array.from(at, (x) => x ?? null) }));
+    },
+  };
+}
 
 function open(host: string, port: number, localPort?: number): Client {
   const c: Client = { sock: connect({ host, port, ...(localPort ? { localPort } : {}) }), startedAt: Date.now() };
@@ -143,6 +177,7 @@ async function main(): Promise<number> {
     }
     const lateC = Array.from({ length: late }, () => open(host, port));
     all.push(...lateC);
+    const synWatch = watchSynSent(port, Math.min(...lateC.map((c) => c.startedAt), Date.now()));
     await new Promise((r) => setTimeout(r, 300));
     const lateBeforeRelease = outcome(lateC, (c) => c.startedAt);
     nft(`delete table inet ${TABLE}\n`);
@@ -151,7 +186,9 @@ async function main(): Promise<number> {
     for (const c of heldC) c.sock.write(REQUEST);
     process.stdout.write(JSON.stringify({ event: 'released', heldConnected: heldOk.filter(Boolean).length }) + '\n');
     await new Promise((r) => setTimeout(r, holdMs));
+    const lateSyn = await synWatch.stop();
     const result = {
+      lateSyn,
       event: 'result',
       held: outcome(heldC, () => releasedAt),
       // How long before the release the held handshakes began: their requests' SYN-ACK timer runs from then.

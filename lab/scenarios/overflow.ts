@@ -33,6 +33,8 @@ import {
 import { acceptQueueLimit, heldClientReset, synackTimeline, synTimeline } from '../model/kernel.js';
 
 export interface Observed {
+  /** Each late client's SYN retransmissions as ss's timer showed them (s after their SYN; index k: retransmission k + 1). */
+  lateSyn?: Array<{ port: number; retransmitsAt: Array<number | null> }>;
   /** How long before the release the held handshakes began, ms. */
   heldForMs: number;
   held: GroupOutcome;
@@ -93,7 +95,7 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
         await control(ctx.server, ctx.controlPort, '/resume', 'POST');
       }
       const line = await waitForLine(proc, /"event":"result"/, o.holdMs + 15_000, 'overflow client');
-      const { heldForMs, held, fill, late, lateBeforeRelease } = JSON.parse(line) as Observed;
+      const { lateSyn, heldForMs, held, fill, late, lateBeforeRelease } = JSON.parse(line) as Observed;
       const predicted: Predicted = {
         limit,
         somaxconn,
@@ -106,7 +108,7 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
         synackRetries,
         syn,
       };
-      return { observed: { heldForMs, held, fill, late, lateBeforeRelease }, predicted };
+      return { observed: { lateSyn, heldForMs, held, fill, late, lateBeforeRelease }, predicted };
     } finally {
       await proc.stop();
     }
@@ -224,6 +226,20 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
       const watched = p.holdMs / 1000 + 0.3;
       const timedOut = o.late.otherErrors['ETIMEDOUT'] ?? 0;
       const why = `connect() gives up ${T} s after the first SYN (${p.syn.retransmitsAt.length} retransmissions: tcp_syn_retries + tcp_syn_linear_timeouts)`;
+      const seen = (o.lateSyn ?? []).flatMap((x) =>
+        x.retransmitsAt.flatMap((t, k) => (t === null || k >= p.syn.retransmitsAt.length ? [] : [Math.abs(t - p.syn.retransmitsAt[k]!)])),
+      );
+      v.push(
+        seen.length
+          ? atMost(
+              `late clients' SYN retransmissions at ${p.syn.retransmitsAt.slice(0, 6).join(', ')}${p.syn.retransmitsAt.length > 6 ? ' …' : ''} s (largest deviation, s; ${seen.length} seen)`,
+              0.3,
+              Math.round(Math.max(...seen) * 100) / 100,
+              'the first tcp_syn_linear_timeouts + 1 timeouts are 1 s, then each doubles',
+              invalid,
+            )
+          : inconclusive("late clients' SYN retransmission times", 'no late client was seen in SYN-SENT with its timer'),
+      );
       if (p.acceptRate > 0 && p.syn.retransmitsAt.length > 0) {
         v.push(
           atLeast(
@@ -325,6 +341,11 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
       { label: 'EmbryonicRsts', value: counterOf('server', 'TcpExtEmbryonicRsts') },
       { label: 'ListenOverflows', value: counterOf('server', 'TcpExtListenOverflows') },
       { label: 'client SYN retransmits', value: counterOf('loadgen-1', 'TcpExtTCPSynRetrans') },
+      { label: 'late clients timed out (ETIMEDOUT)', value: (p) => p.scenario.observed.late.otherErrors['ETIMEDOUT'] ?? 0 },
+      {
+        label: 'held clients reset, latest (s after the release)',
+        value: (p) => (p.scenario.observed.held.resetMs.length ? Math.max(...p.scenario.observed.held.resetMs) / 1000 : null),
+      },
     ],
     series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },
   },
