@@ -97,7 +97,7 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
   it('synflood: SYN queue = min(backlog, somaxconn) + 1; M caps it only with cookies off; cookies keep the legit client served, unless the accept queue is full', async () => {
     const { recs } = await sweep(
       `synflood-${rt}.yaml`,
-      `runtime: ${rt}\nscenario: {name: synflood, options: {flood: 300, intervalUs: 200, legitTimeoutMs: 2500}}\nserver: {backlog: 64}\nsweep:\n  zip:\n    server.sysctls.net.ipv4.tcp_syncookies: [0, 0, 1, 2, 1]\n    server.sysctls.net.ipv4.tcp_max_syn_backlog: [4096, 32, 32, 32, 32]\n    scenario.options.acceptQueueFull: [false, false, false, false, true]\n`,
+      `runtime: ${rt}\nscenario: {name: synflood, options: {flood: 300, intervalUs: 200, legitTimeoutMs: 2500}}\nserver: {backlog: 64}\nsweep:\n  zip:\n    server.sysctls.net.ipv4.tcp_syncookies: [0, 0, 1, 2, 1, 1]\n    server.sysctls.net.ipv4.tcp_max_syn_backlog: [4096, 32, 32, 32, 32, 32]\n    scenario.options.acceptQueueFull: [false, false, false, false, true, false]\n    server.sysctls.net.core.somaxconn: [4096, 4096, 4096, 4096, 4096, 32]\n`,
     );
     for (const p of recs) allPass(p);
     const synRecv = recs.map((p) => obs(p)['synRecvAfterFlood']);
@@ -105,10 +105,11 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
     const cookies = recs.map((p) => delta(p, 'server', 'TcpExtSyncookiesSent'));
     // cookies 0, M 4096: L + 1 = 65; cookies 0, M 32: 32 − 8 + 1 = 25; cookies 1: 65 (M no part); cookies 2: none kept.
     // …and with the accept queue full first, cookies on: nothing kept, no cookie, the legit client not served.
-    expect(synRecv).toEqual([65, 25, 65, 0, 0]);
-    expect(legit).toEqual([0, 0, 1, 1, 0]);
-    expect(cookies).toEqual([0, 0, 300 - 65 + 1, 300 + 1, 0]);
-    expect(recs.map((p) => obs(p)['sent'])).toEqual([300, 300, 300, 300, 300]);
+    // …and somaxconn 32 under backlog 64: L = 32, so 33 kept and the rest get cookies.
+    expect(synRecv).toEqual([65, 25, 65, 0, 0, 33]);
+    expect(legit).toEqual([0, 0, 1, 1, 0, 1]);
+    expect(cookies).toEqual([0, 0, 300 - 65 + 1, 300 + 1, 0, 300 - 33 + 1]);
+    expect(recs.map((p) => obs(p)['sent'])).toEqual([300, 300, 300, 300, 300, 300]);
     expect(obs(recs[4]!)['during']['TcpExtListenOverflows']).toBeGreaterThanOrEqual(300);
     expect(delta(recs[0]!, 'server', 'TcpExtTCPReqQFullDrop')).toBeGreaterThanOrEqual(300 - 65);
   }, 240_000);
@@ -150,12 +151,22 @@ describe.each(['netns', 'docker'] as const)('the kernel model on %s', (rt) => {
   it('timewait: tcp_max_tw_buckets caps TIME_WAIT and the ports never run out; tcp_tw_reuse_delay sets how many connections the ports make', async () => {
     const { recs } = await sweep(
       `model-timewait-${rt}.yaml`,
-      `runtime: ${rt}\nscenario: {name: timewait, options: {closer: client, durationMs: 2500, concurrency: 2}}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "40000 40009"}}]\nsweep:\n  zip:\n    loadgens.0.sysctls.net.ipv4.tcp_max_tw_buckets: [5, 0, 262144]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse: [0, 0, 1]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse_delay: [1000, 1000, 100]\n`,
+      `runtime: ${rt}\nscenario: {name: timewait, options: {durationMs: 2500, concurrency: 2}}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "40000 40009"}}]\nsweep:\n  zip:\n    scenario.options.closer: [client, client, client, server, client]\n    loadgens.0.sysctls.net.ipv4.tcp_max_tw_buckets: [5, 0, 262144, 262144, 262144]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse: [0, 0, 1, 0, 1]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse_delay: [1000, 1000, 100, 1000, 100]\n    server.sysctls.net.ipv4.tcp_max_tw_buckets: [262144, 262144, 262144, 5, 262144]\n    server.sysctls.net.ipv4.tcp_timestamps: [1, 1, 1, 1, 0]\n`,
     );
-    const [five, none, reuse] = recs as [PointRecord, PointRecord, PointRecord];
+    const [five, none, reuse, serverCap, noServerTs] = recs as [PointRecord, PointRecord, PointRecord, PointRecord, PointRecord];
     allPass(reuse);
+    allPass(noServerTs);
+    // Reuse needs timestamps on both sides: with the server's off, 10 connections, then the ports run out.
+    expect(obs(noServerTs)['ok']).toBe(10);
+    expect(obs(noServerTs)['eaddrnotavail']).toBeGreaterThan(0);
+    // The server closing first, its TIME_WAIT capped at 5 (fewer may be left: the client's next SYN
+    // from a port recycles the server's TIME_WAIT socket of that 4-tuple), and closes past the cap counted.
+    expect(obs(serverCap)['timeWait'].client).toBe(0);
+    expect(obs(serverCap)['timeWait'].server).toBeGreaterThanOrEqual(1);
+    expect(obs(serverCap)['timeWait'].server).toBeLessThanOrEqual(5);
+    expect(delta(serverCap, 'server', 'TcpExtTCPTimeWaitOverflow')).toBeGreaterThan(0);
     // Under the cap the TIME_WAIT sockets left are the oldest: their age, and so the 60 s rule, is not known.
-    for (const p of [five, none])
+    for (const p of [five, none, serverCap])
       expect(verdicts(p).filter((v) => !v.startsWith('PASS'))).toEqual([
         expect.stringMatching(/^INCONCLUSIVE: TIME_WAIT lasts 60 s .*the TIME_WAIT sockets left are the first \d+/),
       ]);
@@ -223,5 +234,12 @@ describe.each(['netns', 'docker'] as const)('the kernel model on %s', (rt) => {
       'accept queue peak (Recv-Q) = limit + 1',
       'handshakes completed = limit + 1',
     ]);
+    // The same tunable where the model covers it: connect() times out at 19 s (3 + 4 retransmissions), after the hold.
+    const covered = await sweep(
+      `model-backlog-covered-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: backlog, options: {extraClients: 4, holdMs: 1500}}\nserver: {backlog: 8}\nloadgens: [{sysctls: {net.ipv4.tcp_syn_retries: 3, net.ipv4.tcp_syn_linear_timeouts: 4}}]\n`,
+    );
+    allPass(covered.recs[0]!);
+    expect(obs(covered.recs[0]!)['pending']).toBe(4);
   }, 120_000);
 });
