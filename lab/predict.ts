@@ -1,10 +1,9 @@
 // `lab predict FILE`: for every point of a lab file, what the kernel model says the kernel will
-// do and why, before anything runs. Pure but for reading the lab file and, for the defaults the
-// kernel computes from the machine's memory (tcp_max_syn_backlog, tcp_max_tw_buckets), this
-// machine's /proc/sys, which any user may read: no root, no host, no engine.
-import { readFileSync } from 'node:fs';
+// do and why, before anything runs. It reads the lab file and, for the defaults the kernel
+// computes from the machine's memory (tcp_max_syn_backlog, tcp_max_tw_buckets), this machine's
+// /proc/sys, which any user may read: no root, no host, no engine.
 import { describeSettings, expandSweep, type LabFile } from './labfile.js';
-import { notModelled, scenarioNamed, setMachineDefaults, type Prediction } from './scenarios/index.js';
+import { notModelled, scenarioNamed, type Prediction } from './scenarios/index.js';
 
 export interface PointPrediction {
   id: string;
@@ -16,7 +15,6 @@ export interface PointPrediction {
 }
 
 export function predictLab(lab: LabFile): PointPrediction[] {
-  setMachineDefaults((name) => readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim());
   return expandSweep(lab).map((p) => {
     const impl = scenarioNamed(p.config.scenario.name)!;
     const options = impl.options.parse(p.config.scenario.options ?? {});

@@ -5,6 +5,7 @@
 // judge() and the report read them as typed fields.
 // A verdict is PASS or FAIL against the kernel model's prediction, or INCONCLUSIVE (with the
 // reason) when the measurement cannot be trusted or the model does not cover the setting.
+import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { lookup, normalizeRead, validateValue } from '../../sysctl/registry.js';
 import type { PointConfig, PortRange } from '../fields.js';
@@ -120,15 +121,8 @@ export function setting(config: PointConfig, side: 'server' | 'client', name: st
   return Number(readMachineDefault(t.name));
 }
 
-let machineDefault: ((name: string) => string) | undefined;
-/** Where the machine-dependent defaults come from (lab predict reads /proc/sys; tests may pin them). */
-export function setMachineDefaults(read: (name: string) => string): void {
-  machineDefault = read;
-}
-function readMachineDefault(name: string): string {
-  if (!machineDefault) throw new Error(`${name}: its default depends on the machine, and no reader is set`);
-  return machineDefault(name);
-}
+/** This machine's value of a tunable (/proc/sys is readable by any user): a fresh namespace gets the same computed default. */
+const readMachineDefault = (name: string): string => readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim();
 
 /**
  * The settings of a point that the scenario's model does not cover, as "side name=value"
