@@ -65,8 +65,11 @@ const Options = z
     late: int(0, 1000).default(4),
     /** Connections the server accepts per second after the release (0: none). */
     acceptRate: int(0, 100000).default(0),
-    /** How long the clients are watched after the release, ms. */
-    holdMs: int(500, 60000).default(3000),
+    /**
+     * How long the clients are watched after the release, ms: up to 5 min, so a watch can reach past
+     * the default SYN-ACK expiry (63 s) and the held clients' reset after it.
+     */
+    holdMs: int(500, 300000).default(3000),
   })
   .strict();
 
