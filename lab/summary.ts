@@ -1,10 +1,39 @@
 // The human summary of one point record (stdout of `lab up` without --json).
 import { WATCHED } from './observe/nstat.js';
 import type { PointRecord } from './record.js';
+import type { LatencySummary } from './loadgen/result.js';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 // Tools with 1 ms resolution (ab, autocannon) print whole numbers: keep them whole.
-const ms = (n: number) => (Number.isInteger(n) ? String(n) : n < 10 ? n.toFixed(2) : n.toFixed(1));
+/** A latency in ms with the unit that fits it: 75 µs, 1.42 ms, 23.1 ms, 1.20 s. */
+export function formatLatency(ms: number): string {
+  if (ms < 1) return `${Math.round(ms * 1000)} µs`;
+  if (ms < 10) return `${ms.toFixed(2)} ms`;
+  if (ms < 1000) return `${ms.toFixed(1)} ms`;
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+/**
+ * The percentiles as a ladder, a bar each on a log scale from 1 µs, so a tail a hundred times
+ * the median shows at a glance:
+ *   p50    75 µs  ███████████▌
+ */
+export function latencyLadder(q: LatencySummary, width = 30): string[] {
+  const rows: Array<[string, number]> = [
+    ['p50', q.p50],
+    ['p90', q.p90],
+    ['p99', q.p99],
+    ['max', q.max],
+  ];
+  const top = Math.log10(Math.max(q.max, 0.001) * 1000) || 1;
+  const bar = (ms: number) => {
+    const cells = Math.max(0, (Math.log10(Math.max(ms, 0.001) * 1000) / top) * width);
+    return '█'.repeat(Math.floor(cells)) + (cells % 1 >= 0.5 ? '▌' : '');
+  };
+  const labels = rows.map(([, v]) => formatLatency(v));
+  const w = Math.max(...labels.map((l) => l.length));
+  return rows.map(([name, v], i) => `  ${name}  ${labels[i]!.padStart(w)}  ${bar(v)}`);
+}
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -48,9 +77,11 @@ function loadLines(l: NonNullable<PointRecord['scenario']['load']>): string[] {
   out.push(`          ${int(res.rps)} req/s, ${int(res.requests)} requests in ${res.durationSec.toFixed(2)} s, ${int(res.bytes)} bytes`);
   if (res.latencyMs) {
     const q = res.latencyMs;
+    const resolution = res.latencyResolutionUs === undefined ? '' : res.latencyResolutionUs >= 1000 ? ', whole milliseconds' : ', µs resolution';
     out.push(
-      `latency   p50 ${ms(q.p50)} ms, p90 ${ms(q.p90)} ms, p99 ${ms(q.p99)} ms, max ${ms(q.max)} ms (${res.latencyCorrected ? 'corrected for coordinated omission' : 'from send, not corrected for coordinated omission'})`,
+      `latency   p50 ${formatLatency(q.p50)}, p90 ${formatLatency(q.p90)}, p99 ${formatLatency(q.p99)}, max ${formatLatency(q.max)} (${l.tool}${resolution}, ${res.latencyCorrected ? 'corrected for coordinated omission' : 'from send, not corrected for coordinated omission'})`,
     );
+    out.push(...latencyLadder(q).map((x) => `        ${x}`));
   }
   const errs = Object.entries(res.errors).filter(([, v]) => v > 0);
   out.push(`errors    ${errs.length ? errs.map(([k, v]) => `${k} ${int(v)}`).join(', ') : 'none'}`);

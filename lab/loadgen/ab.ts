@@ -61,6 +61,7 @@ export function parseAb(output: string): LoadResult {
     durationSec: took,
     rps: num(/^Requests per second:\s+([\d.]+)/m, output) ?? (took > 0 ? complete / took : 0),
     latencyMs,
+    latencyResolutionUs: 1000,
     latencyCorrected: false,
     errors,
     bytes: num(/^Total transferred:\s+(\d+) bytes/m, output) ?? 0,

@@ -1,36 +1,38 @@
 // The autocannon driver (the default load generator: it comes with npm install).
-// Runs autocannon's own CLI with --json and maps its result to LoadResult.
-// Its latencies are measured from when each request was sent (not corrected for
-// coordinated omission) at 1 ms resolution.
-import { createRequire } from 'node:module';
+// Runs autocannon through lab/in-host/autocannon-us.ts, which records every response's time
+// at 1 µs resolution (autocannon's own histogram keeps whole milliseconds), and maps the result
+// to LoadResult. Latencies are measured from when each request was sent (not corrected for
+// coordinated omission); with several workers only autocannon's 1 ms figures exist.
+import { join } from 'node:path';
+import { REPO_ROOT } from '../paths.js';
 import { LoadgenError, NO_ERRORS, type LoadOptions, type LoadResult } from './result.js';
-
-const require = createRequire(import.meta.url);
 
 /**
  * argv that runs autocannon's CLI; `node` is how the host runs it (default: this Node and
  * this install). Every option becomes a flag, nothing goes through a shell.
  */
-export function autocannonArgv(o: LoadOptions, node: string[] = [process.execPath, require.resolve('autocannon/autocannon.js')]): string[] {
+export function autocannonArgv(o: LoadOptions, node: string[] = [process.execPath, join(REPO_ROOT, 'dist/lab/in-host/autocannon-us.js')]): string[] {
   if (o.keepAlive === false) {
     throw new LoadgenError('autocannon cannot turn keep-alive off; use --loadgen ab or wrk for new connections per request', 'usage');
   }
   if ((o.durationSec === undefined) === (o.requests === undefined)) {
     throw new LoadgenError('give either a duration or a request count', 'usage');
   }
-  const argv = [...node, '--json', '--no-progress', '-c', String(o.connections)];
-  if (o.durationSec !== undefined) argv.push('-d', String(o.durationSec));
-  if (o.requests !== undefined) argv.push('-a', String(o.requests));
-  if (o.threads !== undefined && o.threads > 1) argv.push('-w', String(o.threads));
-  if (o.rate !== undefined) argv.push('-R', String(o.rate));
-  if (o.pipelining !== undefined) argv.push('-p', String(o.pipelining));
-  argv.push(o.url);
-  return argv;
+  // autocannon's own option names (its API), one JSON argument: nothing goes through a shell.
+  const opts: Record<string, string | number> = { url: o.url, connections: o.connections };
+  if (o.durationSec !== undefined) opts['duration'] = o.durationSec;
+  if (o.requests !== undefined) opts['amount'] = o.requests;
+  if (o.threads !== undefined && o.threads > 1) opts['workers'] = o.threads;
+  if (o.rate !== undefined) opts['overallRate'] = o.rate;
+  if (o.pipelining !== undefined) opts['pipelining'] = o.pipelining;
+  return [...node, JSON.stringify(opts)];
 }
 
 interface AutocannonJson {
   requests: { total: number };
   latency: { p50: number; p90: number; p99: number; max: number; totalCount: number };
+  /** autocannon-us.js's own histogram, µs (absent from autocannon's CLI, null with several workers). */
+  latencyUs?: { p50: number; p90: number; p99: number; max: number; totalCount: number } | null;
   throughput: { total: number };
   duration: number;
   errors: number;
@@ -48,6 +50,7 @@ export function parseAutocannon(json: string): LoadResult {
   if (typeof r?.requests?.total !== 'number' || typeof r.duration !== 'number')
     throw new LoadgenError('autocannon JSON has no requests.total / duration', 'output');
   const answered = r.requests.total;
+  const us = r.latencyUs?.totalCount ? r.latencyUs : null;
   if (answered === 0 && r.errors > 0) {
     throw new LoadgenError(`autocannon got no answer: ${r.errors} socket errors (is the server up?)`, 'connect');
   }
@@ -56,7 +59,12 @@ export function parseAutocannon(json: string): LoadResult {
     requests: answered,
     durationSec: r.duration,
     rps: answered / r.duration,
-    latencyMs: r.latency.totalCount ? { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max } : null,
+    latencyMs: us
+      ? { p50: us.p50 / 1000, p90: us.p90 / 1000, p99: us.p99 / 1000, max: us.max / 1000 }
+      : r.latency.totalCount
+        ? { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max }
+        : null,
+    latencyResolutionUs: us ? 1 : 1000,
     latencyCorrected: false,
     errors: { ...NO_ERRORS, timeout: r.timeouts, non2xx: r.non2xx, other: r.errors },
     bytes: r.throughput.total,

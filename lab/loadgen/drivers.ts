@@ -1,10 +1,7 @@
 // The load-generator drivers behind one call: runLoad(host, tool, options) builds the
 // tool's argv, runs it inside the loadgen host under cpu-wrap, and returns one
 // LoadResult plus the tool's own CPU use. A missing tool is a one-line LoadgenError.
-import { createRequire } from 'node:module';
-import { relative } from 'node:path';
 import type { Host } from '../runtime/runtime.js';
-import { REPO_ROOT } from '../paths.js';
 import { abArgv, parseAb } from './ab.js';
 import { autocannonArgv, parseAutocannon } from './autocannon.js';
 import { CPU_MARK } from '../in-host/cpu-wrap.js';
@@ -12,8 +9,6 @@ import { LoadgenError, type LoadOptions, type LoadResult, type LoadTool } from '
 import { parseWrk, wrkArgv } from './wrk.js';
 
 export { TOOLS } from '../fields.js';
-
-const require = createRequire(import.meta.url);
 
 interface Driver {
   /** How to get it, for the "missing" message. */
@@ -25,7 +20,7 @@ interface Driver {
 export const DRIVERS: Record<LoadTool, Driver> = {
   autocannon: {
     install: 'it comes with npm install (node_modules/autocannon)',
-    argv: (o, host) => autocannonArgv(o, host.node(relative(REPO_ROOT, require.resolve('autocannon/autocannon.js')))),
+    argv: (o, host) => autocannonArgv(o, host.node('dist/lab/in-host/autocannon-us.js')),
     parse: (out) => parseAutocannon(out),
   },
   ab: { install: 'apt-get install -y apache2-utils', argv: (o) => abArgv(o), parse: (out, err) => parseAb(out + err) },

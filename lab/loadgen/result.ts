@@ -29,6 +29,8 @@ export interface LoadResult {
   rps: number;
   /** Milliseconds; null when the tool printed no percentiles. */
   latencyMs: LatencySummary | null;
+  /** The finest step the tool's latencies have, µs (1: µs; 1000: whole milliseconds). Absent in records before it was kept. */
+  latencyResolutionUs?: number;
   /**
    * Whether latency is corrected for coordinated omission (measured from when a
    * request should have been sent at the set rate: wrk2), or not (from when it was sent).

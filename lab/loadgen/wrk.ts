@@ -66,6 +66,7 @@ export function parseWrk(output: string, tool: 'wrk' | 'wrk2' = /Thread calibrat
     durationSec: parseWrkTime(`${total[2]}${total[3]}`) / 1000,
     rps: Number(rps[1]),
     latencyMs: corrected ? summary(corrected.p, max) : null,
+    latencyResolutionUs: 1,
     latencyCorrected: tool === 'wrk2' && corrected !== undefined,
     errors,
     bytes: parseWrkSize(total[4]!),

@@ -97,6 +97,9 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
     const rec = JSON.parse(r.stdout) as PointRecord;
     const id = rec.runId;
+    // autocannon's latencies at µs resolution (its own histogram would say p50 0 ms).
+    expect(rec.scenario.load!.result.latencyResolutionUs).toBe(1);
+    expect(rec.scenario.load!.result.latencyMs!.p50).toBeGreaterThan(0);
     try {
       expect(rec.schema).toBe('tcplab.point/2');
       expect(rec.runtime).toBe(rt);
@@ -209,10 +212,14 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
       'errors',
       'latencyCorrected',
       'latencyMs',
+      'latencyResolutionUs',
       'requests',
       'rps',
       'tool',
     ]);
+    // wrk measures in µs, ab in whole milliseconds; the summary says which.
+    expect(rec.scenario.load!.result.latencyResolutionUs).toBe(tool === 'ab' ? 1000 : 1);
+    expect(r.stdout).toMatch(new RegExp(`latency   p50 .* \\(${tool}, ${tool === 'ab' ? 'whole milliseconds' : 'µs resolution'}, `));
     expect(rec.scenario.load!.result.requests).toBeGreaterThan(500);
     expect(rec.server.requests).toBeGreaterThanOrEqual(rec.scenario.load!.result.requests);
     expect(rec.server.requests - rec.scenario.load!.result.requests).toBeLessThanOrEqual(16);

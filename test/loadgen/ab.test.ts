@@ -15,6 +15,7 @@ describe('ab output', () => {
       durationSec: 0.192,
       rps: 10441.52,
       latencyMs: { p50: 1, p90: 1, p99: 1, max: 2 },
+      latencyResolutionUs: 1000,
       latencyCorrected: false,
       errors: NO_ERRORS,
       bytes: 178000,

@@ -35,6 +35,7 @@ describe('wrk2', () => {
       durationSec: 12,
       rps: 4984.54,
       latencyMs: { p50: 0.98, p90: 1.57, p99: 1.95, max: 2.27 },
+      latencyResolutionUs: 1,
       latencyCorrected: true,
       errors: { connect: 0, read: 0, write: 0, timeout: 0, reset: 0, non2xx: 0, other: 0 },
       bytes: parseWrkSize('3.88MB'),
