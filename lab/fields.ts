@@ -176,6 +176,8 @@ export const SweepSchema = z
     matrix: z.record(z.string(), AxisValues).default({}),
     /** Axes that move together (equal lengths): point i takes value i of each. */
     zip: z.record(z.string(), AxisValues).default({}),
+    /** The axis report charts put across ("zip" for the zipped tuple); default: the zip, else the axis the scenario's rules depend on most. */
+    x: z.string().optional(),
   })
   .strict();
 

@@ -84,6 +84,11 @@ export function validateLab(raw: unknown, src: Source): LabFile {
     if (!AXIS_FIELDS.test(path))
       throw new LabFileError(`${at('sweep')}: axis "${path}" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)`);
   }
+  const x = lab.sweep.x;
+  if (x !== undefined && !(x === 'zip' ? Object.keys(lab.sweep.zip).length > 0 : x in lab.sweep.matrix)) {
+    const allowed = [...Object.keys(lab.sweep.matrix), ...(Object.keys(lab.sweep.zip).length ? ['zip'] : [])];
+    throw new LabFileError(badValue(at('sweep.x'), x, allowed.length ? `one of ${allowed.join(', ')}` : 'a swept axis (this sweep has none)'));
+  }
   const count = Object.values(lab.sweep.matrix).reduce((n, v) => n * v.length, 1) * (Object.values(lab.sweep.zip)[0]?.length ?? 1);
   if (count * lab.repetitions > MAX_POINTS) {
     throw new LabFileError(

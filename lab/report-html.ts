@@ -1,8 +1,10 @@
 // report.html: one self-contained page (Chart.js inlined, the data as JSON inside; nothing is
-// fetched when it opens). Charts: each of the scenario's quantities against the first swept
-// axis, a bar per value of the other axes, the kernel model's prediction as an outlined bar
-// beside it; and one quantity over time, a line per point. Then the verdict table, the
-// sysctls per host, and links to the raw state reports. Every number comes from the point records.
+// fetched when it opens). First a headline per point (from its verdicts and numbers). Charts:
+// each of the scenario's quantities against the sweep's x-axis — the zipped tuple for a zip,
+// else `sweep.x`, else the axis the scenario's rules depend on most, else the first — a bar per
+// value of the other axes, the kernel model's prediction as an outlined bar beside it; and one
+// quantity over time, a line per point. Then the verdict table, the sysctls per host, and links
+// to the raw state reports. Every number comes from the point records.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -22,7 +24,8 @@ export interface ChartSpec {
   title: string;
   kind: 'bar' | 'time';
   xTitle: string;
-  labels: string[];
+  /** x-axis labels: a zipped tuple is a list, drawn one value per line. */
+  labels: Array<string | string[]>;
   datasets: Dataset[];
 }
 
@@ -35,28 +38,31 @@ export function buildCharts(points: PointRecord[]): ChartSpec[] {
   if (!points.length) return [];
   const impl = scenarioNamed(points[0]!.scenario.name);
   if (!impl) return [];
-  const axes = Object.keys(points[0]!.settings);
-  const xAxis = axes[0];
-  const rest = axes.slice(1);
-  const xOf = (p: PointRecord) => (xAxis === undefined ? p.point : String(p.settings[xAxis]));
-  const groupOf = (p: PointRecord) =>
-    rest.length ? rest.map((k) => `${k.replace(/^.*\.(?=[^.]+$)/, '')}=${p.settings[k]}`).join(', ') : xAxis === undefined ? 'points' : 'measured';
-  const labels = [...new Set(points.map(xOf))];
+  const x = chartAxis(points, impl.report.x ?? []);
+  const zipKeys = Object.keys(points[0]!.config.sweep?.zip ?? {});
+  const rest = Object.keys(points[0]!.settings).filter((k) => (x.kind === 'zip' ? !zipKeys.includes(k) : x.kind === 'axis' ? k !== x.axis : true));
+  const tuple = (p: PointRecord, keys: string[]) => keys.map((k) => `${shortAxis(k)}=${p.settings[k]}`);
+  const xOf = (p: PointRecord): string | string[] =>
+    x.kind === 'zip' ? tuple(p, zipKeys) : x.kind === 'axis' ? String(p.settings[x.axis]) : p.point;
+  const key = (v: string | string[]) => (Array.isArray(v) ? v.join(', ') : v);
+  const groupOf = (p: PointRecord) => (rest.length ? tuple(p, rest).join(', ') : x.kind === 'none' ? 'points' : 'measured');
+  const labels = [...new Map(points.map((p) => [key(xOf(p)), xOf(p)])).values()];
   const groups = [...new Set(points.map(groupOf))];
+  const xTitle = x.kind === 'zip' ? zipKeys.map(shortAxis).join(' · ') : x.kind === 'axis' ? x.axis : 'point';
   const charts: ChartSpec[] = impl.report.metrics.map((m, i) => {
     const datasets: Dataset[] = [];
     for (const g of groups) {
-      const at = (x: string, f: (p: PointRecord) => number | null) =>
+      const at = (at0: string | string[], f: (p: PointRecord) => number | null) =>
         mean(
           points
-            .filter((p) => groupOf(p) === g && xOf(p) === x)
+            .filter((p) => groupOf(p) === g && key(xOf(p)) === key(at0))
             .map(f)
             .filter((v): v is number => v !== null),
         );
       datasets.push({ label: g, data: labels.map((x) => at(x, m.value)) });
       if (m.predicted) datasets.push({ label: `${g} (predicted)`, data: labels.map((x) => at(x, m.predicted!)), predicted: true });
     }
-    return { id: `metric-${i}`, title: m.label, kind: 'bar', xTitle: xAxis ?? 'point', labels, datasets };
+    return { id: `metric-${i}`, title: m.label, kind: 'bar', xTitle, labels, datasets };
   });
   const s = impl.report.series;
   if (s) {
@@ -68,11 +74,27 @@ export function buildCharts(points: PointRecord[]): ChartSpec[] {
         return y === null ? [] : [[Math.round((x.t - t0) / 10) / 100, y] as [number, number]];
       });
       const step = Math.max(1, Math.ceil(pts.length / MAX_LINE_POINTS));
-      return { label: `${p.id} ${describeSettings(p.settings)}`, data: pts.filter((_, i) => i % step === 0 || i === pts.length - 1) };
+      const label = [p.id, ...Object.entries(p.settings).map(([k, v]) => `${shortAxis(k)}=${v}`)].join(' ');
+      return { label, data: pts.filter((_, i) => i % step === 0 || i === pts.length - 1) };
     });
     charts.push({ id: 'series', title: s.label, kind: 'time', xTitle: 'seconds since the samplers started', labels: [], datasets });
   }
   return charts;
+}
+
+/** "server.sysctls.net.ipv4.tcp_syncookies" → "tcp_syncookies", "scenario.options.closer" → "closer". */
+export const shortAxis = (path: string) => path.replace(/^.*\.(?=[^.]+$)/, '');
+
+/** The charts' x-axis: the zip's tuple, `sweep.x`, the first of the scenario's axes the sweep moves, or its first axis. */
+function chartAxis(points: PointRecord[], preferred: string[]): { kind: 'zip' } | { kind: 'axis'; axis: string } | { kind: 'none' } {
+  const sweep = points[0]!.config.sweep ?? { matrix: {}, zip: {} };
+  const matrix = Object.keys(sweep.matrix ?? {});
+  const zipped = Object.keys(sweep.zip ?? {}).length > 0;
+  if (sweep.x === 'zip' && zipped) return { kind: 'zip' };
+  if (sweep.x !== undefined && matrix.includes(sweep.x)) return { kind: 'axis', axis: sweep.x };
+  if (zipped) return { kind: 'zip' };
+  const axis = preferred.find((a) => matrix.includes(a)) ?? matrix[0];
+  return axis === undefined ? { kind: 'none' } : { kind: 'axis', axis };
 }
 
 const esc = (v: unknown) =>
@@ -111,7 +133,12 @@ for (const spec of SPECS) {
     options: {
       animation: false,
       responsive: false,
-      plugins: { title: { display: true, text: spec.title }, legend: { position: 'bottom' } },
+      plugins: {
+        title: { display: true, text: spec.title },
+        subtitle: { display: spec.datasets.some((d) => d.predicted), text: "filled: measured; outlined: the kernel model's prediction" },
+        // The prediction shares its measured bar's colour: one legend entry for both.
+        legend: { position: 'bottom', labels: { boxWidth: 12, font: { size: 11 }, filter: (item) => !spec.datasets[item.datasetIndex].predicted } },
+      },
       scales: spec.kind === 'time'
         ? { x: { type: 'linear', title: { display: true, text: spec.xTitle } }, y: { beginAtZero: true } }
         : { x: { title: { display: true, text: spec.xTitle } }, y: { beginAtZero: true } },
@@ -122,6 +149,53 @@ for (const spec of SPECS) {
 document.body.dataset.chartsDrawn = String(drawn);
 `;
 
+/** A canvas's width: the time series is wider. */
+export const chartWidth = (c: ChartSpec) => (c.kind === 'time' ? 760 : 520);
+
+/**
+ * Taller canvases for more legend entries, so the legend never crowds out or loses an entry:
+ * the entries are packed into rows as Chart.js does (a 12 px box, gaps, ~6.5 px a character at
+ * 11 px), with a row's height (24 px: 11 px type and 10 px padding) each.
+ */
+export function chartHeight(c: ChartSpec): number {
+  const items = c.datasets.filter((d) => !d.predicted).map((d) => 12 + 10 + 10 + Math.ceil(d.label.length * 6.5));
+  let rows = 0;
+  let used = Infinity;
+  for (const w of items) {
+    if (used + w > chartWidth(c) - 20) {
+      rows++;
+      used = 0;
+    }
+    used += w;
+  }
+  return 320 + 24 * rows;
+}
+
+/** Each tool once, with its version and the hosts that have it. */
+export function toolsOnce(env: Record<string, unknown>): Array<[string, string]> {
+  const byTool = new Map<string, string[]>();
+  for (const [host, t] of Object.entries((env['tools'] ?? {}) as Record<string, Record<string, string>>))
+    for (const [tool, version] of Object.entries(t)) {
+      const k = `${tool}\u0000${version}`;
+      byTool.set(k, [...(byTool.get(k) ?? []), host]);
+    }
+  return [...byTool].map(([k, hosts]) => {
+    const [tool, version] = k.split('\u0000') as [string, string];
+    return [`${tool} (${hosts.join(', ')})`, version];
+  });
+}
+
+/** The point's headline: the scenario's own, or what its verdicts say. */
+export function headline(p: PointRecord): string {
+  const impl = scenarioNamed(p.scenario.name);
+  const v = p.scenario.verdicts;
+  const tally = ['PASS', 'FAIL', 'INCONCLUSIVE'].map((k) => [k, v.filter((x) => x.verdict === k).length] as const).filter(([, n]) => n);
+  const verdicts = tally.map(([k, n]) => `${n} ${k}`).join(', ');
+  const failed = v.find((x) => x.verdict === 'FAIL');
+  const own = impl?.report.headline?.(p);
+  return [own, failed ? `FAIL: ${failed.rule} (expected ${failed.predicted}, saw ${failed.observed})` : null, verdicts].filter(Boolean).join('; ');
+}
+
 export function renderHtml(dir: string, points: PointRecord[], env: Record<string, unknown>): string {
   const name = dir.split('/').filter(Boolean).pop() ?? dir;
   const charts = buildCharts(points);
@@ -129,9 +203,8 @@ export function renderHtml(dir: string, points: PointRecord[], env: Record<strin
   const count = (k: string) => all.filter((v) => v === k).length;
   const scen = [...new Set(points.map((p) => p.scenario.name))].join(', ') || '–';
   const versions = (env['versions'] ?? {}) as Record<string, string>;
-  const tools = Object.entries((env['tools'] ?? {}) as Record<string, Record<string, string>>).flatMap(([h, t]) =>
-    Object.entries(t).map(([k, v]) => [`${k} (${h})`, v] as const),
-  );
+  const tools = toolsOnce(env);
+  const headlines = points.map((p) => `<li><b>${esc(p.id)}</b> ${esc(describeSettings(p.settings))}: ${esc(headline(p))}</li>`).join('\n');
   const rows = (cells: unknown[]) => `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   const verdictRows = points
     .flatMap((p) =>
@@ -175,7 +248,10 @@ td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-al
 tr.pass b { color: #1a7f37; } tr.fail b { color: #cf222e; } tr.inconclusive b { color: #9a6700; }
 tr.fail { background: #ffebe9; }
 .charts { display: flex; flex-wrap: wrap; gap: 1em; }
-figure { margin: 0; border: 1px solid #ddd; padding: 0.5em; }
+figure { margin: 0; border: 1px solid #ddd; padding: 0.5em; max-width: 100%; box-sizing: border-box; }
+canvas { max-width: 100%; height: auto; }
+.wide { overflow-x: auto; max-width: 100%; }
+@media (max-width: 600px) { body { margin: 0.6em; } }
 </style>
 </head>
 <body>
@@ -187,20 +263,24 @@ ${rows(['kernel', env['kernel']])}
 ${rows(['CPUs', env['cpus']])}
 ${[...Object.entries(versions), ...tools].map(([k, v]) => rows([k, v])).join('\n')}
 </table>
+<h2>What happened, point by point</h2>
+<ol class="headlines">
+${headlines}
+</ol>
 <h2>Charts</h2>
 <div class="charts">
-${charts.map((c) => `<figure><canvas id="${c.id}" width="${c.kind === 'time' ? 760 : 520}" height="340"></canvas></figure>`).join('\n')}
+${charts.map((c) => `<figure><canvas id="${c.id}" width="${chartWidth(c)}" height="${chartHeight(c)}"></canvas></figure>`).join('\n')}
 </div>
 <h2>Verdicts</h2>
-<table>
+<div class="wide"><table>
 <tr><th>point</th><th>settings</th><th>rule</th><th>predicted</th><th>observed</th><th>verdict</th><th>why</th></tr>
 ${verdictRows}
-</table>
+</table></div>
 <h2>Sysctls read back per host</h2>
-<table>
+<div class="wide"><table>
 <tr><th>point</th><th>host</th><th>requested</th><th>read back</th></tr>
 ${sysctlRows}
-</table>
+</table></div>
 <h2>Raw state reports</h2>
 <ul>
 ${raw}

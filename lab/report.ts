@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readJson, writeAtomic } from './files.js';
 import { describeSettings } from './labfile.js';
 import { loadPoint, type PointRecord } from './record.js';
-import { renderHtml } from './report-html.js';
+import { headline, renderHtml } from './report-html.js';
 import { SweepError } from './sweep.js';
 
 export function loadPoints(dir: string): PointRecord[] {
@@ -34,6 +34,9 @@ export function renderMarkdown(dir: string, points: PointRecord[], env: Record<s
   );
   const all = points.flatMap((p) => p.scenario.verdicts.map((v) => v.verdict));
   out.push(`Verdicts: ${['PASS', 'FAIL', 'INCONCLUSIVE'].map((k) => `${all.filter((v) => v === k).length} ${k}`).join(', ')}.`, '');
+  out.push('## What happened, point by point', '');
+  for (const p of points) out.push(`- **${p.id}** ${describeSettings(p.settings)}: ${headline(p)}`);
+  out.push('');
   out.push('## Verdicts', '', '| point | settings | rule | predicted | observed | verdict | why |', '| --- | --- | --- | --- | --- | --- | --- |');
   for (const p of points) {
     for (const v of p.scenario.verdicts)

@@ -120,6 +120,12 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
       { label: 'handshakes completed', value: (p) => p.scenario.observed.connected, predicted: (p) => p.scenario.predicted.connected },
       { label: 'clients left in SYN-SENT', value: (p) => p.scenario.observed.pending, predicted: (p) => p.scenario.predicted.waiting },
     ],
+    x: ['server.backlog', 'server.sysctls.net.core.somaxconn'],
+    headline: (p) => {
+      const q = p.scenario.predicted;
+      const o = p.scenario.observed;
+      return `limit ${q.limit} = min(backlog ${q.backlog}, somaxconn ${q.somaxconn}): Send-Q ${p.hosts['server']?.series.summary.listener?.sendQ ?? '–'}, ${o.connected} of ${o.clients} clients connected, ${o.pending} left in SYN-SENT`;
+    },
     series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },
   },
 });

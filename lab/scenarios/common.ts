@@ -62,6 +62,10 @@ export interface ReportSpec<Obs, Pred> {
     /** Which way is better, for `lab compare` (unset: a change is flagged, not judged). */
     better?: 'higher' | 'lower';
   }>;
+  /** The axes the rules depend on most, first first: the charts' x-axis when the sweep has one of them (and no zip). */
+  x?: string[];
+  /** One line per point from its verdicts and numbers, so the report reads as a story before the tables. */
+  headline?(p: ScenarioPoint<Obs, Pred>): string;
   /** One quantity over time, a line per point. */
   series?: { label: string; host(p: ScenarioPoint<Obs, Pred>): string; value(s: Sample, p: ScenarioPoint<Obs, Pred>): number | null };
 }

@@ -350,6 +350,12 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
         value: (p) => (p.scenario.observed.held.resetMs.length ? Math.max(...p.scenario.observed.held.resetMs) / 1000 : null),
       },
     ],
+    x: ['server.sysctls.net.ipv4.tcp_abort_on_overflow', 'scenario.options.acceptRate', 'server.sysctls.net.ipv4.tcp_synack_retries'],
+    headline: (p) => {
+      const q = p.scenario.predicted;
+      const o = p.scenario.observed;
+      return `abort_on_overflow=${q.abortOnOverflow}, accept rate ${q.acceptRate}/s: ${o.held.reset} of ${q.held} held clients reset, ${o.held.answered} served, ${o.held.waiting} waiting; ${o.lateBeforeRelease.pending} of ${q.late} late SYNs dropped`;
+    },
     series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },
   },
 });

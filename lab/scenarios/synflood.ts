@@ -293,6 +293,25 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
       { label: 'TCPReqQFullDrop', value: counterOf('server', 'TcpExtTCPReqQFullDrop') },
       { label: 'TCPReqQFullDoCookies', value: counterOf('server', 'TcpExtTCPReqQFullDoCookies') },
     ],
+    x: [
+      'server.sysctls.net.ipv4.tcp_syncookies',
+      'server.sysctls.net.ipv4.tcp_max_syn_backlog',
+      'server.backlog',
+      'server.sysctls.net.core.somaxconn',
+    ],
+    headline: (p) => {
+      const q = p.scenario.predicted;
+      const o = p.scenario.observed;
+      const cap = q.acceptQueueFull
+        ? 'the accept queue is full: every SYN is dropped'
+        : q.syncookies === 2
+          ? 'cookies 2 keep none'
+          : q.syncookies === 0 && q.synQueueCap < q.limit + 1
+            ? `M − M/4 + 1 = ${q.synQueueCap}`
+            : `L + 1 = ${q.limit + 1}`;
+      const cookies = q.syncookies === 0 ? 'cookies off' : `cookies ${q.syncookies}`;
+      return `${cookies}, M=${q.maxSynBacklog}${q.acceptQueueFull ? ', accept queue full' : ''}: ${o.synRecvAfterFlood} of ${o.sent} SYNs kept (${cap}); the legit client was ${o.legit.connected ? 'served' : 'refused'}`;
+    },
     series: { label: 'server SYN-RECV over time', host: () => 'server', value: (s) => (s.full ? (s.states['SYN-RECV'] ?? 0) : null) },
   },
 });

@@ -9,6 +9,7 @@ import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/re
 import type { PointRecord } from '../record.js';
 import { defaultOf, F, type PointConfig } from '../fields.js';
 import { acceptQueueLimit } from '../model/kernel.js';
+import { formatLatency } from '../summary.js';
 import { atLeast, defineScenario, setting, type RuleVerdict } from './common.js';
 
 const RATE_TOLERANCE = 0.05;
@@ -130,6 +131,13 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
       { label: 'server CPU (cores)', value: (p) => serverCores(p) },
       { label: 'requests per server CPU-second', value: (p) => requestsPerCpuSec(p), better: 'higher' },
     ],
+    x: ['loadgens.0.options.rate', 'server.model', 'loadgens.0.options.connections', 'server.threads'],
+    headline: (p) => {
+      const o = p.scenario.observed;
+      const bound = p.scenario.load?.loadgenBound ? ', LOADGEN-BOUND' : '';
+      const per = requestsPerCpuSec(p);
+      return `${Math.round(o.rps).toLocaleString('en-US')} req/s${o.latencyMs ? `, p99 ${formatLatency(o.latencyMs.p99)}` : ''}${per ? `, ${per.toLocaleString('en-US')} req per server CPU-second` : ''}${bound}`;
+    },
     series: { label: 'server ESTAB over time', host: () => 'server', value: (s) => (s.full ? (s.states['ESTAB'] ?? 0) : null) },
   },
 });

@@ -417,6 +417,12 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
         predicted: (p) => (p.scenario.observed.orphans ? p.scenario.predicted.finTimeoutSec : null),
       },
     ],
+    x: ['loadgens.0.sysctls.net.ipv4.tcp_tw_reuse', 'scenario.options.closer', 'loadgens.0.sysctls.net.ipv4.tcp_max_tw_buckets'],
+    headline: (p) => {
+      const q = p.scenario.predicted;
+      const o = p.scenario.observed;
+      return `the ${q.closer} closes first, ${q.ports} ports: ${o.ok} connections, ${o.eaddrnotavail} EADDRNOTAVAIL; TIME_WAIT on the client ${o.timeWait.client}, on the server ${o.timeWait.server}`;
+    },
     series: {
       label: 'TIME_WAIT over time on the closer',
       host: (p) => (p.scenario.predicted.closer === 'server' ? 'server' : 'loadgen-1'),

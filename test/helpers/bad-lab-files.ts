@@ -76,6 +76,11 @@ export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]>
     'scenario: {name: backlog}\nsweep: {zip: {server.backlog: [1, 2], server.threads: [1]}}\n',
     'sweep.zip: every axis must have the same number of values, got 2 and 1',
   ],
+  [
+    'chart axis that is not swept',
+    'scenario: {name: backlog}\nsweep: {matrix: {server.backlog: [1, 2]}, x: server.threads}\n',
+    'sweep.x: got "server.threads": one of server.backlog',
+  ],
   ['unknown sweep field', 'scenario: {name: backlog}\nsweep: {grid: {}}\n', 'sweep: unknown field(s) "grid"'],
   [
     'scenario name unknown (all five listed)',

@@ -2,7 +2,7 @@
 // from disk with nothing fetched, draws every chart without a console error, and the numbers
 // in its charts and tables are the point records' numbers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -136,5 +136,128 @@ describe('report.html', () => {
     expect(links.length).toBeGreaterThan(0);
     for (const l of links) expect(existsSync(join(dir, l)), l).toBe(true);
     await page.close();
+  }, 60_000);
+
+  /** Opens a report page at a width; its charts as Chart.js sees them, legends included. */
+  async function open(reportDir: string, width: number) {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    await page.setViewport({ width, height: 900 });
+    await page.goto(pathToFileURL(join(reportDir, 'report.html')).href, { waitUntil: 'load' });
+    await page.waitForSelector('body[data-charts-drawn]', { timeout: 10_000 });
+    const charts = await page.evaluate(() => {
+      type Box = { left: number; top: number; width: number; height: number };
+      const C = (
+        window as unknown as {
+          Chart: {
+            getChart(c: HTMLCanvasElement):
+              | {
+                  width: number;
+                  height: number;
+                  data: { labels?: unknown[]; datasets: Array<{ label: string }> };
+                  options: { scales?: { x?: { title?: { text?: string } } } };
+                  legend: { legendHitBoxes: Box[]; legendItems: Array<{ text: string }> };
+                }
+              | undefined;
+          };
+        }
+      ).Chart;
+      return [...document.querySelectorAll('canvas')].map((c) => {
+        const ch = C.getChart(c)!;
+        return {
+          width: ch.width,
+          height: ch.height,
+          labels: ch.data.labels,
+          xTitle: ch.options.scales?.x?.title?.text,
+          datasets: ch.data.datasets.map((d) => d.label),
+          legend: ch.legend.legendItems.map((i) => i.text),
+          boxes: ch.legend.legendHitBoxes,
+        };
+      });
+    });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const headlines = await page.$$eval('ol.headlines li', (li) => li.map((x) => x.textContent ?? ''));
+    const shot = join(reportDir, `screenshot-${width}.png`);
+    await page.screenshot({ path: shot, fullPage: true });
+    await page.close();
+    return { errors, charts, overflow, headlines, shot };
+  }
+
+  it('a zipped sweep: the zipped tuple on the x-axis, a headline per point, each tool once; readable at phone and desktop widths', async () => {
+    const f = join(WORK, 'zip.yaml');
+    writeFileSync(
+      f,
+      'runtime: netns\nscenario: {name: backlog, options: {extraClients: 1, holdMs: 500}}\nsweep:\n  zip:\n    server.backlog: [4, 8, 16]\n    server.sysctls.net.core.somaxconn: [6, 64, 8]\n',
+    );
+    const r = await execa(process.execPath, [CLI, 'sweep', f], { reject: false, cwd: WORK });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const zdir = join(WORK, r.stdout.trim());
+    for (const width of [390, 1280]) {
+      const v = await open(zdir, width);
+      expect(v.errors).toEqual([]);
+      // No sideways scrolling: charts shrink to the page, wide tables scroll inside their box.
+      expect(v.overflow, `width ${width}`).toBeLessThanOrEqual(0);
+      expect(statSync(v.shot).size).toBeGreaterThan(10_000);
+      const sendQ = v.charts[0]!;
+      expect(sendQ.xTitle).toBe('backlog · somaxconn');
+      expect(sendQ.labels).toEqual([
+        ['backlog=4', 'somaxconn=6'],
+        ['backlog=8', 'somaxconn=64'],
+        ['backlog=16', 'somaxconn=8'],
+      ]);
+      // One legend entry for measured + predicted.
+      expect(sendQ.legend).toEqual(['measured']);
+      expect(v.headlines).toHaveLength(3);
+      expect(v.headlines[0]).toMatch(
+        /^p001-r1 server\.backlog=4, server\.sysctls\.net\.core\.somaxconn=6: limit 4 = min\(backlog 4, somaxconn 6\): Send-Q 4, 5 of 6 clients connected, 1 left in SYN-SENT; 4 PASS$/,
+      );
+      expect(v.headlines[2]).toContain('limit 8 = min(backlog 16, somaxconn 8): Send-Q 8');
+    }
+    const md = readFileSync(join(zdir, 'report.md'), 'utf8');
+    expect(md).toContain('## What happened, point by point');
+    // Each tool once, with the hosts that have it.
+    const html = readFileSync(join(zdir, 'report.html'), 'utf8');
+    const env = JSON.parse(readFileSync(join(zdir, 'environment.json'), 'utf8')) as { tools: Record<string, Record<string, string>> };
+    for (const tool of new Set(Object.values(env.tools).flatMap((t) => Object.keys(t))))
+      expect(html.match(new RegExp(`<td>${tool} \\(`, 'g')) ?? [], tool).toHaveLength(1);
+  }, 120_000);
+
+  it('no legend is cut off, however many groups: 12 bars per label', async () => {
+    // The real records of the matrix sweep, as 48 points of a 4 × 12 matrix (the page only reads records).
+    const big = join(WORK, 'many');
+    mkdirSync(join(big, 'points'), { recursive: true });
+    copyFileSync(join(dir, 'environment.json'), join(big, 'environment.json'));
+    const somaxconns = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 64];
+    let n = 0;
+    for (const b of [4, 8, 12, 16])
+      for (const m of somaxconns) {
+        const p = structuredClone(recs[n % recs.length]!);
+        const id = `p${String(++n).padStart(3, '0')}-r1`;
+        Object.assign(p, { id, point: id.slice(0, 4), settings: { 'server.backlog': b, 'server.sysctls.net.core.somaxconn': m } });
+        p.config.sweep = { matrix: { 'server.backlog': [4, 8, 12, 16], 'server.sysctls.net.core.somaxconn': somaxconns }, zip: {} };
+        writeFileSync(join(big, 'points', `${id}.json`), JSON.stringify(p));
+      }
+    const r = await execa(process.execPath, [CLI, 'report', big], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    for (const width of [390, 1280]) {
+      const v = await open(big, width);
+      expect(v.errors).toEqual([]);
+      for (const c of v.charts.slice(0, 4)) {
+        expect(c.legend).toHaveLength(12);
+        expect(c.boxes).toHaveLength(12);
+        for (const b of c.boxes) {
+          expect(b.left).toBeGreaterThanOrEqual(0);
+          expect(b.top).toBeGreaterThanOrEqual(0);
+          expect(b.left + b.width).toBeLessThanOrEqual(c.width);
+          expect(b.top + b.height).toBeLessThanOrEqual(c.height);
+        }
+      }
+      // The series chart: a line per point, 48 legend entries, all inside.
+      const series = v.charts[4]!;
+      expect(series.legend).toHaveLength(48);
+      for (const b of series.boxes) expect(b.top + b.height).toBeLessThanOrEqual(series.height);
+    }
   }, 60_000);
 });
