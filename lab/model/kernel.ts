@@ -90,15 +90,20 @@ export function timeWaitCap(closed: number, maxTwBuckets: number): { timeWait: n
 /**
  * Whether a client that closes first runs out of local ports toward one server: each connection
  * holds its port for TIME_WAIT's 60 s unless tcp_tw_reuse=1 with timestamps on both sides hands
- * it on after tcp_tw_reuse_delay, or tcp_max_tw_buckets is below the number of ports (the rest
- * close without TIME_WAIT). tcp_tw_reuse=2 is loopback only: no help across the lab network.
+ * it on after tcp_tw_reuse_delay (`reuses`), or tcp_max_tw_buckets is below the ports less the
+ * connections in flight, which hold ports too (`capped`: the rest close without TIME_WAIT and
+ * free their port at once). tcp_tw_reuse=2 is loopback only: no help across the lab network.
  */
-export function portsRunOut(o: { ports: number; reuse: number; timestampsClient: number; timestampsServer: number; maxTwBuckets: number }): {
-  reuses: boolean;
-  capped: boolean;
-} {
+export function portsRunOut(o: {
+  ports: number;
+  inFlight: number;
+  reuse: number;
+  timestampsClient: number;
+  timestampsServer: number;
+  maxTwBuckets: number;
+}): { reuses: boolean; capped: boolean } {
   const reuses = o.reuse === 1 && o.timestampsClient === 1 && o.timestampsServer === 1;
-  return { reuses, capped: o.maxTwBuckets < o.ports };
+  return { reuses, capped: o.maxTwBuckets + o.inFlight < o.ports };
 }
 
 /**

@@ -8,7 +8,7 @@ import { acceptQueueLimit, synTimeline } from '../model/kernel.js';
 import type { BurstResult } from '../in-host/burst.js';
 import { summarize } from '../observe/sampler.js';
 import { control } from '../server-host.js';
-import { defineScenario, equal, numSysctl, plannedLimit, predictedLimit, recvQ, runInHost, setting, tooManyClients } from './common.js';
+import { defineScenario, equal, numSysctl, plannedLimit, recvQ, runInHost, setting, tooManyClients } from './common.js';
 
 const Options = z
   .object({
@@ -42,7 +42,7 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
   check: (c, o) => tooManyClients(c, plannedLimit(c) + 1 + o.extraClients, 'the burst (limit + 1 + extraClients)'),
   async drive(ctx) {
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
-    const limit = predictedLimit(ctx.config.server.backlog, somaxconn);
+    const limit = acceptQueueLimit(ctx.config.server.backlog, somaxconn);
     const clients = limit + 1 + ctx.options.extraClients;
     const hold = ctx.options.holdMs;
     await control(ctx.server, ctx.controlPort, '/pause', 'POST');

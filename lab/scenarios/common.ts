@@ -114,16 +114,19 @@ export interface Prediction {
   why: string;
 }
 
-/** A setting's value at a point: what the lab file asks for, else a fresh namespace's default. */
-export function setting(config: PointConfig, side: 'server' | 'client', name: string): number {
+/** A setting's value at a point, normalised as the registry reads it back: what the lab file asks for, else a fresh namespace's default. */
+export function settingText(config: PointConfig, side: 'server' | 'client', name: string): string {
   const sysctls = side === 'server' ? config.server.sysctls : (config.loadgens[0]?.sysctls ?? {});
   const t = lookup(name);
   const given = Object.entries(sysctls).find(([n]) => lookup(n).name === t.name);
-  if (given) return Number(validateValue(t, given[1]));
-  if (t.kernelDefault !== undefined) return Number(t.kernelDefault);
+  if (given) return validateValue(t, given[1]);
+  if (t.kernelDefault !== undefined) return t.kernelDefault;
   // A default the kernel computes from the machine's memory: this machine's, as a fresh namespace gets it.
-  return Number(readMachineDefault(t.name));
+  return readMachineDefault(t.name);
 }
+
+/** A numeric setting's value at a point (see settingText). */
+export const setting = (config: PointConfig, side: 'server' | 'client', name: string): number => Number(settingText(config, side, name));
 
 /** This machine's value of a tunable (/proc/sys is readable by any user): a fresh namespace gets the same computed default. */
 const readMachineDefault = (name: string): string => readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim();
@@ -226,18 +229,12 @@ export function numSysctl(get: (n: string) => string | null, name: string): numb
   return Number(v);
 }
 
-/**
- * The accept queue's limit as listen() sets it: a backlog above somaxconn (and any negative
- * one, taken as a huge unsigned number) is cut to somaxconn.
- */
-export const predictedLimit = acceptQueueLimit;
-
 /** Most connections a scenario's own client opens at once (fds, local ports, minutes of set-up). */
 export const MAX_CLIENT_CONNECTIONS = 20_000;
 
 /** The accept queue's limit a point will get, from its settings alone (before any host exists). */
 export function plannedLimit(config: PointConfig): number {
-  return predictedLimit(config.server.backlog, setting(config, 'server', 'net.core.somaxconn'));
+  return acceptQueueLimit(config.server.backlog, setting(config, 'server', 'net.core.somaxconn'));
 }
 
 /** A message when a scenario would open more connections than a point can finish. */

@@ -21,7 +21,6 @@ import {
   equal,
   numSysctl,
   plannedLimit,
-  predictedLimit,
   inconclusive,
   type Prediction,
   recvQ,
@@ -85,7 +84,7 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
     const o = ctx.options;
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
     const abort = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_abort_on_overflow');
-    const limit = predictedLimit(ctx.config.server.backlog, somaxconn);
+    const limit = acceptQueueLimit(ctx.config.server.backlog, somaxconn);
     const synackRetries = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_synack_retries');
     const syn = synTimeline(numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_retries'), numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_linear_timeouts'));
     await control(ctx.server, ctx.controlPort, '/pause', 'POST');

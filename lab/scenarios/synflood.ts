@@ -26,7 +26,6 @@ import {
   numSysctl,
   peakState,
   plannedLimit,
-  predictedLimit,
   type RuleVerdict,
   runInHost,
   setting,
@@ -126,7 +125,7 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
     const cookies = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_syncookies');
     const maxSyn = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_max_syn_backlog');
-    const limit = predictedLimit(ctx.config.server.backlog, somaxconn);
+    const limit = acceptQueueLimit(ctx.config.server.backlog, somaxconn);
     // With acceptQueueFull, the server stops accepting and limit + 1 connections (from
     // ordinary ports) fill its accept queue before the flood: then every SYN is dropped,
     // cookies or not (the accept-queue check comes after the cookie decision).

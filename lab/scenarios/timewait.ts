@@ -28,6 +28,7 @@ import {
   type RuleVerdict,
   runInHost,
   setting,
+  settingText,
   within,
 } from './common.js';
 
@@ -155,9 +156,9 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
     // its whole lifetime.
     const lifetime =
       closerTw.length && churn.lastOkAt !== null ? Math.round((Math.max(...closerTw) + (seenAt - churn.lastOkAt) / 1000) * 10) / 10 : null;
-    const run = portsRunOut({ ports, reuse, timestampsClient: timestamps, timestampsServer, maxTwBuckets });
+    const run = portsRunOut({ ports, inFlight: o.concurrency, reuse, timestampsClient: timestamps, timestampsServer, maxTwBuckets });
     const effectiveReuse = run.reuses;
-    const capped = o.closer === 'client' ? maxTwBuckets + o.concurrency < ports : maxTwBuckets < churn.ok;
+    const capped = o.closer === 'client' ? run.capped : maxTwBuckets < churn.ok;
     const exhaust = o.closer === 'client' && !capped && churn.attempts > ports;
     const finTimeoutSec = numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_fin_timeout');
     const orphans =
@@ -362,17 +363,13 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
     { name: 'net.ipv4.tcp_tw_reuse', side: 'server', effect: 'none', rule: 'tcp_tw_reuse acts on connections a host opens; the server only accepts' },
   ],
   predict(c, o) {
-    const [lo, hi] = String(
-      Object.entries(c.loadgens[0]!.sysctls).find(([n]) => n.replace(/\//g, '.') === 'net.ipv4.ip_local_port_range')?.[1] ?? '32768 60999',
-    )
-      .split(/[\s,-]+/)
-      .map(Number) as [number, number];
+    const [lo, hi] = settingText(c, 'client', 'net.ipv4.ip_local_port_range').split(/\s+/).map(Number) as [number, number];
     const ports = hi - lo + 1;
     const B = setting(c, o.closer === 'client' ? 'client' : 'server', 'net.ipv4.tcp_max_tw_buckets');
     const reuse = setting(c, 'client', 'net.ipv4.tcp_tw_reuse');
     const ts = [setting(c, 'client', 'net.ipv4.tcp_timestamps'), setting(c, 'server', 'net.ipv4.tcp_timestamps')] as const;
     const delay = setting(c, 'client', 'net.ipv4.tcp_tw_reuse_delay');
-    const run = portsRunOut({ ports, reuse, timestampsClient: ts[0], timestampsServer: ts[1], maxTwBuckets: B });
+    const run = portsRunOut({ ports, inFlight: o.concurrency, reuse, timestampsClient: ts[0], timestampsServer: ts[1], maxTwBuckets: B });
     const out: Prediction[] = [
       { what: `TIME_WAIT on the ${o.closer}`, value: `≤ ${B}`, why: `the closer; tcp_max_tw_buckets=${B} caps it; each lasts ${TIME_WAIT_SEC} s` },
       { what: `TIME_WAIT on the ${o.closer === 'client' ? 'server' : 'client'}`, value: 0, why: 'the side that closes second ends in CLOSED' },
@@ -386,7 +383,7 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       });
     }
     if (o.closer === 'server') out.push({ what: 'EADDRNOTAVAIL', value: 0, why: "the client's ports are free as soon as its side closes" });
-    else if (B + o.concurrency < ports)
+    else if (run.capped)
       out.push({ what: 'EADDRNOTAVAIL', value: 0, why: `tcp_max_tw_buckets ${B} is below the ${ports} ports: closes past it free their port` });
     else if (run.reuses) {
       const w = reuseConnections(ports, o.durationMs, delay);
