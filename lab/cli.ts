@@ -139,7 +139,12 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .description(
       'one point of the throughput scenario on fresh hosts (server + loadgen): apply sysctls, run the load, record and summarize what the kernel did',
     )
-    .addOption(opt('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')} (default auto: docker when an engine answers, else netns)`))
+    .addOption(
+      opt(
+        '--runtime <name>',
+        `where hosts run: ${RUNTIMES.join(', ')} (default auto: docker when an engine answers, else netns as root, else rootless)`,
+      ),
+    )
     .addOption(opt('--subnet <cidr>', `the lab network, an IPv4 /24 (default ${def(F.subnet)})`))
     .addOption(opt('--model <name>', `reactor model: ${MODELS.join(', ')} (default ${def(F.model)})`))
     .addOption(opt('--threads <n>', `reactor loops/workers (default ${def(F.threads)})`))
@@ -474,7 +479,7 @@ export async function execute(inv: Invocation): Promise<number> {
         total += n;
         if (n)
           process.stderr.write(
-            `lab down: removed ${n} ${rt.name === 'netns' ? 'namespace(s)' : 'container(s) and network(s)'}${inv.runId ? ` of run ${inv.runId}` : ''}\n`,
+            `lab down: removed ${n} ${rt.name === 'docker' ? 'container(s) and network(s)' : rt.name === 'rootless' ? 'namespace(s) (rootless)' : 'namespace(s)'}${inv.runId ? ` of run ${inv.runId}` : ''}\n`,
           );
       }
       if (!total) process.stderr.write('lab down: nothing to remove\n');

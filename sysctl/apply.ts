@@ -25,16 +25,34 @@ export interface SysctlTarget {
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
 }
 
+/** How to reach the namespaces: nothing (the machine's own), or nsenter into a user namespace. */
+export interface NsWrap {
+  /** argv put before every `ip …` (e.g. nsenter -t PID -U -m -n --preserve-credentials --). */
+  prefix: string[];
+  /** Added to the environment of every process (marks a rootless lab's processes). */
+  env: Record<string, string>;
+}
+export const NO_WRAP: NsWrap = { prefix: [], env: {} };
+
+/** The [file, args] that runs argv through a wrap. */
+export function wrapped(w: NsWrap, argv: string[]): [string, string[]] {
+  const all = [...w.prefix, ...argv];
+  return [all[0]!, all.slice(1)];
+}
+
 /**
  * A target for a named network namespace (`ip netns exec NAME …`); output is returned
- * as printed (no newline stripped). The netns runtime's hosts run commands through it.
+ * as printed (no newline stripped). The netns and rootless runtimes' hosts run commands through it.
  */
-export function netnsTarget(netns: string, label = netns): SysctlTarget {
+export function netnsTarget(netns: string, label = netns, wrap: NsWrap = NO_WRAP): SysctlTarget {
   return {
     label,
     async exec(argv, opts = {}) {
-      // `ip netns exec` execs the program itself, so a timeout's signal reaches it.
-      const r = await execa('ip', ['netns', 'exec', netns, ...argv], {
+      // `ip netns exec` (and nsenter, which forks only to enter a PID namespace) execs the
+      // program itself, so a timeout's signal reaches it.
+      const [file, args] = wrapped(wrap, ['ip', 'netns', 'exec', netns, ...argv]);
+      const r = await execa(file, args, {
+        env: wrap.env,
         reject: false,
         stripFinalNewline: false,
         maxBuffer: 256 * 1024 * 1024,

@@ -167,13 +167,17 @@ export class DockerRuntime implements Runtime {
   }
 
   async check(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([this.docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000))]);
+      await Promise.race([this.docker.ping(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 3000)))]);
     } catch (err) {
       const where = process.env['DOCKER_HOST'] ?? '/var/run/docker.sock';
       throw new RuntimeUnavailable(
-        `no Docker engine answers at ${where} (${(err as Error).message.split('\n')[0]}): run \`sudo bash scripts/install-docker.sh\` or use --runtime netns`,
+        `no Docker engine answers at ${where} (${(err as Error).message.split('\n')[0]}): run \`sudo bash scripts/install-docker.sh\` or use --runtime netns (as root) or --runtime rootless`,
       );
+    } finally {
+      // A pending timer would hold every command that only asked (`lab status`) for 3 s.
+      clearTimeout(timer);
     }
   }
 

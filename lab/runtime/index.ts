@@ -1,4 +1,6 @@
-// The registry of runtimes. `auto`: Docker when an engine answers, else netns.
+// The registry of runtimes. `auto`: Docker when an engine answers; else netns when this
+// process may create network namespaces (root or CAP_NET_ADMIN); else rootless (the same
+// namespaces inside a user namespace of this user's own).
 import { RUNTIMES, type RuntimeName } from '../fields.js';
 import { RuntimeUnavailable, type Runtime } from './runtime.js';
 
@@ -12,28 +14,34 @@ export interface RuntimeOptions {
   wrk2?: boolean;
 }
 
+async function make(name: Exclude<RuntimeName, 'auto'>, o: RuntimeOptions): Promise<Runtime> {
+  if (name === 'docker') return new (await import('./docker.js')).DockerRuntime(o);
+  if (name === 'netns') return new (await import('./netns.js')).NetnsRuntime();
+  return new (await import('./rootless.js')).RootlessRuntime();
+}
+
 export async function getRuntime(name: RuntimeName, o: RuntimeOptions = {}): Promise<Runtime> {
-  if (name === 'docker' || name === 'auto') {
-    const { DockerRuntime } = await import('./docker.js');
-    const rt = new DockerRuntime(o);
+  const order = name === 'auto' ? (['docker', 'netns', 'rootless'] as const) : [name];
+  const reasons: string[] = [];
+  for (const n of order) {
+    const rt = await make(n, o);
     try {
       await rt.check();
       return rt;
     } catch (err) {
-      if (name === 'docker' || !(err instanceof RuntimeUnavailable)) throw err;
+      if (!(err instanceof RuntimeUnavailable)) throw err;
+      reasons.push(err.message);
+      if (name !== 'auto') throw err;
     }
   }
-  const { NetnsRuntime } = await import('./netns.js');
-  const rt = new NetnsRuntime();
-  await rt.check();
-  return rt;
+  throw new RuntimeUnavailable(`no runtime can run here: ${reasons.join('; ')}`);
 }
 
 /** Every runtime that can run here (for `lab status` / `lab down`, which cover all labs). */
 export async function availableRuntimes(): Promise<Runtime[]> {
   const out: Runtime[] = [];
   const reasons: string[] = [];
-  for (const name of ['netns', 'docker'] as const) {
+  for (const name of ['netns', 'docker', 'rootless'] as const) {
     try {
       out.push(await getRuntime(name));
     } catch (err) {

@@ -2,12 +2,22 @@
 // the machine's root namespace) and one namespace per host, joined to the bridge by a
 // veth pair created directly between the two namespaces. Names carry the run id
 // (tcplab-lab.<runId>.<host>), so destroy() finds everything from names alone, even
-// after the CLI was killed. Needs root or CAP_NET_ADMIN.
+// after the CLI was killed. Needs root or CAP_NET_ADMIN; the rootless runtime builds the
+// same topology (the Namespaces class below) inside a user namespace.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { applySettings, netnsTarget, type ExecOptions, type ExecResult, type SysctlTarget } from '../../sysctl/apply.js';
+import {
+  applySettings,
+  netnsTarget,
+  NO_WRAP,
+  wrapped,
+  type ExecOptions,
+  type ExecResult,
+  type NsWrap,
+  type SysctlTarget,
+} from '../../sysctl/apply.js';
 import { REPO_ROOT } from '../paths.js';
 import { NAME_RE } from '../fields.js';
 import {
@@ -26,36 +36,106 @@ import {
 export const PREFIX = 'tcplab-lab';
 const BRIDGE_NS = '_net';
 
-async function ip(argv: string[]): Promise<string> {
-  const r = await execa('ip', argv, { reject: false });
-  if (r.exitCode !== 0) throw new Error(`ip ${argv.join(' ')}: ${String(r.stderr).trim()}`);
-  return String(r.stdout);
-}
-
-/** Runs ip commands (no user text: names are checked against NAME_RE) through one `ip -batch -`. */
-async function ipBatch(global: string[], lines: string[]): Promise<void> {
-  const r = await execa('ip', [...global, '-batch', '-'], { input: lines.join('\n') + '\n', reject: false });
-  if (r.exitCode !== 0) throw new Error(`ip ${[...global, '-batch'].join(' ')}: ${String(r.stderr).trim()}`);
-}
-
 export function nsName(runId: string, host: string): string {
   return `${PREFIX}.${runId}.${host}`;
 }
 
-async function listNamespaces(): Promise<string[]> {
-  const out = await ip(['netns', 'list']);
-  return out
-    .split('\n')
-    .map((l) => l.split(' ')[0]!)
-    .filter((n) => n.startsWith(`${PREFIX}.`));
+/**
+ * The `ip netns` operations of a lab, through a wrap: none for the netns runtime (the
+ * machine's namespaces), nsenter into the holder's user namespace for the rootless one.
+ * No user text reaches a command line: names are checked against NAME_RE.
+ */
+export class Namespaces {
+  constructor(readonly wrap: NsWrap = NO_WRAP) {}
+
+  private run(argv: string[], input?: string) {
+    const [file, args] = wrapped(this.wrap, argv);
+    return execa(file, args, { reject: false, env: this.wrap.env, ...(input === undefined ? {} : { input }) });
+  }
+
+  async ip(argv: string[]): Promise<string> {
+    const r = await this.run(['ip', ...argv]);
+    if (r.exitCode !== 0) throw new Error(`ip ${argv.join(' ')}: ${String(r.stderr).trim()}`);
+    return String(r.stdout);
+  }
+
+  /** Runs ip commands through one `ip -batch -`. */
+  async batch(global: string[], lines: string[]): Promise<void> {
+    const r = await this.run(['ip', ...global, '-batch', '-'], lines.join('\n') + '\n');
+    if (r.exitCode !== 0) throw new Error(`ip ${[...global, '-batch'].join(' ')}: ${String(r.stderr).trim()}`);
+  }
+
+  /** The lab namespaces (tcplab-lab.*) this view sees. */
+  async list(): Promise<string[]> {
+    return (await this.ip(['netns', 'list']))
+      .split('\n')
+      .map((l) => l.split(' ')[0]!)
+      .filter((n) => n.startsWith(`${PREFIX}.`));
+  }
+
+  async pids(ns: string): Promise<number[]> {
+    const r = await this.run(['ip', 'netns', 'pids', ns]);
+    return String(r.stdout).split('\n').filter(Boolean).map(Number);
+  }
+
+  async del(ns: string): Promise<void> {
+    const r = await this.run(['ip', 'netns', 'del', ns]);
+    if (r.exitCode !== 0 && !/No such file/.test(String(r.stderr))) throw new Error(`ip netns del ${ns}: ${String(r.stderr).trim()}`);
+  }
+
+  /**
+   * The topology: a bridge in a namespace of its own and one namespace per host, joined by
+   * veth pairs made directly between the two; then each host's sysctls, applied and read back.
+   * On failure what was made is left for the caller's destroy().
+   */
+  async build(spec: LabSpec): Promise<NetnsHost[]> {
+    // Three `ip -batch` calls build it (one process each instead of one per command: a
+    // 2-host lab took 138 ms with 16 processes); sysctls go per host in parallel.
+    const bridgeNs = nsName(spec.runId, BRIDGE_NS);
+    const planned = spec.hosts.map((h, i) => {
+      if (!NAME_RE.test(h.name)) throw new Error(`host name must match ${NAME_RE}, got "${h.name}"`);
+      return { h, i, ns: nsName(spec.runId, h.name), addr: hostAddress(spec.subnet, i) };
+    });
+    await this.batch([], [`netns add ${bridgeNs}`, ...planned.map((p) => `netns add ${p.ns}`)]);
+    await this.batch(
+      ['-n', bridgeNs],
+      [
+        'link set lo up',
+        'link add br0 type bridge',
+        'link set br0 up',
+        ...planned.flatMap((p) => [`link add p${p.i} type veth peer name eth0 netns ${p.ns}`, `link set p${p.i} master br0 up`]),
+      ],
+    );
+    await Promise.all(planned.map((p) => this.batch(['-n', p.ns], ['link set lo up', `addr add ${p.addr}/24 dev eth0`, 'link set eth0 up'])));
+    const hosts = planned.map((p) => new NetnsHost(p.h.name, p.h.role, p.addr, p.ns, spec.logDir, this.wrap));
+    await Promise.all(planned.map((p, k) => applySettings(hosts[k]!, p.h.sysctls)));
+    return hosts;
+  }
+
+  /** Labs by run id, with each host's processes. */
+  async summaries(runtime: string): Promise<LabSummary[]> {
+    const labs = new Map<string, LabSummary>();
+    for (const ns of await this.list()) {
+      const [, runId, host] = ns.split('.');
+      if (!runId || !host) continue;
+      const lab = labs.get(runId) ?? { runId, runtime, hosts: [] };
+      labs.set(runId, lab);
+      if (host !== BRIDGE_NS) lab.hosts.push({ name: host, pids: await this.pids(ns) });
+    }
+    return [...labs.values()];
+  }
+
+  /** Processes first, then hosts, the bridge namespace last; returns how many namespaces went. */
+  async destroy(runId?: string): Promise<number> {
+    const all = (await this.list()).filter((ns) => runId === undefined || ns.split('.')[1] === runId);
+    await killAll((await Promise.all(all.map((ns) => this.pids(ns)))).flat());
+    const ordered = [...all.filter((n) => !n.endsWith(`.${BRIDGE_NS}`)), ...all.filter((n) => n.endsWith(`.${BRIDGE_NS}`))];
+    for (const ns of ordered) await this.del(ns);
+    return all.length;
+  }
 }
 
-async function nsPids(ns: string): Promise<number[]> {
-  const r = await execa('ip', ['netns', 'pids', ns], { reject: false });
-  return String(r.stdout).split('\n').filter(Boolean).map(Number);
-}
-
-async function killAll(pids: number[]): Promise<void> {
+export async function killAll(pids: number[]): Promise<void> {
   for (const p of pids) {
     try {
       process.kill(p, 'SIGTERM');
@@ -84,7 +164,7 @@ export function alive(pid: number): boolean {
   }
 }
 
-class NetnsHost implements Host {
+export class NetnsHost implements Host {
   readonly label: string;
   private readonly target: SysctlTarget;
   constructor(
@@ -93,9 +173,10 @@ class NetnsHost implements Host {
     readonly address: string,
     readonly netns: string,
     private readonly logDir: string,
+    private readonly wrap: NsWrap = NO_WRAP,
   ) {
     this.label = name;
-    this.target = netnsTarget(netns, name);
+    this.target = netnsTarget(netns, name, wrap);
   }
 
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult> {
@@ -118,7 +199,8 @@ class NetnsHost implements Host {
     // Output goes straight to the file (an fd, no pipe through this process), so a released
     // process holds nothing open here.
     const fd = openSync(file, 'a');
-    const child = spawn('ip', ['netns', 'exec', this.netns, ...argv], { detached: true, stdio: ['ignore', fd, fd] });
+    const [prog, args] = wrapped(this.wrap, ['ip', 'netns', 'exec', this.netns, ...argv]);
+    const child = spawn(prog, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...this.wrap.env } });
     closeSync(fd);
     const exited = new Promise<number | null>((resolve) => {
       child.on('exit', (code) => resolve(code));
@@ -155,38 +237,19 @@ export class NetnsRuntime implements Runtime {
     if (r.exitCode !== 0) throw new RuntimeUnavailable('`ip` is missing: apt-get install -y iproute2');
   }
 
+  private readonly ns = new Namespaces();
+
   async create(spec: LabSpec): Promise<Lab> {
     if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
     // A clash must not reach the clean-up below, which would remove the other lab.
     if ((await this.list()).some((l) => l.runId === spec.runId))
       throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
-    const hosts: NetnsHost[] = [];
-    const bridgeNs = nsName(spec.runId, BRIDGE_NS);
     try {
-      // Three `ip -batch` calls build the topology (one process each instead of one per
-      // command: a 2-host lab took 138 ms with 16 processes); sysctls go per host in parallel.
-      const planned = spec.hosts.map((h, i) => {
-        if (!NAME_RE.test(h.name)) throw new Error(`host name must match ${NAME_RE}, got "${h.name}"`);
-        return { h, i, ns: nsName(spec.runId, h.name), addr: hostAddress(spec.subnet, i) };
-      });
-      await ipBatch([], [`netns add ${bridgeNs}`, ...planned.map((p) => `netns add ${p.ns}`)]);
-      await ipBatch(
-        ['-n', bridgeNs],
-        [
-          'link set lo up',
-          'link add br0 type bridge',
-          'link set br0 up',
-          ...planned.flatMap((p) => [`link add p${p.i} type veth peer name eth0 netns ${p.ns}`, `link set p${p.i} master br0 up`]),
-        ],
-      );
-      await Promise.all(planned.map((p) => ipBatch(['-n', p.ns], ['link set lo up', `addr add ${p.addr}/24 dev eth0`, 'link set eth0 up'])));
-      for (const p of planned) hosts.push(new NetnsHost(p.h.name, p.h.role, p.addr, p.ns, spec.logDir));
-      await Promise.all(planned.map((p, k) => applySettings(hosts[k]!, p.h.sysctls)));
+      return makeLab(spec.runId, await this.ns.build(spec), (id) => this.destroy(id));
     } catch (err) {
       await this.destroy(spec.runId);
       throw err;
     }
-    return makeLab(spec.runId, hosts, (id) => this.destroy(id));
   }
 
   async versions(): Promise<Record<string, string>> {
@@ -198,27 +261,11 @@ export class NetnsRuntime implements Runtime {
     return null;
   }
 
-  async list(): Promise<LabSummary[]> {
-    const labs = new Map<string, LabSummary>();
-    for (const ns of await listNamespaces()) {
-      const [, runId, host] = ns.split('.');
-      if (!runId || !host) continue;
-      const lab = labs.get(runId) ?? { runId, runtime: 'netns', hosts: [] };
-      labs.set(runId, lab);
-      if (host !== BRIDGE_NS) lab.hosts.push({ name: host, pids: await nsPids(ns) });
-    }
-    return [...labs.values()];
+  list(): Promise<LabSummary[]> {
+    return this.ns.summaries('netns');
   }
 
-  async destroy(runId?: string): Promise<number> {
-    const all = (await listNamespaces()).filter((ns) => runId === undefined || ns.split('.')[1] === runId);
-    // Processes first, then hosts, the bridge namespace last.
-    await killAll((await Promise.all(all.map(nsPids))).flat());
-    const ordered = [...all.filter((n) => !n.endsWith(`.${BRIDGE_NS}`)), ...all.filter((n) => n.endsWith(`.${BRIDGE_NS}`))];
-    for (const ns of ordered) {
-      const r = await execa('ip', ['netns', 'del', ns], { reject: false });
-      if (r.exitCode !== 0 && !/No such file/.test(String(r.stderr))) throw new Error(`ip netns del ${ns}: ${String(r.stderr).trim()}`);
-    }
-    return all.length;
+  destroy(runId?: string): Promise<number> {
+    return this.ns.destroy(runId);
   }
 }

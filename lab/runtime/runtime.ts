@@ -66,7 +66,7 @@ export interface LabSummary {
 }
 
 export interface Runtime {
-  name: 'netns' | 'docker';
+  name: 'netns' | 'docker' | 'rootless';
   /** Throws RuntimeUnavailable with a one-line reason when it cannot run here. */
   check(): Promise<void>;
   create(spec: LabSpec): Promise<Lab>;

@@ -3,7 +3,7 @@
 export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]> = [
   ['no scenario', 'runtime: netns\n', 'scenario: got undefined'],
   ['scenario unknown', 'scenario: {name: flood}\n', 'scenario.name: got "flood": one of throughput, backlog'],
-  ['runtime unknown', 'runtime: lxc\nscenario: {name: backlog}\n', 'runtime: got "lxc": one of auto, netns, docker'],
+  ['runtime unknown', 'runtime: lxc\nscenario: {name: backlog}\n', 'runtime: got "lxc": one of auto, netns, docker, rootless'],
   ['subnet not a /24', 'subnet: 10.0.0.0/16\nscenario: {name: backlog}\n', 'subnet: got "10.0.0.0/16": an IPv4 /24 like 198.18.0.0/24'],
   ['unknown top-level field', 'scenari: {name: backlog}\nscenario: {name: backlog}\n', '(top level): unknown field(s) "scenari"'],
   ['unknown server field', 'scenario: {name: backlog}\nserver: {modle: single}\n', 'server: unknown field(s) "modle"'],

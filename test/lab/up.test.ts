@@ -345,7 +345,7 @@ describe('lab up: environment errors are one line on stderr, exit 2', () => {
     });
     expect(r.exitCode).toBe(2);
     expect(r.stderr.trim()).toMatch(
-      /^lab up: no Docker engine answers at unix:\/\/\/nonexistent\/docker.sock \(.*\): run `sudo bash scripts\/install-docker.sh` or use --runtime netns$/,
+      /^lab up: no Docker engine answers at unix:\/\/\/nonexistent\/docker.sock \(.*\): run `sudo bash scripts\/install-docker.sh` or use --runtime netns \(as root\) or --runtime rootless$/,
     );
   });
 
