@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Time to create and destroy one sweep point's hosts (a server and a loadgen, with a
-// sysctl each) on each runtime. Usage: sudo node bench/hosts.mjs [REPS=10] [netns|docker …]
+// sysctl each) on each runtime. Usage: sudo node bench/hosts.mjs [REPS=10] [netns|docker|rootless …] (rootless: as any user)
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
