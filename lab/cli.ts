@@ -4,7 +4,21 @@
 import { Command, CommanderError, Option } from 'commander';
 import { addServeOptions, refuseRepeats, serveOptions, type ServeOptions } from '../server/options.js';
 import { InputError, isLabError } from './errors.js';
-import { badValue, DEFAULT_DURATION_SEC, defaultOf, F, MODELS, NAME_RE, RUNTIMES, show, textFlag, TOOLS, typed, type RuntimeName } from './fields.js';
+import {
+  badValue,
+  DEFAULT_DURATION_SEC,
+  defaultOf,
+  F,
+  MODELS,
+  NAME_RE,
+  RUNTIMES,
+  SHARES,
+  show,
+  textFlag,
+  TOOLS,
+  typed,
+  type RuntimeName,
+} from './fields.js';
 import { labFromFlags, validateLab, type LabFile } from './labfile.js';
 import type { LabHandle } from './point.js';
 import { SCENARIO_NAMES } from './scenarios/index.js';
@@ -38,6 +52,7 @@ const UP_FLAGS: Record<string, string> = {
   'server.threads': '--threads',
   'server.backlog': '--backlog',
   'server.trigger': '--trigger',
+  'server.share': '--share',
   'server.idleTimeoutMs': '--idle-timeout',
   'server.port': '--port',
   'server.controlPort': '--control-port',
@@ -96,6 +111,7 @@ export function labFromUpFlags(f: UpFlags): LabFile {
       threads: num('threads'),
       backlog: num('backlog'),
       trigger: str('trigger'),
+      share: str('share'),
       idleTimeoutMs: num('idleTimeout'),
       port: num('port'),
       controlPort: num('controlPort'),
@@ -150,6 +166,7 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .addOption(opt('--threads <n>', `reactor loops/workers (default ${def(F.threads)})`))
     .addOption(opt('--backlog <n>', `listen() backlog, passed as is (default ${def(F.backlog)})`))
     .addOption(opt('--trigger <mode>', `edge or level (default ${def(F.trigger)})`))
+    .addOption(opt('--share <how>', `how prethread's waiters share the port: ${SHARES.join(', ')} (default ${def(F.share)})`))
     .addOption(opt('--idle-timeout <ms>', `server's idle connection timeout, 0: never (default ${def(F.idleTimeoutMs)})`))
     .addOption(opt('--port <n>', `server HTTP port on its host (default ${def(F.port)})`))
     .addOption(opt('--control-port <n>', `server's control API port, on its host's loopback (default ${def(F.controlPort)})`))

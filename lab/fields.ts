@@ -5,10 +5,15 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
 
-export const MODELS = ['single', 'reuseport', 'acceptor', 'workers'] as const;
+export const MODELS = ['single', 'reuseport', 'acceptor', 'workers', 'iterative', 'thread', 'prethread'] as const;
 export type Model = (typeof MODELS)[number];
+/** The designs that serve each connection with blocking I/O (trigger does not apply; share does, for prethread). */
+export const isBlocking = (m: Model) => m === 'iterative' || m === 'thread' || m === 'prethread';
 export const TRIGGERS = ['edge', 'level'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
+/** How prethread's waiters share the port (native/src/blocking.h). */
+export const SHARES = ['accept', 'epoll', 'exclusive', 'reuseport'] as const;
+export type Share = (typeof SHARES)[number];
 export const RUNTIMES = ['auto', 'netns', 'docker', 'rootless'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 export const TOOLS = ['autocannon', 'ab', 'wrk', 'wrk2'] as const;
@@ -46,6 +51,7 @@ export const F = {
   model: oneOf(MODELS).default('single'),
   threads: int(1, 256).default(1),
   trigger: oneOf(TRIGGERS).default('edge'),
+  share: oneOf(SHARES).default('accept'),
   backlog: int(INT32_MIN, INT32_MAX).default(511),
   idleTimeoutMs: int(0, 86_400_000).default(60_000),
   /** A request whose Content-Length is above this gets 413. */
@@ -79,7 +85,12 @@ export const F = {
 } as const;
 
 /** What the reactor allows for threads given its model (the addon checks it again). */
-export const threadsText = (model: Model) => (model === 'single' ? '1 for model "single" (use reuseport, acceptor or workers for more)' : null);
+export const threadsText = (model: Model) =>
+  model === 'single'
+    ? '1 for model "single" (use reuseport, acceptor or workers for more)'
+    : model === 'iterative' || model === 'thread'
+      ? `1 for model "${model}" (use prethread for a pool of N)`
+      : null;
 
 /** The default load duration when neither a duration nor a request count is given, s. */
 export const DEFAULT_DURATION_SEC = 10;
@@ -145,6 +156,7 @@ export const ServerSchema = z
     model: F.model,
     threads: F.threads,
     trigger: F.trigger,
+    share: F.share,
     backlog: F.backlog,
     idleTimeoutMs: F.idleTimeoutMs,
     maxBodyBytes: F.maxBodyBytes,

@@ -150,7 +150,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
       };
     }
     const work = serverWork(statsBefore, statsAfter);
-    const { model, threads, backlog, trigger, idleTimeoutMs } = c.server;
+    const { model, threads, backlog, trigger, share, idleTimeoutMs } = c.server;
     const record: PointRecord = {
       schema: POINT_SCHEMA,
       id: name,
@@ -168,7 +168,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
         host: server.name,
         address: server.address,
         port: c.server.port,
-        options: { model, threads, backlog, trigger, idleTimeoutMs },
+        options: { model, threads, backlog, trigger, share, idleTimeoutMs },
         requests: work.requests,
         cpuSec: work.cpuSec,
         stats: statsAfter,

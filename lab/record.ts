@@ -70,7 +70,7 @@ export interface ServerRecord {
   host: string;
   address: string;
   port: number;
-  options: Pick<PointConfig['server'], 'model' | 'threads' | 'backlog' | 'trigger' | 'idleTimeoutMs'>;
+  options: Pick<PointConfig['server'], 'model' | 'threads' | 'backlog' | 'trigger' | 'share' | 'idleTimeoutMs'>;
   /** Requests served and CPU seconds used between the /stats answers before and after the scenario. */
   requests: number;
   cpuSec: number | null;

@@ -35,7 +35,7 @@ export async function startServer(host: Host, o: ServerConfig): Promise<Proc> {
     [
       ...host.node('dist/server/main.js'),
       ...['--host', '0.0.0.0', '--port', String(o.port), '--control-host', '127.0.0.1', '--control-port', String(o.controlPort)],
-      ...['--model', o.model, '--threads', String(o.threads), '--backlog', String(o.backlog), '--trigger', o.trigger],
+      ...['--model', o.model, '--threads', String(o.threads), '--backlog', String(o.backlog), '--trigger', o.trigger, '--share', o.share],
       ...['--idle-timeout', String(o.idleTimeoutMs), '--max-body-bytes', String(o.maxBodyBytes)],
       ...['--header-timeout', String(o.headerTimeoutMs), '--body-timeout', String(o.bodyTimeoutMs), '--max-connections', String(o.maxConnections)],
     ],

@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** How the server spreads work over threads (native/src/server.h); the lists and ranges are lab/fields.ts's. */
-import type { Model, Trigger } from '../lab/fields.js';
-export type { Model, Trigger };
+import type { Model, Share, Trigger } from '../lab/fields.js';
+export type { Model, Share, Trigger };
 
 export interface ServerOptions {
   /** IPv4 or IPv6 address to bind. Default "0.0.0.0". */
@@ -18,13 +18,16 @@ export interface ServerOptions {
   /** Default "single". */
   model?: Model;
   /**
-   * single: must be 1. reuseport: N loops, each with its own listener.
+   * single, iterative, thread: must be 1. reuseport: N loops, each with its own listener.
    * acceptor: N I/O loops plus one acceptor thread. workers: N workers plus one reactor.
+   * prethread: N threads blocking on the one port.
    * 1..256, default 1.
    */
   threads?: number;
-  /** Default "edge". */
+  /** Default "edge" (the reactor models). */
   trigger?: Trigger;
+  /** prethread: how the N waiters share the port (native/src/blocking.h). Default "accept". */
+  share?: Share;
   /** Close a connection idle this long; 0 never. 0..86400000, default 60000. */
   idleTimeoutMs?: number;
   /** SO_REUSEPORT on the listener (always on for model "reuseport"). Default false. */
@@ -60,6 +63,13 @@ export interface Counters {
   /** Connections closed at once because maxConnections were open. */
   overCap: number;
   emfileEvents: number;
+  /** Blocking designs: waits for the listener that returned with something to do. */
+  wakeups: number;
+  /** Of them, an accept() that found the queue empty (another waiter took the connection). */
+  futileWakeups: number;
+  /** Model thread: connection threads started, and running now. */
+  connThreadsSpawned: number;
+  connThreadsLive: number;
   acceptErrors: Record<'EMFILE' | 'ENFILE' | 'ENOBUFS' | 'ENOMEM' | 'ECONNABORTED' | 'EPERM' | 'EPROTO' | 'other', number>;
 }
 
@@ -67,12 +77,14 @@ export interface ServerStats {
   model: Model;
   threads: number;
   trigger: Trigger;
+  share: Share;
   backlog: number;
   state: 'new' | 'listening' | 'closing' | 'closed';
   paused: boolean;
   acceptRate: number;
   total: Counters;
-  perThread: Array<Counters & { role: string }>;
+  /** tid: the thread's id (0 before it started, and for model thread's shared "conns" entry): /proc/self/task/<tid>. */
+  perThread: Array<Counters & { role: string; tid: number }>;
 }
 
 export interface Server {

@@ -30,6 +30,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
         model: opts.model,
         threads: opts.threads,
         trigger: opts.trigger,
+        share: opts.share,
         idleTimeoutMs: opts.idleTimeoutMs,
         maxBodyBytes: opts.maxBodyBytes,
         headerTimeoutMs: opts.headerTimeoutMs,
@@ -60,6 +61,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
         model: opts.model,
         threads: opts.threads,
         trigger: opts.trigger,
+        share: opts.share,
         backlog: opts.backlog,
       }) + '\n',
     );

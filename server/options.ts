@@ -4,7 +4,7 @@
 import { Option, type Command } from 'commander';
 import { isIP } from 'node:net';
 import { InputError } from '../lab/errors.js';
-import { badValue, defaultOf, F, intFlag, MODELS, textFlag, type Model, type Trigger } from '../lab/fields.js';
+import { badValue, defaultOf, F, intFlag, MODELS, SHARES, textFlag, type Model, type Share, type Trigger } from '../lab/fields.js';
 
 export interface ServeOptions {
   host: string;
@@ -13,6 +13,7 @@ export interface ServeOptions {
   model: Model;
   threads: number;
   trigger: Trigger;
+  share: Share;
   idleTimeoutMs: number;
   maxBodyBytes: number;
   headerTimeoutMs: number;
@@ -64,6 +65,14 @@ export const SERVE_FLAGS = [
     help: 'edge or level',
     def: def(F.trigger),
     parse: textFlag('--trigger', F.trigger),
+  },
+  {
+    flag: '--share <how>',
+    key: 'share',
+    env: 'TCPLAB_SHARE',
+    help: `how prethread's waiters share the port: ${SHARES.join(', ')}`,
+    def: def(F.share),
+    parse: textFlag('--share', F.share),
   },
   {
     flag: '--idle-timeout <ms>',

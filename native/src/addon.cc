@@ -64,9 +64,12 @@ std::string choice(Napi::Env env, Napi::Value v, const std::string& name, const 
   throw invalid_arg(env, v.IsString(), "option `" + name + "` must be one of " + list + ", got " + describe(v));
 }
 
-const char* const kOptionNames[] = {
-    "host",      "port",           "backlog",      "model",           "threads",       "trigger",       "idleTimeoutMs",
-    "reusePort", "maxHeaderBytes", "maxBodyBytes", "headerTimeoutMs", "bodyTimeoutMs", "maxConnections"};
+const char* const kOptionNames[] = {"host",           "port",         "backlog",         "model",
+                                    "threads",        "trigger",      "idleTimeoutMs",   "reusePort",
+                                    "maxHeaderBytes", "maxBodyBytes", "headerTimeoutMs", "bodyTimeoutMs",
+                                    "maxConnections", "share"};
+
+const char* model_name(Model m);
 
 ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   ServerConfig cfg;
@@ -99,11 +102,22 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   if (has("port")) cfg.port = static_cast<int>(int_value(env, o.Get("port"), "port", 0, 65535));
   if (has("backlog")) cfg.backlog = static_cast<int>(int_value(env, o.Get("backlog"), "backlog", INT32_MIN, INT32_MAX));
   if (has("model")) {
-    std::string m = choice(env, o.Get("model"), "model", {"single", "reuseport", "acceptor", "workers"});
+    std::string m = choice(env, o.Get("model"), "model",
+                           {"single", "reuseport", "acceptor", "workers", "iterative", "thread", "prethread"});
     cfg.model = m == "single"      ? Model::kSingle
                 : m == "reuseport" ? Model::kReusePort
                 : m == "acceptor"  ? Model::kAcceptor
-                                   : Model::kWorkers;
+                : m == "workers"   ? Model::kWorkers
+                : m == "iterative" ? Model::kIterative
+                : m == "thread"    ? Model::kThread
+                                   : Model::kPrethread;
+  }
+  if (has("share")) {
+    std::string v = choice(env, o.Get("share"), "share", {"accept", "epoll", "exclusive", "reuseport"});
+    cfg.share = v == "accept"      ? Share::kAccept
+                : v == "epoll"     ? Share::kEpoll
+                : v == "exclusive" ? Share::kExclusive
+                                   : Share::kReusePort;
   }
   if (has("threads")) cfg.threads = static_cast<int>(int_value(env, o.Get("threads"), "threads", 1, 256));
   if (cfg.model == Model::kSingle && cfg.threads != 1) {
@@ -111,6 +125,11 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
                       "option `threads` must be 1 for model \"single\" (use \"reuseport\", \"acceptor\" or \"workers\" "
                       "for more), got " +
                           std::to_string(cfg.threads));
+  }
+  if ((cfg.model == Model::kIterative || cfg.model == Model::kThread) && cfg.threads != 1) {
+    throw invalid_arg(env, true,
+                      std::string("option `threads` must be 1 for model \"") + model_name(cfg.model) +
+                          "\" (use \"prethread\" for a pool of N), got " + std::to_string(cfg.threads));
   }
   if (has("trigger")) cfg.edge = choice(env, o.Get("trigger"), "trigger", {"edge", "level"}) == "edge";
   if (has("idleTimeoutMs")) {
@@ -146,6 +165,12 @@ const char* model_name(Model m) {
       return "acceptor";
     case Model::kWorkers:
       return "workers";
+    case Model::kIterative:
+      return "iterative";
+    case Model::kThread:
+      return "thread";
+    case Model::kPrethread:
+      return "prethread";
   }
   return "?";
 }
@@ -172,6 +197,10 @@ void put_counters(Napi::Env env, Napi::Object o, const ThreadStats* const* all, 
   o.Set("bodyTimeouts", sum(&ThreadStats::body_timeouts));
   o.Set("overCap", sum(&ThreadStats::over_cap));
   o.Set("emfileEvents", sum(&ThreadStats::emfile_events));
+  o.Set("wakeups", sum(&ThreadStats::wakeups));
+  o.Set("futileWakeups", sum(&ThreadStats::futile_wakeups));
+  o.Set("connThreadsSpawned", sum(&ThreadStats::spawned));
+  o.Set("connThreadsLive", sum(&ThreadStats::live));
   Napi::Object errs = Napi::Object::New(env);
   for (int k = 0; k < kAcceptErrKinds; k++) {
     double s = 0;
@@ -313,6 +342,10 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     o.Set("model", model_name(cfg_.model));
     o.Set("threads", Napi::Number::New(env, cfg_.threads));
     o.Set("trigger", cfg_.edge ? "edge" : "level");
+    o.Set("share", cfg_.share == Share::kAccept      ? "accept"
+                   : cfg_.share == Share::kEpoll     ? "epoll"
+                   : cfg_.share == Share::kExclusive ? "exclusive"
+                                                     : "reuseport");
     o.Set("backlog", Napi::Number::New(env, cfg_.backlog));
     o.Set("state", state_ == kNew         ? "new"
                    : state_ == kListening ? "listening"
@@ -330,6 +363,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     for (size_t i = 0; i < views.size(); i++) {
       Napi::Object t = Napi::Object::New(env);
       t.Set("role", views[i].role);
+      t.Set("tid", Napi::Number::New(env, views[i].stats->tid.load(std::memory_order_relaxed)));
       put_counters(env, t, &all[i], 1);
       per.Set(static_cast<uint32_t>(i), t);
     }

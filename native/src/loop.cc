@@ -33,27 +33,6 @@ int64_t monotonic_us() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
-AcceptErr classify_accept_errno(int e) {
-  switch (e) {
-    case EMFILE:
-      return kEMFILE;
-    case ENFILE:
-      return kENFILE;
-    case ENOBUFS:
-      return kENOBUFS;
-    case ENOMEM:
-      return kENOMEM;
-    case ECONNABORTED:
-      return kECONNABORTED;
-    case EPERM:
-      return kEPERM;
-    case EPROTO:
-      return kEPROTO;
-    default:
-      return kOtherErr;
-  }
-}
-
 }  // namespace
 
 Loop::Loop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats, AcceptControl& accept)
@@ -152,6 +131,7 @@ void Loop::assert_in_loop() const { assert(std::this_thread::get_id() == loop_th
 
 void Loop::run() {
   loop_thread_ = std::this_thread::get_id();
+  stats_.tid.store(static_cast<int>(gettid()), std::memory_order_relaxed);
   now_ms_ = monotonic_us() / 1000;
   reconcile_listener();
   FiredEvent events[kBatch];

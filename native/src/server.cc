@@ -122,6 +122,39 @@ int Server::listen() {
         accepting_.push_back(acc);
         break;
       }
+      case Model::kIterative:
+      case Model::kThread:
+      case Model::kPrethread: {
+        BlockingConfig b;
+        b.kind = cfg_.model == Model::kIterative ? BlockingConfig::kIterative
+                 : cfg_.model == Model::kThread  ? BlockingConfig::kThread
+                                                 : BlockingConfig::kPrethread;
+        b.waiters = cfg_.model == Model::kPrethread ? n : 1;
+        b.share = cfg_.share;
+        b.idle_timeout_ms = cfg_.idle_timeout_ms;
+        b.linger_ms = base.linger_ms;
+        b.max_connections = cfg_.max_connections;
+        std::vector<int> fds;
+        std::vector<ThreadStats*> st;
+        const bool per_waiter = cfg_.model == Model::kPrethread && cfg_.share == Share::kReusePort;
+        try {
+          fds.push_back(listener(per_waiter || cfg_.reuse_port));
+          for (int i = 1; per_waiter && i < n; i++) fds.push_back(listener(true));
+        } catch (...) {
+          for (int fd : fds) close(fd);
+          throw;
+        }
+        if (cfg_.model == Model::kIterative) {
+          st.push_back(add_stats("serve0"));
+        } else if (cfg_.model == Model::kThread) {
+          st.push_back(add_stats("accept0"));
+          st.push_back(add_stats("conns"));
+        } else {
+          for (int i = 0; i < n; i++) st.push_back(add_stats("waiter" + std::to_string(i)));
+        }
+        blocking_ = std::make_unique<BlockingServer>(b, limits_, std::move(fds), std::move(st));
+        break;
+      }
       case Model::kWorkers: {
         Loop* r = add_loop("reactor", 0);
         r->set_listener(listener(cfg_.reuse_port));
@@ -147,6 +180,10 @@ int Server::listen() {
   started_ = true;
   try {
     if (pool_) pool_->start();
+    if (blocking_) {
+      blocking_->start();
+      if (accept_.paused.load()) blocking_->pause();
+    }
     for (auto& l : loops_) l->start();
   } catch (const std::system_error& e) {
     stop();
@@ -162,6 +199,7 @@ int Server::listen() {
 
 void Server::discard() {
   // Nothing runs: dropping the loops closes every fd made so far.
+  blocking_.reset();
   pool_.reset();
   loops_.clear();
   accepting_.clear();
@@ -182,16 +220,19 @@ void Server::notify_accepting_loops() {
 
 void Server::pause() {
   accept_.paused.store(true, std::memory_order_release);
+  if (blocking_) blocking_->pause();
   notify_accepting_loops();
 }
 
 void Server::resume() {
   accept_.paused.store(false, std::memory_order_release);
+  if (blocking_) blocking_->resume();
   notify_accepting_loops();
 }
 
 void Server::set_accept_rate(uint64_t per_second) {
   accept_rate_ = per_second;
+  if (blocking_) blocking_->set_accept_rate(per_second);
   const uint64_t k = accepting_.empty() ? 1 : accepting_.size();
   accept_.rate_per_loop.store(per_second / k, std::memory_order_relaxed);
   accept_.rate_remainder.store(per_second % k, std::memory_order_relaxed);
@@ -203,6 +244,7 @@ void Server::stop() {
   stopped_ = true;
   // Loops first (no new events reach the pool), then the workers (they may still
   // re-arm or hand back connections, harmlessly), then the fds: ~Loop closes them.
+  if (blocking_) blocking_->stop();
   for (auto& l : loops_) l->stop();
   for (auto& l : loops_) l->join();
   if (pool_) {
@@ -211,6 +253,7 @@ void Server::stop() {
   }
   loops_.clear();
   pool_.reset();
+  blocking_.reset();
   accepting_.clear();
 }
 

@@ -9,7 +9,10 @@
 //               (muduo style). N+1 threads.
 //   workers   — 1 reactor thread accepts and waits for events; N worker threads do
 //               the I/O, re-arming EPOLLONESHOT after each event. N+1 threads.
-// trigger: edge (EPOLLET, default) or level, for listeners and connections alike.
+//   iterative, thread, prethread — the blocking designs, with `share` for prethread's
+//               waiters: see blocking.h.
+// trigger: edge (EPOLLET, default) or level, for listeners and connections alike
+// (the reactor models).
 //
 // Thread safety: listen/stop from one controlling thread (the JS thread);
 // pause/resume/set_accept_rate and reading threads()' counters (relaxed atomics) from any thread.
@@ -20,6 +23,7 @@
 #include <system_error>
 #include <vector>
 
+#include "blocking.h"
 #include "connection.h"
 #include "loop.h"
 #include "stats.h"
@@ -27,7 +31,7 @@
 
 namespace tcplab {
 
-enum class Model { kSingle, kReusePort, kAcceptor, kWorkers };
+enum class Model { kSingle, kReusePort, kAcceptor, kWorkers, kIterative, kThread, kPrethread };
 
 struct ServerConfig {
   std::string host = "0.0.0.0";
@@ -36,7 +40,8 @@ struct ServerConfig {
   Model model = Model::kSingle;
   int threads = 1;
   bool edge = true;
-  bool reuse_port = false;  // SO_REUSEPORT on the listener (always on for the reuseport model)
+  Share share = Share::kAccept;  // prethread: how the waiters share the port
+  bool reuse_port = false;       // SO_REUSEPORT on the listener (always on for the reuseport model)
   int64_t idle_timeout_ms = 60000;
   size_t max_header_bytes = RequestFramer::kDefaultMaxHeaderBytes;
   uint64_t max_body_bytes = RequestFramer::kDefaultMaxBodyBytes;
@@ -86,6 +91,7 @@ class Server {
   std::vector<std::unique_ptr<Loop>> loops_;
   std::vector<Loop*> accepting_;
   std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<BlockingServer> blocking_;  // the blocking designs, instead of loops
   bool started_ = false;
   bool stopped_ = false;
 };

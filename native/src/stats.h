@@ -3,6 +3,7 @@
 // may read them at any time (stats() from JS) and sees a recent value.
 #pragma once
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 
 namespace tcplab {
@@ -12,6 +13,9 @@ class Counter {
   void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
   void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
   uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+  // For a counter with several writers (the blocking designs' connection threads).
+  void add_atomic(uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
+  void sub_atomic(uint64_t n = 1) { v_.fetch_sub(n, std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> v_{0};
@@ -32,6 +36,27 @@ enum AcceptErr : int {
 inline const char* const kAcceptErrNames[kAcceptErrKinds] = {"EMFILE",       "ENFILE", "ENOBUFS", "ENOMEM",
                                                              "ECONNABORTED", "EPERM",  "EPROTO",  "other"};
 
+inline AcceptErr classify_accept_errno(int e) {
+  switch (e) {
+    case EMFILE:
+      return kEMFILE;
+    case ENFILE:
+      return kENFILE;
+    case ENOBUFS:
+      return kENOBUFS;
+    case ENOMEM:
+      return kENOMEM;
+    case ECONNABORTED:
+      return kECONNABORTED;
+    case EPERM:
+      return kEPERM;
+    case EPROTO:
+      return kEPROTO;
+    default:
+      return kOtherErr;
+  }
+}
+
 struct alignas(64) ThreadStats {
   Counter accepted;  // connections this thread accepted
   Counter closed;    // connections this thread closed
@@ -50,6 +75,15 @@ struct alignas(64) ThreadStats {
   Counter over_cap;         // connections closed at once: the server had max_connections open
   Counter emfile_events;    // EMFILE/ENFILE met and survived with the spare fd
   Counter accept_errors[kAcceptErrKinds];
+  // The blocking designs (blocking.h):
+  Counter wakeups;         // returns from a wait for the listener (accept() or epoll_wait()) with something to do
+  Counter futile_wakeups;  // of them, an accept() that found the queue empty (EAGAIN: another waiter took it)
+  Counter spawned;         // threads started for one connection each (model "thread")
+  Counter live;            // of them, running now
+  // The thread's id (gettid), set when it starts: /proc/self/task/<tid> has its context
+  // switches, which show the wake-ups the kernel absorbed (a woken epoll waiter that finds
+  // nothing ready goes back to sleep without returning).
+  std::atomic<int> tid{0};
 };
 
 }  // namespace tcplab

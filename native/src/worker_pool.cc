@@ -2,6 +2,7 @@
 #include "worker_pool.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
@@ -50,6 +51,7 @@ void WorkerPool::join() {
 }
 
 void WorkerPool::run(size_t i) {
+  stats_[i]->tid.store(static_cast<int>(gettid()), std::memory_order_relaxed);
   ThreadStats& st = *stats_[i];
   for (;;) {
     Job job;

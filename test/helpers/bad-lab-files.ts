@@ -7,7 +7,11 @@ export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]>
   ['subnet not a /24', 'subnet: 10.0.0.0/16\nscenario: {name: backlog}\n', 'subnet: got "10.0.0.0/16": an IPv4 /24 like 198.18.0.0/24'],
   ['unknown top-level field', 'scenari: {name: backlog}\nscenario: {name: backlog}\n', '(top level): unknown field(s) "scenari"'],
   ['unknown server field', 'scenario: {name: backlog}\nserver: {modle: single}\n', 'server: unknown field(s) "modle"'],
-  ['model unknown', 'scenario: {name: backlog}\nserver: {model: fast}\n', 'server.model: got "fast": one of single, reuseport, acceptor, workers'],
+  [
+    'model unknown',
+    'scenario: {name: backlog}\nserver: {model: fast}\n',
+    'server.model: got "fast": one of single, reuseport, acceptor, workers, iterative, thread, prethread',
+  ],
   ['threads 0', 'scenario: {name: backlog}\nserver: {threads: 0}\n', 'server.threads: got 0: an integer from 1 to 256'],
   ['threads not an integer', 'scenario: {name: backlog}\nserver: {threads: 1.5}\n', 'server.threads: got 1.5: an integer from 1 to 256'],
   [

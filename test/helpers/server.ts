@@ -14,3 +14,15 @@ export function useServer(options: ServerOptions = {}): { server: () => ServerT;
   });
   return { server: () => server, port: () => port };
 }
+
+/**
+ * The designs the HTTP suites run on: the reactor as before, and each blocking design
+ * (native/src/blocking.h), whose connections are served with blocking reads and writes.
+ */
+export const DESIGNS: Array<[string, ServerOptions]> = [
+  ['single', {}],
+  ['iterative', { model: 'iterative' }],
+  ['thread', { model: 'thread' }],
+  ['prethread ×4, share accept', { model: 'prethread', threads: 4 }],
+  ['prethread ×4, share exclusive', { model: 'prethread', threads: 4, share: 'exclusive' }],
+];

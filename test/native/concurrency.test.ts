@@ -29,6 +29,9 @@ const combos: Array<[Model, number, Trigger]> = [];
 for (const trigger of ['edge', 'level'] as const) {
   combos.push(['single', 1, trigger], ['reuseport', 2, trigger], ['acceptor', 2, trigger], ['workers', 2, trigger]);
 }
+// Of the blocking designs only thread-per-connection can hold 2,000 keep-alive clients at
+// once (2,000 threads); iterative and prethread serve one or N and leave the rest queued.
+combos.push(['thread', 1, 'edge']);
 
 describe('2,000 concurrent connections', () => {
   for (const [model, threads, trigger] of combos) {
@@ -51,6 +54,7 @@ describe('2,000 concurrent connections', () => {
         expect(st.total.requests).toBe(CONNECTIONS * REQUESTS_EACH);
         expect(st.total.accepted).toBe(CONNECTIONS);
         expect(st.total.active).toBe(CONNECTIONS);
+        if (model === 'thread') expect(st.total.connThreadsLive).toBe(CONNECTIONS);
         if (model !== 'single') {
           // Work was spread: every serving thread answered some requests.
           const serving = st.perThread.filter((t) => !/^(accept|reactor)/.test(t.role));

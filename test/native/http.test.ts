@@ -1,151 +1,153 @@
 // HTTP/1.1 framing over real sockets: keep-alive, pipelining, partial writes,
 // bodies, close semantics.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useServer } from '../helpers/server.js';
+import { DESIGNS, useServer } from '../helpers/server.js';
 import { exchange, GET, HEAD, open, parseResponses, request } from '../helpers/http.js';
 
-const fixture = useServer();
-let port: number;
-beforeAll(() => {
-  port = fixture.port();
-});
-
-describe('answers', () => {
-  it('is the classic mock, byte for byte', async () => {
-    const r = await exchange(port, [GET], { untilBytes: 1 });
-    expect(r.data.toString()).toBe(
-      'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n',
-    );
+describe.each(DESIGNS)('%s', (_name, options) => {
+  const fixture = useServer(options);
+  let port: number;
+  beforeAll(() => {
+    port = fixture.port();
   });
 
-  it('every error answer has a Content-Length that matches its body', async () => {
-    for (const [req, status] of [
-      ['nonsense\r\n\r\n', 400],
-      ['FOO / HTTP/1.1\r\n\r\n', 501],
-      ['GET / HTTP/2.0\r\n\r\n', 505],
-      ['GET / HTTP/1.1\r\nX: ' + 'a'.repeat(9000) + '\r\n\r\n', 431],
-    ] as const) {
-      const r = await exchange(port, [req]);
-      const [res] = parseResponses(r.data);
-      expect(res?.status).toBe(status);
-      expect(Buffer.byteLength(res!.body)).toBe(Number(res!.headers['content-length']));
-      expect(res!.headers['connection']).toBe('close');
-    }
-  });
-});
-
-describe('keep-alive', () => {
-  it('serves many requests on one connection', async () => {
-    const sock = await open(port);
-    for (let i = 0; i < 200; i++) {
-      const b = await request(sock);
-      expect(b.toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*hello\n$/);
-    }
-    sock.destroy();
-  });
-
-  it('answers 1000 pipelined requests sent in one write, in order', async () => {
-    // Alternate GET and HEAD so that order is visible in the bytes.
-    const kinds = Array.from({ length: 1000 }, (_, i) => i % 3 === 2);
-    const batch = kinds.map((h) => (h ? HEAD : GET)).join('');
-    const expectBytes = kinds.reduce((n, h) => n + (h ? 88 : 94), 0);
-    const r = await exchange(port, [batch], { untilBytes: expectBytes, timeoutMs: 5000 });
-    const res = parseResponses(r.data, kinds);
-    expect(res).toHaveLength(1000);
-    res.forEach((x, i) => {
-      expect(x.status).toBe(200);
-      expect(x.body).toBe(kinds[i] ? '' : 'hello\n');
+  describe('answers', () => {
+    it('is the classic mock, byte for byte', async () => {
+      const r = await exchange(port, [GET], { untilBytes: 1 });
+      expect(r.data.toString()).toBe(
+        'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n',
+      );
     });
-    expect(r.data.length).toBe(expectBytes);
+
+    it('every error answer has a Content-Length that matches its body', async () => {
+      for (const [req, status] of [
+        ['nonsense\r\n\r\n', 400],
+        ['FOO / HTTP/1.1\r\n\r\n', 501],
+        ['GET / HTTP/2.0\r\n\r\n', 505],
+        ['GET / HTTP/1.1\r\nX: ' + 'a'.repeat(9000) + '\r\n\r\n', 431],
+      ] as const) {
+        const r = await exchange(port, [req]);
+        const [res] = parseResponses(r.data);
+        expect(res?.status).toBe(status);
+        expect(Buffer.byteLength(res!.body)).toBe(Number(res!.headers['content-length']));
+        expect(res!.headers['connection']).toBe('close');
+      }
+    });
   });
 
-  it('frames a request that arrives one byte at a time', async () => {
-    const bytes = [...'GET /one/byte?at=a-time HTTP/1.1\r\nHost: lab\r\nX-Long: ' + 'x'.repeat(100) + '\r\n\r\n'];
-    const r = await exchange(port, bytes, { gapMs: 1, untilBytes: 94, timeoutMs: 10000 });
-    expect(parseResponses(r.data).map((x) => x.status)).toEqual([200]);
+  describe('keep-alive', () => {
+    it('serves many requests on one connection', async () => {
+      const sock = await open(port);
+      for (let i = 0; i < 200; i++) {
+        const b = await request(sock);
+        expect(b.toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*hello\n$/);
+      }
+      sock.destroy();
+    });
+
+    it('answers 1000 pipelined requests sent in one write, in order', async () => {
+      // Alternate GET and HEAD so that order is visible in the bytes.
+      const kinds = Array.from({ length: 1000 }, (_, i) => i % 3 === 2);
+      const batch = kinds.map((h) => (h ? HEAD : GET)).join('');
+      const expectBytes = kinds.reduce((n, h) => n + (h ? 88 : 94), 0);
+      const r = await exchange(port, [batch], { untilBytes: expectBytes, timeoutMs: 5000 });
+      const res = parseResponses(r.data, kinds);
+      expect(res).toHaveLength(1000);
+      res.forEach((x, i) => {
+        expect(x.status).toBe(200);
+        expect(x.body).toBe(kinds[i] ? '' : 'hello\n');
+      });
+      expect(r.data.length).toBe(expectBytes);
+    });
+
+    it('frames a request that arrives one byte at a time', async () => {
+      const bytes = [...'GET /one/byte?at=a-time HTTP/1.1\r\nHost: lab\r\nX-Long: ' + 'x'.repeat(100) + '\r\n\r\n'];
+      const r = await exchange(port, bytes, { gapMs: 1, untilBytes: 94, timeoutMs: 10000 });
+      expect(parseResponses(r.data).map((x) => x.status)).toEqual([200]);
+    });
+
+    it('consumes a Content-Length body, also when it arrives in pieces', async () => {
+      const body = 'z'.repeat(50_000);
+      const req = `POST /upload HTTP/1.1\r\nHost: lab\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const pieces = [req.slice(0, 100), req.slice(100, 30_000), req.slice(30_000), GET];
+      const r = await exchange(port, pieces, { gapMs: 5, untilBytes: 2 * 94 });
+      expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
+    });
+
+    it('ignores empty lines before a request line', async () => {
+      const r = await exchange(port, ['\r\n\r\n' + GET], { untilBytes: 94 });
+      expect(parseResponses(r.data).map((x) => x.status)).toEqual([200]);
+    });
   });
 
-  it('consumes a Content-Length body, also when it arrives in pieces', async () => {
-    const body = 'z'.repeat(50_000);
-    const req = `POST /upload HTTP/1.1\r\nHost: lab\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
-    const pieces = [req.slice(0, 100), req.slice(100, 30_000), req.slice(30_000), GET];
-    const r = await exchange(port, pieces, { gapMs: 5, untilBytes: 2 * 94 });
-    expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
-  });
+  describe('closing', () => {
+    it('Connection: close — the server sends FIN right after the answer', async () => {
+      const r = await exchange(port, ['GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n'], { timeoutMs: 3000 });
+      const [res] = parseResponses(r.data);
+      expect(res?.status).toBe(200);
+      expect(res?.headers['connection']).toBe('close');
+      expect(r.ended).toBe(true);
+      expect(r.reset).toBe(false);
+      expect(r.endAfterMs).toBeLessThan(500);
+    });
 
-  it('ignores empty lines before a request line', async () => {
-    const r = await exchange(port, ['\r\n\r\n' + GET], { untilBytes: 94 });
-    expect(parseResponses(r.data).map((x) => x.status)).toEqual([200]);
-  });
-});
+    it('HTTP/1.0 without keep-alive: answer, then FIN', async () => {
+      const r = await exchange(port, ['GET / HTTP/1.0\r\n\r\n']);
+      expect(parseResponses(r.data).map((x) => [x.status, x.headers['connection']])).toEqual([[200, 'close']]);
+      expect(r.ended).toBe(true);
+    });
 
-describe('closing', () => {
-  it('Connection: close — the server sends FIN right after the answer', async () => {
-    const r = await exchange(port, ['GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n'], { timeoutMs: 3000 });
-    const [res] = parseResponses(r.data);
-    expect(res?.status).toBe(200);
-    expect(res?.headers['connection']).toBe('close');
-    expect(r.ended).toBe(true);
-    expect(r.reset).toBe(false);
-    expect(r.endAfterMs).toBeLessThan(500);
-  });
+    it('HTTP/1.0 with keep-alive: the connection stays open', async () => {
+      const sock = await open(port);
+      const req = 'GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n';
+      for (let i = 0; i < 3; i++) {
+        const [res] = parseResponses(await request(sock, req));
+        expect(res?.headers['connection']).toBe('keep-alive');
+      }
+      expect(sock.readyState).toBe('open');
+      sock.destroy();
+    });
 
-  it('HTTP/1.0 without keep-alive: answer, then FIN', async () => {
-    const r = await exchange(port, ['GET / HTTP/1.0\r\n\r\n']);
-    expect(parseResponses(r.data).map((x) => [x.status, x.headers['connection']])).toEqual([[200, 'close']]);
-    expect(r.ended).toBe(true);
-  });
+    it('requests after a Connection: close in the same write are not answered', async () => {
+      const r = await exchange(port, [GET + 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n' + GET + GET]);
+      expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
+      expect(r.ended).toBe(true);
+    });
 
-  it('HTTP/1.0 with keep-alive: the connection stays open', async () => {
-    const sock = await open(port);
-    const req = 'GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n';
-    for (let i = 0; i < 3; i++) {
-      const [res] = parseResponses(await request(sock, req));
-      expect(res?.headers['connection']).toBe('keep-alive');
-    }
-    expect(sock.readyState).toBe('open');
-    sock.destroy();
-  });
-
-  it('requests after a Connection: close in the same write are not answered', async () => {
-    const r = await exchange(port, [GET + 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n' + GET + GET]);
-    expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
-    expect(r.ended).toBe(true);
-  });
-
-  it('sees the FIN that arrives with the data (edge-triggered short read)', async () => {
-    // Accepting is paused while the clients send and close, so data and FIN are both
-    // queued before the server sees the socket. The short read must not be taken as
-    // "drained" then, or the EOF behind it is never seen: no new edge comes.
-    const server = fixture.server();
-    server.pause();
-    const cases = Array.from({ length: 20 }, (_, i) => (i % 2 ? GET : 'GET / HTTP/1.1\r\nHost: trunc'));
-    const socks = await Promise.all(cases.map(() => open(port)));
-    const results = socks.map((sock, i) => {
-      const got: Buffer[] = [];
-      sock.on('data', (b: Buffer) => got.push(b));
-      sock.end(cases[i]);
-      return new Promise<[boolean, number]>((resolve) => {
-        const t = setTimeout(() => resolve([false, parseResponses(Buffer.concat(got)).length]), 1500);
-        sock.on('close', () => {
-          clearTimeout(t);
-          resolve([true, parseResponses(Buffer.concat(got)).length]);
+    it('sees the FIN that arrives with the data (edge-triggered short read)', async () => {
+      // Accepting is paused while the clients send and close, so data and FIN are both
+      // queued before the server sees the socket. The short read must not be taken as
+      // "drained" then, or the EOF behind it is never seen: no new edge comes.
+      const server = fixture.server();
+      server.pause();
+      const cases = Array.from({ length: 20 }, (_, i) => (i % 2 ? GET : 'GET / HTTP/1.1\r\nHost: trunc'));
+      const socks = await Promise.all(cases.map(() => open(port)));
+      const results = socks.map((sock, i) => {
+        const got: Buffer[] = [];
+        sock.on('data', (b: Buffer) => got.push(b));
+        sock.end(cases[i]);
+        return new Promise<[boolean, number]>((resolve) => {
+          const t = setTimeout(() => resolve([false, parseResponses(Buffer.concat(got)).length]), 1500);
+          sock.on('close', () => {
+            clearTimeout(t);
+            resolve([true, parseResponses(Buffer.concat(got)).length]);
+          });
         });
       });
+      await new Promise((r) => setTimeout(r, 100));
+      server.resume();
+      expect(await Promise.all(results)).toEqual(cases.map((c) => [true, c === GET ? 1 : 0]));
+      for (const s of socks) s.destroy();
     });
-    await new Promise((r) => setTimeout(r, 100));
-    server.resume();
-    expect(await Promise.all(results)).toEqual(cases.map((c) => [true, c === GET ? 1 : 0]));
-    for (const s of socks) s.destroy();
-  });
 
-  it('counts what it did', async () => {
-    const before = fixture.server().stats().total;
-    await exchange(port, [GET + 'BAD\r\n\r\n']);
-    const after = fixture.server().stats().total;
-    expect(after.requests - before.requests).toBe(1);
-    expect(after.badRequests - before.badRequests).toBe(1);
-    expect(after.accepted - before.accepted).toBe(1);
-    expect(after.bytesIn - before.bytesIn).toBe(GET.length + 7);
+    it('counts what it did', async () => {
+      const before = fixture.server().stats().total;
+      await exchange(port, [GET + 'BAD\r\n\r\n']);
+      const after = fixture.server().stats().total;
+      expect(after.requests - before.requests).toBe(1);
+      expect(after.badRequests - before.badRequests).toBe(1);
+      expect(after.accepted - before.accepted).toBe(1);
+      expect(after.bytesIn - before.bytesIn).toBe(GET.length + 7);
+    });
   });
 });

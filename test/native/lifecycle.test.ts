@@ -16,7 +16,7 @@ describe('options are checked before any socket exists', () => {
     [{ threads: 2.5 }, /option `threads` must be an integer from 1 to 256, got 2.5/],
     [{ model: 'reuseport', threads: 300 }, /`threads` must be an integer from 1 to 256, got 300/],
     [{ threads: 4 }, /`threads` must be 1 for model "single"/],
-    [{ model: 'fork' }, /option `model` must be one of "single", "reuseport", "acceptor", "workers", got "fork"/],
+    [{ model: 'fork' }, /option `model` must be one of "single", "reuseport", "acceptor", "workers", "iterative", "thread", "prethread", got "fork"/],
     [{ trigger: 'both' }, /option `trigger` must be one of "edge", "level", got "both"/],
     [{ port: 70000 }, /option `port` must be an integer from 0 to 65535, got 70000/],
     [{ port: -1 }, /option `port` must be an integer from 0 to 65535, got -1/],
@@ -127,7 +127,15 @@ describe('lifecycle', () => {
     await warm.close();
     const before = fdCount();
     for (let i = 0; i < 5; i++) {
-      for (const [model, threads] of [['single', 1], ['reuseport', 3], ['acceptor', 2], ['workers', 2]] as const) {
+      for (const [model, threads] of [
+        ['single', 1],
+        ['reuseport', 3],
+        ['acceptor', 2],
+        ['workers', 2],
+        ['iterative', 1],
+        ['thread', 1],
+        ['prethread', 3],
+      ] as const) {
         const s = new Server({ host: '127.0.0.1', model, threads });
         const { port } = await s.listen();
         const r = await exchange(port, [GET, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n']);

@@ -2,7 +2,7 @@
 // close) or just a close, and the server keeps serving the next client.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { useServer } from '../helpers/server.js';
+import { DESIGNS, useServer } from '../helpers/server.js';
 import { exchange, GET, parseResponses } from '../helpers/http.js';
 
 interface Case {
@@ -61,36 +61,38 @@ const cases: Case[] = [
   { name: '64 KB of random bytes', send: [randomBytes(65536)], expect: (s) => s.length === 1 && [400, 431].includes(s[0]!) },
 ];
 
-const fixture = useServer();
-let port: number;
-beforeAll(() => {
-  port = fixture.port();
-});
+describe.each(DESIGNS)('%s', (_name, options) => {
+  const fixture = useServer(options);
+  let port: number;
+  beforeAll(() => {
+    port = fixture.port();
+  });
 
-describe('malformed input', () => {
-  it('has at least 20 cases', () => expect(cases.length).toBeGreaterThanOrEqual(20));
+  describe('malformed input', () => {
+    it('has at least 20 cases', () => expect(cases.length).toBeGreaterThanOrEqual(20));
 
-  for (const c of cases) {
-    it(c.name, async () => {
-      const r = await exchange(port, c.send, { endAfterWrite: c.endAfterWrite, timeoutMs: 3000 });
-      const statuses = parseResponses(r.data).map((x) => x.status);
-      if (typeof c.expect === 'function') expect(c.expect(statuses), `statuses ${statuses}`).toBe(true);
-      else expect(statuses).toEqual(c.expect);
-      // Every case ends with the server closing the connection, never with a hang.
-      expect(r.ended || r.reset, 'the server closed the connection').toBe(true);
-      // And the server still serves the next client.
-      const next = await exchange(port, [GET], { untilBytes: 94 });
-      expect(parseResponses(next.data).map((x) => x.status)).toEqual([200]);
+    for (const c of cases) {
+      it(c.name, async () => {
+        const r = await exchange(port, c.send, { endAfterWrite: c.endAfterWrite, timeoutMs: 3000 });
+        const statuses = parseResponses(r.data).map((x) => x.status);
+        if (typeof c.expect === 'function') expect(c.expect(statuses), `statuses ${statuses}`).toBe(true);
+        else expect(statuses).toEqual(c.expect);
+        // Every case ends with the server closing the connection, never with a hang.
+        expect(r.ended || r.reset, 'the server closed the connection').toBe(true);
+        // And the server still serves the next client.
+        const next = await exchange(port, [GET], { untilBytes: 94 });
+        expect(parseResponses(next.data).map((x) => x.status)).toEqual([200]);
+      });
+    }
+
+    it('counted every error answer', () => {
+      const t = fixture.server().stats().total;
+      const want = (s: number) => cases.filter((c) => Array.isArray(c.expect) && c.expect.includes(s)).length;
+      expect(t.badRequests).toBeGreaterThanOrEqual(want(400));
+      expect(t.headersTooLarge).toBeGreaterThanOrEqual(want(431));
+      expect(t.notImplemented).toBe(want(501));
+      expect(t.versionNotSupported).toBe(want(505));
+      expect(t.bodyTooLarge).toBe(want(413));
     });
-  }
-
-  it('counted every error answer', () => {
-    const t = fixture.server().stats().total;
-    const want = (s: number) => cases.filter((c) => Array.isArray(c.expect) && c.expect.includes(s)).length;
-    expect(t.badRequests).toBeGreaterThanOrEqual(want(400));
-    expect(t.headersTooLarge).toBeGreaterThanOrEqual(want(431));
-    expect(t.notImplemented).toBe(want(501));
-    expect(t.versionNotSupported).toBe(want(505));
-    expect(t.bodyTooLarge).toBe(want(413));
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import { Server } from '../../native/index.js';
 import { open, parseResponses } from '../helpers/http.js';
+import { DESIGNS } from '../helpers/server.js';
 
 interface Trickle {
   /** ms from the first byte to the server's close; null if it never closed. */
@@ -43,57 +44,59 @@ function trickle(port: number, prefix: string, text: string, gapMs: number, maxM
 
 const HEAD = 'GET / HTTP/1.1\r\nHost: lab\r\nX-Slow: ' + 'x'.repeat(200) + '\r\n\r\n';
 
+describe.each(DESIGNS)('slowloris (%s)', (_name, design) => {
+    it('a head sent a byte every 50 ms: 408 once the header deadline (400 ms) has passed, then a close', async () => {
+      const s = new Server({ host: '127.0.0.1', ...design, headerTimeoutMs: 400, idleTimeoutMs: 60_000 });
+      const { port } = await s.listen();
+      const r = await trickle(port, '', HEAD, 50, 5000);
+      expect(r.closedAfterMs).not.toBeNull();
+      expect(r.closedAfterMs!).toBeGreaterThanOrEqual(400);
+      expect(r.closedAfterMs!).toBeLessThan(1500);
+      expect(parseResponses(r.data).map((x) => x.status)).toEqual([408]);
+      expect(s.stats().total).toMatchObject({ headerTimeouts: 1, bodyTimeouts: 0, requests: 0 });
+      await s.close();
+    });
+
+    it('a body sent a byte every 50 ms: 408 once the body deadline (400 ms) has passed', async () => {
+      const s = new Server({ host: '127.0.0.1', ...design, bodyTimeoutMs: 400, idleTimeoutMs: 60_000 });
+      const { port } = await s.listen();
+      const r = await trickle(port, 'POST / HTTP/1.1\r\nHost: lab\r\nContent-Length: 200\r\n\r\n', 'b'.repeat(200), 50, 5000);
+      expect(r.closedAfterMs).not.toBeNull();
+      expect(r.closedAfterMs!).toBeLessThan(1500);
+      expect(parseResponses(r.data).map((x) => x.status)).toEqual([408]);
+      expect(s.stats().total).toMatchObject({ headerTimeouts: 0, bodyTimeouts: 1 });
+      await s.close();
+    });
+
+    it('with no header deadline, the idle timer (400 ms) still ends a request that trickles in: it does not restart on every byte', async () => {
+      const s = new Server({ host: '127.0.0.1', ...design, headerTimeoutMs: 0, idleTimeoutMs: 400 });
+      const { port } = await s.listen();
+      const r = await trickle(port, '', HEAD, 50, 5000);
+      expect(r.closedAfterMs).not.toBeNull();
+      expect(r.closedAfterMs!).toBeLessThan(1500);
+      expect(r.sent).toBeLessThan(HEAD.length);
+      expect(s.stats().total.idleTimeouts).toBe(1);
+      await s.close();
+    });
+
+    it('a client that keeps its requests whole is not cut off by the deadlines', async () => {
+      const s = new Server({ host: '127.0.0.1', ...design, headerTimeoutMs: 200, idleTimeoutMs: 400 });
+      const { port } = await s.listen();
+      const sock = await open(port);
+      let got = '';
+      sock.on('data', (b) => (got += b.toString('latin1')));
+      for (let i = 0; i < 8; i++) {
+        sock.write('GET / HTTP/1.1\r\nHost: lab\r\n\r\n');
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      expect(got.match(/HTTP\/1\.1 200 OK/g)?.length).toBe(8);
+      expect(sock.destroyed).toBe(false);
+      sock.destroy();
+      await s.close();
+    });
+});
+
 describe('slowloris', () => {
-  it('a head sent a byte every 50 ms: 408 once the header deadline (400 ms) has passed, then a close', async () => {
-    const s = new Server({ host: '127.0.0.1', headerTimeoutMs: 400, idleTimeoutMs: 60_000 });
-    const { port } = await s.listen();
-    const r = await trickle(port, '', HEAD, 50, 5000);
-    expect(r.closedAfterMs).not.toBeNull();
-    expect(r.closedAfterMs!).toBeGreaterThanOrEqual(400);
-    expect(r.closedAfterMs!).toBeLessThan(1500);
-    expect(parseResponses(r.data).map((x) => x.status)).toEqual([408]);
-    expect(s.stats().total).toMatchObject({ headerTimeouts: 1, bodyTimeouts: 0, requests: 0 });
-    await s.close();
-  });
-
-  it('a body sent a byte every 50 ms: 408 once the body deadline (400 ms) has passed', async () => {
-    const s = new Server({ host: '127.0.0.1', bodyTimeoutMs: 400, idleTimeoutMs: 60_000 });
-    const { port } = await s.listen();
-    const r = await trickle(port, 'POST / HTTP/1.1\r\nHost: lab\r\nContent-Length: 200\r\n\r\n', 'b'.repeat(200), 50, 5000);
-    expect(r.closedAfterMs).not.toBeNull();
-    expect(r.closedAfterMs!).toBeLessThan(1500);
-    expect(parseResponses(r.data).map((x) => x.status)).toEqual([408]);
-    expect(s.stats().total).toMatchObject({ headerTimeouts: 0, bodyTimeouts: 1 });
-    await s.close();
-  });
-
-  it('with no header deadline, the idle timer (400 ms) still ends a request that trickles in: it does not restart on every byte', async () => {
-    const s = new Server({ host: '127.0.0.1', headerTimeoutMs: 0, idleTimeoutMs: 400 });
-    const { port } = await s.listen();
-    const r = await trickle(port, '', HEAD, 50, 5000);
-    expect(r.closedAfterMs).not.toBeNull();
-    expect(r.closedAfterMs!).toBeLessThan(1500);
-    expect(r.sent).toBeLessThan(HEAD.length);
-    expect(s.stats().total.idleTimeouts).toBe(1);
-    await s.close();
-  });
-
-  it('a client that keeps its requests whole is not cut off by the deadlines', async () => {
-    const s = new Server({ host: '127.0.0.1', headerTimeoutMs: 200, idleTimeoutMs: 400 });
-    const { port } = await s.listen();
-    const sock = await open(port);
-    let got = '';
-    sock.on('data', (b) => (got += b.toString('latin1')));
-    for (let i = 0; i < 8; i++) {
-      sock.write('GET / HTTP/1.1\r\nHost: lab\r\n\r\n');
-      await new Promise((r) => setTimeout(r, 150));
-    }
-    expect(got.match(/HTTP\/1\.1 200 OK/g)?.length).toBe(8);
-    expect(sock.destroyed).toBe(false);
-    sock.destroy();
-    await s.close();
-  });
-
   it('maxConnections 5: connections over the cap are closed at once; after some close, new ones are taken', async () => {
     const s = new Server({ host: '127.0.0.1', maxConnections: 5 });
     const { port } = await s.listen();

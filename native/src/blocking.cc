@@ -1,0 +1,442 @@
+// The blocking designs: see blocking.h.
+#include "blocking.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <chrono>
+#include <cstring>
+#include <string_view>
+#include <system_error>
+
+#include "http.h"
+
+namespace tcplab {
+
+namespace {
+
+constexpr int kWakeSignal = SIGURG;
+constexpr size_t kConnStack = 256 * 1024;
+constexpr int64_t kNever = INT64_MAX;
+
+void on_wake_signal(int) {}
+
+// The handler that makes a blocked accept()/epoll_wait() return EINTR; installed once.
+void install_wake_signal() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa{};
+    sa.sa_handler = on_wake_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: the interrupted call returns EINTR
+    sigaction(kWakeSignal, &sa, nullptr);
+  });
+}
+
+int64_t now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t now_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+void set_blocking(int fd, bool blocking) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, blocking ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK));
+}
+
+// A counter update: one writer (a plain store) or many (an atomic add).
+struct Tally {
+  bool shared;
+  void add(Counter& c, uint64_t n = 1) const { shared ? c.add_atomic(n) : c.add(n); }
+  void sub(Counter& c, uint64_t n = 1) const { shared ? c.sub_atomic(n) : c.sub(n); }
+};
+
+}  // namespace
+
+BlockingServer::BlockingServer(const BlockingConfig& cfg, const ConnLimits& limits, std::vector<int> listeners,
+                               std::vector<ThreadStats*> stats)
+    : cfg_(cfg), limits_(limits), listeners_(std::move(listeners)), stats_(std::move(stats)) {
+  const bool polled = cfg_.share == Share::kEpoll || cfg_.share == Share::kExclusive;
+  for (int fd : listeners_) set_blocking(fd, !polled || cfg_.kind != BlockingConfig::kPrethread);
+}
+
+BlockingServer::~BlockingServer() {
+  stop();
+  for (auto& w : waiters_)
+    if (w->epfd >= 0) close(w->epfd);
+  for (int fd : listeners_) close(fd);
+}
+
+void BlockingServer::start() {
+  install_wake_signal();
+  const int n = cfg_.kind == BlockingConfig::kPrethread ? cfg_.waiters : 1;
+  const bool polled = cfg_.kind == BlockingConfig::kPrethread && (cfg_.share == Share::kEpoll || cfg_.share == Share::kExclusive);
+  for (int i = 0; i < n; i++) {
+    auto w = std::make_unique<Waiter>();
+    w->listen_fd = listeners_[cfg_.share == Share::kReusePort && cfg_.kind == BlockingConfig::kPrethread ? i : 0];
+    w->stats = stats_[cfg_.kind == BlockingConfig::kThread ? 0 : i];
+    if (polled) {
+      w->epfd = epoll_create1(EPOLL_CLOEXEC);
+      if (w->epfd < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+      epoll_event ev{};
+      ev.events = EPOLLIN | (cfg_.share == Share::kExclusive ? static_cast<uint32_t>(EPOLLEXCLUSIVE) : 0u);
+      if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &ev) < 0)
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+    }
+    waiters_.push_back(std::move(w));
+  }
+  started_ = true;
+  for (auto& w : waiters_) {
+    Waiter* p = w.get();
+    try {
+      p->thread = std::thread([this, p] { wait_loop(*p); });
+    } catch (const std::system_error&) {
+      stop();
+      throw;
+    }
+  }
+}
+
+void BlockingServer::interrupt_waiters() {
+  // A signal sent just before a waiter enters its call is lost, so repeat while any
+  // waiter still says it waits (each checks paused_/stopping_ after saying so).
+  for (int round = 0; round < 5000; round++) {
+    bool any = false;
+    for (auto& w : waiters_) {
+      if (w->in_wait.load(std::memory_order_acquire)) {
+        any = true;
+        pthread_kill(w->handle, kWakeSignal);
+      }
+    }
+    if (!any) return;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void BlockingServer::pause() {
+  paused_.store(true, std::memory_order_release);
+  interrupt_waiters();
+}
+
+void BlockingServer::resume() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    paused_.store(false, std::memory_order_release);
+  }
+  cv_.notify_all();
+}
+
+void BlockingServer::set_accept_rate(uint64_t per_second) {
+  rate_.store(per_second, std::memory_order_relaxed);
+  cv_.notify_all();
+}
+
+void BlockingServer::stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stopping_.store(true, std::memory_order_release);
+    for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);  // blocked reads and writes return
+  }
+  cv_.notify_all();
+  interrupt_waiters();
+  for (auto& w : waiters_)
+    if (w->thread.joinable()) w->thread.join();
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait(lk, [this] { return conn_threads_ == 0; });
+}
+
+int BlockingServer::accept_one(Waiter& w) {
+  ThreadStats& st = *w.stats;
+  if (paused_.load(std::memory_order_acquire)) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [this] { return !paused_.load() || stopping_.load(); });
+    return -1;
+  }
+  // The accept rate, spread evenly: each waiter accepts at most every waiters/rate seconds.
+  const uint64_t rate = rate_.load(std::memory_order_relaxed);
+  if (rate > 0 && now_us() < w.next_accept_us) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait_for(lk, std::chrono::microseconds(w.next_accept_us - now_us()), [this] { return stopping_.load(); });
+    return -1;
+  }
+  w.in_wait.store(true, std::memory_order_release);
+  if (paused_.load(std::memory_order_acquire) || stopping_.load(std::memory_order_acquire)) {
+    w.in_wait.store(false, std::memory_order_release);
+    return -1;
+  }
+  int fd;
+  if (w.epfd >= 0) {
+    epoll_event ev;
+    const int n = epoll_wait(w.epfd, &ev, 1, -1);
+    w.in_wait.store(false, std::memory_order_release);
+    if (n <= 0) return -1;  // EINTR: paused or stopping
+    st.wakeups.add();
+    fd = accept4(w.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      st.futile_wakeups.add();  // another waiter took it
+      return -1;
+    }
+  } else {
+    fd = accept4(w.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    const int e = errno;
+    w.in_wait.store(false, std::memory_order_release);
+    if (fd < 0 && e == EINTR) return -1;
+    st.wakeups.add();
+    errno = e;
+  }
+  if (fd < 0) {
+    const int e = errno;
+    st.accept_errors[classify_accept_errno(e)].add();
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+      if (e == EMFILE || e == ENFILE) st.emfile_events.add();
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait_for(lk, std::chrono::milliseconds(100), [this] { return stopping_.load(); });
+    }
+    return -1;
+  }
+  st.accepted.add();
+  if (rate > 0) w.next_accept_us = now_us() + static_cast<int64_t>(1000000ull * waiters_.size() / rate);
+  return fd;
+}
+
+void BlockingServer::wait_loop(Waiter& w) {
+  w.handle = pthread_self();
+  w.stats->tid.store(static_cast<int>(gettid()), std::memory_order_relaxed);
+  // Only this thread's waits are interrupted by the wake signal.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, kWakeSignal);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  while (!stopping_.load(std::memory_order_acquire)) {
+    const int fd = accept_one(w);
+    if (fd < 0) continue;
+    uint64_t open = 0;
+    for (const ThreadStats* s : stats_) open += s->active.get();
+    if (cfg_.max_connections != 0 && open >= cfg_.max_connections) {
+      w.stats->over_cap.add();
+      close(fd);
+      continue;
+    }
+    if (cfg_.kind == BlockingConfig::kThread) {
+      spawn_conn_thread(fd);
+    } else {
+      serve(fd, *w.stats, false);
+    }
+  }
+}
+
+void BlockingServer::spawn_conn_thread(int fd) {
+  ThreadStats& st = *stats_[1];
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_.load()) {
+      close(fd);
+      return;
+    }
+    conn_threads_++;
+  }
+  st.spawned.add_atomic();
+  st.live.add_atomic();
+  struct Job {
+    BlockingServer* self;
+    int fd;
+  };
+  auto* job = new Job{this, fd};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kConnStack);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  // The wake signal stays blocked in connection threads (they inherit this mask).
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, kWakeSignal);
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  pthread_t t;
+  const int rc = pthread_create(
+      &t, &attr,
+      [](void* arg) -> void* {
+        auto* j = static_cast<Job*>(arg);
+        BlockingServer* self = j->self;
+        const int cfd = j->fd;
+        delete j;
+        self->serve(cfd, *self->stats_[1], true);
+        self->stats_[1]->live.sub_atomic();
+        std::lock_guard<std::mutex> lk(self->mu_);
+        self->conn_threads_--;
+        self->cv_.notify_all();  // under the lock: stop() cannot free `self` before this returns
+        return nullptr;
+      },
+      job);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    delete job;
+    close(fd);
+    stats_[0]->accept_errors[kOtherErr].add();
+    st.live.sub_atomic();
+    std::lock_guard<std::mutex> lk(mu_);
+    conn_threads_--;
+    cv_.notify_all();
+  }
+}
+
+bool BlockingServer::track(int fd) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (stopping_.load()) return false;
+  open_fds_.insert(fd);
+  return true;
+}
+
+void BlockingServer::untrack(int fd) {
+  std::lock_guard<std::mutex> lk(mu_);
+  open_fds_.erase(fd);
+}
+
+void BlockingServer::serve(int fd, ThreadStats& st, bool shared) {
+  const Tally t{shared};
+  if (!track(fd)) {
+    close(fd);
+    return;
+  }
+  t.add(st.active);
+  std::unique_ptr<char[]> in(new char[limits_.in_cap]);
+  std::unique_ptr<char[]> out(new char[limits_.out_cap]);
+  const size_t max_answer = Responses::max_size() + Responses::continue_100().size();
+  RequestFramer framer(limits_.max_header_bytes, limits_.max_body_bytes);
+  size_t in_len = 0, out_len = 0;
+  bool close_after = false;
+  int64_t timeout_set = -1;
+  auto set_timeout = [&](int64_t ms) {
+    if (ms == timeout_set) return;
+    timeout_set = ms;
+    timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  };
+  auto flush = [&]() {
+    size_t off = 0;
+    while (off < out_len) {
+      const ssize_t n = ::send(fd, out.get() + off, out_len - off, MSG_NOSIGNAL);
+      if (n > 0) {
+        t.add(st.bytes_out, static_cast<uint64_t>(n));
+        off += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR && !stopping_.load()) {
+        continue;
+      } else {
+        return false;
+      }
+    }
+    out_len = 0;
+    return true;
+  };
+  auto append = [&](std::string_view r) {
+    std::memcpy(out.get() + out_len, r.data(), r.size());
+    out_len += r.size();
+  };
+  uint8_t phase = 0;  // 0 between requests, 1 in a head, 2 in a body
+  int64_t phase_started = 0;
+  int64_t idle_since = 0;
+  bool ok = true;
+  for (;;) {
+    // Answer every whole request in the input, then write the answers in one go.
+    size_t off = 0;
+    while (ok && !close_after && off < in_len) {
+      if (limits_.out_cap - out_len < max_answer && !(ok = flush())) break;
+      const Frame f = framer.next(in.get() + off, in_len - off);
+      off += f.consumed;
+      if (f.continue_100) append(Responses::continue_100());
+      if (f.kind == Frame::kRequest) {
+        append(Responses::ok(f.keep_alive, f.head));
+        t.add(st.requests);
+        if (!f.keep_alive) close_after = true;
+      } else if (f.kind == Frame::kError) {
+        append(Responses::error(f.status));
+        t.add(f.status == 413   ? st.status413
+              : f.status == 431 ? st.status431
+              : f.status == 501 ? st.status501
+              : f.status == 505 ? st.status505
+                                : st.status400);
+        close_after = true;
+      } else if (f.consumed == 0) {
+        break;
+      }
+    }
+    if (close_after) {
+      in_len = 0;
+    } else if (off != 0) {
+      in_len -= off;
+      if (in_len != 0) std::memmove(in.get(), in.get() + off, in_len);
+    }
+    if (!ok || !flush()) break;
+    if (close_after) {
+      // FIN right after the last answer; read and drop what the client still sends, so
+      // that closing does not turn into an RST that could destroy the answer.
+      ::shutdown(fd, SHUT_WR);
+      set_timeout(std::max<int64_t>(1, std::min<int64_t>(cfg_.linger_ms, 2000)));
+      size_t dropped = 0;
+      for (;;) {
+        const ssize_t n = ::read(fd, in.get(), limits_.in_cap);
+        if (n > 0 && (dropped += static_cast<size_t>(n)) <= limits_.linger_max_bytes) continue;
+        if (n < 0 && errno == EINTR && !stopping_.load()) continue;
+        break;
+      }
+      break;
+    }
+    // The read's deadline: the idle timeout, counted from the end of the last request (it
+    // does not restart on the bytes of an incomplete one), or the header or body deadline
+    // of the request under way, whichever comes first.
+    const uint8_t now_phase = framer.in_body() ? 2 : (in_len > 0 ? 1 : 0);
+    const int64_t now = now_ms();
+    if (now_phase != phase) {
+      phase = now_phase;
+      phase_started = now;
+    }
+    if (phase == 0) idle_since = now;  // every request so far is answered: idle from now
+    const int64_t phase_limit = phase == 1 ? limits_.header_timeout_ms : phase == 2 ? limits_.body_timeout_ms : 0;
+    const int64_t idle_deadline = cfg_.idle_timeout_ms > 0 ? idle_since + cfg_.idle_timeout_ms : kNever;
+    const int64_t phase_deadline = phase_limit > 0 ? phase_started + phase_limit : kNever;
+    const int64_t deadline = std::min(idle_deadline, phase_deadline);
+    set_timeout(deadline == kNever ? 0 : std::max<int64_t>(1, deadline - now));
+    const ssize_t n = ::read(fd, in.get() + in_len, limits_.in_cap - in_len);
+    if (n > 0) {
+      t.add(st.bytes_in, static_cast<uint64_t>(n));
+      in_len += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR && !stopping_.load()) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (phase == 0 || idle_deadline < phase_deadline) {
+        t.add(st.idle_timeouts);
+        break;
+      }
+      t.add(phase == 1 ? st.header_timeouts : st.body_timeouts);
+      append(Responses::error(408));
+      close_after = true;
+      in_len = 0;
+      continue;  // flushes the 408, then lingers
+    }
+    break;  // EOF, a reset, or stopping
+  }
+  untrack(fd);
+  close(fd);
+  t.add(st.closed);
+  t.sub(st.active);
+}
+
+}  // namespace tcplab
