@@ -42,7 +42,17 @@ export interface LoadRecord {
   result: LoadResult;
 }
 
-export type StatsWithCpu = ServerStats & { cpu?: { userSec: number; systemSec: number } };
+/** A thread's context switches, from /proc/self/task/<tid>/status (absent for a shared entry). */
+export interface ThreadSwitches {
+  voluntaryCtxSwitches?: number;
+  involuntaryCtxSwitches?: number;
+}
+/** The control API's /stats: the reactor's stats, per-thread context switches, the process's status and CPU time. */
+export type StatsWithCpu = Omit<ServerStats, 'perThread'> & {
+  perThread: Array<ServerStats['perThread'][number] & ThreadSwitches>;
+  process?: { threads: number; rssKb: number; voluntaryCtxSwitches: number; involuntaryCtxSwitches: number };
+  cpu?: { userSec: number; systemSec: number };
+};
 
 export interface HostRecord {
   name: string;

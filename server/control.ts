@@ -1,9 +1,11 @@
 // The control API: a small node:http server on its own port (not the hot path).
 //   GET  /healthz       200 {"ok":true}
-//   GET  /stats         200 the reactor's stats and this process's CPU time (JSON)
+//   GET  /stats         200 the reactor's stats (each thread with its context switches from
+//                       /proc/self/task), this process's threads, RSS and CPU time (JSON)
 //   POST /pause         stop accepting; the listen queue fills
 //   POST /resume        accept again
 //   POST /accept-rate   body {"perSecond": n} or ?perSecond=n; 0 = unlimited
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server } from '../native/index.js';
 
@@ -13,6 +15,35 @@ const MAX_BODY = 4096;
 export function processCpu(): { userSec: number; systemSec: number } {
   const c = process.cpuUsage();
   return { userSec: c.user / 1e6, systemSec: c.system / 1e6 };
+}
+
+/** Context switches of a task from /proc (null when it is gone, or tid 0: not a thread of its own). */
+function switches(path: string): { voluntaryCtxSwitches: number; involuntaryCtxSwitches: number } | null {
+  try {
+    const st = readFileSync(path, 'utf8');
+    const n = (k: string) => Number(new RegExp(`^${k}:\\s*(\\d+)`, 'm').exec(st)?.[1] ?? NaN);
+    return { voluntaryCtxSwitches: n('voluntary_ctxt_switches'), involuntaryCtxSwitches: n('nonvoluntary_ctxt_switches') };
+  } catch {
+    return null;
+  }
+}
+
+/** This process as /proc/self/status shows it: threads, resident memory, context switches. */
+export function processStatus(): { threads: number; rssKb: number; voluntaryCtxSwitches: number; involuntaryCtxSwitches: number } {
+  const st = readFileSync('/proc/self/status', 'utf8');
+  const n = (k: string) => Number(new RegExp(`^${k}:\\s*(\\d+)`, 'm').exec(st)?.[1] ?? NaN);
+  return { threads: n('Threads'), rssKb: n('VmRSS'), ...switches('/proc/self/status')! };
+}
+
+/** The reactor's stats, each thread with its context switches, and the process's status and CPU time. */
+export function fullStats(server: Server) {
+  const s = server.stats();
+  return {
+    ...s,
+    perThread: s.perThread.map((t) => ({ ...t, ...(t.tid > 0 ? switches(`/proc/self/task/${t.tid}/status`) : null) })),
+    process: processStatus(),
+    cpu: processCpu(),
+  };
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -53,7 +84,7 @@ export function parseAcceptRate(query: URLSearchParams, body: string): number | 
 export function createControlServer(server: Server): HttpServer {
   const routes: Record<string, { method: string; run: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void }> = {
     '/healthz': { method: 'GET', run: (_q, res) => send(res, 200, { ok: true }) },
-    '/stats': { method: 'GET', run: (_q, res) => send(res, 200, { ...server.stats(), cpu: processCpu() }) },
+    '/stats': { method: 'GET', run: (_q, res) => send(res, 200, fullStats(server)) },
     '/pause': {
       method: 'POST',
       run: (_q, res) => {

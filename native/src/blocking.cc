@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
 #include <system_error>
@@ -34,7 +34,7 @@ void on_wake_signal(int) {}
 void install_wake_signal() {
   static std::once_flag once;
   std::call_once(once, [] {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_wake_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0;  // no SA_RESTART: the interrupted call returns EINTR
@@ -85,7 +85,8 @@ BlockingServer::~BlockingServer() {
 void BlockingServer::start() {
   install_wake_signal();
   const int n = cfg_.kind == BlockingConfig::kPrethread ? cfg_.waiters : 1;
-  const bool polled = cfg_.kind == BlockingConfig::kPrethread && (cfg_.share == Share::kEpoll || cfg_.share == Share::kExclusive);
+  const bool polled =
+      cfg_.kind == BlockingConfig::kPrethread && (cfg_.share == Share::kEpoll || cfg_.share == Share::kExclusive);
   for (int i = 0; i < n; i++) {
     auto w = std::make_unique<Waiter>();
     w->listen_fd = listeners_[cfg_.share == Share::kReusePort && cfg_.kind == BlockingConfig::kPrethread ? i : 0];

@@ -176,4 +176,19 @@ export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]>
     'scenario: {name: backlog}\nsweep: {matrix: {server.backlog: [1,2,3,4,5,6,7,8,9,10], server.threads: [1,2,3,4,5,6,7,8,9,10], server.idleTimeoutMs: [1,2,3,4,5,6,7,8,9,10], server.port: [1,2,3,4,5,6,7,8,9,10]}}\nrepetitions: 100\n',
     'sweep: 10000 points × 100 repetitions is more than the 10000 point runs a sweep may have',
   ],
+  [
+    'herd on a design without waiters to herd',
+    'scenario: {name: herd}\nserver: {model: single}\n',
+    'scenario: the herd scenario needs server.model prethread with at least 4 waiters (server.threads), got model single with 1 thread(s)',
+  ],
+  [
+    'share unknown',
+    'scenario: {name: herd}\nserver: {model: prethread, threads: 4, share: herd}\n',
+    'server.share: got "herd": one of accept, epoll, exclusive, reuseport',
+  ],
+  [
+    'iterative with threads',
+    'scenario: {name: backlog}\nserver: {model: iterative, threads: 2}\n',
+    'server.threads: got 2: 1 for model "iterative" (use prethread for a pool of N)',
+  ],
 ];

@@ -1,4 +1,4 @@
-// throughput, overflow, synflood and timewait end to end on both runtimes: a small sweep each, every
+// throughput, overflow, synflood, timewait and herd end to end on both runtimes: a small sweep each, every
 // verdict asserted on this kernel, and the numbers behind the verdicts read from the records
 // (so a rule that stopped holding fails here even if a verdict function were wrong).
 import { describe, expect, it } from 'vitest';
@@ -143,6 +143,31 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
     expect(twPeak(r0, 'loadgen-1')).toBe(free(r0));
     expect(twPeak(srv, 'server')).toBeGreaterThan(0);
   }, 240_000);
+
+  it('herd: 4 prethread waiters, 150 connections one at a time: shared epoll wakes them all, accept/EPOLLEXCLUSIVE/SO_REUSEPORT one', async () => {
+    const { recs } = await sweep(
+      `herd-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: herd, options: {connections: 150}}\nserver: {model: prethread, threads: 4}\nsweep: {matrix: {server.share: [accept, epoll, exclusive, reuseport]}}\n`,
+    );
+    expect(recs.map((p) => p.config.server.share)).toEqual(['accept', 'epoll', 'exclusive', 'reuseport']);
+    const per: Record<string, { foreign: number; accepted: number[] }> = {};
+    for (const p of recs) {
+      allPass(p);
+      const o = obs(p);
+      const waiters = o['waiters'] as Array<{ accepted: number; voluntaryCtxSwitches: number }>;
+      expect(waiters).toHaveLength(4);
+      expect(waiters.reduce((a, w) => a + w.accepted, 0)).toBe(150);
+      // The server's own /stats at the end agree: every connection accepted and closed.
+      expect(p.server.stats!.total.accepted).toBe(150);
+      per[p.config.server.share] = { foreign: o['foreignWakeups'], accepted: waiters.map((w) => w.accepted) };
+    }
+    // The herd, beside the others in the same sweep: many more wake-ups for others' connections.
+    expect(per['epoll']!.foreign).toBeGreaterThan(150);
+    for (const s of ['accept', 'exclusive', 'reuseport']) expect(per[s]!.foreign, s).toBeLessThanOrEqual(15);
+    // EPOLLEXCLUSIVE: one waiter takes most; SO_REUSEPORT: all get some.
+    expect(Math.max(...per['exclusive']!.accepted)).toBeGreaterThan(75);
+    expect(Math.min(...per['reuseport']!.accepted)).toBeGreaterThan(0);
+  }, 120_000);
 });
 
 // The kernel model's tunables moved away from their defaults: each scenario's table says what
