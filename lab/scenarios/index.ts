@@ -2,6 +2,7 @@
 import { backlog } from './backlog.js';
 import type { Scenario } from './common.js';
 import { herd } from './herd.js';
+import { models } from './models.js';
 import { overflow } from './overflow.js';
 import { synflood } from './synflood.js';
 import { throughput } from './throughput.js';
@@ -9,7 +10,7 @@ import { timewait } from './timewait.js';
 
 export * from './common.js';
 
-export const SCENARIOS = [throughput, backlog, overflow, synflood, timewait, herd] as const;
+export const SCENARIOS = [throughput, backlog, overflow, synflood, timewait, herd, models] as const;
 
 export type ScenarioName = (typeof SCENARIOS)[number]['name'];
 export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);

@@ -1,0 +1,210 @@
+// models: C keep-alive clients connect at once, each sends one request, and all stay open
+// for holdMs. What each server design does with them follows from the design:
+//   iterative — serves one; the others wait in the accept queue: min(C − 1, limit + 1) of
+//               them (limit = min(backlog, somaxconn)), the rest in SYN-SENT;
+//   prethread — N waiters serve N; min(C − N, limit + 1) wait in the accept queue;
+//   thread    — serves all C, one thread per open connection;
+//   the reactors (single, reuseport, acceptor, workers) — serve all C with the threads they
+//               started with: none is added per connection.
+// While the clients hold, the lab polls the server's /stats (connections open, connection
+// threads, the process's threads from /proc) and keeps the peaks, and reads the listener's
+// Recv-Q with ss halfway through, at least 1.3 s in (the burst's transient has settled, and
+// the SYNs a full queue dropped have been sent again after their 1 s timeout).
+import { z } from 'zod';
+import { int, isBlocking, type PointConfig } from '../fields.js';
+import type { HoldResult } from '../in-host/hold.js';
+import { acceptQueueLimit } from '../model/kernel.js';
+import { parseListeners } from '../observe/ss.js';
+import { serverStats } from '../server-host.js';
+import { defineScenario, equal, numSysctl, recvQ, runInHost, setting, tooManyClients, type Prediction } from './common.js';
+
+const Options = z
+  .object({
+    /** Keep-alive clients, all at once. */
+    clients: int(1, 5000).default(20),
+    /** A request not answered this long after its connect counts as waiting, ms. */
+    answerMs: int(50, 10_000).default(500),
+    /** How long every client stays connected, ms. */
+    holdMs: int(1500, 60_000).default(2000),
+  })
+  .strict();
+
+export interface Observed extends HoldResult {
+  model: string;
+  /** Peaks over /stats polled during the hold. */
+  peakActive: number;
+  peakConnThreads: number;
+  /** The listener's Recv-Q halfway through the hold (ss -ltn on the server): who waits once the burst has settled. */
+  queued: number | null;
+  /** The process's threads at the peak, less before the clients came. */
+  addedThreads: number;
+  rssKb: number | null;
+}
+
+export interface Predicted {
+  model: string;
+  clients: number;
+  limit: number;
+  /** Served at once: answered within answerMs. */
+  served: number;
+  /** In the accept queue (null: not judged, a reactor drains it as it comes). */
+  queued: number | null;
+  /** Threads the design adds for the connections. */
+  addedThreads: number;
+}
+
+function expected(c: PointConfig, clients: number, limit: number): Predicted {
+  const m = c.server.model;
+  const n = m === 'prethread' ? c.server.threads : m === 'iterative' ? 1 : clients;
+  const served = Math.min(clients, n);
+  const queued = m === 'iterative' || m === 'prethread' ? Math.min(clients - served, limit + 1) : null;
+  return { model: m, clients, limit, served, queued, addedThreads: m === 'thread' ? clients : 0 };
+}
+
+export const models = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
+  name: 'models',
+  options: Options,
+  check: (c, o) =>
+    tooManyClients(c, o.clients, 'the clients') ??
+    (o.answerMs >= o.holdMs ? `scenario.options.answerMs (${o.answerMs}) must be below holdMs (${o.holdMs})` : null),
+  async drive(ctx) {
+    const o = ctx.options;
+    const limit = acceptQueueLimit(ctx.config.server.backlog, numSysctl(ctx.serverSysctl, 'net.core.somaxconn'));
+    const before = await serverStats(ctx.server, ctx.controlPort);
+    let done = false;
+    const held = runInHost<HoldResult>(
+      ctx.client,
+      'hold',
+      [ctx.server.address, ctx.port, o.clients, o.answerMs, o.holdMs],
+      o.holdMs + 60_000,
+    ).finally(() => (done = true));
+    let peakActive = 0;
+    let peakConnThreads = 0;
+    let peakThreads = before.process?.threads ?? 0;
+    let rssKb: number | null = null;
+    // Halfway through, and at least 1.3 s in: a SYN dropped by the full queue is sent again
+    // after 1 s, so a queue a waiter took from after it filled is full again by then.
+    const midMs = Math.max(1300, o.answerMs + (o.holdMs - o.answerMs) / 2);
+    const queuedAt = new Promise<number | null>((resolve) =>
+      setTimeout(() => {
+        ctx.server
+          .exec(['ss', '-ltn'], { timeoutMs: 10_000 })
+          .then((r) => resolve(parseListeners(r.stdout).find((l) => l.port === ctx.port)?.recvQ ?? null))
+          .catch(() => resolve(null));
+      }, midMs),
+    );
+    while (!done) {
+      const s = await serverStats(ctx.server, ctx.controlPort);
+      peakActive = Math.max(peakActive, s.total.active);
+      peakConnThreads = Math.max(peakConnThreads, s.total.connThreadsLive);
+      peakThreads = Math.max(peakThreads, s.process?.threads ?? 0);
+      rssKb = Math.max(rssKb ?? 0, s.process?.rssKb ?? 0);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const queued = await queuedAt;
+    const hold = await held;
+    return {
+      observed: {
+        ...hold,
+        model: ctx.config.server.model,
+        peakActive,
+        peakConnThreads,
+        queued,
+        addedThreads: peakThreads - (before.process?.threads ?? peakThreads),
+        rssKb,
+      },
+      predicted: expected(ctx.config, o.clients, limit),
+    };
+  },
+  judge(ctx, { observed: o, predicted: p }) {
+    const design =
+      p.model === 'iterative'
+        ? 'an iterative server serves one connection to its end before it accepts the next'
+        : p.model === 'prethread'
+          ? `each of the ${ctx.config.server.threads} waiters serves one connection to its end`
+          : p.model === 'thread'
+            ? 'a thread per connection'
+            : 'a reactor multiplexes every connection on the threads it has';
+    const out = [
+      equal('clients served at once (answered while all hold)', p.served, o.answered, design),
+      equal('connections open on the server (peak)', p.served, o.peakActive, design),
+      equal(
+        'threads added for the connections',
+        p.addedThreads,
+        o.addedThreads,
+        p.model === 'thread' ? 'one thread per open connection' : 'the design starts its threads up front',
+      ),
+    ];
+    if (p.queued !== null)
+      out.push(
+        equal(
+          'left waiting in the accept queue (Recv-Q halfway through the hold) = min(C − served, limit + 1)',
+          p.queued,
+          o.queued,
+          'accepted only when a serving thread is free; the queue holds limit + 1, the rest stay in SYN-SENT',
+        ),
+      );
+    return p.model === 'thread' ? [...out, equal('connection threads (peak)', p.clients, o.peakConnThreads, 'one per open connection')] : out;
+  },
+  model: [
+    {
+      name: 'net.core.somaxconn',
+      side: 'server',
+      rule: 'the clients the blocking designs leave queued: min(C − served, min(backlog, somaxconn) + 1)',
+    },
+  ],
+  predict(c, o) {
+    const limit = acceptQueueLimit(c.server.backlog, setting(c, 'server', 'net.core.somaxconn'));
+    const p = expected(c, o.clients, limit);
+    const rows: Prediction[] = [
+      {
+        what: 'clients served at once',
+        value: p.served,
+        why: isBlocking(c.server.model) ? 'a blocking design serves one connection per thread' : 'a reactor serves them all',
+      },
+      {
+        what: 'threads added for the connections',
+        value: p.addedThreads,
+        why: p.model === 'thread' ? 'one per open connection' : 'none per connection',
+      },
+    ];
+    if (p.queued !== null)
+      rows.push({ what: 'left waiting in the accept queue', value: p.queued, why: `min(C − served, limit + 1), limit = ${limit}` });
+    return rows;
+  },
+  report: {
+    metrics: [
+      {
+        label: 'clients served at once',
+        value: (p) => p.scenario.observed.answered,
+        predicted: (p) => p.scenario.predicted.served,
+        better: 'higher',
+      },
+      {
+        label: 'left waiting in the accept queue (Recv-Q halfway through the hold)',
+        value: (p) => p.scenario.observed.queued,
+        predicted: (p) => p.scenario.predicted.queued,
+        better: 'lower',
+      },
+      {
+        label: 'threads added for the connections',
+        value: (p) => p.scenario.observed.addedThreads,
+        predicted: (p) => p.scenario.predicted.addedThreads,
+        better: 'lower',
+      },
+      {
+        label: 'server RSS, MiB (peak)',
+        value: (p) => (p.scenario.observed.rssKb === null ? null : p.scenario.observed.rssKb / 1024),
+        better: 'lower',
+      },
+    ],
+    x: ['server.model', 'scenario.options.clients'],
+    headline: (p) => {
+      const o = p.scenario.observed;
+      const q = p.scenario.predicted;
+      const queue = o.queued;
+      return `${o.model}, ${o.clients} keep-alive clients: ${o.answered} served at once, ${queue ?? '–'} waiting in the accept queue${q.queued !== null ? ` (min(C − ${q.served}, ${q.limit} + 1) = ${q.queued})` : ''}, ${o.addedThreads} thread(s) added`;
+    },
+    series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },
+  },
+});
