@@ -53,6 +53,8 @@ const UP_FLAGS: Record<string, string> = {
   'server.backlog': '--backlog',
   'server.trigger': '--trigger',
   'server.share': '--share',
+  'server.workUs': '--work-us',
+  'server.work': '--work',
   'server.idleTimeoutMs': '--idle-timeout',
   'server.port': '--port',
   'server.controlPort': '--control-port',
@@ -112,6 +114,8 @@ export function labFromUpFlags(f: UpFlags): LabFile {
       backlog: num('backlog'),
       trigger: str('trigger'),
       share: str('share'),
+      workUs: num('workUs'),
+      work: str('work'),
       idleTimeoutMs: num('idleTimeout'),
       port: num('port'),
       controlPort: num('controlPort'),
@@ -166,6 +170,8 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .addOption(opt('--threads <n>', `reactor loops/workers (default ${def(F.threads)})`))
     .addOption(opt('--backlog <n>', `listen() backlog, passed as is (default ${def(F.backlog)})`))
     .addOption(opt('--trigger <mode>', `edge or level (default ${def(F.trigger)})`))
+    .addOption(opt('--work-us <us>', `simulated work per request, µs (default ${def(F.workUs)})`))
+    .addOption(opt('--work <kind>', `the work: cpu or sleep (default ${def(F.work)})`))
     .addOption(opt('--share <how>', `how prethread's waiters share the port: ${SHARES.join(', ')} (default ${def(F.share)})`))
     .addOption(opt('--idle-timeout <ms>', `server's idle connection timeout, 0: never (default ${def(F.idleTimeoutMs)})`))
     .addOption(opt('--port <n>', `server HTTP port on its host (default ${def(F.port)})`))

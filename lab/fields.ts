@@ -14,6 +14,9 @@ export type Trigger = (typeof TRIGGERS)[number];
 /** How prethread's waiters share the port (native/src/blocking.h). */
 export const SHARES = ['accept', 'epoll', 'exclusive', 'reuseport'] as const;
 export type Share = (typeof SHARES)[number];
+/** What a request's simulated work is: CPU time (a spin) or a sleep. */
+export const WORKS = ['cpu', 'sleep'] as const;
+export type Work = (typeof WORKS)[number];
 export const RUNTIMES = ['auto', 'netns', 'docker', 'rootless'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 export const TOOLS = ['autocannon', 'ab', 'wrk', 'wrk2'] as const;
@@ -52,6 +55,9 @@ export const F = {
   threads: int(1, 256).default(1),
   trigger: oneOf(TRIGGERS).default('edge'),
   share: oneOf(SHARES).default('accept'),
+  /** Simulated work per request, µs (0: none), done by the thread that answers it. */
+  workUs: int(0, 1_000_000).default(0),
+  work: oneOf(WORKS).default('cpu'),
   backlog: int(INT32_MIN, INT32_MAX).default(511),
   idleTimeoutMs: int(0, 86_400_000).default(60_000),
   /** A request whose Content-Length is above this gets 413. */
@@ -157,6 +163,8 @@ export const ServerSchema = z
     threads: F.threads,
     trigger: F.trigger,
     share: F.share,
+    workUs: F.workUs,
+    work: F.work,
     backlog: F.backlog,
     idleTimeoutMs: F.idleTimeoutMs,
     maxBodyBytes: F.maxBodyBytes,

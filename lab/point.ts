@@ -149,8 +149,8 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
         series: { summary: summarize(samples, h.role === 'server' ? c.server.port : undefined), samples },
       };
     }
-    const work = serverWork(statsBefore, statsAfter);
-    const { model, threads, backlog, trigger, share, idleTimeoutMs } = c.server;
+    const served = serverWork(statsBefore, statsAfter);
+    const { model, threads, backlog, trigger, share, workUs, work, idleTimeoutMs } = c.server;
     const record: PointRecord = {
       schema: POINT_SCHEMA,
       id: name,
@@ -168,9 +168,9 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
         host: server.name,
         address: server.address,
         port: c.server.port,
-        options: { model, threads, backlog, trigger, share, idleTimeoutMs },
-        requests: work.requests,
-        cpuSec: work.cpuSec,
+        options: { model, threads, backlog, trigger, share, workUs, work, idleTimeoutMs },
+        requests: served.requests,
+        cpuSec: served.cpuSec,
         stats: statsAfter,
         listener: hostRecords['server']!.series.summary.listener,
       },

@@ -80,7 +80,7 @@ export interface ServerRecord {
   host: string;
   address: string;
   port: number;
-  options: Pick<PointConfig['server'], 'model' | 'threads' | 'backlog' | 'trigger' | 'share' | 'idleTimeoutMs'>;
+  options: Pick<PointConfig['server'], 'model' | 'threads' | 'backlog' | 'trigger' | 'share' | 'workUs' | 'work' | 'idleTimeoutMs'>;
   /** Requests served and CPU seconds used between the /stats answers before and after the scenario. */
   requests: number;
   cpuSec: number | null;

@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** How the server spreads work over threads (native/src/server.h); the lists and ranges are lab/fields.ts's. */
-import type { Model, Share, Trigger } from '../lab/fields.js';
-export type { Model, Share, Trigger };
+import type { Model, Share, Trigger, Work } from '../lab/fields.js';
+export type { Model, Share, Trigger, Work };
 
 export interface ServerOptions {
   /** IPv4 or IPv6 address to bind. Default "0.0.0.0". */
@@ -28,6 +28,10 @@ export interface ServerOptions {
   trigger?: Trigger;
   /** prethread: how the N waiters share the port (native/src/blocking.h). Default "accept". */
   share?: Share;
+  /** Simulated work per request, µs, done by the thread that answers it before it answers. 0..1000000, default 0. */
+  workUs?: number;
+  /** "cpu" (a spin on the thread's CPU clock, default) or "sleep". */
+  work?: Work;
   /** Close a connection idle this long; 0 never. 0..86400000, default 60000. */
   idleTimeoutMs?: number;
   /** SO_REUSEPORT on the listener (always on for model "reuseport"). Default false. */
@@ -79,6 +83,8 @@ export interface ServerStats {
   trigger: Trigger;
   share: Share;
   backlog: number;
+  workUs: number;
+  work: Work;
   state: 'new' | 'listening' | 'closing' | 'closed';
   paused: boolean;
   acceptRate: number;

@@ -31,6 +31,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
         threads: opts.threads,
         trigger: opts.trigger,
         share: opts.share,
+        workUs: opts.workUs,
+        work: opts.work,
         idleTimeoutMs: opts.idleTimeoutMs,
         maxBodyBytes: opts.maxBodyBytes,
         headerTimeoutMs: opts.headerTimeoutMs,

@@ -4,7 +4,7 @@
 import { Option, type Command } from 'commander';
 import { isIP } from 'node:net';
 import { InputError } from '../lab/errors.js';
-import { badValue, defaultOf, F, intFlag, MODELS, SHARES, textFlag, type Model, type Share, type Trigger } from '../lab/fields.js';
+import { badValue, defaultOf, F, intFlag, MODELS, SHARES, textFlag, type Model, type Share, type Trigger, type Work } from '../lab/fields.js';
 
 export interface ServeOptions {
   host: string;
@@ -14,6 +14,8 @@ export interface ServeOptions {
   threads: number;
   trigger: Trigger;
   share: Share;
+  workUs: number;
+  work: Work;
   idleTimeoutMs: number;
   maxBodyBytes: number;
   headerTimeoutMs: number;
@@ -73,6 +75,22 @@ export const SERVE_FLAGS = [
     help: `how prethread's waiters share the port: ${SHARES.join(', ')}`,
     def: def(F.share),
     parse: textFlag('--share', F.share),
+  },
+  {
+    flag: '--work-us <us>',
+    key: 'workUs',
+    env: 'TCPLAB_WORK_US',
+    help: 'simulated work per request, µs (0: none), done by the thread that answers it',
+    def: def(F.workUs),
+    parse: intFlag('--work-us', F.workUs),
+  },
+  {
+    flag: '--work <kind>',
+    key: 'work',
+    env: 'TCPLAB_WORK',
+    help: 'what the work is: cpu (a spin on the thread CPU clock) or sleep',
+    def: def(F.work),
+    parse: textFlag('--work', F.work),
   },
   {
     flag: '--idle-timeout <ms>',

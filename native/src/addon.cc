@@ -67,7 +67,7 @@ std::string choice(Napi::Env env, Napi::Value v, const std::string& name, const 
 const char* const kOptionNames[] = {"host",           "port",         "backlog",         "model",
                                     "threads",        "trigger",      "idleTimeoutMs",   "reusePort",
                                     "maxHeaderBytes", "maxBodyBytes", "headerTimeoutMs", "bodyTimeoutMs",
-                                    "maxConnections", "share"};
+                                    "maxConnections", "share",        "workUs",          "work"};
 
 const char* model_name(Model m);
 
@@ -112,6 +112,8 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
                 : m == "thread"    ? Model::kThread
                                    : Model::kPrethread;
   }
+  if (has("workUs")) cfg.work_us = int_value(env, o.Get("workUs"), "workUs", 0, 1000000);
+  if (has("work")) cfg.work_sleep = choice(env, o.Get("work"), "work", {"cpu", "sleep"}) == "sleep";
   if (has("share")) {
     std::string v = choice(env, o.Get("share"), "share", {"accept", "epoll", "exclusive", "reuseport"});
     cfg.share = v == "accept"      ? Share::kAccept
@@ -347,6 +349,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
                    : cfg_.share == Share::kExclusive ? "exclusive"
                                                      : "reuseport");
     o.Set("backlog", Napi::Number::New(env, cfg_.backlog));
+    o.Set("workUs", Napi::Number::New(env, static_cast<double>(cfg_.work_us)));
+    o.Set("work", cfg_.work_sleep ? "sleep" : "cpu");
     o.Set("state", state_ == kNew         ? "new"
                    : state_ == kListening ? "listening"
                    : state_ == kClosing   ? "closing"

@@ -363,6 +363,7 @@ void BlockingServer::serve(int fd, ThreadStats& st, bool shared) {
       off += f.consumed;
       if (f.continue_100) append(Responses::continue_100());
       if (f.kind == Frame::kRequest) {
+        if (limits_.work_us > 0) simulate_work(limits_.work_us, limits_.work_sleep);
         append(Responses::ok(f.keep_alive, f.head));
         t.add(st.requests);
         if (!f.keep_alive) close_after = true;

@@ -36,6 +36,23 @@ void Conn::reset(int new_fd) {
   framer = RequestFramer(limits.max_header_bytes, limits.max_body_bytes);
 }
 
+void simulate_work(int64_t us, bool sleep) {
+  if (us <= 0) return;
+  if (sleep) {
+    timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>((us % 1000000) * 1000)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    return;
+  }
+  // CPU time, not wall time: a preempted spin still costs the thread `us` of CPU.
+  timespec t0, t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  const int64_t start = static_cast<int64_t>(t0.tv_sec) * 1000000 + t0.tv_nsec / 1000;
+  do {
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  } while (static_cast<int64_t>(t.tv_sec) * 1000000 + t.tv_nsec / 1000 - start < us);
+}
+
 bool Conn::process_input(ThreadStats& st) {
   size_t off = 0;
   bool stalled = false;
@@ -52,6 +69,7 @@ bool Conn::process_input(ThreadStats& st) {
       out_len += c.size();
     }
     if (f.kind == Frame::kRequest) {
+      if (limits.work_us > 0) simulate_work(limits.work_us, limits.work_sleep);
       phase = 0;  // the next request's deadline starts with its first byte
       std::string_view r = Responses::ok(f.keep_alive, f.head);
       std::memcpy(out.get() + out_len, r.data(), r.size());

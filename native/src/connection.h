@@ -14,6 +14,9 @@
 
 namespace tcplab {
 
+// Does a request's simulated work (ConnLimits::work_us), on the calling thread.
+void simulate_work(int64_t us, bool sleep);
+
 struct ConnLimits {
   size_t max_header_bytes = RequestFramer::kDefaultMaxHeaderBytes;
   uint64_t max_body_bytes = RequestFramer::kDefaultMaxBodyBytes;
@@ -25,6 +28,10 @@ struct ConnLimits {
   // arrive; the idle timer does not restart while a request is incomplete.
   int64_t header_timeout_ms = 10000;
   int64_t body_timeout_ms = 30000;
+  // Simulated work per request, done by the thread that answers it before it answers:
+  // work_us of CPU (a spin on the thread's CPU clock) or of sleep. 0: none.
+  int64_t work_us = 0;
+  bool work_sleep = false;
 };
 
 // What the loop should do with the connection next.

@@ -64,6 +64,8 @@ Server::Server(const ServerConfig& cfg) : cfg_(cfg) {
   limits_.max_body_bytes = cfg.max_body_bytes;
   limits_.header_timeout_ms = cfg.header_timeout_ms;
   limits_.body_timeout_ms = cfg.body_timeout_ms;
+  limits_.work_us = cfg.work_us;
+  limits_.work_sleep = cfg.work_sleep;
   accept_.max_connections = cfg.max_connections;
   limits_.in_cap = std::max<size_t>(16384, cfg.max_header_bytes + 1024);
   limits_.out_cap = 16384;

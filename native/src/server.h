@@ -48,6 +48,8 @@ struct ServerConfig {
   int64_t header_timeout_ms = 10000;
   int64_t body_timeout_ms = 30000;
   uint64_t max_connections = 65536;
+  int64_t work_us = 0;      // simulated work per request (connection.h)
+  bool work_sleep = false;  // sleep instead of spinning
 };
 
 // An OS error with the failing call's name.

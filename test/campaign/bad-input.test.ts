@@ -36,6 +36,9 @@ const FLAGS: Case[] = [
   [['up', '--model', 'fast'], 'lab up: --model: got "fast": one of single, reuseport, acceptor, workers, iterative, thread, prethread'],
   [['up', '--trigger', 'both'], 'lab up: --trigger: got "both": one of edge, level'],
   [['up', '--loadgen', 'siege'], 'lab up: --loadgen: got "siege": one of autocannon, ab, wrk, wrk2'],
+  [['up', '--share', 'herd'], 'lab up: --share: got "herd": one of accept, epoll, exclusive, reuseport'],
+  [['up', '--work-us', '-1'], 'lab up: --work-us: got -1: an integer from 0 to 1000000'],
+  [['up', '--work', 'spin'], 'lab up: --work: got "spin": one of cpu, sleep'],
   [['up', '--runtime', 'lxc'], 'lab up: --runtime: got "lxc": one of auto, netns, docker, rootless'],
   [['up', '--subnet', '10.0.0.0/16'], 'lab up: --subnet: got "10.0.0.0/16": an IPv4 /24 like 198.18.0.0/24'],
   [['up', '--subnet', '198.18.300.0/24'], 'lab up: --subnet: got "198.18.300.0/24": an IPv4 /24 like 198.18.0.0/24'],
@@ -63,7 +66,7 @@ const FLAGS: Case[] = [
     ['run', '--scenario', 'backlog', '--set', 'server.backlog'],
     'lab run: --set: expected path=value[,value…] (e.g. server.backlog=16,128), got "server.backlog"',
   ],
-  [['run', '--scenario', 'flood'], 'lab run: --scenario: got "flood": one of throughput, backlog, overflow, synflood, timewait'],
+  [['run', '--scenario', 'flood'], 'lab run: --scenario: got "flood": one of throughput, backlog, overflow, synflood, timewait, herd, models'],
   [['run', '--set', 'server.backlog=1'], "lab run: required option '--scenario <name>' not specified"],
   [
     ['run', '--scenario', 'backlog', '--set', 'server.model=fast'],
