@@ -5,10 +5,13 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
 
-export const MODELS = ['single', 'reuseport', 'acceptor', 'workers', 'iterative', 'thread', 'prethread'] as const;
+export const MODELS = ['single', 'reuseport', 'acceptor', 'workers', 'iterative', 'thread', 'prethread', 'prefork'] as const;
 export type Model = (typeof MODELS)[number];
 /** The designs that serve each connection with blocking I/O (trigger does not apply; share does, for prethread). */
-export const isBlocking = (m: Model) => m === 'iterative' || m === 'thread' || m === 'prethread';
+export const isBlocking = (m: Model) => m === 'iterative' || m === 'thread' || m === 'prethread' || m === 'prefork';
+/** What prefork allows for share (forked children would share one epoll instance); null: any. */
+export const shareText = (model: Model) =>
+  model === 'prefork' ? 'accept or reuseport for model "prefork" (forked children would share one epoll instance)' : null;
 export const TRIGGERS = ['edge', 'level'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
 /** How prethread's waiters share the port (native/src/blocking.h). */

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { lookup, normalizeName, validateValue, type SysctlSetting } from '../sysctl/registry.js';
 import { InputError } from './errors.js';
 import { readText } from './files.js';
-import { badValue, LabBaseSchema, oneOfText, threadsText, typed, type PointConfig } from './fields.js';
+import { badValue, LabBaseSchema, oneOfText, shareText, threadsText, typed, type PointConfig } from './fields.js';
 import { validateLoad } from './loadgen/drivers.js';
 import { loadOptions } from './loadgen/result.js';
 import { SCENARIO_NAMES, SCENARIOS, scenarioNamed, type Scenario } from './scenarios/index.js';
@@ -133,6 +133,9 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
   }
   const one = threadsText(c.server.model);
   if (one && c.server.threads !== 1) throw new LabFileError(badValue(at('server.threads'), c.server.threads, one));
+  const shares = shareText(c.server.model);
+  if (shares && c.server.share !== 'accept' && c.server.share !== 'reuseport')
+    throw new LabFileError(badValue(at('server.share'), c.server.share, shares));
   const lo = c.loadgens[0]!.options;
   if (lo.duration !== undefined && lo.requests !== undefined)
     throw new LabFileError(`${at('loadgens.0.options')}: give duration or requests, not both`);

@@ -40,7 +40,11 @@ export function fullStats(server: Server) {
   const s = server.stats();
   return {
     ...s,
-    perThread: s.perThread.map((t) => ({ ...t, ...(t.tid > 0 ? switches(`/proc/self/task/${t.tid}/status`) : null) })),
+    // A prefork child is a process of its own: /proc/<pid>, not a task of this one.
+    perThread: s.perThread.map((t) => ({
+      ...t,
+      ...(t.tid > 0 ? (switches(`/proc/self/task/${t.tid}/status`) ?? switches(`/proc/${t.tid}/status`)) : null),
+    })),
     process: processStatus(),
     cpu: processCpu(),
   };

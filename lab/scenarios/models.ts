@@ -2,7 +2,8 @@
 // for holdMs. What each server design does with them follows from the design:
 //   iterative — serves one; the others wait in the accept queue: min(C − 1, limit + 1) of
 //               them (limit = min(backlog, somaxconn)), the rest in SYN-SENT;
-//   prethread — N waiters serve N; min(C − N, limit + 1) wait in the accept queue;
+//   prethread, prefork — N waiters (threads or processes) serve N; min(C − N, limit + 1)
+//               wait in the accept queue;
 //   thread    — serves all C, one thread per open connection;
 //   the reactors (single, reuseport, acceptor, workers) — serve all C with the threads they
 //               started with: none is added per connection.
@@ -55,9 +56,9 @@ export interface Predicted {
 
 function expected(c: PointConfig, clients: number, limit: number): Predicted {
   const m = c.server.model;
-  const n = m === 'prethread' ? c.server.threads : m === 'iterative' ? 1 : clients;
+  const n = m === 'prethread' || m === 'prefork' ? c.server.threads : m === 'iterative' ? 1 : clients;
   const served = Math.min(clients, n);
-  const queued = m === 'iterative' || m === 'prethread' ? Math.min(clients - served, limit + 1) : null;
+  const queued = m === 'iterative' || m === 'prethread' || m === 'prefork' ? Math.min(clients - served, limit + 1) : null;
   return { model: m, clients, limit, served, queued, addedThreads: m === 'thread' ? clients : 0 };
 }
 
@@ -120,7 +121,7 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
     const design =
       p.model === 'iterative'
         ? 'an iterative server serves one connection to its end before it accepts the next'
-        : p.model === 'prethread'
+        : p.model === 'prethread' || p.model === 'prefork'
           ? `each of the ${ctx.config.server.threads} waiters serves one connection to its end`
           : p.model === 'thread'
             ? 'a thread per connection'

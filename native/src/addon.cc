@@ -102,14 +102,16 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   if (has("port")) cfg.port = static_cast<int>(int_value(env, o.Get("port"), "port", 0, 65535));
   if (has("backlog")) cfg.backlog = static_cast<int>(int_value(env, o.Get("backlog"), "backlog", INT32_MIN, INT32_MAX));
   if (has("model")) {
-    std::string m = choice(env, o.Get("model"), "model",
-                           {"single", "reuseport", "acceptor", "workers", "iterative", "thread", "prethread"});
+    std::string m =
+        choice(env, o.Get("model"), "model",
+               {"single", "reuseport", "acceptor", "workers", "iterative", "thread", "prethread", "prefork"});
     cfg.model = m == "single"      ? Model::kSingle
                 : m == "reuseport" ? Model::kReusePort
                 : m == "acceptor"  ? Model::kAcceptor
                 : m == "workers"   ? Model::kWorkers
                 : m == "iterative" ? Model::kIterative
                 : m == "thread"    ? Model::kThread
+                : m == "prefork"   ? Model::kPrefork
                                    : Model::kPrethread;
   }
   if (has("workUs")) cfg.work_us = int_value(env, o.Get("workUs"), "workUs", 0, 1000000);
@@ -120,6 +122,12 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
                 : v == "epoll"     ? Share::kEpoll
                 : v == "exclusive" ? Share::kExclusive
                                    : Share::kReusePort;
+  }
+  if (cfg.model == Model::kPrefork && (cfg.share == Share::kEpoll || cfg.share == Share::kExclusive)) {
+    throw invalid_arg(env, true,
+                      "option `share` must be \"accept\" or \"reuseport\" for model \"prefork\" (forked children would "
+                      "share one epoll instance), got " +
+                          std::string(cfg.share == Share::kEpoll ? "\"epoll\"" : "\"exclusive\""));
   }
   if (has("threads")) cfg.threads = static_cast<int>(int_value(env, o.Get("threads"), "threads", 1, 256));
   if (cfg.model == Model::kSingle && cfg.threads != 1) {
@@ -173,6 +181,8 @@ const char* model_name(Model m) {
       return "thread";
     case Model::kPrethread:
       return "prethread";
+    case Model::kPrefork:
+      return "prefork";
   }
   return "?";
 }

@@ -5,8 +5,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,23 +76,39 @@ BlockingServer::BlockingServer(const BlockingConfig& cfg, const ConnLimits& limi
     : cfg_(cfg), limits_(limits), listeners_(std::move(listeners)), stats_(std::move(stats)) {
   const bool polled = cfg_.share == Share::kEpoll || cfg_.share == Share::kExclusive;
   for (int fd : listeners_) set_blocking(fd, !polled || cfg_.kind != BlockingConfig::kPrethread);
+  if (cfg_.kind == BlockingConfig::kPrefork) {
+    // Controls and every child's counters, shared with the children across fork().
+    map_bytes_ = sizeof(Shared) + 64 + sizeof(ThreadStats) * static_cast<size_t>(cfg_.waiters);
+    void* m = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
+    shared_ = new (m) Shared();
+    ctl_ = &shared_->ctl;
+    const uintptr_t base = (reinterpret_cast<uintptr_t>(m) + sizeof(Shared) + 63) & ~uintptr_t{63};
+    stats_.clear();
+    for (int i = 0; i < cfg_.waiters; i++)
+      stats_.push_back(new (reinterpret_cast<void*>(base + static_cast<uintptr_t>(i) * sizeof(ThreadStats)))
+                           ThreadStats());
+  }
 }
+
+ThreadStats* BlockingServer::proc_stats(int i) { return stats_[static_cast<size_t>(i)]; }
 
 BlockingServer::~BlockingServer() {
   stop();
-  for (auto& w : waiters_)
-    if (w->epfd >= 0) close(w->epfd);
-  for (int fd : listeners_) close(fd);
+  close_fds();
+  if (shared_) munmap(shared_, map_bytes_);
 }
 
 void BlockingServer::start() {
   install_wake_signal();
-  const int n = cfg_.kind == BlockingConfig::kPrethread ? cfg_.waiters : 1;
+  const bool pool = cfg_.kind == BlockingConfig::kPrethread || cfg_.kind == BlockingConfig::kPrefork;
+  const int n = pool ? cfg_.waiters : 1;
   const bool polled =
       cfg_.kind == BlockingConfig::kPrethread && (cfg_.share == Share::kEpoll || cfg_.share == Share::kExclusive);
   for (int i = 0; i < n; i++) {
     auto w = std::make_unique<Waiter>();
-    w->listen_fd = listeners_[cfg_.share == Share::kReusePort && cfg_.kind == BlockingConfig::kPrethread ? i : 0];
+    w->listen_fd = listeners_[cfg_.share == Share::kReusePort && pool ? i : 0];
+    if (shared_) w->in_wait = &shared_->in_wait[i];
     w->stats = stats_[cfg_.kind == BlockingConfig::kThread ? 0 : i];
     if (polled) {
       w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -102,6 +121,23 @@ void BlockingServer::start() {
     waiters_.push_back(std::move(w));
   }
   started_ = true;
+  if (cfg_.kind == BlockingConfig::kPrefork) {
+    const pid_t parent = getpid();
+    for (auto& w : waiters_) {
+      const pid_t pid = fork();
+      if (pid < 0) {
+        const int e = errno;
+        stop();
+        throw std::system_error(e, std::generic_category(), "fork");
+      }
+      if (pid == 0) {
+        parent_ = parent;
+        child_main(*w);
+      }
+      w->pid = pid;
+    }
+    return;
+  }
   for (auto& w : waiters_) {
     Waiter* p = w.get();
     try {
@@ -119,9 +155,12 @@ void BlockingServer::interrupt_waiters() {
   for (int round = 0; round < 5000; round++) {
     bool any = false;
     for (auto& w : waiters_) {
-      if (w->in_wait.load(std::memory_order_acquire)) {
+      if (w->in_wait->load(std::memory_order_acquire)) {
         any = true;
-        pthread_kill(w->handle, kWakeSignal);
+        if (w->pid > 0)
+          kill(w->pid, kWakeSignal);
+        else
+          pthread_kill(w->handle, kWakeSignal);
       }
     }
     if (!any) return;
@@ -130,20 +169,20 @@ void BlockingServer::interrupt_waiters() {
 }
 
 void BlockingServer::pause() {
-  paused_.store(true, std::memory_order_release);
+  ctl_->paused.store(true, std::memory_order_release);
   interrupt_waiters();
 }
 
 void BlockingServer::resume() {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    paused_.store(false, std::memory_order_release);
+    ctl_->paused.store(false, std::memory_order_release);
   }
   cv_.notify_all();
 }
 
 void BlockingServer::set_accept_rate(uint64_t per_second) {
-  rate_.store(per_second, std::memory_order_relaxed);
+  ctl_->rate.store(per_second, std::memory_order_relaxed);
   cv_.notify_all();
 }
 
@@ -152,41 +191,70 @@ void BlockingServer::stop() {
   stopped_ = true;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    stopping_.store(true, std::memory_order_release);
+    ctl_->stopping.store(true, std::memory_order_release);
     for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);  // blocked reads and writes return
   }
   cv_.notify_all();
+  // prefork: the children go at once (SIGKILL closes their connections), reaped by pid.
+  for (auto& w : waiters_) {
+    if (w->pid > 0) {
+      kill(w->pid, SIGKILL);
+      while (waitpid(w->pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      w->pid = 0;
+      w->in_wait->store(false);
+    }
+  }
   interrupt_waiters();
   for (auto& w : waiters_)
     if (w->thread.joinable()) w->thread.join();
   std::unique_lock<std::mutex> lk(mu_);
   cv_.wait(lk, [this] { return conn_threads_ == 0; });
+  lk.unlock();
+  // Nothing runs any more: the fds go now (the counters stay, for stats() after close()).
+  close_fds();
+}
+
+void BlockingServer::close_fds() {
+  for (auto& w : waiters_) {
+    if (w->epfd >= 0) close(w->epfd);
+    w->epfd = -1;
+  }
+  for (int& fd : listeners_) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
 }
 
 int BlockingServer::accept_one(Waiter& w) {
   ThreadStats& st = *w.stats;
-  if (paused_.load(std::memory_order_acquire)) {
+  if (ctl_->paused.load(std::memory_order_acquire) && is_child_) {
+    // A child's parent cannot notify it: it looks again every 2 ms.
+    while (ctl_->paused.load() && !ctl_->stopping.load()) usleep(2000);
+    return -1;
+  }
+  if (ctl_->paused.load(std::memory_order_acquire)) {
     std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait(lk, [this] { return !paused_.load() || stopping_.load(); });
+    cv_.wait(lk, [this] { return !ctl_->paused.load() || ctl_->stopping.load(); });
     return -1;
   }
   // The accept rate, spread evenly: each waiter accepts at most every waiters/rate seconds.
-  const uint64_t rate = rate_.load(std::memory_order_relaxed);
+  const uint64_t rate = ctl_->rate.load(std::memory_order_relaxed);
   if (rate > 0 && now_us() < w.next_accept_us) {
     std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait_for(lk, std::chrono::microseconds(w.next_accept_us - now_us()), [this] { return stopping_.load(); });
+    cv_.wait_for(lk, std::chrono::microseconds(w.next_accept_us - now_us()), [this] { return ctl_->stopping.load(); });
     return -1;
   }
-  w.in_wait.store(true, std::memory_order_release);
-  if (paused_.load(std::memory_order_acquire) || stopping_.load(std::memory_order_acquire)) {
-    w.in_wait.store(false, std::memory_order_release);
+  w.in_wait->store(true, std::memory_order_release);
+  if (ctl_->paused.load(std::memory_order_acquire) || ctl_->stopping.load(std::memory_order_acquire)) {
+    w.in_wait->store(false, std::memory_order_release);
     return -1;
   }
   int fd;
   if (w.epfd >= 0) {
     epoll_event ev;
     const int n = epoll_wait(w.epfd, &ev, 1, -1);
-    w.in_wait.store(false, std::memory_order_release);
+    w.in_wait->store(false, std::memory_order_release);
     if (n <= 0) return -1;  // EINTR: paused or stopping
     st.wakeups.add();
     fd = accept4(w.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -197,7 +265,7 @@ int BlockingServer::accept_one(Waiter& w) {
   } else {
     fd = accept4(w.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     const int e = errno;
-    w.in_wait.store(false, std::memory_order_release);
+    w.in_wait->store(false, std::memory_order_release);
     if (fd < 0 && e == EINTR) return -1;
     st.wakeups.add();
     errno = e;
@@ -208,7 +276,7 @@ int BlockingServer::accept_one(Waiter& w) {
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
       if (e == EMFILE || e == ENFILE) st.emfile_events.add();
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait_for(lk, std::chrono::milliseconds(100), [this] { return stopping_.load(); });
+      cv_.wait_for(lk, std::chrono::milliseconds(100), [this] { return ctl_->stopping.load(); });
     }
     return -1;
   }
@@ -225,7 +293,7 @@ void BlockingServer::wait_loop(Waiter& w) {
   sigemptyset(&set);
   sigaddset(&set, kWakeSignal);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  while (!stopping_.load(std::memory_order_acquire)) {
+  while (!ctl_->stopping.load(std::memory_order_acquire)) {
     const int fd = accept_one(w);
     if (fd < 0) continue;
     uint64_t open = 0;
@@ -243,11 +311,24 @@ void BlockingServer::wait_loop(Waiter& w) {
   }
 }
 
+void BlockingServer::child_main(Waiter& w) {
+  is_child_ = true;
+  // Die with the parent, even if it is SIGKILLed.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent_) _exit(0);
+  // Keep only this child's listener (and 0-2): the host program's sockets and pipes must not
+  // stay open here after their owner closes them (a peer would never see the FIN).
+  if (w.listen_fd > 3) close_range(3, static_cast<unsigned>(w.listen_fd) - 1, 0);
+  close_range(static_cast<unsigned>(w.listen_fd) + 1, ~0U, 0);
+  wait_loop(w);
+  _exit(0);
+}
+
 void BlockingServer::spawn_conn_thread(int fd) {
   ThreadStats& st = *stats_[1];
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (stopping_.load()) {
+    if (ctl_->stopping.load()) {
       close(fd);
       return;
     }
@@ -300,7 +381,7 @@ void BlockingServer::spawn_conn_thread(int fd) {
 
 bool BlockingServer::track(int fd) {
   std::lock_guard<std::mutex> lk(mu_);
-  if (stopping_.load()) return false;
+  if (ctl_->stopping.load()) return false;
   open_fds_.insert(fd);
   return true;
 }
@@ -337,7 +418,7 @@ void BlockingServer::serve(int fd, ThreadStats& st, bool shared) {
       if (n > 0) {
         t.add(st.bytes_out, static_cast<uint64_t>(n));
         off += static_cast<size_t>(n);
-      } else if (n < 0 && errno == EINTR && !stopping_.load()) {
+      } else if (n < 0 && errno == EINTR && !ctl_->stopping.load()) {
         continue;
       } else {
         return false;
@@ -395,7 +476,7 @@ void BlockingServer::serve(int fd, ThreadStats& st, bool shared) {
       for (;;) {
         const ssize_t n = ::read(fd, in.get(), limits_.in_cap);
         if (n > 0 && (dropped += static_cast<size_t>(n)) <= limits_.linger_max_bytes) continue;
-        if (n < 0 && errno == EINTR && !stopping_.load()) continue;
+        if (n < 0 && errno == EINTR && !ctl_->stopping.load()) continue;
         break;
       }
       break;
@@ -421,7 +502,7 @@ void BlockingServer::serve(int fd, ThreadStats& st, bool shared) {
       in_len += static_cast<size_t>(n);
       continue;
     }
-    if (n < 0 && errno == EINTR && !stopping_.load()) continue;
+    if (n < 0 && errno == EINTR && !ctl_->stopping.load()) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (phase == 0 || idle_deadline < phase_deadline) {
         t.add(st.idle_timeouts);

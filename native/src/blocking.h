@@ -10,6 +10,12 @@
 //   prethread — N threads share the listener (see `share`); each accepts one connection,
 //               serves it to its end, then waits again: with C > N keep-alive clients,
 //               C − N wait in the accept queue.
+//   prefork   — the same with N processes: fork()ed children (each keeps only the
+//               listener open, dies with its parent: PR_SET_PDEATHSIG) block in accept()
+//               on the listener they inherited; their counters and controls live in a
+//               MAP_SHARED mapping; stop() SIGKILLs and reaps them (waitpid on their pids
+//               only, so the host program's other children are left to it). share: accept
+//               or reuseport (a listener per child, made before the fork).
 //
 // share (prethread; how N waiters wait on one port):
 //   accept    — all block in accept() on the one listener. The kernel wakes one waiter
@@ -29,6 +35,8 @@
 //
 // Thread safety: as Server (server.h).
 #pragma once
+#include <sys/types.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -47,7 +55,7 @@ namespace tcplab {
 enum class Share { kAccept, kEpoll, kExclusive, kReusePort };
 
 struct BlockingConfig {
-  enum Kind { kIterative, kThread, kPrethread } kind = kIterative;
+  enum Kind { kIterative, kThread, kPrethread, kPrefork } kind = kIterative;
   int waiters = 1;
   Share share = Share::kAccept;
   int64_t idle_timeout_ms = 60000;
@@ -64,7 +72,9 @@ class BlockingServer {
                  std::vector<ThreadStats*> stats);
   ~BlockingServer();
 
-  void start();  // throws std::system_error (pthread_create, epoll_create1)
+  void start();  // throws std::system_error (pthread_create, epoll_create1, fork, mmap)
+  // prefork: the N waiters' counters, in memory shared with the children (valid from construction).
+  ThreadStats* proc_stats(int i);
   void pause();
   void resume();
   void set_accept_rate(uint64_t per_second);
@@ -74,7 +84,9 @@ class BlockingServer {
   struct Waiter {
     std::thread thread;
     pthread_t handle{};
-    std::atomic<bool> in_wait{false};  // blocked (or about to block) in accept()/epoll_wait()
+    std::atomic<bool> own_in_wait{false};
+    std::atomic<bool>* in_wait = &own_in_wait;  // blocked (or about to block) in accept()/epoll_wait()
+    pid_t pid = 0;                              // prefork: the child process that runs this waiter
     int epfd = -1;
     int listen_fd = -1;
     ThreadStats* stats = nullptr;
@@ -82,10 +94,12 @@ class BlockingServer {
   };
 
   void wait_loop(Waiter& w);
+  [[noreturn]] void child_main(Waiter& w);
   int accept_one(Waiter& w);  // a connection, or -1 (stopping, paused, or an error counted)
   void spawn_conn_thread(int fd);
   void serve(int fd, ThreadStats& st, bool shared);
   void interrupt_waiters();
+  void close_fds();
   bool track(int fd);
   void untrack(int fd);
 
@@ -95,9 +109,22 @@ class BlockingServer {
   std::vector<ThreadStats*> stats_;
   std::vector<std::unique_ptr<Waiter>> waiters_;
 
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> paused_{false};
-  std::atomic<uint64_t> rate_{0};
+  struct Control {
+    std::atomic<bool> paused{false};
+    std::atomic<bool> stopping{false};
+    std::atomic<uint64_t> rate{0};
+  };
+  // prefork: what the parent and its children share (a MAP_SHARED mapping made before fork).
+  struct Shared {
+    Control ctl;
+    std::atomic<bool> in_wait[256];
+  };
+  Control own_ctl_;
+  Control* ctl_ = &own_ctl_;  // the shared one for prefork
+  Shared* shared_ = nullptr;
+  size_t map_bytes_ = 0;
+  pid_t parent_ = 0;
+  bool is_child_ = false;
   std::mutex mu_;  // guards the rest
   std::condition_variable cv_;
   std::unordered_set<int> open_fds_;  // connections being served (stop() shuts them down)

@@ -126,19 +126,22 @@ int Server::listen() {
       }
       case Model::kIterative:
       case Model::kThread:
-      case Model::kPrethread: {
+      case Model::kPrethread:
+      case Model::kPrefork: {
+        const bool pool = cfg_.model == Model::kPrethread || cfg_.model == Model::kPrefork;
         BlockingConfig b;
         b.kind = cfg_.model == Model::kIterative ? BlockingConfig::kIterative
                  : cfg_.model == Model::kThread  ? BlockingConfig::kThread
+                 : cfg_.model == Model::kPrefork ? BlockingConfig::kPrefork
                                                  : BlockingConfig::kPrethread;
-        b.waiters = cfg_.model == Model::kPrethread ? n : 1;
+        b.waiters = pool ? n : 1;
         b.share = cfg_.share;
         b.idle_timeout_ms = cfg_.idle_timeout_ms;
         b.linger_ms = base.linger_ms;
         b.max_connections = cfg_.max_connections;
         std::vector<int> fds;
         std::vector<ThreadStats*> st;
-        const bool per_waiter = cfg_.model == Model::kPrethread && cfg_.share == Share::kReusePort;
+        const bool per_waiter = pool && cfg_.share == Share::kReusePort;
         try {
           fds.push_back(listener(per_waiter || cfg_.reuse_port));
           for (int i = 1; per_waiter && i < n; i++) fds.push_back(listener(true));
@@ -151,10 +154,13 @@ int Server::listen() {
         } else if (cfg_.model == Model::kThread) {
           st.push_back(add_stats("accept0"));
           st.push_back(add_stats("conns"));
-        } else {
+        } else if (cfg_.model == Model::kPrethread) {
           for (int i = 0; i < n; i++) st.push_back(add_stats("waiter" + std::to_string(i)));
         }
         blocking_ = std::make_unique<BlockingServer>(b, limits_, std::move(fds), std::move(st));
+        // prefork: the children's counters live in the mapping they share with this process.
+        for (int i = 0; cfg_.model == Model::kPrefork && i < n; i++)
+          views_.push_back(ThreadView{"proc" + std::to_string(i), blocking_->proc_stats(i)});
         break;
       }
       case Model::kWorkers: {
@@ -255,8 +261,8 @@ void Server::stop() {
   }
   loops_.clear();
   pool_.reset();
-  blocking_.reset();
   accepting_.clear();
+  // blocking_ stays until the Server goes: prefork's counters (which stats() reads) live in it.
 }
 
 }  // namespace tcplab

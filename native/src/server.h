@@ -9,7 +9,7 @@
 //               (muduo style). N+1 threads.
 //   workers   — 1 reactor thread accepts and waits for events; N worker threads do
 //               the I/O, re-arming EPOLLONESHOT after each event. N+1 threads.
-//   iterative, thread, prethread — the blocking designs, with `share` for prethread's
+//   iterative, thread, prethread, prefork — the blocking designs, with `share` for prethread's
 //               waiters: see blocking.h.
 // trigger: edge (EPOLLET, default) or level, for listeners and connections alike
 // (the reactor models).
@@ -31,7 +31,7 @@
 
 namespace tcplab {
 
-enum class Model { kSingle, kReusePort, kAcceptor, kWorkers, kIterative, kThread, kPrethread };
+enum class Model { kSingle, kReusePort, kAcceptor, kWorkers, kIterative, kThread, kPrethread, kPrefork };
 
 struct ServerConfig {
   std::string host = "0.0.0.0";

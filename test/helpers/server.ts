@@ -25,4 +25,5 @@ export const DESIGNS: Array<[string, ServerOptions]> = [
   ['thread', { model: 'thread' }],
   ['prethread ×4, share accept', { model: 'prethread', threads: 4 }],
   ['prethread ×4, share exclusive', { model: 'prethread', threads: 4, share: 'exclusive' }],
+  ['prefork ×3', { model: 'prefork', threads: 3 }],
 ];

@@ -144,10 +144,10 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
     expect(twPeak(srv, 'server')).toBeGreaterThan(0);
   }, 240_000);
 
-  it('models: iterative serves 1 and prethread N, the rest wait in the accept queue (capped at limit + 1); thread adds a thread per connection; the reactor none', async () => {
+  it('models: iterative serves 1 and prethread/prefork N, the rest wait in the accept queue (capped at limit + 1); thread adds a thread per connection; the reactor none', async () => {
     const { recs } = await sweep(
       `models-${rt}.yaml`,
-      `runtime: ${rt}\nscenario: {name: models, options: {holdMs: 1600, answerMs: 400}}\nserver: {backlog: 8}\nsweep:\n  zip: {server.model: [iterative, prethread, thread, single], server.threads: [1, 3, 1, 1]}\n  matrix: {scenario.options.clients: [6, 20]}\n`,
+      `runtime: ${rt}\nscenario: {name: models, options: {holdMs: 1600, answerMs: 400}}\nserver: {backlog: 8}\nsweep:\n  zip: {server.model: [iterative, prethread, prefork, thread, single], server.threads: [1, 3, 3, 1, 1]}\n  matrix: {scenario.options.clients: [6, 20]}\n`,
     );
     const got = recs.map((p) => {
       allPass(p);
@@ -158,10 +158,12 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
     expect(got).toEqual([
       ['iterative', 6, 1, 5, 0],
       ['prethread', 6, 3, 3, 0],
+      ['prefork', 6, 3, 3, 0],
       ['thread', 6, 6, 0, 6],
       ['single', 6, 6, 0, 0],
       ['iterative', 20, 1, 9, 0],
       ['prethread', 20, 3, 9, 0],
+      ['prefork', 20, 3, 9, 0],
       ['thread', 20, 20, 0, 20],
       ['single', 20, 20, 0, 0],
     ]);

@@ -3,7 +3,7 @@
 // sock_diag), how many threads run, how waiters sharing one port wake, and that pause,
 // the idle timeout and close() work with threads blocked in accept() and read().
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Server, sockDiag, type ServerOptions } from '../../native/index.js';
 import { exchange, GET, open, parseResponses, request } from '../helpers/http.js';
@@ -77,6 +77,35 @@ describe('who is served, who waits', () => {
       expect(s.stats().perThread.map((t) => t.active)).toEqual([1, 1, 1]);
       for (const x of [...socks, late]) x.destroy();
     });
+  });
+
+  it('prefork ×3, 5 keep-alive clients: 3 child processes serve 3, 2 wait in the accept queue; close() kills and reaps the children', async () => {
+    const s = new Server({ host: '127.0.0.1', port: 0, backlog: 128, model: 'prefork', threads: 3 });
+    const { port } = await s.listen();
+    await waitFor(() => s.stats().perThread.every((t) => t.tid > 0));
+    const pids = s.stats().perThread.map((t) => t.tid);
+    const socks: Socket[] = [];
+    try {
+      // Each waiter is a process of its own (its pid as the tid), a child of this one.
+      expect(new Set(pids).size).toBe(3);
+      for (const pid of pids) {
+        expect(pid).not.toBe(process.pid);
+        expect(Number(/^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])).toBe(process.pid);
+      }
+      for (let i = 0; i < 5; i++) socks.push(await open(port));
+      await waitFor(() => s.stats().total.accepted === 3);
+      const served = await Promise.all(socks.map((x) => answered(x, 500)));
+      expect(served.filter(Boolean)).toHaveLength(3);
+      expect(queued(port).map((l) => l.recvQ)).toEqual([2]);
+      // Their counters reach this process through the shared mapping.
+      expect(s.stats().perThread.map((t) => t.active)).toEqual([1, 1, 1]);
+    } finally {
+      for (const x of socks) x.destroy();
+      await s.close();
+    }
+    for (const pid of pids) expect(existsSync(`/proc/${pid}`), `child ${pid} reaped`).toBe(false);
+    // The counters stay readable after close() (the two queued clients were taken as the first ones left).
+    expect(s.stats().total.accepted).toBeGreaterThanOrEqual(3);
   });
 
   it('thread per connection: 50 open connections hold 50 threads; closing them ends the threads', async () => {
@@ -199,6 +228,9 @@ describe('control with threads blocked in accept() and read()', () => {
       'option `threads` must be 1 for model "iterative" (use "prethread" for a pool of N), got 2',
     );
     expect(() => new Server({ model: 'thread', threads: 3 })).toThrow('option `threads` must be 1 for model "thread"');
+    expect(() => new Server({ model: 'prefork', threads: 2, share: 'epoll' })).toThrow(
+      'option `share` must be "accept" or "reuseport" for model "prefork" (forked children would share one epoll instance), got "epoll"',
+    );
     expect(() => new Server({ model: 'prethread', threads: 2, share: 'herd' as never })).toThrow(
       'option `share` must be one of "accept", "epoll", "exclusive", "reuseport", got "herd"',
     );

@@ -16,7 +16,7 @@ describe('options are checked before any socket exists', () => {
     [{ threads: 2.5 }, /option `threads` must be an integer from 1 to 256, got 2.5/],
     [{ model: 'reuseport', threads: 300 }, /`threads` must be an integer from 1 to 256, got 300/],
     [{ threads: 4 }, /`threads` must be 1 for model "single"/],
-    [{ model: 'fork' }, /option `model` must be one of "single", "reuseport", "acceptor", "workers", "iterative", "thread", "prethread", got "fork"/],
+    [{ model: 'fork' }, /option `model` must be one of "single", "reuseport", "acceptor", "workers", "iterative", "thread", "prethread", "prefork", got "fork"/],
     [{ trigger: 'both' }, /option `trigger` must be one of "edge", "level", got "both"/],
     [{ port: 70000 }, /option `port` must be an integer from 0 to 65535, got 70000/],
     [{ port: -1 }, /option `port` must be an integer from 0 to 65535, got -1/],
@@ -135,6 +135,7 @@ describe('lifecycle', () => {
         ['iterative', 1],
         ['thread', 1],
         ['prethread', 3],
+        ['prefork', 2],
       ] as const) {
         const s = new Server({ host: '127.0.0.1', model, threads });
         const { port } = await s.listen();
