@@ -35,9 +35,34 @@ export function processStatus(): { threads: number; rssKb: number; voluntaryCtxS
   return { threads: n('Threads'), rssKb: n('VmRSS'), ...switches('/proc/self/status')! };
 }
 
-/** The reactor's stats, each thread with its context switches, and the process's status and CPU time. */
+/** CPU seconds of another process from /proc/<pid>/stat (utime + stime), 0 when it is gone. */
+function otherProcessCpu(pid: number): { userSec: number; systemSec: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 (utime, stime) in clock ticks: 100 per second on Linux.
+    return { userSec: Number(f[11]) / 100, systemSec: Number(f[12]) / 100 };
+  } catch {
+    return { userSec: 0, systemSec: 0 };
+  }
+}
+
+/**
+ * The reactor's stats, each thread with its context switches, and the process's status and
+ * CPU time. prefork's children are processes of their own: their CPU is added to this one's
+ * (a child's is in neither process.cpuUsage() nor, until it is reaped, the children's rusage).
+ */
 export function fullStats(server: Server) {
   const s = server.stats();
+  const cpu = processCpu();
+  if (s.model === 'prefork') {
+    for (const t of s.perThread) {
+      if (t.tid <= 0) continue;
+      const c = otherProcessCpu(t.tid);
+      cpu.userSec += c.userSec;
+      cpu.systemSec += c.systemSec;
+    }
+  }
   return {
     ...s,
     // A prefork child is a process of its own: /proc/<pid>, not a task of this one.
@@ -46,7 +71,7 @@ export function fullStats(server: Server) {
       ...(t.tid > 0 ? (switches(`/proc/self/task/${t.tid}/status`) ?? switches(`/proc/${t.tid}/status`)) : null),
     })),
     process: processStatus(),
-    cpu: processCpu(),
+    cpu,
   };
 }
 
