@@ -201,7 +201,7 @@ describe.each(['netns', 'docker'] as const)('the kernel model on %s', (rt) => {
   it('timewait: tcp_max_tw_buckets caps TIME_WAIT and the ports never run out; tcp_tw_reuse_delay sets how many connections the ports make', async () => {
     const { recs } = await sweep(
       `model-timewait-${rt}.yaml`,
-      `runtime: ${rt}\nscenario: {name: timewait, options: {durationMs: 2500, concurrency: 2}}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "40000 40009"}}]\nsweep:\n  zip:\n    scenario.options.closer: [client, client, client, server, client]\n    loadgens.0.sysctls.net.ipv4.tcp_max_tw_buckets: [5, 0, 262144, 262144, 262144]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse: [0, 0, 1, 0, 1]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse_delay: [1000, 1000, 100, 1000, 100]\n    server.sysctls.net.ipv4.tcp_max_tw_buckets: [262144, 262144, 262144, 5, 262144]\n    server.sysctls.net.ipv4.tcp_timestamps: [1, 1, 1, 1, 0]\n`,
+      `runtime: ${rt}\nscenario: {name: timewait, options: {durationMs: 2500, concurrency: 2}}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "40000 40009"}}]\nsweep:\n  zip:\n    scenario.options.closer: [client, client, client, server, client]\n    loadgens.0.sysctls.net.ipv4.tcp_max_tw_buckets: [5, 0, 262144, 262144, 262144]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse: [0, 0, 1, 0, 1]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse_delay: [1000, 1000, 250, 1000, 250]\n    server.sysctls.net.ipv4.tcp_max_tw_buckets: [262144, 262144, 262144, 5, 262144]\n    server.sysctls.net.ipv4.tcp_timestamps: [1, 1, 1, 1, 0]\n`,
     );
     const [five, none, reuse, serverCap, noServerTs] = recs as [PointRecord, PointRecord, PointRecord, PointRecord, PointRecord];
     allPass(reuse);
@@ -229,9 +229,11 @@ describe.each(['netns', 'docker'] as const)('the kernel model on %s', (rt) => {
       expect(obs(p)['ok']).toBeGreaterThan(200);
       expect(delta(p, 'loadgen-1', 'TcpExtTCPTimeWaitOverflow')).toBeGreaterThanOrEqual(obs(p)['ok'] - cap - 2);
     }
-    // 10 ports reused every 100 ms for 2.5 s: 10 × 25, a round either way.
-    expect(obs(reuse)['ok']).toBeGreaterThanOrEqual(240);
-    expect(obs(reuse)['ok']).toBeLessThanOrEqual(260);
+    // 10 ports reused every 250 ms for 2.5 s: 10 × 10, a round either way. (At 100 ms a loaded
+    // container's client once came in two rounds short, 232 for 240–260: the delay is kept well
+    // above what a busy client loses between two rounds.)
+    expect(obs(reuse)['ok']).toBeGreaterThanOrEqual(90);
+    expect(obs(reuse)['ok']).toBeLessThanOrEqual(110);
     expect(obs(reuse)['eaddrnotavail']).toBeGreaterThan(0);
   }, 180_000);
 
