@@ -5,9 +5,9 @@
 //   POST /pause         stop accepting; the listen queue fills
 //   POST /resume        accept again
 //   POST /accept-rate   body {"perSecond": n} or ?perSecond=n; 0 = unlimited
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server } from '../native/index.js';
+import { procCpu, procStatus } from './proc.js';
 
 const MAX_BODY = 4096;
 
@@ -15,36 +15,6 @@ const MAX_BODY = 4096;
 export function processCpu(): { userSec: number; systemSec: number } {
   const c = process.cpuUsage();
   return { userSec: c.user / 1e6, systemSec: c.system / 1e6 };
-}
-
-/** Context switches of a task from /proc (null when it is gone, or tid 0: not a thread of its own). */
-function switches(path: string): { voluntaryCtxSwitches: number; involuntaryCtxSwitches: number } | null {
-  try {
-    const st = readFileSync(path, 'utf8');
-    const n = (k: string) => Number(new RegExp(`^${k}:\\s*(\\d+)`, 'm').exec(st)?.[1] ?? NaN);
-    return { voluntaryCtxSwitches: n('voluntary_ctxt_switches'), involuntaryCtxSwitches: n('nonvoluntary_ctxt_switches') };
-  } catch {
-    return null;
-  }
-}
-
-/** This process as /proc/self/status shows it: threads, resident memory, context switches. */
-export function processStatus(): { threads: number; rssKb: number; voluntaryCtxSwitches: number; involuntaryCtxSwitches: number } {
-  const st = readFileSync('/proc/self/status', 'utf8');
-  const n = (k: string) => Number(new RegExp(`^${k}:\\s*(\\d+)`, 'm').exec(st)?.[1] ?? NaN);
-  return { threads: n('Threads'), rssKb: n('VmRSS'), ...switches('/proc/self/status')! };
-}
-
-/** CPU seconds of another process from /proc/<pid>/stat (utime + stime), 0 when it is gone. */
-function otherProcessCpu(pid: number): { userSec: number; systemSec: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 (utime, stime) in clock ticks: 100 per second on Linux.
-    return { userSec: Number(f[11]) / 100, systemSec: Number(f[12]) / 100 };
-  } catch {
-    return { userSec: 0, systemSec: 0 };
-  }
 }
 
 /**
@@ -57,20 +27,21 @@ export function fullStats(server: Server) {
   const cpu = processCpu();
   if (s.model === 'prefork') {
     for (const t of s.perThread) {
-      if (t.tid <= 0) continue;
-      const c = otherProcessCpu(t.tid);
-      cpu.userSec += c.userSec;
-      cpu.systemSec += c.systemSec;
+      const c = t.tid > 0 ? procCpu(t.tid) : null;
+      if (!c) continue;
+      cpu.userSec += c.own.userSec;
+      cpu.systemSec += c.own.systemSec;
     }
   }
+  // A thread's context switches; a prefork child is a process of its own (/proc/<pid>).
+  const switchesOf = (tid: number) => {
+    const t = procStatus(`/proc/self/task/${tid}/status`) ?? procStatus(`/proc/${tid}/status`);
+    return t ? { voluntaryCtxSwitches: t.voluntaryCtxSwitches, involuntaryCtxSwitches: t.involuntaryCtxSwitches } : null;
+  };
   return {
     ...s,
-    // A prefork child is a process of its own: /proc/<pid>, not a task of this one.
-    perThread: s.perThread.map((t) => ({
-      ...t,
-      ...(t.tid > 0 ? (switches(`/proc/self/task/${t.tid}/status`) ?? switches(`/proc/${t.tid}/status`)) : null),
-    })),
-    process: processStatus(),
+    perThread: s.perThread.map((t) => ({ ...t, ...(t.tid > 0 ? switchesOf(t.tid) : null) })),
+    process: procStatus('/proc/self/status')!,
     cpu,
   };
 }

@@ -6,7 +6,7 @@
 // the client). Connect errors are counted by code (EADDRNOTAVAIL: no free local port for this
 // destination). Prints one JSON line.
 // Usage: churn.js HOST PORT CLOSER DURATION_MS CONCURRENCY
-import { connect } from 'node:net';
+import { requestOnce } from './request-once.js';
 
 export interface ChurnResult {
   closer: 'client' | 'server';
@@ -24,36 +24,6 @@ export interface ChurnResult {
 }
 
 const SLICE_MS = 250;
-
-function once(host: string, port: number, closer: 'client' | 'server'): Promise<string | null> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    let buf = '';
-    let done = false;
-    const finish = (err: string | null) => {
-      if (done) return;
-      done = true;
-      resolve(err);
-    };
-    s.setNoDelay(true);
-    s.on('connect', () => s.write(`GET / HTTP/1.1\r\nHost: lab\r\n${closer === 'server' ? 'Connection: close\r\n' : ''}\r\n`));
-    s.on('data', (d) => {
-      buf += d.toString('latin1');
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const len = Number(/content-length:\s*(\d+)/i.exec(buf)?.[1] ?? 0);
-      if (buf.length < end + 4 + len) return;
-      // The answer is in. The client closes first, or waits for the server's FIN.
-      if (closer === 'client') s.end();
-    });
-    s.on('end', () => s.end());
-    s.on('close', () => finish(buf.startsWith('HTTP/1.1 200') ? null : 'NO_ANSWER'));
-    s.on('error', (err: NodeJS.ErrnoException) => {
-      s.destroy();
-      finish(err.code ?? 'ERROR');
-    });
-  });
-}
 
 async function main(): Promise<number> {
   const [host, port, closer, duration, conc] = process.argv.slice(2);
@@ -73,7 +43,7 @@ async function main(): Promise<number> {
   const worker = async () => {
     while (Date.now() < until) {
       r.attempts++;
-      const err = await once(host, Number(port), closer);
+      const err = await requestOnce(host, Number(port), closer);
       const at = Date.now() - t0;
       if (err === null) {
         r.ok++;

@@ -5,17 +5,11 @@
 // stdout and stderr pass through; the last stderr line is `tcplab-cpu {json}`.
 // Usage: cpu-wrap.js TOOL [ARGS…]; exits with the tool's code (127 when it is missing).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { procCpu } from '../../server/proc.js';
 
 export const CPU_MARK = 'tcplab-cpu ';
-const USER_HZ = 100;
-
-function childTimes(): { userSec: number; systemSec: number } {
-  // The command name (field 2) may hold spaces; count fields after its closing paren.
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { userSec: Number(f[13]) / USER_HZ, systemSec: Number(f[14]) / USER_HZ };
-}
+/** The reaped child's user and system time, as this process's cutime/cstime. */
+const childTimes = () => procCpu('self')!.children;
 
 async function main(): Promise<number> {
   const [tool, ...args] = process.argv.slice(2);

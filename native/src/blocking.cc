@@ -17,11 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
-#include <string_view>
 #include <system_error>
-
-#include "http.h"
 
 namespace tcplab {
 
@@ -61,13 +57,6 @@ void set_blocking(int fd, bool blocking) {
   int fl = fcntl(fd, F_GETFL);
   if (fl >= 0) fcntl(fd, F_SETFL, blocking ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK));
 }
-
-// A counter update: one writer (a plain store) or many (an atomic add).
-struct Tally {
-  bool shared;
-  void add(Counter& c, uint64_t n = 1) const { shared ? c.add_atomic(n) : c.add(n); }
-  void sub(Counter& c, uint64_t n = 1) const { shared ? c.sub_atomic(n) : c.sub(n); }
-};
 
 }  // namespace
 
@@ -306,7 +295,7 @@ void BlockingServer::wait_loop(Waiter& w) {
     if (cfg_.kind == BlockingConfig::kThread) {
       spawn_conn_thread(fd);
     } else {
-      serve(fd, *w.stats, false);
+      serve(fd, *w.stats, nullptr);
     }
   }
 }
@@ -358,7 +347,8 @@ void BlockingServer::spawn_conn_thread(int fd) {
         BlockingServer* self = j->self;
         const int cfd = j->fd;
         delete j;
-        self->serve(cfd, *self->stats_[1], true);
+        ThreadStats mine;  // this connection's counts, folded into the shared entry
+        self->serve(cfd, mine, self->stats_[1]);
         self->stats_[1]->live.sub_atomic();
         std::lock_guard<std::mutex> lk(self->mu_);
         self->conn_threads_--;
@@ -391,19 +381,22 @@ void BlockingServer::untrack(int fd) {
   open_fds_.erase(fd);
 }
 
-void BlockingServer::serve(int fd, ThreadStats& st, bool shared) {
-  const Tally t{shared};
+void BlockingServer::serve(int fd, ThreadStats& st, ThreadStats* fold_to) {
+  // fold_to (model thread): st is this connection thread's own; what it counts is added to
+  // the shared entry after every batch, so /stats sees it while the connection lasts.
+  ThreadStats seen;
+  auto publish = [&] {
+    if (fold_to) fold(st, seen, *fold_to);
+  };
   if (!track(fd)) {
     close(fd);
     return;
   }
-  t.add(st.active);
-  std::unique_ptr<char[]> in(new char[limits_.in_cap]);
-  std::unique_ptr<char[]> out(new char[limits_.out_cap]);
-  const size_t max_answer = Responses::max_size() + Responses::continue_100().size();
-  RequestFramer framer(limits_.max_header_bytes, limits_.max_body_bytes);
-  size_t in_len = 0, out_len = 0;
-  bool close_after = false;
+  st.active.add();
+  publish();
+  // The reactor's connection (buffers, framing, answers, deadlines, linger), driven here with
+  // blocking calls: one read, then every whole request answered and written in one go.
+  Conn c(fd, limits_);
   int64_t timeout_set = -1;
   auto set_timeout = [&](int64_t ms) {
     if (ms == timeout_set) return;
@@ -411,115 +404,54 @@ void BlockingServer::serve(int fd, ThreadStats& st, bool shared) {
     timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   };
-  auto flush = [&]() {
-    size_t off = 0;
-    while (off < out_len) {
-      const ssize_t n = ::send(fd, out.get() + off, out_len - off, MSG_NOSIGNAL);
-      if (n > 0) {
-        t.add(st.bytes_out, static_cast<uint64_t>(n));
-        off += static_cast<size_t>(n);
-      } else if (n < 0 && errno == EINTR && !ctl_->stopping.load()) {
-        continue;
-      } else {
-        return false;
-      }
-    }
-    out_len = 0;
-    return true;
-  };
-  auto append = [&](std::string_view r) {
-    std::memcpy(out.get() + out_len, r.data(), r.size());
-    out_len += r.size();
-  };
-  uint8_t phase = 0;  // 0 between requests, 1 in a head, 2 in a body
-  int64_t phase_started = 0;
   int64_t idle_since = 0;
-  bool ok = true;
   for (;;) {
-    // Answer every whole request in the input, then write the answers in one go.
-    size_t off = 0;
-    while (ok && !close_after && off < in_len) {
-      if (limits_.out_cap - out_len < max_answer && !(ok = flush())) break;
-      const Frame f = framer.next(in.get() + off, in_len - off);
-      off += f.consumed;
-      if (f.continue_100) append(Responses::continue_100());
-      if (f.kind == Frame::kRequest) {
-        if (limits_.work_us > 0) simulate_work(limits_.work_us, limits_.work_sleep);
-        append(Responses::ok(f.keep_alive, f.head));
-        t.add(st.requests);
-        if (!f.keep_alive) close_after = true;
-      } else if (f.kind == Frame::kError) {
-        append(Responses::error(f.status));
-        t.add(f.status == 413   ? st.status413
-              : f.status == 431 ? st.status431
-              : f.status == 501 ? st.status501
-              : f.status == 505 ? st.status505
-                                : st.status400);
-        close_after = true;
-      } else if (f.consumed == 0) {
-        break;
-      }
-    }
-    if (close_after) {
-      in_len = 0;
-    } else if (off != 0) {
-      in_len -= off;
-      if (in_len != 0) std::memmove(in.get(), in.get() + off, in_len);
-    }
-    if (!ok || !flush()) break;
-    if (close_after) {
-      // FIN right after the last answer; read and drop what the client still sends, so
-      // that closing does not turn into an RST that could destroy the answer.
-      ::shutdown(fd, SHUT_WR);
-      set_timeout(std::max<int64_t>(1, std::min<int64_t>(cfg_.linger_ms, 2000)));
-      size_t dropped = 0;
-      for (;;) {
-        const ssize_t n = ::read(fd, in.get(), limits_.in_cap);
-        if (n > 0 && (dropped += static_cast<size_t>(n)) <= limits_.linger_max_bytes) continue;
-        if (n < 0 && errno == EINTR && !ctl_->stopping.load()) continue;
-        break;
-      }
+    bool ok = true;
+    while (ok && c.process_input(st)) ok = c.flush(st);  // output full: write, then frame on
+    // The phase this batch leaves (a head or body under way, or none), and a 408 once a
+    // deadline has passed: as the reactor does after each read.
+    if (ok) c.check_deadlines(st);
+    if (!ok || !c.flush(st)) break;
+    publish();
+    if (c.close_after_flush) {
+      // FIN right after the last answer; what the client still sends is read and dropped
+      // (until EOF, or the linger time), so that closing does not turn into an RST.
+      c.after_flush();
+      set_timeout(std::max<int64_t>(1, cfg_.linger_ms));
+      c.linger_read();
       break;
     }
     // The read's deadline: the idle timeout, counted from the end of the last request (it
     // does not restart on the bytes of an incomplete one), or the header or body deadline
-    // of the request under way, whichever comes first.
-    const uint8_t now_phase = framer.in_body() ? 2 : (in_len > 0 ? 1 : 0);
+    // of the request under way (check_deadlines keeps its phase), whichever comes first.
     const int64_t now = now_ms();
-    if (now_phase != phase) {
-      phase = now_phase;
-      phase_started = now;
-    }
-    if (phase == 0) idle_since = now;  // every request so far is answered: idle from now
-    const int64_t phase_limit = phase == 1 ? limits_.header_timeout_ms : phase == 2 ? limits_.body_timeout_ms : 0;
+    if (!c.request_pending()) idle_since = now;
+    const int64_t phase_limit = c.phase == 1 ? limits_.header_timeout_ms : c.phase == 2 ? limits_.body_timeout_ms : 0;
     const int64_t idle_deadline = cfg_.idle_timeout_ms > 0 ? idle_since + cfg_.idle_timeout_ms : kNever;
-    const int64_t phase_deadline = phase_limit > 0 ? phase_started + phase_limit : kNever;
+    const int64_t phase_deadline = phase_limit > 0 ? c.phase_started_ms + phase_limit : kNever;
     const int64_t deadline = std::min(idle_deadline, phase_deadline);
     set_timeout(deadline == kNever ? 0 : std::max<int64_t>(1, deadline - now));
-    const ssize_t n = ::read(fd, in.get() + in_len, limits_.in_cap - in_len);
+    const ssize_t n = ::read(fd, c.in.get() + c.in_len, limits_.in_cap - c.in_len);
     if (n > 0) {
-      t.add(st.bytes_in, static_cast<uint64_t>(n));
-      in_len += static_cast<size_t>(n);
+      st.bytes_in.add(static_cast<uint64_t>(n));
+      c.in_len += static_cast<size_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR && !ctl_->stopping.load()) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (phase == 0 || idle_deadline < phase_deadline) {
-        t.add(st.idle_timeouts);
+      if (!c.request_pending() || idle_deadline < phase_deadline) {
+        st.idle_timeouts.add();
         break;
       }
-      t.add(phase == 1 ? st.header_timeouts : st.body_timeouts);
-      append(Responses::error(408));
-      close_after = true;
-      in_len = 0;
-      continue;  // flushes the 408, then lingers
+      continue;  // past the head's or body's deadline: check_deadlines answers 408 above
     }
     break;  // EOF, a reset, or stopping
   }
   untrack(fd);
   close(fd);
-  t.add(st.closed);
-  t.sub(st.active);
+  st.closed.add();
+  st.active.sub();
+  publish();
 }
 
 }  // namespace tcplab

@@ -97,7 +97,7 @@ class BlockingServer {
   [[noreturn]] void child_main(Waiter& w);
   int accept_one(Waiter& w);  // a connection, or -1 (stopping, paused, or an error counted)
   void spawn_conn_thread(int fd);
-  void serve(int fd, ThreadStats& st, bool shared);
+  void serve(int fd, ThreadStats& st, ThreadStats* fold_to);
   void interrupt_waiters();
   void close_fds();
   bool track(int fd);

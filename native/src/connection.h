@@ -91,12 +91,15 @@ struct Conn {
   std::unique_ptr<char[]> in;
   std::unique_ptr<char[]> out;
 
- private:
+  // The steps on_readable/on_writable are made of; the blocking designs (blocking.cc) drive
+  // them on a blocking socket.
   // Ends the connection with 408 when the current head or body is past its deadline.
   void check_deadlines(ThreadStats& st);
   // Writes pending output. Returns false on a fatal socket error.
   bool flush(ThreadStats& st);
+  // After a flush: kRead, kWrite, or (close_after_flush) FIN sent and kLinger.
   Next after_flush();
+  // Reads and drops input after our FIN: kClose at EOF or past linger_max_bytes, kLinger on EAGAIN.
   Next linger_read();
 };
 

@@ -86,4 +86,25 @@ struct alignas(64) ThreadStats {
   std::atomic<int> tid{0};
 };
 
+// Every Counter of ThreadStats but accept_errors (an array, folded beside them).
+inline constexpr Counter ThreadStats::*kCounterFields[] = {
+    &ThreadStats::accepted,        &ThreadStats::closed,         &ThreadStats::active,    &ThreadStats::requests,
+    &ThreadStats::bytes_in,        &ThreadStats::bytes_out,      &ThreadStats::status400, &ThreadStats::status413,
+    &ThreadStats::status431,       &ThreadStats::status501,      &ThreadStats::status505, &ThreadStats::idle_timeouts,
+    &ThreadStats::header_timeouts, &ThreadStats::body_timeouts,  &ThreadStats::over_cap,  &ThreadStats::emfile_events,
+    &ThreadStats::wakeups,         &ThreadStats::futile_wakeups, &ThreadStats::spawned,   &ThreadStats::live};
+
+// Adds what `local` (one writer) counted since `seen` to `shared` (many writers, so atomic
+// adds), then moves `seen` up to `local`. Unsigned wrap-around makes a fall (active) add up too.
+inline void fold(const ThreadStats& local, ThreadStats& seen, ThreadStats& shared) {
+  auto one = [](const Counter& l, Counter& s, Counter& to) {
+    const uint64_t d = l.get() - s.get();
+    if (d == 0) return;
+    to.add_atomic(d);
+    s.add(d);
+  };
+  for (auto f : kCounterFields) one(local.*f, seen.*f, shared.*f);
+  for (int k = 0; k < kAcceptErrKinds; k++) one(local.accept_errors[k], seen.accept_errors[k], shared.accept_errors[k]);
+}
+
 }  // namespace tcplab

@@ -210,6 +210,20 @@ describe('control with threads blocked in accept() and read()', () => {
     });
   });
 
+  it.each(['iterative', 'thread', 'prethread', 'prefork'] as const)(
+    '%s: after a whole request the idle timeout (800 ms) applies, not the header deadline (200 ms)',
+    async (model) => {
+      await withServer({ model, threads: model.startsWith('pre') ? 2 : 1, headerTimeoutMs: 200, idleTimeoutMs: 800 }, async (s, port) => {
+        const sock = await open(port);
+        await request(sock);
+        const t0 = Date.now();
+        await new Promise((r) => sock.once('close', r));
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
+        expect(s.stats().total.headerTimeouts).toBe(0);
+      });
+    },
+  );
+
   it('close() with 100 idle keep-alive connections on thread-per-connection returns at once and ends every thread', async () => {
     const before = threadsNow();
     const s = new Server({ host: '127.0.0.1', port: 0, model: 'thread', backlog: 256 });

@@ -1,0 +1,52 @@
+// What /proc says of a process or thread: CPU times from stat, counts from status. Read by the
+// control API (/stats) and by the lab's cpu-wrap.
+import { readFileSync } from 'node:fs';
+
+/** USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux. */
+const USER_HZ = 100;
+
+export interface CpuTimes {
+  userSec: number;
+  systemSec: number;
+}
+
+/**
+ * A process's own CPU time (utime, stime) and its reaped children's (cutime, cstime), from
+ * /proc/<pid>/stat; null when it is gone. The command name (field 2) may hold spaces, so
+ * fields are counted after its closing paren.
+ */
+export function procCpu(pid: number | 'self'): { own: CpuTimes; children: CpuTimes } | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const sec = (i: number) => Number(f[i]) / USER_HZ;
+  return { own: { userSec: sec(11), systemSec: sec(12) }, children: { userSec: sec(13), systemSec: sec(14) } };
+}
+
+export interface TaskStatus {
+  threads: number;
+  rssKb: number;
+  voluntaryCtxSwitches: number;
+  involuntaryCtxSwitches: number;
+}
+
+/** Fields of a /proc/…/status file (a process's, or a task's under /proc/self/task); null when it is gone. */
+export function procStatus(path: string): TaskStatus | null {
+  let st: string;
+  try {
+    st = readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+  const n = (k: string) => Number(new RegExp(`^${k}:\\s*(\\d+)`, 'm').exec(st)?.[1] ?? NaN);
+  return {
+    threads: n('Threads'),
+    rssKb: n('VmRSS'),
+    voluntaryCtxSwitches: n('voluntary_ctxt_switches'),
+    involuntaryCtxSwitches: n('nonvoluntary_ctxt_switches'),
+  };
+}
