@@ -5,10 +5,24 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
 
-export const MODELS = ['single', 'reuseport', 'acceptor', 'workers', 'iterative', 'thread', 'prethread', 'prefork'] as const;
+export const MODELS = [
+  'single',
+  'reuseport',
+  'acceptor',
+  'workers',
+  'reactors+workers',
+  'reactor-procs',
+  'iterative',
+  'fork',
+  'thread',
+  'prethread',
+  'prefork',
+] as const;
 export type Model = (typeof MODELS)[number];
-/** The designs that serve each connection with blocking I/O (trigger does not apply; share does, for prethread). */
-export const isBlocking = (m: Model) => m === 'iterative' || m === 'thread' || m === 'prethread' || m === 'prefork';
+/** The designs that serve each connection with blocking I/O (trigger does not apply; share does, for prethread and prefork). */
+export const isBlocking = (m: Model) => m === 'iterative' || m === 'fork' || m === 'thread' || m === 'prethread' || m === 'prefork';
+/** The designs whose connections are served in fork()ed child processes. */
+export const forksChildren = (m: Model) => m === 'fork' || m === 'prefork' || m === 'reactor-procs';
 /** What prefork allows for share (forked children would share one epoll instance); null: any. */
 export const shareText = (model: Model) =>
   model === 'prefork' ? 'accept or reuseport for model "prefork" (forked children would share one epoll instance)' : null;
@@ -97,8 +111,8 @@ export const F = {
 export const threadsText = (model: Model) =>
   model === 'single'
     ? '1 for model "single" (use reuseport, acceptor or workers for more)'
-    : model === 'iterative' || model === 'thread'
-      ? `1 for model "${model}" (use prethread for a pool of N)`
+    : model === 'iterative' || model === 'thread' || model === 'fork'
+      ? `1 for model "${model}" (use ${model === 'fork' ? 'prefork' : 'prethread'} for a pool of N)`
       : null;
 
 /** The default load duration when neither a duration nor a request count is given, s. */

@@ -51,6 +51,8 @@ export interface ThreadSwitches {
 export type StatsWithCpu = Omit<ServerStats, 'perThread'> & {
   perThread: Array<ServerStats['perThread'][number] & ThreadSwitches>;
   process?: { threads: number; rssKb: number; voluntaryCtxSwitches: number; involuntaryCtxSwitches: number };
+  /** fork, prefork, reactor-procs: the child processes running now, their RSS and context switches summed. */
+  children?: { processes: number; rssKb: number; voluntaryCtxSwitches: number; involuntaryCtxSwitches: number };
   cpu?: { userSec: number; systemSec: number };
 };
 

@@ -71,7 +71,7 @@ export interface Counters {
   wakeups: number;
   /** Of them, an accept() that found the queue empty (another waiter took the connection). */
   futileWakeups: number;
-  /** Model thread: connection threads started, and running now. */
+  /** Model thread: connection threads started, and running now; model fork: connection processes. */
   connThreadsSpawned: number;
   connThreadsLive: number;
   acceptErrors: Record<'EMFILE' | 'ENFILE' | 'ENOBUFS' | 'ENOMEM' | 'ECONNABORTED' | 'EPERM' | 'EPROTO' | 'other', number>;
@@ -89,7 +89,10 @@ export interface ServerStats {
   paused: boolean;
   acceptRate: number;
   total: Counters;
-  /** tid: the thread's id (0 before it started, and for model thread's shared "conns" entry): /proc/self/task/<tid>. */
+  /**
+   * tid: the thread's id (0 before it started, and for the shared "conns" entry of models thread and fork):
+   * /proc/self/task/<tid>; for prefork and reactor-procs, a child process's pid (/proc/<pid>).
+   */
   perThread: Array<Counters & { role: string; tid: number }>;
 }
 

@@ -7,7 +7,8 @@
 //   POST /accept-rate   body {"perSecond": n} or ?perSecond=n; 0 = unlimited
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server } from '../native/index.js';
-import { procCpu, procStatus } from './proc.js';
+import { forksChildren } from '../lab/fields.js';
+import { childPids, procCpu, procStatus } from './proc.js';
 
 const MAX_BODY = 4096;
 
@@ -17,23 +18,44 @@ export function processCpu(): { userSec: number; systemSec: number } {
   return { userSec: c.user / 1e6, systemSec: c.system / 1e6 };
 }
 
+/** What a design's child processes add up to: how many run now, their RSS and context switches. */
+export interface ChildrenStatus {
+  processes: number;
+  rssKb: number;
+  voluntaryCtxSwitches: number;
+  involuntaryCtxSwitches: number;
+}
+
 /**
  * The reactor's stats, each thread with its context switches, and the process's status and
- * CPU time. prefork's children are processes of their own: their CPU is added to this one's
- * (a child's is in neither process.cpuUsage() nor, until it is reaped, the children's rusage).
+ * CPU time. The children of fork, prefork and reactor-procs are processes of their own: their
+ * CPU is added to this one's (a live child's is in neither process.cpuUsage() nor the
+ * children's rusage; an exited child's is in the latter once reaped), and `children` sums them.
  */
 export function fullStats(server: Server) {
   const s = server.stats();
   const cpu = processCpu();
-  if (s.model === 'prefork') {
-    for (const t of s.perThread) {
-      const c = t.tid > 0 ? procCpu(t.tid) : null;
-      if (!c) continue;
+  let children: ChildrenStatus | undefined;
+  if (forksChildren(s.model)) {
+    const self = procCpu('self');
+    if (self) {
+      cpu.userSec += self.children.userSec;
+      cpu.systemSec += self.children.systemSec;
+    }
+    children = { processes: 0, rssKb: 0, voluntaryCtxSwitches: 0, involuntaryCtxSwitches: 0 };
+    for (const pid of childPids()) {
+      const c = procCpu(pid);
+      const st = procStatus(`/proc/${pid}/status`);
+      if (!c || !st) continue; // gone meanwhile
       cpu.userSec += c.own.userSec;
       cpu.systemSec += c.own.systemSec;
+      children.processes++;
+      children.rssKb += st.rssKb;
+      children.voluntaryCtxSwitches += st.voluntaryCtxSwitches;
+      children.involuntaryCtxSwitches += st.involuntaryCtxSwitches;
     }
   }
-  // A thread's context switches; a prefork child is a process of its own (/proc/<pid>).
+  // A thread's context switches; a child of prefork or reactor-procs is a process of its own (/proc/<pid>).
   const switchesOf = (tid: number) => {
     const t = procStatus(`/proc/self/task/${tid}/status`) ?? procStatus(`/proc/${tid}/status`);
     return t ? { voluntaryCtxSwitches: t.voluntaryCtxSwitches, involuntaryCtxSwitches: t.involuntaryCtxSwitches } : null;
@@ -42,6 +64,7 @@ export function fullStats(server: Server) {
     ...s,
     perThread: s.perThread.map((t) => ({ ...t, ...(t.tid > 0 ? switchesOf(t.tid) : null) })),
     process: procStatus('/proc/self/status')!,
+    ...(children ? { children } : {}),
     cpu,
   };
 }

@@ -1,6 +1,6 @@
 // What /proc says of a process or thread: CPU times from stat, counts from status. Read by the
 // control API (/stats) and by the lab's cpu-wrap.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux. */
 const USER_HZ = 100;
@@ -25,6 +25,19 @@ export function procCpu(pid: number | 'self'): { own: CpuTimes; children: CpuTim
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const sec = (i: number) => Number(f[i]) / USER_HZ;
   return { own: { userSec: sec(11), systemSec: sec(12) }, children: { userSec: sec(13), systemSec: sec(14) } };
+}
+
+/** This process's live child processes (of any of its threads), from /proc/self/task/<tid>/children. */
+export function childPids(): number[] {
+  const pids: number[] = [];
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      for (const p of readFileSync(`/proc/self/task/${tid}/children`, 'utf8').split(' ')) if (p.trim()) pids.push(Number(p));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return pids;
 }
 
 export interface TaskStatus {

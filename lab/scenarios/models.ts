@@ -5,10 +5,12 @@
 //   prethread, prefork — N waiters (threads or processes) serve N; min(C − N, limit + 1)
 //               wait in the accept queue;
 //   thread    — serves all C, one thread per open connection;
-//   the reactors (single, reuseport, acceptor, workers) — serve all C with the threads they
-//               started with: none is added per connection.
+//   fork      — serves all C, one child process per open connection;
+//   the reactors (single, reuseport, acceptor, workers, reactors+workers, reactor-procs) —
+//               serve all C with the threads (or processes) they started with: none is added
+//               per connection.
 // While the clients hold, the lab polls the server's /stats (connections open, connection
-// threads, the process's threads from /proc) and keeps the peaks, and reads the listener's
+// threads or processes, the process's threads and child processes from /proc) and keeps the peaks, and reads the listener's
 // Recv-Q with ss halfway through, at least 1.3 s in (the burst's transient has settled, and
 // the SYNs a full queue dropped have been sent again after their 1 s timeout).
 import { z } from 'zod';
@@ -39,6 +41,9 @@ export interface Observed extends HoldResult {
   queued: number | null;
   /** The process's threads at the peak, less before the clients came. */
   addedThreads: number;
+  /** Its child processes at the peak, less before the clients came. */
+  addedProcesses: number;
+  /** The server's RSS at the peak: its own, plus its child processes' (shared pages counted in each). */
   rssKb: number | null;
 }
 
@@ -52,6 +57,8 @@ export interface Predicted {
   queued: number | null;
   /** Threads the design adds for the connections. */
   addedThreads: number;
+  /** Processes the design adds for the connections. */
+  addedProcesses: number;
 }
 
 function expected(c: PointConfig, clients: number, limit: number): Predicted {
@@ -59,7 +66,7 @@ function expected(c: PointConfig, clients: number, limit: number): Predicted {
   const n = m === 'prethread' || m === 'prefork' ? c.server.threads : m === 'iterative' ? 1 : clients;
   const served = Math.min(clients, n);
   const queued = m === 'iterative' || m === 'prethread' || m === 'prefork' ? Math.min(clients - served, limit + 1) : null;
-  return { model: m, clients, limit, served, queued, addedThreads: m === 'thread' ? clients : 0 };
+  return { model: m, clients, limit, served, queued, addedThreads: m === 'thread' ? clients : 0, addedProcesses: m === 'fork' ? clients : 0 };
 }
 
 export const models = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
@@ -82,6 +89,7 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
     let peakActive = 0;
     let peakConnThreads = 0;
     let peakThreads = before.process?.threads ?? 0;
+    let peakProcesses = before.children?.processes ?? 0;
     let rssKb: number | null = null;
     // Halfway through, and at least 1.3 s in: a SYN dropped by the full queue is sent again
     // after 1 s, so a queue a waiter took from after it filled is full again by then.
@@ -99,7 +107,8 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
       peakActive = Math.max(peakActive, s.total.active);
       peakConnThreads = Math.max(peakConnThreads, s.total.connThreadsLive);
       peakThreads = Math.max(peakThreads, s.process?.threads ?? 0);
-      rssKb = Math.max(rssKb ?? 0, s.process?.rssKb ?? 0);
+      peakProcesses = Math.max(peakProcesses, s.children?.processes ?? 0);
+      rssKb = Math.max(rssKb ?? 0, (s.process?.rssKb ?? 0) + (s.children?.rssKb ?? 0));
       await new Promise((r) => setTimeout(r, 100));
     }
     const queued = await queuedAt;
@@ -112,6 +121,7 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
         peakConnThreads,
         queued,
         addedThreads: peakThreads - (before.process?.threads ?? peakThreads),
+        addedProcesses: peakProcesses - (before.children?.processes ?? 0),
         rssKb,
       },
       predicted: expected(ctx.config, o.clients, limit),
@@ -125,7 +135,9 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
           ? `each of the ${ctx.config.server.threads} waiters serves one connection to its end`
           : p.model === 'thread'
             ? 'a thread per connection'
-            : 'a reactor multiplexes every connection on the threads it has';
+            : p.model === 'fork'
+              ? 'a process per connection'
+              : 'a reactor multiplexes every connection on the threads (or processes) it has';
     const out = [
       equal('clients served at once (answered while all hold)', p.served, o.answered, design),
       equal('connections open on the server (peak)', p.served, o.peakActive, design),
@@ -134,6 +146,12 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
         p.addedThreads,
         o.addedThreads,
         p.model === 'thread' ? 'one thread per open connection' : 'the design starts its threads up front',
+      ),
+      equal(
+        'processes added for the connections',
+        p.addedProcesses,
+        o.addedProcesses,
+        p.model === 'fork' ? 'one child process per open connection' : 'the design starts its processes (if any) up front',
       ),
     ];
     if (p.queued !== null)
@@ -145,7 +163,9 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
           'accepted only when a serving thread is free; the queue holds limit + 1, the rest stay in SYN-SENT',
         ),
       );
-    return p.model === 'thread' ? [...out, equal('connection threads (peak)', p.clients, o.peakConnThreads, 'one per open connection')] : out;
+    if (p.model === 'thread') out.push(equal('connection threads (peak)', p.clients, o.peakConnThreads, 'one per open connection'));
+    if (p.model === 'fork') out.push(equal('connection processes (peak)', p.clients, o.peakConnThreads, 'one per open connection'));
+    return out;
   },
   model: [
     {
@@ -161,12 +181,17 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
       {
         what: 'clients served at once',
         value: p.served,
-        why: isBlocking(c.server.model) ? 'a blocking design serves one connection per thread' : 'a reactor serves them all',
+        why: isBlocking(c.server.model) ? 'a blocking design serves one connection per thread or process' : 'a reactor serves them all',
       },
       {
         what: 'threads added for the connections',
         value: p.addedThreads,
         why: p.model === 'thread' ? 'one per open connection' : 'none per connection',
+      },
+      {
+        what: 'processes added for the connections',
+        value: p.addedProcesses,
+        why: p.model === 'fork' ? 'one per open connection' : 'none per connection',
       },
     ];
     if (p.queued !== null)
@@ -194,7 +219,13 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
         better: 'lower',
       },
       {
-        label: 'server RSS, MiB (peak)',
+        label: 'processes added for the connections',
+        value: (p) => p.scenario.observed.addedProcesses,
+        predicted: (p) => p.scenario.predicted.addedProcesses,
+        better: 'lower',
+      },
+      {
+        label: 'server RSS, MiB (peak; its child processes added)',
         value: (p) => (p.scenario.observed.rssKb === null ? null : p.scenario.observed.rssKb / 1024),
         better: 'lower',
       },
@@ -204,7 +235,7 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
       const o = p.scenario.observed;
       const q = p.scenario.predicted;
       const queue = o.queued;
-      return `${o.model}, ${o.clients} keep-alive clients: ${o.answered} served at once, ${queue ?? '–'} waiting in the accept queue${q.queued !== null ? ` (min(C − ${q.served}, ${q.limit} + 1) = ${q.queued})` : ''}, ${o.addedThreads} thread(s) added`;
+      return `${o.model}, ${o.clients} keep-alive clients: ${o.answered} served at once, ${queue ?? '–'} waiting in the accept queue${q.queued !== null ? ` (min(C − ${q.served}, ${q.limit} + 1) = ${q.queued})` : ''}, ${o.addedThreads} thread(s) and ${o.addedProcesses} process(es) added`;
     },
     series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },
   },

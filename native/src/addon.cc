@@ -102,17 +102,11 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   if (has("port")) cfg.port = static_cast<int>(int_value(env, o.Get("port"), "port", 0, 65535));
   if (has("backlog")) cfg.backlog = static_cast<int>(int_value(env, o.Get("backlog"), "backlog", INT32_MIN, INT32_MAX));
   if (has("model")) {
-    std::string m =
-        choice(env, o.Get("model"), "model",
-               {"single", "reuseport", "acceptor", "workers", "iterative", "thread", "prethread", "prefork"});
-    cfg.model = m == "single"      ? Model::kSingle
-                : m == "reuseport" ? Model::kReusePort
-                : m == "acceptor"  ? Model::kAcceptor
-                : m == "workers"   ? Model::kWorkers
-                : m == "iterative" ? Model::kIterative
-                : m == "thread"    ? Model::kThread
-                : m == "prefork"   ? Model::kPrefork
-                                   : Model::kPrethread;
+    std::vector<std::string> names;
+    for (const ModelName& m : kModelNames) names.push_back(m.name);
+    const std::string m = choice(env, o.Get("model"), "model", names);
+    for (const ModelName& n : kModelNames)
+      if (m == n.name) cfg.model = n.model;
   }
   if (has("workUs")) cfg.work_us = int_value(env, o.Get("workUs"), "workUs", 0, 1000000);
   if (has("work")) cfg.work_sleep = choice(env, o.Get("work"), "work", {"cpu", "sleep"}) == "sleep";
@@ -136,10 +130,12 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
                       "for more), got " +
                           std::to_string(cfg.threads));
   }
-  if ((cfg.model == Model::kIterative || cfg.model == Model::kThread) && cfg.threads != 1) {
+  if ((cfg.model == Model::kIterative || cfg.model == Model::kFork || cfg.model == Model::kThread) &&
+      cfg.threads != 1) {
     throw invalid_arg(env, true,
-                      std::string("option `threads` must be 1 for model \"") + model_name(cfg.model) +
-                          "\" (use \"prethread\" for a pool of N), got " + std::to_string(cfg.threads));
+                      std::string("option `threads` must be 1 for model \"") + model_name(cfg.model) + "\" (use \"" +
+                          (cfg.model == Model::kFork ? "prefork" : "prethread") + "\" for a pool of N), got " +
+                          std::to_string(cfg.threads));
   }
   if (has("trigger")) cfg.edge = choice(env, o.Get("trigger"), "trigger", {"edge", "level"}) == "edge";
   if (has("idleTimeoutMs")) {
@@ -166,24 +162,8 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
 }
 
 const char* model_name(Model m) {
-  switch (m) {
-    case Model::kSingle:
-      return "single";
-    case Model::kReusePort:
-      return "reuseport";
-    case Model::kAcceptor:
-      return "acceptor";
-    case Model::kWorkers:
-      return "workers";
-    case Model::kIterative:
-      return "iterative";
-    case Model::kThread:
-      return "thread";
-    case Model::kPrethread:
-      return "prethread";
-    case Model::kPrefork:
-      return "prefork";
-  }
+  for (const ModelName& n : kModelNames)
+    if (n.model == m) return n.name;
   return "?";
 }
 

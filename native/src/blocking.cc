@@ -65,22 +65,32 @@ BlockingServer::BlockingServer(const BlockingConfig& cfg, const ConnLimits& limi
     : cfg_(cfg), limits_(limits), listeners_(std::move(listeners)), stats_(std::move(stats)) {
   const bool polled = cfg_.share == Share::kEpoll || cfg_.share == Share::kExclusive;
   for (int fd : listeners_) set_blocking(fd, !polled || cfg_.kind != BlockingConfig::kPrethread);
-  if (cfg_.kind == BlockingConfig::kPrefork) {
-    // Controls and every child's counters, shared with the children across fork().
-    map_bytes_ = sizeof(Shared) + 64 + sizeof(ThreadStats) * static_cast<size_t>(cfg_.waiters);
+  const int shared_entries = cfg_.kind == BlockingConfig::kPrefork ? cfg_.waiters
+                             : cfg_.kind == BlockingConfig::kFork  ? 1
+                                                                   : 0;
+  if (shared_entries > 0) {
+    // Controls and the children's counters, shared with the children across fork().
+    map_bytes_ = sizeof(Shared) + 64 + sizeof(ThreadStats) * static_cast<size_t>(shared_entries);
     void* m = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
     shared_ = new (m) Shared();
     ctl_ = &shared_->ctl;
     const uintptr_t base = (reinterpret_cast<uintptr_t>(m) + sizeof(Shared) + 63) & ~uintptr_t{63};
-    stats_.clear();
-    for (int i = 0; i < cfg_.waiters; i++)
-      stats_.push_back(new (reinterpret_cast<void*>(base + static_cast<uintptr_t>(i) * sizeof(ThreadStats)))
-                           ThreadStats());
+    for (int i = 0; i < shared_entries; i++)
+      shared_views_.push_back(new (reinterpret_cast<void*>(base + static_cast<uintptr_t>(i) * sizeof(ThreadStats)))
+                                  ThreadStats());
+    // prefork: each child's own entry; fork: the acceptor's (given), then the children's.
+    if (cfg_.kind == BlockingConfig::kPrefork) stats_ = shared_views_;
+    if (cfg_.kind == BlockingConfig::kFork) stats_.push_back(shared_views_[0]);
+  }
+  if (cfg_.kind == BlockingConfig::kFork) {
+    // The acceptor's accept() returns every 100 ms with nothing, so that exited children are reaped.
+    timeval tv{0, 100 * 1000};
+    setsockopt(listeners_[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
 }
 
-ThreadStats* BlockingServer::proc_stats(int i) { return stats_[static_cast<size_t>(i)]; }
+ThreadStats* BlockingServer::shared_stats(int i) { return shared_views_[static_cast<size_t>(i)]; }
 
 BlockingServer::~BlockingServer() {
   stop();
@@ -98,7 +108,7 @@ void BlockingServer::start() {
     auto w = std::make_unique<Waiter>();
     w->listen_fd = listeners_[cfg_.share == Share::kReusePort && pool ? i : 0];
     if (shared_) w->in_wait = &shared_->in_wait[i];
-    w->stats = stats_[cfg_.kind == BlockingConfig::kThread ? 0 : i];
+    w->stats = stats_[pool ? i : 0];
     if (polled) {
       w->epfd = epoll_create1(EPOLL_CLOEXEC);
       if (w->epfd < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
@@ -110,8 +120,8 @@ void BlockingServer::start() {
     waiters_.push_back(std::move(w));
   }
   started_ = true;
+  parent_ = getpid();  // the children's (prefork, fork): they die when it does
   if (cfg_.kind == BlockingConfig::kPrefork) {
-    const pid_t parent = getpid();
     for (auto& w : waiters_) {
       const pid_t pid = fork();
       if (pid < 0) {
@@ -119,10 +129,7 @@ void BlockingServer::start() {
         stop();
         throw std::system_error(e, std::generic_category(), "fork");
       }
-      if (pid == 0) {
-        parent_ = parent;
-        child_main(*w);
-      }
+      if (pid == 0) child_main(*w);
       w->pid = pid;
     }
     return;
@@ -197,6 +204,12 @@ void BlockingServer::stop() {
   interrupt_waiters();
   for (auto& w : waiters_)
     if (w->thread.joinable()) w->thread.join();
+  // fork: no child is made any more; those still serving go now.
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (pid_t pid : children_) kill(pid, SIGKILL);
+  }
+  reap_children(true);
   std::unique_lock<std::mutex> lk(mu_);
   cv_.wait(lk, [this] { return conn_threads_ == 0; });
   lk.unlock();
@@ -256,6 +269,7 @@ int BlockingServer::accept_one(Waiter& w) {
     const int e = errno;
     w.in_wait->store(false, std::memory_order_release);
     if (fd < 0 && e == EINTR) return -1;
+    if (fd < 0 && (e == EAGAIN || e == EWOULDBLOCK) && cfg_.kind == BlockingConfig::kFork) return -1;  // the reap tick
     st.wakeups.add();
     errno = e;
   }
@@ -282,8 +296,10 @@ void BlockingServer::wait_loop(Waiter& w) {
   sigemptyset(&set);
   sigaddset(&set, kWakeSignal);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  const bool forks = cfg_.kind == BlockingConfig::kFork;
   while (!ctl_->stopping.load(std::memory_order_acquire)) {
     const int fd = accept_one(w);
+    if (forks) reap_children(false);
     if (fd < 0) continue;
     uint64_t open = 0;
     for (const ThreadStats* s : stats_) open += s->active.get();
@@ -294,23 +310,90 @@ void BlockingServer::wait_loop(Waiter& w) {
     }
     if (cfg_.kind == BlockingConfig::kThread) {
       spawn_conn_thread(fd);
+    } else if (forks) {
+      spawn_conn_process(fd);
     } else {
       serve(fd, *w.stats, nullptr);
     }
   }
 }
 
-void BlockingServer::child_main(Waiter& w) {
+void BlockingServer::after_fork_in_child() {
   is_child_ = true;
+  // Another thread of the parent may have held the lock at the fork: this process starts
+  // with its own (no thread of the parent's runs here).
+  new (&mu_) std::mutex();
+  new (&cv_) std::condition_variable();
+  open_fds_.clear();
+  children_.clear();
   // Die with the parent, even if it is SIGKILLed.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent_) _exit(0);
+}
+
+void BlockingServer::child_main(Waiter& w) {
+  after_fork_in_child();
   // Keep only this child's listener (and 0-2): the host program's sockets and pipes must not
   // stay open here after their owner closes them (a peer would never see the FIN).
   if (w.listen_fd > 3) close_range(3, static_cast<unsigned>(w.listen_fd) - 1, 0);
   close_range(static_cast<unsigned>(w.listen_fd) + 1, ~0U, 0);
   wait_loop(w);
   _exit(0);
+}
+
+void BlockingServer::spawn_conn_process(int fd) {
+  ThreadStats& st = *stats_[1];
+  st.spawned.add_atomic();
+  st.live.add_atomic();
+  const pid_t pid = fork();
+  if (pid == 0) conn_process_main(fd);
+  close(fd);  // the child's copy serves it
+  if (pid < 0) {
+    st.live.sub_atomic();
+    stats_[0]->accept_errors[kOtherErr].add();
+    return;
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  children_.insert(pid);
+}
+
+void BlockingServer::conn_process_main(int fd) {
+  after_fork_in_child();
+  // Keep only the connection (and 0-2): the listener and the host program's sockets and
+  // pipes must not stay open here after their owners close them.
+  if (fd > 3) close_range(3, static_cast<unsigned>(fd) - 1, 0);
+  close_range(static_cast<unsigned>(fd) + 1, ~0U, 0);
+  ThreadStats mine;  // this connection's counts, folded into the shared entry
+  serve(fd, mine, stats_[1]);
+  stats_[1]->live.sub_atomic();
+  _exit(0);
+}
+
+void BlockingServer::reap_children(bool all) {
+  // A child says it is done (live) just before it exits: reap only while some have said so
+  // and are not reaped yet, and look at every child once a second whatever they said (one
+  // killed by a signal never said so; it is counted out here).
+  const ThreadStats* st = stats_.size() > 1 ? stats_[1] : nullptr;
+  if (cfg_.kind != BlockingConfig::kFork || st == nullptr) return;
+  const int64_t now = now_ms();
+  const bool full = all || now >= next_full_reap_ms_;
+  if (!full && st->spawned.get() - st->live.get() <= reaped_) return;
+  if (full) next_full_reap_ms_ = now + 1000;
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto it = children_.begin(); it != children_.end();) {
+    int status = 0;
+    pid_t r;
+    while ((r = waitpid(*it, &status, all ? 0 : WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (r == 0) {
+      ++it;
+      continue;
+    }
+    // One that exited said so; one killed by a signal (stop()'s SIGKILL, or anyone's) did not.
+    if (r == *it && WIFSIGNALED(status) && stats_[1]->live.get() > 0) stats_[1]->live.sub_atomic();
+    reaped_++;
+    it = children_.erase(it);
+  }
 }
 
 void BlockingServer::spawn_conn_thread(int fd) {

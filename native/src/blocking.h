@@ -5,6 +5,12 @@
 // model / threads (N):
 //   iterative — 1 thread: accept one connection, serve it to its end, accept the next.
 //               Everyone else waits in the accept queue. N must be 1.
+//   fork      — 1 acceptor thread blocking in accept(); a fork()ed child per connection,
+//               which keeps only that connection open, serves it, and exits (the parent
+//               closes its copy at once). The children's counters are folded into one
+//               entry in a MAP_SHARED mapping; the acceptor reaps them (waitpid by pid, at
+//               the latest every 100 ms: the listener has a 100 ms SO_RCVTIMEO); stop()
+//               SIGKILLs and reaps those still running. N must be 1 (the acceptor).
 //   thread    — 1 acceptor thread blocking in accept(); a new thread per connection
 //               (256 KiB stack), which serves it and exits. N must be 1 (the acceptor).
 //   prethread — N threads share the listener (see `share`); each accepts one connection,
@@ -28,7 +34,8 @@
 //               queue by the connection's hash; no waiter ever wakes for another's.
 //
 // Counters: wakeups (a wait that returned with something to do), futile_wakeups (an
-// accept() that then found EAGAIN), spawned/live (model thread's connection threads).
+// accept() that then found EAGAIN), spawned/live (the connection threads of model thread,
+// the connection processes of model fork).
 // pause() stops calling accept(): waiters blocked in accept() or epoll_wait() are
 // interrupted by a signal (SIGURG, whose handler does nothing and has no SA_RESTART);
 // stop() also shuts down every open connection so blocked reads return.
@@ -55,7 +62,7 @@ namespace tcplab {
 enum class Share { kAccept, kEpoll, kExclusive, kReusePort };
 
 struct BlockingConfig {
-  enum Kind { kIterative, kThread, kPrethread, kPrefork } kind = kIterative;
+  enum Kind { kIterative, kFork, kThread, kPrethread, kPrefork } kind = kIterative;
   int waiters = 1;
   Share share = Share::kAccept;
   int64_t idle_timeout_ms = 60000;
@@ -67,14 +74,16 @@ class BlockingServer {
  public:
   // listeners: one per waiter for Share::kReusePort, else one (it owns and closes them).
   // stats: one per waiter (iterative, prethread), or the acceptor's and the connection
-  // threads' (thread: two, the second with many writers).
+  // threads' (thread: two, the second with many writers), or the acceptor's (fork: its
+  // children's entry is in the shared mapping, shared_stats(0)); none for prefork.
   BlockingServer(const BlockingConfig& cfg, const ConnLimits& limits, std::vector<int> listeners,
                  std::vector<ThreadStats*> stats);
   ~BlockingServer();
 
   void start();  // throws std::system_error (pthread_create, epoll_create1, fork, mmap)
-  // prefork: the N waiters' counters, in memory shared with the children (valid from construction).
-  ThreadStats* proc_stats(int i);
+  // The counters in memory shared with child processes (valid from construction): prefork's
+  // N waiters', fork's connection processes' (one entry).
+  ThreadStats* shared_stats(int i);
   void pause();
   void resume();
   void set_accept_rate(uint64_t per_second);
@@ -95,6 +104,10 @@ class BlockingServer {
 
   void wait_loop(Waiter& w);
   [[noreturn]] void child_main(Waiter& w);
+  void after_fork_in_child();
+  void spawn_conn_process(int fd);
+  [[noreturn]] void conn_process_main(int fd);
+  void reap_children(bool all);
   int accept_one(Waiter& w);  // a connection, or -1 (stopping, paused, or an error counted)
   void spawn_conn_thread(int fd);
   void serve(int fd, ThreadStats& st, ThreadStats* fold_to);
@@ -127,8 +140,12 @@ class BlockingServer {
   bool is_child_ = false;
   std::mutex mu_;  // guards the rest
   std::condition_variable cv_;
-  std::unordered_set<int> open_fds_;  // connections being served (stop() shuts them down)
-  uint64_t conn_threads_ = 0;         // model thread: connection threads running
+  std::unordered_set<int> open_fds_;    // connections being served (stop() shuts them down)
+  uint64_t conn_threads_ = 0;           // model thread: connection threads running
+  std::unordered_set<pid_t> children_;  // model fork: connection processes not yet reaped
+  uint64_t reaped_ = 0;                 // model fork: of them, reaped (only the acceptor writes)
+  int64_t next_full_reap_ms_ = 0;
+  std::vector<ThreadStats*> shared_views_;
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -69,19 +69,30 @@ Loop::~Loop() {
   close(wake_fd_);
 }
 
-void Loop::start() {
+void Loop::prepare() {
   if (pool_ != nullptr) conn_interest_flags_ |= kOneShot;
   if (listen_fd_ >= 0) spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  thread_ = std::thread([this] {
-    std::string name = std::string("tcplab-") + opts_.role + std::to_string(opts_.index);
-    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-    // An exception must not take the process down with it: the loop stops, and says why.
-    try {
-      run();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "tcplab: %s stopped: %s\n", name.c_str(), e.what());
-    }
-  });
+}
+
+void Loop::run_guarded() {
+  std::string name = std::string("tcplab-") + opts_.role + std::to_string(opts_.index);
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  // An exception must not take the process down with it: the loop stops, and says why.
+  try {
+    run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tcplab: %s stopped: %s\n", name.c_str(), e.what());
+  }
+}
+
+void Loop::start() {
+  prepare();
+  thread_ = std::thread([this] { run_guarded(); });
+}
+
+void Loop::run_here() {
+  prepare();
+  run_guarded();
 }
 
 void Loop::stop() {
@@ -320,7 +331,7 @@ void Loop::on_conn(Conn* c, uint32_t mask) {
     // (The worker that last held c wrote its state before re-arming it.)
     if (!c->lingering && (!c->request_pending() || c->timer_list != 1)) touch(c, idle_);
     c->busy.store(true, std::memory_order_relaxed);
-    pool_->submit(c, mask);
+    pool_->submit(c, mask, *this);
     return;
   }
   Next next = (mask & kWritable) && c->want_write ? c->on_writable(stats_) : c->on_readable(stats_, mask & kHangup);

@@ -5,6 +5,8 @@
 //   acceptor  — one loop with only the listener; it hands fds to N loops (post_fd)
 //   workers   — one loop with the listener; connection events go to a WorkerPool
 //               (EPOLLONESHOT), workers hand closes back (post_done)
+//   reactors+workers — N loops as reuseport, their connection events to one WorkerPool
+//   reactor-procs — N loops as reuseport, each run by a fork()ed process (run_here)
 //
 // Thread safety: methods marked "any thread" may be called from other threads;
 // everything else runs in the loop's thread (asserted in debug builds).
@@ -58,6 +60,12 @@ class Loop {
   void set_pool(WorkerPool* pool) { pool_ = pool; }
 
   void start();
+  // Instead of start(): run the loop in the calling thread until stop() (reactor-procs: the
+  // main thread of a forked child).
+  void run_here();
+  // The fds this loop owns (its poller's, its wake-up eventfd, its listener): a forked
+  // child keeps these and closes the rest.
+  std::vector<int> own_fds() const { return {poller_.fd(), wake_fd_, listen_fd_}; }
   void stop();  // any thread: ask the loop to return; join() waits for it
   void join();
   void wake();  // any thread: re-read AcceptControl
@@ -77,6 +85,8 @@ class Loop {
     int64_t timeout_ms = 0;
   };
 
+  void prepare();
+  void run_guarded();
   void run();
   void on_acceptable();
   void adopt(int fd);

@@ -43,6 +43,8 @@ class Poller {
   // out (0 on timeout or EINTR), or -errno.
   int wait(FiredEvent* out, int max, int timeout_ms);
 
+  int fd() const { return fd_; }
+
  private:
   int fd_;
   struct Scratch;  // the backend's own event array

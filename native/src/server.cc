@@ -3,7 +3,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -66,12 +70,65 @@ Server::Server(const ServerConfig& cfg) : cfg_(cfg) {
   limits_.body_timeout_ms = cfg.body_timeout_ms;
   limits_.work_us = cfg.work_us;
   limits_.work_sleep = cfg.work_sleep;
-  accept_.max_connections = cfg.max_connections;
   limits_.in_cap = std::max<size_t>(16384, cfg.max_header_bytes + 1024);
   limits_.out_cap = 16384;
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+  if (procs_map_) {
+    accept_->~AcceptControl();
+    munmap(procs_map_, procs_map_bytes_);
+  }
+}
+
+void Server::map_proc_stats(int n) {
+  procs_map_bytes_ = sizeof(AcceptControl) + 64 + sizeof(ThreadStats) * static_cast<size_t>(n);
+  void* m = mmap(nullptr, procs_map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) throw SysError{errno, "mmap"};
+  procs_map_ = m;
+  accept_ = new (m) AcceptControl();
+  const uintptr_t base = (reinterpret_cast<uintptr_t>(m) + sizeof(AcceptControl) + 63) & ~uintptr_t{63};
+  for (int i = 0; i < n; i++)
+    proc_stats_.push_back(new (reinterpret_cast<void*>(base + static_cast<uintptr_t>(i) * sizeof(ThreadStats)))
+                              ThreadStats());
+}
+
+void Server::fork_procs() {
+  const pid_t parent = getpid();
+  for (size_t i = 0; i < loops_.size(); i++) {
+    const pid_t pid = fork();
+    if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
+    if (pid > 0) {
+      procs_.push_back(pid);
+      continue;
+    }
+    // The child: its loop's fds (and 0-2) only, so that no socket or pipe of the host
+    // program stays open here after its owner closes it; it dies with the parent.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(0);
+    std::vector<int> keep = loops_[i]->own_fds();
+    std::sort(keep.begin(), keep.end());
+    unsigned from = 3;
+    for (int fd : keep) {
+      if (fd < 3) continue;
+      if (static_cast<unsigned>(fd) > from) close_range(from, static_cast<unsigned>(fd) - 1, 0);
+      from = static_cast<unsigned>(fd) + 1;
+    }
+    close_range(from, ~0U, 0);
+    loops_[i]->run_here();
+    _exit(0);
+  }
+}
+
+void Server::reap_procs() {
+  for (pid_t pid : procs_) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  procs_.clear();
+}
 
 int Server::listen() {
   const int n = cfg_.threads;
@@ -89,10 +146,18 @@ int Server::listen() {
     LoopOptions o = base;
     o.role = role;
     o.index = index;
-    ThreadStats* st = add_stats(std::string(role) + std::to_string(index));
-    loops_.push_back(std::make_unique<Loop>(o, limits_, *st, accept_));
+    ThreadStats* st;
+    if (cfg_.model == Model::kReactorProcs) {  // a child process's: in the shared mapping
+      st = proc_stats_[static_cast<size_t>(index)];
+      views_.push_back(ThreadView{std::string(role) + std::to_string(index), st});
+    } else {
+      st = add_stats(std::string(role) + std::to_string(index));
+    }
+    loops_.push_back(std::make_unique<Loop>(o, limits_, *st, *accept_));
     return loops_.back().get();
   };
+  if (cfg_.model == Model::kReactorProcs && !procs_map_) map_proc_stats(n);
+  accept_->max_connections = cfg_.max_connections;
 
   int port = cfg_.port;
   auto listener = [&](bool reuse_port) {
@@ -109,12 +174,25 @@ int Server::listen() {
         break;
       }
       case Model::kReusePort:
+      case Model::kReactorProcs:
         for (int i = 0; i < n; i++) {
-          Loop* l = add_loop("loop", i);
+          Loop* l = add_loop(cfg_.model == Model::kReactorProcs ? "proc" : "loop", i);
           l->set_listener(listener(true));
           accepting_.push_back(l);
         }
         break;
+      case Model::kReactorsWorkers: {
+        for (int i = 0; i < n; i++) {
+          Loop* l = add_loop("reactor", i);
+          l->set_listener(listener(true));
+          accepting_.push_back(l);
+        }
+        std::vector<ThreadStats*> ws;
+        for (int i = 0; i < n; i++) ws.push_back(add_stats("worker" + std::to_string(i)));
+        pool_ = std::make_unique<WorkerPool>(ws);
+        for (Loop* l : accepting_) l->set_pool(pool_.get());
+        break;
+      }
       case Model::kAcceptor: {
         Loop* acc = add_loop("accept", 0);
         acc->set_listener(listener(cfg_.reuse_port));
@@ -125,12 +203,14 @@ int Server::listen() {
         break;
       }
       case Model::kIterative:
+      case Model::kFork:
       case Model::kThread:
       case Model::kPrethread:
       case Model::kPrefork: {
         const bool pool = cfg_.model == Model::kPrethread || cfg_.model == Model::kPrefork;
         BlockingConfig b;
         b.kind = cfg_.model == Model::kIterative ? BlockingConfig::kIterative
+                 : cfg_.model == Model::kFork    ? BlockingConfig::kFork
                  : cfg_.model == Model::kThread  ? BlockingConfig::kThread
                  : cfg_.model == Model::kPrefork ? BlockingConfig::kPrefork
                                                  : BlockingConfig::kPrethread;
@@ -154,13 +234,16 @@ int Server::listen() {
         } else if (cfg_.model == Model::kThread) {
           st.push_back(add_stats("accept0"));
           st.push_back(add_stats("conns"));
+        } else if (cfg_.model == Model::kFork) {
+          st.push_back(add_stats("accept0"));
         } else if (cfg_.model == Model::kPrethread) {
           for (int i = 0; i < n; i++) st.push_back(add_stats("waiter" + std::to_string(i)));
         }
         blocking_ = std::make_unique<BlockingServer>(b, limits_, std::move(fds), std::move(st));
-        // prefork: the children's counters live in the mapping they share with this process.
+        // prefork, fork: the children's counters live in the mapping they share with this process.
         for (int i = 0; cfg_.model == Model::kPrefork && i < n; i++)
-          views_.push_back(ThreadView{"proc" + std::to_string(i), blocking_->proc_stats(i)});
+          views_.push_back(ThreadView{"proc" + std::to_string(i), blocking_->shared_stats(i)});
+        if (cfg_.model == Model::kFork) views_.push_back(ThreadView{"conns", blocking_->shared_stats(0)});
         break;
       }
       case Model::kWorkers: {
@@ -168,7 +251,7 @@ int Server::listen() {
         r->set_listener(listener(cfg_.reuse_port));
         std::vector<ThreadStats*> ws;
         for (int i = 0; i < n; i++) ws.push_back(add_stats("worker" + std::to_string(i)));
-        pool_ = std::make_unique<WorkerPool>(ws, *r);
+        pool_ = std::make_unique<WorkerPool>(ws);
         r->set_pool(pool_.get());
         accepting_.push_back(r);
         break;
@@ -182,23 +265,29 @@ int Server::listen() {
     discard();
     throw;
   }
-  accept_.all_stats.clear();
-  for (const ThreadView& v : views_) accept_.all_stats.push_back(v.stats);
+  accept_->all_stats.clear();
+  for (const ThreadView& v : views_) accept_->all_stats.push_back(v.stats);
   // Threads: a failure to start one (EAGAIN) stops and joins those already running.
   started_ = true;
   try {
     if (pool_) pool_->start();
     if (blocking_) {
       blocking_->start();
-      if (accept_.paused.load()) blocking_->pause();
+      if (accept_->paused.load()) blocking_->pause();
     }
-    for (auto& l : loops_) l->start();
+    if (cfg_.model == Model::kReactorProcs) {
+      fork_procs();
+    } else {
+      for (auto& l : loops_) l->start();
+    }
   } catch (const std::system_error& e) {
     stop();
     started_ = false;
     stopped_ = false;
     discard();
-    throw SysError{e.code().value(), "pthread_create"};
+    // std::thread says only what went wrong; our own throws name their call first.
+    const std::string call = syscall_of(e);
+    throw SysError{e.code().value(), call == "fork" || call.rfind("epoll", 0) == 0 ? call : "pthread_create"};
   }
   // A rate set before listen() is spread over the accepting loops that exist now.
   set_accept_rate(accept_rate_);
@@ -222,18 +311,18 @@ std::string Server::syscall_of(const std::system_error& e) {
 }
 
 void Server::notify_accepting_loops() {
-  accept_.generation.fetch_add(1, std::memory_order_acq_rel);
+  accept_->generation.fetch_add(1, std::memory_order_acq_rel);
   for (Loop* l : accepting_) l->wake();
 }
 
 void Server::pause() {
-  accept_.paused.store(true, std::memory_order_release);
+  accept_->paused.store(true, std::memory_order_release);
   if (blocking_) blocking_->pause();
   notify_accepting_loops();
 }
 
 void Server::resume() {
-  accept_.paused.store(false, std::memory_order_release);
+  accept_->paused.store(false, std::memory_order_release);
   if (blocking_) blocking_->resume();
   notify_accepting_loops();
 }
@@ -242,8 +331,8 @@ void Server::set_accept_rate(uint64_t per_second) {
   accept_rate_ = per_second;
   if (blocking_) blocking_->set_accept_rate(per_second);
   const uint64_t k = accepting_.empty() ? 1 : accepting_.size();
-  accept_.rate_per_loop.store(per_second / k, std::memory_order_relaxed);
-  accept_.rate_remainder.store(per_second % k, std::memory_order_relaxed);
+  accept_->rate_per_loop.store(per_second / k, std::memory_order_relaxed);
+  accept_->rate_remainder.store(per_second % k, std::memory_order_relaxed);
   notify_accepting_loops();
 }
 
@@ -253,6 +342,7 @@ void Server::stop() {
   // Loops first (no new events reach the pool), then the workers (they may still
   // re-arm or hand back connections, harmlessly), then the fds: ~Loop closes them.
   if (blocking_) blocking_->stop();
+  reap_procs();  // reactor-procs: the children run the loops
   for (auto& l : loops_) l->stop();
   for (auto& l : loops_) l->join();
   if (pool_) {

@@ -9,14 +9,23 @@
 //               (muduo style). N+1 threads.
 //   workers   — 1 reactor thread accepts and waits for events; N worker threads do
 //               the I/O, re-arming EPOLLONESHOT after each event. N+1 threads.
-//   iterative, thread, prethread, prefork — the blocking designs, with `share` for prethread's
-//               waiters: see blocking.h.
+//   reactors+workers — N reactor threads, each with its own SO_REUSEPORT listener and
+//               epoll instance, hand every connection event to one pool of N worker
+//               threads (EPOLLONESHOT, as workers does). 2N threads.
+//   reactor-procs — N fork()ed processes, each with its own SO_REUSEPORT listener and one
+//               loop (nginx's worker processes). Each child keeps only its loop's fds, dies
+//               with its parent (PR_SET_PDEATHSIG); its counters and the accept controls
+//               live in a MAP_SHARED mapping; stop() SIGKILLs and reaps the children.
+//   iterative, fork, thread, prethread, prefork — the blocking designs, with `share` for
+//               the pools' waiters: see blocking.h.
 // trigger: edge (EPOLLET, default) or level, for listeners and connections alike
 // (the reactor models).
 //
 // Thread safety: listen/stop from one controlling thread (the JS thread);
 // pause/resume/set_accept_rate and reading threads()' counters (relaxed atomics) from any thread.
 #pragma once
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,7 +40,36 @@
 
 namespace tcplab {
 
-enum class Model { kSingle, kReusePort, kAcceptor, kWorkers, kIterative, kThread, kPrethread, kPrefork };
+enum class Model {
+  kSingle,
+  kReusePort,
+  kAcceptor,
+  kWorkers,
+  kReactorsWorkers,
+  kReactorProcs,
+  kIterative,
+  kFork,
+  kThread,
+  kPrethread,
+  kPrefork
+};
+
+// Every model's name, as the options and the stats spell it.
+struct ModelName {
+  const char* name;
+  Model model;
+};
+inline constexpr ModelName kModelNames[] = {{"single", Model::kSingle},
+                                            {"reuseport", Model::kReusePort},
+                                            {"acceptor", Model::kAcceptor},
+                                            {"workers", Model::kWorkers},
+                                            {"reactors+workers", Model::kReactorsWorkers},
+                                            {"reactor-procs", Model::kReactorProcs},
+                                            {"iterative", Model::kIterative},
+                                            {"fork", Model::kFork},
+                                            {"thread", Model::kThread},
+                                            {"prethread", Model::kPrethread},
+                                            {"prefork", Model::kPrefork}};
 
 struct ServerConfig {
   std::string host = "0.0.0.0";
@@ -68,7 +106,7 @@ class Server {
   void pause();
   void resume();
   void set_accept_rate(uint64_t per_second);
-  bool paused() const { return accept_.paused.load(); }
+  bool paused() const { return accept_->paused.load(); }
   uint64_t accept_rate() const { return accept_rate_; }
   // Stops the threads, joins them, closes every fd. Idempotent.
   void stop();
@@ -82,11 +120,15 @@ class Server {
  private:
   void notify_accepting_loops();
   void discard();
+  void map_proc_stats(int n);
+  void fork_procs();
+  void reap_procs();
   static std::string syscall_of(const std::system_error& e);
 
   ServerConfig cfg_;
   ConnLimits limits_;
-  AcceptControl accept_;
+  AcceptControl own_accept_;
+  AcceptControl* accept_ = &own_accept_;  // reactor-procs: in the mapping shared with the children
   uint64_t accept_rate_ = 0;
   std::vector<std::unique_ptr<ThreadStats>> stats_;
   std::vector<ThreadView> views_;
@@ -94,6 +136,11 @@ class Server {
   std::vector<Loop*> accepting_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<BlockingServer> blocking_;  // the blocking designs, instead of loops
+  // reactor-procs: the accept controls and the children's counters (MAP_SHARED), the children.
+  void* procs_map_ = nullptr;
+  size_t procs_map_bytes_ = 0;
+  std::vector<ThreadStats*> proc_stats_;
+  std::vector<pid_t> procs_;
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -27,10 +27,10 @@ void WorkerPool::start() {
   }
 }
 
-void WorkerPool::submit(Conn* c, uint32_t mask) {
+void WorkerPool::submit(Conn* c, uint32_t mask, Loop& reactor) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Job{c, mask});
+    queue_.push_back(Job{c, mask, &reactor});
   }
   cv_.notify_one();
 }
@@ -64,12 +64,13 @@ void WorkerPool::run(size_t i) {
     }
     Conn* c = job.conn;
     Next next = (job.mask & kWritable) && c->want_write ? c->on_writable(st) : c->on_readable(st, job.mask & kHangup);
+    Loop& reactor = *job.reactor;
     if (next == Next::kClose) {
-      reactor_.post_done(c, next);  // stays busy: only the reactor touches it from now on
+      reactor.post_done(c, next);  // stays busy: only the reactor touches it from now on
       continue;
     }
-    if (next == Next::kLinger) reactor_.post_done(c, next);  // the reactor moves its timer
-    reactor_.rearm(c, next);
+    if (next == Next::kLinger) reactor.post_done(c, next);  // the reactor moves its timer
+    reactor.rearm(c, next);
   }
 }
 

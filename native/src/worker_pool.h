@@ -1,11 +1,11 @@
-// WorkerPool: the workers model's thread pool. The reactor loop submits a
+// WorkerPool: the thread pool of the workers and reactors+workers models. A reactor loop submits a
 // connection whose EPOLLONESHOT interest just fired (so no other event for it can
 // arrive); a worker does the I/O, then re-arms the interest or hands the
 // connection back to the reactor to close. This is the design of many small C
 // web servers; it costs a queue hand-off, a wake-up and an epoll_ctl per event,
 // which is what the lab shows next to the other models.
 //
-// Thread safety: submit() from the reactor thread; start/stop/join from the owner.
+// Thread safety: submit() from the reactor threads; start/stop/join from the owner.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -24,14 +24,15 @@ class Loop;
 class WorkerPool {
  public:
   // stats[i] is written by worker i only.
-  WorkerPool(std::vector<ThreadStats*> stats, Loop& reactor) : stats_(std::move(stats)), reactor_(reactor) {}
+  explicit WorkerPool(std::vector<ThreadStats*> stats) : stats_(std::move(stats)) {}
   ~WorkerPool() {
     stop();
     join();
   }
 
   void start();
-  void submit(Conn* c, uint32_t mask);
+  // c's event, from `reactor`, the loop that owns c (and takes it back).
+  void submit(Conn* c, uint32_t mask, Loop& reactor);
   void stop();
   void join();
 
@@ -39,11 +40,11 @@ class WorkerPool {
   struct Job {
     Conn* conn;
     uint32_t mask;
+    Loop* reactor;
   };
   void run(size_t i);
 
   std::vector<ThreadStats*> stats_;
-  Loop& reactor_;
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable cv_;

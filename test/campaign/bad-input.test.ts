@@ -33,7 +33,10 @@ const FLAGS: Case[] = [
   [['up', '--connections', '0'], 'lab up: --connections: got 0: an integer from 1 to 100000'],
   [['up', '--duration', 'ten'], 'lab up: --duration: got "ten": an integer from 1 to 3600'],
   [['up', '--backlog', '1.5'], 'lab up: --backlog: got 1.5: an integer from -2147483648 to 2147483647'],
-  [['up', '--model', 'fast'], 'lab up: --model: got "fast": one of single, reuseport, acceptor, workers, iterative, thread, prethread, prefork'],
+  [
+    ['up', '--model', 'fast'],
+    'lab up: --model: got "fast": one of single, reuseport, acceptor, workers, reactors+workers, reactor-procs, iterative, fork, thread, prethread, prefork',
+  ],
   [['up', '--trigger', 'both'], 'lab up: --trigger: got "both": one of edge, level'],
   [['up', '--loadgen', 'siege'], 'lab up: --loadgen: got "siege": one of autocannon, ab, wrk, wrk2'],
   [['up', '--share', 'herd'], 'lab up: --share: got "herd": one of accept, epoll, exclusive, reuseport'],
@@ -70,7 +73,7 @@ const FLAGS: Case[] = [
   [['run', '--set', 'server.backlog=1'], "lab run: required option '--scenario <name>' not specified"],
   [
     ['run', '--scenario', 'backlog', '--set', 'server.model=fast'],
-    'lab run: sweep point p001 (server.model=fast): server.model: got "fast": one of single, reuseport, acceptor, workers, iterative, thread, prethread, prefork',
+    'lab run: sweep point p001 (server.model=fast): server.model: got "fast": one of single, reuseport, acceptor, workers, reactors+workers, reactor-procs, iterative, fork, thread, prethread, prefork',
   ],
   [
     ['run', '--scenario', 'backlog', '--set', 'output=x,y'],

@@ -10,7 +10,7 @@ export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]>
   [
     'model unknown',
     'scenario: {name: backlog}\nserver: {model: fast}\n',
-    'server.model: got "fast": one of single, reuseport, acceptor, workers, iterative, thread, prethread, prefork',
+    'server.model: got "fast": one of single, reuseport, acceptor, workers, reactors+workers, reactor-procs, iterative, fork, thread, prethread, prefork',
   ],
   ['threads 0', 'scenario: {name: backlog}\nserver: {threads: 0}\n', 'server.threads: got 0: an integer from 1 to 256'],
   ['threads not an integer', 'scenario: {name: backlog}\nserver: {threads: 1.5}\n', 'server.threads: got 1.5: an integer from 1 to 256'],

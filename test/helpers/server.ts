@@ -16,12 +16,17 @@ export function useServer(options: ServerOptions = {}): { server: () => ServerT;
 }
 
 /**
- * The designs the HTTP suites run on: the reactor as before, and each blocking design
- * (native/src/blocking.h), whose connections are served with blocking reads and writes.
+ * The designs the HTTP suites run on: the single reactor, the reactor designs of more than one
+ * loop that the suites did not cover (reactors with a worker pool, reactors in processes), and
+ * each blocking design (native/src/blocking.h), whose connections are served with blocking
+ * reads and writes.
  */
 export const DESIGNS: Array<[string, ServerOptions]> = [
   ['single', {}],
+  ['reactors+workers ×2', { model: 'reactors+workers', threads: 2 }],
+  ['reactor-procs ×3', { model: 'reactor-procs', threads: 3 }],
   ['iterative', { model: 'iterative' }],
+  ['fork', { model: 'fork' }],
   ['thread', { model: 'thread' }],
   ['prethread ×4, share accept', { model: 'prethread', threads: 4 }],
   ['prethread ×4, share exclusive', { model: 'prethread', threads: 4, share: 'exclusive' }],

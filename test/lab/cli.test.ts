@@ -42,7 +42,7 @@ describe('the same bad value: one message from a flag and from a lab file', () =
       '--model',
       'server: {model: fast}',
       'server.model',
-      'got "fast": one of single, reuseport, acceptor, workers, iterative, thread, prethread, prefork',
+      'got "fast": one of single, reuseport, acceptor, workers, reactors+workers, reactor-procs, iterative, fork, thread, prethread, prefork',
     ],
     [['--trigger', 'both'], '--trigger', 'server: {trigger: both}', 'server.trigger', 'got "both": one of edge, level'],
     [['--idle-timeout', '-1'], '--idle-timeout', 'server: {idleTimeoutMs: -1}', 'server.idleTimeoutMs', 'got -1: an integer from 0 to 86400000'],

@@ -3,7 +3,7 @@
 // sock_diag), how many threads run, how waiters sharing one port wake, and that pause,
 // the idle timeout and close() work with threads blocked in accept() and read().
 import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Server, sockDiag, type ServerOptions } from '../../native/index.js';
 import { exchange, GET, open, parseResponses, request } from '../helpers/http.js';
@@ -106,6 +106,71 @@ describe('who is served, who waits', () => {
     for (const pid of pids) expect(existsSync(`/proc/${pid}`), `child ${pid} reaped`).toBe(false);
     // The counters stay readable after close() (the two queued clients were taken as the first ones left).
     expect(s.stats().total.accepted).toBeGreaterThanOrEqual(3);
+  });
+
+  it('fork per connection: 30 open connections are 30 child processes, each with only its connection open; each leaves, reaped, when its client closes; close() kills and reaps the rest', async () => {
+    const kids = () =>
+      readFileSync(`/proc/self/task/${s.stats().perThread[0]!.tid}/children`, 'utf8')
+        .split(' ')
+        .filter((x) => x.trim())
+        .map(Number);
+    const s = new Server({ host: '127.0.0.1', port: 0, backlog: 128, model: 'fork' });
+    const { port } = await s.listen();
+    const socks = await Promise.all(Array.from({ length: 30 }, () => open(port)));
+    let pids: number[] = [];
+    try {
+      for (const x of socks) await request(x);
+      const st = s.stats().total;
+      expect(st.connThreadsSpawned).toBe(30);
+      expect(st.connThreadsLive).toBe(30);
+      expect(st.active).toBe(30);
+      pids = kids();
+      expect(pids).toHaveLength(30);
+      // A child holds its one connection (and 0-2): not the listener, not this process's sockets.
+      const fds = readdirSync(`/proc/${pids[0]}/fd`).filter((fd) => Number(fd) > 2);
+      expect(fds).toHaveLength(1);
+      expect(readlinkSync(`/proc/${pids[0]}/fd/${fds[0]}`)).toMatch(/^socket:/);
+      // Ten clients leave: their processes exit and are reaped (no zombie), within the 100 ms tick.
+      for (const x of socks.slice(0, 10)) x.destroy();
+      await waitFor(() => s.stats().total.connThreadsLive === 20);
+      await waitFor(() => kids().length === 20, 2000);
+      for (const pid of pids.filter((p) => !kids().includes(p))) expect(existsSync(`/proc/${pid}`), `child ${pid} reaped`).toBe(false);
+      expect(s.stats().total.closed).toBe(10);
+    } finally {
+      await s.close();
+      for (const x of socks) x.destroy();
+    }
+    for (const pid of pids) expect(existsSync(`/proc/${pid}`), `child ${pid} reaped`).toBe(false);
+    expect(s.stats().total.connThreadsLive).toBe(0);
+    expect(s.stats().total.requests).toBe(30);
+  });
+
+  it('reactor-procs ×3: three child processes, each with its own SO_REUSEPORT listener and loop, serve 60 connections between them; pause() stops all three accepting', async () => {
+    const s = new Server({ host: '127.0.0.1', port: 0, backlog: 128, model: 'reactor-procs', threads: 3 });
+    const { port } = await s.listen();
+    try {
+      await waitFor(() => s.stats().perThread.every((t) => t.tid > 0));
+      const pids = s.stats().perThread.map((t) => t.tid);
+      for (const pid of pids) expect(Number(/^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])).toBe(process.pid);
+      expect(queued(port)).toHaveLength(3);
+      for (let i = 0; i < 60; i++) expect(parseResponses((await exchange(port, [CLOSE])).data)[0]?.status).toBe(200);
+      const per = s.stats().perThread.map((t) => t.requests);
+      expect(per.reduce((a, b) => a + b, 0)).toBe(60);
+      for (const n of per) expect(n).toBeGreaterThan(0); // the hash spreads them
+      // pause(): the controls live in memory the children share, and their eventfds wake them.
+      s.pause();
+      await sleep(50);
+      const held = await Promise.all(Array.from({ length: 12 }, () => open(port)));
+      await sleep(100);
+      expect(queued(port).reduce((a, l) => a + l.recvQ, 0)).toBe(12);
+      expect(s.stats().total.accepted).toBe(60);
+      s.resume();
+      await waitFor(() => s.stats().total.accepted === 72);
+      for (const x of held) x.destroy();
+    } finally {
+      await s.close();
+    }
+    for (const t of s.stats().perThread) expect(existsSync(`/proc/${t.tid}`), `child ${t.tid} reaped`).toBe(false);
   });
 
   it('thread per connection: 50 open connections hold 50 threads; closing them ends the threads', async () => {

@@ -27,11 +27,19 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
 
 const combos: Array<[Model, number, Trigger]> = [];
 for (const trigger of ['edge', 'level'] as const) {
-  combos.push(['single', 1, trigger], ['reuseport', 2, trigger], ['acceptor', 2, trigger], ['workers', 2, trigger]);
+  combos.push(
+    ['single', 1, trigger],
+    ['reuseport', 2, trigger],
+    ['acceptor', 2, trigger],
+    ['workers', 2, trigger],
+    ['reactors+workers', 2, trigger],
+    ['reactor-procs', 2, trigger],
+  );
 }
-// Of the blocking designs only thread-per-connection can hold 2,000 keep-alive clients at
-// once (2,000 threads); iterative and prethread serve one or N and leave the rest queued.
-combos.push(['thread', 1, 'edge']);
+// Of the blocking designs only thread- and process-per-connection can hold 2,000 keep-alive
+// clients at once (2,000 threads, 2,000 processes); iterative, prethread and prefork serve
+// one or N and leave the rest queued.
+combos.push(['thread', 1, 'edge'], ['fork', 1, 'edge']);
 
 describe('2,000 concurrent connections', () => {
   for (const [model, threads, trigger] of combos) {
@@ -54,7 +62,7 @@ describe('2,000 concurrent connections', () => {
         expect(st.total.requests).toBe(CONNECTIONS * REQUESTS_EACH);
         expect(st.total.accepted).toBe(CONNECTIONS);
         expect(st.total.active).toBe(CONNECTIONS);
-        if (model === 'thread') expect(st.total.connThreadsLive).toBe(CONNECTIONS);
+        if (model === 'thread' || model === 'fork') expect(st.total.connThreadsLive).toBe(CONNECTIONS);
         if (model !== 'single') {
           // Work was spread: every serving thread answered some requests.
           const serving = st.perThread.filter((t) => !/^(accept|reactor)/.test(t.role));
