@@ -1,4 +1,5 @@
-# tcplab images. Targets: `server` (the reactor + its control API, non-root) and `loadgen`
+# tcplab images. Targets: `server` (the reactor + its control API, and nginx for server.kind
+# nginx; non-root) and `loadgen`
 # (ab, wrk, hping3, nftables, autocannon; wrk2 with --build-arg WITH_WRK2=1).
 #
 # The build context is not the repository: `lab` stages it (lab/runtime/images.ts) as
@@ -28,6 +29,9 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_JS_INC=/src/
  && test -f build/tcplab_native.node
 
 FROM os AS server
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nginx-light \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin tcplab
 WORKDIR /app
 COPY app/modules/ node_modules/

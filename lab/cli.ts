@@ -48,6 +48,7 @@ const UP_FLAGS: Record<string, string> = {
   subnet: '--subnet',
   sampleIntervalMs: '--sample-interval',
   output: '--output',
+  'server.kind': '--kind',
   'server.model': '--model',
   'server.threads': '--threads',
   'server.backlog': '--backlog',
@@ -103,12 +104,21 @@ function sysctlMap(flag: string, list: string[] = []): Record<string, string | n
 export function labFromUpFlags(f: UpFlags): LabFile {
   const num = (k: string) => (typeof f[k] === 'string' ? typed(f[k]) : undefined);
   const str = (k: string) => (typeof f[k] === 'string' ? f[k] : undefined);
+  if (f['kind'] === 'command')
+    throw new InputError(
+      badValue(
+        '--kind',
+        'command',
+        'tcplab or nginx for lab up (kind command needs server.command: give it in a lab file, then lab run or lab sweep)',
+      ),
+    );
   const raw = {
     runtime: str('runtime'),
     subnet: str('subnet'),
     sampleIntervalMs: num('sampleInterval'),
     output: str('output'),
     server: {
+      kind: str('kind'),
       model: str('model'),
       threads: num('threads'),
       backlog: num('backlog'),
@@ -166,6 +176,12 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
       ),
     )
     .addOption(opt('--subnet <cidr>', `the lab network, an IPv4 /24 (default ${def(F.subnet)})`))
+    .addOption(
+      opt(
+        '--kind <kind>',
+        `the server: tcplab (the reactor) or nginx (Debian's, --threads worker processes); command needs a lab file (server.command) (default ${def(F.kind)})`,
+      ),
+    )
     .addOption(opt('--model <name>', `reactor model: ${MODELS.join(', ')} (default ${def(F.model)})`))
     .addOption(opt('--threads <n>', `reactor loops/workers (default ${def(F.threads)})`))
     .addOption(opt('--backlog <n>', `listen() backlog, passed as is (default ${def(F.backlog)})`))

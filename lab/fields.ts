@@ -26,6 +26,9 @@ export const forksChildren = (m: Model) => m === 'fork' || m === 'prefork' || m 
 /** What prefork allows for share (forked children would share one epoll instance); null: any. */
 export const shareText = (model: Model) =>
   model === 'prefork' ? 'accept or reuseport for model "prefork" (forked children would share one epoll instance)' : null;
+/** Which server runs in the server host: the lab's reactor, Debian's nginx, or the user's own argv. */
+export const KINDS = ['tcplab', 'nginx', 'command'] as const;
+export type ServerKind = (typeof KINDS)[number];
 export const TRIGGERS = ['edge', 'level'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
 /** How prethread's waiters share the port (native/src/blocking.h). */
@@ -67,6 +70,12 @@ export const DEFAULT_SUBNET = '198.18.0.0/24';
 
 /** The fields, each with its range and default. */
 export const F = {
+  kind: oneOf(KINDS).default('tcplab'),
+  /** kind command: the server's argv ({port}, {backlog}, {threads} are filled in; PORT, BACKLOG, THREADS are in its environment). Other kinds leave it be (a sweep over kinds gives it once). */
+  command: z
+    .array(z.string({ error: 'a list of strings (an argv)' }), { error: 'a list of strings (an argv)' })
+    .min(1, { error: 'a list of strings (an argv)' })
+    .optional(),
   // The reactor (native/index.ts takes these; the addon checks them again).
   model: oneOf(MODELS).default('single'),
   threads: int(1, 256).default(1),
@@ -114,6 +123,44 @@ export const threadsText = (model: Model) =>
     : model === 'iterative' || model === 'thread' || model === 'fork'
       ? `1 for model "${model}" (use ${model === 'fork' ? 'prefork' : 'prethread'} for a pool of N)`
       : null;
+
+/**
+ * What a server kind other than tcplab allows of the reactor's fields, as (field, allowed) for
+ * the first one the point sets otherwise; null when all fit. nginx: `threads` worker
+ * processes, `share` as accept_mutex on (accept), off (exclusive: EPOLLEXCLUSIVE) or reuseport;
+ * command: `threads` and `backlog` only, as it reads them.
+ */
+export function foreignServerMisfit(s: {
+  kind: ServerKind;
+  model: Model;
+  trigger: Trigger;
+  share: Share;
+  workUs: number;
+  command?: string[] | undefined;
+}): [string, unknown, string] | null {
+  if (s.kind === 'command' && s.command === undefined) return ['server.command', undefined, 'an argv (a list of strings) for server.kind command'];
+  if (s.kind === 'tcplab') return null;
+  const only = `the default for server.kind ${s.kind} (the field is the tcplab reactor's)`;
+  if (s.model !== 'single') return ['server.model', s.model, only];
+  if (s.trigger !== 'edge') return ['server.trigger', s.trigger, only];
+  if (s.workUs !== 0) return ['server.workUs', s.workUs, only];
+  if (s.kind === 'nginx' && s.share === 'epoll')
+    return [
+      'server.share',
+      s.share,
+      'accept, exclusive or reuseport for server.kind nginx (it has no plain shared epoll: with accept_mutex off it uses EPOLLEXCLUSIVE)',
+    ];
+  if (s.kind === 'command' && s.share !== 'accept') return ['server.share', s.share, only];
+  return null;
+}
+
+/** What `share` makes of nginx's listener (lab/server-host.ts nginxConf). */
+export const NGINX_SHARE: Record<Share, string> = {
+  accept: 'accept_mutex on',
+  exclusive: 'accept_mutex off (EPOLLEXCLUSIVE)',
+  reuseport: 'a reuseport listener per worker',
+  epoll: '(not for nginx)',
+};
 
 /** The default load duration when neither a duration nor a request count is given, s. */
 export const DEFAULT_DURATION_SEC = 10;
@@ -176,6 +223,8 @@ export const LoadOptionsSchema = z
 
 export const ServerSchema = z
   .object({
+    kind: F.kind,
+    command: F.command,
     model: F.model,
     threads: F.threads,
     trigger: F.trigger,

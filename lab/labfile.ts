@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { lookup, normalizeName, validateValue, type SysctlSetting } from '../sysctl/registry.js';
 import { InputError } from './errors.js';
 import { readText } from './files.js';
-import { badValue, LabBaseSchema, oneOfText, shareText, threadsText, typed, type PointConfig } from './fields.js';
+import { badValue, foreignServerMisfit, LabBaseSchema, oneOfText, shareText, threadsText, typed, type PointConfig } from './fields.js';
 import { validateLoad } from './loadgen/drivers.js';
 import { loadOptions } from './loadgen/result.js';
 import { SCENARIO_NAMES, SCENARIOS, scenarioNamed, type Scenario } from './scenarios/index.js';
@@ -131,9 +131,13 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
       }
     }
   }
-  const one = threadsText(c.server.model);
+  const misfit = foreignServerMisfit(c.server);
+  if (misfit) throw new LabFileError(badValue(at(misfit[0]), misfit[1], misfit[2]));
+  // The reactor's own rules for threads and share (another kind says what they mean to it above).
+  const reactor = c.server.kind === 'tcplab';
+  const one = reactor ? threadsText(c.server.model) : null;
   if (one && c.server.threads !== 1) throw new LabFileError(badValue(at('server.threads'), c.server.threads, one));
-  const shares = shareText(c.server.model);
+  const shares = reactor ? shareText(c.server.model) : null;
   if (shares && c.server.share !== 'accept' && c.server.share !== 'reuseport')
     throw new LabFileError(badValue(at('server.share'), c.server.share, shares));
   const lo = c.loadgens[0]!.options;
@@ -160,7 +164,13 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
       throw new LabFileError(`${'file' in src ? `${at('loadgens.0')}: ` : ''}${(err as Error).message}`);
     }
   }
-  const problem = impl.check?.(c, impl.options.parse(c.scenario.options));
+  const scenarioOptions = impl.options.parse(c.scenario.options);
+  const reactorOnly = c.server.kind === 'tcplab' ? null : impl.needsReactor?.(scenarioOptions);
+  if (reactorOnly)
+    throw new LabFileError(
+      `${at('server.kind')}: got "${c.server.kind}": tcplab for scenario ${c.scenario.name} (${reactorOnly}; server.kind ${c.server.kind} cannot provide it)`,
+    );
+  const problem = impl.check?.(c, scenarioOptions);
   if (problem) throw new LabFileError(`${at('scenario')}: ${problem}`);
 }
 

@@ -20,7 +20,7 @@ import { startSampler, summarize, type Sample } from './observe/sampler.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
 import type { Host, Lab, Runtime } from './runtime/runtime.js';
 import { coverVerdicts, notModelled, scenarioNamed, type Observations, type ScenarioContext } from './scenarios/index.js';
-import { serverStats, serverWork, startServer } from './server-host.js';
+import { processWork, serverWork, startServer } from './server-host.js';
 
 /** The lab being built or run, so an interrupt can tear it down from any phase. */
 export interface LabHandle {
@@ -89,11 +89,12 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     for (const h of hosts) readBack[h.name] = await snapshot(h);
 
     // start
-    const serverProc = await startServer(server, c.server);
+    const srv = await startServer(server, c.server);
 
     // observe
     const raw = join('raw', name);
-    const statsBefore = await serverStats(server, c.server.controlPort);
+    const statsBefore = await srv.stats();
+    const procsBefore = await srv.processes();
     const before = await reportsOf(hosts, o.dir, 'before', raw);
     const samplers = hosts.map((h) => [h.name, startSampler(h, c.sampleIntervalMs)] as const);
     const ctx: ScenarioContext<typeof options> = {
@@ -103,6 +104,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
       client,
       port: c.server.port,
       controlPort: c.server.controlPort,
+      control: srv,
       serverSysctl: (n) => readBack['server']![n] ?? null,
       clientSysctl: (n) => readBack['loadgen-1']![n] ?? null,
       writeRaw: (file, text) => writeFileSync(join(o.dir, raw, file), text),
@@ -117,11 +119,14 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
       for (const [n, s] of samplers) series[n] = await s.stop();
     }
     const after = await reportsOf(hosts, o.dir, 'after', raw);
-    const statsAfter: StatsWithCpu | null = await serverStats(server, c.server.controlPort).catch(() => null);
+    const statsAfter: StatsWithCpu | null = await srv.stats().catch(() => null);
+    const procsAfter = await srv.processes().catch(() => null);
     const atEnd: Record<string, Snapshot> = {};
     for (const h of hosts) atEnd[h.name] = await snapshot(h);
-    if (o.keep) serverProc.release();
-    else await serverProc.stop('SIGTERM');
+    // A paused foreign server (SIGSTOP) would not see the SIGTERM: it goes on first.
+    if (srv.kind !== 'tcplab') await srv.resume().catch(() => {});
+    if (o.keep) srv.proc.release();
+    else await srv.proc.stop('SIGTERM');
 
     // record
     const counters = Object.fromEntries(hosts.map((h) => [h.name, counterDeltas(before[h.name]!.counters, after[h.name]!.counters)]));
@@ -149,8 +154,8 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
         series: { summary: summarize(samples, h.role === 'server' ? c.server.port : undefined), samples },
       };
     }
-    const served = serverWork(statsBefore, statsAfter);
-    const { model, threads, backlog, trigger, share, workUs, work, idleTimeoutMs } = c.server;
+    const served = srv.kind === 'tcplab' ? serverWork(statsBefore, statsAfter) : processWork(procsBefore, procsAfter);
+    const { kind, model, threads, backlog, trigger, share, workUs, work, idleTimeoutMs } = c.server;
     const record: PointRecord = {
       schema: POINT_SCHEMA,
       id: name,
@@ -168,10 +173,12 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
         host: server.name,
         address: server.address,
         port: c.server.port,
+        kind,
         options: { model, threads, backlog, trigger, share, workUs, work, idleTimeoutMs },
         requests: served.requests,
         cpuSec: served.cpuSec,
         stats: statsAfter,
+        ...(procsAfter ? { processes: procsAfter } : {}),
         listener: hostRecords['server']!.series.summary.listener,
       },
       hosts: hostRecords,

@@ -9,6 +9,7 @@ import type { LoadgenCpu } from './loadgen/drivers.js';
 import type { LoadOptions, LoadResult, LoadTool } from './loadgen/result.js';
 import type { Counters } from './observe/nstat.js';
 import type { Sample, SeriesSummary } from './observe/sampler.js';
+import type { PortProcs } from './in-host/port-procs.js';
 
 export const POINT_SCHEMA = 'tcplab.point/2';
 
@@ -82,14 +83,25 @@ export interface ServerRecord {
   host: string;
   address: string;
   port: number;
+  /** Which server ran: the lab's reactor, nginx, or the lab file's command. */
+  kind: PointConfig['server']['kind'];
   options: Pick<PointConfig['server'], 'model' | 'threads' | 'backlog' | 'trigger' | 'share' | 'workUs' | 'work' | 'idleTimeoutMs'>;
-  /** Requests served and CPU seconds used between the /stats answers before and after the scenario. */
-  requests: number;
+  /**
+   * Requests served and CPU seconds used between the /stats answers before and after the
+   * scenario; for another kind, the CPU of the processes holding its listener, and requests
+   * null (it has no counters the lab can read).
+   */
+  requests: number | null;
   cpuSec: number | null;
-  /** /stats at the end. */
+  /** /stats at the end (tcplab). */
   stats: StatsWithCpu | null;
+  /** Another kind: its processes at the end, as /proc shows them. */
+  processes?: PortProcs;
   listener: SeriesSummary['listener'];
 }
+
+/** Requests the server answered: its own count (tcplab), else what the load generator counted. */
+export const servedRequests = (p: PointRecord): number | null => p.server.requests ?? p.scenario.load?.result.requests ?? null;
 
 export interface ScenarioRecord<Obs = unknown, Pred = unknown> {
   name: string;

@@ -3,35 +3,108 @@
 // host (its loopback), read its stats.
 import { readFileSync } from 'node:fs';
 import { PointError } from './errors.js';
-import type { ServerConfig } from './fields.js';
+import type { ServerConfig, ServerKind } from './fields.js';
+import type { PortProcs } from './in-host/port-procs.js';
 import type { StatsWithCpu } from './record.js';
 import type { Host, Proc } from './runtime/runtime.js';
 
-/** Waits until the process's log holds a line matching `re`; fails if it exits first. */
-export async function waitForLine(proc: Proc, re: RegExp, timeoutMs: number, what: string): Promise<string> {
+/** The last line of a process's log, or "(no output)". */
+function lastLine(proc: Proc): string {
+  let text = '';
+  try {
+    text = readFileSync(proc.log, 'utf8');
+  } catch {
+    // Not written yet.
+  }
+  return text.trim().split('\n').filter(Boolean).pop() ?? '(no output)';
+}
+
+/** Polls `ready` until it gives a value; fails, with the log's last line, if the process exits first or time runs out. */
+async function waitUntil<T>(
+  proc: Proc,
+  ready: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  what: string,
+  late: string,
+  everyMs = 25,
+): Promise<T> {
   let exited: number | null | undefined;
   void proc.exited.then((c) => (exited = c));
   const end = Date.now() + timeoutMs;
   for (;;) {
-    let text = '';
-    try {
-      text = readFileSync(proc.log, 'utf8');
-    } catch {
-      // Not written yet.
-    }
-    const line = text.split('\n').find((l) => re.test(l));
-    if (line) return line;
-    if (exited !== undefined || Date.now() > end) {
-      const last = text.trim().split('\n').filter(Boolean).pop() ?? '(no output)';
-      throw new PointError(`${what} ${exited !== undefined ? `exited (code ${exited})` : `not ready after ${timeoutMs / 1000} s`}: ${last}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
+    const got = await ready();
+    if (got !== undefined) return got;
+    if (exited !== undefined || Date.now() > end)
+      throw new PointError(`${what} ${exited !== undefined ? `exited (code ${exited})` : late}: ${lastLine(proc)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
-/** Starts the reactor on a host (control API on its loopback) and waits until it listens. */
-export async function startServer(host: Host, o: ServerConfig): Promise<Proc> {
-  const proc = host.start(
+/** Waits until the process's log holds a line matching `re`; fails if it exits first. */
+export function waitForLine(proc: Proc, re: RegExp, timeoutMs: number, what: string): Promise<string> {
+  const line = () => {
+    try {
+      return readFileSync(proc.log, 'utf8')
+        .split('\n')
+        .find((l) => re.test(l));
+    } catch {
+      return undefined; // not written yet
+    }
+  };
+  return waitUntil(proc, line, timeoutMs, what, `not ready after ${timeoutMs / 1000} s`);
+}
+
+/** What the lab does with the server of a point, whatever its kind. */
+export interface ServerControl {
+  kind: ServerKind;
+  proc: Proc;
+  /** The reactor's /stats (tcplab); null for another kind. */
+  stats(): Promise<StatsWithCpu | null>;
+  /** The server's processes as /proc shows them (another kind: found by the listening socket); null for tcplab (its /stats says more). */
+  processes(): Promise<PortProcs | null>;
+  /** Stop accepting: the reactor's /pause; another kind's processes get SIGSTOP. */
+  pause(): Promise<void>;
+  /** Accept again: /resume, or SIGCONT. */
+  resume(): Promise<void>;
+  /** The reactor's accept rate (tcplab only: a scenario that needs it refuses other kinds up front). */
+  setAcceptRate(perSecond: number): Promise<void>;
+}
+
+/** Starts the point's server (its kind) on a host and waits until it listens. */
+export async function startServer(host: Host, o: ServerConfig): Promise<ServerControl> {
+  if (o.kind === 'tcplab') {
+    const proc = startReactor(host, o);
+    await waitForLine(proc, /"event":"listening"/, 15_000, 'server');
+    return {
+      kind: o.kind,
+      proc,
+      stats: () => serverStats(host, o.controlPort),
+      processes: async () => null,
+      pause: async () => void (await control(host, o.controlPort, '/pause', 'POST')),
+      resume: async () => void (await control(host, o.controlPort, '/resume', 'POST')),
+      setAcceptRate: async (n) => void (await control(host, o.controlPort, `/accept-rate?perSecond=${n}`, 'POST')),
+    };
+  }
+  const proc = o.kind === 'nginx' ? await startNginx(host, o) : startCommand(host, o);
+  await waitForListener(host, proc, o.port, o.kind === 'nginx' ? 'nginx' : `server command ${o.command![0]}`);
+  const procs = async (what: 'stat' | 'STOP' | 'CONT') => {
+    const r = await host.exec([...host.node('dist/lab/in-host/port-procs.js'), String(o.port), what], { timeoutMs: 15_000 });
+    if (r.exitCode !== 0) throw new PointError(`server: port-procs ${what} failed: ${r.stderr.trim() || r.stdout.trim()}`);
+    return r.stdout;
+  };
+  return {
+    kind: o.kind,
+    proc,
+    stats: async () => null,
+    processes: async () => JSON.parse(await procs('stat')) as PortProcs,
+    pause: async () => void (await procs('STOP')),
+    resume: async () => void (await procs('CONT')),
+    setAcceptRate: () => Promise.reject(new PointError(`server.kind ${o.kind} has no accept rate (the tcplab reactor's control API has)`)),
+  };
+}
+
+function startReactor(host: Host, o: ServerConfig): Proc {
+  return host.start(
     [
       ...host.node('dist/server/main.js'),
       ...['--host', '0.0.0.0', '--port', String(o.port), '--control-host', '127.0.0.1', '--control-port', String(o.controlPort)],
@@ -56,8 +129,74 @@ export async function startServer(host: Host, o: ServerConfig): Promise<Proc> {
     ],
     'server',
   );
-  await waitForLine(proc, /"event":"listening"/, 15_000, 'server');
-  return proc;
+}
+
+export const NGINX = '/usr/sbin/nginx';
+
+/**
+ * nginx's configuration for a point: `threads` worker processes, one listener with the point's
+ * backlog, and `share` as the way the workers share it: accept_mutex on (accept: one worker at a
+ * time takes new connections), off (exclusive: each worker's epoll has the listener with
+ * EPOLLEXCLUSIVE, nginx's default), or a SO_REUSEPORT listener per worker (reuseport). It answers
+ * every request `200 hello\n` as the reactor does, keeps connections as long (idleTimeoutMs), and
+ * writes nothing but errors (to stderr, the log).
+ */
+export function nginxConf(o: ServerConfig, scratch: string): string {
+  const keepSec = Math.max(1, Math.round(o.idleTimeoutMs / 1000));
+  return [
+    'daemon off;',
+    'master_process on;',
+    `worker_processes ${o.threads};`,
+    `pid ${scratch}/nginx.pid;`,
+    'error_log stderr warn;',
+    'worker_rlimit_nofile 20000;',
+    'events {',
+    '  worker_connections 16384;',
+    `  accept_mutex ${o.share === 'accept' ? 'on' : 'off'};`,
+    '}',
+    'http {',
+    '  access_log off;',
+    '  default_type text/plain;',
+    `  keepalive_timeout ${o.idleTimeoutMs === 0 ? 0 : keepSec}s;`,
+    '  keepalive_requests 1000000000;',
+    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${scratch}/nginx-${t};`),
+    '  server {',
+    `    listen 0.0.0.0:${o.port} backlog=${o.backlog}${o.share === 'reuseport' ? ' reuseport' : ''};`,
+    "    location / { return 200 'hello\n'; }",
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+async function startNginx(host: Host, o: ServerConfig): Promise<Proc> {
+  const v = await host.exec([NGINX, '-v'], { timeoutMs: 10_000 });
+  if (v.exitCode !== 0)
+    throw new PointError(
+      `server.kind nginx: ${NGINX} is missing in the server host (apt-get install -y nginx-light; the server image has it from \`lab images\`)`,
+    );
+  const conf = host.putFile('nginx.conf', nginxConf(o, host.scratchDir));
+  return host.start([NGINX, '-c', conf, '-e', 'stderr'], 'server');
+}
+
+/** The user's command, its {port}, {backlog} and {threads} filled in (and in its environment as PORT, BACKLOG, THREADS). */
+export function commandArgv(o: ServerConfig): string[] {
+  const vars: Record<string, string> = { port: String(o.port), backlog: String(o.backlog), threads: String(o.threads) };
+  return o.command!.map((a) => a.replace(/\{(port|backlog|threads)\}/g, (_m, k: string) => vars[k]!));
+}
+
+function startCommand(host: Host, o: ServerConfig): Proc {
+  // The environment goes through env(1): the same on every runtime, and no shell.
+  return host.start(['env', `PORT=${o.port}`, `BACKLOG=${o.backlog}`, `THREADS=${o.threads}`, ...commandArgv(o)], 'server');
+}
+
+/** Waits until a process in the host listens on port; fails if the server exits first. */
+async function waitForListener(host: Host, proc: Proc, port: number, what: string): Promise<void> {
+  const listening = async () => {
+    const r = await host.exec([...host.node('dist/lab/in-host/port-procs.js'), String(port), 'stat'], { timeoutMs: 15_000 });
+    return r.exitCode === 0 && (JSON.parse(r.stdout) as PortProcs).pids.length > 0 ? true : undefined;
+  };
+  await waitUntil(proc, listening, 15_000, what, `is not listening on port ${port} after 15 s`, 100);
 }
 
 /** A control-API call from inside the server host (GET /stats, POST /pause, …). */
@@ -69,6 +208,14 @@ export async function control(host: Host, controlPort: number, path: string, met
 
 export async function serverStats(host: Host, controlPort: number): Promise<StatsWithCpu> {
   return JSON.parse(await control(host, controlPort, '/stats')) as StatsWithCpu;
+}
+
+/** Another kind's CPU seconds between two looks at its processes; the requests it served are not known (null). */
+export function processWork(before: PortProcs | null, after: PortProcs | null): { requests: null; cpuSec: number | null } {
+  const cpuOf = (p: PortProcs | null) => (p ? p.cpu.userSec + p.cpu.systemSec : null);
+  const a = cpuOf(after);
+  const b = cpuOf(before);
+  return { requests: null, cpuSec: a !== null && b !== null ? Math.round((a - b) * 1000) / 1000 : null };
 }
 
 /** Requests served and CPU seconds used by the server between two /stats answers. */

@@ -1,7 +1,7 @@
 // The human summary of one point record (stdout of `lab up` without --json).
-import { isBlocking } from './fields.js';
+import { isBlocking, NGINX_SHARE } from './fields.js';
 import { WATCHED } from './observe/nstat.js';
-import type { PointRecord } from './record.js';
+import { servedRequests, type PointRecord } from './record.js';
 import type { LatencySummary } from './loadgen/result.js';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -98,11 +98,27 @@ function serverLines(r: PointRecord): string[] {
   const out: string[] = [];
   const s = r.server;
   const t = s.stats?.total;
-  out.push(
-    `server    ${s.options.model}/${isBlocking(s.options.model) ? `share ${s.options.share ?? 'accept'}` : s.options.trigger}, ${s.options.threads} thread(s),${s.options.workUs ? ` work ${s.options.workUs} µs ${s.options.work} per request,` : ''} backlog ${s.options.backlog} at ${s.address}:${s.port}: ` +
-      (t ? `${int(s.requests)} requests, ${int(t.accepted)} accepted, ${int(t.active)} open` : 'no stats') +
-      (s.cpuSec !== null ? `, CPU ${s.cpuSec.toFixed(2)} s (${int(s.requests / Math.max(s.cpuSec, 0.001))} req per CPU-second)` : ''),
-  );
+  if (s.kind !== 'tcplab') {
+    const n = servedRequests(r);
+    const procs = s.processes;
+    const how =
+      s.kind === 'nginx'
+        ? `nginx, ${s.options.threads} worker process(es), ${NGINX_SHARE[s.options.share]}`
+        : `command ${r.config.server.command?.[0] ?? ''}`;
+    out.push(
+      `server    ${how}, backlog ${s.options.backlog} at ${s.address}:${s.port}: ` +
+        (procs ? `${procs.pids.length} process(es), ${procs.threads} thread(s), RSS ${(procs.rssKb / 1024).toFixed(1)} MiB` : 'no process seen') +
+        (s.cpuSec !== null ? `, CPU ${s.cpuSec.toFixed(2)} s` : '') +
+        (s.cpuSec !== null && n !== null
+          ? ` (${int(n / Math.max(s.cpuSec, 0.001))} req per CPU-second, requests as the load generator counted them)`
+          : ''),
+    );
+  } else
+    out.push(
+      `server    ${s.options.model}/${isBlocking(s.options.model) ? `share ${s.options.share ?? 'accept'}` : s.options.trigger}, ${s.options.threads} thread(s),${s.options.workUs ? ` work ${s.options.workUs} µs ${s.options.work} per request,` : ''} backlog ${s.options.backlog} at ${s.address}:${s.port}: ` +
+        (t ? `${int(s.requests ?? 0)} requests, ${int(t.accepted)} accepted, ${int(t.active)} open` : 'no stats') +
+        (s.cpuSec !== null ? `, CPU ${s.cpuSec.toFixed(2)} s (${int((s.requests ?? 0) / Math.max(s.cpuSec, 0.001))} req per CPU-second)` : ''),
+    );
   const errorsSeen = t
     ? Object.entries({
         400: t.badRequests,

@@ -4,7 +4,7 @@
 // privileged; capabilities only where a host asks. Long-running processes are `docker exec`s
 // whose output goes to the run's log folder, bind-mounted at /lab/logs. Everything carries
 // the label tcplab.run=<run-id>, so destroy() works from labels alone.
-import { closeSync, constants, fchownSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, fchownSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
@@ -84,6 +84,21 @@ class DockerHost implements Host {
       exitCode = 127;
     }
     return { stdout, stderr, exitCode, timedOut: Boolean(opts.timeoutMs) && exitCode === 124 };
+  }
+
+  readonly scratchDir = '/tmp';
+
+  putFile(name: string, text: string): string {
+    if (!NAME_RE.test(name.replace(/\.[a-z]+$/, ''))) throw new Error(`file name must match ${NAME_RE} (and an extension), got "${name}"`);
+    // The log folder is bind-mounted: a new file, never through a link, given to the container's user.
+    const fd = openSync(resolvePath(this.logDir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    try {
+      writeSync(fd, text);
+      fchownSync(fd, this.owner.uid, this.owner.gid);
+    } finally {
+      closeSync(fd);
+    }
+    return `${LOGS}/${name}`;
   }
 
   start(argv: string[], label: string): Proc {

@@ -5,8 +5,8 @@
 // after the CLI was killed. Needs root or CAP_NET_ADMIN; the rootless runtime builds the
 // same topology (the Namespaces class below) inside a user namespace.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import {
   applySettings,
@@ -190,6 +190,24 @@ export class NetnsHost implements Host {
 
   file(rel: string): string {
     return join(REPO_ROOT, rel);
+  }
+
+  get scratchDir(): string {
+    mkdirSync(this.logDir, { recursive: true });
+    return resolve(this.logDir);
+  }
+
+  putFile(name: string, text: string): string {
+    if (!NAME_RE.test(name.replace(/\.[a-z]+$/, ''))) throw new Error(`file name must match ${NAME_RE} (and an extension), got "${name}"`);
+    mkdirSync(this.logDir, { recursive: true });
+    const path = resolve(this.logDir, name);
+    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+    return path;
   }
 
   start(argv: string[], label: string): Proc {

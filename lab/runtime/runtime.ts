@@ -50,6 +50,14 @@ export interface Host extends SysctlTarget {
   node(script: string): string[];
   /** The path of one of the project's files as this host sees it. */
   file(rel: string): string;
+  /**
+   * Writes a file for this host's processes into the point's log folder (a new file, made with
+   * O_EXCL and O_NOFOLLOW: never over another, never through a link), readable by them; returns
+   * its path as the host sees it.
+   */
+  putFile(name: string, text: string): string;
+  /** A folder this host's processes may create files in (netns, rootless: the point's log folder; Docker: the container's /tmp). */
+  readonly scratchDir: string;
 }
 
 export interface Lab {

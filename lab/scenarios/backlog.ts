@@ -7,7 +7,6 @@ import { int, type PointConfig } from '../fields.js';
 import { acceptQueueLimit, synTimeline } from '../model/kernel.js';
 import type { BurstResult } from '../in-host/burst.js';
 import { summarize } from '../observe/sampler.js';
-import { control } from '../server-host.js';
 import { defineScenario, equal, numSysctl, plannedLimit, recvQ, runInHost, setting, tooManyClients } from './common.js';
 
 const Options = z
@@ -45,9 +44,9 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
     const limit = acceptQueueLimit(ctx.config.server.backlog, somaxconn);
     const clients = limit + 1 + ctx.options.extraClients;
     const hold = ctx.options.holdMs;
-    await control(ctx.server, ctx.controlPort, '/pause', 'POST');
+    await ctx.control.pause();
     const burst = await runInHost<BurstResult>(ctx.client, 'burst', [ctx.server.address, ctx.port, clients, hold], hold + 30_000);
-    await control(ctx.server, ctx.controlPort, '/resume', 'POST');
+    await ctx.control.resume();
     const predicted: Predicted = {
       limit,
       queuePeak: limit + 1,

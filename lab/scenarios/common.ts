@@ -14,6 +14,7 @@ import type { Counters } from '../observe/nstat.js';
 import type { Sample } from '../observe/sampler.js';
 import type { LoadRecord, PointRecord, RuleVerdict } from '../record.js';
 import type { Host } from '../runtime/runtime.js';
+import type { ServerControl } from '../server-host.js';
 
 export type { RuleVerdict, Verdict } from '../record.js';
 
@@ -26,6 +27,8 @@ export interface ScenarioContext<O> {
   client: Host;
   port: number;
   controlPort: number;
+  /** The server: its stats, pause and resume, whatever its kind. */
+  control: ServerControl;
   /** The server host's sysctls as read back. */
   serverSysctl(name: string): string | null;
   /** The loadgen host's sysctls as read back. */
@@ -80,6 +83,8 @@ export interface Scenario<O = unknown, Obs = unknown, Pred = unknown> {
   usesLoadTool?: boolean;
   /** Local ports on the loadgen it keeps for itself (ip_local_port_range must stay clear). */
   reservedPorts?: PortRange;
+  /** What it needs that only the tcplab reactor's control API gives (its counters, its accept rate), or null: another server.kind is then refused. */
+  needsReactor?(options: O): string | null;
   /** What it cannot run, from the point's settings alone (before anything is created): a message, or null. */
   check?(config: PointConfig, options: O): string | null;
   /** Runs while the samplers sample; returns what it saw and what the kernel model predicts. */

@@ -82,6 +82,7 @@ function waitersOf(before: StatsWithCpu, after: StatsWithCpu): Waiter[] {
 
 export const herd = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
   name: 'herd',
+  needsReactor: () => "it reads the reactor's wake-up counters from /stats",
   options: Options,
   check: (c) =>
     c.server.model !== 'prethread' || c.server.threads < MIN_WAITERS

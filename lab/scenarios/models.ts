@@ -71,6 +71,7 @@ function expected(c: PointConfig, clients: number, limit: number): Predicted {
 
 export const models = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
   name: 'models',
+  needsReactor: () => "it reads the reactor's open connections and connection threads from /stats",
   options: Options,
   check: (c, o) =>
     tooManyClients(c, o.clients, 'the clients') ??

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { int, RESERVED_PORTS } from '../fields.js';
 import type { GroupOutcome } from '../in-host/overflow-client.js';
-import { control, waitForLine } from '../server-host.js';
+import { waitForLine } from '../server-host.js';
 import {
   atLeast,
   atMost,
@@ -76,6 +76,7 @@ const RESET_AT_ONCE_MS = 200; // well under the 1 s of the first SYN-ACK/SYN ret
 
 export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
   name: 'overflow',
+  needsReactor: (o) => (o.acceptRate > 0 ? `scenario.options.acceptRate ${o.acceptRate} is the reactor's accept rate` : null),
   options: Options,
   loadgenCaps: ['NET_ADMIN'],
   reservedPorts: RESERVED_PORTS.overflow,
@@ -87,14 +88,14 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
     const limit = acceptQueueLimit(ctx.config.server.backlog, somaxconn);
     const synackRetries = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_synack_retries');
     const syn = synTimeline(numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_retries'), numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_linear_timeouts'));
-    await control(ctx.server, ctx.controlPort, '/pause', 'POST');
+    await ctx.control.pause();
     const args = [ctx.server.address, ctx.port, o.held, limit + 1, o.late, o.holdMs].map(String);
     const proc = ctx.client.start([...ctx.client.node('dist/lab/in-host/overflow-client.js'), ...args], 'overflow');
     try {
       await waitForLine(proc, /"event":"released"/, 30_000 + (limit + 1) * 50, 'overflow client');
       if (o.acceptRate > 0) {
-        await control(ctx.server, ctx.controlPort, `/accept-rate?perSecond=${o.acceptRate}`, 'POST');
-        await control(ctx.server, ctx.controlPort, '/resume', 'POST');
+        await ctx.control.setAcceptRate(o.acceptRate);
+        await ctx.control.resume();
       }
       const line = await waitForLine(proc, /"event":"result"/, o.holdMs + 15_000, 'overflow client');
       const { lateSyn, heldForMs, held, fill, late, lateBeforeRelease } = JSON.parse(line) as Observed;

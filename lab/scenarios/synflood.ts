@@ -15,7 +15,6 @@ import type { BurstResult } from '../in-host/burst.js';
 import { counterDeltas, parseProcNet, type Counters } from '../observe/nstat.js';
 import { countStates, parseListeners, parseSockets } from '../observe/ss.js';
 import type { Host, Proc } from '../runtime/runtime.js';
-import { control } from '../server-host.js';
 import {
   asNumber,
   atLeast,
@@ -132,7 +131,7 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
     let filler: Proc | undefined;
     try {
       if (o.acceptQueueFull) {
-        await control(ctx.server, ctx.controlPort, '/pause', 'POST');
+        await ctx.control.pause();
         filler = c.start([...c.node('dist/lab/in-host/burst.js'), ctx.server.address, String(ctx.port), String(limit + 1), '600000'], 'fill');
         await waitForQueue(ctx.server, ctx.port, limit + 1, 15_000);
       }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { runLoad } from '../loadgen/drivers.js';
 import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/result.js';
-import type { PointRecord } from '../record.js';
+import { servedRequests, type PointRecord } from '../record.js';
 import { defaultOf, F, type PointConfig } from '../fields.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import { formatLatency } from '../summary.js';
@@ -21,7 +21,10 @@ export const serverCores = (p: PointRecord): number | null => {
 };
 
 /** Requests the server answered per CPU-second it used. */
-export const requestsPerCpuSec = (p: PointRecord): number | null => (p.server.cpuSec ? Math.round(p.server.requests / p.server.cpuSec) : null);
+export const requestsPerCpuSec = (p: PointRecord): number | null => {
+  const n = servedRequests(p);
+  return p.server.cpuSec && n !== null ? Math.round(n / p.server.cpuSec) : null;
+};
 
 export interface Observed {
   rps: number;

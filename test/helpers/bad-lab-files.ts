@@ -12,6 +12,37 @@ export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]>
     'scenario: {name: backlog}\nserver: {model: fast}\n',
     'server.model: got "fast": one of single, reuseport, acceptor, workers, reactors+workers, reactor-procs, iterative, fork, thread, prethread, prefork',
   ],
+  ['kind unknown', 'scenario: {name: backlog}\nserver: {kind: apache}\n', 'server.kind: got "apache": one of tcplab, nginx, command'],
+  [
+    'kind command without a command',
+    'scenario: {name: backlog}\nserver: {kind: command}\n',
+    'server.command: got undefined: an argv (a list of strings) for server.kind command',
+  ],
+  [
+    'command not a list of strings',
+    'scenario: {name: backlog}\nserver: {kind: command, command: "node x.js"}\n',
+    'server.command: got "node x.js": a list of strings (an argv)',
+  ],
+  [
+    'nginx with a reactor model',
+    'scenario: {name: backlog}\nserver: {kind: nginx, model: reuseport}\n',
+    'server.model: got "reuseport": the default for server.kind nginx (the field is the tcplab reactor\'s)',
+  ],
+  [
+    'nginx with shared epoll',
+    'scenario: {name: backlog}\nserver: {kind: nginx, share: epoll}\n',
+    'server.share: got "epoll": accept, exclusive or reuseport for server.kind nginx',
+  ],
+  [
+    'herd on nginx',
+    'scenario: {name: herd}\nserver: {kind: nginx}\n',
+    'server.kind: got "nginx": tcplab for scenario herd (it reads the reactor\'s wake-up counters from /stats; server.kind nginx cannot provide it)',
+  ],
+  [
+    'an accept rate on a command',
+    'scenario: {name: overflow, options: {acceptRate: 50}}\nserver: {kind: command, command: [node, s.js]}\n',
+    'server.kind: got "command": tcplab for scenario overflow (scenario.options.acceptRate 50 is the reactor\'s accept rate; server.kind command cannot provide it)',
+  ],
   ['threads 0', 'scenario: {name: backlog}\nserver: {threads: 0}\n', 'server.threads: got 0: an integer from 1 to 256'],
   ['threads not an integer', 'scenario: {name: backlog}\nserver: {threads: 1.5}\n', 'server.threads: got 1.5: an integer from 1 to 256'],
   [

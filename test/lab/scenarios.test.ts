@@ -46,10 +46,10 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
       const o = obs(p);
       expect(o['requests']).toBeGreaterThan(1000);
       // The server counted what autocannon counted (± the requests in flight when it stopped).
-      expect(Math.abs(p.server.requests - o['requests'])).toBeLessThanOrEqual(4 + 1);
+      expect(Math.abs(p.server.requests! - o['requests'])).toBeLessThanOrEqual(4 + 1);
       expect(p.server.cpuSec).toBeGreaterThan(0);
       // The report's requests per CPU-second is the record's requests over its CPU seconds.
-      expect(requestsPerCpuSec(p)).toBe(Math.round(p.server.requests / p.server.cpuSec!));
+      expect(requestsPerCpuSec(p)).toBe(Math.round(p.server.requests! / p.server.cpuSec!));
       // At 3,000 req/s autocannon has CPU to spare and the server keeps up: both rules PASS.
       expect(p.scenario.load!.loadgenBound).toBe(false);
       expect(p.scenario.verdicts.map((v) => [v.rule, v.verdict])).toEqual([
@@ -59,6 +59,34 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
       expect(o['rps']).toBeGreaterThanOrEqual(2850);
     }
   }, 120_000);
+
+  it('server kinds: nginx (2 workers) and a node:http command keep a fixed rate, their processes found by their listener; paused with SIGSTOP, their accept queue follows min(backlog, somaxconn)', async () => {
+    const command = `command: [node, -e, "require('http').createServer((q, s) => s.end('hello')).listen(+process.env.PORT, '0.0.0.0', +process.env.BACKLOG)"]`;
+    const load = await sweep(
+      `kinds-load-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: throughput}\nserver: {${command}}\nloadgens: [{options: {connections: 4, duration: 2, rate: 2000}}]\nsweep: {zip: {server.kind: [nginx, command], server.threads: [2, 1]}}\n`,
+    );
+    expect(load.recs.map((p) => p.server.kind)).toEqual(['nginx', 'command']);
+    for (const p of load.recs) {
+      allPass(p);
+      // No counters of its own: the requests are the load generator's, the CPU that of the processes holding the listener.
+      expect(p.server.requests).toBeNull();
+      expect(p.server.stats).toBeNull();
+      expect(p.server.cpuSec).toBeGreaterThan(0);
+      expect(requestsPerCpuSec(p)).toBe(Math.round(p.scenario.load!.result.requests / p.server.cpuSec!));
+      // nginx: the master and its 2 workers; node: one process.
+      expect(p.server.processes!.pids).toHaveLength(p.server.kind === 'nginx' ? 3 : 1);
+      expect(obs(p)['rps']).toBeGreaterThanOrEqual(1900);
+    }
+    const queue = await sweep(
+      `kinds-backlog-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: backlog, options: {extraClients: 5, holdMs: 1200}}\nserver: {backlog: 16, ${command}}\nsweep: {zip: {server.kind: [nginx, command], server.threads: [2, 1]}}\n`,
+    );
+    for (const p of queue.recs) {
+      allPass(p);
+      expect(p.hosts['server']!.series.summary.listener!.peakRecvQ).toBe(17);
+    }
+  }, 180_000);
 
   it('overflow: full queue drops SYNs in both modes; held final ACKs: abort_on_overflow=1 resets at once, 0 waits (or is served later)', async () => {
     const { recs } = await sweep(
