@@ -100,6 +100,27 @@ export interface ServerRecord {
   listener: SeriesSummary['listener'];
 }
 
+/**
+ * What the server's processes came to at the end of the point: threads, processes, RSS (each
+ * process's, summed: pages they share are counted in each) and context switches since it
+ * started (voluntary + involuntary). tcplab: its process and its child processes (fork,
+ * prefork, reactor-procs); another kind: the processes holding its listener.
+ */
+export function serverFootprint(p: PointRecord): { threads: number; processes: number; rssKb: number; ctxSwitches: number } | null {
+  const s = p.server.stats;
+  if (s?.process) {
+    const c = s.children;
+    return {
+      threads: s.process.threads + (c ? c.processes : 0),
+      processes: 1 + (c?.processes ?? 0),
+      rssKb: s.process.rssKb + (c?.rssKb ?? 0),
+      ctxSwitches: s.process.voluntaryCtxSwitches + s.process.involuntaryCtxSwitches + (c ? c.voluntaryCtxSwitches + c.involuntaryCtxSwitches : 0),
+    };
+  }
+  const f = p.server.processes;
+  return f ? { threads: f.threads, processes: f.pids.length, rssKb: f.rssKb, ctxSwitches: f.voluntaryCtxSwitches + f.involuntaryCtxSwitches } : null;
+}
+
 /** Requests the server answered: its own count (tcplab), else what the load generator counted. */
 export const servedRequests = (p: PointRecord): number | null => p.server.requests ?? p.scenario.load?.result.requests ?? null;
 

@@ -18,6 +18,17 @@ export function processCpu(): { userSec: number; systemSec: number } {
   return { userSec: c.user / 1e6, systemSec: c.system / 1e6 };
 }
 
+/**
+ * This process's threads and RSS (/proc/self/status) and its context switches over all its
+ * threads, those that ended included (getrusage RUSAGE_SELF: the status file counts only the
+ * main thread's).
+ */
+function wholeProcess() {
+  const st = procStatus('/proc/self/status')!;
+  const ru = process.resourceUsage();
+  return { ...st, voluntaryCtxSwitches: ru.voluntaryContextSwitches, involuntaryCtxSwitches: ru.involuntaryContextSwitches };
+}
+
 /** What a design's child processes add up to: how many run now, their RSS and context switches. */
 export interface ChildrenStatus {
   processes: number;
@@ -63,7 +74,7 @@ export function fullStats(server: Server) {
   return {
     ...s,
     perThread: s.perThread.map((t) => ({ ...t, ...(t.tid > 0 ? switchesOf(t.tid) : null) })),
-    process: procStatus('/proc/self/status')!,
+    process: wholeProcess(),
     ...(children ? { children } : {}),
     cpu,
   };

@@ -1,17 +1,27 @@
 #!/usr/bin/env node
 // The processes that hold a listening TCP socket on a port in this network namespace, and what
 // /proc says of them: how a server the lab did not build (nginx, the user's own command) is
-// watched and paused. The listener's inode comes from /proc/net/tcp and tcp6 (this namespace's
-// sockets); a process holds it when one of its fds links to socket:[inode].
+// watched and paused, and how any server's footprint is read during a load without a TCP
+// connection to it. The listener's inode comes from /proc/net/tcp and tcp6 (this namespace's
+// sockets); a process holds it when one of its fds links to socket:[inode]. The sums cover
+// them and their descendants (a fork()ed child per connection holds no listener), each thread
+// of each (/proc/<pid>/task/<tid>/status: a process's own status counts its main thread's
+// context switches only).
 // Usage: port-procs.js PORT stat      → one JSON line: pids, threads, RSS, context switches, CPU
 //        port-procs.js PORT STOP|CONT → sends the signal to each of them (pause, resume)
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { procCpu, procStatus } from '../../server/proc.js';
 
 export interface PortProcs {
+  /** The processes holding the listener. */
   pids: number[];
+  /** Them and their descendants. */
+  processes: number;
   threads: number;
+  /** Each process's RSS, summed: pages they share (a fork()ed child's, copy-on-write) counted in each. */
   rssKb: number;
+  /** Their proportional set size (smaps_rollup): a shared page split between those that share it. */
+  pssKb: number;
   voluntaryCtxSwitches: number;
   involuntaryCtxSwitches: number;
   /** Their CPU time (their own, and their reaped children's). */
@@ -58,6 +68,40 @@ function holders(inodes: Set<string>): number[] {
   return pids.sort((a, b) => a - b);
 }
 
+function pssKb(pid: number): number | null {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** pids and every descendant of theirs (/proc/<pid>/task/<tid>/children). */
+function withDescendants(pids: number[]): number[] {
+  const seen = new Set<number>();
+  const todo = [...pids];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone
+    }
+    for (const tid of tids) {
+      try {
+        for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c.trim()) todo.push(Number(c));
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return [...seen];
+}
+
 export function portProcs(port: number): PortProcs {
   const tables = ['/proc/net/tcp', '/proc/net/tcp6'].map((p) => {
     try {
@@ -68,17 +112,40 @@ export function portProcs(port: number): PortProcs {
   });
   const inodes = listenerInodes(port, tables);
   const pids = inodes.size ? holders(inodes) : [];
-  const sum: PortProcs = { pids, threads: 0, rssKb: 0, voluntaryCtxSwitches: 0, involuntaryCtxSwitches: 0, cpu: { userSec: 0, systemSec: 0 } };
-  for (const pid of pids) {
+  const all = withDescendants(pids);
+  const sum: PortProcs = {
+    pids,
+    processes: 0,
+    threads: 0,
+    rssKb: 0,
+    pssKb: 0,
+    voluntaryCtxSwitches: 0,
+    involuntaryCtxSwitches: 0,
+    cpu: { userSec: 0, systemSec: 0 },
+  };
+  for (const pid of all) {
     const st = procStatus(`/proc/${pid}/status`);
     const c = procCpu(pid);
     if (!st || !c) continue;
+    sum.processes++;
     sum.threads += st.threads;
     sum.rssKb += st.rssKb;
-    sum.voluntaryCtxSwitches += st.voluntaryCtxSwitches;
-    sum.involuntaryCtxSwitches += st.involuntaryCtxSwitches;
-    sum.cpu.userSec += c.own.userSec + c.children.userSec;
-    sum.cpu.systemSec += c.own.systemSec + c.children.systemSec;
+    sum.pssKb += pssKb(pid) ?? st.rssKb;
+    // A reaped child's CPU is in its parent's cutime/cstime; a live descendant's in its own.
+    sum.cpu.userSec += c.own.userSec + (pids.includes(pid) ? c.children.userSec : 0);
+    sum.cpu.systemSec += c.own.systemSec + (pids.includes(pid) ? c.children.systemSec : 0);
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      const t = procStatus(`/proc/${pid}/task/${tid}/status`);
+      if (!t) continue;
+      sum.voluntaryCtxSwitches += t.voluntaryCtxSwitches;
+      sum.involuntaryCtxSwitches += t.involuntaryCtxSwitches;
+    }
   }
   return sum;
 }

@@ -4,9 +4,10 @@
 // only says whether the numbers can be trusted: a CPU-bound load generator measures itself.
 // `lab up` is a one-point throughput lab.
 import { z } from 'zod';
+import type { PortProcs } from '../in-host/port-procs.js';
 import { runLoad } from '../loadgen/drivers.js';
 import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/result.js';
-import { servedRequests, type PointRecord } from '../record.js';
+import { serverFootprint, servedRequests, type PointRecord } from '../record.js';
 import { defaultOf, F, type PointConfig } from '../fields.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import { formatLatency } from '../summary.js';
@@ -26,7 +27,17 @@ export const requestsPerCpuSec = (p: PointRecord): number | null => {
   return p.server.cpuSec && n !== null ? Math.round(n / p.server.cpuSec) : null;
 };
 
+/** The server's processes at their largest during the load (read from /proc once a second). */
+export interface Peak {
+  threads: number;
+  processes: number;
+  /** Their proportional set size: what they take together, a shared page counted once. */
+  pssKb: number;
+}
+
 export interface Observed {
+  /** null: no look at the server's processes succeeded. */
+  peak: Peak | null;
   rps: number;
   requests: number;
   errors: LoadErrors;
@@ -67,10 +78,31 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
     ctx.progress(
       `${lg.tool} from ${ctx.client.name}, ${options.connections} connections, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`,
     );
-    const run = await runLoad(ctx.client, lg.tool, options);
+    // The server's threads, processes and RSS while the load runs: from /proc in its host (no
+    // connection to it, so nothing falls into the counted traffic), once a second.
+    let loading = true;
+    const seen: { peak: Peak | null } = { peak: null };
+    const watch = (async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      while (loading) {
+        const r = await ctx.server.exec([...ctx.server.node('dist/lab/in-host/port-procs.js'), String(ctx.port), 'stat'], { timeoutMs: 10_000 });
+        if (r.exitCode === 0) {
+          const p = JSON.parse(r.stdout) as PortProcs;
+          if (p.processes > 0)
+            seen.peak = {
+              threads: Math.max(seen.peak?.threads ?? 0, p.threads),
+              processes: Math.max(seen.peak?.processes ?? 0, p.processes),
+              pssKb: Math.max(seen.peak?.pssKb ?? 0, p.pssKb),
+            };
+        }
+        for (let i = 0; i < 10 && loading; i++) await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const run = await runLoad(ctx.client, lg.tool, options).finally(() => (loading = false));
+    await watch;
     ctx.writeRaw(`${ctx.client.name}-${lg.tool}.out.txt`, run.stdout + (run.stderr ? `\n--- stderr ---\n${run.stderr}` : ''));
     const { rps, requests, errors, latencyMs, durationSec } = run.result;
-    const observed: Observed = { rps, requests, errors, latencyMs, durationSec };
+    const observed: Observed = { peak: seen.peak, rps, requests, errors, latencyMs, durationSec };
     const load = { host: ctx.client.name, tool: lg.tool, options, argv: run.argv, cpu: run.cpu, loadgenBound: run.loadgenBound, result: run.result };
     return { observed, predicted: { rate: lg.options.rate ?? null }, load };
   },
@@ -133,6 +165,23 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
       { label: 'latency p99 (ms)', value: (p) => p.scenario.observed.latencyMs?.p99 ?? null, better: 'lower' },
       { label: 'server CPU (cores)', value: (p) => serverCores(p) },
       { label: 'requests per server CPU-second', value: (p) => requestsPerCpuSec(p), better: 'higher' },
+      { label: 'latency p50 (ms)', value: (p) => p.scenario.observed.latencyMs?.p50 ?? null, better: 'lower' },
+      { label: 'server threads, peak (over its processes)', value: (p) => p.scenario.observed.peak?.threads ?? null, better: 'lower' },
+      { label: 'server processes, peak', value: (p) => p.scenario.observed.peak?.processes ?? null, better: 'lower' },
+      {
+        label: 'server memory, MiB, peak (PSS over its processes)',
+        value: (p) => (p.scenario.observed.peak ? Math.round(p.scenario.observed.peak.pssKb / 102.4) / 10 : null),
+        better: 'lower',
+      },
+      {
+        label: 'server context switches per request',
+        value: (p) => {
+          const f = serverFootprint(p);
+          const n = servedRequests(p);
+          return f && n ? Math.round((f.ctxSwitches / n) * 100) / 100 : null;
+        },
+        better: 'lower',
+      },
     ],
     x: ['loadgens.0.options.rate', 'server.model', 'loadgens.0.options.connections', 'server.threads'],
     headline: (p) => {
