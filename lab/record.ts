@@ -51,9 +51,10 @@ export interface ThreadSwitches {
 /** The control API's /stats: the reactor's stats, per-thread context switches, the process's status and CPU time. */
 export type StatsWithCpu = Omit<ServerStats, 'perThread'> & {
   perThread: Array<ServerStats['perThread'][number] & ThreadSwitches>;
-  process?: { threads: number; rssKb: number; voluntaryCtxSwitches: number; involuntaryCtxSwitches: number };
-  /** fork, prefork, reactor-procs: the child processes running now, their RSS and context switches summed. */
-  children?: { processes: number; rssKb: number; voluntaryCtxSwitches: number; involuntaryCtxSwitches: number };
+  /** Its threads, RSS, PSS (smaps_rollup) and context switches (every thread's, ended ones included). */
+  process?: { threads: number; rssKb: number; pssKb?: number; voluntaryCtxSwitches: number; involuntaryCtxSwitches: number };
+  /** fork, prefork, reactor-procs: the child processes running now, their RSS, PSS and context switches summed. */
+  children?: { processes: number; rssKb: number; pssKb?: number; voluntaryCtxSwitches: number; involuntaryCtxSwitches: number };
   cpu?: { userSec: number; systemSec: number };
 };
 

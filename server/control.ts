@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server } from '../native/index.js';
 import { forksChildren } from '../lab/fields.js';
-import { childPids, procCpu, procStatus } from './proc.js';
+import { childPids, procCpu, procPssKb, procStatus } from './proc.js';
 
 const MAX_BODY = 4096;
 
@@ -26,13 +26,20 @@ export function processCpu(): { userSec: number; systemSec: number } {
 function wholeProcess() {
   const st = procStatus('/proc/self/status')!;
   const ru = process.resourceUsage();
-  return { ...st, voluntaryCtxSwitches: ru.voluntaryContextSwitches, involuntaryCtxSwitches: ru.involuntaryContextSwitches };
+  return {
+    ...st,
+    pssKb: procPssKb('self') ?? st.rssKb,
+    voluntaryCtxSwitches: ru.voluntaryContextSwitches,
+    involuntaryCtxSwitches: ru.involuntaryContextSwitches,
+  };
 }
 
 /** What a design's child processes add up to: how many run now, their RSS and context switches. */
 export interface ChildrenStatus {
   processes: number;
   rssKb: number;
+  /** Their proportional set size: pages shared with this process (copy-on-write after fork) split, not counted in each. */
+  pssKb: number;
   voluntaryCtxSwitches: number;
   involuntaryCtxSwitches: number;
 }
@@ -53,7 +60,7 @@ export function fullStats(server: Server) {
       cpu.userSec += self.children.userSec;
       cpu.systemSec += self.children.systemSec;
     }
-    children = { processes: 0, rssKb: 0, voluntaryCtxSwitches: 0, involuntaryCtxSwitches: 0 };
+    children = { processes: 0, rssKb: 0, pssKb: 0, voluntaryCtxSwitches: 0, involuntaryCtxSwitches: 0 };
     for (const pid of childPids()) {
       const c = procCpu(pid);
       const st = procStatus(`/proc/${pid}/status`);
@@ -62,6 +69,7 @@ export function fullStats(server: Server) {
       cpu.systemSec += c.own.systemSec;
       children.processes++;
       children.rssKb += st.rssKb;
+      children.pssKb += procPssKb(pid) ?? st.rssKb;
       children.voluntaryCtxSwitches += st.voluntaryCtxSwitches;
       children.involuntaryCtxSwitches += st.involuntaryCtxSwitches;
     }

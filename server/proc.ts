@@ -40,6 +40,16 @@ export function childPids(): number[] {
   return pids;
 }
 
+/** A process's proportional set size (its pages, a shared one split between those that share it), from smaps_rollup; null when it is gone. */
+export function procPssKb(pid: number | 'self'): number | null {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface TaskStatus {
   threads: number;
   rssKb: number;

@@ -10,7 +10,7 @@
 // Usage: port-procs.js PORT stat      → one JSON line: pids, threads, RSS, context switches, CPU
 //        port-procs.js PORT STOP|CONT → sends the signal to each of them (pause, resume)
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { procCpu, procStatus } from '../../server/proc.js';
+import { procCpu, procPssKb, procStatus } from '../../server/proc.js';
 
 export interface PortProcs {
   /** The processes holding the listener. */
@@ -68,15 +68,6 @@ function holders(inodes: Set<string>): number[] {
   return pids.sort((a, b) => a - b);
 }
 
-function pssKb(pid: number): number | null {
-  try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
-
 /** pids and every descendant of theirs (/proc/<pid>/task/<tid>/children). */
 function withDescendants(pids: number[]): number[] {
   const seen = new Set<number>();
@@ -130,7 +121,7 @@ export function portProcs(port: number): PortProcs {
     sum.processes++;
     sum.threads += st.threads;
     sum.rssKb += st.rssKb;
-    sum.pssKb += pssKb(pid) ?? st.rssKb;
+    sum.pssKb += procPssKb(pid) ?? st.rssKb;
     // A reaped child's CPU is in its parent's cutime/cstime; a live descendant's in its own.
     sum.cpu.userSec += c.own.userSec + (pids.includes(pid) ? c.children.userSec : 0);
     sum.cpu.systemSec += c.own.systemSec + (pids.includes(pid) ? c.children.systemSec : 0);

@@ -43,7 +43,7 @@ export interface Observed extends HoldResult {
   addedThreads: number;
   /** Its child processes at the peak, less before the clients came. */
   addedProcesses: number;
-  /** The server's RSS at the peak: its own, plus its child processes' (shared pages counted in each). */
+  /** The server's memory at the peak: its PSS and its child processes' (a page they share counted once, split between them). */
   rssKb: number | null;
 }
 
@@ -109,7 +109,8 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
       peakConnThreads = Math.max(peakConnThreads, s.total.connThreadsLive);
       peakThreads = Math.max(peakThreads, s.process?.threads ?? 0);
       peakProcesses = Math.max(peakProcesses, s.children?.processes ?? 0);
-      rssKb = Math.max(rssKb ?? 0, (s.process?.rssKb ?? 0) + (s.children?.rssKb ?? 0));
+      const own = s.process ? (s.process.pssKb ?? s.process.rssKb) : 0;
+      rssKb = Math.max(rssKb ?? 0, own + (s.children ? (s.children.pssKb ?? s.children.rssKb) : 0));
       await new Promise((r) => setTimeout(r, 100));
     }
     const queued = await queuedAt;
@@ -226,7 +227,7 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
         better: 'lower',
       },
       {
-        label: 'server RSS, MiB (peak; its child processes added)',
+        label: 'server memory, MiB (peak PSS, its child processes added)',
         value: (p) => (p.scenario.observed.rssKb === null ? null : p.scenario.observed.rssKb / 1024),
         better: 'lower',
       },

@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -18,6 +17,8 @@
 #include <chrono>
 #include <cstdint>
 #include <system_error>
+
+#include "forked.h"
 
 namespace tcplab {
 
@@ -326,17 +327,12 @@ void BlockingServer::after_fork_in_child() {
   new (&cv_) std::condition_variable();
   open_fds_.clear();
   children_.clear();
-  // Die with the parent, even if it is SIGKILLed.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent_) _exit(0);
+  die_with_parent(parent_);
 }
 
 void BlockingServer::child_main(Waiter& w) {
   after_fork_in_child();
-  // Keep only this child's listener (and 0-2): the host program's sockets and pipes must not
-  // stay open here after their owner closes them (a peer would never see the FIN).
-  if (w.listen_fd > 3) close_range(3, static_cast<unsigned>(w.listen_fd) - 1, 0);
-  close_range(static_cast<unsigned>(w.listen_fd) + 1, ~0U, 0);
+  close_all_fds_except({w.listen_fd});  // only this child's listener (forked.h)
   wait_loop(w);
   _exit(0);
 }
@@ -359,11 +355,8 @@ void BlockingServer::spawn_conn_process(int fd) {
 
 void BlockingServer::conn_process_main(int fd) {
   after_fork_in_child();
-  // Keep only the connection (and 0-2): the listener and the host program's sockets and
-  // pipes must not stay open here after their owners close them.
-  if (fd > 3) close_range(3, static_cast<unsigned>(fd) - 1, 0);
-  close_range(static_cast<unsigned>(fd) + 1, ~0U, 0);
-  ThreadStats mine;  // this connection's counts, folded into the shared entry
+  close_all_fds_except({fd});  // only the connection: not the listener (forked.h)
+  ThreadStats mine;            // this connection's counts, folded into the shared entry
   serve(fd, mine, stats_[1]);
   stats_[1]->live.sub_atomic();
   _exit(0);

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +14,8 @@
 #include <cstring>
 #include <string>
 #include <system_error>
+
+#include "forked.h"
 
 namespace tcplab {
 
@@ -103,19 +104,9 @@ void Server::fork_procs() {
       procs_.push_back(pid);
       continue;
     }
-    // The child: its loop's fds (and 0-2) only, so that no socket or pipe of the host
-    // program stays open here after its owner closes it; it dies with the parent.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(0);
-    std::vector<int> keep = loops_[i]->own_fds();
-    std::sort(keep.begin(), keep.end());
-    unsigned from = 3;
-    for (int fd : keep) {
-      if (fd < 3) continue;
-      if (static_cast<unsigned>(fd) > from) close_range(from, static_cast<unsigned>(fd) - 1, 0);
-      from = static_cast<unsigned>(fd) + 1;
-    }
-    close_range(from, ~0U, 0);
+    // The child: its loop's fds only (forked.h).
+    die_with_parent(parent);
+    close_all_fds_except(loops_[i]->own_fds());
     loops_[i]->run_here();
     _exit(0);
   }

@@ -149,7 +149,10 @@ describe('server process', () => {
 
   const bad: Array<[string[], RegExp]> = [
     [['--threads', '0'], /--threads: got 0: an integer from 1 to 256/m],
-    [['--model', 'forked'], /--model: got "forked": one of single, reuseport, acceptor, workers, reactors\+workers, reactor-procs, iterative, fork, thread, prethread, prefork$/m],
+    [
+      ['--model', 'forked'],
+      /--model: got "forked": one of single, reuseport, acceptor, workers, reactors\+workers, reactor-procs, iterative, fork, thread, prethread, prefork$/m,
+    ],
     [['--port', '99999'], /--port: got 99999: an integer from 0 to 65535/m],
     [['--idle-timeout', '-1'], /--idle-timeout: got -1: an integer from 0 to 86400000/m],
     [['--backlog', 'lots'], /--backlog: got "lots": an integer from -2147483648 to 2147483647/m],
