@@ -141,11 +141,14 @@ export const NGINX = '/usr/sbin/nginx';
  * every request `200 hello\n` as the reactor does, keeps connections as long (idleTimeoutMs), and
  * writes nothing but errors (to stderr, the log).
  */
-export function nginxConf(o: ServerConfig, scratch: string): string {
+export function nginxConf(o: ServerConfig, scratch: string, asRoot = false): string {
   const keepSec = Math.max(1, Math.round(o.idleTimeoutMs / 1000));
   return [
     'daemon off;',
     'master_process on;',
+    // A master that runs as root makes its workers `nobody`, which the rootless runtime's user
+    // namespace does not map (chown fails): the workers stay the master's user there and on netns.
+    ...(asRoot ? ['user root;'] : []),
     `worker_processes ${o.threads};`,
     `pid ${scratch}/nginx.pid;`,
     'error_log stderr warn;',
@@ -175,7 +178,8 @@ async function startNginx(host: Host, o: ServerConfig): Promise<Proc> {
     throw new PointError(
       `server.kind nginx: ${NGINX} is missing in the server host (apt-get install -y nginx-light; the server image has it from \`lab images\`)`,
     );
-  const conf = host.putFile('nginx.conf', nginxConf(o, host.scratchDir));
+  const uid = await host.exec(['id', '-u'], { timeoutMs: 10_000 });
+  const conf = host.putFile('nginx.conf', nginxConf(o, host.scratchDir, uid.stdout.trim() === '0'));
   return host.start([NGINX, '-c', conf, '-e', 'stderr'], 'server');
 }
 

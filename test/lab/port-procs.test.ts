@@ -72,7 +72,8 @@ describe('the nginx configuration', () => {
     async (share) => {
       const dir = mkdtempSync(join(tmpdir(), 'tcplab-nginx-'));
       const lab = validateLab({ scenario: { name: 'backlog' }, server: { kind: 'nginx', threads: 3, backlog: 77, share } }, { file: 'test.yaml' });
-      const conf = nginxConf(lab.server, dir);
+      const conf = nginxConf(lab.server, dir, true);
+      expect(conf).toContain('user root;');
       expect(conf).toContain('worker_processes 3;');
       expect(conf).toContain(`listen 0.0.0.0:8080 backlog=77${share === 'reuseport' ? ' reuseport' : ''};`);
       expect(conf).toContain(`accept_mutex ${share === 'accept' ? 'on' : 'off'};`);
