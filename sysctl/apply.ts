@@ -86,6 +86,9 @@ export async function assertNotRootNamespace(target: SysctlTarget): Promise<void
 export async function readSysctl(target: SysctlTarget, name: string): Promise<string | null> {
   const r = await target.exec(['sysctl', '-n', name]);
   if (r.exitCode === 0) return normalizeRead(r.stdout);
+  // The program missing is not the sysctl missing (nsenter says `failed to execute sysctl: No such file…`).
+  if (r.exitCode === 127 || /failed to execute|exec of "sysctl"/.test(r.stderr))
+    throw new SysctlError(`${target.label}: sysctl is not on the PATH there (apt-get install procps): ${r.stderr.trim()}`, 'EXEC');
   if (/cannot stat|No such file/.test(r.stderr)) return null;
   throw new SysctlError(`${target.label}: reading ${name} failed: ${r.stderr.trim()}`, 'EXEC');
 }

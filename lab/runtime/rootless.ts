@@ -115,7 +115,17 @@ function wrapFor(runId: string, holder: Proc): NsWrap {
   const enter = ['nsenter', '-t', String(holder.pid), '-U', '-m', '-n', '--preserve-credentials', '--'];
   const asOwner =
     process.getuid?.() === holder.uid ? [] : ['setpriv', '--reuid', String(holder.uid), '--regid', String(holder.gid), '--clear-groups', '--'];
-  return { prefix: [...asOwner, ...enter], env: { [MARK]: runId } };
+  return { prefix: [...asOwner, ...enter], env: { [MARK]: runId, PATH: withSbin(process.env['PATH']) } };
+}
+
+/**
+ * A user's PATH often lacks the sbin folders (Debian's login PATH for a user does), where
+ * sysctl, nft and hping3 live; inside the lab's namespaces the user is root and runs them.
+ */
+export function withSbin(path: string | undefined): string {
+  const dirs = (path ?? '/usr/local/bin:/usr/bin:/bin').split(':').filter(Boolean);
+  for (const d of ['/usr/local/sbin', '/usr/sbin', '/sbin']) if (!dirs.includes(d)) dirs.push(d);
+  return dirs.join(':');
 }
 
 async function signalAll(pids: number[], signal: NodeJS.Signals): Promise<void> {

@@ -32,7 +32,8 @@ const me = account();
 const WORK = mkdtempSync(join(tmpdir(), 'tcplab-rootless-'));
 chownSync(WORK, me.uid, me.gid);
 const asUser = ['setpriv', '--reuid', String(me.uid), '--regid', String(me.gid), '--init-groups', '--'];
-const env = { HOME: me.home, USER, LOGNAME: USER, PATH: process.env['PATH']! };
+// A user's login PATH on Debian (no sbin folder: sysctl, nft and hping3 are not on it).
+const env = { HOME: me.home, USER, LOGNAME: USER, PATH: '/usr/local/bin:/usr/bin:/bin' };
 /** The CLI as the unprivileged user, in a folder of its own. */
 const lab = (args: string[]) =>
   execa(asUser[0]!, [...asUser.slice(1), process.execPath, CLI, ...args], { reject: false, cwd: WORK, env, extendEnv: false });
