@@ -87,18 +87,21 @@ export async function startServer(host: Host, o: ServerConfig): Promise<ServerCo
   }
   const proc = o.kind === 'nginx' ? await startNginx(host, o) : startCommand(host, o);
   await waitForListener(host, proc, o.port, o.kind === 'nginx' ? 'nginx' : `server command ${o.command![0]}`);
-  const procs = async (what: 'stat' | 'STOP' | 'CONT') => {
-    const r = await host.exec([...host.node('dist/lab/in-host/port-procs.js'), String(o.port), what], { timeoutMs: 15_000 });
+  const signal = async (what: 'STOP' | 'CONT') => {
+    const r = await portProcsIn(host, o.port, what);
     if (r.exitCode !== 0) throw new PointError(`server: port-procs ${what} failed: ${r.stderr.trim() || r.stdout.trim()}`);
-    return r.stdout;
   };
   return {
     kind: o.kind,
     proc,
     stats: async () => null,
-    processes: async () => JSON.parse(await procs('stat')) as PortProcs,
-    pause: async () => void (await procs('STOP')),
-    resume: async () => void (await procs('CONT')),
+    processes: async () => {
+      const p = await listenerProcesses(host, o.port);
+      if (!p) throw new PointError(`server: no process of server.kind ${o.kind} listens on port ${o.port} any more`);
+      return p;
+    },
+    pause: () => signal('STOP'),
+    resume: () => signal('CONT'),
     setAcceptRate: () => Promise.reject(new PointError(`server.kind ${o.kind} has no accept rate (the tcplab reactor's control API has)`)),
   };
 }
@@ -194,12 +197,20 @@ function startCommand(host: Host, o: ServerConfig): Proc {
   return host.start(['env', `PORT=${o.port}`, `BACKLOG=${o.backlog}`, `THREADS=${o.threads}`, ...commandArgv(o)], 'server');
 }
 
+const portProcsIn = (host: Host, port: number, what: 'stat' | 'STOP' | 'CONT') =>
+  host.exec([...host.node('dist/lab/in-host/port-procs.js'), String(port), what], { timeoutMs: 15_000 });
+
+/** The processes in a host that hold a listener on port (and their descendants), from /proc there; null when none does. */
+export async function listenerProcesses(host: Host, port: number): Promise<PortProcs | null> {
+  const r = await portProcsIn(host, port, 'stat');
+  if (r.exitCode !== 0) return null;
+  const p = JSON.parse(r.stdout) as PortProcs;
+  return p.pids.length > 0 ? p : null;
+}
+
 /** Waits until a process in the host listens on port; fails if the server exits first. */
 async function waitForListener(host: Host, proc: Proc, port: number, what: string): Promise<void> {
-  const listening = async () => {
-    const r = await host.exec([...host.node('dist/lab/in-host/port-procs.js'), String(port), 'stat'], { timeoutMs: 15_000 });
-    return r.exitCode === 0 && (JSON.parse(r.stdout) as PortProcs).pids.length > 0 ? true : undefined;
-  };
+  const listening = async () => ((await listenerProcesses(host, port)) ? true : undefined);
   await waitUntil(proc, listening, 15_000, what, `is not listening on port ${port} after 15 s`, 100);
 }
 

@@ -4,8 +4,8 @@
 // only says whether the numbers can be trusted: a CPU-bound load generator measures itself.
 // `lab up` is a one-point throughput lab.
 import { z } from 'zod';
-import type { PortProcs } from '../in-host/port-procs.js';
 import { runLoad } from '../loadgen/drivers.js';
+import { listenerProcesses } from '../server-host.js';
 import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/result.js';
 import { serverFootprint, servedRequests, type PointRecord } from '../record.js';
 import { defaultOf, F, type PointConfig } from '../fields.js';
@@ -78,23 +78,20 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
     ctx.progress(
       `${lg.tool} from ${ctx.client.name}, ${options.connections} connections, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`,
     );
-    // The server's threads, processes and RSS while the load runs: from /proc in its host (no
+    // The server's threads, processes and PSS while the load runs: from /proc in its host (no
     // connection to it, so nothing falls into the counted traffic), once a second.
     let loading = true;
     const seen: { peak: Peak | null } = { peak: null };
     const watch = (async () => {
       await new Promise((r) => setTimeout(r, 300));
       while (loading) {
-        const r = await ctx.server.exec([...ctx.server.node('dist/lab/in-host/port-procs.js'), String(ctx.port), 'stat'], { timeoutMs: 10_000 });
-        if (r.exitCode === 0) {
-          const p = JSON.parse(r.stdout) as PortProcs;
-          if (p.processes > 0)
-            seen.peak = {
-              threads: Math.max(seen.peak?.threads ?? 0, p.threads),
-              processes: Math.max(seen.peak?.processes ?? 0, p.processes),
-              pssKb: Math.max(seen.peak?.pssKb ?? 0, p.pssKb),
-            };
-        }
+        const p = await listenerProcesses(ctx.server, ctx.port);
+        if (p)
+          seen.peak = {
+            threads: Math.max(seen.peak?.threads ?? 0, p.threads),
+            processes: Math.max(seen.peak?.processes ?? 0, p.processes),
+            pssKb: Math.max(seen.peak?.pssKb ?? 0, p.pssKb),
+          };
         for (let i = 0; i < 10 && loading; i++) await new Promise((r) => setTimeout(r, 100));
       }
     })();

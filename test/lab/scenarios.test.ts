@@ -57,6 +57,11 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
         ['server kept up with the offered rate (req/s, ≥ 95 % of it)', 'PASS'],
       ]);
       expect(o['rps']).toBeGreaterThanOrEqual(2850);
+      // Its footprint during the load, from /proc in its host: one process; its threads are Node's and its loops (2 for reuseport).
+      const peak = (p.scenario.observed as { peak: { threads: number; processes: number; pssKb: number } }).peak;
+      expect(peak.processes).toBe(1);
+      expect(peak.threads).toBeGreaterThanOrEqual(p.config.server.threads + 1);
+      expect(peak.pssKb).toBeGreaterThan(1000);
     }
   }, 120_000);
 
@@ -76,6 +81,7 @@ describe.each(['netns', 'docker'] as const)('scenarios on %s', (rt) => {
       expect(requestsPerCpuSec(p)).toBe(Math.round(p.scenario.load!.result.requests / p.server.cpuSec!));
       // nginx: the master and its 2 workers; node: one process.
       expect(p.server.processes!.pids).toHaveLength(p.server.kind === 'nginx' ? 3 : 1);
+      expect((p.scenario.observed as { peak: { processes: number } }).peak.processes).toBe(p.server.kind === 'nginx' ? 3 : 1);
       expect(obs(p)['rps']).toBeGreaterThanOrEqual(1900);
     }
     const queue = await sweep(
