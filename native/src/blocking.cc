@@ -483,12 +483,17 @@ void BlockingServer::serve(int fd, ThreadStats& st, ThreadStats* fold_to) {
   int64_t idle_since = 0;
   for (;;) {
     bool ok = true;
-    while (ok && c.process_input(st)) ok = c.flush(st);  // output full: write, then frame on
+    // Counted, then written (publish() before each flush): a client that has its answer finds
+    // it in /stats, as on the reactor, whose threads count before they write.
+    while (ok && c.process_input(st)) {  // output full: write, then frame on
+      publish();
+      ok = c.flush(st);
+    }
     // The phase this batch leaves (a head or body under way, or none), and a 408 once a
     // deadline has passed: as the reactor does after each read.
     if (ok) c.check_deadlines(st);
-    if (!ok || !c.flush(st)) break;
     publish();
+    if (!ok || !c.flush(st)) break;
     if (c.close_after_flush) {
       // FIN right after the last answer; what the client still sends is read and dropped
       // (until EOF, or the linger time), so that closing does not turn into an RST.
