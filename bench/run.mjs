@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Benchmark: tcplab's reactor next to nginx and node:http.
+// Benchmark: tcplab's reactor next to nginx, where a lab sweep cannot go: CPU pinning and perf.
+// (Comparing server kinds at the same load, node:http included, is a sweep:
+// examples/compare-kinds.yaml.)
 // Each server runs alone in a fresh network namespace pinned to CPU 0; wrk runs in a
 // second namespace pinned to CPU 1, over a veth pair. Repetitions are interleaved
 // across servers. Per run: rps (wrk), server CPU seconds (/proc/PID/stat, all
@@ -48,7 +50,7 @@ if (args.help) {
   process.stdout.write(
     readFileSync(fileURLToPath(import.meta.url), 'utf8')
       .split('\n')
-      .slice(1, 14)
+      .slice(1, 13)
       .join('\n')
       .replace(/^\/\/ ?/gm, '') + '\n',
   );
@@ -128,7 +130,6 @@ const tcplab = (model, threads) => ({
 });
 let servers = [
   { name: 'nginx', argv: ['nginx', '-p', tmp, '-c', join(tmp, 'nginx.conf')] },
-  { name: 'node:http', argv: [process.execPath, join(ROOT, 'bench/node-http-server.mjs'), SRV_IP, String(PORT)] },
   tcplab('single', 1),
   tcplab('reuseport', 2),
   tcplab('acceptor', 2),
@@ -137,7 +138,7 @@ let servers = [
 if (args.only) {
   const want = args.only.split(',');
   servers = servers.filter((s) => want.includes(s.name) || want.includes(s.name.replace(/ /g, '-')));
-  if (!servers.length) die(`--only matched no server; names: nginx, node:http, tcplab-single, tcplab-reuseport×2, …`);
+  if (!servers.length) die(`--only matched no server; names: nginx, tcplab-single, tcplab-reuseport×2, …`);
 }
 const modes = [
   { name: 'keep-alive', wrk: [] },

@@ -68,6 +68,11 @@ export const isSubnet = (v: string) => {
 };
 export const DEFAULT_SUBNET = '198.18.0.0/24';
 
+/** A Docker image reference as the engine takes it: [registry[:port]/]name[:tag][@sha256:digest]. */
+export const IMAGE_RE =
+  /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+export const IMAGE_TEXT = 'a Docker image reference like my-server:1.0 (an image on the engine: the lab pulls nothing)';
+
 /** The fields, each with its range and default. */
 export const F = {
   kind: oneOf(KINDS).default('tcplab'),
@@ -76,6 +81,8 @@ export const F = {
     .array(z.string({ error: 'a list of strings (an argv)' }), { error: 'a list of strings (an argv)' })
     .min(1, { error: 'a list of strings (an argv)' })
     .optional(),
+  /** kind command on the docker runtime: the user's own image as the server host (its entrypoint, with server.command as its CMD if given); the lab's tools join it from a container of their own. */
+  image: z.string({ error: IMAGE_TEXT }).max(255, { error: IMAGE_TEXT }).regex(IMAGE_RE, { error: IMAGE_TEXT }).optional(),
   // The reactor (native/index.ts takes these; the addon checks them again).
   model: oneOf(MODELS).default('single'),
   threads: int(1, 256).default(1),
@@ -137,8 +144,10 @@ export function foreignServerMisfit(s: {
   share: Share;
   workUs: number;
   command?: string[] | undefined;
+  image?: string | undefined;
 }): [string, unknown, string] | null {
-  if (s.kind === 'command' && s.command === undefined) return ['server.command', undefined, 'an argv (a list of strings) for server.kind command'];
+  if (s.kind === 'command' && s.command === undefined && s.image === undefined)
+    return ['server.command', undefined, 'an argv (a list of strings) for server.kind command, or server.image (runtime docker)'];
   if (s.kind === 'tcplab') return null;
   const only = `the default for server.kind ${s.kind} (the field is the tcplab reactor's)`;
   if (s.model !== 'single') return ['server.model', s.model, only];
@@ -225,6 +234,7 @@ export const ServerSchema = z
   .object({
     kind: F.kind,
     command: F.command,
+    image: F.image,
     model: F.model,
     threads: F.threads,
     trigger: F.trigger,

@@ -133,6 +133,10 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
   }
   const misfit = foreignServerMisfit(c.server);
   if (misfit) throw new LabFileError(badValue(at(misfit[0]), misfit[1], misfit[2]));
+  if (c.server.kind === 'command' && c.server.image !== undefined && (c.runtime === 'netns' || c.runtime === 'rootless'))
+    throw new LabFileError(
+      badValue(at('server.image'), c.server.image, `runtime docker (the ${c.runtime} runtime runs no image: give server.command, an argv, instead)`),
+    );
   // The reactor's own rules for threads and share (another kind says what they mean to it above).
   const reactor = c.server.kind === 'tcplab';
   const one = reactor ? threadsText(c.server.model) : null;

@@ -20,7 +20,14 @@ import { startSampler, summarize, type Sample } from './observe/sampler.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
 import type { Host, Lab, Runtime } from './runtime/runtime.js';
 import { coverVerdicts, notModelled, scenarioNamed, type Observations, type ScenarioContext } from './scenarios/index.js';
-import { processWork, serverWork, startServer } from './server-host.js';
+import { commandArgv, commandEnv, processWork, serverWork, startServer } from './server-host.js';
+import type { ServerConfig } from './fields.js';
+
+/** The server host's own image (server.kind command with server.image, runtime docker): its CMD and environment. */
+const ownImage = (s: ServerConfig) =>
+  s.kind === 'command' && s.image !== undefined
+    ? { image: { name: s.image, env: commandEnv(s), ...(s.command ? { cmd: commandArgv(s) } : {}) } }
+    : {};
 
 /** The lab being built or run, so an interrupt can tear it down from any phase. */
 export interface LabHandle {
@@ -72,7 +79,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     subnetFallback: o.subnetFallback,
     logDir: join(o.dir, 'logs', name),
     caps: Object.fromEntries(specs.filter((s) => s.caps.length).map((s) => [s.name, s.caps])),
-    hosts: specs.map(({ name: n, role, sysctls }) => ({ name: n, role, sysctls })),
+    hosts: specs.map(({ name: n, role, sysctls }) => ({ name: n, role, sysctls, ...(n === 'server' ? ownImage(c.server) : {}) })),
   });
   o.handle.creating = creating.catch(() => {});
   let lab: Lab | undefined;

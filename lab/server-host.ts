@@ -86,7 +86,12 @@ export async function startServer(host: Host, o: ServerConfig): Promise<ServerCo
     };
   }
   const proc = o.kind === 'nginx' ? await startNginx(host, o) : startCommand(host, o);
-  await waitForListener(host, proc, o.port, o.kind === 'nginx' ? 'nginx' : `server command ${o.command![0]}`);
+  await waitForListener(
+    host,
+    proc,
+    o.port,
+    o.kind === 'nginx' ? 'nginx' : o.image && host.ownServer ? `server image ${o.image}` : `server command ${o.command![0]}`,
+  );
   const signal = async (what: 'STOP' | 'CONT') => {
     const r = await portProcsIn(host, o.port, what);
     if (r.exitCode !== 0) throw new PointError(`server: port-procs ${what} failed: ${r.stderr.trim() || r.stdout.trim()}`);
@@ -192,9 +197,14 @@ export function commandArgv(o: ServerConfig): string[] {
   return o.command!.map((a) => a.replace(/\{(port|backlog|threads)\}/g, (_m, k: string) => vars[k]!));
 }
 
+/** The user's server's environment: PORT, BACKLOG and THREADS. */
+export const commandEnv = (o: ServerConfig) => [`PORT=${o.port}`, `BACKLOG=${o.backlog}`, `THREADS=${o.threads}`];
+
 function startCommand(host: Host, o: ServerConfig): Proc {
+  // A host from the user's image runs its server already (its entrypoint).
+  if (host.ownServer) return host.ownServer;
   // The environment goes through env(1): the same on every runtime, and no shell.
-  return host.start(['env', `PORT=${o.port}`, `BACKLOG=${o.backlog}`, `THREADS=${o.threads}`, ...commandArgv(o)], 'server');
+  return host.start(['env', ...commandEnv(o), ...commandArgv(o)], 'server');
 }
 
 const portProcsIn = (host: Host, port: number, what: 'stat' | 'STOP' | 'CONT') =>

@@ -100,6 +100,10 @@ export async function sweep(
     c.loadgens.forEach((l, i) => assertKernelHas(`loadgen-${i + 1}`, sysctlSettings(l.sysctls)));
   }
   const runtime = await getRuntime(lab.runtime, { progress: o.progress });
+  // The user's own server images: this runtime runs them, and the engine has each (nothing is pulled).
+  const images = expandSweep(lab).flatMap((p) => (p.config.server.kind === 'command' && p.config.server.image ? [p.config.server.image] : []));
+  const noImage = await runtime.imagesMissing(images);
+  if (noImage) throw new InputError(`server.image: ${noImage}`);
   if (fresh && 'lab' in source) {
     makeDir(join(dir, 'points'));
     writeJsonAtomic(join(dir, 'lab.json'), lab);

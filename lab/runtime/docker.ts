@@ -4,7 +4,7 @@
 // privileged; capabilities only where a host asks. Long-running processes are `docker exec`s
 // whose output goes to the run's log folder, bind-mounted at /lab/logs. Everything carries
 // the label tcplab.run=<run-id>, so destroy() works from labels alone.
-import { closeSync, constants, fchownSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, fchownSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
@@ -44,6 +44,7 @@ class DockerHost implements Host {
     private readonly logDir: string,
     /** The uid:gid the container's processes run as (the server image's user is not root). */
     private readonly owner: { uid: number; gid: number },
+    readonly ownServer?: Proc,
   ) {
     this.label = name;
   }
@@ -160,6 +161,45 @@ class DockerHost implements Host {
   }
 }
 
+/**
+ * The user's image's own process as the host's server: its output copied into `log` (attached
+ * before the container starts), its exit from the container's state, stop() a signal to it (the
+ * engine's init forwards it) and SIGKILL 3 s later.
+ */
+async function attachOwnServer(c: Docker.Container, log: string): Promise<Proc> {
+  const fd = openSync(log, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  const file = createWriteStream('', { fd });
+  const stream = await c.attach({ stream: true, stdout: true, stderr: true });
+  c.modem.demuxStream(stream, file, file);
+  stream.on('end', () => file.end());
+  let polling = true;
+  const exited = (async () => {
+    while (polling) {
+      const i = await c.inspect().catch(() => null);
+      if (!i) return null;
+      if (i.State.Status === 'exited' || i.State.Status === 'dead') return i.State.ExitCode ?? null;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return null;
+  })();
+  const kill = (signal: string) => c.kill({ signal }).catch(() => {});
+  return {
+    pid: 0,
+    log,
+    exited,
+    async stop(sig: NodeJS.Signals = 'SIGTERM') {
+      await kill(sig);
+      const t = setTimeout(() => void kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
+    },
+    release() {
+      polling = false;
+      (stream as unknown as { destroy?: () => void }).destroy?.();
+    },
+  };
+}
+
 /** The HTTP status of an Engine API error (dockerode sets statusCode), or null. */
 function engineStatus(err: unknown): number | null {
   const s = (err as { statusCode?: unknown } | null)?.statusCode;
@@ -246,19 +286,24 @@ export class DockerRuntime implements Runtime {
           if (!NAME_RE.test(h.name)) throw new Error(`host name must match ${NAME_RE}, got "${h.name}"`);
           const addr = hostAddress(subnet, i);
           const sysctls = Object.fromEntries(h.sysctls.map((s) => [s.name, s.value]));
+          // A host from the user's image holds the network namespace (and its sysctls): the
+          // lab's tools join it later, from a container of their own.
+          const own = h.image;
+          const name = `tcplab-${spec.runId}-${h.name}${own ? '-own' : ''}`;
           let c: Docker.Container;
           try {
             c = await this.docker.createContainer({
-              name: `tcplab-${spec.runId}-${h.name}`,
-              Image: h.role === 'server' ? images.server : images.loadgen,
-              Cmd: ['sleep', 'infinity'],
+              name,
+              Image: own ? own.name : h.role === 'server' ? images.server : images.loadgen,
+              ...(own ? (own.cmd ? { Cmd: own.cmd } : {}) : { Cmd: ['sleep', 'infinity'] }),
+              ...(own ? { Env: own.env, AttachStdout: true, AttachStderr: true } : {}),
               Hostname: h.name,
-              Labels: { ...labels, 'tcplab.host': h.name, 'tcplab.role': h.role },
+              Labels: { ...labels, 'tcplab.host': own ? `${h.name}-own` : h.name, 'tcplab.role': h.role },
               HostConfig: {
                 NetworkMode: netName,
                 Sysctls: sysctls,
                 CapAdd: spec.caps?.[h.name] ?? [],
-                Binds: [`${logDir}:${LOGS}`],
+                ...(own ? {} : { Binds: [`${logDir}:${LOGS}`] }),
                 Init: true,
               },
               NetworkingConfig: { EndpointsConfig: { [netName]: { IPAMConfig: { IPv4Address: addr } } } },
@@ -267,8 +312,7 @@ export class DockerRuntime implements Runtime {
             // 409: the name is taken; 400: the engine refused the container's settings, of
             // which only the sysctls come from the user.
             const status = engineStatus(err);
-            if (status === 409)
-              throw new RuntimeUnavailable(`a container named tcplab-${spec.runId}-${h.name} exists already: \`lab down ${spec.runId}\``);
+            if (status === 409) throw new RuntimeUnavailable(`a container named ${name} exists already: \`lab down ${spec.runId}\``);
             if (status === 400 && h.sysctls.length)
               throw new SysctlError(`${h.name}: the Docker engine refused the sysctls: ${engineMessage(err)}`, 'MISMATCH');
             throw err;
@@ -277,6 +321,8 @@ export class DockerRuntime implements Runtime {
         }),
       );
       for (const { c, h, addr } of containers) {
+        // The user's image logs to <host>-server.log from its first byte: attached before it starts.
+        const ownServer = h.image ? await attachOwnServer(c, resolvePath(logDir, `${h.name}-server.log`)) : undefined;
         try {
           await c.start();
         } catch (err) {
@@ -285,14 +331,15 @@ export class DockerRuntime implements Runtime {
             throw new SysctlError(`${h.name}: the Docker engine could not set the sysctls: ${engineMessage(err)}`, 'MISMATCH');
           throw err;
         }
+        const tools = h.image ? await this.toolsBeside(c, spec.runId, h, images.server, logDir) : c;
         // Who the container's processes run as (an exec runs as the image's user).
-        const id = await new DockerHost(h.name, h.role, addr, c, logDir, { uid: 0, gid: 0 }).exec(['sh', '-c', 'id -u; id -g'], {
+        const id = await new DockerHost(h.name, h.role, addr, tools, logDir, { uid: 0, gid: 0 }).exec(['sh', '-c', 'id -u; id -g'], {
           timeoutMs: 10_000,
         });
         const [uid, gid] = id.stdout.trim().split('\n').map(Number);
         if (id.exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid))
           throw new Error(`${h.name}: cannot tell which user its processes run as: ${id.stderr.trim()}`);
-        const host = new DockerHost(h.name, h.role, addr, c, logDir, { uid: uid!, gid: gid! });
+        const host = new DockerHost(h.name, h.role, addr, tools, logDir, { uid: uid!, gid: gid! }, ownServer);
         hosts.push(host);
         // Set by the engine at creation; read back from inside, a mismatch is an error.
         await verifySettings(host, h.sysctls);
@@ -302,6 +349,39 @@ export class DockerRuntime implements Runtime {
       throw err;
     }
     return makeLab(spec.runId, hosts, (id) => this.destroy(id));
+  }
+
+  /**
+   * The lab's tools beside a host from the user's image: the server image (node, ss, nstat,
+   * sysctl), in the image container's network and process namespaces, so what they read and
+   * signal is the user's server. Root there (not privileged: the default capabilities), because
+   * the user's server may run as root and its /proc/PID/fd is its owner's to read.
+   */
+  private async toolsBeside(own: Docker.Container, runId: string, h: HostSpec, image: string, logDir: string): Promise<Docker.Container> {
+    const c = await this.docker.createContainer({
+      name: `tcplab-${runId}-${h.name}`,
+      Image: image,
+      Cmd: ['sleep', 'infinity'],
+      User: '0:0',
+      Labels: { [LABEL]: runId, 'tcplab.host': h.name, 'tcplab.role': h.role },
+      HostConfig: { NetworkMode: `container:${own.id}`, PidMode: `container:${own.id}`, Binds: [`${logDir}:${LOGS}`], Init: true },
+    });
+    await c.start();
+    return c;
+  }
+
+  /** Whether each image is on the engine (the lab pulls nothing): the first that is not, in one line. */
+  async imagesMissing(names: string[]): Promise<string | null> {
+    for (const n of new Set(names)) {
+      try {
+        await this.docker.getImage(n).inspect();
+      } catch (err) {
+        if (engineStatus(err) === 404)
+          return `no image ${n} on the Docker engine: build it there (docker build -t ${n} …) or docker load it; the lab pulls nothing`;
+        throw err;
+      }
+    }
+    return null;
   }
 
   async versions(): Promise<Record<string, string>> {

@@ -23,6 +23,7 @@ import { NAME_RE } from '../fields.js';
 import {
   hostAddress,
   makeLab,
+  runsNoImage,
   RuntimeUnavailable,
   type Host,
   type HostSpec,
@@ -278,6 +279,8 @@ export class NetnsRuntime implements Runtime {
   async lost(): Promise<null> {
     return null;
   }
+
+  readonly imagesMissing = runsNoImage('netns');
 
   list(): Promise<LabSummary[]> {
     return this.ns.summaries('netns');

@@ -19,7 +19,7 @@ import { execa } from 'execa';
 import type { NsWrap } from '../../sysctl/apply.js';
 import { NAME_RE } from '../fields.js';
 import { Namespaces } from './netns.js';
-import { makeLab, RuntimeUnavailable, type Lab, type LabSpec, type LabSummary, type Runtime } from './runtime.js';
+import { makeLab, runsNoImage, RuntimeUnavailable, type Lab, type LabSpec, type LabSummary, type Runtime } from './runtime.js';
 
 const MARK = 'TCPLAB_ROOTLESS';
 const HOLDER_MARK = 'TCPLAB_ROOTLESS_HOLDER';
@@ -244,6 +244,8 @@ export class RootlessRuntime implements Runtime {
     }
     return null;
   }
+
+  readonly imagesMissing = runsNoImage('rootless');
 
   async list(): Promise<LabSummary[]> {
     const out: LabSummary[] = [];

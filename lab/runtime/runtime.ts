@@ -12,6 +12,12 @@ export interface HostSpec {
   name: string; // "server", "loadgen-1", …
   role: Role;
   sysctls: SysctlSetting[];
+  /**
+   * The user's own image as this host (docker: server.image): its entrypoint runs as the host's
+   * server, with cmd as its CMD when given and env in its environment; the lab's tools run in a
+   * container of their own that shares its network and process namespaces.
+   */
+  image?: { name: string; cmd?: string[]; env: string[] };
 }
 
 export interface LabSpec {
@@ -56,6 +62,8 @@ export interface Host extends SysctlTarget {
    * its path as the host sees it.
    */
   putFile(name: string, text: string): string;
+  /** The server the host's own image runs (HostSpec.image), already started; startServer waits for it instead of starting one. */
+  readonly ownServer?: Proc;
   /** A folder this host's processes may create files in (netns, rootless: the point's log folder; Docker: the container's /tmp). */
   readonly scratchDir: string;
 }
@@ -89,7 +97,13 @@ export interface Runtime {
    * stopped), as the one line to say and what to do; null when the runtime is still there.
    */
   lost(err: unknown): Promise<{ reason: string; fix: string } | null>;
+  /** Why these images (server.image) cannot be a host here, in one line; null when they all can. */
+  imagesMissing(names: string[]): Promise<string | null>;
 }
+
+/** What a runtime that runs no image says of server.image. */
+export const runsNoImage = (runtime: string) => async (names: string[]) =>
+  names.length ? `the ${runtime} runtime runs no image: give server.command (an argv) instead, or use runtime docker` : null;
 
 export class RuntimeUnavailable extends EnvironmentError {}
 

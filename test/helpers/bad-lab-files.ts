@@ -16,7 +16,17 @@ export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]>
   [
     'kind command without a command',
     'scenario: {name: backlog}\nserver: {kind: command}\n',
-    'server.command: got undefined: an argv (a list of strings) for server.kind command',
+    'server.command: got undefined: an argv (a list of strings) for server.kind command, or server.image (runtime docker)',
+  ],
+  [
+    'image not an image reference',
+    'scenario: {name: backlog}\nserver: {kind: command, image: "My Server"}\n',
+    'server.image: got "My Server": a Docker image reference like my-server:1.0 (an image on the engine: the lab pulls nothing)',
+  ],
+  [
+    'image on the netns runtime',
+    'runtime: netns\nscenario: {name: backlog}\nserver: {kind: command, image: my-server:1.0}\n',
+    'server.image: got "my-server:1.0": runtime docker (the netns runtime runs no image: give server.command, an argv, instead)',
   ],
   [
     'command not a list of strings',

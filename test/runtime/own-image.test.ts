@@ -1,0 +1,120 @@
+// A user's own image as the Docker server host (server.kind command, server.image), on a real
+// engine: the image is one static binary FROM scratch (test/fixtures/own-server), so nothing
+// of the lab is in it. The lab's tools join it from a container of their own (its network
+// and process namespaces): its sysctls read back, its listener's processes found, SIGSTOP'd
+// for the backlog rule, its CPU counted; bad input is one line, exit 2, nothing made.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import type { PointRecord } from '../../lab/record.js';
+
+const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../fixtures/own-server/', import.meta.url));
+const WORK = mkdtempSync(join(tmpdir(), 'tcplab-own-image-'));
+const IMAGE = `tcplab-test-own:${process.pid}`;
+
+const labContainers = async () => (await execa('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'])).stdout.trim();
+
+async function sweep(name: string, text: string) {
+  writeFileSync(join(WORK, name), text);
+  return execa(process.execPath, [CLI, 'sweep', join(WORK, name)], { reject: false, cwd: WORK });
+}
+
+function records(stdout: string): PointRecord[] {
+  const dir = join(WORK, stdout.trim());
+  return readdirSync(join(dir, 'points'))
+    .sort()
+    .map((x) => JSON.parse(readFileSync(join(dir, 'points', x), 'utf8')) as PointRecord);
+}
+
+beforeAll(async () => {
+  // The user's build: a static binary, then an image holding nothing else.
+  const ctx = mkdtempSync(join(tmpdir(), 'tcplab-own-ctx-'));
+  await execa('cc', ['-static', '-O2', '-o', join(ctx, 'hello'), join(FIXTURE, 'hello.c')]);
+  copyFileSync(join(FIXTURE, 'Dockerfile'), join(ctx, 'Dockerfile'));
+  await execa('docker', ['build', '-q', '-t', IMAGE, ctx]);
+}, 120_000);
+
+afterAll(async () => {
+  await execa('docker', ['rmi', '-f', IMAGE], { reject: false });
+});
+
+describe('server.image on the docker runtime', () => {
+  it('the backlog rule on a server from an image with none of the lab in it: paused by SIGSTOP, Send-Q = min(backlog, somaxconn)', async () => {
+    const r = await sweep(
+      'own-backlog.yaml',
+      [
+        'runtime: docker',
+        'scenario: {name: backlog, options: {extraClients: 5, holdMs: 1200}}',
+        `server: {kind: command, image: ${IMAGE}, sysctls: {net.core.somaxconn: 64}}`,
+        'sweep: {matrix: {server.backlog: [16, 100]}}',
+        '',
+      ].join('\n'),
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    const recs = records(r.stdout);
+    expect(recs).toHaveLength(2);
+    for (const p of recs) {
+      expect(
+        p.scenario.verdicts.filter((v) => v.verdict !== 'PASS').map((v) => `${v.rule}: ${v.reason}`),
+        p.id,
+      ).toEqual([]);
+      expect(p.server.kind).toBe('command');
+      // The queue limit as the kernel shows it: the image's own listener, min(backlog, 64).
+      expect(p.server.listener?.sendQ).toBe(Math.min(p.config.server.backlog, 64));
+      expect(p.hosts['server']!.sysctls.readBack['net.core.somaxconn']).toBe('64');
+      // One process (the binary; the engine's init is not the listener's) found across the shared pid namespace.
+      expect(p.server.processes!.processes).toBe(1);
+      const log = readFileSync(join(WORK, r.stdout.trim(), 'logs', p.id, 'server-server.log'), 'utf8');
+      expect(log).toContain(`hello: listening on 8080, backlog ${p.config.server.backlog}`);
+    }
+    expect(await labContainers()).toBe('');
+  }, 180_000);
+
+  it('throughput: the requests wrk made, the image server CPU counted; server.command becomes its CMD', async () => {
+    // The image's entrypoint is /hello: a CMD is its arguments, which it ignores; {port} is filled in.
+    const r = await sweep(
+      'own-load.yaml',
+      `runtime: docker\nscenario: {name: throughput}\nserver: {kind: command, image: ${IMAGE}, command: ['--port', '{port}']}\nloadgens: [{tool: wrk, options: {connections: 8, duration: 2}}]\n`,
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [p] = records(r.stdout);
+    const load = p!.scenario.load!.result;
+    expect(load.requests).toBeGreaterThan(1000);
+    expect(Object.values(load.errors).reduce((a, b) => a + b, 0)).toBe(0);
+    expect(p!.server.cpuSec).toBeGreaterThan(0);
+    expect(p!.server.processes!.pids).toHaveLength(1);
+    const log = readFileSync(join(WORK, r.stdout.trim(), 'logs', p!.id, 'server-server.log'), 'utf8');
+    expect(log).toContain('hello: listening on 8080, backlog 511, args: --port 8080');
+    expect(await labContainers()).toBe('');
+  }, 120_000);
+
+  it('bad input: an image the engine lacks, or an image on netns, is one line naming server.image, exit 2, nothing made', async () => {
+    const missing = await sweep(
+      'own-missing.yaml',
+      'runtime: docker\nscenario: {name: throughput}\nserver: {kind: command, image: tcplab-no-such-image:0}\noutput: missing-out\n',
+    );
+    expect([missing.exitCode, missing.stderr.trim()]).toEqual([
+      2,
+      'lab sweep: server.image: no image tcplab-no-such-image:0 on the Docker engine: build it there (docker build -t tcplab-no-such-image:0 …) or docker load it; the lab pulls nothing',
+    ]);
+    expect(existsSync(join(WORK, 'missing-out'))).toBe(false);
+    const netns = await sweep(
+      'own-netns.yaml',
+      `runtime: netns\nscenario: {name: throughput}\nserver: {kind: command, image: ${IMAGE}}\noutput: netns-out\n`,
+    );
+    expect(netns.exitCode).toBe(2);
+    expect(netns.stderr.trim().split('\n')).toHaveLength(1);
+    expect(netns.stderr).toMatch(
+      /server\.image: got ".*": runtime docker \(the netns runtime runs no image: give server\.command, an argv, instead\)/,
+    );
+    const bad = await sweep('own-bad.yaml', 'runtime: docker\nscenario: {name: throughput}\nserver: {kind: command, image: "Not An Image"}\n');
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/server\.image: got "Not An Image": a Docker image reference like my-server:1\.0/);
+    expect(existsSync(join(WORK, 'netns-out'))).toBe(false);
+    expect(await labContainers()).toBe('');
+  }, 60_000);
+});
