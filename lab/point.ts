@@ -130,10 +130,8 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     const procsAfter = await srv.processes().catch(() => null);
     const atEnd: Record<string, Snapshot> = {};
     for (const h of hosts) atEnd[h.name] = await snapshot(h);
-    // A paused foreign server (SIGSTOP) would not see the SIGTERM: it goes on first.
-    if (srv.kind !== 'tcplab') await srv.resume().catch(() => {});
     if (o.keep) srv.proc.release();
-    else await srv.proc.stop('SIGTERM');
+    else await srv.stop();
 
     // record
     const counters = Object.fromEntries(hosts.map((h) => [h.name, counterDeltas(before[h.name]!.counters, after[h.name]!.counters)]));

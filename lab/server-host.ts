@@ -68,6 +68,8 @@ export interface ServerControl {
   resume(): Promise<void>;
   /** The reactor's accept rate (tcplab only: a scenario that needs it refuses other kinds up front). */
   setAcceptRate(perSecond: number): Promise<void>;
+  /** Ends the server: SIGTERM (a paused foreign server gets SIGCONT first, or it would never see it), SIGKILL 3 s later. */
+  stop(): Promise<void>;
 }
 
 /** Starts the point's server (its kind) on a host and waits until it listens. */
@@ -83,6 +85,7 @@ export async function startServer(host: Host, o: ServerConfig): Promise<ServerCo
       pause: async () => void (await control(host, o.controlPort, '/pause', 'POST')),
       resume: async () => void (await control(host, o.controlPort, '/resume', 'POST')),
       setAcceptRate: async (n) => void (await control(host, o.controlPort, `/accept-rate?perSecond=${n}`, 'POST')),
+      stop: () => proc.stop('SIGTERM'),
     };
   }
   const proc = o.kind === 'nginx' ? await startNginx(host, o) : startCommand(host, o);
@@ -108,6 +111,10 @@ export async function startServer(host: Host, o: ServerConfig): Promise<ServerCo
     pause: () => signal('STOP'),
     resume: () => signal('CONT'),
     setAcceptRate: () => Promise.reject(new PointError(`server.kind ${o.kind} has no accept rate (the tcplab reactor's control API has)`)),
+    stop: async () => {
+      await signal('CONT').catch(() => {});
+      await proc.stop('SIGTERM');
+    },
   };
 }
 

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server } from '../native/index.js';
 import { forksChildren } from '../lab/fields.js';
-import { childPids, procCpu, procPssKb, procStatus } from './proc.js';
+import { childPids, procCpu, procPssKb, procStatus, sumProcesses } from './proc.js';
 
 const MAX_BODY = 4096;
 
@@ -60,19 +60,12 @@ export function fullStats(server: Server) {
       cpu.userSec += self.children.userSec;
       cpu.systemSec += self.children.systemSec;
     }
-    children = { processes: 0, rssKb: 0, pssKb: 0, voluntaryCtxSwitches: 0, involuntaryCtxSwitches: 0 };
-    for (const pid of childPids()) {
-      const c = procCpu(pid);
-      const st = procStatus(`/proc/${pid}/status`);
-      if (!c || !st) continue; // gone meanwhile
-      cpu.userSec += c.own.userSec;
-      cpu.systemSec += c.own.systemSec;
-      children.processes++;
-      children.rssKb += st.rssKb;
-      children.pssKb += procPssKb(pid) ?? st.rssKb;
-      children.voluntaryCtxSwitches += st.voluntaryCtxSwitches;
-      children.involuntaryCtxSwitches += st.involuntaryCtxSwitches;
-    }
+    // A live child's own CPU (its children, if any, are not this design's).
+    const kids = sumProcesses(childPids());
+    cpu.userSec += kids.cpu.userSec;
+    cpu.systemSec += kids.cpu.systemSec;
+    const { processes, rssKb, pssKb, voluntaryCtxSwitches, involuntaryCtxSwitches } = kids;
+    children = { processes, rssKb, pssKb, voluntaryCtxSwitches, involuntaryCtxSwitches };
   }
   // A thread's context switches; a child of prefork or reactor-procs is a process of its own (/proc/<pid>).
   const switchesOf = (tid: number) => {

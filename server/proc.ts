@@ -1,5 +1,5 @@
 // What /proc says of a process or thread: CPU times from stat, counts from status. Read by the
-// control API (/stats) and by the lab's cpu-wrap.
+// control API (/stats), the lab's cpu-wrap and port-procs.
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux. */
@@ -72,4 +72,59 @@ export function procStatus(path: string): TaskStatus | null {
     voluntaryCtxSwitches: n('voluntary_ctxt_switches'),
     involuntaryCtxSwitches: n('nonvoluntary_ctxt_switches'),
   };
+}
+
+/** What /proc says of a set of processes, summed. */
+export interface ProcessSum {
+  /** Those still there. */
+  processes: number;
+  threads: number;
+  /** Each process's RSS, summed: pages they share (a fork()ed child's, copy-on-write) counted in each. */
+  rssKb: number;
+  /** Their proportional set size (smaps_rollup): a shared page split between those that share it. */
+  pssKb: number;
+  /** Every thread's (/proc/<pid>/task/<tid>/status: a process's own status counts its main thread's only). */
+  voluntaryCtxSwitches: number;
+  involuntaryCtxSwitches: number;
+  /** Their own CPU time, and for those in `reapedOf` their reaped children's too. */
+  cpu: CpuTimes;
+}
+
+/** Sums /proc's figures over `pids` (one gone meanwhile is left out): the one reader of a server's processes. */
+export function sumProcesses(pids: number[], reapedOf: number[] = []): ProcessSum {
+  const sum: ProcessSum = {
+    processes: 0,
+    threads: 0,
+    rssKb: 0,
+    pssKb: 0,
+    voluntaryCtxSwitches: 0,
+    involuntaryCtxSwitches: 0,
+    cpu: { userSec: 0, systemSec: 0 },
+  };
+  for (const pid of pids) {
+    const st = procStatus(`/proc/${pid}/status`);
+    const c = procCpu(pid);
+    if (!st || !c) continue;
+    sum.processes++;
+    sum.threads += st.threads;
+    sum.rssKb += st.rssKb;
+    sum.pssKb += procPssKb(pid) ?? st.rssKb;
+    // A reaped child's CPU is in its parent's cutime/cstime; a live one's in its own.
+    const reaped = reapedOf.includes(pid);
+    sum.cpu.userSec += c.own.userSec + (reaped ? c.children.userSec : 0);
+    sum.cpu.systemSec += c.own.systemSec + (reaped ? c.children.systemSec : 0);
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const tid of tids) {
+      const t = procStatus(`/proc/${pid}/task/${tid}/status`);
+      if (!t) continue;
+      sum.voluntaryCtxSwitches += t.voluntaryCtxSwitches;
+      sum.involuntaryCtxSwitches += t.involuntaryCtxSwitches;
+    }
+  }
+  return sum;
 }

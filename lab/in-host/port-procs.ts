@@ -10,22 +10,13 @@
 // Usage: port-procs.js PORT stat      → one JSON line: pids, threads, RSS, context switches, CPU
 //        port-procs.js PORT STOP|CONT → sends the signal to each of them (pause, resume)
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { procCpu, procPssKb, procStatus } from '../../server/proc.js';
+import { sumProcesses, type ProcessSum } from '../../server/proc.js';
 
-export interface PortProcs {
+export interface PortProcs extends Omit<ProcessSum, 'processes'> {
   /** The processes holding the listener. */
   pids: number[];
   /** Them and their descendants. */
   processes: number;
-  threads: number;
-  /** Each process's RSS, summed: pages they share (a fork()ed child's, copy-on-write) counted in each. */
-  rssKb: number;
-  /** Their proportional set size (smaps_rollup): a shared page split between those that share it. */
-  pssKb: number;
-  voluntaryCtxSwitches: number;
-  involuntaryCtxSwitches: number;
-  /** Their CPU time (their own, and their reaped children's). */
-  cpu: { userSec: number; systemSec: number };
 }
 
 /** Inodes of the sockets listening on port (state 0A) in this namespace. */
@@ -103,42 +94,8 @@ export function portProcs(port: number): PortProcs {
   });
   const inodes = listenerInodes(port, tables);
   const pids = inodes.size ? holders(inodes) : [];
-  const all = withDescendants(pids);
-  const sum: PortProcs = {
-    pids,
-    processes: 0,
-    threads: 0,
-    rssKb: 0,
-    pssKb: 0,
-    voluntaryCtxSwitches: 0,
-    involuntaryCtxSwitches: 0,
-    cpu: { userSec: 0, systemSec: 0 },
-  };
-  for (const pid of all) {
-    const st = procStatus(`/proc/${pid}/status`);
-    const c = procCpu(pid);
-    if (!st || !c) continue;
-    sum.processes++;
-    sum.threads += st.threads;
-    sum.rssKb += st.rssKb;
-    sum.pssKb += procPssKb(pid) ?? st.rssKb;
-    // A reaped child's CPU is in its parent's cutime/cstime; a live descendant's in its own.
-    sum.cpu.userSec += c.own.userSec + (pids.includes(pid) ? c.children.userSec : 0);
-    sum.cpu.systemSec += c.own.systemSec + (pids.includes(pid) ? c.children.systemSec : 0);
-    let tids: string[] = [];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      const t = procStatus(`/proc/${pid}/task/${tid}/status`);
-      if (!t) continue;
-      sum.voluntaryCtxSwitches += t.voluntaryCtxSwitches;
-      sum.involuntaryCtxSwitches += t.involuntaryCtxSwitches;
-    }
-  }
-  return sum;
+  // The listeners' holders reap their children: those children's CPU is in their cutime/cstime.
+  return { pids, ...sumProcesses(withDescendants(pids), pids) };
 }
 
 function main(): number {

@@ -2,6 +2,7 @@
 #include "blocking.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -23,6 +24,9 @@
 namespace tcplab {
 
 namespace {
+
+// How long fork's acceptor waits for a connection before it reaps exited children, ms.
+constexpr int kReapTickMs = 100;
 
 constexpr int kWakeSignal = SIGURG;
 constexpr size_t kConnStack = 256 * 1024;
@@ -71,23 +75,12 @@ BlockingServer::BlockingServer(const BlockingConfig& cfg, const ConnLimits& limi
                                                                    : 0;
   if (shared_entries > 0) {
     // Controls and the children's counters, shared with the children across fork().
-    map_bytes_ = sizeof(Shared) + 64 + sizeof(ThreadStats) * static_cast<size_t>(shared_entries);
-    void* m = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
-    shared_ = new (m) Shared();
-    ctl_ = &shared_->ctl;
-    const uintptr_t base = (reinterpret_cast<uintptr_t>(m) + sizeof(Shared) + 63) & ~uintptr_t{63};
-    for (int i = 0; i < shared_entries; i++)
-      shared_views_.push_back(new (reinterpret_cast<void*>(base + static_cast<uintptr_t>(i) * sizeof(ThreadStats)))
-                                  ThreadStats());
+    shared_ = std::make_unique<SharedMapping<Shared>>(shared_entries);
+    ctl_ = &shared_->head()->ctl;
+    shared_views_ = shared_->stats();
     // prefork: each child's own entry; fork: the acceptor's (given), then the children's.
     if (cfg_.kind == BlockingConfig::kPrefork) stats_ = shared_views_;
     if (cfg_.kind == BlockingConfig::kFork) stats_.push_back(shared_views_[0]);
-  }
-  if (cfg_.kind == BlockingConfig::kFork) {
-    // The acceptor's accept() returns every 100 ms with nothing, so that exited children are reaped.
-    timeval tv{0, 100 * 1000};
-    setsockopt(listeners_[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
 }
 
@@ -96,7 +89,6 @@ ThreadStats* BlockingServer::shared_stats(int i) { return shared_views_[static_c
 BlockingServer::~BlockingServer() {
   stop();
   close_fds();
-  if (shared_) munmap(shared_, map_bytes_);
 }
 
 void BlockingServer::start() {
@@ -108,7 +100,7 @@ void BlockingServer::start() {
   for (int i = 0; i < n; i++) {
     auto w = std::make_unique<Waiter>();
     w->listen_fd = listeners_[cfg_.share == Share::kReusePort && pool ? i : 0];
-    if (shared_) w->in_wait = &shared_->in_wait[i];
+    if (shared_) w->in_wait = &shared_->head()->in_wait[i];
     w->stats = stats_[pool ? i : 0];
     if (polled) {
       w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -195,9 +187,7 @@ void BlockingServer::stop() {
   // prefork: the children go at once (SIGKILL closes their connections), reaped by pid.
   for (auto& w : waiters_) {
     if (w->pid > 0) {
-      kill(w->pid, SIGKILL);
-      while (waitpid(w->pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
+      kill_and_reap(w->pid);
       w->pid = 0;
       w->in_wait->store(false);
     }
@@ -266,11 +256,19 @@ int BlockingServer::accept_one(Waiter& w) {
       return -1;
     }
   } else {
+    if (cfg_.kind == BlockingConfig::kFork) {
+      // fork's acceptor waits at most kReapTickMs, so that exited children are reaped in time
+      // (it is the listener's only waiter: a ready listener is its connection).
+      pollfd p{w.listen_fd, POLLIN, 0};
+      if (poll(&p, 1, kReapTickMs) <= 0) {
+        w.in_wait->store(false, std::memory_order_release);
+        return -1;  // the reap tick, or EINTR (paused or stopping)
+      }
+    }
     fd = accept4(w.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     const int e = errno;
     w.in_wait->store(false, std::memory_order_release);
     if (fd < 0 && e == EINTR) return -1;
-    if (fd < 0 && (e == EAGAIN || e == EWOULDBLOCK) && cfg_.kind == BlockingConfig::kFork) return -1;  // the reap tick
     st.wakeups.add();
     errno = e;
   }

@@ -9,7 +9,7 @@
 //               which keeps only that connection open, serves it, and exits (the parent
 //               closes its copy at once). The children's counters are folded into one
 //               entry in a MAP_SHARED mapping; the acceptor reaps them (waitpid by pid, at
-//               the latest every 100 ms: the listener has a 100 ms SO_RCVTIMEO); stop()
+//               the latest every 100 ms: it polls the listener with a 100 ms timeout); stop()
 //               SIGKILLs and reaps those still running. N must be 1 (the acceptor).
 //   thread    — 1 acceptor thread blocking in accept(); a new thread per connection
 //               (256 KiB stack), which serves it and exits. N must be 1 (the acceptor).
@@ -55,6 +55,7 @@
 #include <vector>
 
 #include "connection.h"
+#include "forked.h"
 #include "stats.h"
 
 namespace tcplab {
@@ -134,8 +135,7 @@ class BlockingServer {
   };
   Control own_ctl_;
   Control* ctl_ = &own_ctl_;  // the shared one for prefork
-  Shared* shared_ = nullptr;
-  size_t map_bytes_ = 0;
+  std::unique_ptr<SharedMapping<Shared>> shared_;
   pid_t parent_ = 0;
   bool is_child_ = false;
   std::mutex mu_;  // guards the rest

@@ -75,24 +75,16 @@ Server::Server(const ServerConfig& cfg) : cfg_(cfg) {
   limits_.out_cap = 16384;
 }
 
-Server::~Server() {
-  stop();
-  if (procs_map_) {
-    accept_->~AcceptControl();
-    munmap(procs_map_, procs_map_bytes_);
-  }
-}
+Server::~Server() { stop(); }
 
 void Server::map_proc_stats(int n) {
-  procs_map_bytes_ = sizeof(AcceptControl) + 64 + sizeof(ThreadStats) * static_cast<size_t>(n);
-  void* m = mmap(nullptr, procs_map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) throw SysError{errno, "mmap"};
-  procs_map_ = m;
-  accept_ = new (m) AcceptControl();
-  const uintptr_t base = (reinterpret_cast<uintptr_t>(m) + sizeof(AcceptControl) + 63) & ~uintptr_t{63};
-  for (int i = 0; i < n; i++)
-    proc_stats_.push_back(new (reinterpret_cast<void*>(base + static_cast<uintptr_t>(i) * sizeof(ThreadStats)))
-                              ThreadStats());
+  try {
+    procs_map_ = std::make_unique<SharedMapping<AcceptControl>>(n);
+  } catch (const std::system_error& e) {
+    throw SysError{e.code().value(), "mmap"};
+  }
+  accept_ = procs_map_->head();
+  proc_stats_ = procs_map_->stats();
 }
 
 void Server::fork_procs() {
@@ -113,11 +105,7 @@ void Server::fork_procs() {
 }
 
 void Server::reap_procs() {
-  for (pid_t pid : procs_) {
-    kill(pid, SIGKILL);
-    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-  }
+  for (pid_t pid : procs_) kill_and_reap(pid);
   procs_.clear();
 }
 

@@ -128,7 +128,10 @@ class Server {
   ServerConfig cfg_;
   ConnLimits limits_;
   AcceptControl own_accept_;
-  AcceptControl* accept_ = &own_accept_;  // reactor-procs: in the mapping shared with the children
+  // reactor-procs: the accept controls and the children's counters, shared with them (MAP_SHARED);
+  // declared before the loops, which refer to it, so that it outlives them.
+  std::unique_ptr<SharedMapping<AcceptControl>> procs_map_;
+  AcceptControl* accept_ = &own_accept_;  // reactor-procs: procs_map_'s
   uint64_t accept_rate_ = 0;
   std::vector<std::unique_ptr<ThreadStats>> stats_;
   std::vector<ThreadView> views_;
@@ -136,9 +139,7 @@ class Server {
   std::vector<Loop*> accepting_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<BlockingServer> blocking_;  // the blocking designs, instead of loops
-  // reactor-procs: the accept controls and the children's counters (MAP_SHARED), the children.
-  void* procs_map_ = nullptr;
-  size_t procs_map_bytes_ = 0;
+  // reactor-procs: the children's counters (in procs_map_), the children.
   std::vector<ThreadStats*> proc_stats_;
   std::vector<pid_t> procs_;
   bool started_ = false;
