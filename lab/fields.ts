@@ -37,7 +37,7 @@ export type Share = (typeof SHARES)[number];
 /** What a request's simulated work is: CPU time (a spin) or a sleep. */
 export const WORKS = ['cpu', 'sleep'] as const;
 export type Work = (typeof WORKS)[number];
-export const RUNTIMES = ['auto', 'netns', 'docker', 'rootless'] as const;
+export const RUNTIMES = ['auto', 'netns', 'docker', 'rootless', 'swarm'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 export const TOOLS = ['autocannon', 'ab', 'wrk', 'wrk2'] as const;
 export type LoadTool = (typeof TOOLS)[number];
@@ -277,9 +277,18 @@ export const SweepSchema = z
   })
   .strict();
 
+/** A swarm node's hostname (placement). */
+const NodeName = z
+  .string({ error: "a swarm node's hostname (docker node ls)" })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/, { error: "a swarm node's hostname (docker node ls)" });
+
+/** runtime swarm: which node runs the server and which the load generator (default: where the swarm puts them). */
+export const PlacementSchema = z.object({ server: NodeName.optional(), loadgens: NodeName.optional() }).strict();
+
 /** A lab file without its scenario. */
 export const LabBaseSchema = z.object({
   runtime: F.runtime,
+  placement: PlacementSchema.default({}),
   subnet: F.subnet,
   server: ServerSchema.prefault({}),
   loadgens: z.array(LoadgenSchema).min(1, { error: 'a list of one loadgen' }).max(1, { error: 'a list of one loadgen' }).prefault([{}]),

@@ -65,7 +65,7 @@ function setAt(obj: Record<string, unknown>, path: string[], v: unknown): void {
   cur[path[path.length - 1]!] = v;
 }
 
-const AXIS_FIELDS = /^(server|loadgens\.0|scenario\.options|subnet|runtime)(\.|$)/;
+const AXIS_FIELDS = /^(server|loadgens\.0|scenario\.options|subnet|runtime|placement)(\.|$)/;
 
 /**
  * Validates a lab: the schema, then every point of its sweep as it will run — each host's
@@ -133,6 +133,11 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
   }
   const misfit = foreignServerMisfit(c.server);
   if (misfit) throw new LabFileError(badValue(at(misfit[0]), misfit[1], misfit[2]));
+  const placed = Object.keys(c.placement).find((k) => c.placement[k as keyof typeof c.placement] !== undefined);
+  if (placed && c.runtime !== 'swarm')
+    throw new LabFileError(
+      badValue(at(`placement.${placed}`), c.placement[placed as keyof typeof c.placement], 'runtime swarm (placement puts hosts on swarm nodes)'),
+    );
   if (c.server.kind === 'command' && c.server.image !== undefined && (c.runtime === 'netns' || c.runtime === 'rootless'))
     throw new LabFileError(
       badValue(at('server.image'), c.server.image, `runtime docker (the ${c.runtime} runtime runs no image: give server.command, an argv, instead)`),

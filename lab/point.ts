@@ -79,6 +79,14 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     subnetFallback: o.subnetFallback,
     logDir: join(o.dir, 'logs', name),
     caps: Object.fromEntries(specs.filter((s) => s.caps.length).map((s) => [s.name, s.caps])),
+    placement: Object.fromEntries(
+      (
+        [
+          ['server', c.placement.server],
+          ['loadgen-1', c.placement.loadgens],
+        ] as const
+      ).filter(([, node]) => node !== undefined),
+    ) as Record<string, string>,
     hosts: specs.map(({ name: n, role, sysctls }) => ({ name: n, role, sysctls, ...(n === 'server' ? ownImage(c.server) : {}) })),
   });
   o.handle.creating = creating.catch(() => {});
@@ -89,7 +97,8 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     const hosts = lab.hosts;
     const server = lab.host('server');
     const client = lab.host('loadgen-1');
-    o.progress(`hosts: server ${server.address}, loadgen-1 ${client.address}`);
+    const on = (h: Host) => (h.placedOn ? ` (node ${h.placedOn})` : '');
+    o.progress(`hosts: server ${server.address}${on(server)}, loadgen-1 ${client.address}${on(client)}`);
     await o.onHosts?.(hosts);
     if (impl.usesLoadTool) await checkTool(client, lg.tool);
     const readBack: Record<string, Snapshot> = {};
@@ -146,6 +155,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
         name: h.name,
         role: h.role,
         address: h.address,
+        ...(h.placedOn ? { node: h.placedOn } : {}),
         capabilities: [...spec.caps],
         sysctls: {
           requested: Object.fromEntries(spec.sysctls.map((s) => [s.name, s.value])),

@@ -62,6 +62,8 @@ export interface HostRecord {
   name: string;
   role: string;
   address: string;
+  /** The swarm node it ran on (runtime swarm). */
+  node?: string;
   /** Capabilities added to this host beyond the runtime's default. */
   capabilities: string[];
   sysctls: {

@@ -26,7 +26,9 @@ import {
 } from './runtime.js';
 
 export const LABEL = 'tcplab.run';
-const LOGS = '/lab/logs';
+/** The label the swarm puts on a task's container. */
+const SWARM_TASK = 'com.docker.swarm.task.id';
+export const LOGS = '/lab/logs';
 
 export interface DockerOptions {
   base?: string;
@@ -34,7 +36,7 @@ export interface DockerOptions {
   progress?: (line: string) => void;
 }
 
-class DockerHost implements Host {
+export class DockerHost implements Host {
   readonly label: string;
   constructor(
     readonly name: string,
@@ -45,6 +47,8 @@ class DockerHost implements Host {
     /** The uid:gid the container's processes run as (the server image's user is not root). */
     private readonly owner: { uid: number; gid: number },
     readonly ownServer?: Proc,
+    /** The swarm node it runs on (the swarm runtime). */
+    readonly placedOn?: string,
   ) {
     this.label = name;
   }
@@ -200,14 +204,51 @@ async function attachOwnServer(c: Docker.Container, log: string): Promise<Proc> 
   };
 }
 
+/**
+ * A lab host in a running container: which user its processes run as (an exec runs as the
+ * image's user: the files made for them are given to it), and its sysctls, set by the engine
+ * at creation, read back from inside (a mismatch is an error).
+ */
+export async function hostIn(
+  c: Docker.Container,
+  h: HostSpec,
+  address: string,
+  logDir: string,
+  more: { ownServer?: Proc; placedOn?: string } = {},
+): Promise<DockerHost> {
+  const id = await new DockerHost(h.name, h.role, address, c, logDir, { uid: 0, gid: 0 }).exec(['sh', '-c', 'id -u; id -g'], { timeoutMs: 10_000 });
+  const [uid, gid] = id.stdout.trim().split('\n').map(Number);
+  if (id.exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid))
+    throw new Error(`${h.name}: cannot tell which user its processes run as: ${id.stderr.trim()}`);
+  const host = new DockerHost(h.name, h.role, address, c, logDir, { uid: uid!, gid: gid! }, more.ownServer, more.placedOn);
+  await verifySettings(host, h.sysctls);
+  return host;
+}
+
+/** The engine's filter for one lab's objects (by run id), or every lab's. */
+export const labelFilter = (runId?: string) => ({ label: [runId === undefined ? LABEL : `${LABEL}=${runId}`] });
+
+/** Labs of which only a labelled network of this driver is left (a crash between its creation and the first host). */
+export async function addNetworkOnlyLabs(
+  docker: Docker,
+  driver: 'bridge' | 'overlay',
+  runtime: string,
+  labs: Map<string, LabSummary>,
+): Promise<void> {
+  for (const n of await docker.listNetworks({ filters: { label: [LABEL], driver: [driver] } })) {
+    const runId = n.Labels?.[LABEL];
+    if (runId && !labs.has(runId)) labs.set(runId, { runId, runtime, hosts: [] });
+  }
+}
+
 /** The HTTP status of an Engine API error (dockerode sets statusCode), or null. */
-function engineStatus(err: unknown): number | null {
+export function engineStatus(err: unknown): number | null {
   const s = (err as { statusCode?: unknown } | null)?.statusCode;
   return typeof s === 'number' ? s : null;
 }
 
 /** The engine's own message (its JSON body), without dockerode's prefix. */
-function engineMessage(err: unknown): string {
+export function engineMessage(err: unknown): string {
   const j = (err as { json?: { message?: unknown } } | null)?.json;
   return typeof j?.message === 'string' ? j.message : ((err as Error).message.split('\n')[0] ?? '');
 }
@@ -332,17 +373,7 @@ export class DockerRuntime implements Runtime {
           throw err;
         }
         const tools = h.image ? await this.toolsBeside(c, spec.runId, h, images.server, logDir) : c;
-        // Who the container's processes run as (an exec runs as the image's user).
-        const id = await new DockerHost(h.name, h.role, addr, tools, logDir, { uid: 0, gid: 0 }).exec(['sh', '-c', 'id -u; id -g'], {
-          timeoutMs: 10_000,
-        });
-        const [uid, gid] = id.stdout.trim().split('\n').map(Number);
-        if (id.exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid))
-          throw new Error(`${h.name}: cannot tell which user its processes run as: ${id.stderr.trim()}`);
-        const host = new DockerHost(h.name, h.role, addr, tools, logDir, { uid: uid!, gid: gid! }, ownServer);
-        hosts.push(host);
-        // Set by the engine at creation; read back from inside, a mismatch is an error.
-        await verifySettings(host, h.sysctls);
+        hosts.push(await hostIn(tools, h, addr, logDir, { ...(ownServer ? { ownServer } : {}) }));
       }
     } catch (err) {
       await this.destroy(spec.runId);
@@ -411,22 +442,21 @@ export class DockerRuntime implements Runtime {
   async list(): Promise<LabSummary[]> {
     const labs = new Map<string, LabSummary>();
     for (const c of await this.docker.listContainers({ all: true, filters: { label: [LABEL] } })) {
+      if (c.Labels[SWARM_TASK]) continue; // a swarm lab's (the swarm runtime's)
       const runId = c.Labels[LABEL]!;
       const lab = labs.get(runId) ?? { runId, runtime: 'docker', hosts: [] };
       labs.set(runId, lab);
       const pid = c.State === 'running' ? ((await this.docker.getContainer(c.Id).inspect()).State.Pid ?? 0) : 0;
       lab.hosts.push({ name: c.Labels['tcplab.host'] ?? c.Names[0] ?? c.Id, pids: pid ? [pid] : [] });
     }
-    for (const n of await this.docker.listNetworks({ filters: { label: [LABEL] } })) {
-      const runId = n.Labels?.[LABEL];
-      if (runId && !labs.has(runId)) labs.set(runId, { runId, runtime: 'docker', hosts: [] });
-    }
+    await addNetworkOnlyLabs(this.docker, 'bridge', 'docker', labs);
     return [...labs.values()];
   }
 
   async destroy(runId?: string): Promise<number> {
-    const filter = { label: [runId === undefined ? LABEL : `${LABEL}=${runId}`] };
-    const containers = await this.docker.listContainers({ all: true, filters: filter });
+    const filter = labelFilter(runId);
+    // A swarm lab's task containers and overlay network are the swarm runtime's to remove.
+    const containers = (await this.docker.listContainers({ all: true, filters: filter })).filter((c) => !c.Labels[SWARM_TASK]);
     await Promise.all(
       containers.map((c) =>
         this.docker
@@ -435,7 +465,7 @@ export class DockerRuntime implements Runtime {
           .catch(() => {}),
       ),
     );
-    const networks = await this.docker.listNetworks({ filters: filter });
+    const networks = await this.docker.listNetworks({ filters: { ...filter, driver: ['bridge'] } });
     for (const n of networks)
       await this.docker
         .getNetwork(n.Id)

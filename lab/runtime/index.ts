@@ -1,6 +1,6 @@
 // The registry of runtimes. `auto`: Docker when an engine answers; else netns when this
 // process may create network namespaces (root or CAP_NET_ADMIN); else rootless (the same
-// namespaces inside a user namespace of this user's own).
+// namespaces inside a user namespace of this user's own). `swarm` only when asked for.
 import { RUNTIMES, type RuntimeName } from '../fields.js';
 import { RuntimeUnavailable, type Runtime } from './runtime.js';
 
@@ -16,6 +16,7 @@ export interface RuntimeOptions {
 
 async function make(name: Exclude<RuntimeName, 'auto'>, o: RuntimeOptions): Promise<Runtime> {
   if (name === 'docker') return new (await import('./docker.js')).DockerRuntime(o);
+  if (name === 'swarm') return new (await import('./swarm.js')).SwarmRuntime(o);
   if (name === 'netns') return new (await import('./netns.js')).NetnsRuntime();
   return new (await import('./rootless.js')).RootlessRuntime();
 }
@@ -41,7 +42,7 @@ export async function getRuntime(name: RuntimeName, o: RuntimeOptions = {}): Pro
 export async function availableRuntimes(): Promise<Runtime[]> {
   const out: Runtime[] = [];
   const reasons: string[] = [];
-  for (const name of ['netns', 'docker', 'rootless'] as const) {
+  for (const name of ['netns', 'docker', 'rootless', 'swarm'] as const) {
     try {
       out.push(await getRuntime(name));
     } catch (err) {

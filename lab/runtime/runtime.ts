@@ -28,6 +28,8 @@ export interface LabSpec {
   /** Capabilities per host name, beyond the runtime's default (Docker: CapAdd). */
   caps?: Record<string, Array<'NET_RAW' | 'NET_ADMIN'>>;
   hosts: HostSpec[];
+  /** swarm: the node (its hostname) each host runs on; a host left out goes where the swarm puts it. */
+  placement?: Record<string, string>;
   /** Where long-running processes write their output. */
   logDir: string;
 }
@@ -48,6 +50,8 @@ export interface Host extends SysctlTarget {
   role: Role;
   /** The host's address on the lab network. */
   address: string;
+  /** The swarm node it runs on (runtime swarm). */
+  readonly placedOn?: string;
   /** Runs a command in the host's network namespace (argv, never a shell string). */
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Starts a long-running process; its stdout/stderr go to logDir/<host>-<label>.log. */
@@ -82,7 +86,7 @@ export interface LabSummary {
 }
 
 export interface Runtime {
-  name: 'netns' | 'docker' | 'rootless';
+  name: 'netns' | 'docker' | 'rootless' | 'swarm';
   /** Throws RuntimeUnavailable with a one-line reason when it cannot run here. */
   check(): Promise<void>;
   create(spec: LabSpec): Promise<Lab>;

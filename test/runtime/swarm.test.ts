@@ -1,0 +1,152 @@
+// The swarm runtime on a real two-node swarm (scripts/test-swarm.sh: the machine's engine as
+// manager, a second engine in a network namespace of its own as the worker tcplab-swarm2):
+// hosts placed on nodes, sysctls from the service spec read back inside on the worker, HTTP
+// across the overlay, a sweep through the CLI, SIGKILL then `lab down`, bad placement; nothing
+// left on either node.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import type { PointRecord } from '../../lab/record.js';
+import { SwarmRuntime } from '../../lab/runtime/swarm.js';
+import { parseSetting } from '../../sysctl/registry.js';
+
+const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('../../scripts/test-swarm.sh', import.meta.url));
+const WORKER = 'tcplab-swarm2';
+const WORKER_SOCK = '/run/tcplab-swarm2.sock';
+const WORK = mkdtempSync(join(tmpdir(), 'tcplab-swarm-'));
+const rt = new SwarmRuntime({ progress: (l) => process.stderr.write(`${l}\n`) });
+let manager: string;
+
+/** What carries the lab label on either engine: services and networks (manager), containers (both). */
+async function leftovers(runId?: string): Promise<string[]> {
+  const f = runId ? `label=tcplab.run=${runId}` : 'label=tcplab.run';
+  const q = async (argv: string[]) => (await execa('docker', argv)).stdout.split('\n').filter(Boolean);
+  return [
+    ...(await q(['service', 'ls', '-q', '--filter', f])).map((x) => `service ${x}`),
+    ...(await q(['network', 'ls', '-q', '--filter', f])).map((x) => `network ${x}`),
+    ...(await q(['ps', '-aq', '--filter', f])).map((x) => `manager container ${x}`),
+    ...(await q(['-H', `unix://${WORKER_SOCK}`, 'ps', '-aq', '--filter', f])).map((x) => `worker container ${x}`),
+  ];
+}
+
+async function sweep(name: string, text: string) {
+  writeFileSync(join(WORK, name), text);
+  return execa(process.execPath, [CLI, 'sweep', join(WORK, name)], { reject: false, cwd: WORK });
+}
+
+beforeAll(async () => {
+  // CI makes the test swarm (.ci/run); without it this suite fails, and says how to make it.
+  const st = await execa('bash', [SCRIPT, 'status'], { reject: false });
+  if (st.stdout.trim() !== 'up') throw new Error(`the two-node test swarm is not up: sudo bash scripts/test-swarm.sh up (${st.stderr.trim()})`);
+  await rt.check();
+  manager = (await execa('docker', ['info', '--format', '{{.Name}}'])).stdout.trim();
+}, 60_000);
+
+afterAll(async () => {
+  expect(await leftovers()).toEqual([]);
+});
+
+describe('swarm runtime (two nodes)', () => {
+  it('hosts placed on nodes: sysctls from the service spec read back on the worker, HTTP across the overlay, nothing left after destroy', async () => {
+    const runId = `t${process.pid}-swarm`;
+    const lab = await rt.create({
+      runId,
+      subnet: '198.18.61.0/24',
+      logDir: join(WORK, 'logs-a'),
+      placement: { server: WORKER, 'loadgen-1': manager },
+      caps: { 'loadgen-1': ['NET_RAW'] },
+      hosts: [
+        { name: 'server', role: 'server', sysctls: [parseSetting('net.core.somaxconn=77')] },
+        { name: 'loadgen-1', role: 'loadgen', sysctls: [parseSetting('net.ipv4.tcp_fin_timeout=17')] },
+      ],
+    });
+    try {
+      const srv = lab.host('server');
+      const lg = lab.host('loadgen-1');
+      expect([srv.placedOn, lg.placedOn]).toEqual([WORKER, manager]);
+      expect(srv.address).toMatch(/^198\.18\.61\.\d+$/);
+      // Each host's sysctls in its own network namespace only.
+      expect((await srv.exec(['sysctl', '-n', 'net.core.somaxconn'])).stdout.trim()).toBe('77');
+      expect((await lg.exec(['sysctl', '-n', 'net.core.somaxconn'])).stdout.trim()).not.toBe('77');
+      expect((await lg.exec(['sysctl', '-n', 'net.ipv4.tcp_fin_timeout'])).stdout.trim()).toBe('17');
+      // The server's container is the worker engine's, not the manager's.
+      const onWorker = (await execa('docker', ['-H', `unix://${WORKER_SOCK}`, 'ps', '-q', '--filter', `label=tcplab.run=${runId}`])).stdout.trim();
+      expect(onWorker.split('\n')).toHaveLength(1);
+      // Never privileged; a capability only where asked.
+      for (const h of ['server', 'loadgen-1']) {
+        const spec = JSON.parse((await execa('docker', ['service', 'inspect', `tcplab-${runId}-${h}`])).stdout)[0].Spec.TaskTemplate.ContainerSpec;
+        expect(spec.Privileges?.Privileged ?? false).toBe(false);
+        expect(spec.CapabilityAdd ?? []).toEqual(h === 'loadgen-1' ? ['CAP_NET_RAW'] : []);
+      }
+      const p = srv.start([...srv.node('dist/server/main.js'), '--host', '0.0.0.0', '--port', '8080', '--control-port', '9090'], 'server');
+      let got = '';
+      for (let i = 0; i < 40 && got !== 'hello'; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        const r = await lg.exec([
+          'node',
+          '-e',
+          `fetch('http://${srv.address}:8080/').then(r => r.text()).then(t => console.log(t.trim()), () => {})`,
+        ]);
+        got = r.stdout.trim();
+      }
+      expect(got).toBe('hello');
+      await p.stop();
+      expect(
+        (await rt.list())
+          .find((l) => l.runId === runId)
+          ?.hosts.map((h) => h.name)
+          .sort(),
+      ).toEqual(['loadgen-1', 'server']);
+    } finally {
+      await lab.destroy();
+    }
+    expect(await leftovers(runId)).toEqual([]);
+  }, 240_000);
+
+  it('lab sweep: a throughput point with the server on the worker and the loadgen on the manager, the nodes in the record', async () => {
+    const r = await sweep(
+      'sw-load.yaml',
+      `runtime: swarm\nplacement: {server: ${WORKER}, loadgens: ${manager}}\nscenario: {name: throughput}\nserver: {sysctls: {net.core.somaxconn: 300}}\nloadgens: [{tool: wrk, options: {connections: 10, duration: 2}}]\n`,
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`(node ${WORKER})`);
+    const dir = join(WORK, r.stdout.trim());
+    const [p] = readdirSync(join(dir, 'points')).map((f) => JSON.parse(readFileSync(join(dir, 'points', f), 'utf8')) as PointRecord);
+    expect([p!.hosts['server']!.node, p!.hosts['loadgen-1']!.node]).toEqual([WORKER, manager]);
+    expect(p!.hosts['server']!.sysctls.readBack['net.core.somaxconn']).toBe('300');
+    expect(p!.server.requests).toBeGreaterThan(1000);
+    expect(p!.scenario.load!.result.requests).toBeGreaterThan(1000);
+    expect(JSON.parse(readFileSync(join(dir, 'environment.json'), 'utf8')).versions[`node ${WORKER}`]).toMatch(/^\d+\./);
+    expect(await leftovers()).toEqual([]);
+  }, 240_000);
+
+  it('SIGKILL during a sweep, then `lab down`: no service, network or container on either node', async () => {
+    writeFileSync(
+      join(WORK, 'sw-kill.yaml'),
+      `runtime: swarm\nplacement: {server: ${WORKER}}\nscenario: {name: throughput}\nloadgens: [{options: {connections: 5, duration: 30}}]\n`,
+    );
+    const child = execa(process.execPath, [CLI, 'sweep', join(WORK, 'sw-kill.yaml')], { reject: false, cwd: WORK });
+    for (let i = 0; i < 240 && !(await leftovers()).some((x) => x.startsWith('worker container')); i++) await new Promise((r) => setTimeout(r, 250));
+    expect((await leftovers()).some((x) => x.startsWith('worker container'))).toBe(true);
+    child.kill('SIGKILL');
+    await child;
+    expect((await execa(process.execPath, [CLI, 'status'])).stdout).toMatch(/\(swarm\)/);
+    const down = await execa(process.execPath, [CLI, 'down'], { reject: false });
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect(await leftovers()).toEqual([]);
+  }, 240_000);
+
+  it('bad placement: on another runtime, or a node the swarm lacks, is one line, exit 2, nothing left', async () => {
+    const netns = await sweep('sw-netns.yaml', `runtime: netns\nplacement: {server: ${WORKER}}\nscenario: {name: throughput}\n`);
+    expect([netns.exitCode, netns.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(netns.stderr).toContain(`placement.server: got "${WORKER}": runtime swarm (placement puts hosts on swarm nodes)`);
+    const nowhere = await sweep('sw-nowhere.yaml', 'runtime: swarm\nplacement: {server: no-such-node}\nscenario: {name: throughput}\n');
+    expect(nowhere.exitCode).toBe(2);
+    expect(nowhere.stderr).toContain(`placement of server: no ready node no-such-node the lab can reach (nodes:`);
+    expect(await leftovers()).toEqual([]);
+  }, 120_000);
+});
