@@ -60,6 +60,7 @@ const UP_FLAGS: Record<string, string> = {
   'server.port': '--port',
   'server.controlPort': '--control-port',
   'loadgens.0.tool': '--loadgen',
+  'loadgens.0.count': '--loadgens',
   'loadgens.0.options.connections': '--connections',
   'loadgens.0.options.duration': '--duration',
   'loadgens.0.options.requests': '--requests',
@@ -134,6 +135,7 @@ export function labFromUpFlags(f: UpFlags): LabFile {
     loadgens: [
       {
         tool: str('loadgen'),
+        count: num('loadgens'),
         options: {
           connections: num('connections'),
           duration: num('duration'),
@@ -193,7 +195,8 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .addOption(opt('--port <n>', `server HTTP port on its host (default ${def(F.port)})`))
     .addOption(opt('--control-port <n>', `server's control API port, on its host's loopback (default ${def(F.controlPort)})`))
     .addOption(opt('--loadgen <tool>', `load generator: ${TOOLS.join(', ')} (default ${def(F.tool)})`))
-    .addOption(opt('--connections <n>', `concurrent connections (default ${def(F.connections)})`))
+    .addOption(opt('--loadgens <n>', 'load generators, each a host of its own running the same load; their results merged (default 1)'))
+    .addOption(opt('--connections <n>', `concurrent connections (default ${def(F.connections)}; each load generator's)`))
     .addOption(opt('--duration <s>', `run the load this long (default ${DEFAULT_DURATION_SEC} unless --requests)`))
     .addOption(opt('--requests <n>', 'send this many requests instead of running for a duration (autocannon, ab)').conflicts('duration'))
     .addOption(opt('--loadgen-threads <n>', 'load generator threads (wrk, wrk2) or workers (autocannon)'))

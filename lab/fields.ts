@@ -258,7 +258,8 @@ export const LoadgenSchema = z
     tool: F.tool,
     options: LoadOptionsSchema.prefault({}),
     sysctls: Sysctls,
-    count: int(1, 1).default(1),
+    /** How many load generators of this kind, each a host of its own (loadgen-1 … loadgen-N); more than one: scenario throughput, which merges their results. */
+    count: int(1, 16).default(1),
   })
   .strict();
 
@@ -277,10 +278,9 @@ export const SweepSchema = z
   })
   .strict();
 
-/** A swarm node's hostname (placement). */
-const NodeName = z
-  .string({ error: "a swarm node's hostname (docker node ls)" })
-  .regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/, { error: "a swarm node's hostname (docker node ls)" });
+/** A swarm node (placement): its hostname, or any node of a role. */
+const NODE_TEXT = "a swarm node's hostname (docker node ls), or role:manager or role:worker";
+const NodeName = z.string({ error: NODE_TEXT }).regex(/^(role:(manager|worker)|[A-Za-z0-9][A-Za-z0-9.-]{0,252})$/, { error: NODE_TEXT });
 
 /** runtime swarm: which node runs the server and which the load generator (default: where the swarm puts them). */
 export const PlacementSchema = z.object({ server: NodeName.optional(), loadgens: NodeName.optional() }).strict();

@@ -149,6 +149,14 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
   const shares = reactor ? shareText(c.server.model) : null;
   if (shares && c.server.share !== 'accept' && c.server.share !== 'reuseport')
     throw new LabFileError(badValue(at('server.share'), c.server.share, shares));
+  if (c.loadgens[0]!.count > 1 && c.scenario.name !== 'throughput')
+    throw new LabFileError(
+      badValue(
+        at('loadgens.0.count'),
+        c.loadgens[0]!.count,
+        `1 for scenario ${c.scenario.name} (only throughput drives several load generators and merges them)`,
+      ),
+    );
   const lo = c.loadgens[0]!.options;
   if (lo.duration !== undefined && lo.requests !== undefined)
     throw new LabFileError(`${at('loadgens.0.options')}: give duration or requests, not both`);

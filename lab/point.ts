@@ -66,7 +66,13 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
   const lg = c.loadgens[0]!;
   const specs = [
     { name: 'server', role: 'server' as const, sysctls: sysctlSettings(c.server.sysctls), requested: c.server.sysctls, caps: [] },
-    { name: 'loadgen-1', role: 'loadgen' as const, sysctls: sysctlSettings(lg.sysctls), requested: lg.sysctls, caps: impl.loadgenCaps ?? [] },
+    ...Array.from({ length: lg.count }, (_, i) => ({
+      name: `loadgen-${i + 1}`,
+      role: 'loadgen' as const,
+      sysctls: sysctlSettings(lg.sysctls),
+      requested: lg.sysctls,
+      caps: impl.loadgenCaps ?? [],
+    })),
   ];
 
   // create: a point run again (after a failure, on --resume) starts from empty log and raw
@@ -80,12 +86,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     logDir: join(o.dir, 'logs', name),
     caps: Object.fromEntries(specs.filter((s) => s.caps.length).map((s) => [s.name, s.caps])),
     placement: Object.fromEntries(
-      (
-        [
-          ['server', c.placement.server],
-          ['loadgen-1', c.placement.loadgens],
-        ] as const
-      ).filter(([, node]) => node !== undefined),
+      specs.map((h) => [h.name, h.role === 'server' ? c.placement.server : c.placement.loadgens] as const).filter(([, node]) => node !== undefined),
     ) as Record<string, string>,
     hosts: specs.map(({ name: n, role, sysctls }) => ({ name: n, role, sysctls, ...(n === 'server' ? ownImage(c.server) : {}) })),
   });
@@ -97,10 +98,11 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     const hosts = lab.hosts;
     const server = lab.host('server');
     const client = lab.host('loadgen-1');
+    const clients = hosts.filter((h) => h.role === 'loadgen');
     const on = (h: Host) => (h.placedOn ? ` (node ${h.placedOn})` : '');
-    o.progress(`hosts: server ${server.address}${on(server)}, loadgen-1 ${client.address}${on(client)}`);
+    o.progress(`hosts: ${hosts.map((h) => `${h.name} ${h.address}${on(h)}`).join(', ')}`);
     await o.onHosts?.(hosts);
-    if (impl.usesLoadTool) await checkTool(client, lg.tool);
+    if (impl.usesLoadTool) for (const h of clients) await checkTool(h, lg.tool);
     const readBack: Record<string, Snapshot> = {};
     for (const h of hosts) readBack[h.name] = await snapshot(h);
 
@@ -118,6 +120,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
       options,
       server,
       client,
+      clients,
       port: c.server.port,
       controlPort: c.server.controlPort,
       control: srv,

@@ -41,6 +41,19 @@ export interface LoadRecord {
   cpu: LoadgenCpu | null;
   loadgenBound: boolean;
   result: LoadResult;
+  /** Several load generators (loadgens.0.count > 1): each one's run; `result` is their merge, `cpu` null, `loadgenBound` any of theirs. */
+  instances?: LoadInstance[];
+  /** Why the merged result has no latency (a tool without histograms), when it has none. */
+  latencyWhy?: string;
+}
+
+/** One of several load generators' runs. */
+export interface LoadInstance {
+  host: string;
+  argv: string[];
+  cpu: LoadgenCpu | null;
+  loadgenBound: boolean;
+  result: LoadResult;
 }
 
 /** A thread's context switches, from /proc/self/task/<tid>/status (absent for a shared entry). */

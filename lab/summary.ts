@@ -91,6 +91,15 @@ function loadLines(l: NonNullable<PointRecord['scenario']['load']>): string[] {
       `loadgen   CPU ${l.cpu.cores.toFixed(2)} cores (user ${l.cpu.userSec.toFixed(2)} s, sys ${l.cpu.systemSec.toFixed(2)} s)${l.loadgenBound ? '  LOADGEN-BOUND: the load generator was the bottleneck' : ''}`,
     );
   }
+  if (l.latencyWhy) out.push(`latency   none merged: ${l.latencyWhy}`);
+  // Several load generators: the lines above are their merge; each one's own, here.
+  for (const i of l.instances ?? []) {
+    const cpu = i.cpu ? `CPU ${i.cpu.cores.toFixed(2)} cores` : 'CPU not measured';
+    const p99 = i.result.latencyMs ? `, p99 ${formatLatency(i.result.latencyMs.p99)}` : '';
+    out.push(
+      `  ${i.host.padEnd(10)} ${int(i.result.rps)} req/s, ${int(i.result.requests)} requests${p99}, ${cpu}${i.loadgenBound ? '  LOADGEN-BOUND' : ''}`,
+    );
+  }
   return out;
 }
 

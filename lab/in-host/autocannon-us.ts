@@ -2,7 +2,8 @@
 // autocannon with latencies at 1 µs resolution. autocannon's own histogram keeps whole
 // milliseconds (a reactor answering in 60 µs reads "0 ms"), but each response event carries its
 // time from send as a fraction of a millisecond (process.hrtime): this records those in µs in an
-// HDR histogram of its own and prints autocannon's JSON result with `latencyUs` added. Not
+// HDR histogram of its own and prints autocannon's JSON result with `latencyUs` and the
+// histogram itself (`histogramUs`: HdrHistogram's compressed base64) added. Not
 // corrected for coordinated omission (measured from when each request was sent). With more than
 // one worker, responses happen in worker threads: then only autocannon's ms figures exist.
 // Usage: autocannon-us.js OPTIONS_JSON   (autocannon's own option names: url, connections, …)
@@ -28,7 +29,9 @@ async function main(): Promise<number> {
   const latencyUs = h.totalCount
     ? { p50: h.getValueAtPercentile(50), p90: h.getValueAtPercentile(90), p99: h.getValueAtPercentile(99), max: h.maxValue, totalCount: h.totalCount }
     : null;
-  process.stdout.write(JSON.stringify({ ...result, latencyUs }) + '\n');
+  // The histogram itself (compressed, base64): several loadgens' results merge from it.
+  const histogramUs = h.totalCount ? hdr.encodeIntoCompressedBase64(h) : null;
+  process.stdout.write(JSON.stringify({ ...result, latencyUs, histogramUs }) + '\n');
   return 0;
 }
 

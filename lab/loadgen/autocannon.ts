@@ -33,6 +33,7 @@ interface AutocannonJson {
   latency: { p50: number; p90: number; p99: number; max: number; totalCount: number };
   /** autocannon-us.js's own histogram, µs (absent from autocannon's CLI, null with several workers). */
   latencyUs?: { p50: number; p90: number; p99: number; max: number; totalCount: number } | null;
+  histogramUs?: string | null;
   throughput: { total: number };
   duration: number;
   errors: number;
@@ -68,5 +69,6 @@ export function parseAutocannon(json: string): LoadResult {
     latencyCorrected: false,
     errors: { ...NO_ERRORS, timeout: r.timeouts, non2xx: r.non2xx, other: r.errors },
     bytes: r.throughput.total,
+    ...(us && typeof r.histogramUs === 'string' ? { histogramUs: r.histogramUs } : {}),
   };
 }

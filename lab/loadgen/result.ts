@@ -40,6 +40,12 @@ export interface LoadResult {
   latencyUncorrectedMs?: LatencySummary;
   errors: LoadErrors;
   bytes: number;
+  /**
+   * The latency histogram itself, where the tool gives one (autocannon, 1 µs resolution):
+   * HdrHistogram's compressed base64 encoding, values in µs. Several loadgens' latencies are
+   * merged from these, never by averaging percentiles.
+   */
+  histogramUs?: string;
 }
 
 /** The tool ran but could not do its job (server down, arguments refused); one line. */

@@ -29,6 +29,7 @@ export interface SwarmOptions {
 interface SwarmNode {
   id: string;
   hostname: string;
+  role: 'manager' | 'worker';
   engine: Docker;
   self: boolean;
 }
@@ -43,6 +44,10 @@ export function engineAt(endpoint: string): Docker {
   if (s) return new Docker({ protocol: 'ssh', host: s[2]!, port: s[3] ? Number(s[3]) : 22, ...(s[1] ? { username: s[1] } : {}) });
   throw new RuntimeUnavailable(`node label tcplab.engine: got "${endpoint}": unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]`);
 }
+
+/** Whether a node is what a placement value names: its hostname, or role:manager / role:worker. */
+const fits = (n: SwarmNode, placement: string) => (placement.startsWith('role:') ? `role:${n.role}` === placement : n.hostname === placement);
+const constraint = (placement: string) => (placement.startsWith('role:') ? `node.role==${placement.slice(5)}` : `node.hostname==${placement}`);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -74,7 +79,13 @@ export class SwarmRuntime implements Runtime {
       const endpoint = n.Spec?.Labels?.['tcplab.engine'];
       const isSelf = n.ID === self;
       if (!isSelf && !endpoint) continue; // no way to run the lab's processes there
-      out.push({ id: n.ID, hostname: n.Description?.Hostname ?? n.ID, engine: isSelf ? this.docker : engineAt(endpoint!), self: isSelf });
+      out.push({
+        id: n.ID,
+        hostname: n.Description?.Hostname ?? n.ID,
+        role: n.Spec?.Role === 'manager' ? 'manager' : 'worker',
+        engine: isSelf ? this.docker : engineAt(endpoint!),
+        self: isSelf,
+      });
     }
     return out;
   }
@@ -115,12 +126,13 @@ export class SwarmRuntime implements Runtime {
     for (const h of spec.hosts) assertKernelHas(h.name, h.sysctls);
     const nodes = await this.nodes();
     for (const [host, node] of Object.entries(spec.placement ?? {}))
-      if (!nodes.some((n) => n.hostname === node))
+      if (!nodes.some((n) => fits(n, node)))
         throw new RuntimeUnavailable(
           `placement of ${host}: no ready node ${node} the lab can reach (nodes: ${nodes.map((n) => n.hostname).join(', ')}; another node needs the label tcplab.engine)`,
         );
     const images = await this.prepare();
-    const used = nodes.filter((n) => !spec.placement || Object.values(spec.placement).includes(n.hostname) || n.self);
+    const wanted = Object.values(spec.placement ?? {});
+    const used = nodes.filter((n) => n.self || wanted.length < spec.hosts.length || wanted.some((w) => fits(n, w)));
     await this.imagesOn(used, images);
     const labels = { [LABEL]: spec.runId };
     const logDir = resolvePath(spec.logDir);
@@ -157,7 +169,7 @@ export class SwarmRuntime implements Runtime {
                 Mounts: [{ Type: 'bind', Source: logDir, Target: LOGS }],
                 Init: true,
               },
-              Placement: { Constraints: node ? [`node.hostname==${node}`] : reachable.length === 1 ? reachable : [] },
+              Placement: { Constraints: node ? [constraint(node)] : reachable.length === 1 ? reachable : [] },
               RestartPolicy: { Condition: 'none' },
               Networks: [{ Target: net.id, Aliases: [h.name] }],
             },

@@ -24,7 +24,10 @@ export interface ScenarioContext<O> {
   /** This scenario's options, with their defaults. */
   options: O;
   server: Host;
+  /** The (first) load generator's host. */
   client: Host;
+  /** Every load generator's host (loadgens.0.count of them: loadgen-1 … loadgen-N). */
+  clients: Host[];
   port: number;
   controlPort: number;
   /** The server: its stats, pause and resume, whatever its kind. */

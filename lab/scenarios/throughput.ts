@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { runLoad } from '../loadgen/drivers.js';
 import { listenerProcesses } from '../server-host.js';
 import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/result.js';
-import { serverFootprint, servedRequests, type PointRecord } from '../record.js';
+import { mergeResults } from '../loadgen/merge.js';
+import { serverFootprint, servedRequests, type LoadRecord, type PointRecord } from '../record.js';
 import { defaultOf, F, type PointConfig } from '../fields.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import { formatLatency } from '../summary.js';
@@ -46,7 +47,7 @@ export interface Observed {
 }
 
 export interface Predicted {
-  /** The offered rate, when the load generator holds one. */
+  /** The offered rate, when the load generators hold one (each its own: count × rate). */
   rate: number | null;
 }
 
@@ -76,7 +77,7 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
     const options = loadOptions(lg.options, `http://${ctx.server.address}:${ctx.port}/`);
     const what = options.durationSec !== undefined ? `${options.durationSec} s` : `${options.requests} requests`;
     ctx.progress(
-      `${lg.tool} from ${ctx.client.name}, ${options.connections} connections, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`,
+      `${lg.tool} from ${ctx.clients.map((h) => h.name).join(', ')}, ${options.connections} connections${ctx.clients.length > 1 ? ' each' : ''}, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`,
     );
     // The server's threads, processes and PSS while the load runs: from /proc in its host (no
     // connection to it, so nothing falls into the counted traffic), once a second.
@@ -95,18 +96,42 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
         for (let i = 0; i < 10 && loading; i++) await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    const run = await runLoad(ctx.client, lg.tool, options).finally(() => (loading = false));
+    // Every load generator at once; with several, one merged result (lab/loadgen/merge.ts).
+    const runs = await Promise.all(ctx.clients.map((h) => runLoad(h, lg.tool, options))).finally(() => (loading = false));
     await watch;
-    ctx.writeRaw(`${ctx.client.name}-${lg.tool}.out.txt`, run.stdout + (run.stderr ? `\n--- stderr ---\n${run.stderr}` : ''));
-    const { rps, requests, errors, latencyMs, durationSec } = run.result;
+    ctx.clients.forEach((h, i) =>
+      ctx.writeRaw(`${h.name}-${lg.tool}.out.txt`, runs[i]!.stdout + (runs[i]!.stderr ? `\n--- stderr ---\n${runs[i]!.stderr}` : '')),
+    );
+    const merged = mergeResults(runs.map((r) => r.result));
+    const { rps, requests, errors, latencyMs, durationSec } = merged.result;
     const observed: Observed = { peak: seen.peak, rps, requests, errors, latencyMs, durationSec };
-    const load = { host: ctx.client.name, tool: lg.tool, options, argv: run.argv, cpu: run.cpu, loadgenBound: run.loadgenBound, result: run.result };
-    return { observed, predicted: { rate: lg.options.rate ?? null }, load };
+    const first = runs[0]!;
+    const load: LoadRecord =
+      runs.length === 1
+        ? { host: ctx.client.name, tool: lg.tool, options, argv: first.argv, cpu: first.cpu, loadgenBound: first.loadgenBound, result: first.result }
+        : {
+            host: ctx.clients.map((h) => h.name).join(','),
+            tool: lg.tool,
+            options,
+            argv: first.argv,
+            cpu: null,
+            loadgenBound: runs.some((r) => r.loadgenBound),
+            result: merged.result,
+            instances: runs.map((r, i) => ({ host: ctx.clients[i]!.name, argv: r.argv, cpu: r.cpu, loadgenBound: r.loadgenBound, result: r.result })),
+            ...(merged.latencyWhy ? { latencyWhy: merged.latencyWhy } : {}),
+          };
+    // Each load generator holds the rate: together they offer count × rate.
+    return { observed, predicted: { rate: lg.options.rate !== undefined ? lg.options.rate * ctx.clients.length : null }, load };
   },
   judge(_ctx, r) {
     const bound = r.load?.loadgenBound;
     const rps = r.observed.rps;
-    const busy = bound ? `the load generator used ${r.load?.cpu?.cores.toFixed(2)} cores: the rate says more about it than the server` : undefined;
+    const busyOnes = (r.load?.instances ?? []).filter((i) => i.loadgenBound).map((i) => `${i.host} used ${i.cpu?.cores.toFixed(2)} cores`);
+    const busy = !bound
+      ? undefined
+      : busyOnes.length
+        ? `${busyOnes.join(', ')}: the rate says more about the load generators than the server`
+        : `the load generator used ${r.load?.cpu?.cores.toFixed(2)} cores: the rate says more about it than the server`;
     const v: RuleVerdict[] = [
       {
         rule: 'measurement valid (load generator not the bottleneck)',
@@ -145,7 +170,8 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
     })),
   ],
   predict(c) {
-    const rate = c.loadgens[0]!.options.rate;
+    const r = c.loadgens[0]!.options.rate;
+    const rate = r === undefined ? undefined : r * c.loadgens[0]!.count;
     return rate === undefined
       ? [{ what: 'requests/s', value: 'as many as the server and the load generator can do', why: 'no rule predicts a rate without a fixed one' }]
       : [
@@ -184,8 +210,9 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
     headline: (p) => {
       const o = p.scenario.observed;
       const bound = p.scenario.load?.loadgenBound ? ', LOADGEN-BOUND' : '';
+      const n = p.scenario.load?.instances?.length;
       const per = requestsPerCpuSec(p);
-      return `${Math.round(o.rps).toLocaleString('en-US')} req/s${o.latencyMs ? `, p99 ${formatLatency(o.latencyMs.p99)}` : ''}${per ? `, ${per.toLocaleString('en-US')} req per server CPU-second` : ''}${bound}`;
+      return `${Math.round(o.rps).toLocaleString('en-US')} req/s${n ? ` from ${n} loadgens` : ''}${o.latencyMs ? `, p99 ${formatLatency(o.latencyMs.p99)}` : ''}${per ? `, ${per.toLocaleString('en-US')} req per server CPU-second` : ''}${bound}`;
     },
     series: { label: 'server ESTAB over time', host: () => 'server', value: (s) => (s.full ? (s.states['ESTAB'] ?? 0) : null) },
   },

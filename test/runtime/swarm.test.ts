@@ -107,16 +107,20 @@ describe('swarm runtime (two nodes)', () => {
     expect(await leftovers(runId)).toEqual([]);
   }, 240_000);
 
-  it('lab sweep: a throughput point with the server on the worker and the loadgen on the manager, the nodes in the record', async () => {
+  it('lab sweep: a throughput point with the server on the worker and two loadgens on the manager at a fixed rate, merged, every verdict PASS, the nodes in the record', async () => {
     const r = await sweep(
       'sw-load.yaml',
-      `runtime: swarm\nplacement: {server: ${WORKER}, loadgens: ${manager}}\nscenario: {name: throughput}\nserver: {sysctls: {net.core.somaxconn: 300}}\nloadgens: [{tool: wrk, options: {connections: 10, duration: 2}}]\n`,
+      `runtime: swarm\nplacement: {server: role:worker, loadgens: ${manager}}\nscenario: {name: throughput}\nserver: {sysctls: {net.core.somaxconn: 300}}\nloadgens: [{count: 2, options: {connections: 10, duration: 3, rate: 2000}}]\n`,
     );
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain(`(node ${WORKER})`);
     const dir = join(WORK, r.stdout.trim());
     const [p] = readdirSync(join(dir, 'points')).map((f) => JSON.parse(readFileSync(join(dir, 'points', f), 'utf8')) as PointRecord);
-    expect([p!.hosts['server']!.node, p!.hosts['loadgen-1']!.node]).toEqual([WORKER, manager]);
+    expect([p!.hosts['server']!.node, p!.hosts['loadgen-1']!.node, p!.hosts['loadgen-2']!.node]).toEqual([WORKER, manager, manager]);
+    expect(p!.scenario.verdicts.filter((v) => v.verdict !== 'PASS').map((v) => `${v.rule}: ${v.reason}`)).toEqual([]);
+    const load = p!.scenario.load!;
+    expect(load.instances!.map((i) => i.host)).toEqual(['loadgen-1', 'loadgen-2']);
+    expect(load.result.requests).toBe(load.instances!.reduce((a, i) => a + i.result.requests, 0));
     expect(p!.hosts['server']!.sysctls.readBack['net.core.somaxconn']).toBe('300');
     expect(p!.server.requests).toBeGreaterThan(1000);
     expect(p!.scenario.load!.result.requests).toBeGreaterThan(1000);
