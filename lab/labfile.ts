@@ -142,6 +142,16 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
     throw new LabFileError(
       badValue(at('server.image'), c.server.image, `runtime docker (the ${c.runtime} runtime runs no image: give server.command, an argv, instead)`),
     );
+  // The lab's tools join an image's namespaces from a container of their own (NetworkMode
+  // container:<id>), which a swarm service cannot do.
+  if (c.server.kind === 'command' && c.server.image !== undefined && c.runtime === 'swarm')
+    throw new LabFileError(
+      badValue(
+        at('server.image'),
+        c.server.image,
+        "runtime docker (a swarm service cannot join another container's namespaces, which the lab's tools need)",
+      ),
+    );
   // The reactor's own rules for threads and share (another kind says what they mean to it above).
   const reactor = c.server.kind === 'tcplab';
   const one = reactor ? threadsText(c.server.model) : null;

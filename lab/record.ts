@@ -45,6 +45,8 @@ export interface LoadRecord {
   instances?: LoadInstance[];
   /** Why the merged result has no latency (a tool without histograms), when it has none. */
   latencyWhy?: string;
+  /** Several load generators on one machine: whether each ran pinned to CPUs of its own, and if not, why. */
+  pinning?: { pinned: boolean; why: string };
 }
 
 /** One of several load generators' runs. */
@@ -54,6 +56,8 @@ export interface LoadInstance {
   cpu: LoadgenCpu | null;
   loadgenBound: boolean;
   result: LoadResult;
+  /** The CPUs it was pinned to (taskset), when the load generators were pinned. */
+  cpus?: number[];
 }
 
 /** A thread's context switches, from /proc/self/task/<tid>/status (absent for a shared entry). */

@@ -97,9 +97,10 @@ function loadLines(l: NonNullable<PointRecord['scenario']['load']>): string[] {
     const cpu = i.cpu ? `CPU ${i.cpu.cores.toFixed(2)} cores` : 'CPU not measured';
     const p99 = i.result.latencyMs ? `, p99 ${formatLatency(i.result.latencyMs.p99)}` : '';
     out.push(
-      `  ${i.host.padEnd(10)} ${int(i.result.rps)} req/s, ${int(i.result.requests)} requests${p99}, ${cpu}${i.loadgenBound ? '  LOADGEN-BOUND' : ''}`,
+      `  ${i.host.padEnd(10)} ${int(i.result.rps)} req/s, ${int(i.result.requests)} requests${p99}, ${cpu}${i.cpus ? ` (pinned to CPU ${i.cpus.join(',')})` : ''}${i.loadgenBound ? '  LOADGEN-BOUND' : ''}`,
     );
   }
+  if (l.pinning && !l.pinning.pinned) out.push(`  pinning   ${l.pinning.why}`);
   return out;
 }
 

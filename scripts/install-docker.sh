@@ -21,7 +21,9 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "docker: no engine answers and starting one needs root" >&2
   exit 1
 fi
-if ! pgrep -x dockerd >/dev/null; then
+# The machine's engine by its pidfile (other engines, e.g. the test swarm's, have their own).
+pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
   echo "docker: starting dockerd" >&2
   nohup dockerd >/var/log/tcplab-dockerd.log 2>&1 &
 fi

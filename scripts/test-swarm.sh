@@ -62,7 +62,13 @@ up() {
     docker swarm init --advertise-addr "$MANAGER_IP" --listen-addr "$MANAGER_IP:2377" >/dev/null
     docker node update --label-add "$LABEL" "$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null
   fi
-  if [ "$(worker_state)" != active ]; then
+  ws=$(worker_state)
+  if [ "$ws" != active ]; then
+    # Left from a swarm that is gone (its data-root outlives the engine): pending or error.
+    if [ "$ws" != inactive ]; then
+      say "the second engine leaves a swarm it cannot reach ($ws)"
+      w swarm leave --force >/dev/null
+    fi
     say "the second engine joins as a worker ($WORKER_IP)"
     w swarm join --token "$(docker swarm join-token -q worker)" --advertise-addr "$WORKER_IP" --listen-addr "$WORKER_IP:2377" "$MANAGER_IP:2377" >/dev/null
   fi

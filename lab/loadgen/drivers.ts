@@ -89,11 +89,16 @@ export async function checkTool(host: Host, tool: LoadTool): Promise<void> {
   if (r.exitCode === 127) throw missingTool(host, tool);
 }
 
-export async function runLoad(host: Host, tool: LoadTool, o: LoadOptions): Promise<LoadRun> {
+/**
+ * Runs the tool in the host, under cpu-wrap; with `cpus`, pinned to them (taskset, from
+ * util-linux, execs the tool: cpu-wrap still counts its CPU).
+ */
+export async function runLoad(host: Host, tool: LoadTool, o: LoadOptions, cpus?: number[]): Promise<LoadRun> {
   const d = DRIVERS[tool];
   const argv = d.argv(o, host);
   const budget = ((o.durationSec ?? 0) + 60) * 1000 + (o.requests ? 600_000 : 0);
-  const r = await host.exec([...host.node('dist/lab/in-host/cpu-wrap.js'), ...argv], { timeoutMs: budget });
+  const pin = cpus?.length ? ['taskset', '--cpu-list', cpus.join(',')] : [];
+  const r = await host.exec([...host.node('dist/lab/in-host/cpu-wrap.js'), ...pin, ...argv], { timeoutMs: budget });
   const { stderr, cpu } = splitCpu(r.stderr);
   if (r.exitCode === 127) {
     throw missingTool(host, tool);
@@ -102,4 +107,32 @@ export async function runLoad(host: Host, tool: LoadTool, o: LoadOptions): Promi
   const result = d.parse(r.stdout, stderr);
   const threads = toolThreads(tool, o);
   return { argv, result, cpu, loadgenBound: cpu !== null && cpu.cores >= BOUND_SHARE * threads, stdout: r.stdout, stderr };
+}
+
+/** The CPUs this process may run on (its affinity, /proc/self/status Cpus_allowed_list). */
+export function allowedCpus(status: string): number[] {
+  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(status)?.[1];
+  if (!list) return [];
+  return list.split(',').flatMap((part) => {
+    const [a, b] = part.split('-').map(Number);
+    return b === undefined ? [a!] : Array.from({ length: b - a! + 1 }, (_, i) => a! + i);
+  });
+}
+
+/**
+ * Several load generators on this machine: each gets CPUs of its own (as many as its tool has
+ * threads), taken in order from the CPUs the lab may use, when there are enough for all of
+ * them; otherwise none is pinned, and `why` says so. Hosts on swarm nodes are not pinned
+ * (their CPUs are their nodes').
+ */
+export function planPinning(hosts: Host[], threads: number, cpus: number[]): { plan: number[][] | null; why: string } {
+  if (hosts.some((h) => h.placedOn !== undefined)) return { plan: null, why: "on swarm nodes: each node's CPUs are its own" };
+  const need = hosts.length * threads;
+  if (need > cpus.length)
+    return {
+      plan: null,
+      why: `${hosts.length} load generators × ${threads} thread(s) need ${need} CPUs and ${cpus.length} ${cpus.length === 1 ? 'is' : 'are'} here: not pinned`,
+    };
+  const plan = hosts.map((_, i) => cpus.slice(i * threads, (i + 1) * threads));
+  return { plan, why: hosts.map((h, i) => `${h.name} on CPU ${plan[i]!.join(',')}`).join(', ') };
 }

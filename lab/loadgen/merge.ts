@@ -30,7 +30,9 @@ export function mergeResults(results: LoadResult[]): Merged {
         p50: h.getValueAtPercentile(50) / 1000,
         p90: h.getValueAtPercentile(90) / 1000,
         p99: h.getValueAtPercentile(99) / 1000,
-        max: h.maxValue / 1000,
+        // The largest of the instances' own maxima is the merged maximum, exactly (a
+        // histogram's maxValue is only within its precision).
+        max: Math.max(...results.map((r) => r.latencyMs?.max ?? h.maxValue / 1000)),
       }
     : null;
   const result: LoadResult = {

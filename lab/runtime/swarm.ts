@@ -150,7 +150,8 @@ export class SwarmRuntime implements Runtime {
       const reachable = nodes.map((n) => `node.hostname==${n.hostname}`);
       for (const h of spec.hosts) {
         if (!NAME_RE.test(h.name)) throw new Error(`host name must match ${NAME_RE}, got "${h.name}"`);
-        if (h.image) throw new RuntimeUnavailable('server.image runs on the docker runtime only (not yet on swarm)');
+        if (h.image)
+          throw new RuntimeUnavailable("runtime docker only: a swarm service cannot join another container's namespaces, which the lab's tools need");
         const node = spec.placement?.[h.name];
         const name = `tcplab-${spec.runId}-${h.name}`;
         const hostLabels = { ...labels, 'tcplab.host': h.name, 'tcplab.role': h.role };
@@ -229,7 +230,7 @@ export class SwarmRuntime implements Runtime {
   }
 
   async imagesMissing(names: string[]): Promise<string | null> {
-    return names.length ? 'server.image runs on the docker runtime only (not yet on swarm)' : null;
+    return names.length ? "runtime docker only: a swarm service cannot join another container's namespaces, which the lab's tools need" : null;
   }
 
   async list(): Promise<LabSummary[]> {

@@ -4,7 +4,8 @@
 // only says whether the numbers can be trusted: a CPU-bound load generator measures itself.
 // `lab up` is a one-point throughput lab.
 import { z } from 'zod';
-import { runLoad } from '../loadgen/drivers.js';
+import { readFileSync } from 'node:fs';
+import { allowedCpus, planPinning, runLoad, toolThreads } from '../loadgen/drivers.js';
 import { listenerProcesses } from '../server-host.js';
 import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/result.js';
 import { mergeResults } from '../loadgen/merge.js';
@@ -97,7 +98,11 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
       }
     })();
     // Every load generator at once; with several, one merged result (lab/loadgen/merge.ts).
-    const runs = await Promise.all(ctx.clients.map((h) => runLoad(h, lg.tool, options))).finally(() => (loading = false));
+    // Several on this machine: each pinned to CPUs of its own where there are enough.
+    const pinning =
+      ctx.clients.length > 1 ? planPinning(ctx.clients, toolThreads(lg.tool, options), allowedCpus(readFileSync('/proc/self/status', 'utf8'))) : null;
+    if (pinning) ctx.progress(`pinning: ${pinning.why}`);
+    const runs = await Promise.all(ctx.clients.map((h, i) => runLoad(h, lg.tool, options, pinning?.plan?.[i]))).finally(() => (loading = false));
     await watch;
     ctx.clients.forEach((h, i) =>
       ctx.writeRaw(`${h.name}-${lg.tool}.out.txt`, runs[i]!.stdout + (runs[i]!.stderr ? `\n--- stderr ---\n${runs[i]!.stderr}` : '')),
@@ -117,8 +122,16 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
             cpu: null,
             loadgenBound: runs.some((r) => r.loadgenBound),
             result: merged.result,
-            instances: runs.map((r, i) => ({ host: ctx.clients[i]!.name, argv: r.argv, cpu: r.cpu, loadgenBound: r.loadgenBound, result: r.result })),
+            instances: runs.map((r, i) => ({
+              host: ctx.clients[i]!.name,
+              argv: r.argv,
+              cpu: r.cpu,
+              loadgenBound: r.loadgenBound,
+              result: r.result,
+              ...(pinning?.plan ? { cpus: pinning.plan[i]! } : {}),
+            })),
             ...(merged.latencyWhy ? { latencyWhy: merged.latencyWhy } : {}),
+            pinning: { pinned: pinning?.plan != null, why: pinning!.why },
           };
     // Each load generator holds the rate: together they offer count × rate.
     return { observed, predicted: { rate: lg.options.rate !== undefined ? lg.options.rate * ctx.clients.length : null }, load };

@@ -3,7 +3,7 @@
 export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]> = [
   ['no scenario', 'runtime: netns\n', 'scenario: got undefined'],
   ['scenario unknown', 'scenario: {name: flood}\n', 'scenario.name: got "flood": one of throughput, backlog'],
-  ['runtime unknown', 'runtime: lxc\nscenario: {name: backlog}\n', 'runtime: got "lxc": one of auto, netns, docker, rootless'],
+  ['runtime unknown', 'runtime: lxc\nscenario: {name: backlog}\n', 'runtime: got "lxc": one of auto, netns, docker, rootless, swarm'],
   ['subnet not a /24', 'subnet: 10.0.0.0/16\nscenario: {name: backlog}\n', 'subnet: got "10.0.0.0/16": an IPv4 /24 like 198.18.0.0/24'],
   ['unknown top-level field', 'scenari: {name: backlog}\nscenario: {name: backlog}\n', '(top level): unknown field(s) "scenari"'],
   ['unknown server field', 'scenario: {name: backlog}\nserver: {modle: single}\n', 'server: unknown field(s) "modle"'],
@@ -27,6 +27,11 @@ export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]>
     'image on the netns runtime',
     'runtime: netns\nscenario: {name: backlog}\nserver: {kind: command, image: my-server:1.0}\n',
     'server.image: got "my-server:1.0": runtime docker (the netns runtime runs no image: give server.command, an argv, instead)',
+  ],
+  [
+    'image on the swarm runtime',
+    'runtime: swarm\nscenario: {name: throughput}\nserver: {kind: command, image: my-server:1.0}\n',
+    'server.image: got "my-server:1.0": runtime docker (a swarm service cannot join another container\'s namespaces, which the lab\'s tools need)',
   ],
   [
     'command not a list of strings',

@@ -49,7 +49,7 @@ describe('the same bad value: one message from a flag and from a lab file', () =
     [['--port', '0'], '--port', 'server: {port: 0}', 'server.port', 'got 0: an integer from 1 to 65535'],
     [['--control-port', '70000'], '--control-port', 'server: {controlPort: 70000}', 'server.controlPort', 'got 70000: an integer from 1 to 65535'],
     [['--port', '9090'], '--control-port', 'server: {port: 9090}', 'server.controlPort', "got 9090: a port other than the server's HTTP port (9090)"],
-    [['--runtime', 'lxc'], '--runtime', 'runtime: lxc', 'runtime', 'got "lxc": one of auto, netns, docker, rootless'],
+    [['--runtime', 'lxc'], '--runtime', 'runtime: lxc', 'runtime', 'got "lxc": one of auto, netns, docker, rootless, swarm'],
     [['--subnet', '10.0.0.0/16'], '--subnet', 'subnet: 10.0.0.0/16', 'subnet', 'got "10.0.0.0/16": an IPv4 /24 like 198.18.0.0/24'],
     [['--subnet', '198.300.0.0/24'], '--subnet', 'subnet: 198.300.0.0/24', 'subnet', 'got "198.300.0.0/24": an IPv4 /24 like 198.18.0.0/24'],
     [['--sample-interval', '5'], '--sample-interval', 'sampleIntervalMs: 5', 'sampleIntervalMs', 'got 5: an integer from 10 to 10000'],
@@ -207,7 +207,7 @@ describe('parseCommand', () => {
       '--runtime cannot change a sweep being resumed (its points must run alike)',
     );
     expect(errorOf(() => parseCommand(['sweep', 'a.yaml', '--runtime', 'lxc'])).message).toBe(
-      '--runtime: got "lxc": one of auto, netns, docker, rootless',
+      '--runtime: got "lxc": one of auto, netns, docker, rootless, swarm',
     );
     expect(errorOf(() => parseCommand(['compare', 'a', 'b', '--threshold', '2'])).message).toBe('--threshold: got 2: a number from 0 to 1');
     expect(errorOf(() => parseCommand(['up', '--server-sysctl', 'somaxconn'])).message).toBe(

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { PointRecord } from '../../lab/record.js';
+import { allowedCpus } from '../../lab/loadgen/drivers.js';
 import { mergeHistograms } from '../../lab/loadgen/merge.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
@@ -58,21 +59,59 @@ describe.each(['netns', 'docker'] as const)('several load generators on %s', (rt
       p50: h.getValueAtPercentile(50) / 1000,
       p90: h.getValueAtPercentile(90) / 1000,
       p99: h.getValueAtPercentile(99) / 1000,
-      max: h.maxValue / 1000,
+      max: Math.max(...inst.map((i) => i.result.latencyMs!.max)),
     });
-    expect(load.result.latencyMs!.max).toBe(Math.max(...inst.map((i) => i.result.latencyMs!.max)));
+    // A merged median lies between the instances' medians; the merged max is within the
+    // histogram's precision (3 significant digits) of its own.
+    const p50s = inst.map((i) => i.result.latencyMs!.p50);
+    expect(load.result.latencyMs!.p50).toBeGreaterThanOrEqual(Math.min(...p50s) - 0.001);
+    expect(load.result.latencyMs!.p50).toBeLessThanOrEqual(Math.max(...p50s) + 0.001);
+    expect(Math.abs(load.result.latencyMs!.max - h.maxValue / 1000)).toBeLessThanOrEqual(load.result.latencyMs!.max / 1000 + 0.001);
     expect(p.scenario.observed).toMatchObject({ requests: sum });
+    // Three single-threaded loadgens pin only where the lab may use 3 CPUs.
+    const cpus = allowedCpus(readFileSync('/proc/self/status', 'utf8'));
+    expect(load.pinning!.pinned).toBe(cpus.length >= 3);
+    if (cpus.length < 3) expect(load.pinning!.why).toBe(`3 load generators × 1 thread(s) need 3 CPUs and ${cpus.length} are here: not pinned`);
   }, 180_000);
 });
 
 describe('several load generators: what cannot merge, and where they do not apply', () => {
-  it('wrk ×2: requests add up; no merged latency, and the record says why', async () => {
+  it('wrk ×2: requests add up; no merged latency, and the record says why; each pinned to a CPU of its own, as the kernel shows', async () => {
+    // The affinity of every wrk load while they run, as /proc shows it (the netns runtime's
+    // processes are the machine's).
+    const seen = new Set<string>();
+    let running = true;
+    const watch = (async () => {
+      while (running) {
+        for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+          try {
+            const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+            // The load runs (the lab's `wrk -v` check before them has no URL).
+            if (/^Name:\s+wrk$/m.test(st) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('http://'))
+              seen.add(/^Cpus_allowed_list:\s*(\S+)$/m.exec(st)![1]!);
+          } catch {
+            // gone
+          }
+        }
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    })();
     const { r, recs } = await sweep(
       'wrk-two.yaml',
       'runtime: netns\nscenario: {name: throughput}\nloadgens: [{tool: wrk, count: 2, options: {connections: 4, duration: 2}}]\n',
-    );
+    ).finally(() => (running = false));
+    await watch;
     expect(r.exitCode, r.stderr).toBe(0);
     const load = recs[0]!.scenario.load!;
+    const cpus = allowedCpus(readFileSync('/proc/self/status', 'utf8'));
+    if (cpus.length >= 2) {
+      expect(load.instances!.map((i) => i.cpus)).toEqual([[cpus[0]], [cpus[1]]]);
+      expect(load.pinning).toEqual({ pinned: true, why: `loadgen-1 on CPU ${cpus[0]}, loadgen-2 on CPU ${cpus[1]}` });
+      expect([...seen].sort()).toEqual([String(cpus[0]), String(cpus[1])]);
+      expect(r.stderr).toContain(`pinning: loadgen-1 on CPU ${cpus[0]}, loadgen-2 on CPU ${cpus[1]}`);
+    } else {
+      expect(load.pinning!.pinned).toBe(false);
+    }
     expect(load.instances).toHaveLength(2);
     expect(load.result.requests).toBe(load.instances!.reduce((a, i) => a + i.result.requests, 0));
     expect(load.result.latencyMs).toBeNull();

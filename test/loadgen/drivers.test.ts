@@ -2,7 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { splitCpu, toolThreads } from '../../lab/loadgen/drivers.js';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { allowedCpus, planPinning, splitCpu, toolThreads } from '../../lab/loadgen/drivers.js';
+import type { Host } from '../../lab/runtime/runtime.js';
 
 const WRAP = fileURLToPath(new URL('../../dist/lab/in-host/cpu-wrap.js', import.meta.url));
 
@@ -35,5 +38,34 @@ describe('cpu-wrap', () => {
     expect(toolThreads('ab', { url: '', connections: 9, threads: 4 })).toBe(1);
     expect(toolThreads('wrk', { url: '', connections: 2, threads: 4 })).toBe(2);
     expect(toolThreads('autocannon', { url: '', connections: 2 })).toBe(1);
+  });
+});
+
+describe('pinning several load generators', () => {
+  const host = (name: string, placedOn?: string) => ({ name, placedOn }) as unknown as Host;
+
+  it('reads the CPUs this process may use from its status, ranges and lists', () => {
+    expect(allowedCpus('Name:\tnode\nCpus_allowed_list:\t0-3,6,8-9\n')).toEqual([0, 1, 2, 3, 6, 8, 9]);
+    expect(allowedCpus('Cpus_allowed_list:\t1\n')).toEqual([1]);
+    expect(allowedCpus('Name:\tnode\n')).toEqual([]);
+    // This process's own: every CPU it may use is one the machine has.
+    const own = allowedCpus(readFileSync('/proc/self/status', 'utf8'));
+    expect(own.length).toBe(availableParallelism());
+  });
+
+  it('each loadgen its own CPUs, in order, when there are enough; none pinned otherwise, and why', () => {
+    expect(planPinning([host('loadgen-1'), host('loadgen-2')], 1, [0, 1])).toEqual({
+      plan: [[0], [1]],
+      why: 'loadgen-1 on CPU 0, loadgen-2 on CPU 1',
+    });
+    expect(planPinning([host('loadgen-1'), host('loadgen-2')], 2, [2, 3, 5, 7]).plan).toEqual([
+      [2, 3],
+      [5, 7],
+    ]);
+    expect(planPinning([host('loadgen-1'), host('loadgen-2'), host('loadgen-3')], 1, [0, 1])).toEqual({
+      plan: null,
+      why: '3 load generators × 1 thread(s) need 3 CPUs and 2 are here: not pinned',
+    });
+    expect(planPinning([host('loadgen-1', 'node-a'), host('loadgen-2', 'node-b')], 1, [0, 1]).plan).toBeNull();
   });
 });

@@ -15,6 +15,8 @@ const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/own-server/', import.meta.url));
 const WORK = mkdtempSync(join(tmpdir(), 'tcplab-own-image-'));
 const IMAGE = `tcplab-test-own:${process.pid}`;
+const EXAMPLE_IMAGE = 'tcplab-own-hello';
+let hadExampleImage = false;
 
 const labContainers = async () => (await execa('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'])).stdout.trim();
 
@@ -36,10 +38,14 @@ beforeAll(async () => {
   await execa('cc', ['-static', '-O2', '-o', join(ctx, 'hello'), join(FIXTURE, 'hello.c')]);
   copyFileSync(join(FIXTURE, 'Dockerfile'), join(ctx, 'Dockerfile'));
   await execa('docker', ['build', '-q', '-t', IMAGE, ctx]);
+  // The name examples/own-image.yaml uses, as its comment builds it (kept if it was there).
+  hadExampleImage = (await execa('docker', ['image', 'inspect', EXAMPLE_IMAGE], { reject: false })).exitCode === 0;
+  if (!hadExampleImage) await execa('docker', ['tag', IMAGE, EXAMPLE_IMAGE]);
 }, 120_000);
 
 afterAll(async () => {
   await execa('docker', ['rmi', '-f', IMAGE], { reject: false });
+  if (!hadExampleImage) await execa('docker', ['rmi', EXAMPLE_IMAGE], { reject: false });
 });
 
 describe('server.image on the docker runtime', () => {
@@ -91,6 +97,24 @@ describe('server.image on the docker runtime', () => {
     expect(log).toContain('hello: listening on 8080, backlog 511, args: --port 8080');
     expect(await labContainers()).toBe('');
   }, 120_000);
+
+  it('examples/own-image.yaml as it ships: 4 points, every verdict PASS', async () => {
+    const r = await execa(process.execPath, [CLI, 'sweep', fileURLToPath(new URL('../../examples/own-image.yaml', import.meta.url))], {
+      reject: false,
+      cwd: WORK,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr.trim().split('\n').pop()).toMatch(/^lab sweep: 4 point run\(s\) done, 0 with a FAIL verdict; report: /);
+    const recs = records(r.stdout);
+    expect(recs.map((p) => [p.config.server.backlog, p.hosts['server']!.sysctls.readBack['net.core.somaxconn'], p.server.listener?.sendQ])).toEqual([
+      [16, '64', 16],
+      [16, '1024', 16],
+      [100, '64', 64],
+      [100, '1024', 100],
+    ]);
+    expect(recs.flatMap((p) => p.scenario.verdicts.map((v) => v.verdict))).not.toContain('FAIL');
+    expect(await labContainers()).toBe('');
+  }, 180_000);
 
   it('bad input: an image the engine lacks, or an image on netns, is one line naming server.image, exit 2, nothing made', async () => {
     const missing = await sweep(

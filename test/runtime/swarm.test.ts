@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { PointRecord } from '../../lab/record.js';
+import { mergeHistograms } from '../../lab/loadgen/merge.js';
 import { SwarmRuntime } from '../../lab/runtime/swarm.js';
 import { parseSetting } from '../../sysctl/registry.js';
 
@@ -42,6 +43,14 @@ beforeAll(async () => {
   // CI makes the test swarm (.ci/run); without it this suite fails, and says how to make it.
   const st = await execa('bash', [SCRIPT, 'status'], { reject: false });
   if (st.stdout.trim() !== 'up') throw new Error(`the two-node test swarm is not up: sudo bash scripts/test-swarm.sh up (${st.stderr.trim()})`);
+  // Both nodes ready: a restart of the machine's engine (another suite stops it) leaves the
+  // worker Down for a few seconds.
+  for (let i = 0; ; i++) {
+    const nodes = (await execa('docker', ['node', 'ls', '--format', '{{.Status}}'])).stdout.split('\n');
+    if (nodes.filter((s) => s === 'Ready').length >= 2) break;
+    if (i >= 60) throw new Error(`the test swarm's nodes are not ready after 30 s: ${nodes.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
   await rt.check();
   manager = (await execa('docker', ['info', '--format', '{{.Name}}'])).stdout.trim();
 }, 60_000);
@@ -107,35 +116,62 @@ describe('swarm runtime (two nodes)', () => {
     expect(await leftovers(runId)).toEqual([]);
   }, 240_000);
 
-  it('lab sweep: a throughput point with the server on the worker and two loadgens on the manager at a fixed rate, merged, every verdict PASS, the nodes in the record', async () => {
-    const r = await sweep(
-      'sw-load.yaml',
-      `runtime: swarm\nplacement: {server: role:worker, loadgens: ${manager}}\nscenario: {name: throughput}\nserver: {sysctls: {net.core.somaxconn: 300}}\nloadgens: [{count: 2, options: {connections: 10, duration: 3, rate: 2000}}]\n`,
-    );
+  it('lab sweep examples/throughput-swarm.yaml as it ships: the server on the worker, two loadgens on the manager, merged, every verdict PASS, the nodes in the record', async () => {
+    const r = await execa(process.execPath, [CLI, 'sweep', fileURLToPath(new URL('../../examples/throughput-swarm.yaml', import.meta.url))], {
+      reject: false,
+      cwd: WORK,
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain(`(node ${WORKER})`);
     const dir = join(WORK, r.stdout.trim());
-    const [p] = readdirSync(join(dir, 'points')).map((f) => JSON.parse(readFileSync(join(dir, 'points', f), 'utf8')) as PointRecord);
-    expect([p!.hosts['server']!.node, p!.hosts['loadgen-1']!.node, p!.hosts['loadgen-2']!.node]).toEqual([WORKER, manager, manager]);
-    expect(p!.scenario.verdicts.filter((v) => v.verdict !== 'PASS').map((v) => `${v.rule}: ${v.reason}`)).toEqual([]);
-    const load = p!.scenario.load!;
-    expect(load.instances!.map((i) => i.host)).toEqual(['loadgen-1', 'loadgen-2']);
-    expect(load.result.requests).toBe(load.instances!.reduce((a, i) => a + i.result.requests, 0));
-    expect(p!.hosts['server']!.sysctls.readBack['net.core.somaxconn']).toBe('300');
-    expect(p!.server.requests).toBeGreaterThan(1000);
-    expect(p!.scenario.load!.result.requests).toBeGreaterThan(1000);
+    const recs = readdirSync(join(dir, 'points'))
+      .sort()
+      .map((f) => JSON.parse(readFileSync(join(dir, 'points', f), 'utf8')) as PointRecord);
+    expect(recs.map((p) => p.server.options.backlog)).toEqual([128, 1024]);
+    for (const p of recs) {
+      expect([p.hosts['server']!.node, p.hosts['loadgen-1']!.node, p.hosts['loadgen-2']!.node]).toEqual([WORKER, manager, manager]);
+      expect(p.scenario.verdicts.filter((v) => v.verdict !== 'PASS').map((v) => `${v.rule}: ${v.reason}`)).toEqual([]);
+      const load = p.scenario.load!;
+      expect(load.instances!.map((i) => i.host)).toEqual(['loadgen-1', 'loadgen-2']);
+      expect(load.result.requests).toBe(load.instances!.reduce((a, i) => a + i.result.requests, 0));
+      // The merged latency is the merge of the two loadgens' histograms.
+      const h = mergeHistograms(load.instances!.map((i) => i.result.histogramUs))!;
+      expect(h.totalCount).toBe(load.instances!.reduce((a, i) => a + mergeHistograms([i.result.histogramUs])!.totalCount, 0));
+      expect(load.result.latencyMs!.p99).toBe(h.getValueAtPercentile(99) / 1000);
+      // Each host's sysctls set by the swarm and read back inside, on its own node.
+      expect(p.hosts['server']!.sysctls.readBack['net.core.somaxconn']).toBe('4096');
+      expect(p.hosts['loadgen-2']!.sysctls.readBack['net.ipv4.ip_local_port_range']).toMatch(/^20000\s+60999$/);
+      // 2 × 4,000 req/s for 3 s, the server's own count.
+      expect(p.server.requests).toBeGreaterThan(20_000);
+    }
     expect(JSON.parse(readFileSync(join(dir, 'environment.json'), 'utf8')).versions[`node ${WORKER}`]).toMatch(/^\d+\./);
+    expect(await leftovers()).toEqual([]);
+  }, 300_000);
+
+  /** A 30 s sweep with the server on the worker, started and waited for until the worker runs its container. */
+  async function sweepOnWorker(name: string) {
+    writeFileSync(
+      join(WORK, name),
+      `runtime: swarm\nplacement: {server: ${WORKER}}\nscenario: {name: throughput}\nloadgens: [{options: {connections: 5, duration: 30}}]\n`,
+    );
+    const child = execa(process.execPath, [CLI, 'sweep', join(WORK, name)], { reject: false, cwd: WORK });
+    const onWorker = async () => (await leftovers()).some((x) => x.startsWith('worker container'));
+    for (let i = 0; i < 240 && !(await onWorker()); i++) await new Promise((r) => setTimeout(r, 250));
+    expect(await onWorker()).toBe(true);
+    return { child }; // wrapped: a subprocess is a promise, which an async function's return would await
+  }
+
+  it('SIGINT during a sweep: the lab stops itself, exit 130, no service, network or container on either node', async () => {
+    const { child } = await sweepOnWorker('sw-int.yaml');
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, r.stderr).toBe(130);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(await leftovers()).toEqual([]);
   }, 240_000);
 
   it('SIGKILL during a sweep, then `lab down`: no service, network or container on either node', async () => {
-    writeFileSync(
-      join(WORK, 'sw-kill.yaml'),
-      `runtime: swarm\nplacement: {server: ${WORKER}}\nscenario: {name: throughput}\nloadgens: [{options: {connections: 5, duration: 30}}]\n`,
-    );
-    const child = execa(process.execPath, [CLI, 'sweep', join(WORK, 'sw-kill.yaml')], { reject: false, cwd: WORK });
-    for (let i = 0; i < 240 && !(await leftovers()).some((x) => x.startsWith('worker container')); i++) await new Promise((r) => setTimeout(r, 250));
-    expect((await leftovers()).some((x) => x.startsWith('worker container'))).toBe(true);
+    const { child } = await sweepOnWorker('sw-kill.yaml');
     child.kill('SIGKILL');
     await child;
     expect((await execa(process.execPath, [CLI, 'status'])).stdout).toMatch(/\(swarm\)/);
