@@ -20,7 +20,7 @@ COPY node /usr/local/bin/node
 
 FROM os AS addon
 RUN apt-get update \
- && apt-get install -y --no-install-recommends g++ cmake ninja-build \
+ && apt-get install -y --no-install-recommends g++ cmake ninja-build liburing-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY addon/ ./

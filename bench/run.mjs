@@ -1,16 +1,19 @@
 #!/usr/bin/env node
-// Benchmark: tcplab's reactor next to nginx, where a lab sweep cannot go: CPU pinning and perf.
+// Benchmark: tcplab's reactor next to nginx and the minimal C epoll loop of ../shared/bench
+// (built from there into a temporary folder, never copied in), where a lab sweep cannot go:
+// CPU pinning and perf.
 // (Comparing server kinds at the same load, node:http included, is a sweep:
 // examples/compare-kinds.yaml.)
 // Each server runs alone in a fresh network namespace pinned to CPU 0; wrk runs in a
 // second namespace pinned to CPU 1, over a veth pair. Repetitions are interleaved
 // across servers. Per run: rps (wrk), server CPU seconds (/proc/PID/stat, all
-// threads), requests per server CPU-second, wrk's own CPU. Syscalls per request come
-// from separate runs under `perf stat -e raw_syscalls:sys_enter` (so the tracepoint
-// does not tax the CPU runs). Needs root, wrk, nginx, perf, taskset.
+// threads), requests per server CPU-second, wrk's own CPU. Syscalls per request (all of
+// them, epoll_wait and io_uring_enter) come from separate runs under `perf stat` (so the
+// tracepoints do not tax the CPU runs). Needs root, wrk, nginx, perf, taskset, cc.
 //
-// Usage: node bench/run.mjs [--reps 5] [--duration 10] [--connections 64] [--depth 16]
+// Usage: node bench/run.mjs [--reps 5] [--duration 10] [--connections 128] [--depth 16]
 //                           [--only name,name] [--out bench/out]
+// Names for --only: nginx, c-epoll, tcplab-single, tcplab-single-io_uring, tcplab-reuseport×2, …
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +39,7 @@ try {
     options: {
       reps: { type: 'string', default: '5' },
       duration: { type: 'string', default: '10' },
-      connections: { type: 'string', default: '64' },
+      connections: { type: 'string', default: '128' },
       depth: { type: 'string', default: '16' },
       only: { type: 'string' },
       out: { type: 'string', default: join(ROOT, 'bench', 'out') },
@@ -50,7 +53,7 @@ if (args.help) {
   process.stdout.write(
     readFileSync(fileURLToPath(import.meta.url), 'utf8')
       .split('\n')
-      .slice(1, 13)
+      .slice(1, 16)
       .join('\n')
       .replace(/^\/\/ ?/gm, '') + '\n',
   );
@@ -76,6 +79,7 @@ for (const [tool, pkg] of [
   ['nginx', 'nginx-light'],
   ['perf', 'linux-perf'],
   ['taskset', 'util-linux'],
+  ['cc', 'gcc'],
   ['ip', 'iproute2'],
 ]) {
   if (!onPath(tool)) die(`${tool} is missing: apt-get install -y ${pkg}`);
@@ -109,8 +113,13 @@ http {
 `,
 );
 
-const tcplab = (model, threads) => ({
-  name: model === 'single' ? 'tcplab single' : `tcplab ${model}×${threads}`,
+// The hand-tuned reference loop, built from where it lives.
+const C_LOOP_SRC = join(ROOT, '..', 'shared', 'bench', 'epoll_hello.c');
+if (!existsSync(C_LOOP_SRC)) die(`the reference C loop is missing: ${C_LOOP_SRC} (it lives in ../shared/bench/)`);
+sh(['cc', '-O2', '-o', join(tmp, 'epoll_hello'), C_LOOP_SRC]);
+
+const tcplab = (model, threads, io = 'epoll') => ({
+  name: `${model === 'single' ? 'tcplab single' : `tcplab ${model}×${threads}`}${io === 'io_uring' ? ' io_uring' : ''}`,
   argv: [
     process.execPath,
     join(ROOT, 'dist/server/main.js'),
@@ -126,19 +135,24 @@ const tcplab = (model, threads) => ({
     model,
     '--threads',
     String(threads),
+    '--io',
+    io,
   ],
 });
 let servers = [
   { name: 'nginx', argv: ['nginx', '-p', tmp, '-c', join(tmp, 'nginx.conf')] },
+  { name: 'C epoll loop', argv: [join(tmp, 'epoll_hello'), String(PORT)] },
   tcplab('single', 1),
+  tcplab('single', 1, 'io_uring'),
   tcplab('reuseport', 2),
   tcplab('acceptor', 2),
   tcplab('workers', 2),
 ];
 if (args.only) {
   const want = args.only.split(',');
-  servers = servers.filter((s) => want.includes(s.name) || want.includes(s.name.replace(/ /g, '-')));
-  if (!servers.length) die(`--only matched no server; names: nginx, tcplab-single, tcplab-reuseport×2, …`);
+  const slug = (n) => (n === 'C epoll loop' ? 'c-epoll' : n.replace(/ /g, '-'));
+  servers = servers.filter((s) => want.includes(s.name) || want.includes(slug(s.name)));
+  if (!servers.length) die('--only matched no server; names: nginx, c-epoll, tcplab-single, tcplab-single-io_uring, tcplab-reuseport×2, …');
 }
 const modes = [
   { name: 'keep-alive', wrk: [] },
@@ -292,16 +306,29 @@ async function countSyscalls(s, mode) {
   const child = await startServer(s);
   try {
     await runWrk(wrkArgv(mode, 1));
-    const perf = spawn('perf', ['stat', '-x', ',', '-e', 'raw_syscalls:sys_enter', '-p', String(child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const events = ['raw_syscalls:sys_enter', 'syscalls:sys_enter_epoll_wait', 'syscalls:sys_enter_epoll_pwait', 'syscalls:sys_enter_io_uring_enter'];
+    const perf = spawn('perf', ['stat', '-x', ',', ...events.flatMap((e) => ['-e', e]), '-p', String(child.pid)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let perfOut = '';
     perf.stderr.on('data', (b) => (perfOut += b));
     await sleep(500);
     const w = await runWrk(wrkArgv(mode, Math.min(DURATION, 5)));
     perf.kill('SIGINT');
     await new Promise((r) => perf.once('exit', r));
-    const count = Number(/^(\d+),/m.exec(perfOut)?.[1]);
+    // CSV lines: count,unit,event,…
+    const counted = (e) => Number(new RegExp(`^(\\d+),[^,]*,${e.replace(/[.:]/g, '\\$&')},`, 'm').exec(perfOut)?.[1]);
+    const count = counted(events[0]);
     if (!Number.isFinite(count)) throw new Error(`perf stat gave no count: ${perfOut}`);
-    return { syscalls: count, requests: w.requests, perRequest: count / w.requests };
+    const waits = (counted(events[1]) || 0) + (counted(events[2]) || 0);
+    const enters = counted(events[3]) || 0;
+    return {
+      syscalls: count,
+      requests: w.requests,
+      perRequest: count / w.requests,
+      epollWaitPerRequest: waits / w.requests,
+      uringEnterPerRequest: enters / w.requests,
+    };
   } finally {
     await stopServer(child);
   }
@@ -351,25 +378,31 @@ try {
   };
   const rows = [];
   for (const mode of modes) {
-    const base = runs.filter((r) => r.mode === mode.name && r.server === 'nginx');
-    const baseEff = base.length ? median(base.map((r) => r.reqPerCpuSec)) : NaN;
+    const of = (name) => runs.filter((r) => r.mode === mode.name && r.server === name);
+    const effOf = (name) => (of(name).length ? median(of(name).map((r) => r.reqPerCpuSec)) : NaN);
+    const nginxEff = effOf('nginx');
+    const cEff = effOf('C epoll loop');
     for (const s of servers) {
-      const rs = runs.filter((r) => r.mode === mode.name && r.server === s.name);
-      const eff = median(rs.map((r) => r.reqPerCpuSec));
-      const eff0 = median(rs.map((r) => r.reqPerCpu0Sec));
-      const base0 = base.length ? median(base.map((r) => r.reqPerCpu0Sec)) : NaN;
+      const rs = of(s.name);
+      const effs = rs.map((r) => r.reqPerCpuSec);
+      const eff = median(effs);
       const wrkShare = median(rs.map((r) => r.wrkCpuShare));
       const errs = rs.map((r) => r.socketErrors).filter(Boolean);
+      const sc = sys[`${mode.name}|${s.name}`];
       rows.push({
         mode: mode.name,
         server: s.name,
         rps: median(rs.map((r) => r.rps)),
         serverCpu: median(rs.map((r) => r.serverCpu)),
         reqPerCpuSec: eff,
-        vsNginx: eff / baseEff,
-        reqPerCpu0Sec: eff0,
-        vsNginxCpu0: eff0 / base0,
-        syscallsPerRequest: sys[`${mode.name}|${s.name}`].perRequest,
+        reqPerCpuSecMin: Math.min(...effs),
+        reqPerCpuSecMax: Math.max(...effs),
+        vsNginx: eff / nginxEff,
+        vsC: eff / cEff,
+        reqPerCpu0Sec: median(rs.map((r) => r.reqPerCpu0Sec)),
+        syscallsPerRequest: sc.perRequest,
+        epollWaitPerRequest: sc.epollWaitPerRequest,
+        uringEnterPerRequest: sc.uringEnterPerRequest,
         wrkCpuShare: wrkShare,
         note: [
           wrkShare > 0.9 ? 'wrk saturated: rps says more about wrk' : '',
@@ -382,25 +415,33 @@ try {
     }
   }
   const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
-  let md = `| mode | server | median rps | server CPU s | req / server CPU-s | vs nginx | req / CPU-0 busy s | vs nginx | syscalls / req | wrk CPU | note |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n`;
+  let md =
+    '| mode | server | median rps | req / server CPU-s (median; min–max) | vs nginx | vs C loop | req / CPU-0 busy s | syscalls / req | epoll_wait / req | io_uring_enter / req | wrk CPU | note |\n' +
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n';
   for (const r of rows) {
-    md += `| ${r.mode} | ${r.server} | ${fmt(r.rps)} | ${fmt(r.serverCpu, 2)} | ${fmt(r.reqPerCpuSec)} | ${fmt(r.vsNginx, 2)}× | ${fmt(r.reqPerCpu0Sec)} | ${fmt(r.vsNginxCpu0, 2)}× | ${fmt(r.syscallsPerRequest, 3)} | ${fmt(r.wrkCpuShare * 100)}% | ${r.note} |\n`;
+    md += `| ${r.mode} | ${r.server} | ${fmt(r.rps)} | ${fmt(r.reqPerCpuSec)} (${fmt(r.reqPerCpuSecMin)}–${fmt(r.reqPerCpuSecMax)}) | ${fmt(r.vsNginx, 2)}× | ${fmt(r.vsC, 2)}× | ${fmt(r.reqPerCpu0Sec)} | ${fmt(r.syscallsPerRequest, 3)} | ${fmt(r.epollWaitPerRequest, 3)} | ${fmt(r.uringEnterPerRequest, 3)} | ${fmt(r.wrkCpuShare * 100)}% | ${r.note} |\n`;
   }
-  const single = (m) => rows.find((r) => r.server === 'tcplab single' && r.mode === m);
+  const row = (server, m) => rows.find((r) => r.server === server && r.mode === m);
   const targets = [];
-  const ka = single('keep-alive');
-  const pl = single(`pipelined ×${DEPTH}`);
+  const verdict = (ok) => (ok ? 'MET' : 'NOT MET');
+  const ka = row('tcplab single', 'keep-alive');
+  const kc = row('C epoll loop', 'keep-alive');
+  const ku = row('tcplab single io_uring', 'keep-alive');
+  if (ka && Number.isFinite(ka.vsC))
+    targets.push(`tcplab single vs the C loop, req per server CPU-s (keep-alive): ${fmt(ka.vsC, 2)}× (goal ≥ 1.00×) ${verdict(ka.vsC >= 1)}`);
   if (ka && Number.isFinite(ka.vsNginx))
+    targets.push(`tcplab single vs nginx (keep-alive): ${fmt(ka.vsNginx, 2)}× (goal ≥ 1.25×) ${verdict(ka.vsNginx >= 1.25)}`);
+  if (ka && kc)
     targets.push(
-      `requests per server CPU-second vs nginx (keep-alive): ${fmt(ka.vsNginx, 2)}× (target ≥ 1.35×) ${ka.vsNginx >= 1.35 ? 'MET' : 'NOT MET'}`,
+      `epoll_wait per request (keep-alive): tcplab single ${fmt(ka.epollWaitPerRequest, 3)}, the C loop ${fmt(kc.epollWaitPerRequest, 3)} (goal: no higher) ${verdict(ka.epollWaitPerRequest <= kc.epollWaitPerRequest)}`,
     );
-  if (ka)
+  if (ku)
     targets.push(
-      `syscalls per request, keep-alive: ${fmt(ka.syscallsPerRequest, 3)} (target ≤ 2.03) ${ka.syscallsPerRequest <= 2.03 ? 'MET' : 'NOT MET'}`,
+      `io_uring syscalls per request (keep-alive, ${CONNECTIONS} connections): ${fmt(ku.syscallsPerRequest, 3)} (goal ≤ 1.0) ${verdict(ku.syscallsPerRequest <= 1)}`,
     );
-  if (pl)
+  if (ku && ka)
     targets.push(
-      `syscalls per request, pipelined ×${DEPTH}: ${fmt(pl.syscallsPerRequest, 3)} (target ≤ 0.15) ${pl.syscallsPerRequest <= 0.15 ? 'MET' : 'NOT MET'}`,
+      `io_uring vs epoll, req per server CPU-s (keep-alive): ${fmt(ku.reqPerCpuSec)} vs ${fmt(ka.reqPerCpuSec)} (goal: more) ${verdict(ku.reqPerCpuSec > ka.reqPerCpuSec)}`,
     );
   const text = `${md}\n${targets.map((t) => `- ${t}`).join('\n')}\n\n${env.kernel}, ${env.cpu}, ${env.node}, ${env.nginx}, ${env.wrk}; ${REPS} reps × ${DURATION} s, ${CONNECTIONS} connections, wrk -t1\n`;
   process.stdout.write(text);

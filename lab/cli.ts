@@ -35,6 +35,7 @@ export type Invocation =
   | { cmd: 'compare'; a: string; b: string; threshold: number; json: boolean }
   | { cmd: 'schema' }
   | { cmd: 'predict'; file: string; json: boolean }
+  | { cmd: 'manifests'; file: string; point?: string; registry?: string }
   | { cmd: 'images'; base: string; wrk2: boolean }
   | { cmd: 'sysctls'; json: boolean }
   | { cmd: 'down'; runId?: string }
@@ -53,6 +54,7 @@ const UP_FLAGS: Record<string, string> = {
   'server.threads': '--threads',
   'server.backlog': '--backlog',
   'server.trigger': '--trigger',
+  'server.io': '--io',
   'server.share': '--share',
   'server.workUs': '--work-us',
   'server.work': '--work',
@@ -124,6 +126,7 @@ export function labFromUpFlags(f: UpFlags): LabFile {
       threads: num('threads'),
       backlog: num('backlog'),
       trigger: str('trigger'),
+      io: str('io'),
       share: str('share'),
       workUs: num('workUs'),
       work: str('work'),
@@ -188,6 +191,7 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .addOption(opt('--threads <n>', `reactor loops/workers (default ${def(F.threads)})`))
     .addOption(opt('--backlog <n>', `listen() backlog, passed as is (default ${def(F.backlog)})`))
     .addOption(opt('--trigger <mode>', `edge or level (default ${def(F.trigger)})`))
+    .addOption(opt('--io <backend>', `the reactor's I/O: epoll or io_uring (models single and reuseport) (default ${def(F.io)})`))
     .addOption(opt('--work-us <us>', `simulated work per request, µs (default ${def(F.workUs)})`))
     .addOption(opt('--work <kind>', `the work: cpu or sleep (default ${def(F.work)})`))
     .addOption(opt('--share <how>', `how prethread's waiters share the port: ${SHARES.join(', ')} (default ${def(F.share)})`))
@@ -275,6 +279,22 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .action((file: string, o: { json?: boolean }) => done({ cmd: 'predict', file, json: o.json ?? false }));
 
   program
+    .command('manifests <file>')
+    .description(
+      'a point of a lab file as Kubernetes manifests (pods with their sysctls, a headless service), checked against the Kubernetes API schema offline; applies nothing',
+    )
+    .addOption(opt('--point <id>', 'which point (default p001; `lab predict FILE` lists them)'))
+    .addOption(opt('--registry <prefix>', 'where the cluster pulls the lab images from, e.g. registry.example:5000/lab (default: the local names)'))
+    .action((file: string, o: { point?: string; registry?: string }) =>
+      done({
+        cmd: 'manifests',
+        file,
+        ...(o.point !== undefined ? { point: pointId(o.point) } : {}),
+        ...(o.registry !== undefined ? { registry: registry(o.registry) } : {}),
+      }),
+    );
+
+  program
     .command('schema')
     .description('print the lab file schema (JSON Schema)')
     .action(() => done({ cmd: 'schema' }));
@@ -315,6 +335,18 @@ const IMAGE_REF =
   /^(?:[a-z0-9][a-z0-9.-]*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::\w[\w.-]{0,127})?$/;
 function imageRef(flag: string, v: string): string {
   if (!IMAGE_REF.test(v)) throw new InputError(badValue(flag, v, 'an image reference like debian:bookworm-slim'));
+  return v;
+}
+
+function pointId(v: string): string {
+  if (!/^p\d{3,}$/.test(v)) throw new InputError(badValue('--point', v, 'a point id like p001 (`lab predict FILE` lists them)'));
+  return v;
+}
+
+/** A registry and path the lab's image names go under: host[:port][/path]. */
+function registry(v: string): string {
+  if (!/^[a-z0-9][a-z0-9.-]*(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(v))
+    throw new InputError(badValue('--registry', v, 'a registry and path like registry.example:5000/lab'));
   return v;
 }
 
@@ -485,6 +517,25 @@ export async function execute(inv: Invocation): Promise<number> {
       const { predictLab, renderPredictions } = await import('./predict.js');
       const points = predictLab(loadLabFile(inv.file));
       say(inv.json ? JSON.stringify(points, null, 2) + '\n' : renderPredictions(inv.file, points));
+      return 0;
+    }
+    case 'manifests': {
+      const { loadLabFile, expandSweep } = await import('./labfile.js');
+      const { manifestsFor, renderManifests, validateManifests } = await import('./k8s.js');
+      const { contextEntries, contextHash, IMAGE_NAMES } = await import('./runtime/images.js');
+      const points = expandSweep(loadLabFile(inv.file));
+      const id = inv.point ?? points[0]!.id;
+      const point = points.find((p) => p.id === id);
+      if (!point) throw new InputError(badValue('--point', id, `one of ${points.map((p) => p.id).join(', ')} (the points of ${inv.file})`));
+      // The tags `lab images` builds for these sources.
+      const hash = contextHash(await contextEntries(), { base: 'debian:bookworm-slim', wrk2: false });
+      const at = (n: string) => `${inv.registry ? `${inv.registry}/` : ''}${n}:${hash}`;
+      const m = manifestsFor(point, { server: at(IMAGE_NAMES.server), loadgen: at(IMAGE_NAMES.loadgen) });
+      validateManifests(m.objects);
+      say(renderManifests(m, inv.file));
+      process.stderr.write(
+        `lab manifests: ${inv.file} ${m.point}: ${m.objects.length} objects, valid against the Kubernetes API schema; ${m.unsafe.length ? `unsafe sysctls each node must allow: ${m.unsafe.join(', ')}` : 'no unsafe sysctl'}\n`,
+      );
       return 0;
     }
     case 'schema': {

@@ -31,6 +31,10 @@ export const KINDS = ['tcplab', 'nginx', 'command'] as const;
 export type ServerKind = (typeof KINDS)[number];
 export const TRIGGERS = ['edge', 'level'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
+/** The reactor loops' I/O: epoll readiness, or io_uring completions (models single and reuseport). */
+export const IOS = ['epoll', 'io_uring'] as const;
+export type Io = (typeof IOS)[number];
+export const URING_MODELS: readonly string[] = ['single', 'reuseport'];
 /** How prethread's waiters share the port (native/src/blocking.h). */
 export const SHARES = ['accept', 'epoll', 'exclusive', 'reuseport'] as const;
 export type Share = (typeof SHARES)[number];
@@ -87,6 +91,7 @@ export const F = {
   model: oneOf(MODELS).default('single'),
   threads: int(1, 256).default(1),
   trigger: oneOf(TRIGGERS).default('edge'),
+  io: oneOf(IOS).default('epoll'),
   share: oneOf(SHARES).default('accept'),
   /** Simulated work per request, µs (0: none), done by the thread that answers it. */
   workUs: int(0, 1_000_000).default(0),
@@ -141,6 +146,7 @@ export function foreignServerMisfit(s: {
   kind: ServerKind;
   model: Model;
   trigger: Trigger;
+  io: Io;
   share: Share;
   workUs: number;
   command?: string[] | undefined;
@@ -148,10 +154,15 @@ export function foreignServerMisfit(s: {
 }): [string, unknown, string] | null {
   if (s.kind === 'command' && s.command === undefined && s.image === undefined)
     return ['server.command', undefined, 'an argv (a list of strings) for server.kind command, or server.image (runtime docker)'];
-  if (s.kind === 'tcplab') return null;
+  if (s.kind === 'tcplab') {
+    if (s.io === 'io_uring' && !URING_MODELS.includes(s.model))
+      return ['server.io', s.io, `epoll for model "${s.model}" (io_uring runs the models ${URING_MODELS.join(' and ')})`];
+    return null;
+  }
   const only = `the default for server.kind ${s.kind} (the field is the tcplab reactor's)`;
   if (s.model !== 'single') return ['server.model', s.model, only];
   if (s.trigger !== 'edge') return ['server.trigger', s.trigger, only];
+  if (s.io !== 'epoll') return ['server.io', s.io, only];
   if (s.workUs !== 0) return ['server.workUs', s.workUs, only];
   if (s.kind === 'nginx' && s.share === 'epoll')
     return [
@@ -238,6 +249,7 @@ export const ServerSchema = z
     model: F.model,
     threads: F.threads,
     trigger: F.trigger,
+    io: F.io,
     share: F.share,
     workUs: F.workUs,
     work: F.work,

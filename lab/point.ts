@@ -173,7 +173,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
       };
     }
     const served = srv.kind === 'tcplab' ? serverWork(statsBefore, statsAfter) : processWork(procsBefore, procsAfter);
-    const { kind, model, threads, backlog, trigger, share, workUs, work, idleTimeoutMs } = c.server;
+    const { kind, model, threads, backlog, trigger, io, share, workUs, work, idleTimeoutMs } = c.server;
     const record: PointRecord = {
       schema: POINT_SCHEMA,
       id: name,
@@ -192,7 +192,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
         address: server.address,
         port: c.server.port,
         kind,
-        options: { model, threads, backlog, trigger, share, workUs, work, idleTimeoutMs },
+        options: { model, threads, backlog, trigger, io, share, workUs, work, idleTimeoutMs },
         requests: served.requests,
         cpuSec: served.cpuSec,
         stats: statsAfter,

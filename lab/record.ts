@@ -105,7 +105,7 @@ export interface ServerRecord {
   port: number;
   /** Which server ran: the lab's reactor, nginx, or the lab file's command. */
   kind: PointConfig['server']['kind'];
-  options: Pick<PointConfig['server'], 'model' | 'threads' | 'backlog' | 'trigger' | 'share' | 'workUs' | 'work' | 'idleTimeoutMs'>;
+  options: Pick<PointConfig['server'], 'model' | 'threads' | 'backlog' | 'trigger' | 'io' | 'share' | 'workUs' | 'work' | 'idleTimeoutMs'>;
   /**
    * Requests served and CPU seconds used between the /stats answers before and after the
    * scenario; for another kind, the CPU of the processes holding its listener, and requests

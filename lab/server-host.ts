@@ -132,6 +132,8 @@ function startReactor(host: Host, o: ServerConfig): Proc {
         String(o.backlog),
         '--trigger',
         o.trigger,
+        '--io',
+        o.io,
         '--share',
         o.share,
         '--work-us',

@@ -125,7 +125,7 @@ function serverLines(r: PointRecord): string[] {
     );
   } else
     out.push(
-      `server    ${s.options.model}/${isBlocking(s.options.model) ? `share ${s.options.share ?? 'accept'}` : s.options.trigger}, ${s.options.threads} thread(s),${s.options.workUs ? ` work ${s.options.workUs} µs ${s.options.work} per request,` : ''} backlog ${s.options.backlog} at ${s.address}:${s.port}: ` +
+      `server    ${s.options.model}/${isBlocking(s.options.model) ? `share ${s.options.share ?? 'accept'}` : s.options.io === 'io_uring' ? 'io_uring' : s.options.trigger}, ${s.options.threads} thread(s),${s.options.workUs ? ` work ${s.options.workUs} µs ${s.options.work} per request,` : ''} backlog ${s.options.backlog} at ${s.address}:${s.port}: ` +
         (t ? `${int(s.requests ?? 0)} requests, ${int(t.accepted)} accepted, ${int(t.active)} open` : 'no stats') +
         (s.cpuSec !== null ? `, CPU ${s.cpuSec.toFixed(2)} s (${int((s.requests ?? 0) / Math.max(s.cpuSec, 0.001))} req per CPU-second)` : ''),
     );

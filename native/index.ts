@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** How the server spreads work over threads (native/src/server.h); the lists and ranges are lab/fields.ts's. */
-import type { Model, Share, Trigger, Work } from '../lab/fields.js';
-export type { Model, Share, Trigger, Work };
+import type { Io, Model, Share, Trigger, Work } from '../lab/fields.js';
+export type { Io, Model, Share, Trigger, Work };
 
 export interface ServerOptions {
   /** IPv4 or IPv6 address to bind. Default "0.0.0.0". */
@@ -24,8 +24,15 @@ export interface ServerOptions {
    * 1..256, default 1.
    */
   threads?: number;
-  /** Default "edge" (the reactor models). */
+  /** Default "edge" (the reactor models on epoll). */
   trigger?: Trigger;
+  /**
+   * The loops' I/O: "epoll" (readiness, default) or "io_uring" (completions: multishot accept,
+   * multishot recv into provided buffers, one io_uring_enter per iteration; models single and
+   * reuseport). Where the kernel or a seccomp filter refuses rings, listen() rejects with
+   * syscall "io_uring_setup" and a message naming the cause.
+   */
+  io?: Io;
   /** prethread: how the N waiters share the port (native/src/blocking.h). Default "accept". */
   share?: Share;
   /** Simulated work per request, µs, done by the thread that answers it before it answers. 0..1000000, default 0. */
@@ -81,6 +88,7 @@ export interface ServerStats {
   model: Model;
   threads: number;
   trigger: Trigger;
+  io: Io;
   share: Share;
   backlog: number;
   workUs: number;

@@ -4,7 +4,20 @@
 import { Option, type Command } from 'commander';
 import { isIP } from 'node:net';
 import { InputError } from '../lab/errors.js';
-import { badValue, defaultOf, F, intFlag, MODELS, SHARES, textFlag, type Model, type Share, type Trigger, type Work } from '../lab/fields.js';
+import {
+  badValue,
+  defaultOf,
+  F,
+  intFlag,
+  MODELS,
+  SHARES,
+  textFlag,
+  type Model,
+  type Io,
+  type Share,
+  type Trigger,
+  type Work,
+} from '../lab/fields.js';
 
 export interface ServeOptions {
   host: string;
@@ -13,6 +26,7 @@ export interface ServeOptions {
   model: Model;
   threads: number;
   trigger: Trigger;
+  io: Io;
   share: Share;
   workUs: number;
   work: Work;
@@ -67,6 +81,14 @@ export const SERVE_FLAGS = [
     help: 'edge or level',
     def: def(F.trigger),
     parse: textFlag('--trigger', F.trigger),
+  },
+  {
+    flag: '--io <backend>',
+    key: 'io',
+    env: 'TCPLAB_IO',
+    help: "the loops' I/O: epoll or io_uring (models single and reuseport)",
+    def: def(F.io),
+    parse: textFlag('--io', F.io),
   },
   {
     flag: '--share <how>',

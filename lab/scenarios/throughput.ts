@@ -219,7 +219,7 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
         better: 'lower',
       },
     ],
-    x: ['loadgens.0.options.rate', 'server.model', 'loadgens.0.options.connections', 'server.threads'],
+    x: ['loadgens.0.options.rate', 'server.io', 'server.model', 'loadgens.0.options.connections', 'server.threads'],
     headline: (p) => {
       const o = p.scenario.observed;
       const bound = p.scenario.load?.loadgenBound ? ', LOADGEN-BOUND' : '';

@@ -9,7 +9,9 @@
 #include <arpa/inet.h>
 #include <napi.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -64,10 +66,23 @@ std::string choice(Napi::Env env, Napi::Value v, const std::string& name, const 
   throw invalid_arg(env, v.IsString(), "option `" + name + "` must be one of " + list + ", got " + describe(v));
 }
 
-const char* const kOptionNames[] = {"host",           "port",         "backlog",         "model",
-                                    "threads",        "trigger",      "idleTimeoutMs",   "reusePort",
-                                    "maxHeaderBytes", "maxBodyBytes", "headerTimeoutMs", "bodyTimeoutMs",
-                                    "maxConnections", "share",        "workUs",          "work"};
+const char* const kOptionNames[] = {"host",
+                                    "port",
+                                    "backlog",
+                                    "model",
+                                    "threads",
+                                    "trigger",
+                                    "idleTimeoutMs",
+                                    "reusePort",
+                                    "maxHeaderBytes",
+                                    "maxBodyBytes",
+                                    "headerTimeoutMs",
+                                    "bodyTimeoutMs",
+                                    "maxConnections",
+                                    "share",
+                                    "workUs",
+                                    "work",
+                                    "io"};
 
 const char* model_name(Model m);
 
@@ -138,6 +153,12 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
                           std::to_string(cfg.threads));
   }
   if (has("trigger")) cfg.edge = choice(env, o.Get("trigger"), "trigger", {"edge", "level"}) == "edge";
+  if (has("io")) cfg.io_uring = choice(env, o.Get("io"), "io", {"epoll", "io_uring"}) == "io_uring";
+  if (cfg.io_uring && cfg.model != Model::kSingle && cfg.model != Model::kReusePort) {
+    throw invalid_arg(env, true,
+                      std::string("option `io` must be \"epoll\" for model \"") + model_name(cfg.model) +
+                          "\" (io_uring runs the models \"single\" and \"reuseport\"), got \"io_uring\"");
+  }
   if (has("idleTimeoutMs")) {
     cfg.idle_timeout_ms = int_value(env, o.Get("idleTimeoutMs"), "idleTimeoutMs", 0, 86400000);
   }
@@ -159,6 +180,26 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
     cfg.max_header_bytes = static_cast<size_t>(int_value(env, o.Get("maxHeaderBytes"), "maxHeaderBytes", 256, 1048576));
   }
   return cfg;
+}
+
+// Why the kernel refused an io_uring, as far as this process can tell.
+std::string uring_refusal(int err) {
+  if (err == ENOSYS) return "this kernel has no io_uring (built without CONFIG_IO_URING); use io \"epoll\"";
+  std::string disabled;
+  if (FILE* f = std::fopen("/proc/sys/kernel/io_uring_disabled", "r")) {
+    char b[16] = {0};
+    if (std::fgets(b, sizeof b, f)) disabled = std::string(b, std::strcspn(b, "\n"));
+    std::fclose(f);
+  }
+  if (err == EPERM && disabled == "2")
+    return "kernel.io_uring_disabled is 2 (io_uring refused to every process); use io \"epoll\"";
+  if (err == EPERM && disabled == "1")
+    return "kernel.io_uring_disabled is 1 (io_uring only for kernel.io_uring_group and CAP_SYS_ADMIN); use io "
+           "\"epoll\"";
+  if (err == EPERM)
+    return "a seccomp filter refuses io_uring (Docker engines from 25.0 block it in their default profile); use io "
+           "\"epoll\"";
+  return std::string(std::strerror(err)) + "; use io \"epoll\"";
 }
 
 const char* model_name(Model m) {
@@ -274,8 +315,10 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     } catch (const SysError& se) {
       const char* name = strerrorname_np(se.err);
       std::string code = name ? name : "E" + std::to_string(se.err);
-      Napi::Error e = Napi::Error::New(env, se.syscall + " " + code + ": " + std::strerror(se.err) + " " + cfg_.host +
-                                                ":" + std::to_string(cfg_.port));
+      Napi::Error e = Napi::Error::New(env, se.syscall.rfind("io_uring", 0) == 0
+                                                ? se.syscall + " " + code + ": " + uring_refusal(se.err)
+                                                : se.syscall + " " + code + ": " + std::strerror(se.err) + " " +
+                                                      cfg_.host + ":" + std::to_string(cfg_.port));
       e.Set("code", Napi::String::New(env, code));
       e.Set("errno", Napi::Number::New(env, -se.err));
       e.Set("syscall", Napi::String::New(env, se.syscall));
@@ -334,6 +377,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     o.Set("model", model_name(cfg_.model));
     o.Set("threads", Napi::Number::New(env, cfg_.threads));
     o.Set("trigger", cfg_.edge ? "edge" : "level");
+    o.Set("io", cfg_.io_uring ? "io_uring" : "epoll");
     o.Set("share", cfg_.share == Share::kAccept      ? "accept"
                    : cfg_.share == Share::kEpoll     ? "epoll"
                    : cfg_.share == Share::kExclusive ? "exclusive"

@@ -27,16 +27,94 @@ namespace {
 constexpr int kBatch = 256;
 constexpr int64_t kAcceptBackoffMs = 100;  // after ENOBUFS/ENOMEM or an EMFILE we could not absorb
 
+}  // namespace
+
 int64_t monotonic_us() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);  // vDSO: no system call
   return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
-}  // namespace
+void run_named(const char* role, int index, const std::function<void()>& body) {
+  std::string name = std::string("tcplab-") + role + std::to_string(index);
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  // An exception must not take the process down with it: the loop stops, and says why.
+  try {
+    body();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tcplab: %s stopped: %s\n", name.c_str(), e.what());
+  }
+}
+
+bool AcceptBucket::limited(const AcceptControl& a, int index) {
+  return a.rate_per_loop.load(std::memory_order_relaxed) != 0 ||
+         static_cast<uint64_t>(index) < a.rate_remainder.load(std::memory_order_relaxed);
+}
+
+bool AcceptBucket::take(const AcceptControl& a, int index, int64_t* until_ms) {
+  uint64_t rate = a.rate_per_loop.load(std::memory_order_relaxed);
+  if (static_cast<uint64_t>(index) < a.rate_remainder.load(std::memory_order_relaxed)) rate++;
+  if (rate == 0) return true;
+  const int64_t now = monotonic_us();
+  const double cap = rate / 100.0 > 1.0 ? rate / 100.0 : 1.0;
+  if (at_us_ == 0)
+    tokens_ = 1.0;
+  else
+    tokens_ += static_cast<double>(now - at_us_) * static_cast<double>(rate) / 1e6;
+  if (tokens_ > cap) tokens_ = cap;
+  at_us_ = now;
+  if (tokens_ >= 1.0) {
+    tokens_ -= 1.0;
+    return true;
+  }
+  const double wait_ms = (1.0 - tokens_) * 1000.0 / static_cast<double>(rate);
+  *until_ms = now / 1000 + static_cast<int64_t>(wait_ms) + 1;
+  return false;
+}
+
+TimerLists::TimerLists(int64_t idle_timeout_ms, int64_t linger_ms) {
+  lists_[kIdle].timeout_ms = idle_timeout_ms > 0 ? idle_timeout_ms : INT64_MAX / 4;
+  lists_[kLinger].timeout_ms = linger_ms;
+}
+
+void TimerLists::unlink(Conn* c) {
+  if (c->timer_list == 0) return;
+  List& list = lists_[c->timer_list];
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    list.head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  else
+    list.tail = c->prev;
+  c->prev = c->next = nullptr;
+  c->timer_list = 0;
+}
+
+void TimerLists::touch(Conn* c, int which, int64_t now_ms) {
+  unlink(c);
+  List& list = lists_[which];
+  c->deadline_ms = now_ms + list.timeout_ms;
+  c->timer_list = static_cast<uint8_t>(which);
+  c->prev = list.tail;
+  c->next = nullptr;
+  if (list.tail)
+    list.tail->next = c;
+  else
+    list.head = c;
+  list.tail = c;
+}
+
+int64_t TimerLists::next_deadline() const {
+  int64_t next = INT64_MAX;
+  for (int i : {kIdle, kLinger})
+    if (lists_[i].head != nullptr && lists_[i].head->deadline_ms < next) next = lists_[i].head->deadline_ms;
+  return next;
+}
 
 Loop::Loop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats, AcceptControl& accept)
-    : opts_(opts), limits_(limits), stats_(stats), accept_(accept) {
+    : opts_(opts), limits_(limits), stats_(stats), accept_(accept), timers_(opts.idle_timeout_ms, opts.linger_ms) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   int r = poller_.add(wake_fd_, kReadable, &wake_tag_);
@@ -44,16 +122,13 @@ Loop::Loop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats
     close(wake_fd_);
     throw std::system_error(-r, std::generic_category(), "epoll_ctl");
   }
-  idle_.timeout_ms = opts_.idle_timeout_ms > 0 ? opts_.idle_timeout_ms : INT64_MAX / 4;
-  linger_.timeout_ms = opts_.linger_ms;
   conn_interest_flags_ = opts_.edge ? uint32_t{kEdge} : 0u;
 }
 
 Loop::~Loop() {
   // Runs after join(): no other thread touches this loop any more.
-  for (TimerList* list : {&idle_, &linger_}) {
-    while (list->head != nullptr) {
-      Conn* c = list->head;
+  for (int list : {kIdle, kLinger}) {
+    while (Conn* c = timers_.head(list)) {
       unlink(c);
       close(c->fd);
       delete c;
@@ -74,25 +149,14 @@ void Loop::prepare() {
   if (listen_fd_ >= 0) spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-void Loop::run_guarded() {
-  std::string name = std::string("tcplab-") + opts_.role + std::to_string(opts_.index);
-  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-  // An exception must not take the process down with it: the loop stops, and says why.
-  try {
-    run();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "tcplab: %s stopped: %s\n", name.c_str(), e.what());
-  }
-}
-
 void Loop::start() {
   prepare();
-  thread_ = std::thread([this] { run_guarded(); });
+  thread_ = std::thread([this] { run_named(opts_.role, opts_.index, [this] { run(); }); });
 }
 
 void Loop::run_here() {
   prepare();
-  run_guarded();
+  run_named(opts_.role, opts_.index, [this] { run(); });
 }
 
 void Loop::stop() {
@@ -163,7 +227,7 @@ void Loop::run() {
         if (gen != accept_generation_) {  // pause/resume/rate changed: start afresh
           accept_generation_ = gen;
           accept_blocked_until_ms_ = 0;
-          tokens_at_us_ = 0;
+          bucket_.reset();
         }
         reconcile_listener();
       } else {
@@ -183,9 +247,7 @@ void Loop::run() {
 }
 
 int Loop::next_timeout_ms() const {
-  int64_t next = INT64_MAX;
-  if (idle_.head != nullptr) next = idle_.head->deadline_ms;
-  if (linger_.head != nullptr && linger_.head->deadline_ms < next) next = linger_.head->deadline_ms;
+  int64_t next = timers_.next_deadline();
   if (accept_blocked_until_ms_ != 0 && accept_blocked_until_ms_ < next) next = accept_blocked_until_ms_;
   if (next == INT64_MAX) return -1;
   int64_t wait = next - now_ms_;
@@ -211,33 +273,11 @@ void Loop::reconcile_listener() {
   }
 }
 
-// Token bucket for setAcceptRate(): holds at most 10 ms worth (at least one).
-bool Loop::accept_token() {
-  uint64_t rate = accept_.rate_per_loop.load(std::memory_order_relaxed);
-  if (static_cast<uint64_t>(opts_.index) < accept_.rate_remainder.load(std::memory_order_relaxed)) rate++;
-  if (rate == 0) return true;
-  const int64_t now = monotonic_us();
-  const double cap = rate / 100.0 > 1.0 ? rate / 100.0 : 1.0;
-  if (tokens_at_us_ == 0)
-    tokens_ = 1.0;
-  else
-    tokens_ += static_cast<double>(now - tokens_at_us_) * static_cast<double>(rate) / 1e6;
-  if (tokens_ > cap) tokens_ = cap;
-  tokens_at_us_ = now;
-  if (tokens_ >= 1.0) {
-    tokens_ -= 1.0;
-    return true;
-  }
-  const double wait_ms = (1.0 - tokens_) * 1000.0 / static_cast<double>(rate);
-  accept_blocked_until_ms_ = now / 1000 + static_cast<int64_t>(wait_ms) + 1;
-  return false;
-}
-
 void Loop::on_acceptable() {
   assert_in_loop();
   for (;;) {
     if (accept_.paused.load(std::memory_order_relaxed)) break;
-    if (!accept_token()) break;
+    if (!bucket_.take(accept_, opts_.index, &accept_blocked_until_ms_)) break;
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       stats_.accepted.add();
@@ -253,7 +293,7 @@ void Loop::on_acceptable() {
     }
     const int e = errno;
     if (e == EAGAIN || e == EWOULDBLOCK) {
-      if (tokens_at_us_ != 0) tokens_ += 1.0;  // the token was not used
+      bucket_.refund();  // the token was not used
       break;
     }
     if (e == EINTR) continue;
@@ -322,14 +362,14 @@ void Loop::adopt(int fd) {
     return;
   }
   stats_.active.add();
-  touch(c, idle_);
+  touch(c, kIdle);
 }
 
 void Loop::on_conn(Conn* c, uint32_t mask) {
   if (pool_ != nullptr) {
     // Workers model: EPOLLONESHOT has disarmed c; a worker owns its I/O now.
     // (The worker that last held c wrote its state before re-arming it.)
-    if (!c->lingering && (!c->request_pending() || c->timer_list != 1)) touch(c, idle_);
+    if (!c->lingering && (!c->request_pending() || c->timer_list != 1)) touch(c, kIdle);
     c->busy.store(true, std::memory_order_relaxed);
     pool_->submit(c, mask, *this);
     return;
@@ -347,11 +387,11 @@ void Loop::apply(Conn* c, Next next) {
         if (poller_.mod(c->fd, kReadable | conn_interest_flags_, c) < 0) return close_conn(c);
       }
       if (next == Next::kLinger) {
-        if (c->timer_list != 2) touch(c, linger_);
+        if (c->timer_list != 2) touch(c, kLinger);
       } else if (!c->request_pending() || c->timer_list != 1) {
         // A request under way keeps the deadline it had when it began: a client that
         // sends one byte at a time does not hold the connection forever.
-        touch(c, idle_);
+        touch(c, kIdle);
       }
       return;
     case Next::kWrite:
@@ -361,7 +401,7 @@ void Loop::apply(Conn* c, Next next) {
         c->want_write = true;
         if (poller_.mod(c->fd, kWritable | conn_interest_flags_, c) < 0) return close_conn(c);
       }
-      touch(c, idle_);
+      touch(c, kIdle);
       return;
     case Next::kClose:
       return close_conn(c);
@@ -389,64 +429,33 @@ void Loop::drain_mail() {
     } else if (m.next == Next::kClose) {
       close_conn(m.conn);  // workers model: a worker is done with it
     } else if (m.next == Next::kLinger && m.conn->timer_list != 2) {
-      touch(m.conn, linger_);
+      touch(m.conn, kLinger);
     }
   }
   mail_scratch_.clear();
 }
 
-// ---- timers: two intrusive lists, each in deadline order because every entry
-// of a list has the same timeout; touch and expiry are O(1) per connection.
-
-void Loop::unlink(Conn* c) {
-  if (c->timer_list == 0) return;
-  TimerList& list = c->timer_list == 1 ? idle_ : linger_;
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    list.head = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
-  else
-    list.tail = c->prev;
-  c->prev = c->next = nullptr;
-  c->timer_list = 0;
-}
-
-void Loop::touch(Conn* c, TimerList& list) {
-  unlink(c);
-  c->deadline_ms = now_ms_ + list.timeout_ms;
-  c->timer_list = &list == &idle_ ? 1 : 2;
-  c->prev = list.tail;
-  c->next = nullptr;
-  if (list.tail)
-    list.tail->next = c;
-  else
-    list.head = c;
-  list.tail = c;
-}
+// ---- timers (TimerLists, above) -------------------------------------------
 
 void Loop::expire_timers() {
   assert_in_loop();
-  while (linger_.head != nullptr && linger_.head->deadline_ms <= now_ms_) {
-    Conn* c = linger_.head;
+  for (Conn* c; (c = timers_.head(kLinger)) != nullptr && c->deadline_ms <= now_ms_;) {
     if (c->busy.load(std::memory_order_acquire)) {
-      touch(c, linger_);
+      touch(c, kLinger);
       continue;
     }
     if (pool_ != nullptr) {  // a worker may re-arm it any moment: let a worker see EOF
-      touch(c, linger_);
+      touch(c, kLinger);
       ::shutdown(c->fd, SHUT_RDWR);
       continue;
     }
     close_conn(c);
   }
-  while (idle_.head != nullptr && idle_.head->deadline_ms <= now_ms_) {
-    Conn* c = idle_.head;
+  for (Conn* c; (c = timers_.head(kIdle)) != nullptr && c->deadline_ms <= now_ms_;) {
     if (pool_ != nullptr) {
       // Never close under a worker's feet: shut the socket down so the next event
       // hands it to a worker, which sees EOF and gives it back to us to close.
-      touch(c, idle_);
+      touch(c, kIdle);
       if (!c->busy.load(std::memory_order_acquire) && !c->timed_out) {
         c->timed_out = true;
         stats_.idle_timeouts.add();

@@ -13,6 +13,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -24,6 +25,63 @@
 namespace tcplab {
 
 class WorkerPool;
+
+struct AcceptControl;
+
+// Token bucket for setAcceptRate(), one per accepting loop: holds at most 10 ms worth (at
+// least one token).
+class AcceptBucket {
+ public:
+  // Whether loop `index` has an accept rate to keep.
+  static bool limited(const AcceptControl& a, int index);
+  // Takes a token for one accept; false, with *until_ms set to when one will be there, if none is.
+  bool take(const AcceptControl& a, int index, int64_t* until_ms);
+  void refund() {  // the token was not used (the queue was empty)
+    if (at_us_ != 0) tokens_ += 1.0;
+  }
+  void reset() { at_us_ = 0; }  // the rate changed: start afresh
+
+ private:
+  double tokens_ = 0;
+  int64_t at_us_ = 0;
+};
+
+// A loop's connection timers: two intrusive lists of Conn (Conn::timer_list 1 idle, 2
+// linger), each in deadline order because every entry of a list has the same timeout;
+// touch and expiry are O(1) per connection.
+class TimerLists {
+ public:
+  TimerLists(int64_t idle_timeout_ms, int64_t linger_ms);
+  void touch(Conn* c, int list, int64_t now_ms);  // (re)starts c's deadline on that list
+  void unlink(Conn* c);
+  Conn* head(int list) const { return lists_[list].head; }
+  // The earliest deadline of both lists, or INT64_MAX.
+  int64_t next_deadline() const;
+
+ private:
+  struct List {
+    Conn* head = nullptr;
+    Conn* tail = nullptr;
+    int64_t timeout_ms = 0;
+  } lists_[3];
+};
+inline constexpr int kIdle = 1;
+inline constexpr int kLinger = 2;
+
+int64_t monotonic_us();  // CLOCK_MONOTONIC (vDSO: no system call)
+// Runs a loop's body in the calling thread, named tcplab-<role><index>; an exception stops the
+// loop with a line on stderr instead of taking the process down.
+void run_named(const char* role, int index, const std::function<void()>& body);
+
+// What the server needs of a loop thread, whatever its I/O: epoll (Loop) or io_uring (UringLoop).
+class Reactor {
+ public:
+  virtual ~Reactor() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;  // any thread: ask the loop to return; join() waits for it
+  virtual void join() = 0;
+  virtual void wake() = 0;  // any thread: re-read AcceptControl
+};
 
 struct AcceptControl {  // shared by the server's accepting loops, written from JS
   std::atomic<bool> paused{false};
@@ -45,10 +103,10 @@ struct LoopOptions {
   const char* role = "loop";
 };
 
-class Loop {
+class Loop : public Reactor {
  public:
   Loop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats, AcceptControl& accept);
-  ~Loop();  // closes every fd it still owns; the thread must be joined
+  ~Loop() override;  // closes every fd it still owns; the thread must be joined
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
@@ -59,16 +117,16 @@ class Loop {
   // Before start(): connection events go to this pool (workers model).
   void set_pool(WorkerPool* pool) { pool_ = pool; }
 
-  void start();
+  void start() override;
   // Instead of start(): run the loop in the calling thread until stop() (reactor-procs: the
   // main thread of a forked child).
   void run_here();
   // The fds this loop owns (its poller's, its wake-up eventfd, its listener): a forked
   // child keeps these and closes the rest.
   std::vector<int> own_fds() const { return {poller_.fd(), wake_fd_, listen_fd_}; }
-  void stop();  // any thread: ask the loop to return; join() waits for it
-  void join();
-  void wake();  // any thread: re-read AcceptControl
+  void stop() override;
+  void join() override;
+  void wake() override;
 
   void post_fd(int fd);                // any thread: adopt this connection
   void post_done(Conn* c, Next next);  // any thread (workers): c is back from a worker
@@ -79,14 +137,7 @@ class Loop {
   ThreadStats& stats() { return stats_; }
 
  private:
-  struct TimerList {
-    Conn* head = nullptr;
-    Conn* tail = nullptr;
-    int64_t timeout_ms = 0;
-  };
-
   void prepare();
-  void run_guarded();
   void run();
   void on_acceptable();
   void adopt(int fd);
@@ -97,11 +148,10 @@ class Loop {
   void reconcile_listener();
   int next_timeout_ms() const;
   void expire_timers();
-  void touch(Conn* c, TimerList& list);
-  void unlink(Conn* c);
+  void touch(Conn* c, int list) { timers_.touch(c, list, now_ms_); }
+  void unlink(Conn* c) { timers_.unlink(c); }
   Conn* conn_get(int fd);
   void conn_put(Conn* c);
-  bool accept_token();
   uint64_t open_connections() const;  // over every loop of the server
   void assert_in_loop() const;
 
@@ -124,11 +174,9 @@ class Loop {
   std::thread::id loop_thread_;
 
   int64_t now_ms_ = 0;
-  TimerList idle_;
-  TimerList linger_;
+  TimerLists timers_;
   int64_t accept_blocked_until_ms_ = 0;  // rate limit or error back-off
-  double tokens_ = 0;
-  int64_t tokens_at_us_ = 0;
+  AcceptBucket bucket_;
   uint64_t accept_generation_ = 0;
 
   std::vector<Conn*> free_conns_;

@@ -135,6 +135,15 @@ int Server::listen() {
     loops_.push_back(std::make_unique<Loop>(o, limits_, *st, *accept_));
     return loops_.back().get();
   };
+  // io_uring: the same loops' work on a ring (single, reuseport; the addon refuses others).
+  auto add_uring = [&](int index, int fd) {
+    LoopOptions o = base;
+    o.role = "loop";
+    o.index = index;
+    urings_.push_back(std::make_unique<UringLoop>(o, limits_, *add_stats("loop" + std::to_string(index)), *accept_));
+    urings_.back()->set_listener(fd);
+    accepting_.push_back(urings_.back().get());
+  };
   if (cfg_.model == Model::kReactorProcs && !procs_map_) map_proc_stats(n);
   accept_->max_connections = cfg_.max_connections;
 
@@ -147,12 +156,35 @@ int Server::listen() {
   try {
     switch (cfg_.model) {
       case Model::kSingle: {
+        if (cfg_.io_uring) {
+          const int fd = listener(cfg_.reuse_port);
+          try {
+            add_uring(0, fd);
+          } catch (...) {
+            close(fd);
+            throw;
+          }
+          break;
+        }
         Loop* l = add_loop("loop", 0);
         l->set_listener(listener(cfg_.reuse_port));
         accepting_.push_back(l);
         break;
       }
       case Model::kReusePort:
+        if (cfg_.io_uring) {
+          for (int i = 0; i < n; i++) {
+            const int fd = listener(true);
+            try {
+              add_uring(i, fd);
+            } catch (...) {
+              close(fd);
+              throw;
+            }
+          }
+          break;
+        }
+        [[fallthrough]];
       case Model::kReactorProcs:
         for (int i = 0; i < n; i++) {
           Loop* l = add_loop(cfg_.model == Model::kReactorProcs ? "proc" : "loop", i);
@@ -169,7 +201,7 @@ int Server::listen() {
         std::vector<ThreadStats*> ws;
         for (int i = 0; i < n; i++) ws.push_back(add_stats("worker" + std::to_string(i)));
         pool_ = std::make_unique<WorkerPool>(ws);
-        for (Loop* l : accepting_) l->set_pool(pool_.get());
+        for (auto& l : loops_) l->set_pool(pool_.get());
         break;
       }
       case Model::kAcceptor: {
@@ -258,6 +290,7 @@ int Server::listen() {
       fork_procs();
     } else {
       for (auto& l : loops_) l->start();
+      for (auto& u : urings_) u->start();
     }
   } catch (const std::system_error& e) {
     stop();
@@ -266,7 +299,9 @@ int Server::listen() {
     discard();
     // std::thread says only what went wrong; our own throws name their call first.
     const std::string call = syscall_of(e);
-    throw SysError{e.code().value(), call == "fork" || call.rfind("epoll", 0) == 0 ? call : "pthread_create"};
+    throw SysError{e.code().value(), call == "fork" || call.rfind("epoll", 0) == 0 || call.rfind("io_uring", 0) == 0
+                                         ? call
+                                         : "pthread_create"};
   }
   // A rate set before listen() is spread over the accepting loops that exist now.
   set_accept_rate(accept_rate_);
@@ -278,6 +313,7 @@ void Server::discard() {
   blocking_.reset();
   pool_.reset();
   loops_.clear();
+  urings_.clear();
   accepting_.clear();
   views_.clear();
   stats_.clear();
@@ -291,7 +327,7 @@ std::string Server::syscall_of(const std::system_error& e) {
 
 void Server::notify_accepting_loops() {
   accept_->generation.fetch_add(1, std::memory_order_acq_rel);
-  for (Loop* l : accepting_) l->wake();
+  for (Reactor* l : accepting_) l->wake();
 }
 
 void Server::pause() {
@@ -323,12 +359,15 @@ void Server::stop() {
   if (blocking_) blocking_->stop();
   reap_procs();  // reactor-procs: the children run the loops
   for (auto& l : loops_) l->stop();
+  for (auto& u : urings_) u->stop();
   for (auto& l : loops_) l->join();
+  for (auto& u : urings_) u->join();
   if (pool_) {
     pool_->stop();
     pool_->join();
   }
   loops_.clear();
+  urings_.clear();
   pool_.reset();
   accepting_.clear();
   // blocking_ stays until the Server goes: prefork's counters (which stats() reads) live in it.

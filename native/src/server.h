@@ -19,7 +19,10 @@
 //   iterative, fork, thread, prethread, prefork — the blocking designs, with `share` for
 //               the pools' waiters: see blocking.h.
 // trigger: edge (EPOLLET, default) or level, for listeners and connections alike
-// (the reactor models).
+// (the reactor models on epoll).
+// io: epoll (default) or io_uring (single and reuseport: uring_loop.h), whose loops take
+// completions instead of readiness; listen() throws SysError{…, "io_uring_setup"} where the
+// kernel or a seccomp filter refuses rings.
 //
 // Thread safety: listen/stop from one controlling thread (the JS thread);
 // pause/resume/set_accept_rate and reading threads()' counters (relaxed atomics) from any thread.
@@ -36,6 +39,7 @@
 #include "connection.h"
 #include "loop.h"
 #include "stats.h"
+#include "uring_loop.h"
 #include "worker_pool.h"
 
 namespace tcplab {
@@ -88,6 +92,7 @@ struct ServerConfig {
   uint64_t max_connections = 65536;
   int64_t work_us = 0;      // simulated work per request (connection.h)
   bool work_sleep = false;  // sleep instead of spinning
+  bool io_uring = false;    // single, reuseport: io_uring loops instead of epoll loops
 };
 
 // An OS error with the failing call's name.
@@ -136,7 +141,8 @@ class Server {
   std::vector<std::unique_ptr<ThreadStats>> stats_;
   std::vector<ThreadView> views_;
   std::vector<std::unique_ptr<Loop>> loops_;
-  std::vector<Loop*> accepting_;
+  std::vector<std::unique_ptr<UringLoop>> urings_;  // io_uring: instead of loops_
+  std::vector<Reactor*> accepting_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<BlockingServer> blocking_;  // the blocking designs, instead of loops
   // reactor-procs: the children's counters (in procs_map_), the children.

@@ -120,6 +120,13 @@ const FLAGS: Case[] = [
   [['report'], "lab report: missing required argument 'dir'"],
   [['predict'], "lab predict: missing required argument 'file'"],
   [['predict', 'no-such.yaml'], 'lab predict: no-such.yaml: cannot read it (ENOENT)'],
+  [['manifests'], "lab manifests: missing required argument 'file'"],
+  [['manifests', 'no-such.yaml'], 'lab manifests: no-such.yaml: cannot read it (ENOENT)'],
+  [['manifests', 'a.yaml', '--point', 'one'], 'lab manifests: --point: got "one": a point id like p001 (`lab predict FILE` lists them)'],
+  [
+    ['manifests', 'a.yaml', '--registry', 'Reg Example'],
+    'lab manifests: --registry: got "Reg Example": a registry and path like registry.example:5000/lab',
+  ],
   [['compare', 'a'], "lab compare: missing required argument 'dirB'"],
   [['compare', 'a', 'b', '--threshold', '2'], 'lab compare: --threshold: got 2: a number from 0 to 1'],
   [['compare', 'a', 'b', '--threshold', 'x'], 'lab compare: --threshold: got "x": a number from 0 to 1'],

@@ -29,6 +29,17 @@ export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]>
     'server.image: got "my-server:1.0": runtime docker (the netns runtime runs no image: give server.command, an argv, instead)',
   ],
   [
+    'io_uring on a model it does not run',
+    'scenario: {name: throughput}\nserver: {model: acceptor, threads: 2, io: io_uring}\n',
+    'server.io: got "io_uring": epoll for model "acceptor" (io_uring runs the models single and reuseport)',
+  ],
+  [
+    'io for nginx',
+    'scenario: {name: throughput}\nserver: {kind: nginx, io: io_uring}\n',
+    'server.io: got "io_uring": the default for server.kind nginx (the field is the tcplab reactor\'s)',
+  ],
+  ['io unknown', 'scenario: {name: throughput}\nserver: {io: aio}\n', 'server.io: got "aio": one of epoll, io_uring'],
+  [
     'image on the swarm runtime',
     'runtime: swarm\nscenario: {name: throughput}\nserver: {kind: command, image: my-server:1.0}\n',
     'server.image: got "my-server:1.0": runtime docker (a swarm service cannot join another container\'s namespaces, which the lab\'s tools need)',

@@ -1,11 +1,11 @@
 // Runs inside a test's network namespace: a paused server with backlog B, more
 // clients than the queue holds, then what `ss -ltn` shows paused and after resume.
-// Usage: node queue-probe.mjs DIST_NATIVE_INDEX BACKLOG
+// Usage: node queue-probe.mjs DIST_NATIVE_INDEX BACKLOG [IO]
 import { connect } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-const [indexPath, backlogArg] = process.argv.slice(2);
+const [indexPath, backlogArg, io = 'epoll'] = process.argv.slice(2);
 const { Server } = await import(indexPath);
 const backlog = Number(backlogArg);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -18,7 +18,7 @@ function listener(port) {
 }
 
 const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
-const server = new Server({ host: '127.0.0.1', port: 0, backlog });
+const server = new Server({ host: '127.0.0.1', port: 0, backlog, io });
 const { port } = await server.listen();
 server.pause();
 const limit = Math.min(backlog >>> 0, somaxconn);

@@ -1,6 +1,7 @@
 // A reactor on an ephemeral loopback port for the duration of a test file.
 import { afterAll, beforeAll } from 'vitest';
 import { Server, type Server as ServerT, type ServerOptions } from '../../native/index.js';
+import { whereUring } from './uring.js';
 
 export function useServer(options: ServerOptions = {}): { server: () => ServerT; port: () => number } {
   let server: ServerT;
@@ -16,19 +17,25 @@ export function useServer(options: ServerOptions = {}): { server: () => ServerT;
 }
 
 /**
- * The designs the HTTP suites run on: the single reactor, the reactor designs of more than one
+ * The designs the HTTP suites run on: the single reactor (on epoll and on io_uring, and
+ * reuseport on io_uring), the reactor designs of more than one
  * loop that the suites did not cover (reactors with a worker pool, reactors in processes), and
  * each blocking design (native/src/blocking.h), whose connections are served with blocking
  * reads and writes.
  */
-export const DESIGNS: Array<[string, ServerOptions]> = [
-  ['single', {}],
-  ['reactors+workers ×2', { model: 'reactors+workers', threads: 2 }],
-  ['reactor-procs ×3', { model: 'reactor-procs', threads: 3 }],
-  ['iterative', { model: 'iterative' }],
-  ['fork', { model: 'fork' }],
-  ['thread', { model: 'thread' }],
-  ['prethread ×4, share accept', { model: 'prethread', threads: 4 }],
-  ['prethread ×4, share exclusive', { model: 'prethread', threads: 4, share: 'exclusive' }],
-  ['prefork ×3', { model: 'prefork', threads: 3 }],
-];
+export const DESIGNS: Array<[string, ServerOptions]> = whereUring<[string, ServerOptions]>(
+  [
+    ['single', {}],
+    ['single, io_uring', { io: 'io_uring' }],
+    ['reuseport ×2, io_uring', { model: 'reuseport', threads: 2, io: 'io_uring' }],
+    ['reactors+workers ×2', { model: 'reactors+workers', threads: 2 }],
+    ['reactor-procs ×3', { model: 'reactor-procs', threads: 3 }],
+    ['iterative', { model: 'iterative' }],
+    ['fork', { model: 'fork' }],
+    ['thread', { model: 'thread' }],
+    ['prethread ×4, share accept', { model: 'prethread', threads: 4 }],
+    ['prethread ×4, share exclusive', { model: 'prethread', threads: 4, share: 'exclusive' }],
+    ['prefork ×3', { model: 'prefork', threads: 3 }],
+  ],
+  ([, o]) => o.io === 'io_uring',
+);

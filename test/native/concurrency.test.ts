@@ -2,8 +2,9 @@
 // and both trigger modes.
 import { describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
-import { Server, type Model, type Trigger } from '../../native/index.js';
+import { Server, type Model, type ServerOptions, type Trigger } from '../../native/index.js';
 import { open, request } from '../helpers/http.js';
+import { whereUring } from '../helpers/uring.js';
 
 const CONNECTIONS = 2000;
 const REQUESTS_EACH = 5;
@@ -40,11 +41,25 @@ for (const trigger of ['edge', 'level'] as const) {
 // clients at once (2,000 threads, 2,000 processes); iterative, prethread and prefork serve
 // one or N and leave the rest queued.
 combos.push(['thread', 1, 'edge'], ['fork', 1, 'edge']);
+// io_uring: completions have no trigger (the option is epoll's).
+const uring: Array<[Model, number]> = [
+  ['single', 1],
+  ['reuseport', 2],
+];
 
 describe('2,000 concurrent connections', () => {
-  for (const [model, threads, trigger] of combos) {
-    it(`${model} × ${threads} threads, ${trigger}-triggered`, async () => {
-      const server = new Server({ host: '127.0.0.1', port: 0, model, threads, trigger, backlog: 4096 });
+  const runs: Array<[string, Model, number, ServerOptions]> = [
+    ...combos.map(([model, threads, trigger]): [string, Model, number, ServerOptions] => [
+      `${model} × ${threads} threads, ${trigger}-triggered`,
+      model,
+      threads,
+      { trigger },
+    ]),
+    ...whereUring(uring, () => true).map(([model, threads]): [string, Model, number, ServerOptions] => [`${model} × ${threads} threads, io_uring`, model, threads, { io: 'io_uring' }]),
+  ];
+  for (const [name, model, threads, extra] of runs) {
+    it(name, async () => {
+      const server = new Server({ host: '127.0.0.1', port: 0, model, threads, backlog: 4096, ...extra });
       const { port } = await server.listen();
       try {
         const socks = await openMany(port, CONNECTIONS);

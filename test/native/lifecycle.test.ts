@@ -4,8 +4,9 @@ import { readdirSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Server } from '../../native/index.js';
+import { Server, type Io, type Model } from '../../native/index.js';
 import { exchange, GET, open, parseResponses } from '../helpers/http.js';
+import { whereUring } from '../helpers/uring.js';
 
 const run = promisify(execFile);
 const fdCount = () => readdirSync('/proc/self/fd').length;
@@ -22,6 +23,11 @@ describe('options are checked before any socket exists', () => {
     ],
     [{ model: 'fork', threads: 2 }, /option `threads` must be 1 for model "fork" \(use "prefork" for a pool of N\), got 2/],
     [{ trigger: 'both' }, /option `trigger` must be one of "edge", "level", got "both"/],
+    [{ io: 'aio' }, /option `io` must be one of "epoll", "io_uring", got "aio"/],
+    [
+      { io: 'io_uring', model: 'acceptor', threads: 2 },
+      /option `io` must be "epoll" for model "acceptor" \(io_uring runs the models "single" and "reuseport"\), got "io_uring"/,
+    ],
     [{ port: 70000 }, /option `port` must be an integer from 0 to 65535, got 70000/],
     [{ port: -1 }, /option `port` must be an integer from 0 to 65535, got -1/],
     [{ port: '80' }, /option `port` must be an integer from 0 to 65535, got "80"/],
@@ -131,7 +137,10 @@ describe('lifecycle', () => {
     await warm.close();
     const before = fdCount();
     for (let i = 0; i < 5; i++) {
-      for (const [model, threads] of [
+      for (const [model, threads, io] of whereUring<readonly [string, number, string?]>(
+        [
+        ['single', 1, 'io_uring'],
+        ['reuseport', 3, 'io_uring'],
         ['single', 1],
         ['reuseport', 3],
         ['acceptor', 2],
@@ -143,8 +152,10 @@ describe('lifecycle', () => {
         ['thread', 1],
         ['prethread', 3],
         ['prefork', 2],
-      ] as const) {
-        const s = new Server({ host: '127.0.0.1', model, threads });
+        ] as const,
+        (r) => r[2] === 'io_uring',
+      )) {
+        const s = new Server({ host: '127.0.0.1', model: model as Model, threads, ...(io ? { io: io as Io } : {}) });
         const { port } = await s.listen();
         const r = await exchange(port, [GET, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n']);
         expect(parseResponses(r.data)).toHaveLength(2);
@@ -189,9 +200,16 @@ describe('lifecycle', () => {
 });
 
 describe('idle timeout', () => {
-  for (const model of ['single', 'workers'] as const) {
-    it(`closes an idle connection (${model})`, async () => {
-      const s = new Server({ host: '127.0.0.1', idleTimeoutMs: 300, model, threads: model === 'workers' ? 2 : 1 });
+  for (const [model, io] of whereUring(
+    [
+      ['single', 'epoll'],
+      ['workers', 'epoll'],
+      ['single', 'io_uring'],
+    ] as const,
+    (r) => r[1] === 'io_uring',
+  )) {
+    it(`closes an idle connection (${model}, ${io})`, async () => {
+      const s = new Server({ host: '127.0.0.1', idleTimeoutMs: 300, model, threads: model === 'workers' ? 2 : 1, io });
       const { port } = await s.listen();
       const t0 = Date.now();
       const r = await exchange(port, [GET], { timeoutMs: 3000 });

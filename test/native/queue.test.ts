@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Server } from '../../native/index.js';
 import { open } from '../helpers/http.js';
 import { createNetns } from '../helpers/netns.js';
+import { whereUring } from '../helpers/uring.js';
 
 const probe = fileURLToPath(new URL('../helpers/queue-probe.mjs', import.meta.url));
 const dist = fileURLToPath(new URL('../../dist/native/index.js', import.meta.url));
@@ -18,12 +19,13 @@ describe('pause() and the accept queue', () => {
     [0, 4096],
     [100, 100],
   ];
-  for (const [backlog, somaxconn] of cases) {
-    it(`backlog ${backlog}, somaxconn ${somaxconn}`, () => {
+  const runs = whereUring([...cases.map(([b, m]) => [b, m, 'epoll'] as const), [16, 4096, 'io_uring'] as const, [200, 64, 'io_uring'] as const], (r) => r[2] === 'io_uring');
+  for (const [backlog, somaxconn, io] of runs) {
+    it(`backlog ${backlog}, somaxconn ${somaxconn}, ${io}`, () => {
       const ns = createNetns('queue');
       try {
         expect(ns.sysctl('net.core.somaxconn', somaxconn)).toBe(String(somaxconn));
-        const r = JSON.parse(ns.exec(['node', probe, dist, String(backlog)]));
+        const r = JSON.parse(ns.exec(['node', probe, dist, String(backlog), io]));
         const limit = Math.min(backlog >>> 0, somaxconn);
         expect(r.paused.sendQ, r.paused.line).toBe(limit);
         expect(r.paused.recvQ, r.paused.line).toBe(limit + 1);
@@ -55,9 +57,16 @@ describe('setAcceptRate()', () => {
     await s.close();
   });
 
-  for (const rate of [50, 200]) {
-    it(`holds ${rate} accepts per second within 15%`, async () => {
-      const s = new Server({ host: '127.0.0.1', backlog: 4096 });
+  for (const [rate, io] of whereUring(
+    [
+      [50, 'epoll'],
+      [200, 'epoll'],
+      [200, 'io_uring'],
+    ] as const,
+    (r) => r[1] === 'io_uring',
+  )) {
+    it(`holds ${rate} accepts per second within 15% (${io})`, async () => {
+      const s = new Server({ host: '127.0.0.1', backlog: 4096, io });
       const { port } = await s.listen();
       s.setAcceptRate(rate);
       const socks = await Promise.all(Array.from({ length: rate * 3 }, () => open(port)));
