@@ -9,10 +9,13 @@
 // across servers. Per run: rps (wrk), server CPU seconds (/proc/PID/stat, all
 // threads), requests per server CPU-second, wrk's own CPU. Syscalls per request (all of
 // them, epoll_wait and io_uring_enter) come from separate runs under `perf stat` (so the
-// tracepoints do not tax the CPU runs). Needs root, wrk, nginx, perf, taskset, cc.
+// tracepoints do not tax the CPU runs). Three modes: keep-alive and pipelined (wrk, as fast
+// as it goes: on 2 cores wrk saturates first), and a fixed rate (autocannon's overall rate:
+// every server gets the same arrivals, so CPU per request compares their cost without the
+// saturation effect). Needs root, wrk, nginx, perf, taskset, cc.
 //
 // Usage: node bench/run.mjs [--reps 5] [--duration 10] [--connections 128] [--depth 16]
-//                           [--only name,name] [--out bench/out]
+//                           [--rate 20000] [--only name,name] [--out bench/out]
 // Names for --only: nginx, c-epoll, tcplab-single, tcplab-single-io_uring, tcplab-reuseport×2, …
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +44,7 @@ try {
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '128' },
       depth: { type: 'string', default: '16' },
+      rate: { type: 'string', default: '20000' },
       only: { type: 'string' },
       out: { type: 'string', default: join(ROOT, 'bench', 'out') },
       help: { type: 'boolean' },
@@ -53,7 +57,7 @@ if (args.help) {
   process.stdout.write(
     readFileSync(fileURLToPath(import.meta.url), 'utf8')
       .split('\n')
-      .slice(1, 16)
+      .slice(1, 19)
       .join('\n')
       .replace(/^\/\/ ?/gm, '') + '\n',
   );
@@ -68,6 +72,9 @@ const REPS = int('reps', 1, 50);
 const DURATION = int('duration', 2, 600);
 const CONNECTIONS = int('connections', 1, 10000);
 const DEPTH = int('depth', 2, 1024);
+// 20,000/s: what autocannon (one Node process on one CPU) holds here; at 30,000 it falls short.
+const RATE = int('rate', 0, 1_000_000);
+const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
 
 const sh = (argv, opts = {}) => execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
 
@@ -90,6 +97,7 @@ const versionOf = (argv) => {
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0];
 };
 if (!existsSync(join(ROOT, 'dist', 'server', 'main.js'))) die('dist/server/main.js is missing: run `npm install` first');
+if (RATE && !existsSync(AUTOCANNON)) die(`${AUTOCANNON} is missing (the fixed-rate mode's load): run \`npm install\` first`);
 if (Number(sh(['nproc']).trim()) < 2) die('needs 2 CPUs (server on CPU 0, wrk on CPU 1)');
 
 const tmp = mkdtempSync(join(tmpdir(), 'tcplab-bench-'));
@@ -157,6 +165,8 @@ if (args.only) {
 const modes = [
   { name: 'keep-alive', wrk: [] },
   { name: `pipelined ×${DEPTH}`, wrk: ['-s', join(ROOT, 'lab/in-host/pipeline.lua')], after: ['--', String(DEPTH)] },
+  // --rate 0 leaves it out.
+  ...(RATE ? [{ name: `fixed ${RATE.toLocaleString('en-US')}/s`, rate: RATE }] : []),
 ];
 
 // ---- namespaces ----------------------------------------------------------------
@@ -236,29 +246,20 @@ async function stopServer(child) {
   deleteServerNs();
 }
 
-function wrkArgv(mode, seconds, connections = CONNECTIONS) {
-  return [
-    'ip',
-    'netns',
-    'exec',
-    CLIENT_NS,
-    'taskset',
-    '-c',
-    '1',
-    'wrk',
-    '-t1',
-    `-c${connections}`,
-    `-d${seconds}s`,
-    ...mode.wrk,
-    `http://${SRV_IP}:${PORT}/`,
-    ...(mode.after ?? []),
-  ];
+function loadArgv(mode, seconds, connections = CONNECTIONS) {
+  // The load runs in the client namespace, on CPU 1.
+  const onCpu1 = ['ip', 'netns', 'exec', CLIENT_NS, 'taskset', '-c', '1'];
+  const url = `http://${SRV_IP}:${PORT}/`;
+  if (mode.rate)
+    return [...onCpu1, process.execPath, AUTOCANNON, '-c', String(connections), '--overallRate', String(mode.rate), '-d', String(seconds), '-j', url];
+  return [...onCpu1, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, ...(mode.wrk ?? []), url, ...(mode.after ?? [])];
 }
 
-async function runWrk(argv) {
+async function runLoad(argv) {
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (b) => (out += b));
+  let json = '';
+  child.stdout.on('data', (b) => ((out += b), (json += b)));
   child.stderr.on('data', (b) => (out += b));
   let cpu = 0;
   const t0 = performance.now();
@@ -272,6 +273,25 @@ async function runWrk(argv) {
   const code = await new Promise((r) => child.once('exit', r));
   clearInterval(poll);
   const wall = (performance.now() - t0) / 1000;
+  if (argv.includes(AUTOCANNON)) {
+    let j;
+    try {
+      j = JSON.parse(json);
+    } catch {
+      throw new Error(`autocannon failed (${code}): ${out}`);
+    }
+    if (code !== 0) throw new Error(`autocannon failed (${code}): ${out}`);
+    const errors = j.errors + j.timeouts;
+    return {
+      requests: j.requests.total,
+      seconds: j.duration,
+      rps: j.requests.total / j.duration,
+      wrkCpu: cpu,
+      wall,
+      socketErrors: errors ? `${j.errors} errors, ${j.timeouts} timeouts` : null,
+      non2xx: j.non2xx,
+    };
+  }
   const m = /(\d+) requests in ([\d.]+)s/.exec(out);
   if (code !== 0 || !m) throw new Error(`wrk failed (${code}): ${out}`);
   const socketErrors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
@@ -290,10 +310,10 @@ async function runWrk(argv) {
 async function measure(s, mode) {
   const child = await startServer(s);
   try {
-    await runWrk(wrkArgv(mode, 1)); // warm-up (connections, caches, JIT)
+    await runLoad(loadArgv(mode, 1)); // warm-up (connections, caches, JIT)
     const c0 = cpuSeconds(child.pid);
     const b0 = cpu0BusySeconds();
-    const w = await runWrk(wrkArgv(mode, DURATION));
+    const w = await runLoad(loadArgv(mode, DURATION));
     const cpu = cpuSeconds(child.pid) - c0;
     const cpu0 = cpu0BusySeconds() - b0;
     return { ...w, serverCpu: cpu, reqPerCpuSec: w.requests / cpu, cpu0Busy: cpu0, reqPerCpu0Sec: w.requests / cpu0, wrkCpuShare: w.wrkCpu / w.wall };
@@ -305,7 +325,7 @@ async function measure(s, mode) {
 async function countSyscalls(s, mode) {
   const child = await startServer(s);
   try {
-    await runWrk(wrkArgv(mode, 1));
+    await runLoad(loadArgv(mode, 1));
     const events = ['raw_syscalls:sys_enter', 'syscalls:sys_enter_epoll_wait', 'syscalls:sys_enter_epoll_pwait', 'syscalls:sys_enter_io_uring_enter'];
     const perf = spawn('perf', ['stat', '-x', ',', ...events.flatMap((e) => ['-e', e]), '-p', String(child.pid)], {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -313,7 +333,7 @@ async function countSyscalls(s, mode) {
     let perfOut = '';
     perf.stderr.on('data', (b) => (perfOut += b));
     await sleep(500);
-    const w = await runWrk(wrkArgv(mode, Math.min(DURATION, 5)));
+    const w = await runLoad(loadArgv(mode, Math.min(DURATION, 5)));
     perf.kill('SIGINT');
     await new Promise((r) => perf.once('exit', r));
     // CSV lines: count,unit,event,…
@@ -405,7 +425,8 @@ try {
         uringEnterPerRequest: sc.uringEnterPerRequest,
         wrkCpuShare: wrkShare,
         note: [
-          wrkShare > 0.9 ? 'wrk saturated: rps says more about wrk' : '',
+          wrkShare > 0.9 ? `${mode.rate ? 'autocannon' : 'wrk'} saturated: rps says more about it` : '',
+          mode.rate && median(rs.map((r) => r.rps)) < 0.97 * mode.rate ? 'below the offered rate' : '',
           errs.length ? `socket errors: ${errs[0]}` : '',
           rs.some((r) => r.non2xx) ? 'non-2xx answers' : '',
         ]
@@ -416,7 +437,7 @@ try {
   }
   const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
   let md =
-    '| mode | server | median rps | req / server CPU-s (median; min–max) | vs nginx | vs C loop | req / CPU-0 busy s | syscalls / req | epoll_wait / req | io_uring_enter / req | wrk CPU | note |\n' +
+    '| mode | server | median rps | req / server CPU-s (median; min–max) | vs nginx | vs C loop | req / CPU-0 busy s | syscalls / req | epoll_wait / req | io_uring_enter / req | load CPU | note |\n' +
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n';
   for (const r of rows) {
     md += `| ${r.mode} | ${r.server} | ${fmt(r.rps)} | ${fmt(r.reqPerCpuSec)} (${fmt(r.reqPerCpuSecMin)}–${fmt(r.reqPerCpuSecMax)}) | ${fmt(r.vsNginx, 2)}× | ${fmt(r.vsC, 2)}× | ${fmt(r.reqPerCpu0Sec)} | ${fmt(r.syscallsPerRequest, 3)} | ${fmt(r.epollWaitPerRequest, 3)} | ${fmt(r.uringEnterPerRequest, 3)} | ${fmt(r.wrkCpuShare * 100)}% | ${r.note} |\n`;
@@ -443,7 +464,19 @@ try {
     targets.push(
       `io_uring vs epoll, req per server CPU-s (keep-alive): ${fmt(ku.reqPerCpuSec)} vs ${fmt(ka.reqPerCpuSec)} (goal: more) ${verdict(ku.reqPerCpuSec > ka.reqPerCpuSec)}`,
     );
-  const text = `${md}\n${targets.map((t) => `- ${t}`).join('\n')}\n\n${env.kernel}, ${env.cpu}, ${env.node}, ${env.nginx}, ${env.wrk}; ${REPS} reps × ${DURATION} s, ${CONNECTIONS} connections, wrk -t1\n`;
+  const fixed = modes.find((m) => m.rate)?.name;
+  const fs = fixed && row('tcplab single', fixed);
+  const fu = fixed && row('tcplab single io_uring', fixed);
+  const fc = fixed && row('C epoll loop', fixed);
+  if (fs && fc)
+    targets.push(
+      `at ${fixed}, tcplab single vs the C loop, req per server CPU-s: ${fmt(fs.reqPerCpuSec)} vs ${fmt(fc.reqPerCpuSec)} (${fmt(fs.vsC, 2)}×)`,
+    );
+  if (fs && fu)
+    targets.push(
+      `at ${fixed}, io_uring vs epoll, req per server CPU-s: ${fmt(fu.reqPerCpuSec)} vs ${fmt(fs.reqPerCpuSec)}; syscalls per request ${fmt(fu.syscallsPerRequest, 3)} vs ${fmt(fs.syscallsPerRequest, 3)}`,
+    );
+  const text = `${md}\n${targets.map((t) => `- ${t}`).join('\n')}\n\n${env.kernel}, ${env.cpu}, ${env.node}, ${env.nginx}, ${env.wrk}; ${REPS} reps × ${DURATION} s, ${CONNECTIONS} connections, wrk -t1${RATE ? `; fixed rate: autocannon ${RATE}/s overall` : ''}\n`;
   process.stdout.write(text);
   mkdirSync(args.out, { recursive: true });
   const file = join(args.out, `bench-${env.date.replace(/[:.]/g, '-')}.json`);

@@ -19,9 +19,10 @@ import { stateReport, type StateReport } from './observe/reports.js';
 import { startSampler, summarize, type Sample } from './observe/sampler.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
 import type { Host, Lab, Runtime } from './runtime/runtime.js';
+import { profileAllowing, URING_SYSCALLS, type SeccompProfile } from './runtime/seccomp.js';
 import { coverVerdicts, notModelled, scenarioNamed, type Observations, type ScenarioContext } from './scenarios/index.js';
 import { commandArgv, commandEnv, processWork, serverWork, startServer } from './server-host.js';
-import type { ServerConfig } from './fields.js';
+import type { PointConfig, ServerConfig } from './fields.js';
 
 /** The server host's own image (server.kind command with server.image, runtime docker): its CMD and environment. */
 const ownImage = (s: ServerConfig) =>
@@ -54,6 +55,16 @@ export interface PointRun {
   onHosts?: (hosts: Host[]) => Promise<void>;
 }
 
+/**
+ * The server host's seccomp profile on Docker when the point runs the io_uring backend: the
+ * engine's default plus the io_uring syscalls (engines from 25.0 refuse them by default).
+ * Elsewhere none: netns and rootless hosts have no filter, and a swarm service's API (engine
+ * 20.10) takes no profile, so its nodes' default applies. Throws when the base is missing.
+ */
+export function seccompFor(runtime: Runtime['name'], c: PointConfig): SeccompProfile | undefined {
+  return runtime === 'docker' && c.server.kind === 'tcplab' && c.server.io === 'io_uring' ? profileAllowing(URING_SYSCALLS) : undefined;
+}
+
 export const recordName = (p: Point, rep: number) => `${p.id}-r${rep}`;
 
 export async function runPoint(o: PointRun): Promise<PointRecord> {
@@ -64,6 +75,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
   const name = recordName(o.point, o.repetition);
   const startedAt = new Date().toISOString();
   const lg = c.loadgens[0]!;
+  const seccomp = seccompFor(o.runtime.name, c);
   const specs = [
     { name: 'server', role: 'server' as const, sysctls: sysctlSettings(c.server.sysctls), requested: c.server.sysctls, caps: [] },
     ...Array.from({ length: lg.count }, (_, i) => ({
@@ -85,6 +97,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     subnetFallback: o.subnetFallback,
     logDir: join(o.dir, 'logs', name),
     caps: Object.fromEntries(specs.filter((s) => s.caps.length).map((s) => [s.name, s.caps])),
+    ...(seccomp ? { seccomp: { server: seccomp.json } } : {}),
     placement: Object.fromEntries(
       specs.map((h) => [h.name, h.role === 'server' ? c.placement.server : c.placement.loadgens] as const).filter(([, node]) => node !== undefined),
     ) as Record<string, string>,
@@ -160,6 +173,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
         address: h.address,
         ...(h.placedOn ? { node: h.placedOn } : {}),
         capabilities: [...spec.caps],
+        ...(seccomp && h.name === 'server' ? { seccomp: seccomp.describe } : {}),
         sysctls: {
           requested: Object.fromEntries(spec.sysctls.map((s) => [s.name, s.value])),
           readBack: readBack[h.name]!,

@@ -83,6 +83,8 @@ export interface HostRecord {
   node?: string;
   /** Capabilities added to this host beyond the runtime's default. */
   capabilities: string[];
+  /** docker: the seccomp profile it ran under when not the engine's default (the io_uring backend's). */
+  seccomp?: string;
   sysctls: {
     /** As the point asked for them (name → value). */
     requested: Record<string, string>;

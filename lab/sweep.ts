@@ -11,7 +11,7 @@ import { DEFAULT_SUBNET } from './fields.js';
 import { makeDir, readJson, writeAtomic, writeJsonAtomic } from './files.js';
 import { assertKernelHas } from '../sysctl/apply.js';
 import { describeSettings, expandSweep, sysctlSettings, validateLabFile, type LabFile, type Point } from './labfile.js';
-import { recordName, runPoint, type LabHandle } from './point.js';
+import { recordName, runPoint, seccompFor, type LabHandle } from './point.js';
 import { loadPoint, type PointRecord } from './record.js';
 import { getRuntime } from './runtime/index.js';
 import type { Host, Runtime } from './runtime/runtime.js';
@@ -104,6 +104,8 @@ export async function sweep(
   const images = expandSweep(lab).flatMap((p) => (p.config.server.kind === 'command' && p.config.server.image ? [p.config.server.image] : []));
   const noImage = await runtime.imagesMissing(images);
   if (noImage) throw new InputError(`server.image: ${noImage}`);
+  // The io_uring backend's seccomp profile on Docker: its base file is there and is a profile.
+  for (const p of expandSweep(lab)) seccompFor(runtime.name, p.config);
   if (fresh && 'lab' in source) {
     makeDir(join(dir, 'points'));
     writeJsonAtomic(join(dir, 'lab.json'), lab);

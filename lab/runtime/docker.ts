@@ -344,6 +344,7 @@ export class DockerRuntime implements Runtime {
                 NetworkMode: netName,
                 Sysctls: sysctls,
                 CapAdd: spec.caps?.[h.name] ?? [],
+                ...(spec.seccomp?.[h.name] ? { SecurityOpt: [`seccomp=${spec.seccomp[h.name]}`] } : {}),
                 ...(own ? {} : { Binds: [`${logDir}:${LOGS}`] }),
                 Init: true,
               },

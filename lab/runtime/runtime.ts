@@ -27,6 +27,8 @@ export interface LabSpec {
   subnetFallback?: boolean;
   /** Capabilities per host name, beyond the runtime's default (Docker: CapAdd). */
   caps?: Record<string, Array<'NET_RAW' | 'NET_ADMIN'>>;
+  /** docker: a seccomp profile (its JSON) per host name, in place of the engine's default (lab/runtime/seccomp.ts). */
+  seccomp?: Record<string, string>;
   hosts: HostSpec[];
   /** swarm: the node (its hostname) each host runs on; a host left out goes where the swarm puts it. */
   placement?: Record<string, string>;

@@ -46,8 +46,8 @@ int uring_setup_errno() {
 // names one exact operation, never the next connection's that reuses this memory.
 struct alignas(64) UringLoop::UConn : Conn {
   UConn(int fd, const ConnLimits& l) : Conn(fd, l) {}
-  int ops = 0;             // operations in the ring that refer to it
-  unsigned gen = 0;        // bumped on every reuse
+  int ops = 0;       // operations in the ring that refer to it
+  unsigned gen = 0;  // bumped on every reuse
   bool recv_armed = false;
   bool send_inflight = false;
   bool eof = false;      // the peer's FIN arrived
@@ -129,8 +129,10 @@ void UringLoop::setup_ring() {
 }
 
 void UringLoop::setup_buffers() {
-  void* ring_mem = mmap(nullptr, kBufs * sizeof(io_uring_buf), PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-  void* mem = mmap(nullptr, static_cast<size_t>(kBufs) * kBufSize, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* ring_mem =
+      mmap(nullptr, kBufs * sizeof(io_uring_buf), PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* mem =
+      mmap(nullptr, static_cast<size_t>(kBufs) * kBufSize, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (ring_mem == MAP_FAILED || mem == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
   bufs_ = static_cast<io_uring_buf_ring*>(ring_mem);
   buf_mem_ = static_cast<char*>(mem);
@@ -148,8 +150,8 @@ void UringLoop::setup_buffers() {
 }
 
 void UringLoop::give_back(unsigned bid) {
-  io_uring_buf_ring_add(bufs_, buf_mem_ + static_cast<size_t>(bid) * kBufSize, kBufSize, static_cast<unsigned short>(bid),
-                        io_uring_buf_ring_mask(kBufs), static_cast<int>(returned_));
+  io_uring_buf_ring_add(bufs_, buf_mem_ + static_cast<size_t>(bid) * kBufSize, kBufSize,
+                        static_cast<unsigned short>(bid), io_uring_buf_ring_mask(kBufs), static_cast<int>(returned_));
   returned_++;
 }
 
@@ -480,7 +482,8 @@ int UringLoop::next_timeout_ms() const {
 }
 
 void UringLoop::expire_timers() {
-  for (Conn* c; (c = timers_.head(kLinger)) != nullptr && c->deadline_ms <= now_ms_;) close_conn(static_cast<UConn*>(c));
+  for (Conn* c; (c = timers_.head(kLinger)) != nullptr && c->deadline_ms <= now_ms_;)
+    close_conn(static_cast<UConn*>(c));
   for (Conn* c; (c = timers_.head(kIdle)) != nullptr && c->deadline_ms <= now_ms_;) {
     stats_.idle_timeouts.add();
     close_conn(static_cast<UConn*>(c));
