@@ -115,13 +115,8 @@ int64_t TimerLists::next_deadline() const {
 
 Loop::Loop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats, AcceptControl& accept)
     : opts_(opts), limits_(limits), stats_(stats), accept_(accept), timers_(opts.idle_timeout_ms, opts.linger_ms) {
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   int r = poller_.add(wake_fd_, kReadable, &wake_tag_);
-  if (r < 0) {
-    close(wake_fd_);
-    throw std::system_error(-r, std::generic_category(), "epoll_ctl");
-  }
+  if (r < 0) throw std::system_error(-r, std::generic_category(), "epoll_ctl");
   conn_interest_flags_ = opts_.edge ? uint32_t{kEdge} : 0u;
 }
 
@@ -141,7 +136,6 @@ Loop::~Loop() {
   }
   if (listen_fd_ >= 0) close(listen_fd_);
   if (spare_fd_ >= 0) close(spare_fd_);
-  close(wake_fd_);
 }
 
 void Loop::prepare() {
@@ -159,16 +153,22 @@ void Loop::run_here() {
   run_named(opts_.role, opts_.index, [this] { run(); });
 }
 
-void Loop::stop() {
+Reactor::Reactor() : wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+}
+
+Reactor::~Reactor() { close(wake_fd_); }
+
+void Reactor::stop() {
   stopping_.store(true, std::memory_order_release);
   wake();
 }
 
-void Loop::join() {
+void Reactor::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Loop::wake() {
+void Reactor::wake() {
   uint64_t one = 1;
   ssize_t r = write(wake_fd_, &one, sizeof one);
   (void)r;  // EAGAIN means a wake-up is already pending

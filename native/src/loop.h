@@ -74,13 +74,22 @@ int64_t monotonic_us();  // CLOCK_MONOTONIC (vDSO: no system call)
 void run_named(const char* role, int index, const std::function<void()>& body);
 
 // What the server needs of a loop thread, whatever its I/O: epoll (Loop) or io_uring (UringLoop).
+// The thread, its stop flag and its wake-up eventfd are the same for both.
 class Reactor {
  public:
-  virtual ~Reactor() = default;
+  Reactor();           // makes the wake-up eventfd (throws std::system_error)
+  virtual ~Reactor();  // closes it; the thread must be joined
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
   virtual void start() = 0;
-  virtual void stop() = 0;  // any thread: ask the loop to return; join() waits for it
-  virtual void join() = 0;
-  virtual void wake() = 0;  // any thread: re-read AcceptControl
+  void stop();  // any thread: ask the loop to return; join() waits for it
+  void join();
+  void wake();  // any thread: re-read AcceptControl (and the mail, for Loop)
+
+ protected:
+  const int wake_fd_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
 };
 
 struct AcceptControl {  // shared by the server's accepting loops, written from JS
@@ -107,8 +116,6 @@ class Loop : public Reactor {
  public:
   Loop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats, AcceptControl& accept);
   ~Loop() override;  // closes every fd it still owns; the thread must be joined
-  Loop(const Loop&) = delete;
-  Loop& operator=(const Loop&) = delete;
 
   // Before start(): give this loop a listening socket (it owns and closes it).
   void set_listener(int fd) { listen_fd_ = fd; }
@@ -124,9 +131,6 @@ class Loop : public Reactor {
   // The fds this loop owns (its poller's, its wake-up eventfd, its listener): a forked
   // child keeps these and closes the rest.
   std::vector<int> own_fds() const { return {poller_.fd(), wake_fd_, listen_fd_}; }
-  void stop() override;
-  void join() override;
-  void wake() override;
 
   void post_fd(int fd);                // any thread: adopt this connection
   void post_done(Conn* c, Next next);  // any thread (workers): c is back from a worker
@@ -160,7 +164,6 @@ class Loop : public Reactor {
   ThreadStats& stats_;
   AcceptControl& accept_;
   Poller poller_;
-  int wake_fd_ = -1;
   int listen_fd_ = -1;
   int spare_fd_ = -1;  // kept open on /dev/null to survive EMFILE
   bool listener_armed_ = false;
@@ -169,8 +172,6 @@ class Loop : public Reactor {
   WorkerPool* pool_ = nullptr;
   uint32_t conn_interest_flags_ = 0;  // kEdge and/or kOneShot
 
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
   std::thread::id loop_thread_;
 
   int64_t now_ms_ = 0;

@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -67,8 +66,6 @@ UringLoop::UringLoop(const LoopOptions& opts, const ConnLimits& limits, ThreadSt
   // The ring itself is made by the loop's thread (SINGLE_ISSUER ties it to its maker); this
   // one only asks the kernel whether it would, so that a refusal is the caller's error.
   if (const int e = uring_setup_errno()) throw std::system_error(e, std::generic_category(), "io_uring_setup");
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
 }
 
 UringLoop::~UringLoop() {
@@ -84,27 +81,11 @@ UringLoop::~UringLoop() {
   }
   if (listen_fd_ >= 0) close(listen_fd_);
   if (spare_fd_ >= 0) close(spare_fd_);
-  close(wake_fd_);
 }
 
 void UringLoop::start() {
   if (listen_fd_ >= 0) spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   thread_ = std::thread([this] { run_named(opts_.role, opts_.index, [this] { run(); }); });
-}
-
-void UringLoop::stop() {
-  stopping_.store(true, std::memory_order_release);
-  wake();
-}
-
-void UringLoop::join() {
-  if (thread_.joinable()) thread_.join();
-}
-
-void UringLoop::wake() {
-  uint64_t one = 1;
-  ssize_t r = write(wake_fd_, &one, sizeof one);
-  (void)r;  // EAGAIN: a wake-up is pending already
 }
 
 void UringLoop::setup_ring() {

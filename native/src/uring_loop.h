@@ -50,14 +50,9 @@ class UringLoop : public Reactor {
   // Throws std::system_error("io_uring_setup") when the kernel refuses a ring.
   UringLoop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats, AcceptControl& accept);
   ~UringLoop() override;  // the thread must be joined
-  UringLoop(const UringLoop&) = delete;
-  UringLoop& operator=(const UringLoop&) = delete;
 
   void set_listener(int fd) { listen_fd_ = fd; }
   void start() override;
-  void stop() override;
-  void join() override;
-  void wake() override;
 
  private:
   struct UConn;
@@ -98,7 +93,6 @@ class UringLoop : public Reactor {
   io_uring_buf_ring* bufs_ = nullptr;
   char* buf_mem_ = nullptr;
   unsigned returned_ = 0;  // buffers given back since the last advance
-  int wake_fd_ = -1;
   int listen_fd_ = -1;
   int spare_fd_ = -1;  // kept open on /dev/null to survive EMFILE
 
@@ -110,8 +104,6 @@ class UringLoop : public Reactor {
   AcceptBucket bucket_;
   uint64_t accept_generation_ = 0;
 
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
   int64_t now_ms_ = 0;
   TimerLists timers_;
   std::vector<UConn*> free_conns_;
