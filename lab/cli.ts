@@ -48,6 +48,8 @@ const UP_FLAGS: Record<string, string> = {
   runtime: '--runtime',
   subnet: '--subnet',
   sampleIntervalMs: '--sample-interval',
+  trace: '--trace',
+  capture: '--capture',
   output: '--output',
   'server.kind': '--kind',
   'server.model': '--model',
@@ -119,6 +121,8 @@ export function labFromUpFlags(f: UpFlags): LabFile {
     runtime: str('runtime'),
     subnet: str('subnet'),
     sampleIntervalMs: num('sampleInterval'),
+    ...(f['trace'] === true ? { trace: true } : {}),
+    ...(f['capture'] === true ? { capture: true } : {}),
     output: str('output'),
     server: {
       kind: str('kind'),
@@ -215,6 +219,11 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     )
     .addOption(opt('--sample-interval <ms>', `sampler interval, ss + counters on every host (default ${def(F.sampleIntervalMs)})`))
     .addOption(opt('--output <dir>', `where run folders go (default ${def(F.output)})`))
+    .option(
+      '--trace',
+      "trace the kernel's TCP events on the lab's hosts (bpftrace, as root): state changes, retransmissions, resets, drops with their reason",
+    )
+    .option('--capture', "capture the lab port's packets in the loadgen host (tcpdump) and turn them into per-connection timelines (tshark)")
     .option('--keep', 'leave the lab (and the server) running; `lab down` removes it')
     .option('--json', 'print the point record as JSON and nothing else on stdout')
     .action((f: UpFlags) => done({ cmd: 'up', lab: labFromUpFlags(f), json: f.json ?? false, keep: f.keep ?? false }));
@@ -251,10 +260,17 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     )
     .addOption(opt('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')}`))
     .addOption(opt('--repetitions <n>', 'runs per point'))
+    .option(
+      '--trace',
+      "trace the kernel's TCP events on the lab's hosts (bpftrace, as root): state changes, retransmissions, resets, drops with their reason",
+    )
+    .option('--capture', "capture the lab port's packets in the loadgen host (tcpdump) and turn them into per-connection timelines (tshark)")
     .option('--output <dir>', 'where run folders go')
-    .action((f: { scenario: string; set?: string[]; runtime?: string; repetitions?: string; output?: string }) => {
-      done({ cmd: 'run', lab: labFromFlags({ ...f, set: f.set ?? [] }) });
-    });
+    .action(
+      (f: { scenario: string; set?: string[]; runtime?: string; repetitions?: string; output?: string; trace?: boolean; capture?: boolean }) => {
+        done({ cmd: 'run', lab: labFromFlags({ ...f, set: f.set ?? [] }) });
+      },
+    );
 
   program
     .command('report <dir>')

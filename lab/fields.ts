@@ -115,6 +115,10 @@ export const F = {
   runtime: oneOf(RUNTIMES).default('auto'),
   subnet: z.string({ error: SUBNET_TEXT }).refine(isSubnet, { error: SUBNET_TEXT }).default(DEFAULT_SUBNET),
   sampleIntervalMs: int(10, 10_000).default(50),
+  /** The kernel event tracer (bpftrace on the machine) during each point. */
+  trace: bool().default(false),
+  /** A packet capture (tcpdump in the loadgen host, on the lab port) during each point. */
+  capture: bool().default(false),
   repetitions: int(1, 100).default(1),
   output: z.string({ error: 'a folder path' }).min(1, { error: 'a folder path' }).default('results'),
   // The load.
@@ -307,6 +311,8 @@ export const LabBaseSchema = z.object({
   sweep: SweepSchema.prefault({}),
   repetitions: F.repetitions,
   sampleIntervalMs: F.sampleIntervalMs,
+  trace: F.trace,
+  capture: F.capture,
   output: F.output,
 });
 

@@ -268,7 +268,15 @@ export function parseSetValues(v: string): Array<string | number | boolean> {
 }
 
 /** `lab run` flags as a lab file: each --set path=v1,v2 is a matrix axis. */
-export function labFromFlags(f: { scenario: string; set: string[]; runtime?: string; repetitions?: string; output?: string }): LabFile {
+export function labFromFlags(f: {
+  scenario: string;
+  set: string[];
+  runtime?: string;
+  repetitions?: string;
+  output?: string;
+  trace?: boolean;
+  capture?: boolean;
+}): LabFile {
   const matrix: Record<string, Array<string | number | boolean>> = {};
   for (const a of f.set) {
     const i = a.indexOf('=');
@@ -281,6 +289,15 @@ export function labFromFlags(f: { scenario: string; set: string[]; runtime?: str
   if (f.runtime) raw['runtime'] = f.runtime;
   if (f.repetitions !== undefined) raw['repetitions'] = typed(f.repetitions);
   if (f.output) raw['output'] = f.output;
-  const flags: Record<string, string> = { runtime: '--runtime', repetitions: '--repetitions', output: '--output', 'scenario.name': '--scenario' };
+  if (f.trace) raw['trace'] = true;
+  if (f.capture) raw['capture'] = true;
+  const flags: Record<string, string> = {
+    runtime: '--runtime',
+    repetitions: '--repetitions',
+    output: '--output',
+    'scenario.name': '--scenario',
+    trace: '--trace',
+    capture: '--capture',
+  };
   return validateLab(raw, { flags: (p) => flags[p], label: '--set' });
 }

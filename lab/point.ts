@@ -17,6 +17,7 @@ import { checkTool } from './loadgen/drivers.js';
 import { counterDeltas, nonZero } from './observe/nstat.js';
 import { stateReport, type StateReport } from './observe/reports.js';
 import { startSampler, summarize, type Sample } from './observe/sampler.js';
+import { startWatchers } from './observe/watchers.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
 import type { Host, Lab, Runtime } from './runtime/runtime.js';
 import { profileAllowing, URING_SYSCALLS, type SeccompProfile } from './runtime/seccomp.js';
@@ -127,6 +128,16 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     const statsBefore = await srv.stats();
     const procsBefore = await srv.processes();
     const before = await reportsOf(hosts, o.dir, 'before', raw);
+    // The tracer and the capture (when asked for) first: the samplers' first samples and the scenario are in their window.
+    const watchers = await startWatchers({
+      trace: c.trace,
+      capture: c.capture,
+      hosts,
+      client,
+      port: c.server.port,
+      logDir: join(o.dir, 'logs', name),
+      progress: o.progress,
+    });
     const samplers = hosts.map((h) => [h.name, startSampler(h, c.sampleIntervalMs)] as const);
     const ctx: ScenarioContext<typeof options> = {
       config: c,
@@ -144,11 +155,13 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     };
     const series: Record<string, Sample[]> = {};
     let driven;
+    let watched;
     try {
       await new Promise((r) => setTimeout(r, 150)); // a few samples before the scenario starts
       driven = await impl.drive(ctx);
     } finally {
       for (const [n, s] of samplers) series[n] = await s.stop();
+      watched = await watchers.stop(join(o.dir, raw), raw);
     }
     const after = await reportsOf(hosts, o.dir, 'after', raw);
     const statsAfter: StatsWithCpu | null = await srv.stats().catch(() => null);
@@ -160,7 +173,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
 
     // record
     const counters = Object.fromEntries(hosts.map((h) => [h.name, counterDeltas(before[h.name]!.counters, after[h.name]!.counters)]));
-    const obs: Observations = { series, counters };
+    const obs: Observations = { series, counters, ...watched.observations };
     const verdicts = coverVerdicts(notModelled(impl.model, c, options), impl.judge(ctx, driven, obs));
     const hostRecords: Record<string, HostRecord> = {};
     for (const h of hosts) {
@@ -215,6 +228,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
       },
       hosts: hostRecords,
       scenario: { name: impl.name, observed: driven.observed, predicted: driven.predicted, ...(driven.load ? { load: driven.load } : {}), verdicts },
+      ...watched.record,
     };
     done = true;
     return record;

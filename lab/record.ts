@@ -10,6 +10,7 @@ import type { LoadOptions, LoadResult, LoadTool } from './loadgen/result.js';
 import type { Counters } from './observe/nstat.js';
 import type { Sample, SeriesSummary } from './observe/sampler.js';
 import type { PortProcs } from './in-host/port-procs.js';
+import type { CaptureRecord, TraceRecord } from './observe/watchers.js';
 
 export const POINT_SCHEMA = 'tcplab.point/2';
 
@@ -174,4 +175,8 @@ export interface PointRecord<Obs = unknown, Pred = unknown> {
   server: ServerRecord;
   hosts: Record<string, HostRecord>;
   scenario: ScenarioRecord<Obs, Pred>;
+  /** The kernel event tracer's summary and events (`trace: true`), or why it did not run. */
+  trace?: TraceRecord;
+  /** The loadgen's packet capture and its per-connection timelines (`capture: true`), or why not. */
+  capture?: CaptureRecord;
 }

@@ -11,7 +11,9 @@ import { lookup, normalizeRead, validateValue } from '../../sysctl/registry.js';
 import type { PointConfig, PortRange } from '../fields.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import type { Counters } from '../observe/nstat.js';
+import type { CaptureResult } from '../observe/capture.js';
 import type { Sample } from '../observe/sampler.js';
+import type { TraceResult } from '../observe/tracer.js';
 import type { LoadRecord, PointRecord, RuleVerdict } from '../record.js';
 import type { Host } from '../runtime/runtime.js';
 import type { ServerControl } from '../server-host.js';
@@ -53,6 +55,10 @@ export interface Observations {
   series: Record<string, Sample[]>;
   /** Counter deltas from the state reports before and after the scenario. */
   counters: Record<string, Counters>;
+  /** The kernel's events (`trace: true`, when the tracer ran). */
+  trace?: TraceResult;
+  /** The per-connection timelines of the loadgen's capture (`capture: true`, when it ran). */
+  capture?: CaptureResult;
 }
 
 /** A point record of this scenario: its observed and predicted shapes typed. */

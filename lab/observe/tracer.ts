@@ -1,0 +1,342 @@
+// The kernel event tracer of a point (`trace: true`): bpftrace on the machine, attached to six
+// tracepoints, keeping only the lab's own hosts by network-namespace inode, so it works the same
+// for netns and Docker hosts. Started before the scenario (it waits for bpftrace's BEGIN, which
+// runs once every probe is attached) and stopped after it (SIGINT: bpftrace runs END and exits).
+//   sock:inet_sock_set_state     a socket's state change (TCP, IPv4)
+//   tcp:tcp_retransmit_synack    a SYN-ACK sent again (the listener's host)
+//   tcp:tcp_retransmit_skb       a segment sent again
+//   tcp:tcp_send_reset           an RST sent, with the kernel's reason (sk_rst_reason)
+//   tcp:tcp_receive_reset        an RST received by a socket
+//   skb:kfree_skb                a TCP packet dropped, with the kernel's drop reason
+//                                (QUEUE_PURGE, a closed socket's queue freed, is left out)
+// Every event is one JSON line, its time on the sampler's clock (ms since the epoch: bpftrace's
+// nsecs is CLOCK_MONOTONIC, moved by the offset Node reads between the two clocks). Bounded: past
+// `cap` events bpftrace prints no more and counts the rest, and a perf-buffer loss bpftrace
+// reports is counted too. The script is generated here from numbers only (inodes, reasons, the
+// cap); no user input goes into it.
+import { constants, closeSync, openSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execa } from 'execa';
+import type { Host } from '../runtime/runtime.js';
+
+export const TRACE_KINDS = ['state', 'synack-retransmit', 'retransmit', 'reset-sent', 'reset-received', 'drop'] as const;
+export type TraceKind = (typeof TRACE_KINDS)[number];
+
+/** The kernel's TCP states (include/net/tcp_states.h), as ss names them. */
+export const TCP_STATE_NAMES: Record<number, string> = {
+  1: 'ESTAB',
+  2: 'SYN-SENT',
+  3: 'SYN-RECV',
+  4: 'FIN-WAIT-1',
+  5: 'FIN-WAIT-2',
+  6: 'TIME-WAIT',
+  7: 'CLOSE',
+  8: 'CLOSE-WAIT',
+  9: 'LAST-ACK',
+  10: 'LISTEN',
+  11: 'CLOSING',
+  12: 'NEW-SYN-RECV',
+};
+
+export interface TraceEvent {
+  /** ms since the epoch, the sampler's clock. */
+  t: number;
+  host: string;
+  kind: TraceKind;
+  /** The connection from this host's side: its own address and port, the peer's. */
+  local: string;
+  lport: number;
+  remote: string;
+  rport: number;
+  /** state: from → to; retransmit, reset-sent: the socket's state. */
+  from?: string;
+  to?: string;
+  state?: string;
+  /** drop: the skb drop reason; reset-sent: the RST reason (names as the running kernel has them). */
+  reason?: string;
+  /** drop, reset-sent (answering a packet): the TCP flags of the packet, e.g. "ACK", "SYN". */
+  flags?: string;
+}
+
+export interface TraceSummary {
+  /** Events kept (at most the cap). */
+  events: number;
+  /** Events past the cap, and events bpftrace reported lost: counted, not kept. */
+  dropped: number;
+  cap: number;
+  /** Per host, per kind (drops and resets also per reason: "drop TCP_LISTEN_OVERFLOW"). */
+  byHost: Record<string, Record<string, number>>;
+}
+
+export interface TraceResult {
+  summary: TraceSummary;
+  events: TraceEvent[];
+}
+
+/** The tracer of one point; null from startTracer with the reason it cannot run. */
+export interface Tracer {
+  stop(): Promise<TraceResult>;
+}
+
+const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+
+/** An enum's names from a tracepoint's print fmt (`__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, …)`). */
+export function symbolicNames(format: string, field: string): Map<number, string> {
+  const at = format.indexOf(`__print_symbolic(REC->${field},`);
+  const out = new Map<number, string>();
+  if (at < 0) return out;
+  // The list ends at the call's closing parenthesis: the first ")" outside braces.
+  let depth = 0;
+  let end = at + `__print_symbolic(REC->${field},`.length;
+  for (; end < format.length; end++) {
+    const ch = format[end];
+    if (ch === '{') depth++;
+    else if (ch === '}') depth--;
+    else if (ch === ')' && depth === 0) break;
+  }
+  for (const m of format.slice(at, end).matchAll(/\{\s*(\d+)\s*,\s*"([A-Za-z0-9_]+)"\s*\}/g)) out.set(Number(m[1]), m[2]!);
+  return out;
+}
+
+function readFormat(event: string): string {
+  for (const root of TRACEFS) {
+    try {
+      return readFileSync(`${root}/events/${event}/format`, 'utf8');
+    } catch {
+      // The next mount point.
+    }
+  }
+  return '';
+}
+
+/** The running kernel's drop reasons (skb:kfree_skb) and RST reasons (tcp:tcp_send_reset). */
+export function kernelReasons(): { drop: Map<number, string>; reset: Map<number, string> } {
+  return { drop: symbolicNames(readFormat('skb/kfree_skb'), 'reason'), reset: symbolicNames(readFormat('tcp/tcp_send_reset'), 'reason') };
+}
+
+const FLAG_BITS: Array<[number, string]> = [
+  [0x02, 'SYN'],
+  [0x10, 'ACK'],
+  [0x01, 'FIN'],
+  [0x04, 'RST'],
+  [0x08, 'PSH'],
+];
+export const tcpFlags = (b: number) =>
+  FLAG_BITS.filter(([bit]) => b & bit)
+    .map(([, n]) => n)
+    .join('|') || 'none';
+
+/** A socket's network namespace inode (BTF types: bpftrace resolves the fields). */
+const sockNs = (p: string) => `((struct sock *)${p})->__sk_common.skc_net.net->ns.inum`;
+const devNs = (skb: string) => `(${skb}->dev != 0 ? ${skb}->dev->nd_net.net->ns.inum : 0)`;
+
+/** Reads the IPv4/TCP headers of $skb into $sa $da $sp $dp $fl (the packet's source and destination); sets $tcp. */
+const PACKET = `
+    $ip = (struct iphdr *)($skb->head + $skb->network_header);
+    $tcp = $ip->protocol == 6;
+    $th = (uint8 *)$ip + ((*(uint8 *)$ip) & 15) * 4;
+    $sa = $ip->saddr; $da = $ip->daddr;
+    $sp = (*$th << 8) | *($th + 1); $dp = (*($th + 2) << 8) | *($th + 3); $fl = *($th + 13);`;
+
+/**
+ * The bpftrace program: hosts by namespace inode (index + 1 in @host), at most `cap` events
+ * printed. Fields: k kind, t nsecs, h host index, la lp ra rp the connection from the host's
+ * side, o/n/s states, r reason, f packet flags.
+ */
+export function bpftraceScript(inodes: number[], cap: number, queuePurge: number | undefined): string {
+  for (const n of [...inodes, cap]) if (!Number.isSafeInteger(n) || n < 0) throw new Error(`bpftraceScript: not a count or inode: ${n}`);
+  const emit = (fmt: string, args: string) =>
+    `if (@n < ${cap}) { printf("{\\"t\\":%llu,\\"h\\":%d,${fmt}}\\n", nsecs, $h, ${args}); } else { @over++; } @n++;`;
+  const conn = `\\"la\\":\\"%s\\",\\"lp\\":%u,\\"ra\\":\\"%s\\",\\"rp\\":%u`;
+  const fromArgs = 'ntop(args->saddr), args->sport, ntop(args->daddr), args->dport';
+  return `BEGIN {
+${inodes.map((ino, i) => `  @host[${ino}] = ${i + 1};`).join('\n')}
+  printf("{\\"k\\":\\"ready\\"}\\n");
+}
+tracepoint:sock:inet_sock_set_state /args->protocol == 6 && args->family == 2/ {
+  $h = @host[${sockNs('args->skaddr')}];
+  if ($h) { ${emit(`\\"k\\":\\"state\\",${conn},\\"o\\":%d,\\"n\\":%d`, `${fromArgs}, args->oldstate, args->newstate`)} }
+}
+tracepoint:tcp:tcp_retransmit_synack /args->family == 2/ {
+  $h = @host[${sockNs('args->skaddr')}];
+  if ($h) { ${emit(`\\"k\\":\\"synack-retransmit\\",${conn}`, fromArgs)} }
+}
+tracepoint:tcp:tcp_retransmit_skb /args->family == 2/ {
+  $h = @host[${sockNs('args->skaddr')}];
+  if ($h) { ${emit(`\\"k\\":\\"retransmit\\",${conn},\\"s\\":%d`, `${fromArgs}, args->state`)} }
+}
+tracepoint:tcp:tcp_receive_reset /args->family == 2/ {
+  $h = @host[${sockNs('args->skaddr')}];
+  if ($h) { ${emit(`\\"k\\":\\"reset-received\\",${conn}`, fromArgs)} }
+}
+tracepoint:tcp:tcp_send_reset {
+  $skb = (struct sk_buff *)args->skbaddr;
+  $h = @host[args->skaddr != 0 ? ${sockNs('args->skaddr')} : ${devNs('$skb')}];
+  if ($h) {
+    if (args->skbaddr != 0) {
+      // An RST answering a packet: the connection is that packet's, seen from this host.
+${PACKET}
+      if ($tcp) { ${emit(`\\"k\\":\\"reset-sent\\",${conn},\\"s\\":%d,\\"r\\":%u,\\"f\\":%u`, 'ntop($da), $dp, ntop($sa), $sp, args->state, args->reason, $fl')} }
+    } else {
+      // An active reset (a socket aborted): the socket's own addresses.
+      $sk = (struct sock *)args->skaddr;
+      $rport = $sk->__sk_common.skc_dport;
+      ${emit(
+        `\\"k\\":\\"reset-sent\\",${conn},\\"s\\":%d,\\"r\\":%u`,
+        'ntop($sk->__sk_common.skc_rcv_saddr), $sk->__sk_common.skc_num, ntop($sk->__sk_common.skc_daddr), ($rport >> 8) | (($rport & 255) << 8), args->state, args->reason',
+      )}
+    }
+  }
+}
+tracepoint:skb:kfree_skb /args->protocol == 2048${queuePurge === undefined ? '' : ` && args->reason != ${queuePurge}`}/ {
+  $skb = (struct sk_buff *)args->skbaddr;
+  $h = @host[args->rx_sk != 0 ? ${sockNs('args->rx_sk')} : ${devNs('$skb')}];
+  if ($h) {
+${PACKET}
+    if ($tcp) { ${emit(`\\"k\\":\\"drop\\",${conn},\\"r\\":%u,\\"f\\":%u`, 'ntop($da), $dp, ntop($sa), $sp, args->reason, $fl')} }
+  }
+}
+END {
+  printf("{\\"k\\":\\"end\\",\\"n\\":%d,\\"over\\":%d}\\n", @n, @over);
+  clear(@host); clear(@n); clear(@over);
+}
+`;
+}
+
+interface RawLine {
+  k: string;
+  t?: number;
+  h?: number;
+  la?: string;
+  lp?: number;
+  ra?: string;
+  rp?: number;
+  o?: number;
+  n?: number;
+  s?: number;
+  r?: number;
+  f?: number;
+  over?: number;
+}
+
+const state = (n: number | undefined) => (n === undefined ? undefined : (TCP_STATE_NAMES[n] ?? String(n)));
+
+/** bpftrace's output as events: host names by index, times moved by offsetMs (epoch ms − monotonic ms). */
+export function parseTrace(
+  text: string,
+  hosts: string[],
+  offsetMs: number,
+  reasons = kernelReasons(),
+): { events: TraceEvent[]; over: number; lost: number } {
+  const events: TraceEvent[] = [];
+  let over = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let r: RawLine;
+    try {
+      r = JSON.parse(line) as RawLine;
+    } catch {
+      continue; // a line cut short by a kill
+    }
+    if (r.k === 'end') over = r.over ?? 0;
+    if (!(TRACE_KINDS as readonly string[]).includes(r.k) || r.t === undefined || r.h === undefined) continue;
+    const kind = r.k as TraceKind;
+    const e: TraceEvent = {
+      t: Math.round((r.t / 1e6 + offsetMs) * 1000) / 1000,
+      host: hosts[r.h - 1] ?? `#${r.h}`,
+      kind,
+      local: r.la ?? '',
+      lport: r.lp ?? 0,
+      remote: r.ra ?? '',
+      rport: r.rp ?? 0,
+    };
+    if (kind === 'state') Object.assign(e, { from: state(r.o), to: state(r.n) });
+    if (r.s !== undefined) e.state = state(r.s);
+    if (r.r !== undefined) e.reason = (kind === 'drop' ? reasons.drop : reasons.reset).get(r.r) ?? String(r.r);
+    if (r.f !== undefined) e.flags = tcpFlags(r.f);
+    events.push(e);
+  }
+  const lost = [...text.matchAll(/Lost (\d+) events/g)].reduce((s, m) => s + Number(m[1]), 0);
+  return { events: events.sort((a, b) => a.t - b.t), over, lost };
+}
+
+/** Counts per host and kind; drops and resets sent also per reason, "drop TCP_LISTEN_OVERFLOW". */
+export function countEvents(events: TraceEvent[]): TraceSummary['byHost'] {
+  const out: TraceSummary['byHost'] = {};
+  for (const e of events) {
+    const h = (out[e.host] ??= {});
+    h[e.kind] = (h[e.kind] ?? 0) + 1;
+    if (e.reason) h[`${e.kind} ${e.reason}`] = (h[`${e.kind} ${e.reason}`] ?? 0) + 1;
+    if (e.kind === 'state') h[`state ${e.from}>${e.to}`] = (h[`state ${e.from}>${e.to}`] ?? 0) + 1;
+  }
+  return out;
+}
+
+/** The network namespace inode a host's processes run in. */
+export async function netnsInode(host: Host): Promise<number> {
+  const r = await host.exec(['readlink', '/proc/self/ns/net'], { timeoutMs: 10_000 });
+  const m = /^net:\[(\d+)\]$/.exec(r.stdout.trim());
+  if (r.exitCode !== 0 || !m)
+    throw new Error(`${host.name}: cannot read its network namespace (readlink /proc/self/ns/net: ${r.stderr.trim() || r.stdout.trim()})`);
+  return Number(m[1]);
+}
+
+/** Why the tracer cannot run on this machine, or null. */
+export async function tracerUnavailable(): Promise<string | null> {
+  if (process.getuid?.() !== 0) return 'the tracer needs root (bpftrace loads BPF programs): the point runs without it';
+  const v = await execa('bpftrace', ['--version'], { reject: false });
+  if (v.exitCode !== 0) return 'bpftrace is missing (apt-get install bpftrace): the point runs without the tracer';
+  if (!readFormat('skb/kfree_skb'))
+    return 'the kernel tracepoints are not visible (no tracefs at /sys/kernel/tracing): the point runs without the tracer';
+  return null;
+}
+
+/** ms to add to a CLOCK_MONOTONIC time (ms) to get epoch ms. */
+export const monotonicOffsetMs = () => Date.now() - Number(process.hrtime.bigint()) / 1e6;
+
+export const TRACE_CAP = 200_000;
+
+/**
+ * Starts bpftrace for these hosts; its output goes to `file` (made new, never through a link).
+ * Resolves once every probe is attached.
+ */
+export async function startTracer(hosts: Host[], file: string, cap = TRACE_CAP): Promise<Tracer> {
+  const inodes = await Promise.all(hosts.map(netnsInode));
+  const reasons = kernelReasons();
+  const purge = [...reasons.drop].find(([, n]) => n === 'QUEUE_PURGE')?.[0];
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  let proc: ChildProcess;
+  try {
+    // setpriv --pdeathsig: bpftrace dies with this process, however it ends (nothing left attached).
+    proc = spawn('setpriv', ['--pdeathsig', 'KILL', 'bpftrace', '-q', '-e', bpftraceScript(inodes, cap, purge)], { stdio: ['ignore', fd, 'pipe'] });
+  } finally {
+    closeSync(fd);
+  }
+  const exited = new Promise<void>((resolve) => proc.on('close', () => resolve()));
+  let stderr = '';
+  proc.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+  proc.on('error', (err) => (stderr += `ERROR: ${err.message}\n`));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (readFileSync(file, 'utf8').includes('"k":"ready"')) break;
+    if (proc.exitCode !== null || proc.signalCode !== null || /ERROR: spawn/.test(stderr) || Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      await exited;
+      const why = stderr.split('\n').find((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l)) ?? 'it did not attach within 30 s';
+      throw new Error(`bpftrace: ${why.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const names = hosts.map((h) => h.name);
+  return {
+    async stop() {
+      proc.kill('SIGINT');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+      const offset = monotonicOffsetMs();
+      const { events, over, lost } = parseTrace(readFileSync(file, 'utf8') + '\n' + stderr, names, offset, reasons);
+      return { events, summary: { events: events.length, dropped: over + lost, cap, byHost: countEvents(events) } };
+    },
+  };
+}
