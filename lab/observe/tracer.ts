@@ -18,25 +18,11 @@ import { constants, closeSync, openSync, readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
 import type { Host } from '../runtime/runtime.js';
+import { KERNEL_STATES } from './ss.js';
 
 export const TRACE_KINDS = ['state', 'synack-retransmit', 'retransmit', 'reset-sent', 'reset-received', 'drop'] as const;
 export type TraceKind = (typeof TRACE_KINDS)[number];
 
-/** The kernel's TCP states (include/net/tcp_states.h), as ss names them. */
-export const TCP_STATE_NAMES: Record<number, string> = {
-  1: 'ESTAB',
-  2: 'SYN-SENT',
-  3: 'SYN-RECV',
-  4: 'FIN-WAIT-1',
-  5: 'FIN-WAIT-2',
-  6: 'TIME-WAIT',
-  7: 'CLOSE',
-  8: 'CLOSE-WAIT',
-  9: 'LAST-ACK',
-  10: 'LISTEN',
-  11: 'CLOSING',
-  12: 'NEW-SYN-RECV',
-};
 
 export interface TraceEvent {
   /** ms since the epoch, the sampler's clock. */
@@ -219,7 +205,7 @@ interface RawLine {
   over?: number;
 }
 
-const state = (n: number | undefined) => (n === undefined ? undefined : (TCP_STATE_NAMES[n] ?? String(n)));
+const state = (n: number | undefined) => (n === undefined ? undefined : (KERNEL_STATES[n] ?? String(n)));
 
 /** bpftrace's output as events: host names by index, times moved by offsetMs (epoch ms − monotonic ms). */
 export function parseTrace(
