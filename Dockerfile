@@ -43,7 +43,7 @@ CMD ["node", "dist/server/main.js"]
 
 FROM os AS loadgen
 RUN apt-get update \
- && apt-get install -y --no-install-recommends apache2-utils wrk hping3 nftables \
+ && apt-get install -y --no-install-recommends apache2-utils wrk hping3 nftables tcpdump \
  && rm -rf /var/lib/apt/lists/*
 # wrk2 is not in Debian: built from its upstream source when asked (needs internet at build
 # time). When it is off or fails the image still builds; the lab then says wrk2 is missing.

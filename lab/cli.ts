@@ -28,7 +28,7 @@ export type Invocation =
   | { cmd: 'help'; text: string }
   | { cmd: 'serve'; options: ServeOptions }
   | { cmd: 'up'; lab: LabFile; json: boolean; keep: boolean }
-  | { cmd: 'sweep'; file: string; runtime?: RuntimeName; output?: string }
+  | { cmd: 'sweep'; file: string; runtime?: RuntimeName; output?: string; trace?: boolean; capture?: boolean }
   | { cmd: 'resume'; dir: string }
   | { cmd: 'run'; lab: LabFile }
   | { cmd: 'report'; dir: string }
@@ -235,13 +235,24 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .option('--resume <dir>', 'run only the points of this sweep folder that are not on disk yet')
     .addOption(opt('--runtime <name>', `override the lab file's runtime: ${RUNTIMES.join(', ')}`).argParser(runtimeFlag))
     .addOption(opt('--output <dir>', "override the lab file's output: where run folders go").argParser(textFlag('--output', F.output)))
-    .action((file: string | undefined, o: { resume?: string; runtime?: RuntimeName; output?: string }) => {
+    .option('--trace', 'turn the kernel event tracer on for every point (trace: true)')
+    .option('--capture', 'turn the packet capture on for every point (capture: true)')
+    .action((file: string | undefined, o: { resume?: string; runtime?: RuntimeName; output?: string; trace?: boolean; capture?: boolean }) => {
       if (!file === !o.resume) throw new InputError('give a lab file, or --resume DIR (not both)');
       if (o.resume && o.runtime) throw new InputError('--runtime cannot change a sweep being resumed (its points must run alike)');
       if (o.resume && o.output) throw new InputError('--output cannot move a sweep being resumed (it goes on in its own folder)');
+      if (o.resume && (o.trace || o.capture))
+        throw new InputError('--trace and --capture cannot change a sweep being resumed (its points must run alike)');
       done(
         file
-          ? { cmd: 'sweep', file, ...(o.runtime ? { runtime: o.runtime } : {}), ...(o.output ? { output: o.output } : {}) }
+          ? {
+              cmd: 'sweep',
+              file,
+              ...(o.runtime ? { runtime: o.runtime } : {}),
+              ...(o.output ? { output: o.output } : {}),
+              ...(o.trace ? { trace: true } : {}),
+              ...(o.capture ? { capture: true } : {}),
+            }
           : { cmd: 'resume', dir: o.resume! },
       );
     });
@@ -509,7 +520,13 @@ export async function execute(inv: Invocation): Promise<number> {
             ? { file: null, lab: inv.lab }
             : {
                 file: inv.file,
-                lab: { ...loadLabFile(inv.file), ...(inv.runtime ? { runtime: inv.runtime } : {}), ...(inv.output ? { output: inv.output } : {}) },
+                lab: {
+                  ...loadLabFile(inv.file),
+                  ...(inv.runtime ? { runtime: inv.runtime } : {}),
+                  ...(inv.output ? { output: inv.output } : {}),
+                  ...(inv.trace ? { trace: true } : {}),
+                  ...(inv.capture ? { capture: true } : {}),
+                },
               };
       const r = await runSweep(source, cmd);
       say(`${r.dir}\n`);

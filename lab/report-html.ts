@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { describeSettings } from './labfile.js';
 import type { PointRecord } from './record.js';
 import { scenarioNamed } from './scenarios/index.js';
+import { lanesOf, MARK_KINDS, type Lanes } from './timelines.js';
 
 export interface Dataset {
   label: string;
@@ -22,11 +23,15 @@ export interface Dataset {
 export interface ChartSpec {
   id: string;
   title: string;
-  kind: 'bar' | 'time';
+  kind: 'bar' | 'time' | 'lanes';
   xTitle: string;
   /** x-axis labels: a zipped tuple is a list, drawn one value per line. */
   labels: Array<string | string[]>;
   datasets: Dataset[];
+  /** kind lanes: the swimlanes (y: a connection or an event kind), x in seconds on the series' axis. */
+  lanes?: Lanes;
+  /** The series chart's x range, so the swimlanes line up with it. */
+  xMax?: number;
 }
 
 const MAX_LINE_POINTS = 400;
@@ -79,7 +84,60 @@ export function buildCharts(points: PointRecord[]): ChartSpec[] {
     });
     charts.push({ id: 'series', title: s.label, kind: 'time', xTitle: 'seconds since the samplers started', labels: [], datasets });
   }
-  return charts;
+  return [...charts, ...laneCharts(points)];
+}
+
+/** One swimlane chart per point with a trace or a capture: time across (the series' axis), connections or event kinds down. */
+export function laneCharts(points: PointRecord[]): ChartSpec[] {
+  return points.flatMap((p, i) => {
+    const lanes = lanesOf(p);
+    if (!lanes || !lanes.marks.length) return [];
+    const samples = p.hosts['server']?.series.samples ?? [];
+    const xMax = samples.length > 1 ? Math.round(samples[samples.length - 1]!.t - samples[0]!.t) / 1000 : undefined;
+    const by = p.capture?.timelines?.length
+      ? "a connection a lane (capture), with the kernel's events on it"
+      : 'a host and event kind a lane (trace)';
+    const more = lanes.more ? `; ${lanes.more} more not drawn` : '';
+    return [
+      {
+        id: `lanes-${i}`,
+        title: `${p.id} ${describeSettings(p.settings)}: timeline, ${by}${more}`,
+        kind: 'lanes' as const,
+        xTitle: 'seconds since the samplers started',
+        labels: lanes.lanes,
+        datasets: MARK_KINDS.filter((k) => lanes.marks.some((m) => m.kind === k)).map((k) => ({ label: k, data: [] })),
+        lanes,
+        ...(xMax !== undefined ? { xMax } : {}),
+      },
+    ];
+  });
+}
+
+/** What a point's trace and capture say: the scenario's explanation, then the counts, a sentence each. */
+export function explanations(p: PointRecord): string[] {
+  const out: string[] = [];
+  if (p.trace?.unavailable) out.push(`Tracer: did not run: ${p.trace.unavailable}.`);
+  if (p.capture?.unavailable) out.push(`Capture: ${p.capture.unavailable}.`);
+  out.push(...(scenarioNamed(p.scenario.name)?.report.explain?.(p) ?? []));
+  const sum = p.trace?.summary;
+  if (sum) {
+    const hosts = Object.entries(sum.byHost).map(
+      ([h, k]) =>
+        `${h}: ${Object.entries(k)
+          .filter(([n]) => !n.startsWith('state '))
+          .map(([n, c]) => `${c} ${n}`)
+          .join(', ')}`,
+    );
+    out.push(
+      `Kernel events: ${sum.events} kept${sum.dropped ? `, ${sum.dropped} past the cap of ${sum.cap} or lost` : ''} (${hosts.join('; ')}); all in ${p.trace?.file}.`,
+    );
+  }
+  const c = p.capture?.summary;
+  if (c)
+    out.push(
+      `Capture on ${p.capture?.host}: ${c.packets} packets, ${c.connections} connections: ${c.handshakes} handshakes done by the client, ${c.served} served, ${c.synRetransmitted} with SYNs retransmitted, ${c.synAckRetransmitted} with SYN-ACKs retransmitted, ${c.resetByServer} reset by the server, ${c.resetByClient} by the client${c.droppedByKernel ? `; tcpdump lost ${c.droppedByKernel}` : ''}; pcap: ${p.capture?.file}.`,
+    );
+  return out;
 }
 
 /** "server.sysctls.net.ipv4.tcp_syncookies" → "tcp_syncookies", "scenario.options.closer" → "closer". */
@@ -120,6 +178,36 @@ let drawn = 0;
 for (const spec of SPECS) {
   const canvas = document.getElementById(spec.id);
   let colour = 0;
+  if (spec.kind === 'lanes') {
+    const L = spec.lanes;
+    const datasets = spec.datasets.map((d, i) => ({
+      label: d.label,
+      data: L.marks.filter((m) => m.kind === d.label).map((m) => ({ x: m.x, y: m.lane, text: m.text })),
+      backgroundColor: PALETTE[i % PALETTE.length],
+      borderColor: PALETTE[i % PALETTE.length],
+      pointRadius: 4,
+      pointStyle: d.label.endsWith('(kernel)') ? 'crossRot' : 'circle',
+    }));
+    new Chart(canvas, {
+      type: 'scatter',
+      data: { datasets },
+      options: {
+        animation: false,
+        responsive: false,
+        plugins: {
+          title: { display: true, text: spec.title },
+          legend: { position: 'bottom', labels: { boxWidth: 10, font: { size: 11 } } },
+          tooltip: { callbacks: { label: (c) => L.lanes[c.raw.y] + ' @ ' + c.raw.x.toFixed(3) + ' s: ' + c.raw.text } },
+        },
+        scales: {
+          x: { type: 'linear', min: Math.min(0, ...L.marks.map((m) => m.x)), ...(spec.xMax ? { max: Math.max(spec.xMax, ...L.marks.map((m) => m.x)) } : {}), title: { display: true, text: spec.xTitle } },
+          y: { reverse: true, min: -0.5, max: L.lanes.length - 0.5, afterBuildTicks: (a) => { a.ticks = L.lanes.map((_, v) => ({ value: v })); }, ticks: { autoSkip: false, font: { size: 10 }, callback: (v) => L.lanes[v] ?? '' } },
+        },
+      },
+    });
+    drawn++;
+    continue;
+  }
   const datasets = spec.datasets.map((d) => {
     const c = PALETTE[(d.predicted ? colour - 1 : colour++) % PALETTE.length];
     if (spec.kind === 'time') return { label: d.label, data: d.data.map(([x, y]) => ({ x, y })), borderColor: c, backgroundColor: c, pointRadius: 0, borderWidth: 1.5, stepped: true };
@@ -150,7 +238,7 @@ document.body.dataset.chartsDrawn = String(drawn);
 `;
 
 /** A canvas's width: the time series is wider. */
-export const chartWidth = (c: ChartSpec) => (c.kind === 'time' ? 760 : 520);
+export const chartWidth = (c: ChartSpec) => (c.kind === 'bar' ? 520 : 760);
 
 /**
  * Taller canvases for more legend entries, so the legend never crowds out or loses an entry:
@@ -158,6 +246,7 @@ export const chartWidth = (c: ChartSpec) => (c.kind === 'time' ? 760 : 520);
  * 11 px), with a row's height (24 px: 11 px type and 10 px padding) each.
  */
 export function chartHeight(c: ChartSpec): number {
+  if (c.kind === 'lanes') return 140 + 16 * (c.lanes?.lanes.length ?? 1) + 24 * Math.ceil(c.datasets.length / 5);
   const items = c.datasets.filter((d) => !d.predicted).map((d) => 12 + 10 + 10 + Math.ceil(d.label.length * 6.5));
   let rows = 0;
   let used = Infinity;
@@ -205,6 +294,13 @@ export function renderHtml(dir: string, points: PointRecord[], env: Record<strin
   const versions = (env['versions'] ?? {}) as Record<string, string>;
   const tools = toolsOnce(env);
   const headlines = points.map((p) => `<li><b>${esc(p.id)}</b> ${esc(describeSettings(p.settings))}: ${esc(headline(p))}</li>`).join('\n');
+  const explained = points
+    .map((p) => [p, explanations(p)] as const)
+    .filter(([, lines]) => lines.length)
+    .map(
+      ([p, lines]) => `<li><b>${esc(p.id)}</b> ${esc(describeSettings(p.settings))}<ul>${lines.map((l) => `<li>${esc(l)}</li>`).join('')}</ul></li>`,
+    )
+    .join('\n');
   const rows = (cells: unknown[]) => `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   const verdictRows = points
     .flatMap((p) =>
@@ -267,6 +363,7 @@ ${[...Object.entries(versions), ...tools].map(([k, v]) => rows([k, v])).join('\n
 <ol class="headlines">
 ${headlines}
 </ol>
+${explained ? `<h2>What the kernel's events say</h2>\n<ol class="explained">\n${explained}\n</ol>` : ''}
 <h2>Charts</h2>
 <div class="charts">
 ${charts.map((c) => `<figure><canvas id="${c.id}" width="${chartWidth(c)}" height="${chartHeight(c)}"></canvas></figure>`).join('\n')}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readJson, writeAtomic } from './files.js';
 import { describeSettings } from './labfile.js';
 import { loadPoint, type PointRecord } from './record.js';
-import { headline, renderHtml } from './report-html.js';
+import { explanations, headline, renderHtml } from './report-html.js';
 import { SweepError } from './sweep.js';
 
 export function loadPoints(dir: string): PointRecord[] {
@@ -37,6 +37,12 @@ export function renderMarkdown(dir: string, points: PointRecord[], env: Record<s
   out.push('## What happened, point by point', '');
   for (const p of points) out.push(`- **${p.id}** ${describeSettings(p.settings)}: ${headline(p)}`);
   out.push('');
+  const explained = points.map((p) => [p, explanations(p)] as const).filter(([, lines]) => lines.length);
+  if (explained.length) {
+    out.push("## What the kernel's events say", '');
+    for (const [p, lines] of explained) out.push(`- **${p.id}** ${describeSettings(p.settings)}`, ...lines.map((l) => `  - ${l}`));
+    out.push('');
+  }
   out.push('## Verdicts', '', '| point | settings | rule | predicted | observed | verdict | why |', '| --- | --- | --- | --- | --- | --- | --- |');
   for (const p of points) {
     for (const v of p.scenario.verdicts)

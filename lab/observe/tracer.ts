@@ -23,7 +23,6 @@ import { KERNEL_STATES } from './ss.js';
 export const TRACE_KINDS = ['state', 'synack-retransmit', 'retransmit', 'reset-sent', 'reset-received', 'drop'] as const;
 export type TraceKind = (typeof TRACE_KINDS)[number];
 
-
 export interface TraceEvent {
   /** ms since the epoch, the sampler's clock. */
   t: number;
@@ -50,6 +49,9 @@ export interface TraceSummary {
   /** Events past the cap, and events bpftrace reported lost: counted, not kept. */
   dropped: number;
   cap: number;
+  /** When the probes were attached and when the tracer stopped, ms since the epoch. */
+  startedAt: number;
+  stoppedAt: number;
   /** Per host, per kind (drops and resets also per reason: "drop TCP_LISTEN_OVERFLOW"). */
   byHost: Record<string, Record<string, number>>;
 }
@@ -314,6 +316,7 @@ export async function startTracer(hosts: Host[], file: string, cap = TRACE_CAP):
     await new Promise((r) => setTimeout(r, 50));
   }
   const names = hosts.map((h) => h.name);
+  const startedAt = Date.now();
   return {
     async stop() {
       proc.kill('SIGINT');
@@ -321,8 +324,9 @@ export async function startTracer(hosts: Host[], file: string, cap = TRACE_CAP):
       await exited;
       clearTimeout(t);
       const offset = monotonicOffsetMs();
+      const stoppedAt = Date.now();
       const { events, over, lost } = parseTrace(readFileSync(file, 'utf8') + '\n' + stderr, names, offset, reasons);
-      return { events, summary: { events: events.length, dropped: over + lost, cap, byHost: countEvents(events) } };
+      return { events, summary: { events: events.length, dropped: over + lost, cap, startedAt, stoppedAt, byHost: countEvents(events) } };
     },
   };
 }

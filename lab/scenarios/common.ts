@@ -78,6 +78,8 @@ export interface ReportSpec<Obs, Pred> {
   x?: string[];
   /** One line per point from its verdicts and numbers, so the report reads as a story before the tables. */
   headline?(p: ScenarioPoint<Obs, Pred>): string;
+  /** What the kernel's events and the packet timelines (trace, capture) say happened, a sentence each; [] without them. */
+  explain?(p: ScenarioPoint<Obs, Pred>): string[];
   /** One quantity over time, a line per point. */
   series?: { label: string; host(p: ScenarioPoint<Obs, Pred>): string; value(s: Sample, p: ScenarioPoint<Obs, Pred>): number | null };
 }

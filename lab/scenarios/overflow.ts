@@ -30,6 +30,8 @@ import {
   within,
 } from './common.js';
 import { acceptQueueLimit, heldClientReset, synackTimeline, synTimeline } from '../model/kernel.js';
+import { countOf, eventsOf, times } from '../timelines.js';
+import { heldStories, lateSynsSeen, LISTEN_OVERFLOW, overflowDrops } from './overflow-events.js';
 
 export interface Observed {
   /** Each late client's SYN retransmissions as ss's timer showed them (s after their SYN; index k: retransmission k + 1). */
@@ -116,7 +118,7 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
       await proc.stop();
     }
   },
-  judge(_ctx, { observed: o, predicted: p }, obs) {
+  judge(ctx, { observed: o, predicted: p }, obs) {
     const invalid =
       o.fill.connected !== p.fill
         ? `only ${o.fill.connected} of ${p.fill} fill connections completed: the queue was not full`
@@ -222,6 +224,51 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
           ),
         );
       }
+    }
+    if (obs.trace) {
+      // Sharper, from the kernel's own events: which packet was dropped, why, and what answered it.
+      const stories = heldStories(obs.trace.events, obs.capture?.timelines ?? [], p.held, ctx.port);
+      const dropped = stories.filter((h) => h.ackDroppedAt !== undefined).length;
+      if (p.acceptRate === 0)
+        v.push(
+          equal(
+            `(events) each held client's final ACK dropped with ${LISTEN_OVERFLOW}`,
+            p.held,
+            dropped,
+            'skb:kfree_skb on the server: the segment that would complete the handshake met the full accept queue',
+            invalid,
+          ),
+        );
+      if (p.abortOnOverflow === 1) {
+        const gaps = stories.flatMap((h) =>
+          h.ackDroppedAt !== undefined && h.resetSentAt !== undefined ? [Math.abs(h.resetSentAt - h.ackDroppedAt)] : [],
+        );
+        v.push(
+          equal(
+            '(events) the server sent each held client an RST',
+            p.held,
+            stories.filter((h) => h.resetSentAt !== undefined).length,
+            'tcp:tcp_send_reset answering the dropped ACK',
+            invalid,
+          ),
+          atMost(
+            '(events) the RST answers the dropped ACK itself (ms between them, slowest)',
+            5,
+            gaps.length === p.held ? Math.round(Math.max(...gaps) * 1000) / 1000 : null,
+            'the same segment is answered and freed: no timer',
+            invalid,
+          ),
+        );
+      } else if (p.acceptRate === 0)
+        v.push(
+          equal(
+            '(events) abort_on_overflow=0: no RST sent to a held client while watched',
+            0,
+            stories.filter((h) => h.resetSentAt !== undefined && h.resetSentAt < obs.trace!.summary.stoppedAt).length,
+            'the dropped ACK is not answered; the request waits in the SYN queue',
+            invalid || (o.held.reset > 0 ? "the watch reached the held requests' expiry" : undefined),
+          ),
+        );
     }
     if (p.late > 0) {
       const T = p.syn.timeoutAt;
@@ -357,5 +404,36 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
       return `abort_on_overflow=${q.abortOnOverflow}, accept rate ${q.acceptRate}/s: ${o.held.reset} of ${q.held} held clients reset, ${o.held.answered} served, ${o.held.waiting} waiting; ${o.lateBeforeRelease.pending} of ${q.late} late SYNs dropped`;
     },
     series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },
+    explain: (p) => {
+      if (!p.trace?.summary) return [];
+      const q = p.scenario.predicted;
+      const events = eventsOf(p);
+      const drops = overflowDrops(events);
+      const rsts = events.filter((e) => e.host === 'server' && e.kind === 'reset-sent');
+      const reasons = [...new Set(rsts.map((e) => e.reason))].join(', ');
+      const out = [
+        `${drops.length} segments that would complete a handshake (held clients' ACKs, and their retransmissions) dropped with reason ${LISTEN_OVERFLOW} at ${times(
+          p,
+          drops.map((e) => e.t),
+        )}; ${rsts.length} RSTs sent${reasons ? ` (reason ${reasons})` : ''}.`,
+      ];
+      for (const h of heldStories(events, p.capture?.timelines ?? [], q.held, p.server.port)) {
+        const parts = [`held client :${h.port}`];
+        if (h.synAcks.length) parts.push(`SYN-ACK at ${times(p, h.synAcks)}`);
+        parts.push(h.ackDroppedAt !== undefined ? `its ACK dropped (${h.dropReason}) at ${times(p, [h.ackDroppedAt])}` : 'no drop of its ACK seen');
+        if (h.resetSentAt !== undefined) parts.push(`reset (${h.resetReason}) at ${times(p, [h.resetSentAt])}`);
+        else if (h.servedAt !== undefined) parts.push(`served at ${times(p, [h.servedAt])}`);
+        else parts.push('neither reset nor served while watched');
+        out.push(parts.join('; ') + '.');
+      }
+      const overflows = p.hosts['server']?.counters.delta['TcpExtListenOverflows'] ?? 0;
+      const ackDrops = countOf(p, 'server', `drop ${LISTEN_OVERFLOW}`);
+      const lateSyns = lateSynsSeen(p.capture?.timelines, q.fill);
+      if (overflows > ackDrops)
+        out.push(
+          `ListenOverflows counted ${overflows}: ${ackDrops} of them the drops above, ${overflows - ackDrops} SYNs${lateSyns === null ? '' : ` (the capture saw the late clients send ${lateSyns})`}. A SYN that meets the full queue leaves no kfree_skb event on this kernel (it is freed as consumed), so only the counter shows it.`,
+        );
+      return out;
+    },
   },
 });

@@ -18,10 +18,12 @@ import type { Host, Proc } from '../runtime/runtime.js';
 import {
   asNumber,
   atLeast,
+  atMost,
   counter,
   counterOf,
   defineScenario,
   equal,
+  inconclusive,
   numSysctl,
   peakState,
   plannedLimit,
@@ -30,7 +32,8 @@ import {
   setting,
   tooManyClients,
 } from './common.js';
-import { acceptQueueLimit } from '../model/kernel.js';
+import { acceptQueueLimit, synackTimeline } from '../model/kernel.js';
+import { eventsOf, synAckDeviation, synAcksDropped, times } from '../timelines.js';
 
 export const FLOOD_PORTS = RESERVED_PORTS.synflood;
 
@@ -112,7 +115,7 @@ export function hpingSent(output: string): number {
   return Number(m[1]);
 }
 
-export const synflood = defineScenario<z.infer<typeof Options>, Observed, Prediction>({
+const counted = defineScenario<z.infer<typeof Options>, Observed, Prediction>({
   name: 'synflood',
   options: Options,
   reservedPorts: FLOOD_PORTS,
@@ -311,5 +314,56 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
       return `${cookies}, M=${q.maxSynBacklog}${q.acceptQueueFull ? ', accept queue full' : ''}: ${o.synRecvAfterFlood} of ${o.sent} SYNs kept (${cap}); the legit client was ${o.legit.connected ? 'served' : 'refused'}`;
     },
     series: { label: 'server SYN-RECV over time', host: () => 'server', value: (s) => (s.full ? (s.states['SYN-RECV'] ?? 0) : null) },
+  },
+});
+
+const retransmitsAt = (R: number) => synackTimeline(R).retransmitsAt;
+const rule = (at: number[]) => `at ${at.slice(0, 5).join(', ')}${at.length > 5 ? ' …' : ''} s after its SYN-ACK`;
+
+/** The counters' verdicts, and (trace: true) each request's SYN-ACK retransmissions from the kernel's events. */
+export const synflood = defineScenario<z.infer<typeof Options>, Observed, Prediction>({
+  ...counted,
+  judge(ctx, r, obs) {
+    const v = counted.judge(ctx, r, obs);
+    if (!obs.trace || r.predicted.acceptQueueFull) return v;
+    // Each request's SYN-ACKs as the loadgen's nft rule dropped them: the first, then the retransmissions.
+    const R = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_synack_retries');
+    const at = retransmitsAt(R);
+    const d = synAckDeviation(synAcksDropped(obs.trace.events, FLOOD_PORTS.first, FLOOD_PORTS.last), at);
+    v.push(
+      d.seen
+        ? atMost(
+            `(events) each request's SYN-ACK retransmissions ${rule(at)} (largest deviation, s; ${d.seen} seen)`,
+            0.3,
+            d.worst,
+            `tcp_synack_retries=${R}: the request's timer starts at 1 s and doubles`,
+          )
+        : inconclusive("(events) each request's SYN-ACK retransmissions", 'no retransmitted SYN-ACK reached the loadgen while it was traced'),
+    );
+    return v;
+  },
+  report: {
+    ...counted.report,
+    explain(p) {
+      if (!p.trace?.summary) return [];
+      const events = eventsOf(p);
+      const server = events.filter((e) => e.host === 'server' && e.kind === 'synack-retransmit');
+      const arrivals = synAcksDropped(events, FLOOD_PORTS.first, FLOOD_PORTS.last);
+      const R = Number(p.hosts['server']?.sysctls.readBack['net.ipv4.tcp_synack_retries']);
+      const out = [
+        `The server retransmitted ${p.trace.summary.byHost['server']?.['synack-retransmit'] ?? 0} SYN-ACKs (tcp:tcp_retransmit_synack) for ${new Set(server.map((e) => e.rport)).size} requests at ${times(p, [...new Set(server.map((e) => Math.round(e.t / 100) * 100))])}; the model: each request's ${rule(retransmitsAt(R))} (tcp_synack_retries=${R}).`,
+      ];
+      const shown = [...arrivals].filter(([, ts]) => ts.length > 1).slice(0, 5);
+      for (const [port, ts] of shown)
+        out.push(
+          `request from :${port}: SYN-ACKs at ${times(p, ts)}, retransmissions ${ts
+            .slice(1)
+            .map((t) => `+${((t - ts[0]!) / 1000).toFixed(3)}`)
+            .join(', ')} s after the first.`,
+        );
+      const more = [...arrivals].filter(([, ts]) => ts.length > 1).length - shown.length;
+      if (more > 0) out.push(`… and ${more} more requests with retransmitted SYN-ACKs (every one in ${p.trace.file}).`);
+      return out;
+    },
   },
 });

@@ -31,6 +31,7 @@ import {
   settingText,
   within,
 } from './common.js';
+import { countOf } from '../timelines.js';
 
 const Options = z
   .object({
@@ -419,6 +420,21 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       const q = p.scenario.predicted;
       const o = p.scenario.observed;
       return `the ${q.closer} closes first, ${q.ports} ports: ${o.ok} connections, ${o.eaddrnotavail} EADDRNOTAVAIL; TIME_WAIT on the client ${o.timeWait.client}, on the server ${o.timeWait.server}`;
+    },
+    explain(p) {
+      const sum = p.trace?.summary;
+      if (!sum) return [];
+      const secs = Math.max(0.001, (sum.stoppedAt - sum.startedAt) / 1000);
+      return Object.keys(sum.byHost).flatMap((h) => {
+        // A socket that becomes a TIME-WAIT socket leaves the tracepoint at FIN-WAIT-2 (or CLOSING) → CLOSE:
+        // the TIME-WAIT socket is a new, smaller object with no state change of its own.
+        const n = countOf(p, h, 'state FIN-WAIT-2>CLOSE') + countOf(p, h, 'state CLOSING>CLOSE');
+        if (!n) return [];
+        const tw = p.hosts[h]?.series.summary.peakStates['TIME-WAIT'] ?? 0;
+        return [
+          `${h}: ${n} sockets went from FIN-WAIT-2 or CLOSING to CLOSE, into TIME-WAIT (${(n / secs).toFixed(0)}/s over the ${secs.toFixed(1)} s traced); the sampler saw at most ${tw} in TIME-WAIT at once.`,
+        ];
+      });
     },
     series: {
       label: 'TIME_WAIT over time on the closer',

@@ -1,0 +1,154 @@
+// What a point's kernel events and packet timelines say, for the report and the scenarios'
+// explanations: times in seconds since the point's samplers started (the queue series' x-axis),
+// the swimlanes of the report's timeline chart, and lookups by connection.
+import type { ConnTimeline } from './observe/capture.js';
+import type { TraceEvent } from './observe/tracer.js';
+import type { PointRecord } from './record.js';
+
+/** The point's time origin: the server's first sample (the series charts start there), ms since the epoch. */
+export const origin = (p: PointRecord): number => p.hosts['server']?.series.samples[0]?.t ?? Date.parse(p.startedAt);
+
+/** ms since the epoch → seconds since the origin, 3 decimals. */
+export const rel = (p: PointRecord, t: number) => Math.round(t - origin(p)) / 1000;
+
+/** A list of times as "+1.234, +1.240 s" (at most `max`, then "…"). */
+export function times(p: PointRecord, ts: number[], max = 6): string {
+  const shown = ts.slice(0, max).map((t) => `${rel(p, t).toFixed(3)}`);
+  return `t = ${shown.join(', ')}${ts.length > max ? ', …' : ''} s`;
+}
+
+export const eventsOf = (p: PointRecord): TraceEvent[] => p.trace?.events ?? [];
+export const countOf = (p: PointRecord, host: string, key: string): number => p.trace?.summary?.byHost[host]?.[key] ?? 0;
+
+/** The events of the connection whose client side is port `clientPort` (either host's view of it). */
+export const eventsOfClient = (events: TraceEvent[], clientPort: number, serverPort: number) =>
+  events.filter((e) => (e.host === 'server' ? e.rport === clientPort && e.lport === serverPort : e.lport === clientPort && e.rport === serverPort));
+
+export interface Mark {
+  lane: number;
+  /** Seconds since the origin. */
+  x: number;
+  kind: string;
+  /** The tooltip: what happened, e.g. "ACK dropped: TCP_LISTEN_OVERFLOW". */
+  text: string;
+}
+
+export interface Lanes {
+  lanes: string[];
+  marks: Mark[];
+  /** Connections or event kinds not drawn (past the lane limit). */
+  more: number;
+}
+
+export const MAX_LANES = 40;
+
+/** The kinds of marks, in legend order. */
+export const MARK_KINDS = [
+  'SYN',
+  'SYN retransmitted',
+  'SYN-ACK',
+  'SYN-ACK retransmitted',
+  'ACK',
+  'data',
+  'response',
+  'FIN',
+  'RST',
+  'dropped (kernel)',
+  'RST sent (kernel)',
+  'retransmit (kernel)',
+  'state (kernel)',
+] as const;
+
+const port = (client: string) => Number(client.slice(client.lastIndexOf(':') + 1));
+
+function traceMark(e: TraceEvent): { kind: string; text: string } | null {
+  const at = `${e.host}`;
+  if (e.kind === 'drop') return { kind: 'dropped (kernel)', text: `${at}: ${e.flags ?? ''} dropped: ${e.reason}` };
+  if (e.kind === 'reset-sent') return { kind: 'RST sent (kernel)', text: `${at}: RST sent (${e.reason})` };
+  if (e.kind === 'retransmit' || e.kind === 'synack-retransmit')
+    return { kind: 'retransmit (kernel)', text: `${at}: ${e.kind} (${e.state ?? 'SYN-RECV'})` };
+  if (e.kind === 'state') return { kind: 'state (kernel)', text: `${at}: ${e.from} → ${e.to}` };
+  if (e.kind === 'reset-received') return { kind: 'RST', text: `${at}: RST received` };
+  return null;
+}
+
+/**
+ * The swimlanes of one point: a lane per connection of the capture (its packets, and the kernel's
+ * events on that connection), else a lane per host and event kind of the trace.
+ */
+export function lanesOf(p: PointRecord): Lanes | null {
+  const timelines: ConnTimeline[] = p.capture?.timelines ?? [];
+  const events = eventsOf(p);
+  const serverPort = p.server.port;
+  const marks: Mark[] = [];
+  const lanes: string[] = [];
+  if (timelines.length) {
+    const shown = timelines.slice(0, MAX_LANES);
+    shown.forEach((c, lane) => {
+      lanes.push(c.client);
+      const add = (t: number | undefined, kind: string, text: string) => t !== undefined && marks.push({ lane, x: rel(p, t), kind, text });
+      c.syn.forEach((t, i) => add(t, i ? 'SYN retransmitted' : 'SYN', i ? `SYN again (${i})` : 'SYN'));
+      c.synAck.forEach((t, i) => add(t, i ? 'SYN-ACK retransmitted' : 'SYN-ACK', i ? `SYN-ACK again (${i})` : 'SYN-ACK'));
+      add(c.ack, 'ACK', "client's ACK");
+      add(c.data, 'data', "client's first data");
+      add(c.response, 'response', "server's first data");
+      add(c.fin?.t, 'FIN', `FIN from the ${c.fin?.by}`);
+      add(c.rst?.t, 'RST', `RST from the ${c.rst?.by}`);
+      for (const e of eventsOfClient(events, port(c.client), serverPort)) {
+        const m = traceMark(e);
+        if (m && e.kind !== 'state' && e.kind !== 'reset-received') marks.push({ lane, x: rel(p, e.t), ...m });
+      }
+    });
+    return { lanes, marks, more: Math.max(0, timelines.length - shown.length) + (p.capture?.summary?.notInRecord ?? 0) };
+  }
+  if (!events.length) return null;
+  const laneOf = new Map<string, number>();
+  for (const e of events) {
+    const m = traceMark(e);
+    if (!m) continue;
+    const name = `${e.host} ${e.kind}${e.reason ? ` ${e.reason}` : ''}`;
+    let lane = laneOf.get(name);
+    if (lane === undefined) {
+      if (lanes.length >= MAX_LANES) continue;
+      laneOf.set(name, (lane = lanes.length));
+      lanes.push(name);
+    }
+    marks.push({ lane, x: rel(p, e.t), ...m, text: `${m.text}: ${e.local}:${e.lport} ↔ ${e.remote}:${e.rport}` });
+  }
+  return { lanes, marks, more: 0 };
+}
+
+/** Times (ms since the epoch) of the events matching f, grouped by the client's port. */
+export function byClientPort(events: TraceEvent[], f: (e: TraceEvent) => boolean): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const e of events.filter(f)) {
+    const client = e.host === 'server' ? e.rport : e.lport;
+    out.set(client, [...(out.get(client) ?? []), e.t]);
+  }
+  return out;
+}
+
+/**
+ * The SYN-ACKs each flood port got, as the loadgen's kernel dropped them (its nft rule: reason
+ * NETFILTER_DROP): the first, then the retransmissions; ms since the epoch, by local port.
+ */
+export function synAcksDropped(events: TraceEvent[], first: number, last: number): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const e of events)
+    if (e.host !== 'server' && e.kind === 'drop' && e.flags === 'SYN|ACK' && e.lport >= first && e.lport <= last)
+      out.set(e.lport, [...(out.get(e.lport) ?? []), e.t]);
+  return out;
+}
+
+/** How far each request's k-th SYN-ACK retransmission came from the model's time (s after its first SYN-ACK); the largest, and how many were seen. */
+export function synAckDeviation(arrivals: Map<number, number[]>, retransmitsAt: number[]): { seen: number; worst: number | null } {
+  let seen = 0;
+  let worst: number | null = null;
+  for (const ts of arrivals.values())
+    for (let k = 1; k < ts.length && k <= retransmitsAt.length; k++) {
+      const d = Math.abs((ts[k]! - ts[0]!) / 1000 - retransmitsAt[k - 1]!);
+      seen++;
+      worst = Math.max(worst ?? 0, Math.round(d * 1000) / 1000);
+    }
+  return { seen, worst };
+}
