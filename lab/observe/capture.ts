@@ -177,7 +177,9 @@ export async function startCapture(host: Host, port: number, logDir: string): Pr
     throw new Error(
       missing
         ? `tcpdump is missing in ${host.name} (apt-get install tcpdump)`
-        : `tcpdump in ${host.name}: ${log.trim().split('\n').pop() ?? (err as Error).message}`,
+        : /Couldn't change to/.test(log)
+          ? `tcpdump in ${host.name} cannot set its user and groups (a user namespace denies setgroups; the rootless runtime has no capture)`
+          : `tcpdump in ${host.name}: ${log.trim().split('\n').pop() ?? (err as Error).message}`,
     );
   }
   return {

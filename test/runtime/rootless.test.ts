@@ -174,6 +174,20 @@ describe(`rootless runtime (as ${USER})`, () => {
     expect(userProcs()).toEqual([]);
   }, 60_000);
 
+  it('--trace and --capture without root: one line each saying why not, the point runs', async () => {
+    const r = await lab(['up', '--duration', '1', '--trace', '--capture', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain('lab up: trace: the tracer needs root (bpftrace loads BPF programs): the point runs without it');
+    const rec = JSON.parse(r.stdout) as PointRecord;
+    expect(rec.trace).toEqual({ unavailable: 'the tracer needs root (bpftrace loads BPF programs): the point runs without it' });
+    const noCapture =
+      'tcpdump in loadgen-1 cannot set its user and groups (a user namespace denies setgroups; the rootless runtime has no capture): the point runs without the capture';
+    expect(r.stderr).toContain(`lab up: capture: ${noCapture}`);
+    expect(rec.capture).toEqual({ unavailable: noCapture });
+    expect(rec.scenario.load?.result.requests).toBeGreaterThan(0);
+    expect(userProcs()).toEqual([]);
+  }, 60_000);
+
   // Each example lab file meant for any runtime (runtime: auto), as the user runs it; none needs
   // the machine's privileges. Those made for one runtime (own-image: docker, throughput-swarm:
   // swarm) run there, in their runtime's suite.
