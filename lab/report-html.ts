@@ -32,6 +32,7 @@ export interface ChartSpec {
   lanes?: Lanes;
   /** The series chart's x range, so the swimlanes line up with it. */
   xMax?: number;
+  subtitle?: string;
 }
 
 const MAX_LINE_POINTS = 400;
@@ -101,7 +102,8 @@ export function laneCharts(points: PointRecord[]): ChartSpec[] {
     return [
       {
         id: `lanes-${i}`,
-        title: `${p.id} ${describeSettings(p.settings)}: timeline, ${by}${more}`,
+        title: `${p.id}: timeline, ${by}${more}`,
+        subtitle: describeSettings(p.settings),
         kind: 'lanes' as const,
         xTitle: 'seconds since the samplers started',
         labels: lanes.lanes,
@@ -180,9 +182,12 @@ for (const spec of SPECS) {
   let colour = 0;
   if (spec.kind === 'lanes') {
     const L = spec.lanes;
+    // Marks at the same moment (a SYN and its SYN-ACK, an ACK and its drop) would hide one another:
+    // each kind sits at its own height within the lane.
+    const n = spec.datasets.length;
     const datasets = spec.datasets.map((d, i) => ({
       label: d.label,
-      data: L.marks.filter((m) => m.kind === d.label).map((m) => ({ x: m.x, y: m.lane, text: m.text })),
+      data: L.marks.filter((m) => m.kind === d.label).map((m) => ({ x: m.x, y: m.lane + (n > 1 ? (i / (n - 1) - 0.5) * 0.6 : 0), lane: m.lane, text: m.text })),
       backgroundColor: PALETTE[i % PALETTE.length],
       borderColor: PALETTE[i % PALETTE.length],
       pointRadius: 4,
@@ -197,7 +202,8 @@ for (const spec of SPECS) {
         plugins: {
           title: { display: true, text: spec.title },
           legend: { position: 'bottom', labels: { boxWidth: 10, font: { size: 11 } } },
-          tooltip: { callbacks: { label: (c) => L.lanes[c.raw.y] + ' @ ' + c.raw.x.toFixed(3) + ' s: ' + c.raw.text } },
+          subtitle: { display: true, text: spec.subtitle },
+          tooltip: { callbacks: { label: (c) => L.lanes[c.raw.lane] + ' @ ' + c.raw.x.toFixed(3) + ' s: ' + c.raw.text } },
         },
         scales: {
           x: { type: 'linear', min: Math.min(0, ...L.marks.map((m) => m.x)), ...(spec.xMax ? { max: Math.max(spec.xMax, ...L.marks.map((m) => m.x)) } : {}), title: { display: true, text: spec.xTitle } },
@@ -246,7 +252,7 @@ export const chartWidth = (c: ChartSpec) => (c.kind === 'bar' ? 520 : 760);
  * 11 px), with a row's height (24 px: 11 px type and 10 px padding) each.
  */
 export function chartHeight(c: ChartSpec): number {
-  if (c.kind === 'lanes') return 140 + 16 * (c.lanes?.lanes.length ?? 1) + 24 * Math.ceil(c.datasets.length / 5);
+  if (c.kind === 'lanes') return 150 + 26 * (c.lanes?.lanes.length ?? 1) + 24 * Math.ceil(c.datasets.length / 5);
   const items = c.datasets.filter((d) => !d.predicted).map((d) => 12 + 10 + 10 + Math.ceil(d.label.length * 6.5));
   let rows = 0;
   let used = Infinity;

@@ -52,7 +52,9 @@ export interface TraceSummary {
   /** When the probes were attached and when the tracer stopped, ms since the epoch. */
   startedAt: number;
   stoppedAt: number;
-  /** Per host, per kind (drops and resets also per reason: "drop TCP_LISTEN_OVERFLOW"). */
+  /** Per host and kind, as the kernel counted them (every event, delivered or not). */
+  counted: Record<string, Record<string, number>>;
+  /** Per host, per kind, of the events kept (drops and resets also per reason: "drop TCP_LISTEN_OVERFLOW"). */
   byHost: Record<string, Record<string, number>>;
 }
 
@@ -133,8 +135,9 @@ const PACKET = `
  */
 export function bpftraceScript(inodes: number[], cap: number, queuePurge: number | undefined): string {
   for (const n of [...inodes, cap]) if (!Number.isSafeInteger(n) || n < 0) throw new Error(`bpftraceScript: not a count or inode: ${n}`);
-  const emit = (fmt: string, args: string) =>
-    `if (@n < ${cap}) { printf("{\\"t\\":%llu,\\"h\\":%d,${fmt}}\\n", nsecs, $h, ${args}); } else { @over++; } @n++;`;
+  // Counted in the kernel too (@k), so an event bpftrace failed to deliver shows as lost.
+  const emit = (kind: TraceKind, fmt: string, args: string) =>
+    `@k[$h, "${kind}"] = count(); if (@n < ${cap}) { printf("{\\"t\\":%llu,\\"h\\":%d,\\"k\\":\\"${kind}\\",${fmt}}\\n", nsecs, $h, ${args}); } else { @over++; } @n++;`;
   const conn = `\\"la\\":\\"%s\\",\\"lp\\":%u,\\"ra\\":\\"%s\\",\\"rp\\":%u`;
   const fromArgs = 'ntop(args->saddr), args->sport, ntop(args->daddr), args->dport';
   return `BEGIN {
@@ -143,19 +146,19 @@ ${inodes.map((ino, i) => `  @host[${ino}] = ${i + 1};`).join('\n')}
 }
 tracepoint:sock:inet_sock_set_state /args->protocol == 6 && args->family == 2/ {
   $h = @host[${sockNs('args->skaddr')}];
-  if ($h) { ${emit(`\\"k\\":\\"state\\",${conn},\\"o\\":%d,\\"n\\":%d`, `${fromArgs}, args->oldstate, args->newstate`)} }
+  if ($h) { ${emit('state', `${conn},\\"o\\":%d,\\"n\\":%d`, `${fromArgs}, args->oldstate, args->newstate`)} }
 }
 tracepoint:tcp:tcp_retransmit_synack /args->family == 2/ {
   $h = @host[${sockNs('args->skaddr')}];
-  if ($h) { ${emit(`\\"k\\":\\"synack-retransmit\\",${conn}`, fromArgs)} }
+  if ($h) { ${emit('synack-retransmit', `${conn}`, fromArgs)} }
 }
 tracepoint:tcp:tcp_retransmit_skb /args->family == 2/ {
   $h = @host[${sockNs('args->skaddr')}];
-  if ($h) { ${emit(`\\"k\\":\\"retransmit\\",${conn},\\"s\\":%d`, `${fromArgs}, args->state`)} }
+  if ($h) { ${emit('retransmit', `${conn},\\"s\\":%d`, `${fromArgs}, args->state`)} }
 }
 tracepoint:tcp:tcp_receive_reset /args->family == 2/ {
   $h = @host[${sockNs('args->skaddr')}];
-  if ($h) { ${emit(`\\"k\\":\\"reset-received\\",${conn}`, fromArgs)} }
+  if ($h) { ${emit('reset-received', `${conn}`, fromArgs)} }
 }
 tracepoint:tcp:tcp_send_reset {
   $skb = (struct sk_buff *)args->skbaddr;
@@ -164,13 +167,14 @@ tracepoint:tcp:tcp_send_reset {
     if (args->skbaddr != 0) {
       // An RST answering a packet: the connection is that packet's, seen from this host.
 ${PACKET}
-      if ($tcp) { ${emit(`\\"k\\":\\"reset-sent\\",${conn},\\"s\\":%d,\\"r\\":%u,\\"f\\":%u`, 'ntop($da), $dp, ntop($sa), $sp, args->state, args->reason, $fl')} }
+      if ($tcp) { ${emit('reset-sent', `${conn},\\"s\\":%d,\\"r\\":%u,\\"f\\":%u`, 'ntop($da), $dp, ntop($sa), $sp, args->state, args->reason, $fl')} }
     } else {
       // An active reset (a socket aborted): the socket's own addresses.
       $sk = (struct sock *)args->skaddr;
       $rport = $sk->__sk_common.skc_dport;
       ${emit(
-        `\\"k\\":\\"reset-sent\\",${conn},\\"s\\":%d,\\"r\\":%u`,
+        'reset-sent',
+        `${conn},\\"s\\":%d,\\"r\\":%u`,
         'ntop($sk->__sk_common.skc_rcv_saddr), $sk->__sk_common.skc_num, ntop($sk->__sk_common.skc_daddr), ($rport >> 8) | (($rport & 255) << 8), args->state, args->reason',
       )}
     }
@@ -181,12 +185,13 @@ tracepoint:skb:kfree_skb /args->protocol == 2048${queuePurge === undefined ? '' 
   $h = @host[args->rx_sk != 0 ? ${sockNs('args->rx_sk')} : ${devNs('$skb')}];
   if ($h) {
 ${PACKET}
-    if ($tcp) { ${emit(`\\"k\\":\\"drop\\",${conn},\\"r\\":%u,\\"f\\":%u`, 'ntop($da), $dp, ntop($sa), $sp, args->reason, $fl')} }
+    if ($tcp) { ${emit('drop', `${conn},\\"r\\":%u,\\"f\\":%u`, 'ntop($da), $dp, ntop($sa), $sp, args->reason, $fl')} }
   }
 }
 END {
   printf("{\\"k\\":\\"end\\",\\"n\\":%d,\\"over\\":%d}\\n", @n, @over);
-  clear(@host); clear(@n); clear(@over);
+  print(@k);
+  clear(@host); clear(@n); clear(@over); clear(@k);
 }
 `;
 }
@@ -215,9 +220,15 @@ export function parseTrace(
   hosts: string[],
   offsetMs: number,
   reasons = kernelReasons(),
-): { events: TraceEvent[]; over: number; lost: number } {
+): { events: TraceEvent[]; over: number; lost: number; counted: Record<string, Record<string, number>> } {
   const events: TraceEvent[] = [];
   let over = 0;
+  // The kernel's own counts (END's print(@k): "@k[2, drop]: 4"), per host and kind.
+  const counted: Record<string, Record<string, number>> = {};
+  for (const m of text.matchAll(/^@k\[(\d+), ([a-z-]+)\]: (\d+)$/gm)) {
+    const host = hosts[Number(m[1]) - 1] ?? `#${m[1]}`;
+    (counted[host] ??= {})[m[2]!] = Number(m[3]);
+  }
   for (const line of text.split('\n')) {
     if (!line.startsWith('{')) continue;
     let r: RawLine;
@@ -244,8 +255,11 @@ export function parseTrace(
     if (r.f !== undefined) e.flags = tcpFlags(r.f);
     events.push(e);
   }
-  const lost = [...text.matchAll(/Lost (\d+) events/g)].reduce((s, m) => s + Number(m[1]), 0);
-  return { events: events.sort((a, b) => a.t - b.t), over, lost };
+  // Lost: what bpftrace says it lost, or (when larger) what the kernel counted and never arrived.
+  const reported = [...text.matchAll(/Lost (\d+) events/g)].reduce((s, m) => s + Number(m[1]), 0);
+  const inKernel = Object.values(counted).reduce((s, k) => s + Object.values(k).reduce((a, b) => a + b, 0), 0);
+  const lost = Math.max(reported, inKernel - over - events.length);
+  return { events: events.sort((a, b) => a.t - b.t), over, lost, counted };
 }
 
 /** Counts per host and kind; drops and resets sent also per reason, "drop TCP_LISTEN_OVERFLOW". */
@@ -325,8 +339,8 @@ export async function startTracer(hosts: Host[], file: string, cap = TRACE_CAP):
       clearTimeout(t);
       const offset = monotonicOffsetMs();
       const stoppedAt = Date.now();
-      const { events, over, lost } = parseTrace(readFileSync(file, 'utf8') + '\n' + stderr, names, offset, reasons);
-      return { events, summary: { events: events.length, dropped: over + lost, cap, startedAt, stoppedAt, byHost: countEvents(events) } };
+      const { events, over, lost, counted } = parseTrace(readFileSync(file, 'utf8') + '\n' + stderr, names, offset, reasons);
+      return { events, summary: { events: events.length, dropped: over + lost, cap, startedAt, stoppedAt, counted, byHost: countEvents(events) } };
     },
   };
 }
