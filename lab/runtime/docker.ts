@@ -362,20 +362,27 @@ export class DockerRuntime implements Runtime {
           return { c, h, addr };
         }),
       );
-      for (const { c, h, addr } of containers) {
-        // The user's image logs to <host>-server.log from its first byte: attached before it starts.
-        const ownServer = h.image ? await attachOwnServer(c, resolvePath(logDir, `${h.name}-server.log`)) : undefined;
-        try {
-          await c.start();
-        } catch (err) {
-          // runc writes the sysctls when the container starts: a 400 there is a value it could not set.
-          if (engineStatus(err) === 400 && h.sysctls.length)
-            throw new SysctlError(`${h.name}: the Docker engine could not set the sysctls: ${engineMessage(err)}`, 'MISMATCH');
-          throw err;
-        }
-        const tools = h.image ? await this.toolsBeside(c, spec.runId, h, images.server, logDir) : c;
-        hosts.push(await hostIn(tools, h, addr, logDir, { ...(ownServer ? { ownServer } : {}) }));
-      }
+      // Every host starts at once (each start and its checks are a few engine round trips); all
+      // are settled before a failure is thrown, so the clean-up below finds every one made.
+      const started = await Promise.allSettled(
+        containers.map(async ({ c, h, addr }) => {
+          // The user's image logs to <host>-server.log from its first byte: attached before it starts.
+          const ownServer = h.image ? await attachOwnServer(c, resolvePath(logDir, `${h.name}-server.log`)) : undefined;
+          try {
+            await c.start();
+          } catch (err) {
+            // runc writes the sysctls when the container starts: a 400 there is a value it could not set.
+            if (engineStatus(err) === 400 && h.sysctls.length)
+              throw new SysctlError(`${h.name}: the Docker engine could not set the sysctls: ${engineMessage(err)}`, 'MISMATCH');
+            throw err;
+          }
+          const tools = h.image ? await this.toolsBeside(c, spec.runId, h, images.server, logDir) : c;
+          return hostIn(tools, h, addr, logDir, { ...(ownServer ? { ownServer } : {}) });
+        }),
+      );
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      for (const r of started) if (r.status === 'fulfilled') hosts.push(r.value);
     } catch (err) {
       await this.destroy(spec.runId);
       throw err;

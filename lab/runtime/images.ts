@@ -2,10 +2,9 @@
 // from a hash of everything in it, and build `server` and `loadgen` only when no image
 // has that tag. Progress lines go to the caller (stderr).
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type Docker from 'dockerode';
-import { execa } from 'execa';
 import { pack } from 'tar-stream';
 import { REPO_ROOT } from '../paths.js';
 import { EnvironmentError } from '../errors.js';
@@ -45,17 +44,23 @@ function walk(dir: string, into: string, out: Entry[], skip: (rel: string) => bo
   }
 }
 
-/** The production dependencies' top-level folders (nested node_modules come along inside them). */
-async function productionModules(): Promise<string[]> {
-  const r = await execa('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: REPO_ROOT, reject: false });
-  const root = join(REPO_ROOT, 'node_modules') + sep;
-  const dirs = String(r.stdout)
-    .split('\n')
-    .filter((p) => p.startsWith(root))
-    .map((p) => p.slice(root.length))
-    .filter((p) => !p.includes(`${sep}node_modules${sep}`))
-    .filter((p) => !p.startsWith('@') || p.split(sep).length === 2);
-  if (!dirs.includes('autocannon')) throw new Error('npm ls lists no production dependencies: run `npm install` first');
+/**
+ * The production dependencies' top-level folders (nested node_modules come along inside them):
+ * package-lock.json's packages that are not dev-only and are installed. The same list as
+ * `npm ls --omit=dev --all`, read in milliseconds instead of a second.
+ */
+function productionModules(): string[] {
+  let lock: { packages?: Record<string, { dev?: boolean }> };
+  try {
+    lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as typeof lock;
+  } catch (err) {
+    throw new Error(`package-lock.json: cannot read it (${(err as Error).message}): run \`npm install\` first`);
+  }
+  const dirs = Object.entries(lock.packages ?? {})
+    .filter(([k, v]) => k.startsWith('node_modules/') && !k.slice('node_modules/'.length).includes('/node_modules/') && !v.dev)
+    .map(([k]) => k.slice('node_modules/'.length))
+    .filter((m) => existsSync(join(REPO_ROOT, 'node_modules', m)));
+  if (!dirs.includes('autocannon')) throw new Error('the production dependencies are not installed: run `npm install` first');
   return [...new Set(dirs)].sort();
 }
 
@@ -68,7 +73,7 @@ export async function contextEntries(): Promise<Entry[]> {
   ];
   walk(join(REPO_ROOT, 'native', 'src'), 'addon/native/src', out);
   for (const m of ['node-addon-api', 'node-api-headers']) walk(join(REPO_ROOT, 'node_modules', m), `addon/node_modules/${m}`, out);
-  for (const m of await productionModules())
+  for (const m of productionModules())
     walk(join(REPO_ROOT, 'node_modules', m), `app/modules/${m}`, out, (f) => f.endsWith('.d.ts') || f.endsWith('.map'));
   out.push({ name: 'app/files/package.json', path: join(REPO_ROOT, 'package.json'), mode: 0o644 });
   out.push({ name: 'app/files/lab/in-host/pipeline.lua', path: join(REPO_ROOT, 'lab', 'in-host', 'pipeline.lua'), mode: 0o644 });
