@@ -12,7 +12,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import puppeteer from 'puppeteer-core';
 import { parseTshark, tsharkArgv } from '../../lab/observe/capture.js';
-import { bpftraceScript, countEvents, kernelReasons, parseTrace, symbolicNames, tcpFlags, type TraceEvent } from '../../lab/observe/tracer.js';
+import {
+  bpftraceScript,
+  countEvents,
+  kernelReasons,
+  parseTrace,
+  symbolicNames,
+  tcpFlags,
+  tracerUnavailable,
+  type TraceEvent,
+} from '../../lab/observe/tracer.js';
 import type { PointRecord } from '../../lab/record.js';
 import { RESERVED_PORTS } from '../../lab/fields.js';
 import { DockerRuntime } from '../../lab/runtime/docker.js';
@@ -35,6 +44,21 @@ describe('tracer: parsing and the script', () => {
         [7, 'C'],
       ]),
     );
+  });
+
+  it('says in one line why it cannot run: no root, or no bpftrace on the PATH', async () => {
+    const path = process.env['PATH'];
+    process.env['PATH'] = '/nonexistent';
+    try {
+      expect(await tracerUnavailable()).toBe(
+        process.getuid?.() === 0
+          ? 'bpftrace is missing (apt-get install bpftrace): the point runs without the tracer'
+          : 'the tracer needs root (bpftrace loads BPF programs): the point runs without it',
+      );
+    } finally {
+      process.env['PATH'] = path;
+    }
+    if (process.getuid?.() === 0) expect(await tracerUnavailable()).toBeNull();
   });
 
   it('generates its script from numbers only', () => {
