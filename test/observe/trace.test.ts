@@ -230,3 +230,55 @@ describe.each(runtimes)('trace and capture on $name', ({ name, check }) => {
     if (name === 'netns') await drawsTimelines(join(dir, 'report.html'), points.length);
   }, 240_000);
 });
+
+describe('trace on netns: timewait', () => {
+  it('each socket going into TIME-WAIT shows as FIN-WAIT-2 (or CLOSING) → CLOSE on the closer: as many as the sampler saw in TIME-WAIT', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'tcplab-trace-tw-'));
+    const res = await execa(process.execPath, [CLI, 'run', '--scenario', 'timewait', '--runtime', 'netns', '--trace', '--output', out], {
+      reject: false,
+      all: true,
+    });
+    expect(res.exitCode, res.all).toBe(0);
+    const dir = join(
+      out,
+      readdirSync(out).find((d) => /^\d{8}-/.test(d))!,
+    );
+    const p = JSON.parse(readFileSync(join(dir, 'points', 'p001-r1.json'), 'utf8')) as PointRecord;
+    const closer = (p.scenario.predicted as { closer: string }).closer === 'server' ? 'server' : 'loadgen-1';
+    const by = p.trace!.summary!.byHost[closer]!;
+    const intoTimeWait = (by['state FIN-WAIT-2>CLOSE'] ?? 0) + (by['state CLOSING>CLOSE'] ?? 0);
+    expect(p.trace!.summary!.dropped).toBe(0);
+    expect(intoTimeWait).toBeGreaterThan(1000);
+    expect(intoTimeWait, 'TIME-WAIT sockets at the peak (none expires within the 60 s)').toBe(
+      p.hosts[closer]!.series.summary.peakStates['TIME-WAIT'],
+    );
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain(
+      `${closer}: ${intoTimeWait} sockets went from FIN-WAIT-2 or CLOSING to CLOSE, into TIME-WAIT`,
+    );
+  }, 120_000);
+});
+
+describe('trace on netns: synflood', () => {
+  it("each request's SYN-ACK retransmissions, as the loadgen's nft rule dropped them, at the model's 1, 3 … s: an (events) verdict and the report's lines", async () => {
+    const out = mkdtempSync(join(tmpdir(), 'tcplab-trace-flood-'));
+    const res = await execa(
+      process.execPath,
+      [CLI, 'run', '--scenario', 'synflood', '--set', 'server.sysctls.net.ipv4.tcp_syncookies=0', '--runtime', 'netns', '--trace', '--output', out],
+      { reject: false, all: true },
+    );
+    expect(res.exitCode, res.all).toBe(0);
+    const dir = join(
+      out,
+      readdirSync(out).find((d) => /^\d{8}-/.test(d))!,
+    );
+    const p = JSON.parse(readFileSync(join(dir, 'points', 'p001-r1.json'), 'utf8')) as PointRecord;
+    const v = p.scenario.verdicts.find((x) => x.rule.startsWith("(events) each request's SYN-ACK retransmissions"));
+    expect(v?.verdict, JSON.stringify(v)).toBe('PASS');
+    const kept = (p.scenario.observed as { synRecvAfterFlood: number }).synRecvAfterFlood;
+    const srv = p.trace!.summary!.counted['server']!;
+    // Every kept request had its SYN-ACK sent again at 1 s (and at 3 s, the scenario lasting longer).
+    expect(srv['synack-retransmit']).toBeGreaterThanOrEqual(kept);
+    expect(srv['synack-retransmit']).toBe(p.hosts['server']!.counters.delta['TcpExtTCPSynRetrans']);
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/request from :20\d{3}: SYN-ACKs at t = .*, retransmissions \+1\.0\d\d/);
+  }, 120_000);
+});
