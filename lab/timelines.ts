@@ -118,16 +118,6 @@ export function lanesOf(p: PointRecord): Lanes | null {
   return { lanes, marks, more: 0 };
 }
 
-/** Times (ms since the epoch) of the events matching f, grouped by the client's port. */
-export function byClientPort(events: TraceEvent[], f: (e: TraceEvent) => boolean): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  for (const e of events.filter(f)) {
-    const client = e.host === 'server' ? e.rport : e.lport;
-    out.set(client, [...(out.get(client) ?? []), e.t]);
-  }
-  return out;
-}
-
 /**
  * The SYN-ACKs each flood port got, as the loadgen's kernel dropped them (its nft rule: reason
  * NETFILTER_DROP): the first, then the retransmissions; ms since the epoch, by local port.

@@ -4,6 +4,7 @@
 import { RESERVED_PORTS } from '../fields.js';
 import type { ConnTimeline } from '../observe/capture.js';
 import type { TraceEvent } from '../observe/tracer.js';
+import { eventsOfClient } from '../timelines.js';
 
 export const LISTEN_OVERFLOW = 'TCP_LISTEN_OVERFLOW';
 
@@ -26,9 +27,7 @@ export interface HeldStory {
 export function heldStories(events: TraceEvent[], timelines: ConnTimeline[], held: number, serverPort: number): HeldStory[] {
   return Array.from({ length: held }, (_, i) => {
     const port = RESERVED_PORTS.overflow.first + i;
-    const mine = events.filter((e) =>
-      e.host === 'server' ? e.rport === port && e.lport === serverPort : e.lport === port && e.rport === serverPort,
-    );
+    const mine = eventsOfClient(events, port, serverPort);
     const drop = mine.find((e) => e.host === 'server' && e.kind === 'drop' && e.reason === LISTEN_OVERFLOW);
     const rst = mine.find((e) => e.host === 'server' && e.kind === 'reset-sent');
     const got = mine.find((e) => e.host !== 'server' && e.kind === 'reset-received');
