@@ -104,6 +104,13 @@ export async function sweep(
   const images = expandSweep(lab).flatMap((p) => (p.config.server.kind === 'command' && p.config.server.image ? [p.config.server.image] : []));
   const noImage = await runtime.imagesMissing(images);
   if (noImage) throw new InputError(`server.image: ${noImage}`);
+  // The io_uring backend on netns and rootless is this machine's build of the addon.
+  if (runtime.name === 'netns' || runtime.name === 'rootless') {
+    const { ioBackends, NO_URING } = await import('../native/index.js');
+    const uring = expandSweep(lab).some((p) => p.config.server.kind === 'tcplab' && p.config.server.io === 'io_uring');
+    if (uring && !ioBackends.includes('io_uring'))
+      throw new InputError(`server.io must be "epoll" on ${runtime.name} with this build, got "io_uring": ${NO_URING}`);
+  }
   // The io_uring backend's seccomp profile on Docker: its base file is there and is a profile.
   for (const p of expandSweep(lab)) seccompFor(runtime.name, p.config);
   if (fresh && 'lab' in source) {

@@ -139,7 +139,7 @@ export interface SockDiag {
   listeners: Array<{ port: number; recvQ: number; sendQ: number }>;
 }
 
-const addon = require(findAddon()) as { Server: ServerConstructor; napiVersion: number; sockDiag(all: boolean): SockDiag };
+const addon = require(findAddon()) as { Server: ServerConstructor; napiVersion: number; ioBackends: Io[]; noUringReason: string; sockDiag(all: boolean): SockDiag };
 
 export const Server: ServerConstructor = addon.Server;
 /**
@@ -150,3 +150,10 @@ export const Server: ServerConstructor = addon.Server;
  */
 export const sockDiag: (all: boolean) => SockDiag = addon.sockDiag;
 export const napiVersion: number = addon.napiVersion;
+/**
+ * The I/O backends this build of the addon has: always "epoll"; "io_uring" where liburing-dev
+ * was there when it was built (CMakeLists.txt prints one line when it was not).
+ */
+export const ioBackends: readonly Io[] = addon.ioBackends;
+/** Why this build has no io_uring backend and how to add it (the addon's own words). */
+export const NO_URING: string = addon.noUringReason;

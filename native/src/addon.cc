@@ -18,8 +18,15 @@
 
 #include "server.h"
 #include "sockdiag.h"
+#include "uring.h"
 
 namespace tcplab {
+
+// Why a build has no io_uring backend, and the command that adds it (the same words as
+// CMakeLists.txt prints at build time; exported as noUringReason).
+constexpr const char* kNoUring =
+    "the addon was built without liburing-dev (add it: sudo apt-get install liburing-dev && npm run build:native)";
+
 namespace {
 
 Napi::Error invalid_arg(Napi::Env env, bool range, const std::string& msg) {
@@ -154,6 +161,9 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   }
   if (has("trigger")) cfg.edge = choice(env, o.Get("trigger"), "trigger", {"edge", "level"}) == "edge";
   if (has("io")) cfg.io_uring = choice(env, o.Get("io"), "io", {"epoll", "io_uring"}) == "io_uring";
+  if (cfg.io_uring && !uring_built()) {
+    throw invalid_arg(env, true, std::string("option `io` must be \"epoll\" in this build, got \"io_uring\": ") + kNoUring);
+  }
   if (cfg.io_uring && cfg.model != Model::kSingle && cfg.model != Model::kReusePort) {
     throw invalid_arg(env, true,
                       std::string("option `io` must be \"epoll\" for model \"") + model_name(cfg.model) +
@@ -468,6 +478,11 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using tcplab::ServerWrap;
   exports.Set("Server", ServerWrap::Define(env));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  Napi::Array backends = Napi::Array::New(env);
+  backends.Set(0u, "epoll");
+  if (tcplab::uring_built()) backends.Set(1u, "io_uring");
+  exports.Set("ioBackends", backends);
+  exports.Set("noUringReason", tcplab::kNoUring);
   exports.Set("sockDiag", Napi::Function::New(env, tcplab::SockDiagJs, "sockDiag"));
   return exports;
 }

@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "forked.h"
+#include "uring.h"
 
 namespace tcplab {
 
@@ -140,8 +141,7 @@ int Server::listen() {
     LoopOptions o = base;
     o.role = "loop";
     o.index = index;
-    urings_.push_back(std::make_unique<UringLoop>(o, limits_, *add_stats("loop" + std::to_string(index)), *accept_));
-    urings_.back()->set_listener(fd);
+    urings_.push_back(make_uring_loop(o, limits_, *add_stats("loop" + std::to_string(index)), *accept_, fd));
     accepting_.push_back(urings_.back().get());
   };
   if (cfg_.model == Model::kReactorProcs && !procs_map_) map_proc_stats(n);

@@ -1,6 +1,8 @@
 // UringLoop: see uring_loop.h.
 #include "uring_loop.h"
 
+#include "uring.h"
+
 #include <fcntl.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -31,6 +33,15 @@ constexpr int kBufGroup = 0;
 constexpr int64_t kAcceptBackoffMs = 100;
 
 }  // namespace
+
+bool uring_built() { return true; }
+
+std::unique_ptr<Reactor> make_uring_loop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats,
+                                         AcceptControl& accept, int listen_fd) {
+  auto loop = std::make_unique<UringLoop>(opts, limits, stats, accept);
+  loop->set_listener(listen_fd);
+  return loop;
+}
 
 int uring_setup_errno() {
   io_uring r;
