@@ -3,7 +3,7 @@
 // Every error a user can cause or meet is a LabError: one line on stderr, its exit code.
 import { Command, CommanderError, Option } from 'commander';
 import { addServeOptions, refuseRepeats, serveOptions, type ServeOptions } from '../server/options.js';
-import { InputError, isLabError } from './errors.js';
+import { CleanupError, InputError, isLabError } from './errors.js';
 import {
   badValue,
   DEFAULT_DURATION_SEC,
@@ -599,17 +599,28 @@ export async function execute(inv: Invocation): Promise<number> {
       return 0;
     }
     case 'down': {
+      // Every runtime is cleaned, whatever another one could not remove; each thing left is
+      // named on a line of its own, and then the exit code is 1.
       let total = 0;
+      const left: string[] = [];
       for (const rt of await runtimes()) {
-        const n = await rt.destroy(inv.runId);
+        let n: number;
+        try {
+          n = await rt.destroy(inv.runId);
+        } catch (err) {
+          if (!(err instanceof CleanupError)) throw err;
+          n = err.removed;
+          left.push(...err.left);
+        }
         total += n;
         if (n)
           process.stderr.write(
             `lab down: removed ${n} ${rt.name === 'docker' ? 'container(s) and network(s)' : rt.name === 'rootless' ? 'namespace(s) (rootless)' : 'namespace(s)'}${inv.runId ? ` of run ${inv.runId}` : ''}\n`,
           );
       }
-      if (!total) process.stderr.write('lab down: nothing to remove\n');
-      return 0;
+      for (const l of left) process.stderr.write(`lab down: could not remove ${l}\n`);
+      if (!total && !left.length) process.stderr.write('lab down: nothing to remove\n');
+      return left.length ? 1 : 0;
     }
     case 'status': {
       const labs = (await Promise.all((await runtimes()).map((rt) => rt.list()))).flat();

@@ -39,4 +39,17 @@ export class PointError extends LabError {
   }
 }
 
+/**
+ * A clean-up (`lab down`, a lab's destroy) removed what it could and not all of it: `removed`
+ * went, each line of `left` names one thing that did not and why. Exit 1.
+ */
+export class CleanupError extends LabError {
+  constructor(
+    readonly removed: number,
+    readonly left: string[],
+  ) {
+    super(`could not remove ${left.length} thing(s): ${left.join('; ')}`, 1);
+  }
+}
+
 export const isLabError = (err: unknown): err is LabError => err instanceof LabError;

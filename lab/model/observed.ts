@@ -9,21 +9,26 @@ export interface Observation<I, O> {
 }
 
 const BACKLOG_HOW =
-  'a server in a fresh namespace listens with the backlog and does not accept; `ss -ltn` Send-Q (test/native/queue.test.ts, the backlog scenario)';
+  'kernel 6.18.44, 2026-12-03: `sudo bash test/fixtures/kernel/measure-accept-queue.sh "BACKLOG SOMAXCONN" …` (a C program calls listen(BACKLOG) in a fresh namespace with that somaxconn; `ss -Hltn` Send-Q)';
 
-/** Accept queue limit (Send-Q) for listen(backlog) under somaxconn. */
+/** Accept queue limit (Send-Q) for listen(backlog) under somaxconn, each row measured. */
 export const ACCEPT_QUEUE: Array<Observation<{ backlog: number; somaxconn: number }, number>> = [
-  ...[0, 10, -100, 2 ** 31 - 1].flatMap((backlog) =>
-    [3, 50].map((somaxconn) => ({
-      input: { backlog, somaxconn },
-      observed: backlog === 0 ? 0 : backlog === 10 ? Math.min(10, somaxconn) : somaxconn,
-      how: BACKLOG_HOW,
-    })),
-  ),
+  { input: { backlog: 0, somaxconn: 3 }, observed: 0, how: BACKLOG_HOW },
+  { input: { backlog: 0, somaxconn: 50 }, observed: 0, how: BACKLOG_HOW },
+  { input: { backlog: 10, somaxconn: 3 }, observed: 3, how: BACKLOG_HOW },
+  { input: { backlog: 10, somaxconn: 50 }, observed: 10, how: BACKLOG_HOW },
+  { input: { backlog: -100, somaxconn: 3 }, observed: 3, how: BACKLOG_HOW },
+  { input: { backlog: -100, somaxconn: 50 }, observed: 50, how: BACKLOG_HOW },
+  { input: { backlog: 2147483647, somaxconn: 3 }, observed: 3, how: BACKLOG_HOW },
+  { input: { backlog: 2147483647, somaxconn: 50 }, observed: 50, how: BACKLOG_HOW },
   { input: { backlog: 16, somaxconn: 4096 }, observed: 16, how: BACKLOG_HOW },
   { input: { backlog: 200, somaxconn: 64 }, observed: 64, how: BACKLOG_HOW },
   { input: { backlog: -1, somaxconn: 128 }, observed: 128, how: BACKLOG_HOW },
   { input: { backlog: 100, somaxconn: 100 }, observed: 100, how: BACKLOG_HOW },
+  { input: { backlog: 5, somaxconn: 4096 }, observed: 5, how: BACKLOG_HOW },
+  { input: { backlog: 65535, somaxconn: 4096 }, observed: 4096, how: BACKLOG_HOW },
+  { input: { backlog: 65536, somaxconn: 100000 }, observed: 65536, how: BACKLOG_HOW },
+  { input: { backlog: 1, somaxconn: 1 }, observed: 1, how: BACKLOG_HOW },
 ];
 
 const FLOOD_HOW =

@@ -9,6 +9,7 @@ import { resolve as resolvePath } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { SysctlError } from '../../sysctl/registry.js';
+import { CleanupError } from '../errors.js';
 import { NAME_RE } from '../fields.js';
 import { assertKernelHas, verifySettings, type ExecOptions, type ExecResult } from '../../sysctl/apply.js';
 import { ensureImages, type Images } from './images.js';
@@ -465,12 +466,17 @@ export class DockerRuntime implements Runtime {
     const filter = labelFilter(runId);
     // A swarm lab's task containers and overlay network are the swarm runtime's to remove.
     const containers = (await this.docker.listContainers({ all: true, filters: filter })).filter((c) => !c.Labels[SWARM_TASK]);
+    const left: string[] = [];
+    // Gone already (404) is removed; anything else is named with the engine's reason.
+    const failed = (what: string) => (err: unknown) => {
+      if (engineStatus(err) !== 404) left.push(`${what} (${engineMessage(err)})`);
+    };
     await Promise.all(
       containers.map((c) =>
         this.docker
           .getContainer(c.Id)
           .remove({ force: true })
-          .catch(() => {}),
+          .catch(failed(`container ${c.Names[0]?.replace(/^\//, '') ?? c.Id}`)),
       ),
     );
     const networks = await this.docker.listNetworks({ filters: { ...filter, driver: ['bridge'] } });
@@ -478,7 +484,9 @@ export class DockerRuntime implements Runtime {
       await this.docker
         .getNetwork(n.Id)
         .remove()
-        .catch(() => {});
-    return containers.length + networks.length;
+        .catch(failed(`network ${n.Name}`));
+    const total = containers.length + networks.length;
+    if (left.length) throw new CleanupError(total - left.length, left);
+    return total;
   }
 }

@@ -19,6 +19,7 @@ import {
   type SysctlTarget,
 } from '../../sysctl/apply.js';
 import { REPO_ROOT } from '../paths.js';
+import { CleanupError } from '../errors.js';
 import { NAME_RE } from '../fields.js';
 import {
   hostAddress,
@@ -126,12 +127,17 @@ export class Namespaces {
     return [...labs.values()];
   }
 
-  /** Processes first, then hosts, the bridge namespace last; returns how many namespaces went. */
+  /**
+   * Processes first, then hosts, the bridge namespace last; returns how many namespaces went.
+   * Throws CleanupError naming each one that could not be removed (the others still go).
+   */
   async destroy(runId?: string): Promise<number> {
     const all = (await this.list()).filter((ns) => runId === undefined || ns.split('.')[1] === runId);
     await killAll((await Promise.all(all.map((ns) => this.pids(ns)))).flat());
     const ordered = [...all.filter((n) => !n.endsWith(`.${BRIDGE_NS}`)), ...all.filter((n) => n.endsWith(`.${BRIDGE_NS}`))];
-    for (const ns of ordered) await this.del(ns);
+    const left: string[] = [];
+    for (const ns of ordered) await this.del(ns).catch((err: Error) => left.push(`namespace ${ns} (${err.message})`));
+    if (left.length) throw new CleanupError(all.length - left.length, left);
     return all.length;
   }
 }

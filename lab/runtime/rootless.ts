@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { execa } from 'execa';
 import type { NsWrap } from '../../sysctl/apply.js';
+import { CleanupError } from '../errors.js';
 import { NAME_RE } from '../fields.js';
 import { Namespaces } from './netns.js';
 import { makeLab, runsNoImage, RuntimeUnavailable, type Lab, type LabSpec, type LabSummary, type Runtime } from './runtime.js';
@@ -266,6 +267,7 @@ export class RootlessRuntime implements Runtime {
   /** Kills the lab's processes, then its holder; the namespaces go with them. Returns how many namespaces went. */
   async destroy(runId?: string): Promise<number> {
     let removed = 0;
+    const left: string[] = [];
     for (const lab of findLabs(runId)) {
       let nsCount = 0;
       if (lab.holder) {
@@ -284,11 +286,15 @@ export class RootlessRuntime implements Runtime {
         (p): p is number => p !== undefined,
       );
       await signalAll(rest, 'SIGKILL');
-      if (!(await waitGone(rest, 3000))) throw new Error(`lab down: the rootless lab ${lab.runId}'s holder (pid ${rest.join(', ')}) did not exit`);
+      if (!(await waitGone(rest, 3000))) {
+        left.push(`rootless lab ${lab.runId} (its holder, pid ${rest.join(', ')}, did not exit)`);
+        continue;
+      }
       this.started.delete(lab.runId);
       if (!nsCount) nsCount = 1; // its user namespace, at least
       removed += nsCount;
     }
+    if (left.length) throw new CleanupError(removed, left);
     return removed;
   }
 }

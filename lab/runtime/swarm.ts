@@ -14,6 +14,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import Docker from 'dockerode';
+import { CleanupError } from '../errors.js';
 import { NAME_RE } from '../fields.js';
 import { assertKernelHas } from '../../sysctl/apply.js';
 import { addNetworkOnlyLabs, DockerRuntime, hostIn, engineMessage, engineStatus, LABEL, labelFilter, LOGS } from './docker.js';
@@ -254,12 +255,15 @@ export class SwarmRuntime implements Runtime {
   async destroy(runId?: string): Promise<number> {
     const filter = labelFilter(runId);
     const services = await this.docker.listServices({ filters: filter });
+    const left: string[] = [];
     await Promise.all(
       services.map((s) =>
         this.docker
           .getService(s.ID!)
           .remove()
-          .catch(() => {}),
+          .catch((err: unknown) => {
+            if (engineStatus(err) !== 404) left.push(`service ${s.Spec?.Name ?? s.ID} (${engineMessage(err)})`);
+          }),
       ),
     );
     const nodes = await this.nodes().catch(() => [] as SwarmNode[]);
@@ -276,13 +280,15 @@ export class SwarmRuntime implements Runtime {
           break;
         } catch (err) {
           if (engineStatus(err) === 404 || Date.now() > end) {
-            if (engineStatus(err) !== 404) throw new Error(`network ${n.Name}: ${engineMessage(err)}`);
+            if (engineStatus(err) !== 404) left.push(`network ${n.Name} (${engineMessage(err)})`);
             break;
           }
           await sleep(250);
         }
       }
     }
-    return services.length + networks.length;
+    const total = services.length + networks.length;
+    if (left.length) throw new CleanupError(total - left.length, left);
+    return total;
   }
 }

@@ -118,6 +118,37 @@ describe('netns runtime', () => {
     expect(lab.runId).toBe(id);
   });
 
+  it('`lab down` that cannot remove a namespace names it and exits 1; the rest still goes, and a second `lab down` finishes', async () => {
+    const id = runId('stuck');
+    await rt.create({ runId: id, subnet: '198.18.9.0/24', logDir: tmpdir(), hosts: [{ name: 'server', role: 'server', sysctls: [] }] });
+    const [stuck] = labNamespaces(id).filter((n) => n.endsWith('.server'));
+    // A second mount on the namespace's file: `ip netns del` detaches one, then unlink() meets
+    // the other (EBUSY), as with a namespace file some other tool bind-mounted.
+    const file = `/run/netns/${stuck}`;
+    execFileSync('mount', ['--bind', file, file]);
+    const LAB = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
+    const run = async () => {
+      const down = spawn(process.execPath, [LAB, 'down', id], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      down.stderr!.on('data', (b) => (err += b));
+      return { code: (await once(down, 'exit'))[0] as number, err };
+    };
+    try {
+      const first = await run();
+      expect(first.code).toBe(1);
+      expect(first.err.split('\n')).toEqual([
+        `lab down: removed 1 namespace(s) of run ${id}`,
+        expect.stringMatching(new RegExp(`^lab down: could not remove namespace ${stuck!.replace(/\./g, '\\.')} \\(ip netns del .*busy`, 'i')),
+        '',
+      ]);
+      expect(labNamespaces(id)).toEqual([stuck]);
+    } finally {
+      execFileSync('umount', ['-l', file]);
+    }
+    expect(await run()).toEqual({ code: 0, err: `lab down: removed 1 namespace(s) of run ${id}\n` });
+    expect(labNamespaces(id)).toEqual([]);
+  });
+
   it('destroy() finds a lab from its names after its creator was SIGKILLed', async () => {
     const id = runId('crash');
     const mod = fileURLToPath(new URL('../../dist/lab/runtime/netns.js', import.meta.url));

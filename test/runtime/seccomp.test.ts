@@ -4,6 +4,7 @@
 // against a profile like engines' from 25.0 (the default without io_uring): under that
 // profile alone the server refuses io_uring in one line; under the lab's it serves, and the
 // rest of the default filter still holds. Then lab sweep examples/io-backends.yaml as it ships.
+import { expectAllPass } from '../helpers/verdicts.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -187,7 +188,7 @@ describe('lab sweep with server.io io_uring on Docker', () => {
         io === 'io_uring' ? expect.stringMatching(/^Docker's default profile \(.+\)/) : null,
       ]),
     );
-    expect(recs.flatMap((p) => p.scenario.verdicts.map((v) => v.verdict))).not.toContain('FAIL');
+    expectAllPass(recs);
     expect(await labContainers()).toBe('');
   }, 300_000);
 
