@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark: tcplab's reactor next to nginx and the minimal C epoll loop of ../shared/bench
+// Benchmark: tcplab's reactor next to nginx and the minimal C epoll loop of bench/c-loop.c
 // (built from there into a temporary folder, never copied in), where a lab sweep cannot go:
 // CPU pinning and perf.
 // (Comparing server kinds at the same load, node:http included, is a sweep:
@@ -121,10 +121,8 @@ http {
 `,
 );
 
-// The hand-tuned reference loop, built from where it lives.
-const C_LOOP_SRC = join(ROOT, '..', 'shared', 'bench', 'epoll_hello.c');
-if (!existsSync(C_LOOP_SRC)) die(`the reference C loop is missing: ${C_LOOP_SRC} (it lives in ../shared/bench/)`);
-sh(['cc', '-O2', '-o', join(tmp, 'epoll_hello'), C_LOOP_SRC]);
+// The minimal C loop (bench/c-loop.c), built for this run.
+sh(['cc', '-O2', '-o', join(tmp, 'c-loop'), join(ROOT, 'bench', 'c-loop.c')]);
 
 const tcplab = (model, threads, io = 'epoll') => ({
   name: `${model === 'single' ? 'tcplab single' : `tcplab ${model}×${threads}`}${io === 'io_uring' ? ' io_uring' : ''}`,
@@ -149,7 +147,7 @@ const tcplab = (model, threads, io = 'epoll') => ({
 });
 let servers = [
   { name: 'nginx', argv: ['nginx', '-p', tmp, '-c', join(tmp, 'nginx.conf')] },
-  { name: 'C epoll loop', argv: [join(tmp, 'epoll_hello'), String(PORT)] },
+  { name: 'C epoll loop', argv: [join(tmp, 'c-loop'), String(PORT)] },
   tcplab('single', 1),
   tcplab('single', 1, 'io_uring'),
   tcplab('reuseport', 2),

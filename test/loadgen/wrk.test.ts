@@ -1,15 +1,12 @@
 // wrk / wrk2 output parsing, on output captured from the real tools: wrk here
-// (test/fixtures/wrk), wrk2 elsewhere (shared/fixtures/wrk2, it is not in Debian).
+// (test/fixtures/wrk), wrk2 as captured where it could be built (test/fixtures/wrk2: it is not in Debian).
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseWrk, parseWrkSize, parseWrkTime, wrkArgv } from '../../lab/loadgen/wrk.js';
 
-const WRK2 = fileURLToPath(new URL('../../../shared/fixtures/wrk2/', import.meta.url));
-const wrk2 = (f: string) => {
-  if (!existsSync(WRK2)) throw new Error(`the wrk2 fixtures are missing at ${WRK2} (shared/ beside the checkout)`);
-  return readFileSync(WRK2 + f, 'utf8');
-};
+const WRK2 = fileURLToPath(new URL('../fixtures/wrk2/', import.meta.url));
+const wrk2 = (f: string) => readFileSync(WRK2 + f, 'utf8');
 const wrk = (f: string) => readFileSync(fileURLToPath(new URL(`../fixtures/wrk/${f}`, import.meta.url)), 'utf8');
 
 describe('units', () => {
