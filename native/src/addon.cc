@@ -25,7 +25,7 @@ namespace tcplab {
 // Why a build has no io_uring backend, and the command that adds it (the same words as
 // CMakeLists.txt prints at build time; exported as noUringReason).
 constexpr const char* kNoUring =
-    "the addon was built without liburing-dev (add it: sudo apt-get install liburing-dev && npm run build:native)";
+    "the addon was built without liburing-dev (add it: sudo apt-get install liburing-dev && npm run rebuild:native)";
 
 namespace {
 
