@@ -14,8 +14,8 @@
 // `cap` events bpftrace prints no more and counts the rest, and a perf-buffer loss bpftrace
 // reports is counted too. The script is generated here from numbers only (inodes, reasons, the
 // cap); no user input goes into it.
-import { constants, closeSync, openSync, readFileSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { constants, closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
 import type { Host } from '../runtime/runtime.js';
 import { KERNEL_STATES } from './ss.js';
@@ -88,15 +88,34 @@ export function symbolicNames(format: string, field: string): Map<number, string
   return out;
 }
 
+/** Whether tracefs is mounted where bpftrace looks for tracepoints. */
+const tracefsMounted = () => existsSync('/sys/kernel/tracing/events');
+
+/**
+ * Where tracefs is not mounted (a fresh machine), a command runs in a mount namespace of its
+ * own with tracefs mounted there: the machine's mounts stay as they were. argv prefix.
+ */
+const WITH_TRACEFS = ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount -t tracefs tracefs /sys/kernel/tracing && exec "$@"', 'sh'];
+
+const formats = new Map<string, string>();
 function readFormat(event: string): string {
+  const known = formats.get(event);
+  if (known !== undefined) return known;
+  let text = '';
   for (const root of TRACEFS) {
     try {
-      return readFileSync(`${root}/events/${event}/format`, 'utf8');
+      text = readFileSync(`${root}/events/${event}/format`, 'utf8');
+      break;
     } catch {
       // The next mount point.
     }
   }
-  return '';
+  if (!text && process.getuid?.() === 0) {
+    const r = spawnSync(WITH_TRACEFS[0]!, [...WITH_TRACEFS.slice(1), 'cat', `/sys/kernel/tracing/events/${event}/format`], { encoding: 'utf8' });
+    if (r.status === 0) text = r.stdout;
+  }
+  formats.set(event, text);
+  return text;
 }
 
 /** The running kernel's drop reasons (skb:kfree_skb) and RST reasons (tcp:tcp_send_reset). */
@@ -289,7 +308,7 @@ export async function tracerUnavailable(): Promise<string | null> {
   const v = await execa('bpftrace', ['--version'], { reject: false });
   if (v.exitCode !== 0) return 'bpftrace is missing (apt-get install bpftrace): the point runs without the tracer';
   if (!readFormat('skb/kfree_skb'))
-    return 'the kernel tracepoints are not visible (no tracefs at /sys/kernel/tracing): the point runs without the tracer';
+    return 'the kernel tracepoints are not visible (tracefs cannot be mounted at /sys/kernel/tracing): the point runs without the tracer';
   return null;
 }
 
@@ -310,7 +329,11 @@ export async function startTracer(hosts: Host[], file: string, cap = TRACE_CAP):
   let proc: ChildProcess;
   try {
     // setpriv --pdeathsig: bpftrace dies with this process, however it ends (nothing left attached).
-    proc = spawn('setpriv', ['--pdeathsig', 'KILL', 'bpftrace', '-q', '-e', bpftraceScript(inodes, cap, purge)], { stdio: ['ignore', fd, 'pipe'] });
+    // Without tracefs mounted, in a mount namespace that mounts it (unshare and sh exec in
+    // place: bpftrace's parent is still this process).
+    const argv = ['setpriv', '--pdeathsig', 'KILL', 'bpftrace', '-q', '-e', bpftraceScript(inodes, cap, purge)];
+    const full = tracefsMounted() ? argv : [...WITH_TRACEFS, ...argv];
+    proc = spawn(full[0]!, full.slice(1), { stdio: ['ignore', fd, 'pipe'] });
   } finally {
     closeSync(fd);
   }

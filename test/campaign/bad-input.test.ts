@@ -7,7 +7,7 @@
 // test/server/main.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,13 +178,31 @@ function tree(dir: string): string[] {
     .sort();
 }
 const lines = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+const ROOT_NET = readlinkSync('/proc/1/ns/net');
+/** A process's network namespace; a process gone meanwhile counts as the machine's. */
+const netnsOf = (pid: string): string => {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return ROOT_NET;
+  }
+};
 /** What a lab leaves when it does not clean up: namespaces, labelled containers and networks, its processes. */
 function leftovers(): string[] {
   return [
-    ...lines('ip', ['netns', 'list']).filter((n) => n.startsWith('tcplab')),
+    ...lines('ip', ['netns', 'list']).filter((n) => n.startsWith('tcplab-lab.')),
     ...lines('docker', ['ps', '-aq', '--filter', 'label=tcplab.run']),
     ...lines('docker', ['network', 'ls', '-q', '--filter', 'label=tcplab.run']),
-    ...lines('ps', ['-e', '-o', 'args=']).filter((a) => /dist\/(server\/main|lab\/bin|lab\/in-host)|hping3|autocannon/.test(a)),
+    // The lab's processes; a server process counts only outside the machine's own network
+    // namespace (the suites that run servers on loopback may run meanwhile).
+    ...lines('ps', ['-e', '-o', 'pid=,args='])
+      .filter((l) => {
+        const [pid, ...args] = l.trim().split(/\s+/);
+        const a = args.join(' ');
+        if (/dist\/(lab\/bin|lab\/in-host)|hping3|autocannon/.test(a)) return true;
+        return /dist\/server\/main/.test(a) && netnsOf(pid!) !== ROOT_NET;
+      })
+      .map((l) => l.trim().split(/\s+/).slice(1).join(' ')),
   ];
 }
 

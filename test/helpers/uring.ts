@@ -1,6 +1,7 @@
 // Whether this kernel and process may run the io_uring backend. Where they may not (no
 // io_uring in the kernel, kernel.io_uring_disabled, a seccomp filter), the suites leave the
 // io_uring cases out and print one line with the cause; never silently.
+import { describe, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -17,5 +18,13 @@ function probe(): string | null {
 export const URING_REFUSED = probe();
 if (URING_REFUSED) process.stderr.write(`io_uring cases skipped here: ${URING_REFUSED}\n`);
 
-/** The items, without the io_uring ones where io_uring is refused. */
+/**
+ * `it`, or `it.skip` for an io_uring case where io_uring is refused: such a case is counted as
+ * skipped in the closing line, and the reason is the line above.
+ */
+export const itUring = (isUring: boolean): typeof it => (isUring && URING_REFUSED ? it.skip : it);
+/** `describe`, or `describe.skip` likewise. */
+export const describeUring = (isUring: boolean): typeof describe => (isUring && URING_REFUSED ? describe.skip : describe);
+
+/** The items, without the io_uring ones where io_uring is refused (inside one test's loop). */
 export const whereUring = <T>(items: T[], isUring: (t: T) => boolean): T[] => (URING_REFUSED ? items.filter((t) => !isUring(t)) : items);

@@ -24,7 +24,7 @@ const records = (dir: string) =>
     .sort()
     .map((f) => JSON.parse(readFileSync(join(dir, 'points', f), 'utf8')) as PointRecord);
 
-describe.each(['netns', 'docker'] as const)('lab sweep, backlog scenario (%s)', (rt) => {
+describe.each(['netns'] as const)('lab sweep, backlog scenario (%s)', (rt) => {
   it('limit = min(backlog, somaxconn), peak = limit + 1, limit + 1 handshakes: PASS on every point; the report says the same', async () => {
     const f = labFile(
       `backlog-${rt}.yaml`,

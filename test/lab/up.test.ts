@@ -15,6 +15,7 @@ import { parseNstat } from '../../lab/observe/nstat.js';
 import { alive, PREFIX } from '../../lab/runtime/netns.js';
 import { TUNABLES } from '../../sysctl/registry.js';
 import type { PointRecord } from '../../lab/record.js';
+import { itUring } from '../helpers/uring.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const RESULTS = mkdtempSync(join(tmpdir(), 'tcplab-up-'));
@@ -175,135 +176,141 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
     expect(leftovers(rt, id)).toEqual([]);
   }, 120_000);
 
-  it.each([
-    [64, 4096, 64],
-    [1024, 200, 200],
-  ])('backlog %i, somaxconn %i: the listener Send-Q is %i', async (backlog, somaxconn, limit) => {
-    const r = await lab([
-      'up',
-      '--runtime',
-      rt,
-      '--json',
-      '--duration',
-      '1',
-      '--backlog',
-      String(backlog),
-      '--server-sysctl',
-      `net.core.somaxconn=${somaxconn}`,
-    ]);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const rec = JSON.parse(r.stdout) as PointRecord;
-    expect(rec.server.listener?.sendQ).toBe(limit);
-    expect(readFileSync(join(folderOf(rec), 'raw', 'p001-r1', 'server-after-ss-ltn.txt'), 'utf8')).toMatch(new RegExp(`LISTEN\\s+0\\s+${limit}\\s`));
-  });
+  // The rest of lab up is the same code on every runtime: proven once, on netns; Docker above
+  // proves its wiring (hosts, the JSON against ss and nstat inside them) and below its clean-up.
+  if (rt === 'netns') {
+    it.each([
+      [64, 4096, 64],
+      [1024, 200, 200],
+    ])('backlog %i, somaxconn %i: the listener Send-Q is %i', async (backlog, somaxconn, limit) => {
+      const r = await lab([
+        'up',
+        '--runtime',
+        rt,
+        '--json',
+        '--duration',
+        '1',
+        '--backlog',
+        String(backlog),
+        '--server-sysctl',
+        `net.core.somaxconn=${somaxconn}`,
+      ]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const rec = JSON.parse(r.stdout) as PointRecord;
+      expect(rec.server.listener?.sendQ).toBe(limit);
+      expect(readFileSync(join(folderOf(rec), 'raw', 'p001-r1', 'server-after-ss-ltn.txt'), 'utf8')).toMatch(
+        new RegExp(`LISTEN\\s+0\\s+${limit}\\s`),
+      );
+    });
 
-  it.each([
-    ['ab', ['--no-keep-alive'], 'new connection per request'],
-    ['wrk', ['--loadgen-threads', '1', '--connections', '16'], 'keep-alive'],
-  ])('%s into the same result shape, counted like the server counted', async (tool, extra, mode) => {
-    const r = await lab(['up', '--runtime', rt, '--loadgen', tool, '--duration', '2', ...extra]);
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`load      ${tool} from loadgen-1:`);
-    expect(r.stdout).toContain(mode);
-    const folder = r.stdout.split('\n')[0]!.split(' → ')[1]!.replace(/\/$/, '');
-    const rec = JSON.parse(readFileSync(join(RESULTS, folder, 'points', 'p001-r1.json'), 'utf8')) as PointRecord;
-    expect(Object.keys(rec.scenario.load!.result).sort()).toEqual([
-      'bytes',
-      'durationSec',
-      'errors',
-      'latencyCorrected',
-      'latencyMs',
-      'latencyResolutionUs',
-      'requests',
-      'rps',
-      'tool',
-    ]);
-    // wrk measures in µs, ab in whole milliseconds; the summary says which.
-    expect(rec.scenario.load!.result.latencyResolutionUs).toBe(tool === 'ab' ? 1000 : 1);
-    expect(r.stdout).toMatch(new RegExp(`latency   p50 .* \\(${tool}, ${tool === 'ab' ? 'whole milliseconds' : 'µs resolution'}, `));
-    expect(rec.scenario.load!.result.requests).toBeGreaterThan(500);
-    expect(rec.server.requests).toBeGreaterThanOrEqual(rec.scenario.load!.result.requests);
-    expect(rec.server.requests - rec.scenario.load!.result.requests).toBeLessThanOrEqual(16);
-    if (tool === 'ab') {
-      // HTTP/1.0 without keep-alive: the server closes first, so TIME_WAIT is on the server.
-      expect(rec.hosts['server']!.series.summary.peakStates['TIME-WAIT']).toBeGreaterThan(100);
-      expect(rec.hosts['loadgen-1']!.states.after['TIME-WAIT'] ?? 0).toBeLessThan(20);
-    }
-  });
+    it.each([
+      ['ab', ['--no-keep-alive'], 'new connection per request'],
+      ['wrk', ['--loadgen-threads', '1', '--connections', '16'], 'keep-alive'],
+    ])('%s into the same result shape, counted like the server counted', async (tool, extra, mode) => {
+      const r = await lab(['up', '--runtime', rt, '--loadgen', tool, '--duration', '2', ...extra]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`load      ${tool} from loadgen-1:`);
+      expect(r.stdout).toContain(mode);
+      const folder = r.stdout.split('\n')[0]!.split(' → ')[1]!.replace(/\/$/, '');
+      const rec = JSON.parse(readFileSync(join(RESULTS, folder, 'points', 'p001-r1.json'), 'utf8')) as PointRecord;
+      expect(Object.keys(rec.scenario.load!.result).sort()).toEqual([
+        'bytes',
+        'durationSec',
+        'errors',
+        'latencyCorrected',
+        'latencyMs',
+        'latencyResolutionUs',
+        'requests',
+        'rps',
+        'tool',
+      ]);
+      // wrk measures in µs, ab in whole milliseconds; the summary says which.
+      expect(rec.scenario.load!.result.latencyResolutionUs).toBe(tool === 'ab' ? 1000 : 1);
+      expect(r.stdout).toMatch(new RegExp(`latency   p50 .* \\(${tool}, ${tool === 'ab' ? 'whole milliseconds' : 'µs resolution'}, `));
+      expect(rec.scenario.load!.result.requests).toBeGreaterThan(500);
+      expect(rec.server.requests).toBeGreaterThanOrEqual(rec.scenario.load!.result.requests);
+      expect(rec.server.requests - rec.scenario.load!.result.requests).toBeLessThanOrEqual(16);
+      if (tool === 'ab') {
+        // HTTP/1.0 without keep-alive: the server closes first, so TIME_WAIT is on the server.
+        expect(rec.hosts['server']!.series.summary.peakStates['TIME-WAIT']).toBeGreaterThan(100);
+        expect(rec.hosts['loadgen-1']!.states.after['TIME-WAIT'] ?? 0).toBeLessThan(20);
+      }
+    });
 
-  it('lab up and a one-point lab sweep of the same settings: the same record, field for field, and the same derived numbers', async () => {
-    const up = await lab([
-      'up',
-      '--runtime',
-      rt,
-      '--json',
-      '--loadgen',
-      'ab',
-      '--no-keep-alive',
-      '--requests',
-      '2000',
-      '--backlog',
-      '100',
-      '--server-sysctl',
-      'net.core.somaxconn=256',
-      '--client-sysctl',
-      'net.ipv4.tcp_tw_reuse=0',
-    ]);
-    expect(up.exitCode, up.stderr).toBe(0);
-    const a = JSON.parse(up.stdout) as PointRecord;
-    const f = join(RESULTS, `same-${rt}.yaml`);
-    const yaml = [
-      `runtime: ${rt}`,
-      'scenario: {name: throughput}',
-      'server: {backlog: 100, sysctls: {net.core.somaxconn: 256}}',
-      'loadgens: [{tool: ab, options: {requests: 2000, keepAlive: false}, sysctls: {net.ipv4.tcp_tw_reuse: 0}}]',
-    ];
-    writeFileSync(f, yaml.join('\n') + '\n');
-    const sw = await lab(['sweep', f]);
-    expect(sw.exitCode, sw.stderr).toBe(0);
-    const b = JSON.parse(readFileSync(join(RESULTS, sw.stdout.trim(), 'points', 'p001-r1.json'), 'utf8')) as PointRecord;
-    // The same fields, at every level that does not depend on what the kernel happened to count.
-    const keys = (o: object) => Object.keys(o).sort();
-    expect(keys(a)).toEqual(keys(b));
-    for (const k of ['server', 'scenario', 'environment'] as const) expect([k, keys(a[k])]).toEqual([k, keys(b[k])]);
-    expect(keys(a.scenario.observed as object)).toEqual(keys(b.scenario.observed as object));
-    expect(keys(a.scenario.load!)).toEqual(keys(b.scenario.load!));
-    expect(keys(a.hosts)).toEqual(['loadgen-1', 'server']);
-    for (const h of ['server', 'loadgen-1']) {
-      const [ha, hb] = [a.hosts[h]!, b.hosts[h]!];
-      expect(keys(ha)).toEqual(keys(hb));
-      expect(keys(ha.sysctls)).toEqual(keys(hb.sysctls));
-      expect(keys(ha.series.summary)).toEqual(keys(hb.series.summary));
-      // Same settings, read back alike.
-      for (const k of ['name', 'role', 'address', 'capabilities'] as const) expect([h, k, ha[k]]).toEqual([h, k, hb[k]]);
-      expect(ha.sysctls.requested).toEqual(hb.sysctls.requested);
-      expect(ha.sysctls.readBack).toEqual(hb.sysctls.readBack);
-      expect(ha.sysctls.differsFromKernelDefault).toEqual(hb.sysctls.differsFromKernelDefault);
-    }
-    expect(a.config).toEqual(b.config);
-    for (const k of ['schema', 'id', 'point', 'repetition', 'settings', 'runtime', 'kept'] as const) expect([k, a[k]]).toEqual([k, b[k]]);
-    expect(a.server.options).toEqual(b.server.options);
-    expect([a.server.port, a.server.address]).toEqual([b.server.port, b.server.address]);
-    const la = a.scenario.load!;
-    const lb = b.scenario.load!;
-    expect([la.tool, la.options, la.argv]).toEqual([lb.tool, lb.options, lb.argv]);
-    // The same rules (whether the load generator was CPU-bound is a matter of timing).
-    expect(a.scenario.verdicts.map((v) => [v.rule, v.predicted])).toEqual(b.scenario.verdicts.map((v) => [v.rule, v.predicted]));
-    // The derived numbers that do not depend on timing: ab made exactly 2,000 requests, each on
-    // its own connection; the server answered each; the accept queue's limit is min(100, 256).
-    for (const r of [a, b]) {
-      expect(r.scenario.load!.result.requests).toBe(2000);
-      expect(r.server.requests).toBe(2000);
-      expect(r.server.listener?.sendQ).toBe(100);
-      expect(r.hosts['server']!.series.summary.listener?.sendQ).toBe(100);
-      // Every connection the loadgen opened in the counted window, the server accepted; no
-      // control-API connection is in that window.
-      const opens = r.hosts['loadgen-1']!.counters.delta['TcpActiveOpens']!;
-      expect(opens).toBeGreaterThanOrEqual(2000);
-      expect(r.hosts['server']!.counters.delta['TcpPassiveOpens']).toBe(opens);
-      expect(r.hosts['server']!.counters.delta['TcpActiveOpens'] ?? 0).toBe(0);
-    }
-  }, 120_000);
+    it('lab up and a one-point lab sweep of the same settings: the same record, field for field, and the same derived numbers', async () => {
+      const up = await lab([
+        'up',
+        '--runtime',
+        rt,
+        '--json',
+        '--loadgen',
+        'ab',
+        '--no-keep-alive',
+        '--requests',
+        '2000',
+        '--backlog',
+        '100',
+        '--server-sysctl',
+        'net.core.somaxconn=256',
+        '--client-sysctl',
+        'net.ipv4.tcp_tw_reuse=0',
+      ]);
+      expect(up.exitCode, up.stderr).toBe(0);
+      const a = JSON.parse(up.stdout) as PointRecord;
+      const f = join(RESULTS, `same-${rt}.yaml`);
+      const yaml = [
+        `runtime: ${rt}`,
+        'scenario: {name: throughput}',
+        'server: {backlog: 100, sysctls: {net.core.somaxconn: 256}}',
+        'loadgens: [{tool: ab, options: {requests: 2000, keepAlive: false}, sysctls: {net.ipv4.tcp_tw_reuse: 0}}]',
+      ];
+      writeFileSync(f, yaml.join('\n') + '\n');
+      const sw = await lab(['sweep', f]);
+      expect(sw.exitCode, sw.stderr).toBe(0);
+      const b = JSON.parse(readFileSync(join(RESULTS, sw.stdout.trim(), 'points', 'p001-r1.json'), 'utf8')) as PointRecord;
+      // The same fields, at every level that does not depend on what the kernel happened to count.
+      const keys = (o: object) => Object.keys(o).sort();
+      expect(keys(a)).toEqual(keys(b));
+      for (const k of ['server', 'scenario', 'environment'] as const) expect([k, keys(a[k])]).toEqual([k, keys(b[k])]);
+      expect(keys(a.scenario.observed as object)).toEqual(keys(b.scenario.observed as object));
+      expect(keys(a.scenario.load!)).toEqual(keys(b.scenario.load!));
+      expect(keys(a.hosts)).toEqual(['loadgen-1', 'server']);
+      for (const h of ['server', 'loadgen-1']) {
+        const [ha, hb] = [a.hosts[h]!, b.hosts[h]!];
+        expect(keys(ha)).toEqual(keys(hb));
+        expect(keys(ha.sysctls)).toEqual(keys(hb.sysctls));
+        expect(keys(ha.series.summary)).toEqual(keys(hb.series.summary));
+        // Same settings, read back alike.
+        for (const k of ['name', 'role', 'address', 'capabilities'] as const) expect([h, k, ha[k]]).toEqual([h, k, hb[k]]);
+        expect(ha.sysctls.requested).toEqual(hb.sysctls.requested);
+        expect(ha.sysctls.readBack).toEqual(hb.sysctls.readBack);
+        expect(ha.sysctls.differsFromKernelDefault).toEqual(hb.sysctls.differsFromKernelDefault);
+      }
+      expect(a.config).toEqual(b.config);
+      for (const k of ['schema', 'id', 'point', 'repetition', 'settings', 'runtime', 'kept'] as const) expect([k, a[k]]).toEqual([k, b[k]]);
+      expect(a.server.options).toEqual(b.server.options);
+      expect([a.server.port, a.server.address]).toEqual([b.server.port, b.server.address]);
+      const la = a.scenario.load!;
+      const lb = b.scenario.load!;
+      expect([la.tool, la.options, la.argv]).toEqual([lb.tool, lb.options, lb.argv]);
+      // The same rules (whether the load generator was CPU-bound is a matter of timing).
+      expect(a.scenario.verdicts.map((v) => [v.rule, v.predicted])).toEqual(b.scenario.verdicts.map((v) => [v.rule, v.predicted]));
+      // The derived numbers that do not depend on timing: ab made exactly 2,000 requests, each on
+      // its own connection; the server answered each; the accept queue's limit is min(100, 256).
+      for (const r of [a, b]) {
+        expect(r.scenario.load!.result.requests).toBe(2000);
+        expect(r.server.requests).toBe(2000);
+        expect(r.server.listener?.sendQ).toBe(100);
+        expect(r.hosts['server']!.series.summary.listener?.sendQ).toBe(100);
+        // Every connection the loadgen opened in the counted window, the server accepted; no
+        // control-API connection is in that window.
+        const opens = r.hosts['loadgen-1']!.counters.delta['TcpActiveOpens']!;
+        expect(opens).toBeGreaterThanOrEqual(2000);
+        expect(r.hosts['server']!.counters.delta['TcpPassiveOpens']).toBe(opens);
+        expect(r.hosts['server']!.counters.delta['TcpActiveOpens'] ?? 0).toBe(0);
+      }
+    }, 120_000);
+  }
 
   it.each(['SIGINT', 'SIGKILL'] as const)(
     '%s mid-run, then lab down: no namespace and no process left',
@@ -336,6 +343,60 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
     },
     60_000,
   );
+});
+
+// Each `lab up` flag that picks what runs, proven by what ran (not by being parsed): one
+// short point each on netns (the runtimes' own wiring is proven above and in test/runtime/).
+describe('lab up: each flag by its effect (netns)', () => {
+  const up = async (args: string[]): Promise<PointRecord> => {
+    const r = await lab(['up', '--runtime', 'netns', '--json', '--duration', '2', ...args]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as PointRecord;
+  };
+
+  it('--kind nginx --threads 2: nginx served the load, its master and 2 workers holding the listener', async () => {
+    const rec = await up(['--kind', 'nginx', '--threads', '2', '--connections', '4']);
+    expect(rec.server.kind).toBe('nginx');
+    expect(rec.server.processes!.pids).toHaveLength(3);
+    expect(rec.scenario.load!.result.requests).toBeGreaterThan(100);
+    expect(rec.scenario.load!.result.errors.non2xx ?? 0).toBe(0);
+  });
+
+  it('--loadgens 2: two loadgen hosts each ran the load; the result is their merge', async () => {
+    const rec = await up(['--loadgens', '2', '--connections', '2', '--rate', '500']);
+    expect(Object.keys(rec.hosts).sort()).toEqual(['loadgen-1', 'loadgen-2', 'server']);
+    const inst = rec.scenario.load!.instances!;
+    expect(inst.map((i) => i.host)).toEqual(['loadgen-1', 'loadgen-2']);
+    for (const i of inst) expect(i.result.requests).toBeGreaterThan(100);
+    expect(rec.scenario.load!.result.requests).toBe(inst[0]!.result.requests + inst[1]!.result.requests);
+    // The server counted both hosts' requests (± those in flight when the load stopped).
+    expect(Math.abs(rec.server.requests! - rec.scenario.load!.result.requests)).toBeLessThanOrEqual(4);
+  });
+
+  it('--model prethread --threads 2 --share reuseport: two waiters, each with a listener of its own', async () => {
+    // 16 connections: the kernel's hash puts all of them on one listener 2 times in 65,536.
+    const rec = await up(['--model', 'prethread', '--threads', '2', '--share', 'reuseport', '--connections', '16']);
+    const ltn = readFileSync(join(folderOf(rec), 'raw', 'p001-r1', 'server-after-ss-ltn.txt'), 'utf8');
+    expect(parseListeners(ltn).filter((l) => l.port === 8080)).toHaveLength(2);
+    expect(rec.server.stats!.perThread.map((t) => t.accepted > 0)).toEqual([true, true]);
+  });
+
+  it('--work-us and --pipelining: each answer costs the work; 4 pipelined requests wait for the work of those before them', async () => {
+    const one = await up(['--work-us', '5000', '--connections', '1']);
+    const four = await up(['--work-us', '5000', '--connections', '1', '--pipelining', '4']);
+    const p50 = (r: PointRecord) => r.scenario.load!.result.latencyMs!.p50;
+    // 5 ms of CPU per request on the server's one loop: no answer comes sooner.
+    expect(p50(one)).toBeGreaterThanOrEqual(5);
+    // Four in flight on one connection are answered one after another: about 4 × 5 ms each.
+    expect(p50(four)).toBeGreaterThanOrEqual(15);
+    expect(four.scenario.load!.options.pipelining).toBe(4);
+  });
+
+  itUring(true)('--io io_uring: the reactor ran its loops on io_uring', async () => {
+    const rec = await up(['--io', 'io_uring', '--connections', '2']);
+    expect(rec.server.stats!.io).toBe('io_uring');
+    expect(rec.server.requests).toBeGreaterThan(100);
+  });
 });
 
 describe('lab up: environment errors are one line on stderr, exit 2', () => {

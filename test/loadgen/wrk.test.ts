@@ -1,7 +1,7 @@
 // wrk / wrk2 output parsing, on output captured from the real tools: wrk here
 // (test/fixtures/wrk), wrk2 as captured where it could be built (test/fixtures/wrk2: it is not in Debian).
 import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseWrk, parseWrkSize, parseWrkTime, wrkArgv } from '../../lab/loadgen/wrk.js';
 

@@ -2,9 +2,10 @@
 // bodies, close semantics.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DESIGNS, useServer } from '../helpers/server.js';
+import { describeUring } from '../helpers/uring.js';
 import { exchange, GET, HEAD, open, parseResponses, request } from '../helpers/http.js';
 
-describe.each(DESIGNS)('%s', (_name, options) => {
+for (const [name, options] of DESIGNS) describeUring(options.io === 'io_uring')(name, () => {
   const fixture = useServer(options);
   let port: number;
   beforeAll(() => {

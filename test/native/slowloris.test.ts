@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { Server } from '../../native/index.js';
 import { open, parseResponses } from '../helpers/http.js';
 import { DESIGNS } from '../helpers/server.js';
+import { describeUring } from '../helpers/uring.js';
 
 interface Trickle {
   /** ms from the first byte to the server's close; null if it never closed. */
@@ -44,7 +45,7 @@ function trickle(port: number, prefix: string, text: string, gapMs: number, maxM
 
 const HEAD = 'GET / HTTP/1.1\r\nHost: lab\r\nX-Slow: ' + 'x'.repeat(200) + '\r\n\r\n';
 
-describe.each(DESIGNS)('slowloris (%s)', (_name, design) => {
+for (const [name, design] of DESIGNS) describeUring(design.io === 'io_uring')(`slowloris (${name})`, () => {
     it('a head sent a byte every 50 ms: 408 once the header deadline (400 ms) has passed, then a close', async () => {
       const s = new Server({ host: '127.0.0.1', ...design, headerTimeoutMs: 400, idleTimeoutMs: 60_000 });
       const { port } = await s.listen();
