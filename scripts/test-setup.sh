@@ -3,8 +3,10 @@
 # the suites run, a Docker engine with the base and lab images, the two-node test swarm and an
 # unprivileged user for the rootless suite. Idempotent: what is there already is left as it
 # is. Needs root (apt-get, network namespaces, dockerd).
-#   bash scripts/test-setup.sh           all of it
-#   bash scripts/test-setup.sh packages  only the packages (what the build and lint need too)
+#   bash scripts/test-setup.sh [STEP...]   the steps in order; none: all of them
+# Steps: packages (Debian's packages, also what the build and lint need), user (the rootless
+# suite's user), engine (a Docker engine answers), images (the base image and the lab's
+# images), swarm (the two-node test swarm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -16,30 +18,48 @@ say() { echo "test-setup: $*" >&2; }
 # net-tools (netstat), apache2-utils (ab), wrk, util-linux (setpriv, unshare), strace (faults
 # at a chosen syscall), nginx-light (server.kind nginx), hping3 + nftables (synflood,
 # overflow), chromium (the reports rendered), bpftrace (the kernel event tracer), tshark +
-# tcpdump (captures).
+# tcpdump (captures); docker.io, docker-compose and debootstrap (the engine and the base image,
+# in the same apt run: scripts/install-docker.sh and build-base-image.sh find them there).
 packages=(cmake ninja-build g++ liburing-dev clang libclang-rt-14-dev clang-format iproute2 procps net-tools
-  apache2-utils wrk util-linux hping3 nftables chromium strace nginx-light bpftrace tshark tcpdump)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  say "installing ${missing[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-[ "${1:-all}" = packages ] && exit 0
-
-# The docker runtime's suites: an engine (Debian's docker.io, started here), the base image
-# (built offline with debootstrap: no registry is reachable) and the lab's images.
-bash scripts/install-docker.sh
-bash scripts/build-base-image.sh debian:bookworm-slim
-node dist/lab/bin.js images
-
-# The swarm suite: the engine above as manager, a second engine in a network namespace of
-# its own as the worker. Left up (scripts/test-swarm.sh down removes it).
-bash scripts/test-swarm.sh up
+  apache2-utils wrk util-linux hping3 nftables chromium strace nginx-light bpftrace tshark tcpdump
+  docker.io docker-compose debootstrap)
+packages() {
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
 
 # The rootless suite runs the lab as an unprivileged user of its own.
-id -u tcplab-ci >/dev/null 2>&1 || useradd --create-home --shell /bin/bash tcplab-ci
-say "ready"
+user() { id -u tcplab-ci >/dev/null 2>&1 || useradd --create-home --shell /bin/bash tcplab-ci; }
+
+# The docker runtime's suites: an engine (Debian's docker.io, started here).
+engine() { bash scripts/install-docker.sh; }
+
+# The base image (built offline with debootstrap: no registry is reachable) and the lab's images.
+images() {
+  bash scripts/build-base-image.sh debian:bookworm-slim
+  node dist/lab/bin.js images
+}
+
+# The swarm suite: the engine as manager, a second engine in a network namespace of its own as
+# the worker. Left up (scripts/test-swarm.sh down removes it).
+swarm() { bash scripts/test-swarm.sh up; }
+
+steps=("$@")
+[ "${#steps[@]}" -gt 0 ] || steps=(packages user engine images swarm)
+for s in "${steps[@]}"; do
+  case "$s" in
+    packages | user | engine | images | swarm) "$s" ;;
+    *)
+      say "unknown step '$s': one of packages, user, engine, images, swarm"
+      exit 2
+      ;;
+  esac
+done
+say "ready: ${steps[*]}"

@@ -162,7 +162,8 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
   if (has("trigger")) cfg.edge = choice(env, o.Get("trigger"), "trigger", {"edge", "level"}) == "edge";
   if (has("io")) cfg.io_uring = choice(env, o.Get("io"), "io", {"epoll", "io_uring"}) == "io_uring";
   if (cfg.io_uring && !uring_built()) {
-    throw invalid_arg(env, true, std::string("option `io` must be \"epoll\" in this build, got \"io_uring\": ") + kNoUring);
+    throw invalid_arg(env, true,
+                      std::string("option `io` must be \"epoll\" in this build, got \"io_uring\": ") + kNoUring);
   }
   if (cfg.io_uring && cfg.model != Model::kSingle && cfg.model != Model::kReusePort) {
     throw invalid_arg(env, true,

@@ -140,7 +140,7 @@ class Server {
   std::vector<std::unique_ptr<ThreadStats>> stats_;
   std::vector<ThreadView> views_;
   std::vector<std::unique_ptr<Loop>> loops_;
-  std::vector<std::unique_ptr<Reactor>> urings_;    // io_uring: instead of loops_
+  std::vector<std::unique_ptr<Reactor>> urings_;  // io_uring: instead of loops_
   std::vector<Reactor*> accepting_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<BlockingServer> blocking_;  // the blocking designs, instead of loops

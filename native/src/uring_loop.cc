@@ -1,8 +1,6 @@
 // UringLoop: see uring_loop.h.
 #include "uring_loop.h"
 
-#include "uring.h"
-
 #include <fcntl.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -20,6 +18,8 @@
 #include <cstring>
 #include <exception>
 #include <system_error>
+
+#include "uring.h"
 
 namespace tcplab {
 

@@ -178,7 +178,7 @@ function tree(dir: string): string[] {
     .sort();
 }
 const lines = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
-const ROOT_NET = readlinkSync('/proc/1/ns/net');
+const ROOT_NET = readlinkSync('/proc/self/ns/net'); // this process runs in the machine's own
 /** A process's network namespace; a process gone meanwhile counts as the machine's. */
 const netnsOf = (pid: string): string => {
   try {

@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import type { PointRecord } from '../../lab/record.js';
 import { expectAllPass, verdictLines } from '../helpers/verdicts.js';
 import { ONE_POINT_PER_SCENARIO } from '../helpers/one-point.js';
+import { describeIn, laneRuntimes } from '../helpers/lanes.js';
 import { requestsPerCpuSec } from '../../lab/scenarios/throughput.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
@@ -33,7 +34,7 @@ const delta = (p: PointRecord, host: string, name: string) => p.hosts[host]!.cou
 
 // The kernel's rules do not depend on the runtime: each scenario's full matrix runs on netns;
 // Docker proves its own wiring with one point per scenario (below).
-describe.each(['netns'] as const)('scenarios on %s', (rt) => {
+describe.each(laneRuntimes(['netns'] as const))('scenarios on %s', (rt) => {
   it('throughput: the load run, what the server counted and spent; the verdict says whether the rate can be trusted', async () => {
     const { recs } = await sweep(
       `throughput-${rt}.yaml`,
@@ -234,7 +235,7 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
 
 // The kernel model's tunables moved away from their defaults: each scenario's table says what
 // they do, and every verdict holds on this kernel (or says INCONCLUSIVE where the model stops).
-describe.each(['netns'] as const)('the kernel model on %s', (rt) => {
+describe.each(laneRuntimes(['netns'] as const))('the kernel model on %s', (rt) => {
   it('timewait: tcp_max_tw_buckets caps TIME_WAIT and the ports never run out; tcp_tw_reuse_delay sets how many connections the ports make', async () => {
     const { recs } = await sweep(
       `model-timewait-${rt}.yaml`,
@@ -336,7 +337,7 @@ describe.each(['netns'] as const)('the kernel model on %s', (rt) => {
 // Docker: one point of each scenario, through the engine (containers, the lab network, the
 // capabilities a scenario adds, sysctls set at creation and read back in the container), every
 // verdict PASS. The full matrices above are the kernel's; these are the runtime's wiring.
-describe('each scenario once on docker', () => {
+describeIn('docker', 'each scenario once on docker', () => {
   it.each(ONE_POINT_PER_SCENARIO)(
     '%s: every verdict PASS, the sysctls read back in the containers',
     async (name, body) => {

@@ -16,6 +16,7 @@ import { alive, PREFIX } from '../../lab/runtime/netns.js';
 import { TUNABLES } from '../../sysctl/registry.js';
 import type { PointRecord } from '../../lab/record.js';
 import { itUring } from '../helpers/uring.js';
+import { describeIn, inLane, laneRuntimes } from '../helpers/lanes.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const RESULTS = mkdtempSync(join(tmpdir(), 'tcplab-up-'));
@@ -63,7 +64,10 @@ const rootSysctls = () =>
     ]),
   );
 
-const labelled = () => execFileSync('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+const labelled = () =>
+  !inLane('docker')
+    ? []
+    : execFileSync('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
 let rootBefore: Record<string, string | null>;
 let nsBefore: string[];
 let containersBefore: string[];
@@ -80,7 +84,7 @@ afterAll(async () => {
   expect(rootSysctls()).toEqual(rootBefore);
 });
 
-describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
+describe.each(laneRuntimes(['netns', 'docker'] as const))('lab up (%s)', (rt) => {
   it('no load flags: the default 10 s autocannon run; the JSON matches what ss and nstat show independently', async () => {
     const r = await lab([
       'up',
@@ -347,7 +351,7 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
 
 // Each `lab up` flag that picks what runs, proven by what ran (not by being parsed): one
 // short point each on netns (the runtimes' own wiring is proven above and in test/runtime/).
-describe('lab up: each flag by its effect (netns)', () => {
+describeIn('netns', 'lab up: each flag by its effect (netns)', () => {
   const up = async (args: string[]): Promise<PointRecord> => {
     const r = await lab(['up', '--runtime', 'netns', '--json', '--duration', '2', ...args]);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -399,7 +403,7 @@ describe('lab up: each flag by its effect (netns)', () => {
   });
 });
 
-describe('lab up: environment errors are one line on stderr, exit 2', () => {
+describeIn('netns', 'lab up: environment errors are one line on stderr, exit 2', () => {
   it('no engine at DOCKER_HOST: says so, with the two ways out', async () => {
     const r = await execa(process.execPath, [CLI, 'up', '--runtime', 'docker'], {
       reject: false,
