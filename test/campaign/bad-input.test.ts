@@ -7,7 +7,7 @@
 // test/server/main.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,31 +178,33 @@ function tree(dir: string): string[] {
     .sort();
 }
 const lines = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
-const ROOT_NET = readlinkSync('/proc/self/ns/net'); // this process runs in the machine's own
-/** A process's network namespace; a process gone meanwhile counts as the machine's. */
-const netnsOf = (pid: string): string => {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/net`);
-  } catch {
-    return ROOT_NET;
-  }
-};
-/** What a lab leaves when it does not clean up: namespaces, labelled containers and networks, its processes. */
+/**
+ * What a case would leave if it did not clean up: its labs' namespaces, containers and networks
+ * (a lab always names its run folder under the command's folder, ROOT, after its run id), and
+ * processes whose working folder is ROOT (the lab's own run there: the suites running meanwhile
+ * in other folders are not this file's).
+ */
 function leftovers(): string[] {
+  const runIds = readdirSync(ROOT, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isDirectory() && /^\d{8}-\d{6}-[0-9a-f]{4}$/.test(e.name))
+    .map((e) => e.name);
+  const mine = (s: string) => runIds.some((id) => s.includes(id));
+  const procs = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid)
+    .flatMap((pid) => {
+      try {
+        const cwd = readlinkSync(`/proc/${pid}/cwd`);
+        if (cwd !== ROOT && !cwd.startsWith(ROOT + '/')) return [];
+        return [readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ').trim()];
+      } catch {
+        return []; // gone meanwhile, or not ours to read
+      }
+    });
   return [
-    ...lines('ip', ['netns', 'list']).filter((n) => n.startsWith('tcplab-lab.')),
-    ...lines('docker', ['ps', '-aq', '--filter', 'label=tcplab.run']),
-    ...lines('docker', ['network', 'ls', '-q', '--filter', 'label=tcplab.run']),
-    // The lab's processes; a server process counts only outside the machine's own network
-    // namespace (the suites that run servers on loopback may run meanwhile).
-    ...lines('ps', ['-e', '-o', 'pid=,args='])
-      .filter((l) => {
-        const [pid, ...args] = l.trim().split(/\s+/);
-        const a = args.join(' ');
-        if (/dist\/(lab\/bin|lab\/in-host)|hping3|autocannon/.test(a)) return true;
-        return /dist\/server\/main/.test(a) && netnsOf(pid!) !== ROOT_NET;
-      })
-      .map((l) => l.trim().split(/\s+/).slice(1).join(' ')),
+    ...lines('ip', ['netns', 'list']).filter((n) => n.startsWith('tcplab-lab.') && mine(n)),
+    ...lines('docker', ['ps', '-a', '--format', '{{.Labels}}', '--filter', 'label=tcplab.run']).filter(mine),
+    ...lines('docker', ['network', 'ls', '--format', '{{.Labels}}', '--filter', 'label=tcplab.run']).filter(mine),
+    ...procs.sort(),
   ];
 }
 

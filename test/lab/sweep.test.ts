@@ -1,13 +1,14 @@
 // `lab sweep` end to end: the backlog scenario's verdicts on this kernel (both runtimes),
 // the report's numbers equal the point records', resume after SIGKILL, bad input.
 import { expectAllPass } from '../helpers/verdicts.js';
+import { downLabs } from '../helpers/lab-down.js';
 import { describeIn, laneRuntimes } from '../helpers/lanes.js';
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { PointRecord } from '../../lab/record.js';
@@ -83,7 +84,7 @@ describeIn('netns', 'lab sweep --resume', () => {
     // What a SIGKILL in the middle of writing a record leaves: its temp file, half written.
     const half = join(dir, 'points', 'p003-r1.json.tmp-99999');
     writeFileSync(half, before.slice(0, 300));
-    expect((await lab(['down'])).exitCode).toBe(0);
+    await downLabs(CLI, (l) => l.runId.startsWith(basename(dir)), { cwd: WORK });
     const r = await lab(['sweep', '--resume', dir]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain('removed 1 half-written file(s) an interrupted write left in points/');
@@ -144,7 +145,7 @@ describeIn('netns', 'lab sweep --resume', () => {
       expect(traced).toContain(`${call}(`);
       expect(readdirSync(join(dir, 'points'))).toEqual([`p001-r1.json.tmp-${child.pid}`]);
       expect(statSync(tmp).size > 0).toBe(call === 'rename');
-      expect((await lab(['down'])).exitCode).toBe(0);
+      await downLabs(CLI, (l) => l.runId.startsWith(basename(dir)), { cwd: WORK });
       const r = await lab(['sweep', '--resume', dir]);
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stderr).toContain('removed 1 half-written file(s) an interrupted write left in points/');
@@ -334,8 +335,7 @@ describeIn('docker', 'the Docker engine stopped mid-sweep', () => {
       while (engineRuns() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       execFileSync('bash', [fileURLToPath(new URL('../../scripts/install-docker.sh', import.meta.url))], { stdio: 'ignore' });
     }
-    const down = await lab(['down']);
-    expect(down.exitCode, down.stderr).toBe(0);
+    await downLabs(CLI, (l) => l.runId.startsWith(basename(dir)), { cwd: WORK });
     expect(execFileSync('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'], { encoding: 'utf8' }).trim()).toBe('');
     const r = await lab(['sweep', '--resume', dir]);
     expect(r.exitCode, r.stderr).toBe(0);

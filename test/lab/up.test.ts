@@ -24,8 +24,12 @@ const lab = (args: string[], opts: { user?: boolean } = {}) =>
   opts.user
     ? execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, ...args], { reject: false, cwd: RESULTS })
     : execa(process.execPath, [CLI, ...args], { reject: false, cwd: RESULTS });
+// The lab namespaces and containers this file may make: each lane looks only at its own
+// runtime's (the other lane's labs come and go meanwhile).
 const namespaces = () =>
-  execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+  !inLane('netns')
+    ? []
+    : execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
     .split('\n')
     .map((l) => l.split(' ')[0]!)
     .filter((n) => n.startsWith(`${PREFIX}.`));

@@ -15,6 +15,7 @@ import { TUNABLES } from '../../sysctl/registry.js';
 import type { PointRecord } from '../../lab/record.js';
 import { ONE_POINT_PER_SCENARIO } from '../helpers/one-point.js';
 import { expectAllPass, readRecords } from '../helpers/verdicts.js';
+import { downLabs } from '../helpers/lab-down.js';
 
 const USER = 'tcplab-ci';
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
@@ -175,9 +176,7 @@ describe(`rootless runtime (as ${USER})`, () => {
     const stray = st.filter((l) => l.runtime === 'rootless');
     expect(stray).toHaveLength(1);
     expect(stray[0]!.hosts.map((h) => h.name)).toEqual(['(stray)']);
-    const d = await execa(process.execPath, [CLI, 'down'], { reject: false });
-    expect(d.exitCode).toBe(0);
-    expect(d.stderr).toContain('(rootless)');
+    expect(await downLabs(CLI, (l) => l.runtime === 'rootless')).toContain('(rootless)');
     expect(userProcs()).toEqual([]);
   }, 60_000);
 
