@@ -32,7 +32,7 @@ export const ACCEPT_QUEUE: Array<Observation<{ backlog: number; somaxconn: numbe
 ];
 
 const FLOOD_HOW =
-  'synflood scenario: hping3 -S from the loadgen (SYN-ACKs dropped by nft in its namespace), `ss -n state syn-recv` on the server after the flood';
+  'kernel 6.18, 2026-12-02: synflood scenario: hping3 -S from the loadgen (SYN-ACKs dropped by nft in its namespace), `ss -n state syn-recv` on the server after the flood';
 
 /** SYN-RECV requests a flood of unproven SYNs leaves (flood larger than every cap). */
 export const SYN_QUEUE: Array<Observation<{ limit: number; maxSynBacklog: number; syncookies: number }, number>> = [
@@ -50,17 +50,17 @@ export const SYN_TIMELINE: Array<Observation<{ synRetries: number; linearTimeout
   {
     input: { synRetries: 6, linearTimeouts: 4 },
     observed: { retransmitsAt: [1, 2, 3, 4, 5, 7, 11, 19], timeoutAt: 131 },
-    how: 'connect() to a port whose SYN-ACKs never come, SYNs timed with tshark in the client namespace; ETIMEDOUT from connect()',
+    how: 'kernel 6.18, 2026-12-02: connect() to a port whose SYN-ACKs never come, SYNs timed with tshark in the client namespace; ETIMEDOUT from connect()',
   },
   {
     input: { synRetries: 1, linearTimeouts: 0 },
     observed: { timeoutAt: 3 },
-    how: 'test/model/kernel.test.ts: connect() through an nft rule that drops the SYNs, in a fresh namespace',
+    how: 'kernel 6.18, 2026-12-02: test/model/kernel.test.ts: connect() through an nft rule that drops the SYNs, in a fresh namespace',
   },
   {
     input: { synRetries: 2, linearTimeouts: 1 },
     observed: { timeoutAt: 8 },
-    how: 'test/model/kernel.test.ts: connect() through an nft rule that drops the SYNs, in a fresh namespace',
+    how: 'kernel 6.18, 2026-12-02: test/model/kernel.test.ts: connect() through an nft rule that drops the SYNs, in a fresh namespace',
   },
 ];
 
@@ -69,12 +69,12 @@ export const SYNACK_EXPIRY: Array<Observation<{ synackRetries: number }, { goneB
   {
     input: { synackRetries: 1 },
     observed: { presentAt: 2.5, goneBy: 3.5 },
-    how: 'test/model/kernel.test.ts: a client whose final ACK nft drops; `ss -n state syn-recv` on the server at 2.5 s and 3.5 s',
+    how: 'kernel 6.18, 2026-12-02: test/model/kernel.test.ts: a client whose final ACK nft drops; `ss -n state syn-recv` on the server at 2.5 s and 3.5 s',
   },
   {
     input: { synackRetries: 2 },
     observed: { presentAt: 6.5, goneBy: 7.5 },
-    how: 'test/model/kernel.test.ts, likewise at 6.5 s and 7.5 s',
+    how: 'kernel 6.18, 2026-12-02: test/model/kernel.test.ts, likewise at 6.5 s and 7.5 s',
   },
 ];
 
@@ -83,7 +83,7 @@ export const HELD_RESET: Array<Observation<{ synackRetries: number }, number[]>>
   {
     input: { synackRetries: 2 },
     observed: [6.7, 13.3],
-    how: 'overflow scenario with server tcp_synack_retries=2, accept rate 0, a 15 s watch: the held clients reset that long after the release, in two runs',
+    how: 'kernel 6.18, 2026-12-02: overflow scenario with server tcp_synack_retries=2, accept rate 0, a 15 s watch: the held clients reset that long after the release, in two runs',
   },
 ];
 
@@ -97,27 +97,27 @@ export const TIME_WAIT: Array<
   {
     input: { ports: 100, durationMs: 3000, reuse: 0, timestamps: 1, reuseDelayMs: 1000, maxTwBuckets: 262144 },
     observed: { connections: 100, eaddrnotavail: true },
-    how: 'timewait scenario, closer client (reuse 0, 2, or 1 without timestamps alike)',
+    how: 'kernel 6.18, 2026-12-02: timewait scenario, closer client (reuse 0, 2, or 1 without timestamps alike)',
   },
   {
     input: { ports: 100, durationMs: 3000, reuse: 1, timestamps: 1, reuseDelayMs: 1000, maxTwBuckets: 262144 },
     observed: { connections: 300, eaddrnotavail: true },
-    how: 'timewait scenario, closer client: 100 connections per tcp_tw_reuse_delay, TWRecycled 200',
+    how: 'kernel 6.18, 2026-12-02: timewait scenario, closer client: 100 connections per tcp_tw_reuse_delay, TWRecycled 200',
   },
   {
     input: { ports: 10, durationMs: 2500, reuse: 1, timestamps: 1, reuseDelayMs: 100, maxTwBuckets: 262144 },
     observed: { connections: 250, eaddrnotavail: true },
-    how: 'timewait scenario, closer client, ip_local_port_range 40000 40009',
+    how: 'kernel 6.18, 2026-12-02: timewait scenario, closer client, ip_local_port_range 40000 40009',
   },
   {
     input: { ports: 10, durationMs: 3000, reuse: 0, timestamps: 1, reuseDelayMs: 1000, maxTwBuckets: 5 },
     observed: { connections: { above: 5000 }, timeWait: 5, eaddrnotavail: false },
-    how: 'timewait scenario, closer client, client tcp_max_tw_buckets 5: 5,858 connections, TCPTimeWaitOverflow for the rest',
+    how: 'kernel 6.18, 2026-12-02: timewait scenario, closer client, client tcp_max_tw_buckets 5: 5,858 connections, TCPTimeWaitOverflow for the rest',
   },
   {
     input: { ports: 10, durationMs: 3000, reuse: 0, timestamps: 1, reuseDelayMs: 1000, maxTwBuckets: 0 },
     observed: { connections: { above: 5000 }, timeWait: 0, eaddrnotavail: false },
-    how: 'timewait scenario, closer client, client tcp_max_tw_buckets 0: no TIME_WAIT at all',
+    how: 'kernel 6.18, 2026-12-02: timewait scenario, closer client, client tcp_max_tw_buckets 0: no TIME_WAIT at all',
   },
 ];
 
@@ -126,7 +126,7 @@ export const ORPHAN_FIN_WAIT2: Array<Observation<{ finTimeoutSec: number }, numb
   {
     input: { finTimeoutSec: 3 },
     observed: 3.3,
-    how: 'timewait scenario with orphans 20 (a silent peer on the server host), netns; ss state fin-wait-2 polled every 200 ms',
+    how: 'kernel 6.18, 2026-12-02: timewait scenario with orphans 20 (a silent peer on the server host), netns; ss state fin-wait-2 polled every 200 ms',
   },
-  { input: { finTimeoutSec: 6 }, observed: 6.1, how: 'likewise' },
+  { input: { finTimeoutSec: 6 }, observed: 6.1, how: 'kernel 6.18, 2026-12-02: likewise' },
 ];

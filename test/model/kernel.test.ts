@@ -19,6 +19,11 @@ import { ACCEPT_QUEUE, HELD_RESET, ORPHAN_FIN_WAIT2, SYN_QUEUE, SYN_TIMELINE, SY
 import { createNetns, type TestNetns } from '../helpers/netns.js';
 
 describe('the model against what the kernel showed', () => {
+  it('every row was measured: it names the kernel and the date, and how', () => {
+    for (const o of [...ACCEPT_QUEUE, ...SYN_QUEUE, ...SYN_TIMELINE, ...SYNACK_EXPIRY, ...HELD_RESET, ...TIME_WAIT, ...ORPHAN_FIN_WAIT2])
+      expect(o.how, JSON.stringify(o.input)).toMatch(/^kernel 6\.\d+(\.\d+)?, \d{4}-\d{2}-\d{2}: \S/);
+  });
+
   it.each(ACCEPT_QUEUE.map((o) => [o.input.backlog, o.input.somaxconn, o.observed] as const))(
     'listen(%i) under somaxconn %i: limit %i',
     (backlog, somaxconn, limit) => expect(acceptQueueLimit(backlog, somaxconn)).toBe(limit),
