@@ -30,9 +30,9 @@ const namespaces = () =>
   !inLane('netns')
     ? []
     : execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(' ')[0]!)
-    .filter((n) => n.startsWith(`${PREFIX}.`));
+        .split('\n')
+        .map((l) => l.split(' ')[0]!)
+        .filter((n) => n.startsWith(`${PREFIX}.`));
 type Rt = 'netns' | 'docker';
 /** A command inside one host of a lab, without going through the lab's code. */
 const inHost = (rt: Rt, id: string, host: string, argv: string[]) =>
