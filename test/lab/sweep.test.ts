@@ -84,7 +84,7 @@ describeIn('netns', 'lab sweep --resume', () => {
     // What a SIGKILL in the middle of writing a record leaves: its temp file, half written.
     const half = join(dir, 'points', 'p003-r1.json.tmp-99999');
     writeFileSync(half, before.slice(0, 300));
-    await downLabs(CLI, (l) => l.runId.startsWith(basename(dir)), { cwd: WORK });
+    await downLabs(CLI, (l) => l.runId.startsWith(basename(dir)), { cwd: WORK }, false);
     const r = await lab(['sweep', '--resume', dir]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain('removed 1 half-written file(s) an interrupted write left in points/');
@@ -145,7 +145,7 @@ describeIn('netns', 'lab sweep --resume', () => {
       expect(traced).toContain(`${call}(`);
       expect(readdirSync(join(dir, 'points'))).toEqual([`p001-r1.json.tmp-${child.pid}`]);
       expect(statSync(tmp).size > 0).toBe(call === 'rename');
-      await downLabs(CLI, (l) => l.runId.startsWith(basename(dir)), { cwd: WORK });
+      await downLabs(CLI, (l) => l.runId.startsWith(basename(dir)), { cwd: WORK }, false);
       const r = await lab(['sweep', '--resume', dir]);
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stderr).toContain('removed 1 half-written file(s) an interrupted write left in points/');
@@ -335,7 +335,7 @@ describeIn('docker', 'the Docker engine stopped mid-sweep', () => {
       while (engineRuns() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       execFileSync('bash', [fileURLToPath(new URL('../../scripts/install-docker.sh', import.meta.url))], { stdio: 'ignore' });
     }
-    await downLabs(CLI, (l) => l.runId.startsWith(basename(dir)), { cwd: WORK });
+    await downLabs(CLI, (l) => l.runId.startsWith(basename(dir)), { cwd: WORK }, false);
     expect(execFileSync('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'], { encoding: 'utf8' }).trim()).toBe('');
     const r = await lab(['sweep', '--resume', dir]);
     expect(r.exitCode, r.stderr).toBe(0);

@@ -134,13 +134,14 @@ describe('server process', () => {
     const idle = await exchange(info.port, [], { timeoutMs: 3000 });
     expect(idle.ended || idle.reset).toBe(true);
     expect(Date.now() - t0).toBeGreaterThan(600);
-    // --header-timeout 200: a head still not whole 0.45 s after its first byte gets 408.
-    const slow = await exchange(info.port, ['GET / HT', 'TP/1.1\r\n', 'Host: x\r\n'], { gapMs: 150, timeoutMs: 3000 });
+    // --header-timeout 200: a head whose second piece comes 0.3 s after its first gets 408 then
+    // (deadlines are checked when bytes arrive), before the idle timer's 0.8 s.
+    const slow = await exchange(info.port, ['GET / HT', 'TP/1.1\r\n', 'Host: x\r\n'], { gapMs: 300, timeoutMs: 3000 });
     expect(parseResponses(slow.data).map((x) => x.status)).toEqual([408]);
-    // --body-timeout 300: a 4-byte body trickling in a byte every 150 ms gets 408 once a byte
+    // --body-timeout 300: a 4-byte body trickling in a byte every 400 ms gets 408 once a byte
     // arrives past the deadline (deadlines are checked when bytes arrive; a request that stalls
     // altogether is ended by the idle timer, which does not restart meanwhile).
-    const body = await exchange(info.port, [post(4, 'a'), 'b', 'c', 'd'], { gapMs: 150, timeoutMs: 3000 });
+    const body = await exchange(info.port, [post(4, 'a'), 'b', 'c', 'd'], { gapMs: 400, timeoutMs: 3000 });
     expect(parseResponses(body.data).map((x) => x.status)).toEqual([408]);
     // --max-body-bytes 5: a body of 5 is served, one of 6 gets 413 before it is read.
     const five = await exchange(info.port, [post(5, 'abcde')], { untilBytes: 94, timeoutMs: 3000 });
