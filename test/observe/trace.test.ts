@@ -198,10 +198,17 @@ describe.each(runtimes.filter((r) => inLane(r.name)))('trace and capture on $nam
       expect(counted('server', 'synack-retransmit'), 'SYN-ACK retransmissions = TCPSynRetrans (server)').toBe(ctr(srv, 'TcpExtTCPSynRetrans'));
       const synRetrans = on('loadgen-1', 'retransmit', (e) => e.state === 'SYN-SENT').length;
       const otherRetrans = on('loadgen-1', 'retransmit').length - synRetrans; // the held clients' data, abort 0
-      expect(counted('loadgen-1', 'retransmit') - otherRetrans, 'SYN retransmissions = TCPSynRetrans (client)').toBe(ctr(lg, 'TcpExtTCPSynRetrans'));
+      // The late clients still in SYN-SENT when the point ends retransmit every second:
+      // the counters are read after the tracer stopped (the state reports come last), so each
+      // may have sent one more SYN in between (the gap is well under the 1 s between two of
+      // their SYNs), counted by the kernel and not traced. Never fewer.
+      const lateClients = (p.scenario.observed as { late: { pending: number } }).late.pending;
+      const untraced = ctr(lg, 'TcpExtTCPSynRetrans') - (counted('loadgen-1', 'retransmit') - otherRetrans);
+      expect(untraced, 'SYN retransmissions: TCPSynRetrans (client) − traced, within one per late client').toBeGreaterThanOrEqual(0);
+      expect(untraced, 'SYN retransmissions: TCPSynRetrans (client) − traced, within one per late client').toBeLessThanOrEqual(lateClients);
       if (p.trace!.summary!.dropped === 0) {
         expect(on('server', 'reset-sent').length).toBe(counted('server', 'reset-sent'));
-        expect(synRetrans).toBe(ctr(lg, 'TcpExtTCPSynRetrans'));
+        expect(synRetrans).toBe(counted('loadgen-1', 'retransmit') - otherRetrans);
       }
       // Each held client: its ACK dropped for the overflow; the capture agrees with what the client saw.
       const o = p.scenario.observed as { held: { reset: number; waiting: number }; late: { pending: number }; fill: { connected: number } };
