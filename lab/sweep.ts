@@ -2,7 +2,7 @@
 // repetition on fresh hosts: create (sysctls set and read back) → server → samplers →
 // scenario → state reports → one point record written atomically (temp + rename) →
 // destroy. Finished points stay on disk whatever happens later; resume runs the missing ones.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +72,16 @@ export async function hostToolVersions(h: Host): Promise<Record<string, string>>
     out[name] = r.exitCode === 127 ? 'not installed' : (line?.trim().replace(/\s+Copyright.*$/, '') ?? `unknown (exit ${r.exitCode})`);
   }
   return out;
+}
+
+/** Whether the filesystem holding dir has no room left (under 64 KiB: less than a point writes). */
+function diskFull(dir: string): boolean {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize < 64 * 1024;
+  } catch {
+    return false;
+  }
 }
 
 /** Starts a new sweep in OUTPUT/<run-id>/ from a lab file, or resumes one. Returns the folder. */
@@ -183,9 +193,12 @@ export async function sweep(
         }
         const e = err as NodeJS.ErrnoException;
         const finished = `the ${total - todo.length + i} finished point run(s) are on disk, whole`;
-        if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
+        // A full disk, seen by the lab's own write or by what it killed (a server whose log
+        // write failed exits 1 with nothing to say): the folder's filesystem has no room left.
+        const full = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? e.code : diskFull(dir) ? 'ENOSPC' : null;
+        if (full) {
           throw new EnvironmentError(
-            `${dir}: no space left (${e.code}) while point ${name} ran; ${finished}: lab sweep --resume ${dir} once there is room`,
+            `${dir}: no space left (${full}) while point ${name} ran; ${finished}: lab sweep --resume ${dir} once there is room`,
           );
         }
         // Keep the whole story for whoever debugs it; the user gets one line.
