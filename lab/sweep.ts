@@ -114,8 +114,8 @@ export async function sweep(
   const images = expandSweep(lab).flatMap((p) => (p.config.server.kind === 'command' && p.config.server.image ? [p.config.server.image] : []));
   const noImage = await runtime.imagesMissing(images);
   if (noImage) throw new InputError(`server.image: ${noImage}`);
-  // The io_uring backend on netns and rootless is this machine's build of the addon.
-  if (runtime.name === 'netns' || runtime.name === 'rootless') {
+  // The io_uring backend, where the server runs this machine's build of the addon.
+  if (runtime.hostBuild) {
     const { ioBackends, NO_URING } = await import('../native/index.js');
     const uring = expandSweep(lab).some((p) => p.config.server.kind === 'tcplab' && p.config.server.io === 'io_uring');
     if (uring && !ioBackends.includes('io_uring'))

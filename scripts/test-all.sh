@@ -23,18 +23,24 @@ step() { echo "test-all: $* ($(($(date +%s) - t0)) s)" >&2; }
 
 step "set-up: packages, user, engine"
 bash scripts/test-setup.sh packages user engine || exit 1
+# The test swarm (made below for the swarm suite) is taken down when this ends, however it
+# ends, if this run made it: the machine is left as it was.
+if [ "$(bash scripts/test-swarm.sh status 2>/dev/null)" != up ]; then
+  trap 'rm -rf "${reports:-}"; step "taking the test swarm down"; bash scripts/test-swarm.sh down || true' EXIT
+else
+  trap 'rm -rf "${reports:-}"' EXIT
+fi
 step "build"
 { [ -d node_modules ] || npm install --no-audit --no-fund; } && npm run build --silent || exit 1
 
 # The suites that run servers on this machine's loopback and measure no CPU or rate: beside
 # the image builds and the swarm's set-up.
-HOST_LANE=(test/native test/server test/model test/loadgen test/sysctl test/observe/parsers.test.ts)
+HOST_LANE=(test/native test/server test/model test/loadgen test/sysctl test/observe/parsers.test.ts test/docs)
 HOST_LATER=(test/native/concurrency.test.ts test/loadgen/drivers.test.ts)
 # Then the rest, one file at a time and nothing else running: the lab's suites measure rates,
 # CPU seconds, timers and exact kernel counts on a 2-core machine, and some stop the engine.
 LAB_LANE=(test/lab test/runtime test/observe/trace.test.ts test/observe/sampler.test.ts test/campaign test/compose.test.ts "${HOST_LATER[@]}")
 reports="$(mktemp -d)"
-trap 'rm -rf "$reports"' EXIT
 EXTRA=("$@")
 lane() { # NAME PATHS...: one vitest run; its exit code in $reports/NAME.rc
   local name=$1

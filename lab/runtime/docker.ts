@@ -243,6 +243,13 @@ export async function addNetworkOnlyLabs(
 }
 
 /** The HTTP status of an Engine API error (dockerode sets statusCode), or null. */
+/** A catch for an engine removal: gone already (404) counts as removed; anything else is named in `left` with the engine's reason. */
+export const removalFailed =
+  (left: string[], what: string) =>
+  (err: unknown): void => {
+    if (engineStatus(err) !== 404) left.push(`${what} (${engineMessage(err)})`);
+  };
+
 export function engineStatus(err: unknown): number | null {
   const s = (err as { statusCode?: unknown } | null)?.statusCode;
   return typeof s === 'number' ? s : null;
@@ -256,6 +263,7 @@ export function engineMessage(err: unknown): string {
 
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
+  readonly hostBuild = false;
   readonly docker: Docker;
   private images?: Images;
 
@@ -467,10 +475,7 @@ export class DockerRuntime implements Runtime {
     // A swarm lab's task containers and overlay network are the swarm runtime's to remove.
     const containers = (await this.docker.listContainers({ all: true, filters: filter })).filter((c) => !c.Labels[SWARM_TASK]);
     const left: string[] = [];
-    // Gone already (404) is removed; anything else is named with the engine's reason.
-    const failed = (what: string) => (err: unknown) => {
-      if (engineStatus(err) !== 404) left.push(`${what} (${engineMessage(err)})`);
-    };
+    const failed = (what: string) => removalFailed(left, what);
     await Promise.all(
       containers.map((c) =>
         this.docker

@@ -251,6 +251,7 @@ export class NetnsHost implements Host {
 
 export class NetnsRuntime implements Runtime {
   readonly name = 'netns' as const;
+  readonly hostBuild = true;
 
   async check(): Promise<void> {
     const capEff = /CapEff:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';

@@ -150,6 +150,7 @@ async function waitGone(pids: number[], ms: number): Promise<boolean> {
 
 export class RootlessRuntime implements Runtime {
   readonly name = 'rootless' as const;
+  readonly hostBuild = true;
   /** Holders this process started (for lost()). */
   private readonly started = new Map<string, number>();
 

@@ -89,6 +89,8 @@ export interface LabSummary {
 
 export interface Runtime {
   name: 'netns' | 'docker' | 'rootless' | 'swarm';
+  /** Whether the server host runs this machine's build of the addon (not the one built in an image). */
+  readonly hostBuild: boolean;
   /** Throws RuntimeUnavailable with a one-line reason when it cannot run here. */
   check(): Promise<void>;
   create(spec: LabSpec): Promise<Lab>;

@@ -17,7 +17,7 @@ import Docker from 'dockerode';
 import { CleanupError } from '../errors.js';
 import { NAME_RE } from '../fields.js';
 import { assertKernelHas } from '../../sysctl/apply.js';
-import { addNetworkOnlyLabs, DockerRuntime, hostIn, engineMessage, engineStatus, LABEL, labelFilter, LOGS } from './docker.js';
+import { addNetworkOnlyLabs, DockerRuntime, hostIn, engineMessage, engineStatus, LABEL, labelFilter, LOGS, removalFailed } from './docker.js';
 import type { Images } from './images.js';
 import { makeLab, RuntimeUnavailable, type Host, type Lab, type LabSpec, type LabSummary, type Runtime } from './runtime.js';
 
@@ -54,6 +54,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class SwarmRuntime implements Runtime {
   readonly name = 'swarm' as const;
+  readonly hostBuild = false;
   readonly docker: Docker;
   private readonly local: DockerRuntime;
 
@@ -261,9 +262,7 @@ export class SwarmRuntime implements Runtime {
         this.docker
           .getService(s.ID!)
           .remove()
-          .catch((err: unknown) => {
-            if (engineStatus(err) !== 404) left.push(`service ${s.Spec?.Name ?? s.ID} (${engineMessage(err)})`);
-          }),
+          .catch(removalFailed(left, `service ${s.Spec?.Name ?? s.ID}`)),
       ),
     );
     const nodes = await this.nodes().catch(() => [] as SwarmNode[]);

@@ -12,7 +12,6 @@ import { execa } from 'execa';
 import type { PointRecord } from '../../lab/record.js';
 import { allowedCpus } from '../../lab/loadgen/drivers.js';
 import { mergeHistograms } from '../../lab/loadgen/merge.js';
-import { describeIn, laneRuntimes } from '../helpers/lanes.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const WORK = mkdtempSync(join(tmpdir(), 'tcplab-loadgens-'));
@@ -29,7 +28,7 @@ async function sweep(name: string, text: string) {
   return { r, recs };
 }
 
-describe.each(laneRuntimes(['netns', 'docker'] as const))('several load generators on %s', (rt) => {
+describe.each(['netns', 'docker'] as const)('several load generators on %s', (rt) => {
   it('autocannon ×3: requests add up, latency is the merge of their histograms, each with its sysctls and CPU', async () => {
     const { r, recs } = await sweep(
       `three-${rt}.yaml`,
@@ -76,7 +75,7 @@ describe.each(laneRuntimes(['netns', 'docker'] as const))('several load generato
   }, 180_000);
 });
 
-describeIn('netns', 'several load generators: what cannot merge, and where they do not apply', () => {
+describe('several load generators: what cannot merge, and where they do not apply', () => {
   it('wrk ×2: requests add up; no merged latency, and the record says why; each pinned to a CPU of its own, as the kernel shows', async () => {
     // The affinity of every wrk load while they run, as /proc shows it (the netns runtime's
     // processes are the machine's).

@@ -2,7 +2,6 @@
 // the report's numbers equal the point records', resume after SIGKILL, bad input.
 import { expectAllPass } from '../helpers/verdicts.js';
 import { downLabs } from '../helpers/lab-down.js';
-import { describeIn, laneRuntimes } from '../helpers/lanes.js';
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -26,7 +25,7 @@ const records = (dir: string) =>
     .sort()
     .map((f) => JSON.parse(readFileSync(join(dir, 'points', f), 'utf8')) as PointRecord);
 
-describe.each(laneRuntimes(['netns'] as const))('lab sweep, backlog scenario (%s)', (rt) => {
+describe.each(['netns'] as const)('lab sweep, backlog scenario (%s)', (rt) => {
   it('limit = min(backlog, somaxconn), peak = limit + 1, limit + 1 handshakes: PASS on every point; the report says the same', async () => {
     const f = labFile(
       `backlog-${rt}.yaml`,
@@ -64,7 +63,7 @@ describe.each(laneRuntimes(['netns'] as const))('lab sweep, backlog scenario (%s
   }, 240_000);
 });
 
-describeIn('netns', 'lab sweep --resume', () => {
+describe('lab sweep --resume', () => {
   it('after a SIGKILL: no finished point lost, none repeated', async () => {
     const f = labFile(
       'resume.yaml',
@@ -157,7 +156,7 @@ describeIn('netns', 'lab sweep --resume', () => {
   );
 });
 
-describeIn('netns', 'damaged records and a full disk', () => {
+describe('damaged records and a full disk', () => {
   it('a point record cut short, or a damaged lab.json: one line naming the file for --resume and lab report', async () => {
     const f = labFile(
       'one.yaml',
@@ -267,7 +266,7 @@ describeIn('netns', 'damaged records and a full disk', () => {
   }, 60_000);
 });
 
-describeIn('netns', 'lab run: the same sweep from flags', () => {
+describe('lab run: the same sweep from flags', () => {
   it('--set axes become the matrix; the records say so', async () => {
     const r = await lab([
       'run',
@@ -296,7 +295,7 @@ describeIn('netns', 'lab run: the same sweep from flags', () => {
   }, 120_000);
 });
 
-describeIn('docker', 'the Docker engine stopped mid-sweep', () => {
+describe('the Docker engine stopped mid-sweep', () => {
   it('one line naming the engine (exit 2); once it is back, lab down cleans up and --resume finishes', async () => {
     const f = labFile(
       'engine.yaml',

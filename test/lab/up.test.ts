@@ -16,7 +16,6 @@ import { alive, PREFIX } from '../../lab/runtime/netns.js';
 import { TUNABLES } from '../../sysctl/registry.js';
 import type { PointRecord } from '../../lab/record.js';
 import { itUring } from '../helpers/uring.js';
-import { describeIn, inLane, laneRuntimes } from '../helpers/lanes.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const RESULTS = mkdtempSync(join(tmpdir(), 'tcplab-up-'));
@@ -24,15 +23,11 @@ const lab = (args: string[], opts: { user?: boolean } = {}) =>
   opts.user
     ? execa('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, CLI, ...args], { reject: false, cwd: RESULTS })
     : execa(process.execPath, [CLI, ...args], { reject: false, cwd: RESULTS });
-// The lab namespaces and containers this file may make: each lane looks only at its own
-// runtime's (the other lane's labs come and go meanwhile).
 const namespaces = () =>
-  !inLane('netns')
-    ? []
-    : execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-        .split('\n')
-        .map((l) => l.split(' ')[0]!)
-        .filter((n) => n.startsWith(`${PREFIX}.`));
+  execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(`${PREFIX}.`));
 type Rt = 'netns' | 'docker';
 /** A command inside one host of a lab, without going through the lab's code. */
 const inHost = (rt: Rt, id: string, host: string, argv: string[]) =>
@@ -68,10 +63,7 @@ const rootSysctls = () =>
     ]),
   );
 
-const labelled = () =>
-  !inLane('docker')
-    ? []
-    : execFileSync('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+const labelled = () => execFileSync('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
 let rootBefore: Record<string, string | null>;
 let nsBefore: string[];
 let containersBefore: string[];
@@ -88,7 +80,7 @@ afterAll(async () => {
   expect(rootSysctls()).toEqual(rootBefore);
 });
 
-describe.each(laneRuntimes(['netns', 'docker'] as const))('lab up (%s)', (rt) => {
+describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
   it('no load flags: the default 10 s autocannon run; the JSON matches what ss and nstat show independently', async () => {
     const r = await lab([
       'up',
@@ -355,7 +347,7 @@ describe.each(laneRuntimes(['netns', 'docker'] as const))('lab up (%s)', (rt) =>
 
 // Each `lab up` flag that picks what runs, proven by what ran (not by being parsed): one
 // short point each on netns (the runtimes' own wiring is proven above and in test/runtime/).
-describeIn('netns', 'lab up: each flag by its effect (netns)', () => {
+describe('lab up: each flag by its effect (netns)', () => {
   const up = async (args: string[]): Promise<PointRecord> => {
     const r = await lab(['up', '--runtime', 'netns', '--json', '--duration', '2', ...args]);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -407,7 +399,7 @@ describeIn('netns', 'lab up: each flag by its effect (netns)', () => {
   });
 });
 
-describeIn('netns', 'lab up: environment errors are one line on stderr, exit 2', () => {
+describe('lab up: environment errors are one line on stderr, exit 2', () => {
   it('no engine at DOCKER_HOST: says so, with the two ways out', async () => {
     const r = await execa(process.execPath, [CLI, 'up', '--runtime', 'docker'], {
       reject: false,
