@@ -117,16 +117,16 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     o.progress(`hosts: ${hosts.map((h) => `${h.name} ${h.address}${on(h)}`).join(', ')}`);
     await o.onHosts?.(hosts);
     if (impl.usesLoadTool) for (const h of clients) await checkTool(h, lg.tool);
-    const readBack: Record<string, Snapshot> = {};
-    for (const h of hosts) readBack[h.name] = await snapshot(h);
+    const readBack = await snapshots(hosts);
 
     // start
     const srv = await startServer(server, c.server);
 
     // observe
     const raw = join('raw', name);
-    const statsBefore = await srv.stats();
-    const procsBefore = await srv.processes();
+    // The server's own counts (its control API over the host's loopback) outside the window
+    // of the state reports, whose counters would count that connection.
+    const [statsBefore, procsBefore] = await Promise.all([srv.stats(), srv.processes()]);
     const before = await reportsOf(hosts, o.dir, 'before', raw);
     // The tracer and the capture (when asked for) first: the samplers' first samples and the scenario are in their window.
     const watchers = await startWatchers({
@@ -164,10 +164,11 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
       watched = await watchers.stop(join(o.dir, raw), raw);
     }
     const after = await reportsOf(hosts, o.dir, 'after', raw);
-    const statsAfter: StatsWithCpu | null = await srv.stats().catch(() => null);
-    const procsAfter = await srv.processes().catch(() => null);
-    const atEnd: Record<string, Snapshot> = {};
-    for (const h of hosts) atEnd[h.name] = await snapshot(h);
+    const [statsAfter, procsAfter, atEnd] = await Promise.all([
+      srv.stats().catch((): StatsWithCpu | null => null),
+      srv.processes().catch(() => null),
+      snapshots(hosts),
+    ]);
     if (o.keep) srv.proc.release();
     else await srv.stop();
 
@@ -239,6 +240,11 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
       await o.runtime.destroy(o.runId);
     }
   }
+}
+
+/** Each host's sysctls, read at once. */
+async function snapshots(hosts: Host[]): Promise<Record<string, Snapshot>> {
+  return Object.fromEntries(await Promise.all(hosts.map(async (h) => [h.name, await snapshot(h)] as const)));
 }
 
 async function reportsOf(hosts: Host[], dir: string, phase: string, sub: string): Promise<Record<string, StateReport>> {

@@ -28,8 +28,10 @@ export async function stateReport(host: Host, dir: string, phase: string, sub = 
   const files: string[] = [];
   mkdirSync(join(dir, sub), { recursive: true });
   const text: Record<string, string> = {};
-  for (const r of REPORTS) {
-    const res = await host.exec([...r.argv], { timeoutMs: 30_000 });
+  // At once: the reports are one moment's state, and each is an exec round trip.
+  const results = await Promise.all(REPORTS.map((r) => host.exec([...r.argv], { timeoutMs: 30_000 })));
+  for (const [i, r] of REPORTS.entries()) {
+    const res = results[i]!;
     const name = join(sub, `${host.name}-${phase}-${r.file}`);
     const body =
       res.exitCode === 0

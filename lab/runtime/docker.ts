@@ -16,6 +16,7 @@ import { ensureImages, type Images } from './images.js';
 import {
   hostAddress,
   makeLab,
+  nextSubnet,
   RuntimeUnavailable,
   type Host,
   type HostSpec,
@@ -324,10 +325,10 @@ export class DockerRuntime implements Runtime {
         } catch (err) {
           // 403 from networks/create: the pool overlaps an address space in use.
           if (engineStatus(err) !== 403) throw err;
-          const [a, b, c] = subnet.split('.').map(Number) as [number, number, number];
-          if (!spec.subnetFallback || attempt >= 32 || c >= 254)
+          const next = nextSubnet(subnet);
+          if (!spec.subnetFallback || attempt >= 32 || !next)
             throw new RuntimeUnavailable(`the lab subnet ${subnet} overlaps a network that exists: pass --subnet with a free /24`);
-          subnet = `${a}.${b}.${c + 1}.0/24`;
+          subnet = next;
         }
       }
       if (subnet !== spec.subnet) (this.opts.progress ?? (() => {}))(`lab network: ${spec.subnet} is taken, using ${subnet}`);

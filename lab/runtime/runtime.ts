@@ -122,6 +122,29 @@ export function hostAddress(subnet: string, index: number): string {
   return subnet.replace(/\.0\/24$/, `.${index + 1}`);
 }
 
+/** An IPv4 CIDR as its first and last address, as numbers. */
+function cidrRange(cidr: string): [number, number] | null {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+  if (!m) return null; // IPv6, or not a CIDR: no IPv4 lab network overlaps it
+  const bits = Number(m[5]);
+  const base = m.slice(1, 5).reduce((a, x) => a * 256 + Number(x), 0);
+  const size = 2 ** (32 - bits);
+  const first = base - (base % size);
+  return [first, first + size - 1];
+}
+
+/** Whether two IPv4 CIDRs share an address. */
+export function subnetsOverlap(a: string, b: string): boolean {
+  const [x, y] = [cidrRange(a), cidrRange(b)];
+  return !!x && !!y && x[0] <= y[1] && y[0] <= x[1];
+}
+
+/** The /24 after this one within its /16, or null at the end of it. */
+export function nextSubnet(subnet: string): string | null {
+  const [a, b, c] = subnet.split('.').map(Number) as [number, number, number];
+  return c >= 254 ? null : `${a}.${b}.${c + 1}.0/24`;
+}
+
 /** The Lab a runtime's create() returns: its hosts by name, and destroy() by run id. */
 export function makeLab(runId: string, hosts: Host[], destroy: (runId: string) => Promise<unknown>): Lab {
   return {

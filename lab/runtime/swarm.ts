@@ -19,7 +19,17 @@ import { NAME_RE } from '../fields.js';
 import { assertKernelHas } from '../../sysctl/apply.js';
 import { addNetworkOnlyLabs, DockerRuntime, hostIn, engineMessage, engineStatus, LABEL, labelFilter, LOGS, removalFailed } from './docker.js';
 import type { Images } from './images.js';
-import { makeLab, RuntimeUnavailable, type Host, type Lab, type LabSpec, type LabSummary, type Runtime } from './runtime.js';
+import {
+  makeLab,
+  nextSubnet,
+  RuntimeUnavailable,
+  subnetsOverlap,
+  type Host,
+  type Lab,
+  type LabSpec,
+  type LabSummary,
+  type Runtime,
+} from './runtime.js';
 
 export interface SwarmOptions {
   base?: string;
@@ -121,6 +131,32 @@ export class SwarmRuntime implements Runtime {
     }
   }
 
+  /**
+   * The lab's subnet, or with subnetFallback the next /24 free on every node that runs a host:
+   * the swarm accepts an overlay whose subnet a node's own bridge has, and then that node
+   * refuses its task ("Pool overlaps"), so the nodes' networks are looked at first.
+   */
+  private async freeSubnet(spec: LabSpec, nodes: SwarmNode[]): Promise<string> {
+    const taken: Array<{ subnet: string; where: string }> = [];
+    for (const n of nodes)
+      for (const net of await n.engine.listNetworks()) {
+        const run = net.Labels?.[LABEL];
+        const where = `network ${net.Name} on node ${n.hostname}${run ? ` (lab ${run}'s: \`lab down ${run}\` removes it)` : ''}`;
+        for (const c of net.IPAM?.Config ?? []) if (c.Subnet) taken.push({ subnet: c.Subnet, where });
+      }
+    let subnet = spec.subnet;
+    for (let attempt = 0; ; attempt++) {
+      const clash = taken.find((t) => subnetsOverlap(t.subnet, subnet));
+      if (!clash) break;
+      const next = nextSubnet(subnet);
+      if (!spec.subnetFallback || attempt >= 32 || !next)
+        throw new RuntimeUnavailable(`the lab subnet ${subnet} overlaps ${clash.where}: pass --subnet with a free /24`);
+      subnet = next;
+    }
+    if (subnet !== spec.subnet) (this.opts.progress ?? (() => {}))(`lab network: ${spec.subnet} is taken, using ${subnet}`);
+    return subnet;
+  }
+
   async create(spec: LabSpec): Promise<Lab> {
     if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
     if ((await this.list()).some((l) => l.runId === spec.runId))
@@ -136,9 +172,17 @@ export class SwarmRuntime implements Runtime {
     const wanted = Object.values(spec.placement ?? {});
     const used = nodes.filter((n) => n.self || wanted.length < spec.hosts.length || wanted.some((w) => fits(n, w)));
     await this.imagesOn(used, images);
+    // By image ID (the same on every node after docker load): a node's agent pulls an image it
+    // is given by tag before it looks for its own copy, and with no registry in reach that
+    // costs it a DNS timeout (20 s) per task; an ID it never pulls.
+    const imageId = {
+      server: (await this.docker.getImage(images.server).inspect()).Id,
+      loadgen: (await this.docker.getImage(images.loadgen).inspect()).Id,
+    };
     const labels = { [LABEL]: spec.runId };
     const logDir = resolvePath(spec.logDir);
     mkdirSync(logDir, { recursive: true, mode: 0o755 });
+    const subnet = await this.freeSubnet(spec, used);
     const hosts: Host[] = [];
     try {
       const net = await this.docker.createNetwork({
@@ -146,7 +190,7 @@ export class SwarmRuntime implements Runtime {
         Driver: 'overlay',
         Attachable: true,
         Labels: labels,
-        IPAM: { Config: [{ Subnet: spec.subnet }] },
+        IPAM: { Config: [{ Subnet: subnet }] },
       });
       // Where no placement is given, only nodes the lab can reach.
       const reachable = nodes.map((n) => `node.hostname==${n.hostname}`);
@@ -163,7 +207,7 @@ export class SwarmRuntime implements Runtime {
             Labels: hostLabels,
             TaskTemplate: {
               ContainerSpec: {
-                Image: h.role === 'server' ? images.server : images.loadgen,
+                Image: h.role === 'server' ? imageId.server : imageId.loadgen,
                 Command: ['sleep', 'infinity'],
                 Hostname: h.name,
                 Labels: hostLabels,
@@ -249,9 +293,9 @@ export class SwarmRuntime implements Runtime {
   }
 
   /**
-   * Removes a lab's services, then waits until their containers are gone on every node the
-   * lab can reach (a service's removal is asynchronous, and an overlay network with a
-   * container still attached cannot go), then its overlay network.
+   * Removes a lab's services, then their containers on every node the lab can reach (the
+   * nodes' agents would stop and remove them in their own time, 6 s here, and an overlay
+   * network with a container still attached cannot go), then its overlay network.
    */
   async destroy(runId?: string): Promise<number> {
     const filter = labelFilter(runId);
@@ -266,6 +310,18 @@ export class SwarmRuntime implements Runtime {
       ),
     );
     const nodes = await this.nodes().catch(() => [] as SwarmNode[]);
+    await Promise.all(
+      nodes.map(async (n) => {
+        for (const c of await n.engine.listContainers({ all: true, filters: filter }).catch(() => []))
+          await n.engine
+            .getContainer(c.Id)
+            .remove({ force: true })
+            .catch((err: unknown) => {
+              if (engineStatus(err) !== 404 && engineStatus(err) !== 409) throw err; // gone, or being removed by its agent
+            })
+            .catch(removalFailed(left, `container ${c.Id.slice(0, 12)} on node ${n.hostname}`));
+      }),
+    );
     for (const end = Date.now() + 30_000; Date.now() < end;) {
       const left = await Promise.all(nodes.map((n) => n.engine.listContainers({ all: true, filters: filter }).catch(() => [])));
       if (left.every((l) => l.length === 0)) break;
@@ -284,6 +340,16 @@ export class SwarmRuntime implements Runtime {
           }
           await sleep(250);
         }
+      }
+    }
+    // A node lists a removed overlay until its agent has let go of it (a fraction of a second).
+    const listed = () => Promise.all(nodes.map((n) => n.engine.listNetworks({ filters: { ...filter, driver: ['overlay'] } }).catch(() => [])));
+    for (const end = Date.now() + 15_000; ; await sleep(100)) {
+      const still = (await listed()).flatMap((l, i) => l.map((n) => `network ${n.Name} on node ${nodes[i]!.hostname}`));
+      if (!still.length) break;
+      if (Date.now() > end) {
+        left.push(...still.map((s) => `${s} (still listed after 15 s)`));
+        break;
       }
     }
     const total = services.length + networks.length;

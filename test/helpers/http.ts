@@ -20,6 +20,8 @@ export interface ExchangeOptions {
   timeoutMs?: number;
   /** Resolve as soon as this many bytes arrived (the server need not close). */
   untilBytes?: number;
+  /** Resolve as soon as what arrived so far satisfies this (the server need not close). */
+  until?: (data: Buffer) => boolean;
   host?: string;
 }
 
@@ -30,7 +32,7 @@ export function open(port: number, host = '127.0.0.1'): Promise<Socket> {
   });
 }
 
-/** Writes chunks and collects the answer until the server closes, untilBytes arrive, or timeout. */
+/** Writes chunks and collects the answer until the server closes, untilBytes arrive, until() holds, or timeout. */
 export async function exchange(port: number, chunks: Array<string | Buffer>, opts: ExchangeOptions = {}): Promise<Exchange> {
   const sock = await open(port, opts.host);
   sock.setNoDelay(true);
@@ -53,6 +55,7 @@ export async function exchange(port: number, chunks: Array<string | Buffer>, opt
       got.push(b);
       size += b.length;
       if (opts.untilBytes !== undefined && size >= opts.untilBytes) finish();
+      else if (opts.until?.(Buffer.concat(got))) finish();
     });
     sock.on('end', () => {
       result.ended = true;

@@ -2,6 +2,7 @@
 // the report's numbers equal the point records', resume after SIGKILL, bad input.
 import { expectAllPass } from '../helpers/verdicts.js';
 import { downLabs } from '../helpers/lab-down.js';
+import { baseline } from '../helpers/leftovers.js';
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -301,6 +302,7 @@ describe('the Docker engine stopped mid-sweep', () => {
       'engine.yaml',
       'runtime: docker\nscenario: {name: backlog, options: {extraClients: 1, holdMs: 6000}}\nsweep: {matrix: {server.backlog: [2, 3]}}\noutput: engine\n',
     );
+    const engine = await baseline();
     const child = spawn(process.execPath, [CLI, 'sweep', f], { cwd: WORK, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (b) => (err += b));
@@ -335,7 +337,7 @@ describe('the Docker engine stopped mid-sweep', () => {
       execFileSync('bash', [fileURLToPath(new URL('../../scripts/install-docker.sh', import.meta.url))], { stdio: 'ignore' });
     }
     await downLabs(CLI, (l) => l.runId.startsWith(basename(dir)), { cwd: WORK }, false);
-    expect(execFileSync('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'], { encoding: 'utf8' }).trim()).toBe('');
+    expect(await engine.made()).toEqual([]);
     const r = await lab(['sweep', '--resume', dir]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(records(dir).map((p) => [p.id, p.runtime])).toEqual([

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { PointRecord } from '../../lab/record.js';
+import { baseline } from '../helpers/leftovers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/own-server/', import.meta.url));
@@ -19,7 +20,11 @@ const IMAGE = `tcplab-test-own:${process.pid}`;
 const EXAMPLE_IMAGE = 'tcplab-own-hello';
 let hadExampleImage = false;
 
-const labContainers = async () => (await execa('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'])).stdout.trim();
+let docker: Awaited<ReturnType<typeof baseline>>;
+beforeAll(async () => {
+  docker = await baseline();
+});
+const labContainers = async () => (await docker.made()).join('\n');
 
 async function sweep(name: string, text: string) {
   writeFileSync(join(WORK, name), text);

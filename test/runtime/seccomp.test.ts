@@ -5,7 +5,7 @@
 // profile alone the server refuses io_uring in one line; under the lab's it serves, and the
 // rest of the default filter still holds. Then lab sweep examples/io-backends.yaml as it ships.
 import { expectAllPass } from '../helpers/verdicts.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { DockerRuntime } from '../../lab/runtime/docker.js';
 import { defaultBase, profileAllowing, URING_SYSCALLS } from '../../lab/runtime/seccomp.js';
 import type { Host } from '../../lab/runtime/runtime.js';
 import type { PointRecord } from '../../lab/record.js';
+import { baseline } from '../helpers/leftovers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const WORK = mkdtempSync(join(tmpdir(), 'tcplab-seccomp-'));
@@ -164,7 +165,11 @@ describe('the io_uring backend under a seccomp profile on a real engine', () => 
 });
 
 describe('lab sweep with server.io io_uring on Docker', () => {
-  const labContainers = async () => (await execa('docker', ['ps', '-aq', '--filter', 'label=tcplab.run'])).stdout.trim();
+  let docker: Awaited<ReturnType<typeof baseline>>;
+  beforeAll(async () => {
+    docker = await baseline();
+  });
+  const labContainers = async () => (await docker.made()).join('\n');
 
   it('examples/io-backends.yaml as it ships: 4 points, every verdict PASS, the io_uring points under the recorded profile', async () => {
     const r = await execa(

@@ -12,8 +12,11 @@ import { execa } from 'execa';
 import type { PointRecord } from '../../lab/record.js';
 import { mergeHistograms } from '../../lab/loadgen/merge.js';
 import { SwarmRuntime } from '../../lab/runtime/swarm.js';
+import { nextSubnet } from '../../lab/runtime/runtime.js';
+import { DEFAULT_SUBNET } from '../../lab/fields.js';
 import { parseSetting } from '../../sysctl/registry.js';
 import { downLabs } from '../helpers/lab-down.js';
+import { baseline } from '../helpers/leftovers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('../../scripts/test-swarm.sh', import.meta.url));
@@ -23,17 +26,9 @@ const WORK = mkdtempSync(join(tmpdir(), 'tcplab-swarm-'));
 const rt = new SwarmRuntime({ progress: (l) => process.stderr.write(`${l}\n`) });
 let manager: string;
 
-/** What carries the lab label on either engine: services and networks (manager), containers (both). */
-async function leftovers(runId?: string): Promise<string[]> {
-  const f = runId ? `label=tcplab.run=${runId}` : 'label=tcplab.run';
-  const q = async (argv: string[]) => (await execa('docker', argv)).stdout.split('\n').filter(Boolean);
-  return [
-    ...(await q(['service', 'ls', '-q', '--filter', f])).map((x) => `service ${x}`),
-    ...(await q(['network', 'ls', '-q', '--filter', f])).map((x) => `network ${x}`),
-    ...(await q(['ps', '-aq', '--filter', f])).map((x) => `manager container ${x}`),
-    ...(await q(['-H', `unix://${WORKER_SOCK}`, 'ps', '-aq', '--filter', f])).map((x) => `worker container ${x}`),
-  ];
-}
+/** What carries the lab label on either engine and was not there when the suite began (another run's lab is not this suite's). */
+let engines: Awaited<ReturnType<typeof baseline>>;
+const leftovers = () => engines.made();
 
 async function sweep(name: string, text: string) {
   writeFileSync(join(WORK, name), text);
@@ -53,6 +48,7 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 500));
   }
   await rt.check();
+  engines = await baseline({ worker: `unix://${WORKER_SOCK}` });
   manager = (await execa('docker', ['info', '--format', '{{.Name}}'])).stdout.trim();
 }, 60_000);
 
@@ -114,15 +110,25 @@ describe('swarm runtime (two nodes)', () => {
     } finally {
       await lab.destroy();
     }
-    expect(await leftovers(runId)).toEqual([]);
+    expect(await leftovers()).toEqual([]);
   }, 240_000);
 
-  it('lab sweep examples/throughput-swarm.yaml as it ships: the server on the worker, two loadgens on the manager, merged, every verdict PASS, the nodes in the record', async () => {
-    const r = await execa(process.execPath, [CLI, 'sweep', fileURLToPath(new URL('../../examples/throughput-swarm.yaml', import.meta.url))], {
-      reject: false,
-      cwd: WORK,
-    });
+  it('lab sweep examples/throughput-swarm.yaml as it ships, its default subnet held by a bridge on the manager: the next /24, the server on the worker, two loadgens on the manager, merged, every verdict PASS, the nodes in the record', async () => {
+    // A bridge on the manager with the lab's default subnet (as a docker lab left over holds it):
+    // the swarm would take the overlay and then refuse the manager's tasks ("Pool overlaps").
+    const blocker = `tcplab-test-blocker-${process.pid}`;
+    await execa('docker', ['network', 'create', '--driver', 'bridge', '--subnet', DEFAULT_SUBNET, blocker]);
+    let r;
+    try {
+      r = await execa(process.execPath, [CLI, 'sweep', fileURLToPath(new URL('../../examples/throughput-swarm.yaml', import.meta.url))], {
+        reject: false,
+        cwd: WORK,
+      });
+    } finally {
+      await execa('docker', ['network', 'rm', blocker]);
+    }
     expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`lab network: ${DEFAULT_SUBNET} is taken, using ${nextSubnet(DEFAULT_SUBNET)}`);
     expect(r.stderr).toContain(`(node ${WORKER})`);
     const dir = join(WORK, r.stdout.trim());
     const recs = readdirSync(join(dir, 'points'))
