@@ -65,6 +65,12 @@ function setAt(obj: Record<string, unknown>, path: string[], v: unknown): void {
   cur[path[path.length - 1]!] = v;
 }
 
+/** An axis path with its sysctl (if it names one) spelled the registry's way. */
+function canonicalAxis(path: string): string {
+  const m = /^(server|loadgens\.\d+)\.sysctls\.(.+)$/.exec(path);
+  return m ? `${m[1]}.sysctls.${normalizeName(m[2]!)}` : path;
+}
+
 const AXIS_FIELDS = /^(server|loadgens\.0|scenario\.options|subnet|runtime|placement)(\.|$)/;
 
 /**
@@ -84,6 +90,14 @@ export function validateLab(raw: unknown, src: Source): LabFile {
     if (!AXIS_FIELDS.test(path))
       throw new LabFileError(`${at('sweep')}: axis "${path}" is not a field a point can vary (server.*, loadgens.0.*, scenario.options.*)`);
   }
+  // An axis once, by its canonical name: in matrix and zip, or as two spellings of one sysctl.
+  const axes = new Map<string, string>();
+  for (const part of ['matrix', 'zip'] as const)
+    for (const path of Object.keys(lab.sweep[part])) {
+      const first = axes.get(canonicalAxis(path));
+      if (first !== undefined) throw new LabFileError(`${at(`sweep.${part}.${path}`)}: the same axis as sweep.${first}; give each axis once`);
+      axes.set(canonicalAxis(path), `${part}.${path}`);
+    }
   const x = lab.sweep.x;
   if (x !== undefined && !(x === 'zip' ? Object.keys(lab.sweep.zip).length > 0 : x in lab.sweep.matrix)) {
     const allowed = [...Object.keys(lab.sweep.matrix), ...(Object.keys(lab.sweep.zip).length ? ['zip'] : [])];
@@ -175,12 +189,14 @@ function checkPoint(c: LabFile, src: Source, at: (path: string) => string): void
   const impl = scenarioNamed(c.scenario.name)!;
   const reserved = impl.reservedPorts;
   c.loadgens.forEach((l, i) => {
-    const range = l.sysctls['net.ipv4.ip_local_port_range'];
-    if (!reserved || range === undefined) return;
+    // By its canonical name, whatever the file's spelling (net/ipv4/… too).
+    const given = Object.entries(l.sysctls).find(([n]) => normalizeName(n) === 'net.ipv4.ip_local_port_range');
+    if (!reserved || given === undefined) return;
+    const [spelled, range] = given;
     const [lo, hi] = validateValue(lookup('net.ipv4.ip_local_port_range'), range).split(' ').map(Number) as [number, number];
     if (lo <= reserved.last && hi >= reserved.first) {
       const what = `the ${c.scenario.name} scenario keeps ports ${reserved.first}-${reserved.last} for ${reserved.what}; choose a range outside them`;
-      throw new LabFileError(badValue(at(`loadgens.${i}.sysctls.net.ipv4.ip_local_port_range`), String(range), what));
+      throw new LabFileError(badValue(at(`loadgens.${i}.sysctls.${spelled}`), String(range), what));
     }
   });
   if (impl.usesLoadTool) {

@@ -8,6 +8,7 @@
 //   record  — the verdicts and one point record (lab/record.ts)
 //   destroy — the hosts go (unless the lab is kept: `lab up --keep`)
 // The caller validated the point (labfile.ts) before anything was created.
+import { listenOf } from './listen.js';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { differsFromKernelDefault, snapshot, type Snapshot } from '../sysctl/apply.js';
@@ -128,6 +129,14 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     // of the state reports, whose counters would count that connection.
     const [statsBefore, procsBefore] = await Promise.all([srv.stats(), srv.processes()]);
     const before = await reportsOf(hosts, o.dir, 'before', raw);
+    // How the server really listens (its own backlog, its sockets): what the rules are judged against.
+    const listen = listenOf(
+      before['server']!.listeners,
+      c.server.port,
+      server.address,
+      Number(readBack['server']!['net.core.somaxconn']),
+      c.server.backlog,
+    );
     // The tracer and the capture (when asked for) first: the samplers' first samples and the scenario are in their window.
     const watchers = await startWatchers({
       trace: c.trace,
@@ -148,6 +157,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
       port: c.server.port,
       controlPort: c.server.controlPort,
       control: srv,
+      listen,
       serverSysctl: (n) => readBack['server']![n] ?? null,
       clientSysctl: (n) => readBack['loadgen-1']![n] ?? null,
       writeRaw: (file, text) => writeFileSync(join(o.dir, raw, file), text),
@@ -226,6 +236,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
         stats: statsAfter,
         ...(procsAfter ? { processes: procsAfter } : {}),
         listener: hostRecords['server']!.series.summary.listener,
+        listen,
       },
       hosts: hostRecords,
       scenario: { name: impl.name, observed: driven.observed, predicted: driven.predicted, ...(driven.load ? { load: driven.load } : {}), verdicts },

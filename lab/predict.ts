@@ -12,6 +12,20 @@ export interface PointPrediction {
   predictions: Prediction[];
   /** Settings the model does not cover: their verdicts will be INCONCLUSIVE, never FAIL. */
   notModelled: string[];
+  /** What cannot be known before the server runs, and where the point's record will say it. */
+  unknown: string[];
+}
+
+/**
+ * A server the lab does not build picks its own listen() backlog (and may open several
+ * listeners): the predictions assume server.backlog, and the point reads the real one.
+ */
+function unknownBeforeRun(c: LabFile): string[] {
+  if (c.server.kind === 'tcplab' || c.server.kind === 'nginx') return [];
+  const who = c.server.image ? `the image ${c.server.image}` : `the command ${c.server.command?.[0] ?? ''}`;
+  return [
+    `the backlog ${who} passes to listen(): these numbers assume server.backlog ${c.server.backlog}; the point reads the real one (ss Send-Q) and judges the kernel's rules against it`,
+  ];
 }
 
 export function predictLab(lab: LabFile): PointPrediction[] {
@@ -24,6 +38,7 @@ export function predictLab(lab: LabFile): PointPrediction[] {
       scenario: impl.name,
       predictions: impl.predict(p.config, options),
       notModelled: notModelled(impl.model, p.config, options),
+      unknown: unknownBeforeRun(p.config),
     };
   });
 }
@@ -36,6 +51,7 @@ export function renderPredictions(file: string, points: PointPrediction[]): stri
     const w = Math.max(...p.predictions.map((x) => x.what.length));
     for (const x of p.predictions) out.push(`  ${x.what.padEnd(w)}  ${String(x.value)}  (${x.why})`);
     if (p.notModelled.length) out.push(`  not modelled: ${p.notModelled.join(', ')}: its verdicts will be INCONCLUSIVE, not FAIL`);
+    for (const u of p.unknown) out.push(`  not known before it runs: ${u}`);
   }
   return out.join('\n') + '\n';
 }

@@ -1,5 +1,6 @@
 // The point record: what one run of one point leaves on disk (points/<id>.json), and what
 // `lab up --json` prints. One versioned shape for every command; README "Point records".
+import type { ListenRecord } from './listen.js';
 import type { ServerStats } from '../native/index.js';
 import { InputError } from './errors.js';
 import { readJson } from './files.js';
@@ -26,6 +27,8 @@ export function loadPoint(file: string): PointRecord {
 export type Verdict = 'PASS' | 'FAIL' | 'INCONCLUSIVE';
 
 export interface RuleVerdict {
+  /** What the rule is about: the kernel (the default), or the server's own behaviour (its FAIL is no fault of the kernel's). */
+  about?: 'kernel' | 'server';
   rule: string;
   predicted: number | string | null;
   observed: number | string | null;
@@ -121,6 +124,8 @@ export interface ServerRecord {
   /** Another kind: its processes at the end, as /proc shows them. */
   processes?: PortProcs;
   listener: SeriesSummary['listener'];
+  /** How the server listened, read once it was up (records before it lack it). */
+  listen?: ListenRecord;
 }
 
 /**

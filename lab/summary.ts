@@ -1,5 +1,6 @@
 // The human summary of one point record (stdout of `lab up` without --json).
 import { isBlocking, NGINX_SHARE } from './fields.js';
+import { listenLine } from './listen.js';
 import { WATCHED } from './observe/nstat.js';
 import { servedRequests, type PointRecord } from './record.js';
 import type { LatencySummary } from './loadgen/result.js';
@@ -129,6 +130,7 @@ function serverLines(r: PointRecord): string[] {
         (t ? `${int(s.requests ?? 0)} requests, ${int(t.accepted)} accepted, ${int(t.active)} open` : 'no stats') +
         (s.cpuSec !== null ? `, CPU ${s.cpuSec.toFixed(2)} s (${int((s.requests ?? 0) / Math.max(s.cpuSec, 0.001))} req per CPU-second)` : ''),
     );
+  if (s.listen) out.push(`listen()  ${listenLine(s.listen, s.options.backlog)}`);
   const errorsSeen = t
     ? Object.entries({
         400: t.badRequests,
@@ -185,7 +187,10 @@ function hostLines(r: PointRecord, hosts: Array<PointRecord['hosts'][string]>): 
   const v = r.scenario.verdicts;
   if (v.length) {
     out.push('', `verdicts (${r.scenario.name})`);
-    for (const x of v) out.push(`  ${x.verdict.padEnd(12)} ${x.rule}: ${x.observed ?? '–'}${x.verdict === 'PASS' ? '' : ` (${x.reason})`}`);
+    for (const x of v)
+      out.push(
+        `  ${x.verdict.padEnd(12)} ${x.about === 'server' ? '(server) ' : ''}${x.rule}: ${x.observed ?? '–'}${x.verdict === 'PASS' ? '' : ` (${x.reason})`}`,
+      );
   }
   return out;
 }

@@ -222,8 +222,9 @@ export async function sweep(
         );
       }
       records.push(rec);
-      const v = rec.scenario.verdicts.map((x) => x.verdict);
-      if (v.includes('FAIL')) failed++;
+      // A verdict about the server's own behaviour (not the kernel's) is marked as such.
+      const v = rec.scenario.verdicts.map((x) => (x.about === 'server' ? `server:${x.verdict}` : x.verdict));
+      if (rec.scenario.verdicts.some((x) => x.verdict === 'FAIL')) failed++;
       const left = todo.length - i - 1;
       const eta = left ? `, ETA ${Math.round((((Date.now() - t0) / (i + 1)) * left) / 1000)} s` : '';
       o.progress(`[${total - todo.length + i + 1}/${total}] ${name}: ${v.join(' ')}${eta}`);

@@ -1,13 +1,17 @@
 // backlog: the server stops calling accept(), then a burst of limit + 1 + extra clients
 // arrives. The kernel completes handshakes while the queue holds fewer than limit + 1
 // (the full check is `>`), so Send-Q = limit, Recv-Q peaks at limit + 1, and exactly
-// limit + 1 clients connect; the rest stay in SYN-SENT (their SYNs are dropped).
+// limit + 1 clients connect; the rest stay in SYN-SENT (their SYNs are dropped). The limit is
+// the one the server really has (its listener's Send-Q once it is up): a server that passes
+// listen() a backlog of its own gets the kernel's rules judged against that, and a verdict of
+// its own (about the server, not the kernel) on whether it used the lab's.
+import { listenFinding } from '../listen.js';
 import { z } from 'zod';
 import { int, type PointConfig } from '../fields.js';
 import { acceptQueueLimit, synTimeline } from '../model/kernel.js';
 import type { BurstResult } from '../in-host/burst.js';
 import { summarize } from '../observe/sampler.js';
-import { defineScenario, equal, numSysctl, plannedLimit, recvQ, runInHost, setting, tooManyClients } from './common.js';
+import { defineScenario, effectiveLimit, equal, numSysctl, plannedLimit, recvQ, runInHost, setting, tooManyClients } from './common.js';
 
 const Options = z
   .object({
@@ -24,7 +28,10 @@ export interface Predicted {
   connected: number;
   waiting: number;
   somaxconn: number;
+  /** The lab's server.backlog (what it asked listen() for). */
   backlog: number;
+  /** The limit the lab's settings give, min(backlog, somaxconn); limit differs when the server used its own backlog. */
+  asked?: number;
 }
 
 export type Observed = BurstResult & { clients: number };
@@ -41,7 +48,7 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
   check: (c, o) => tooManyClients(c, plannedLimit(c) + 1 + o.extraClients, 'the burst (limit + 1 + extraClients)'),
   async drive(ctx) {
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
-    const limit = acceptQueueLimit(ctx.config.server.backlog, somaxconn);
+    const limit = effectiveLimit(ctx);
     const clients = limit + 1 + ctx.options.extraClients;
     const hold = ctx.options.holdMs;
     await ctx.control.pause();
@@ -54,18 +61,29 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
       waiting: clients - limit - 1,
       somaxconn,
       backlog: ctx.config.server.backlog,
+      asked: acceptQueueLimit(ctx.config.server.backlog, somaxconn),
     };
     return { observed: { clients, ...burst }, predicted };
   },
   judge(ctx, { observed: o, predicted: p }, obs) {
     const sum = summarize(obs.series['server'] ?? [], ctx.port);
     const few = sum.samples < 5 ? `only ${sum.samples} samples on the server` : undefined;
+    const asked = p.asked ?? p.limit;
     return [
+      {
+        ...equal(
+          `the server listens with the lab's backlog: Send-Q = min(backlog ${p.backlog}, somaxconn ${p.somaxconn})`,
+          asked,
+          ctx.listen.limit,
+          "its listen() was given the lab's backlog, which the kernel caps at somaxconn",
+        ),
+        about: 'server' as const,
+      },
       equal(
-        'accept queue limit (Send-Q) = min(backlog, somaxconn)',
+        'accept queue limit (Send-Q) holds through the burst',
         p.limit,
         sum.listener?.sendQ ?? null,
-        'listen() caps the backlog at somaxconn',
+        'the limit is set at listen() and the burst does not change it',
         few,
       ),
       equal(
@@ -123,7 +141,8 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
     headline: (p) => {
       const q = p.scenario.predicted;
       const o = p.scenario.observed;
-      return `limit ${q.limit} = min(backlog ${q.backlog}, somaxconn ${q.somaxconn}): Send-Q ${p.hosts['server']?.series.summary.listener?.sendQ ?? '–'}, ${o.connected} of ${o.clients} clients connected, ${o.pending} left in SYN-SENT`;
+      const own = q.asked !== undefined && q.asked !== q.limit && p.server.listen ? `${listenFinding(p.server.listen, q.backlog)}: ` : '';
+      return `${own}limit ${q.limit}${own ? '' : ` = min(backlog ${q.backlog}, somaxconn ${q.somaxconn})`}: Send-Q ${p.hosts['server']?.series.summary.listener?.sendQ ?? '–'}, ${o.connected} of ${o.clients} clients connected, ${o.pending} left in SYN-SENT`;
     },
     series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },
   },

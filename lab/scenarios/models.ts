@@ -19,7 +19,7 @@ import type { HoldResult } from '../in-host/hold.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import { parseListeners } from '../observe/ss.js';
 import { serverStats } from '../server-host.js';
-import { defineScenario, equal, numSysctl, recvQ, runInHost, setting, tooManyClients, type Prediction } from './common.js';
+import { defineScenario, effectiveLimit, equal, recvQ, runInHost, setting, tooManyClients, type Prediction } from './common.js';
 
 const Options = z
   .object({
@@ -78,7 +78,7 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
     (o.answerMs >= o.holdMs ? `scenario.options.answerMs (${o.answerMs}) must be below holdMs (${o.holdMs})` : null),
   async drive(ctx) {
     const o = ctx.options;
-    const limit = acceptQueueLimit(ctx.config.server.backlog, numSysctl(ctx.serverSysctl, 'net.core.somaxconn'));
+    const limit = effectiveLimit(ctx);
     const before = await serverStats(ctx.server, ctx.controlPort);
     let done = false;
     const held = runInHost<HoldResult>(

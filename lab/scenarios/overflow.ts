@@ -13,6 +13,7 @@ import { int, RESERVED_PORTS } from '../fields.js';
 import type { GroupOutcome } from '../in-host/overflow-client.js';
 import { waitForLine } from '../server-host.js';
 import {
+  effectiveLimit,
   atLeast,
   atMost,
   counter,
@@ -87,7 +88,7 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
     const o = ctx.options;
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
     const abort = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_abort_on_overflow');
-    const limit = acceptQueueLimit(ctx.config.server.backlog, somaxconn);
+    const limit = effectiveLimit(ctx);
     const synackRetries = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_synack_retries');
     const syn = synTimeline(numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_retries'), numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_linear_timeouts'));
     await ctx.control.pause();

@@ -16,6 +16,7 @@ import { counterDeltas, parseProcNet, type Counters } from '../observe/nstat.js'
 import { countStates, parseListeners, parseSockets } from '../observe/ss.js';
 import type { Host, Proc } from '../runtime/runtime.js';
 import {
+  effectiveLimit,
   asNumber,
   atLeast,
   atMost,
@@ -127,7 +128,7 @@ const counted = defineScenario<z.infer<typeof Options>, Observed, Prediction>({
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');
     const cookies = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_syncookies');
     const maxSyn = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_max_syn_backlog');
-    const limit = acceptQueueLimit(ctx.config.server.backlog, somaxconn);
+    const limit = effectiveLimit(ctx);
     // With acceptQueueFull, the server stops accepting and limit + 1 connections (from
     // ordinary ports) fill its accept queue before the flood: then every SYN is dropped,
     // cookies or not (the accept-queue check comes after the cookie decision).

@@ -208,6 +208,28 @@ export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]>
     'scenario: {name: overflow}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "61500,62000"}}]\n',
     'loadgens.0.sysctls.net.ipv4.ip_local_port_range: got "61500,62000": the overflow scenario keeps ports 61000-61999 for its held handshakes',
   ],
+  // The key in its /proc/sys spelling is the same key: the reserved ports are checked on it too.
+  [
+    'overflow port range over its held ports, the key spelled with slashes',
+    'scenario: {name: overflow}\nloadgens: [{sysctls: {net/ipv4/ip_local_port_range: "60000 61500"}}]\n',
+    'loadgens.0.sysctls.net/ipv4/ip_local_port_range: got "60000 61500": the overflow scenario keeps ports 61000-61999 for its held handshakes',
+  ],
+  // An axis is given once: not in both matrix and zip, nor as two spellings of one sysctl.
+  [
+    'an axis in both matrix and zip',
+    'scenario: {name: backlog}\nsweep: {matrix: {server.backlog: [8, 16]}, zip: {server.backlog: [32, 64]}}\n',
+    'sweep.zip.server.backlog: the same axis as sweep.matrix.server.backlog; give each axis once',
+  ],
+  [
+    'a sysctl axis in two spellings',
+    'scenario: {name: backlog}\nsweep: {matrix: {server.sysctls.net.core.somaxconn: [8], server.sysctls.net/core/somaxconn: [16]}}\n',
+    'sweep.matrix.server.sysctls.net/core/somaxconn: the same axis as sweep.matrix.server.sysctls.net.core.somaxconn; give each axis once',
+  ],
+  [
+    'a sysctl axis in matrix and zip in two spellings',
+    'scenario: {name: backlog}\nsweep: {matrix: {server.sysctls.net.core.somaxconn: [8]}, zip: {server.sysctls.net/core/somaxconn: [16]}}\n',
+    'sweep.zip.server.sysctls.net/core/somaxconn: the same axis as sweep.matrix.server.sysctls.net.core.somaxconn; give each axis once',
+  ],
   [
     'a sysctl given twice in two spellings',
     'scenario: {name: backlog}\nserver: {sysctls: {net.core.somaxconn: 16, net/core/somaxconn: 32}}\n',

@@ -1,7 +1,7 @@
 // `lab predict FILE` as a user without root runs it: every example, every point, and the
 // numbers the model gives for them; bad input is one line, exit 2.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,23 @@ describe('lab predict', () => {
       // The examples stay inside the model.
       expect(p.notModelled).toEqual([]);
     }
+  });
+
+  it("a server of the user's own: the backlog it passes to listen() is named as not known before it runs; the lab's own servers have nothing unknown", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcplab-predict-own-'));
+    chmodSync(dir, 0o755); // read by the user without root
+    const f = join(dir, 'own.yaml');
+    writeFileSync(
+      f,
+      "scenario: {name: backlog}\nserver: {kind: command, command: [python3, -m, http.server, '{port}'], backlog: 16}\nsweep: {matrix: {server.kind: [command, tcplab, nginx]}}\n",
+    );
+    const r = await asNobody(['predict', f]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      "  not known before it runs: the backlog the command python3 passes to listen(): these numbers assume server.backlog 16; the point reads the real one (ss Send-Q) and judges the kernel's rules against it",
+    );
+    const points = JSON.parse((await asNobody(['predict', f, '--json'])).stdout) as PointPrediction[];
+    expect(points.map((p) => p.unknown.length)).toEqual([1, 0, 0]);
   });
 
   it('the numbers: backlog limits, the synflood caps, the overflow timeline, the timewait rounds', async () => {

@@ -92,6 +92,40 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
     }
   }, 180_000);
 
+  // Python's http.server passes listen() its own backlog, socketserver.TCPServer's
+  // request_queue_size = 5, whatever the lab asks: the kernel's rules hold against 5.
+  it("a server that picks its own backlog (Python's http.server: 5): every kernel rule PASS against Send-Q 5; the server's own verdict FAILs, naming the lab's backlog it did not use", async () => {
+    const { dir, recs } = await sweep(
+      `own-backlog-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: backlog, options: {extraClients: 3, holdMs: 1200}}\nserver: {kind: command, command: [python3, -m, http.server, '{port}', --bind, 0.0.0.0], backlog: 16}\n`,
+    );
+    const p = recs[0]!;
+    expect(p.server.listen).toEqual({
+      method: 'ss Send-Q',
+      sockets: [{ local: '0.0.0.0', sendQ: 5 }],
+      limit: 5,
+      backlog: { value: 5, exact: true },
+      asked: 16,
+      honoured: false,
+    });
+    const v = p.scenario.verdicts;
+    expect(v.filter((x) => x.about !== 'server').map((x) => [x.rule, x.verdict])).toEqual([
+      ['accept queue limit (Send-Q) holds through the burst', 'PASS'],
+      ['accept queue peak (Recv-Q) = limit + 1', 'PASS'],
+      ['handshakes completed = limit + 1', 'PASS'],
+      ['clients left waiting in SYN-SENT', 'PASS'],
+    ]);
+    const own = v.filter((x) => x.about === 'server');
+    expect(own.map((x) => [x.rule, x.verdict, x.predicted, x.observed])).toEqual([
+      ["the server listens with the lab's backlog: Send-Q = min(backlog 16, somaxconn 4096)", 'FAIL', 16, 5],
+    ]);
+    // The queue filled to the server's limit + 1, and 5 + 1 + 3 clients came.
+    expect(p.hosts['server']!.series.summary.listener!.peakRecvQ).toBe(6);
+    expect([obs(p)['connected'], obs(p)['pending']]).toEqual([6, 3]);
+    const report = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(report).toContain("the server asked listen() for 5 (ss Send-Q 5); the lab's backlog 16 was not used");
+  }, 60_000);
+
   it('overflow: full queue drops SYNs in both modes; held final ACKs: abort_on_overflow=1 resets at once, 0 waits (or is served later)', async () => {
     const { recs } = await sweep(
       `overflow-${rt}.yaml`,
@@ -311,9 +345,10 @@ describe.each(['netns'] as const)('the kernel model on %s', (rt) => {
       `runtime: ${rt}\nscenario: {name: backlog, options: {extraClients: 4, holdMs: 4000}}\nserver: {backlog: 8}\nloadgens: [{sysctls: {net.ipv4.tcp_syn_retries: 1, net.ipv4.tcp_syn_linear_timeouts: 0}}]\n`,
     );
     const v = recs[0]!.scenario.verdicts;
-    // Every verdict, rule by rule: three PASS, the uncovered rule and the coverage rule INCONCLUSIVE.
+    // Every verdict, rule by rule: four PASS, the uncovered rule and the coverage rule INCONCLUSIVE.
     expect(v.map((x) => [x.rule, x.verdict])).toEqual([
-      ['accept queue limit (Send-Q) = min(backlog, somaxconn)', 'PASS'],
+      ["the server listens with the lab's backlog: Send-Q = min(backlog 8, somaxconn 4096)", 'PASS'],
+      ['accept queue limit (Send-Q) holds through the burst', 'PASS'],
       ['accept queue peak (Recv-Q) = limit + 1', 'PASS'],
       ['handshakes completed = limit + 1', 'PASS'],
       ['clients left waiting in SYN-SENT', 'INCONCLUSIVE'],
