@@ -1,5 +1,7 @@
 // ESLint (flat config): typescript-eslint's recommended rules, no import cycles (import-x with
-// the TypeScript resolver), and nothing that Prettier formats. `npm run lint` runs it.
+// the TypeScript resolver), and nothing that Prettier formats. `npm run lint` runs it, and
+// then the layering and the cycles that import-x cannot see (type-only imports):
+// .dependency-cruiser.cjs.
 import js from '@eslint/js';
 import globals from 'globals';
 import prettier from 'eslint-config-prettier';
@@ -16,7 +18,7 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node, ...globals.browser } },
     settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })] },
     rules: {
-      // A cycle through type-only imports counts too: lab/ reads in one direction.
+      // Cycles of value imports; import-x skips type-only ones, which .dependency-cruiser.cjs counts.
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],

@@ -3,7 +3,7 @@
 // Every error a user can cause or meet is a LabError: one line on stderr, its exit code.
 import { Command, CommanderError, Option } from 'commander';
 import { addServeOptions, refuseRepeats, serveOptions, type ServeOptions } from '../server/options.js';
-import { CleanupError, InputError, isLabError } from './errors.js';
+import { CleanupError, InputError, isLabError } from '../core/errors.js';
 import {
   badValue,
   DEFAULT_DURATION_SEC,
@@ -18,7 +18,7 @@ import {
   TOOLS,
   typed,
   type RuntimeName,
-} from './fields.js';
+} from '../core/fields.js';
 import { labFromFlags, validateLab, type LabFile } from './labfile.js';
 import type { LabHandle } from './point.js';
 import { SCENARIO_NAMES } from './scenarios/index.js';

@@ -6,9 +6,9 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { lookup, normalizeName, validateValue, type SysctlSetting } from '../sysctl/registry.js';
-import { InputError } from './errors.js';
+import { InputError } from '../core/errors.js';
 import { readText } from './files.js';
-import { badValue, foreignServerMisfit, LabBaseSchema, oneOfText, shareText, threadsText, typed, type PointConfig } from './fields.js';
+import { badValue, foreignServerMisfit, LabBaseSchema, oneOfText, shareText, threadsText, typed, type PointConfig } from '../core/fields.js';
 import { validateLoad } from './loadgen/drivers.js';
 import { loadOptions } from './loadgen/result.js';
 import { SCENARIO_NAMES, SCENARIOS, scenarioNamed, type Scenario } from './scenarios/index.js';

@@ -24,7 +24,7 @@ import type { Host, Lab, Runtime } from './runtime/runtime.js';
 import { profileAllowing, URING_SYSCALLS, type SeccompProfile } from './runtime/seccomp.js';
 import { coverVerdicts, notModelled, scenarioNamed, type Observations, type ScenarioContext } from './scenarios/index.js';
 import { commandArgv, commandEnv, processWork, serverWork, startServer } from './server-host.js';
-import type { PointConfig, ServerConfig } from './fields.js';
+import type { PointConfig, ServerConfig } from '../core/fields.js';
 
 /** The server host's own image (server.kind command with server.image, runtime docker): its CMD and environment. */
 const ownImage = (s: ServerConfig) =>

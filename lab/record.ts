@@ -2,10 +2,10 @@
 // `lab up --json` prints. One versioned shape for every command; README "Point records".
 import type { ListenRecord } from './listen.js';
 import type { ServerStats } from '../native/index.js';
-import { InputError } from './errors.js';
+import { InputError } from '../core/errors.js';
 import { readJson } from './files.js';
 import type { Snapshot, SysctlChange } from '../sysctl/apply.js';
-import type { PointConfig } from './fields.js';
+import type { PointConfig } from '../core/fields.js';
 import type { LoadgenCpu } from './loadgen/drivers.js';
 import type { LoadOptions, LoadResult, LoadTool } from './loadgen/result.js';
 import type { Counters } from './observe/nstat.js';

@@ -1,5 +1,5 @@
 // The human summary of one point record (stdout of `lab up` without --json).
-import { isBlocking, NGINX_SHARE } from './fields.js';
+import { isBlocking, NGINX_SHARE } from '../core/fields.js';
 import { listenLine } from './listen.js';
 import { WATCHED } from './observe/nstat.js';
 import { servedRequests, type PointRecord } from './record.js';

@@ -6,8 +6,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, w
 import { randomBytes } from 'node:crypto';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { EnvironmentError, InputError, isLabError, PointError } from './errors.js';
-import { DEFAULT_SUBNET } from './fields.js';
+import { EnvironmentError, InputError, isLabError, PointError } from '../core/errors.js';
+import { DEFAULT_SUBNET } from '../core/fields.js';
 import { makeDir, readJson, writeAtomic, writeJsonAtomic } from './files.js';
 import { assertKernelHas } from '../sysctl/apply.js';
 import { describeSettings, expandSweep, sysctlSettings, validateLabFile, type LabFile, type Point } from './labfile.js';

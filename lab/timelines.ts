@@ -130,15 +130,19 @@ export function synAcksDropped(events: TraceEvent[], first: number, last: number
   return out;
 }
 
-/** How far each request's k-th SYN-ACK retransmission came from the model's time (s after its first SYN-ACK); the largest, and how many were seen. */
-export function synAckDeviation(arrivals: Map<number, number[]>, retransmitsAt: number[]): { seen: number; worst: number | null } {
+/**
+ * How far outside its window (s after the request's first SYN-ACK, one per retransmission) each
+ * request's k-th SYN-ACK retransmission came; the largest (0: every one inside), and how many were seen.
+ */
+export function synAckOutside(arrivals: Map<number, number[]>, windows: Array<[number, number]>): { seen: number; worst: number | null } {
   let seen = 0;
   let worst: number | null = null;
   for (const ts of arrivals.values())
-    for (let k = 1; k < ts.length && k <= retransmitsAt.length; k++) {
-      const d = Math.abs((ts[k]! - ts[0]!) / 1000 - retransmitsAt[k - 1]!);
+    for (let k = 1; k < ts.length && k <= windows.length; k++) {
+      const t = (ts[k]! - ts[0]!) / 1000;
+      const [lo, hi] = windows[k - 1]!;
       seen++;
-      worst = Math.max(worst ?? 0, Math.round(d * 1000) / 1000);
+      worst = Math.max(worst ?? 0, Math.round(Math.max(0, lo - t, t - hi) * 1000) / 1000);
     }
   return { seen, worst };
 }

@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** How the server spreads work over threads (native/src/server.h); the lists and ranges are lab/fields.ts's. */
-import type { Io, Model, Share, Trigger, Work } from '../lab/fields.js';
+/** How the server spreads work over threads (native/src/server.h); the lists and ranges are core/fields.ts's. */
+import type { Io, Model, Share, Trigger, Work } from '../core/fields.js';
 export type { Io, Model, Share, Trigger, Work };
 
 export interface ServerOptions {

@@ -35,7 +35,7 @@ step "build"
 
 # The suites that run servers on this machine's loopback and measure no CPU or rate: beside
 # the image builds and the swarm's set-up.
-HOST_LANE=(test/native test/server test/model test/loadgen test/sysctl test/observe/parsers.test.ts test/docs)
+HOST_LANE=(test/native test/server test/model test/loadgen test/sysctl test/observe/parsers.test.ts test/docs test/lint)
 HOST_LATER=(test/native/concurrency.test.ts test/loadgen/drivers.test.ts)
 # Then the rest, one file at a time and nothing else running: the lab's suites measure rates,
 # CPU seconds, timers and exact kernel counts on a 2-core machine, and some stop the engine.

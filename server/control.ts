@@ -7,7 +7,7 @@
 //   POST /accept-rate   body {"perSecond": n} or ?perSecond=n; 0 = unlimited
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server } from '../native/index.js';
-import { forksChildren } from '../lab/fields.js';
+import { forksChildren } from '../core/fields.js';
 import { childPids, procCpu, procPssKb, procStatus, sumProcesses } from './proc.js';
 
 const MAX_BODY = 4096;

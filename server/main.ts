@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
-import { InputError, LabError } from '../lab/errors.js';
+import { InputError, LabError } from '../core/errors.js';
 import { addServeOptions, refuseRepeats, serveOptions, type ServeOptions } from './options.js';
 
 export class UsageError extends InputError {}

@@ -1,9 +1,9 @@
 // The server process's options: from flags, then TCPLAB_* environment variables, then defaults.
-// Ranges, enums and defaults are lab/fields.ts's: the same bad value gets the same message
+// Ranges, enums and defaults are core/fields.ts's: the same bad value gets the same message
 // here, in `lab up` and in a lab file.
 import { Option, type Command } from 'commander';
 import { isIP } from 'node:net';
-import { InputError } from '../lab/errors.js';
+import { InputError } from '../core/errors.js';
 import {
   badValue,
   defaultOf,
@@ -17,7 +17,7 @@ import {
   type Share,
   type Trigger,
   type Work,
-} from '../lab/fields.js';
+} from '../core/fields.js';
 
 export interface ServeOptions {
   host: string;

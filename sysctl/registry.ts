@@ -1,7 +1,7 @@
 // The registry of TCP tunables the lab knows: type, allowed values, scope, the side
 // it acts on, where its default comes from, and what it means.
 import { closest, distance } from 'fastest-levenshtein';
-import { LabError } from '../lab/errors.js';
+import { LabError } from '../core/errors.js';
 
 /** Which host a tunable acts on in the lab's topology. */
 export type Side = 'server' | 'client' | 'both';

@@ -18,7 +18,7 @@ import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { parseSockets, splitAddress } from '../observe/ss.js';
 
-import { RESERVED_PORTS } from '../fields.js';
+import { RESERVED_PORTS } from '../../core/fields.js';
 
 export const HELD_PORTS = RESERVED_PORTS.overflow;
 const TABLE = 'tcplab_hold';

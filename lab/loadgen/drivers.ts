@@ -8,7 +8,7 @@ import { CPU_MARK } from '../in-host/cpu-wrap.js';
 import { LoadgenError, type LoadOptions, type LoadResult, type LoadTool } from './result.js';
 import { parseWrk, wrkArgv } from './wrk.js';
 
-export { TOOLS } from '../fields.js';
+export { TOOLS } from '../../core/fields.js';
 
 interface Driver {
   /** How to get it, for the "missing" message. */

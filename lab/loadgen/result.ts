@@ -1,6 +1,6 @@
 // The one result shape every load-generator driver produces.
-import { LabError } from '../errors.js';
-import type { LoadTool } from '../fields.js';
+import { LabError } from '../../core/errors.js';
+import type { LoadTool } from '../../core/fields.js';
 
 export type { LoadTool };
 

@@ -41,6 +41,35 @@ export function synTimeline(synRetries: number, linearTimeouts: number): { retra
 }
 
 /**
+ * How late the kernel may fire a timer of `timeoutSec` on its timer wheel (kernel/time/timer.c),
+ * s: a timer lands on the level that holds its timeout, level n (6 bits each, 8× coarser than
+ * the one below) rounding its expiry up to 8^n jiffies, so it fires up to one granularity
+ * late, plus the jiffy it is checked on. Level 0 holds timeouts below 63 jiffies, level n below
+ * 63 × 8^n. HZ 250 (this machine): 1 s = 250 jiffies, level 1, up to 32 ms late; 8 s, level 2,
+ * up to 256 ms; 32 s, level 3, up to 2.05 s.
+ */
+export function timerLatenessSec(timeoutSec: number, hz: number): number {
+  const jiffies = Math.ceil(timeoutSec * hz);
+  let level = 0;
+  while (jiffies >= 63 * 8 ** level) level++;
+  return (8 ** level + 1) / hz;
+}
+
+/**
+ * The window in which retransmission k (the k-th entry of a timeline, s after the first send)
+ * is seen: never early, and late by at most the timer wheel's lateness of every timeout before
+ * it and its own, which add up (each timer is armed when the one before it fired); `early` and
+ * `late` widen it by what the measurement itself may be off.
+ */
+export function retransmitWindows(at: number[], hz: number, measurement: { early: number; late: number }): Array<[number, number]> {
+  let slack = 0;
+  return at.map((t, k) => {
+    slack += timerLatenessSec(t - (k ? at[k - 1]! : 0), hz);
+    return [t - measurement.early, t + slack + measurement.late];
+  });
+}
+
+/**
  * The server's SYN-ACK retransmissions for a request in its SYN queue (s after the first
  * SYN-ACK), on an exponential timer from 1 s, and when the request expires: after
  * tcp_synack_retries retransmissions and one more timeout (1, 3, 7, 15, 31 s and 63 s with the

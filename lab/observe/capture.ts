@@ -8,7 +8,7 @@ import { lstatSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Host, Proc } from '../runtime/runtime.js';
-import { waitForLine } from '../server-host.js';
+import { waitForLine } from '../runtime/proc-wait.js';
 
 export const CAPTURE_SNAPLEN = 128;
 export const CAPTURE_PACKETS = 200_000;

@@ -9,8 +9,8 @@ import { resolve as resolvePath } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { SysctlError } from '../../sysctl/registry.js';
-import { CleanupError } from '../errors.js';
-import { NAME_RE } from '../fields.js';
+import { CleanupError } from '../../core/errors.js';
+import { NAME_RE } from '../../core/fields.js';
 import { assertKernelHas, verifySettings, type ExecOptions, type ExecResult } from '../../sysctl/apply.js';
 import { ensureImages, type Images } from './images.js';
 import {

@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
 import { REPO_ROOT } from '../paths.js';
-import { EnvironmentError } from '../errors.js';
+import { EnvironmentError } from '../../core/errors.js';
 
 export const IMAGE_NAMES = { server: 'tcplab-server', loadgen: 'tcplab-loadgen' } as const;
 export type ImageRole = keyof typeof IMAGE_NAMES;

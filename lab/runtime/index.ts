@@ -1,7 +1,7 @@
 // The registry of runtimes. `auto`: Docker when an engine answers; else netns when this
 // process may create network namespaces (root or CAP_NET_ADMIN); else rootless (the same
 // namespaces inside a user namespace of this user's own). `swarm` only when asked for.
-import { RUNTIMES, type RuntimeName } from '../fields.js';
+import { RUNTIMES, type RuntimeName } from '../../core/fields.js';
 import { RuntimeUnavailable, type Runtime } from './runtime.js';
 
 export { RUNTIMES, type RuntimeName };

@@ -19,8 +19,8 @@ import {
   type SysctlTarget,
 } from '../../sysctl/apply.js';
 import { REPO_ROOT } from '../paths.js';
-import { CleanupError } from '../errors.js';
-import { NAME_RE } from '../fields.js';
+import { CleanupError } from '../../core/errors.js';
+import { NAME_RE } from '../../core/fields.js';
 import {
   hostAddress,
   makeLab,

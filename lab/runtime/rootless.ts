@@ -17,8 +17,8 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { execa } from 'execa';
 import type { NsWrap } from '../../sysctl/apply.js';
-import { CleanupError } from '../errors.js';
-import { NAME_RE } from '../fields.js';
+import { CleanupError } from '../../core/errors.js';
+import { NAME_RE } from '../../core/fields.js';
 import { Namespaces } from './netns.js';
 import { makeLab, runsNoImage, RuntimeUnavailable, type Lab, type LabSpec, type LabSummary, type Runtime } from './runtime.js';
 

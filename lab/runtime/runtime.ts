@@ -3,8 +3,8 @@
 // create (hosts with their sysctls) → start processes → observe → destroy.
 import type { ExecOptions, ExecResult, SysctlTarget } from '../../sysctl/apply.js';
 import type { SysctlSetting } from '../../sysctl/registry.js';
-import { EnvironmentError } from '../errors.js';
-import { isSubnet, SUBNET_TEXT } from '../fields.js';
+import { EnvironmentError } from '../../core/errors.js';
+import { isSubnet, SUBNET_TEXT } from '../../core/fields.js';
 
 export type Role = 'server' | 'loadgen';
 

@@ -4,7 +4,7 @@
 // needs io_uring_setup, io_uring_enter and io_uring_register: Docker engines up to 24 allow
 // them by default, engines from 25.0 do not (moby#46762).
 import { existsSync, readFileSync } from 'node:fs';
-import { EnvironmentError } from '../errors.js';
+import { EnvironmentError } from '../../core/errors.js';
 
 /**
  * Where the engine's default profile is looked for: where scripts/install-docker.sh unpacks it

@@ -14,8 +14,8 @@
 import { mkdirSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import Docker from 'dockerode';
-import { CleanupError } from '../errors.js';
-import { NAME_RE } from '../fields.js';
+import { CleanupError } from '../../core/errors.js';
+import { NAME_RE } from '../../core/fields.js';
 import { assertKernelHas } from '../../sysctl/apply.js';
 import { addNetworkOnlyLabs, DockerRuntime, hostIn, engineMessage, engineStatus, LABEL, labelFilter, LOGS, removalFailed } from './docker.js';
 import type { Images } from './images.js';

@@ -7,7 +7,7 @@
 // its own (about the server, not the kernel) on whether it used the lab's.
 import { listenFinding } from '../listen.js';
 import { z } from 'zod';
-import { int, type PointConfig } from '../fields.js';
+import { int, type PointConfig } from '../../core/fields.js';
 import { acceptQueueLimit, synTimeline } from '../model/kernel.js';
 import type { BurstResult } from '../in-host/burst.js';
 import { summarize } from '../observe/sampler.js';

@@ -7,9 +7,11 @@
 // reason) when the measurement cannot be trusted or the model does not cover the setting.
 import type { ListenRecord } from '../listen.js';
 import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import type { z } from 'zod';
 import { lookup, normalizeRead, validateValue } from '../../sysctl/registry.js';
-import type { PointConfig, PortRange } from '../fields.js';
+import type { PointConfig, PortRange } from '../../core/fields.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import type { Counters } from '../observe/nstat.js';
 import type { CaptureResult } from '../observe/capture.js';
@@ -146,6 +148,23 @@ export function settingText(config: PointConfig, side: 'server' | 'client', name
 
 /** A numeric setting's value at a point (see settingText). */
 export const setting = (config: PointConfig, side: 'server' | 'client', name: string): number => Number(settingText(config, side, name));
+
+/**
+ * The kernel's timer frequency (CONFIG_HZ), which sets how late its timers may fire: from
+ * /proc/config.gz or /boot/config-RELEASE; where neither is there, 100, the coarsest a kernel
+ * is built with (so the windows are at their widest), and `known` false.
+ */
+export function kernelHz(): { hz: number; known: boolean } {
+  for (const read of [() => gunzipSync(readFileSync('/proc/config.gz')).toString('utf8'), () => readFileSync(`/boot/config-${release()}`, 'utf8')]) {
+    try {
+      const m = /^CONFIG_HZ=(\d+)$/m.exec(read());
+      if (m) return { hz: Number(m[1]), known: true };
+    } catch {
+      // not there: the next source
+    }
+  }
+  return { hz: 100, known: false };
+}
 
 /** This machine's value of a tunable (/proc/sys is readable by any user): a fresh namespace gets the same computed default. */
 const readMachineDefault = (name: string): string => readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim();

@@ -12,7 +12,7 @@
 // (the wait that returns, the request's read, the client's FIN, one spare), so switches
 // beyond 4 per connection it took are wake-ups for connections it did not take.
 import { z } from 'zod';
-import { int, type PointConfig } from '../fields.js';
+import { int, type PointConfig } from '../../core/fields.js';
 import type { SequentialResult } from '../in-host/sequential.js';
 import type { StatsWithCpu } from '../record.js';
 import { serverStats } from '../server-host.js';

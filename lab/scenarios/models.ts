@@ -14,7 +14,7 @@
 // Recv-Q with ss halfway through, at least 1.3 s in (the burst's transient has settled, and
 // the SYNs a full queue dropped have been sent again after their 1 s timeout).
 import { z } from 'zod';
-import { int, isBlocking, type PointConfig } from '../fields.js';
+import { int, isBlocking, type PointConfig } from '../../core/fields.js';
 import type { HoldResult } from '../in-host/hold.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import { parseListeners } from '../observe/ss.js';

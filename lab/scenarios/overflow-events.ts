@@ -1,7 +1,7 @@
 // What the kernel's events (trace: true) and the loadgen's capture (capture: true) say about the
 // overflow scenario's held clients: when each one's final ACK was dropped and why, and when it
 // was reset or served. Used by the verdicts (from the whole trace) and the report (the record).
-import { RESERVED_PORTS } from '../fields.js';
+import { RESERVED_PORTS } from '../../core/fields.js';
 import type { ConnTimeline } from '../observe/capture.js';
 import type { TraceEvent } from '../observe/tracer.js';
 import { eventsOfClient } from '../timelines.js';

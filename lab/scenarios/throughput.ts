@@ -10,7 +10,7 @@ import { listenerProcesses } from '../server-host.js';
 import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/result.js';
 import { mergeResults } from '../loadgen/merge.js';
 import { serverFootprint, servedRequests, type LoadRecord, type PointRecord } from '../record.js';
-import { defaultOf, F, type PointConfig } from '../fields.js';
+import { defaultOf, F, type PointConfig } from '../../core/fields.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import { formatLatency } from '../summary.js';
 import { atLeast, defineScenario, setting, type RuleVerdict } from './common.js';

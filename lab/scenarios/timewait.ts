@@ -9,10 +9,10 @@
 // (the namespace default) is for loopback only: no help across the lab network. When the
 // server closes first, the client's ports are free at once.
 import { z } from 'zod';
-import { int, oneOf } from '../fields.js';
+import { int, oneOf } from '../../core/fields.js';
 import type { ChurnResult } from '../in-host/churn.js';
 import { parseListeners, parseSockets } from '../observe/ss.js';
-import { waitForLine } from '../server-host.js';
+import { waitForLine } from '../runtime/proc-wait.js';
 import type { Host } from '../runtime/runtime.js';
 import { orphanFinWait2Sec, portsRunOut, reuseConnections, TIME_WAIT_SEC } from '../model/kernel.js';
 import {

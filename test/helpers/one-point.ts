@@ -2,18 +2,11 @@
 // runtime other than netns runs to prove its own wiring (hosts, the capabilities a scenario
 // adds, sysctls set and read back, clean-up) once per scenario. The kernel's rules themselves
 // are proven on netns with each scenario's full matrix (test/lab/scenarios.test.ts).
-const NODE_HTTP = `command: [node, -e, "require('http').createServer((q, s) => s.end('hello')).listen(+process.env.PORT, '0.0.0.0', +process.env.BACKLOG)"]`;
-
+// Not here: throughput, which `lab up` runs on each runtime (test/lab/up.test.ts, the rootless
+// suite's `lab up`), and a command server, whose wiring (found by its listener, paused by
+// SIGSTOP) is nginx's, below, and the user's own image on Docker (test/runtime/own-image.test.ts).
 export const ONE_POINT_PER_SCENARIO: Array<[string, string]> = [
-  [
-    'throughput',
-    'scenario: {name: throughput}\nloadgens: [{options: {connections: 4, duration: 2, rate: 3000}}]\nserver: {model: reuseport, threads: 2}',
-  ],
   ['backlog (nginx)', 'scenario: {name: backlog, options: {extraClients: 5, holdMs: 1200}}\nserver: {kind: nginx, threads: 2, backlog: 16}'],
-  [
-    'backlog (a node:http command)',
-    `scenario: {name: backlog, options: {extraClients: 5, holdMs: 1200}}\nserver: {kind: command, backlog: 16, ${NODE_HTTP}}`,
-  ],
   [
     'overflow',
     'scenario: {name: overflow, options: {held: 3, late: 3, holdMs: 2500}}\nserver: {backlog: 4, sysctls: {net.ipv4.tcp_abort_on_overflow: 1}}',

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCommand } from '../../lab/cli.js';
-import { InputError } from '../../lab/errors.js';
+import { InputError } from '../../core/errors.js';
 import { loadLabFile } from '../../lab/labfile.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tcplab-cli-'));

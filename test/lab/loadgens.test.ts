@@ -28,7 +28,9 @@ async function sweep(name: string, text: string) {
   return { r, recs };
 }
 
-describe.each(['netns', 'docker'] as const)('several load generators on %s', (rt) => {
+// The merge is the runtime's business nowhere: netns here; several loadgen containers, merged,
+// run on the swarm (test/runtime/swarm.test.ts, examples/throughput-swarm.yaml).
+describe.each(['netns'] as const)('several load generators on %s', (rt) => {
   it('autocannon ×3: requests add up, latency is the merge of their histograms, each with its sysctls and CPU', async () => {
     const { r, recs } = await sweep(
       `three-${rt}.yaml`,

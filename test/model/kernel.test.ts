@@ -8,6 +8,7 @@ import {
   heldClientReset,
   orphanFinWait2Sec,
   portsRunOut,
+  retransmitWindows,
   reuseConnections,
   synackTimeline,
   synQueueCap,
@@ -17,6 +18,7 @@ import {
 } from '../../lab/model/kernel.js';
 import { ACCEPT_QUEUE, HELD_RESET, ORPHAN_FIN_WAIT2, SYN_QUEUE, SYN_TIMELINE, SYNACK_EXPIRY, TIME_WAIT } from '../../lab/model/observed.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
+import { kernelHz } from '../../lab/scenarios/common.js';
 
 describe('the model against what the kernel showed', () => {
   it('every row was measured: it names the kernel and the date, and how', () => {
@@ -142,6 +144,50 @@ describe.concurrent('the timing rules on the running kernel', () => {
     },
     20_000,
   );
+
+  // The packets' own times (tcpdump on the namespace's loopback, before the input hook drops
+  // them): the model's window must hold each of 8 retransmissions, however late they run.
+  it("8 SYN retransmissions (tcp_syn_retries 4, tcp_syn_linear_timeouts 4), from the packets: each inside the model's window, never early, late by at most the timer wheel's lateness so far", async () => {
+    const ns = createNetns('syn8');
+    namespaces.push(ns);
+    ns.sysctl('net.ipv4.tcp_syn_retries', 4);
+    ns.sysctl('net.ipv4.tcp_syn_linear_timeouts', 4);
+    ns.exec(['nft', '-f', '-'], 'table inet t {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 7 drop\n }\n}\n');
+    const dump = spawn(
+      'ip',
+      ['netns', 'exec', ns.name, 'tcpdump', '-i', 'lo', '-n', '-tt', '-l', '-c', '9', 'tcp dst port 7 and tcp[tcpflags] & tcp-syn != 0'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    dump.stdout!.on('data', (b) => (out += b));
+    dump.stderr!.on('data', (b) => (err += b));
+    for (let i = 0; i < 100 && !/listening on lo/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+    const client = nodeIn(ns, `require('net').connect(7,'127.0.0.1').on('error',()=>{});setTimeout(()=>process.exit(0),25000)`);
+    try {
+      await once(dump, 'exit');
+    } finally {
+      client.kill();
+    }
+    const ts = out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => Number(l.split(' ')[0]));
+    expect(ts, err).toHaveLength(9);
+    const m = synTimeline(4, 4);
+    expect(m.retransmitsAt).toEqual([1, 2, 3, 4, 5, 7, 11, 19]);
+    const windows = retransmitWindows(m.retransmitsAt, kernelHz().hz, { early: 0.001, late: 0.001 });
+    const seen = ts.slice(1).map((t) => Math.round((t - ts[0]!) * 1000) / 1000);
+    seen.forEach((t, k) => {
+      expect(t, `retransmission ${k + 1} at ${t} s: window ${windows[k]!.join('–')} s`).toBeGreaterThanOrEqual(windows[k]![0]);
+      expect(t, `retransmission ${k + 1} at ${t} s: window ${windows[k]!.join('–')} s`).toBeLessThanOrEqual(windows[k]![1]);
+    });
+    process.stderr.write(
+      `8 SYN retransmissions at ${seen.join(', ')} s (model ${m.retransmitsAt.join(', ')}; windows up to ${windows.map((w) => w[1].toFixed(2)).join(', ')})\n`,
+    );
+  }, 30_000);
 
   it.each([1, 2])(
     'tcp_synack_retries %i: a request whose final ACK never comes leaves the SYN queue when the model says',

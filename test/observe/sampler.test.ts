@@ -10,7 +10,7 @@ import { parseSamples, startSampler, summarize, type Sample } from '../../lab/ob
 import { sockstatTimeWait } from '../../lab/in-host/sampler-probe.js';
 import { countStates, parseSockets, type TcpState } from '../../lab/observe/ss.js';
 import { NetnsRuntime } from '../../lab/runtime/netns.js';
-import { waitForLine } from '../../lab/server-host.js';
+import { waitForLine } from '../../lab/runtime/proc-wait.js';
 import { createNetns } from '../helpers/netns.js';
 
 const HOLD = fileURLToPath(new URL('../helpers/hold-connections.mjs', import.meta.url));

@@ -23,7 +23,7 @@ import {
   type TraceEvent,
 } from '../../lab/observe/tracer.js';
 import type { PointRecord } from '../../lab/record.js';
-import { RESERVED_PORTS } from '../../lab/fields.js';
+import { RESERVED_PORTS } from '../../core/fields.js';
 import { DockerRuntime } from '../../lab/runtime/docker.js';
 import { NetnsRuntime } from '../../lab/runtime/netns.js';
 

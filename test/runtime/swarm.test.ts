@@ -13,7 +13,7 @@ import type { PointRecord } from '../../lab/record.js';
 import { mergeHistograms } from '../../lab/loadgen/merge.js';
 import { SwarmRuntime } from '../../lab/runtime/swarm.js';
 import { nextSubnet } from '../../lab/runtime/runtime.js';
-import { DEFAULT_SUBNET } from '../../lab/fields.js';
+import { DEFAULT_SUBNET } from '../../core/fields.js';
 import { parseSetting } from '../../sysctl/registry.js';
 import { downLabs } from '../helpers/lab-down.js';
 import { baseline } from '../helpers/leftovers.js';
