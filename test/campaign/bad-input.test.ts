@@ -1,9 +1,11 @@
-// The bad-input campaign (issue 11): every way a user can get a command wrong, run as a user
-// runs it (node dist/lab/bin.js in a folder of its own). Each case must give exit 2, nothing on
-// stdout, exactly one line on stderr with its message and no stack trace, and must create
-// nothing (the folder holds only what the case put there) and leave nothing running (no
-// namespace, no labelled container or network, no lab process). HTTP requests the reactor and
-// the control API must refuse are their own campaigns: test/native/malformed.test.ts and
+// The bad-input campaign (issue 11): every way a user can get a command wrong. Each case must
+// give exit 2, nothing on stdout, exactly one line on stderr with its message and no stack
+// trace, and must create nothing (the folder holds only what the case put there) and leave
+// nothing running (no namespace, no labelled container or network, no lab process). Every
+// case goes through the CLI's own entry, run(argv) (what dist/lab/bin.js calls), in its folder;
+// one case of each command, and every case that makes a lab before it fails, also as a user
+// runs it: `node dist/lab/bin.js` as a process of its own. HTTP requests the reactor and the
+// control API must refuse are their own campaigns: test/native/malformed.test.ts and
 // test/server/main.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -13,6 +15,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { BAD_LAB_FILES } from '../helpers/bad-lab-files.js';
+import { run } from '../../lab/cli.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const ROOT = mkdtempSync(join(tmpdir(), 'tcplab-campaign-'));
@@ -219,16 +222,19 @@ beforeAll(() => {
 });
 afterAll(() => expect(labState()).toEqual(before));
 
-/** Runs a case in a folder of its own and checks its one line, exit 2, and that its folder is as it was. */
-async function runCase(i: number, c: Case): Promise<string> {
-  const dir = join(ROOT, `case-${i + 1}`);
+/** A case's folder, with the files it starts with. */
+function caseDir(i: number, c: Case, how: string): string {
+  const dir = join(ROOT, `case-${i + 1}-${how}`);
   mkdirSync(dir);
   for (const [path, text] of Object.entries(c.files ?? {})) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), text);
   }
-  const given = tree(dir);
-  const r = await execa(process.execPath, [CLI, ...c.argv], { reject: false, cwd: dir, timeout: 60_000 });
+  return dir;
+}
+
+/** What a case must give, however it ran: exit 2, no stdout, its one line, its folder as it was. */
+function expectRefused(c: Case, r: { exitCode: number; stdout: string; stderr: string }, dir: string, given: string[]): void {
   expect(r.exitCode, r.stderr).toBe(2);
   expect(r.stdout).toBe('');
   // A lab that was made before its tool was found missing prints its progress first.
@@ -239,23 +245,59 @@ async function runCase(i: number, c: Case): Promise<string> {
   expect(r.stderr).not.toMatch(/\n\s+at /);
   expect(tree(dir)).toEqual(given);
   expect(processesIn(dir)).toEqual([]);
-  return dir;
+}
+
+/** As a user runs it: a process of its own in the case's folder. */
+async function runAsUser(i: number, c: Case): Promise<void> {
+  const dir = caseDir(i, c, 'process');
+  const given = tree(dir);
+  const r = await execa(process.execPath, [CLI, ...c.argv], { reject: false, cwd: dir, timeout: 60_000 });
+  expectRefused(c, { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr }, dir, given);
+}
+
+/** Through run(argv) in this process, its folder the working one, its output caught. */
+async function runInProcess(i: number, c: Case): Promise<void> {
+  const dir = caseDir(i, c, 'run');
+  const given = tree(dir);
+  const out: string[] = [];
+  const err: string[] = [];
+  const was = { cwd: process.cwd(), out: process.stdout.write, err: process.stderr.write };
+  const catcher = (into: string[]) => ((chunk: string | Uint8Array) => (into.push(String(chunk)), true)) as typeof process.stdout.write;
+  process.chdir(dir);
+  process.stdout.write = catcher(out);
+  process.stderr.write = catcher(err);
+  let exitCode: number;
+  try {
+    exitCode = await run(c.argv);
+  } finally {
+    process.stdout.write = was.out;
+    process.stderr.write = was.err;
+    process.chdir(was.cwd);
+  }
+  expectRefused(c, { exitCode, stdout: out.join(''), stderr: err.join('') }, dir, given);
 }
 
 const numbered = CASES.map((c, i) => [c.argv.join(' '), i, c] as const);
+/** The first case of each command, and every case that makes a lab: also as a process of their own. */
+const asUser = numbered.filter(([, i, c]) => c.makesLab || CASES.findIndex((x) => x.argv[0] === c.argv[0]) === i);
 
 describe('bad input: one line, exit 2, nothing created, nothing left running', () => {
   it('has at least 60 cases', () => expect(CASES.length).toBeGreaterThanOrEqual(60));
 
+  // One at a time: each takes the process's working folder and output while it runs.
+  it.each(numbered.filter(([, , c]) => !c.makesLab))('lab %s', async (_name, i, c) => {
+    await runInProcess(i, c);
+  });
+
   // A node process each, nothing shared: several at once (the machine is compared after all).
-  it.concurrent.each(numbered.filter(([, , c]) => !c.makesLab))('lab %s', async (_name, i, c) => {
-    await runCase(i, c);
+  it.concurrent.each(asUser.filter(([, , c]) => !c.makesLab))('lab %s, as a process of its own', async (_name, i, c) => {
+    await runAsUser(i, c);
   });
 
   // Alone: nothing else makes or removes a lab meanwhile, so the machine must be as it was.
-  it.each(numbered.filter(([, , c]) => c.makesLab))('lab %s (makes a lab, then removes it)', async (_name, i, c) => {
+  it.each(asUser.filter(([, , c]) => c.makesLab))('lab %s (makes a lab, then removes it), as a process of its own', async (_name, i, c) => {
     const at = labState();
-    await runCase(i, c);
+    await runAsUser(i, c);
     expect(labState()).toEqual(at);
   });
 });
