@@ -77,7 +77,7 @@ export async function contextEntries(): Promise<Entry[]> {
     walk(join(REPO_ROOT, 'node_modules', m), `app/modules/${m}`, out, (f) => f.endsWith('.d.ts') || f.endsWith('.map'));
   out.push({ name: 'app/files/package.json', path: join(REPO_ROOT, 'package.json'), mode: 0o644 });
   out.push({ name: 'app/files/lab/in-host/pipeline.lua', path: join(REPO_ROOT, 'lab', 'in-host', 'pipeline.lua'), mode: 0o644 });
-  walk(join(REPO_ROOT, 'dist'), 'app/files/dist', out, (f) => f.endsWith('.map') || f.endsWith('.d.ts'));
+  walk(join(REPO_ROOT, 'dist'), 'app/files/dist', out, (f) => f.endsWith('.map') || f.endsWith('.d.ts') || f.endsWith('.tsbuildinfo'));
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 

@@ -150,7 +150,7 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
       // The time series: ~20 samples a second on each host, ESTAB seen during the load.
       for (const h of ['server', 'loadgen-1']) {
         const s = rec.hosts[h]!.series;
-        expect(s.summary.samples).toBeGreaterThan(100);
+        expect(s.summary.samples).toBeGreaterThan(sec * 10); // at least 10 a second (one every 50 ms asked)
         expect(s.summary.intervalMs).toBeLessThan(80);
         expect(s.summary.peakStates['ESTAB']).toBeGreaterThanOrEqual(10);
       }
@@ -182,10 +182,9 @@ describe.each(['netns', 'docker'] as const)('lab up (%s)', (rt) => {
   // The rest of lab up is the same code on every runtime: proven once, on netns; Docker above
   // proves its wiring (hosts, the JSON against ss and nstat inside them) and below its clean-up.
   if (rt === 'netns') {
-    it.each([
-      [64, 4096, 64],
-      [1024, 200, 200],
-    ])('backlog %i, somaxconn %i: the listener Send-Q is %i', async (backlog, somaxconn, limit) => {
+    // --backlog by its effect (below somaxconn, so the limit is the backlog given); the cap at
+    // somaxconn is the kernel's rule, proven with the backlog scenario's matrix.
+    it.each([[64, 200, 64]])('backlog %i, somaxconn %i: the listener Send-Q is %i', async (backlog, somaxconn, limit) => {
       const r = await lab([
         'up',
         '--runtime',
