@@ -315,6 +315,22 @@ describe.each(['netns'] as const)('the kernel model on %s', (rt) => {
     expect(Math.max(...p.hosts['loadgen-1']!.series.samples.map((s) => s.states['FIN-WAIT-2'] ?? 0))).toBeGreaterThanOrEqual(10);
   }, 120_000);
 
+  // A watch long enough for 8 SYN retransmissions (the 8th's timer, due at 19 s, read while
+  // watched), each a little later than the one before: the windows grow with them.
+  it('overflow: a 15 s watch with tcp_synack_retries 2: 8 SYN retransmissions each in its window, the held clients reset inside the watch; every verdict PASS', async () => {
+    const { recs } = await sweep(
+      `model-overflow-long-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: overflow, options: {held: 3, late: 3, holdMs: 15000}}\nserver: {backlog: 4, sysctls: {net.ipv4.tcp_synack_retries: 2}}\n`,
+    );
+    const p = recs[0]!;
+    allPass(p);
+    const late = obs(p)['lateSyn'] as Array<{ retransmitsAt: Array<number | null> }>;
+    expect(late).toHaveLength(3);
+    for (const x of late) expect(x.retransmitsAt.filter((t) => t !== null).length).toBeGreaterThanOrEqual(8);
+    // Their requests expire 7 s after the SYN-ACK: reset on the next data retransmission after it.
+    expect(obs(p)['held'].reset + obs(p)['held'].waiting).toBe(3);
+  }, 90_000);
+
   it('overflow: tcp_synack_retries 1 expires the held requests (reset on the next data retransmission); tcp_syn_retries 1 times the late clients out at 3 s', async () => {
     const { recs } = await sweep(
       `model-overflow-${rt}.yaml`,
