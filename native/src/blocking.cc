@@ -526,11 +526,14 @@ void BlockingServer::serve(int fd, ThreadStats& st, ThreadStats* fold_to) {
     }
     break;  // EOF, a reset, or stopping
   }
+  // Counted and published, then closed: a client that sees the close finds it (and the idle
+  // timeout or deadline behind it) in /stats, as with an answer. A forked child's counters
+  // reach its parent only through publish() (seen racing as idleTimeouts 0 after the close).
   untrack(fd);
-  close(fd);
   st.closed.add();
   st.active.sub();
   publish();
+  close(fd);
 }
 
 }  // namespace tcplab
