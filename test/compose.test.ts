@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const project = `tcplabtest${process.pid}`;
@@ -15,6 +16,20 @@ beforeAll(async () => {
   compose = v2.exitCode === 0 ? ['docker', 'compose'] : ['docker-compose'];
   const v = await execa(compose[0]!, [...compose.slice(1), 'version'], { reject: false });
   if (v.exitCode !== 0) throw new Error("no Compose here: `sudo bash scripts/install-docker.sh` installs Debian's docker-compose");
+  // A project this test left when its run was killed (its pid gone) holds the file's subnet.
+  const nets = await execa('docker', [
+    'network',
+    'ls',
+    '--filter',
+    'label=com.docker.compose.project',
+    '--format',
+    '{{.Label "com.docker.compose.project"}}',
+  ]);
+  for (const p of new Set(nets.stdout.split('\n'))) {
+    const pid = /^tcplabtest(\d+)$/.exec(p)?.[1];
+    if (pid && Number(pid) !== process.pid && !existsSync(`/proc/${pid}`))
+      await execa(compose[0]!, [...compose.slice(1), '-p', p, '-f', 'docker-compose.yml', 'down', '--remove-orphans'], { cwd: ROOT });
+  }
   // The file uses the images `lab images` tags :latest.
   const im = await execa(process.execPath, ['dist/lab/bin.js', 'images'], { cwd: ROOT, reject: false });
   expect(im.exitCode, im.stderr).toBe(0);

@@ -210,8 +210,9 @@ function processesIn(dir: string): string[] {
 function labState(): string[] {
   return [
     ...lines('ip', ['netns', 'list']).filter((n) => n.startsWith('tcplab-lab.')),
-    ...lines('docker', ['ps', '-a', '--format', '{{.Labels}}', '--filter', 'label=tcplab.run']),
-    ...lines('docker', ['network', 'ls', '--format', '{{.Labels}}', '--filter', 'label=tcplab.run']),
+    // By ID and name: the engine lists an object's labels in no fixed order.
+    ...lines('docker', ['ps', '-a', '--format', 'container {{.ID}} {{.Names}}', '--filter', 'label=tcplab.run']),
+    ...lines('docker', ['network', 'ls', '--format', 'network {{.ID}} {{.Name}}', '--filter', 'label=tcplab.run']),
     ...processesIn(ROOT),
   ];
 }
