@@ -6,18 +6,26 @@
 import { acceptQueueLimit } from './model/kernel.js';
 import type { Listener } from './observe/ss.js';
 
+export type ListenMethod = 'listen() syscall' | 'server /stats' | 'ss Send-Q';
+
 export interface ListenRecord {
-  /** How the numbers were found. */
-  method: 'ss Send-Q';
+  /**
+   * How the backlog was found: the listen() syscall as bpftrace saw it (root, a host on this
+   * machine's kernel), the tcplab reactor's /stats (it reports what it passed), else Send-Q alone.
+   */
+  method: ListenMethod;
   /** Every listening socket on the port (more than one: an SO_REUSEPORT group, or IPv4 and IPv6). */
   sockets: Array<{ local: string; sendQ: number }>;
   /** The accept-queue limit of the listener the lab's IPv4 clients reach; null when none listens. */
   limit: number | null;
-  /** The backlog the server passed to listen(): exact below somaxconn; at somaxconn only "at least". */
+  /** The backlog the server passed to listen(): exact from the server, or from Send-Q below somaxconn; at somaxconn only "at least". */
   backlog: { value: number; exact: boolean } | null;
   /** The limit the lab's settings give: min(server.backlog, somaxconn). */
   asked: number;
-  /** Whether the server listened with the lab's backlog (its limit is the one asked for). */
+  /**
+   * Whether the server listened with the lab's backlog; null when that cannot be told: Send-Q
+   * at somaxconn, which the lab's backlog would give too (or no listener).
+   */
   honoured: boolean | null;
 }
 
@@ -25,37 +33,59 @@ export interface ListenRecord {
 const IPV4_ANY = new Set(['0.0.0.0', '*']);
 const IPV6_ANY = new Set(['[::]', '::', '[::ffff:0.0.0.0]']);
 
-/** What the listeners on `port` (from `ss -ltn` in the server host) say of how the server listens. */
-export function listenOf(listeners: Listener[], port: number, address: string, somaxconn: number, backlog: number): ListenRecord {
+/**
+ * What the listeners on `port` (from `ss -ltn` in the server host) say of how the server listens;
+ * `reported`, the backlogs the server passed as seen by another method (the listen() calls on the
+ * port, or the tcplab reactor's /stats), makes it exact: the one whose cap gives the reached
+ * listener's Send-Q.
+ */
+export function listenOf(
+  listeners: Listener[],
+  port: number,
+  address: string,
+  somaxconn: number,
+  backlog: number,
+  reported?: { method: Exclude<ListenMethod, 'ss Send-Q'>; backlogs: number[] },
+): ListenRecord {
   const mine = listeners.filter((l) => l.port === port);
   const reached =
     mine.find((l) => l.local === address) ?? mine.find((l) => IPV4_ANY.has(l.local)) ?? mine.find((l) => IPV6_ANY.has(l.local)) ?? mine[0];
   const asked = acceptQueueLimit(backlog, somaxconn);
   const limit = reached ? reached.sendQ : null;
-  return {
-    method: 'ss Send-Q',
-    sockets: mine.map((l) => ({ local: l.local, sendQ: l.sendQ })),
-    limit,
-    backlog: limit === null ? null : { value: limit, exact: limit < somaxconn },
-    asked,
-    honoured: limit === null ? null : limit === asked,
-  };
+  const sockets = mine.map((l) => ({ local: l.local, sendQ: l.sendQ }));
+  if (limit === null) return { method: 'ss Send-Q', sockets, limit, backlog: null, asked, honoured: null };
+  if (reported?.backlogs.length) {
+    // The kernel takes a backlog above somaxconn (unsigned: a negative one too) as somaxconn; the last call that gives the Send-Q seen is the live one.
+    const cap = (b: number) => (b < 0 || b > somaxconn ? somaxconn : b);
+    const value = [...reported.backlogs].reverse().find((b) => cap(b) === limit) ?? reported.backlogs.at(-1)!;
+    return { method: reported.method, sockets, limit, backlog: { value, exact: true }, asked, honoured: value === backlog };
+  }
+  const exact = limit < somaxconn;
+  // At somaxconn, Send-Q says only "at least somaxconn": the lab's backlog, if it is that big, fits too.
+  const honoured = exact ? limit === asked : asked === limit ? null : false;
+  return { method: 'ss Send-Q', sockets, limit, backlog: { value: limit, exact }, asked, honoured };
 }
 
 /** "5", or "≥ 4096": the backlog the server passed to listen(), as far as Send-Q shows it. */
 export const backlogText = (l: ListenRecord) => (l.backlog ? `${l.backlog.exact ? '' : '≥ '}${l.backlog.value}` : 'unknown');
 
+/** How the number was found: "ss Send-Q 5", or "server /stats; Send-Q 128". */
+const how = (l: ListenRecord) => (l.method === 'ss Send-Q' ? `ss Send-Q ${l.limit}` : `${l.method}; Send-Q ${l.limit}`);
+
 /** The summary's line: the backlog the server passed, how it was found, its sockets, and whether it was the lab's. */
 export function listenLine(l: ListenRecord, labBacklog: number): string {
   if (l.limit === null) return `no listener seen on the port (${l.method})`;
-  const lab = l.honoured ? "the lab's" : `not the lab's ${labBacklog}`;
-  return `backlog ${backlogText(l)} (${l.method} ${l.limit}, ${lab}), ${l.sockets.length} listening socket(s)`;
+  const lab = l.honoured
+    ? "the lab's"
+    : l.honoured === null
+      ? `the lab's ${labBacklog} or its own: Send-Q cannot tell`
+      : `not the lab's ${labBacklog}`;
+  return `backlog ${backlogText(l)} (${how(l)}, ${lab}), ${l.sockets.length} listening socket(s)`;
 }
 
-/** One line for the summary and the report: what the server asked for, when it was not the lab's. */
+/** What the server asked listen() for, when it was not the lab's backlog (null when it was, or when no listener was seen). */
 export function listenFinding(l: ListenRecord, labBacklog: number): string | null {
-  if (l.limit === null) return null;
+  if (l.limit === null || l.honoured !== false) return null;
   const group = l.sockets.length > 1 ? `; ${l.sockets.length} listening sockets on the port` : '';
-  if (l.honoured) return group ? `the server listens with the lab's backlog${group}` : null;
-  return `the server asked listen() for ${backlogText(l)} (${l.method} ${l.limit}); the lab's backlog ${labBacklog} was not used${group}`;
+  return `the server asked listen() for ${backlogText(l)} (${how(l)}); the lab's backlog ${labBacklog} was not used${group}`;
 }

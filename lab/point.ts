@@ -12,13 +12,15 @@ import { listenOf } from './listen.js';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { differsFromKernelDefault, snapshot, type Snapshot } from '../sysctl/apply.js';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { sysctlSettings, type Point } from './labfile.js';
 import { checkTool } from './loadgen/drivers.js';
 import { counterDeltas, nonZero } from './observe/nstat.js';
 import { stateReport, type StateReport } from './observe/reports.js';
 import { startSampler, summarize, type Sample } from './observe/sampler.js';
 import { startWatchers } from './observe/watchers.js';
+import { watchListenCalls, type ListenCall } from './observe/listen-calls.js';
+import { netnsInode } from './observe/tracer.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
 import type { Host, Lab, Runtime } from './runtime/runtime.js';
 import { profileAllowing, URING_SYSCALLS, type SeccompProfile } from './runtime/seccomp.js';
@@ -93,6 +95,9 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
   // folders, so no line of the last attempt (a "listening" the server printed then) is read.
   for (const sub of ['logs', 'raw']) rmSync(join(o.dir, sub, name), { recursive: true, force: true });
   Object.assign(o.handle, { runtime: o.runtime, runId: o.runId });
+  // A server from the user's image listens as its container starts: the watch is attached first.
+  const listenWatch = startListenWatch(o.runtime.name, c, join(o.dir, 'logs', name));
+  if (c.server.image !== undefined) await listenWatch.ready;
   const creating = o.runtime.create({
     runId: o.runId,
     subnet: c.subnet,
@@ -121,6 +126,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     const readBack = await snapshots(hosts);
 
     // start
+    await listenWatch.ready;
     const srv = await startServer(server, c.server);
 
     // observe
@@ -136,6 +142,9 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
       server.address,
       Number(readBack['server']!['net.core.somaxconn']),
       c.server.backlog,
+      c.server.kind === 'tcplab' && statsBefore
+        ? { method: 'server /stats', backlogs: [statsBefore.backlog] }
+        : { method: 'listen() syscall', backlogs: await listenWatch.backlogsOf(server) },
     );
     // The tracer and the capture (when asked for) first: the samplers' first samples and the scenario are in their window.
     const watchers = await startWatchers({
@@ -245,12 +254,38 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     done = true;
     return record;
   } finally {
+    await listenWatch.stop();
     // A kept lab is one that ran to the end; a failed point never leaves anything.
     if (!o.keep || !done) {
       await o.handle.creating;
       await o.runtime.destroy(o.runId);
     }
   }
+}
+
+/**
+ * The listen() calls on the server's port, watched from before the server starts, where the
+ * syscall can be seen: root with bpftrace, a host on this machine's kernel (netns, docker), a
+ * server other than the tcplab reactor (it reports its backlog in /stats). Elsewhere, and when
+ * the tracer cannot run, no backlogs: the listen record falls back to Send-Q.
+ */
+function startListenWatch(runtime: Runtime['name'], c: PointConfig, logDir: string) {
+  const wanted = c.server.kind !== 'tcplab' && (runtime === 'netns' || runtime === 'docker');
+  const watching = wanted
+    ? (mkdirSync(logDir, { recursive: true }), watchListenCalls(c.server.port, join(logDir, 'listen-calls.trace')))
+    : Promise.resolve(null);
+  let calls: Promise<ListenCall[]> | undefined;
+  const stop = () => (calls ??= watching.then((w) => (w && 'stop' in w ? w.stop() : [])).catch(() => []));
+  return {
+    ready: watching.then(() => undefined),
+    /** The backlogs passed to listen() on the port in the server host's network namespace (the watch stops). */
+    async backlogsOf(server: Host): Promise<number[]> {
+      if (!wanted) return [];
+      const [ns, all] = await Promise.all([netnsInode(server).catch(() => null), stop()]);
+      return all.filter((x) => x.netns === ns).map((x) => x.backlog);
+    },
+    stop,
+  };
 }
 
 /** Each host's sysctls, read at once. */

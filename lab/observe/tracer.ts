@@ -317,21 +317,21 @@ export const monotonicOffsetMs = () => Date.now() - Number(process.hrtime.bigint
 
 export const TRACE_CAP = 200_000;
 
-/**
- * Starts bpftrace for these hosts; its output goes to `file` (made new, never through a link).
- * Resolves once every probe is attached.
- */
-export async function startTracer(hosts: Host[], file: string, cap = TRACE_CAP): Promise<Tracer> {
-  const inodes = await Promise.all(hosts.map(netnsInode));
-  const reasons = kernelReasons();
-  const purge = [...reasons.drop].find(([, n]) => n === 'QUEUE_PURGE')?.[0];
+/** A running bpftrace whose script printed {"k":"ready"} in BEGIN: every probe is attached. */
+export interface Bpftrace {
+  /** SIGINT (bpftrace runs END and exits), SIGKILL after 10 s; its output file's text and its stderr. */
+  stop(): Promise<{ text: string; stderr: string }>;
+}
+
+/** Starts bpftrace on `script` (made here from numbers only), its output into `file` (made new, never through a link); resolves once it is attached. */
+export async function spawnBpftrace(script: string, file: string): Promise<Bpftrace> {
   const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   let proc: ChildProcess;
   try {
     // setpriv --pdeathsig: bpftrace dies with this process, however it ends (nothing left attached).
     // Without tracefs mounted, in a mount namespace that mounts it (unshare and sh exec in
     // place: bpftrace's parent is still this process).
-    const argv = ['setpriv', '--pdeathsig', 'KILL', 'bpftrace', '-q', '-e', bpftraceScript(inodes, cap, purge)];
+    const argv = ['setpriv', '--pdeathsig', 'KILL', 'bpftrace', '-q', '-e', script];
     const full = tracefsMounted() ? argv : [...WITH_TRACEFS, ...argv];
     proc = spawn(full[0]!, full.slice(1), { stdio: ['ignore', fd, 'pipe'] });
   } finally {
@@ -352,17 +352,34 @@ export async function startTracer(hosts: Host[], file: string, cap = TRACE_CAP):
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const names = hosts.map((h) => h.name);
-  const startedAt = Date.now();
   return {
     async stop() {
       proc.kill('SIGINT');
       const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(t);
+      return { text: readFileSync(file, 'utf8'), stderr };
+    },
+  };
+}
+
+/**
+ * Starts bpftrace for these hosts; its output goes to `file` (made new, never through a link).
+ * Resolves once every probe is attached.
+ */
+export async function startTracer(hosts: Host[], file: string, cap = TRACE_CAP): Promise<Tracer> {
+  const inodes = await Promise.all(hosts.map(netnsInode));
+  const reasons = kernelReasons();
+  const purge = [...reasons.drop].find(([, n]) => n === 'QUEUE_PURGE')?.[0];
+  const bt = await spawnBpftrace(bpftraceScript(inodes, cap, purge), file);
+  const names = hosts.map((h) => h.name);
+  const startedAt = Date.now();
+  return {
+    async stop() {
+      const { text, stderr } = await bt.stop();
       const offset = monotonicOffsetMs();
       const stoppedAt = Date.now();
-      const { events, over, lost, counted } = parseTrace(readFileSync(file, 'utf8') + '\n' + stderr, names, offset, reasons);
+      const { events, over, lost, counted } = parseTrace(text + '\n' + stderr, names, offset, reasons);
       return { events, summary: { events: events.length, dropped: over + lost, cap, startedAt, stoppedAt, counted, byHost: countEvents(events) } };
     },
   };

@@ -11,7 +11,7 @@ import { int, type PointConfig } from '../../core/fields.js';
 import { acceptQueueLimit, synTimeline } from '../model/kernel.js';
 import type { BurstResult } from '../in-host/burst.js';
 import { summarize } from '../observe/sampler.js';
-import { defineScenario, effectiveLimit, equal, numSysctl, plannedLimit, recvQ, runInHost, setting, tooManyClients } from './common.js';
+import { defineScenario, effectiveLimit, equal, inconclusive, numSysctl, plannedLimit, recvQ, runInHost, setting, tooManyClients } from './common.js';
 
 const Options = z
   .object({
@@ -61,22 +61,30 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
       waiting: clients - limit - 1,
       somaxconn,
       backlog: ctx.config.server.backlog,
-      asked: acceptQueueLimit(ctx.config.server.backlog, somaxconn),
+      asked: ctx.listen.asked,
     };
     return { observed: { clients, ...burst }, predicted };
   },
   judge(ctx, { observed: o, predicted: p }, obs) {
     const sum = summarize(obs.series['server'] ?? [], ctx.port);
     const few = sum.samples < 5 ? `only ${sum.samples} samples on the server` : undefined;
-    const asked = p.asked ?? p.limit;
+    const l = ctx.listen;
+    const rule = `the server listens with the lab's backlog: Send-Q = min(backlog ${p.backlog}, somaxconn ${p.somaxconn})`;
     return [
       {
-        ...equal(
-          `the server listens with the lab's backlog: Send-Q = min(backlog ${p.backlog}, somaxconn ${p.somaxconn})`,
-          asked,
-          ctx.listen.limit,
-          "its listen() was given the lab's backlog, which the kernel caps at somaxconn",
-        ),
+        ...(l.backlog?.exact && l.method !== 'ss Send-Q'
+          ? equal(
+              `the server passes listen() the lab's backlog ${p.backlog}`,
+              p.backlog,
+              l.backlog.value,
+              `as ${l.method} shows it; the kernel caps it at somaxconn ${p.somaxconn} (Send-Q ${l.limit ?? '–'})`,
+            )
+          : l.limit !== null && l.honoured === null
+            ? inconclusive(
+                rule,
+                `Send-Q ${l.limit} is somaxconn: the server passed at least ${l.limit}, as the lab's backlog ${p.backlog} would; Send-Q cannot tell which`,
+              )
+            : equal(rule, l.asked, l.limit, "its listen() was given the lab's backlog, which the kernel caps at somaxconn")),
         about: 'server' as const,
       },
       equal(
@@ -141,7 +149,8 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
     headline: (p) => {
       const q = p.scenario.predicted;
       const o = p.scenario.observed;
-      const own = q.asked !== undefined && q.asked !== q.limit && p.server.listen ? `${listenFinding(p.server.listen, q.backlog)}: ` : '';
+      const finding = p.server.listen ? listenFinding(p.server.listen, q.backlog) : null;
+      const own = finding ? `${finding}: ` : '';
       return `${own}limit ${q.limit}${own ? '' : ` = min(backlog ${q.backlog}, somaxconn ${q.somaxconn})`}: Send-Q ${p.hosts['server']?.series.summary.listener?.sendQ ?? '–'}, ${o.connected} of ${o.clients} clients connected, ${o.pending} left in SYN-SENT`;
     },
     series: { label: 'server accept queue (Recv-Q) over time', host: () => 'server', value: recvQ },

@@ -89,6 +89,10 @@ describe('server.image on the docker runtime', () => {
       [100, '1024', 100],
     ]);
     expectAllPass(recs);
+    // The backlog the image's server passed, read from its listen() call as the container started (bpftrace, root).
+    expect(recs.map((p) => [p.server.listen?.method, p.server.listen?.backlog])).toEqual(
+      [16, 16, 100, 100].map((b) => ['listen() syscall', { value: b, exact: true }]),
+    );
     for (const p of recs) {
       expect(p.server.kind).toBe('command');
       // One process (the binary; the engine's init is not the listener's) found across the shared pid namespace.

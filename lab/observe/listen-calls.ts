@@ -1,0 +1,62 @@
+// The backlog a server really passed to listen(), read from the syscall itself: bpftrace on
+// the machine, on the tracepoint syscalls:sys_enter_listen, keeping the calls whose socket is
+// bound to the lab's port (the socket found from the call's fd in the calling task's file
+// table). Each call is kept with the network namespace it was made in, so it is started before
+// the lab's hosts exist (a server from the user's image listens as its container starts) and
+// the calls of the server host are picked once its namespace is known. Machine-wide and bounded:
+// only calls on that port are printed, at most CAP of them.
+import { spawnBpftrace, tracerUnavailable, type Bpftrace } from './tracer.js';
+
+export interface ListenCall {
+  pid: number;
+  /** The backlog argument as passed (the kernel caps it at somaxconn, and takes a negative one as somaxconn). */
+  backlog: number;
+  /** The network namespace inode of the calling task. */
+  netns: number;
+}
+
+const CAP = 1000;
+
+/** The bpftrace program: numbers only (the port, the cap). */
+export function listenScript(port: number): string {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`listenScript: port ${port}`);
+  return `BEGIN { printf("{\\"k\\":\\"ready\\"}\\n"); @n = 0; }
+tracepoint:syscalls:sys_enter_listen {
+  $f = *(curtask->files->fdt->fd + args->fd);
+  $s = (struct socket *)$f->private_data;
+  if ($s->sk->__sk_common.skc_num == ${port} && @n < ${CAP}) {
+    @n = @n + 1;
+    printf("{\\"k\\":\\"listen\\",\\"pid\\":%d,\\"backlog\\":%d,\\"netns\\":%u}\\n", pid, args->backlog, curtask->nsproxy->net_ns->ns.inum);
+  }
+}
+END { clear(@n); }`;
+}
+
+/** The calls in bpftrace's output (lines other than a call's are left out). */
+export function parseListenCalls(text: string): ListenCall[] {
+  const out: ListenCall[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{"k":"listen"')) continue;
+    const e = JSON.parse(line) as ListenCall;
+    out.push({ pid: e.pid, backlog: e.backlog, netns: e.netns });
+  }
+  return out;
+}
+
+export interface ListenWatch {
+  /** The calls made so far (bpftrace stops). */
+  stop(): Promise<ListenCall[]>;
+}
+
+/** Starts the watch of listen() on `port`, its output in `file`; where the tracer cannot run, why. */
+export async function watchListenCalls(port: number, file: string): Promise<ListenWatch | { unavailable: string }> {
+  const why = await tracerUnavailable();
+  if (why) return { unavailable: why };
+  let bt: Bpftrace;
+  try {
+    bt = await spawnBpftrace(listenScript(port), file);
+  } catch (e) {
+    return { unavailable: (e as Error).message };
+  }
+  return { stop: async () => parseListenCalls((await bt.stop()).text) };
+}

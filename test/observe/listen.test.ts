@@ -1,0 +1,81 @@
+// How the lab tells the backlog a server passed to listen(), on real listeners of this process
+// (loopback) and the kernel's own ss: Send-Q alone is exact only below somaxconn; the listen()
+// syscall, seen by bpftrace, is exact always. The expected Send-Q values are the kernel's rule
+// (min(backlog, somaxconn), a negative backlog taken as somaxconn), read back with ss.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:net';
+import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { listenOf } from '../../lab/listen.js';
+import { watchListenCalls } from '../../lab/observe/listen-calls.js';
+import { parseListeners } from '../../lab/observe/ss.js';
+import { tracerUnavailable } from '../../lab/observe/tracer.js';
+
+const SOMAXCONN = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+const servers: Server[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
+
+async function listen(backlog: number, port = 0): Promise<number> {
+  const s = createServer();
+  servers.push(s);
+  await new Promise<void>((resolve) => s.listen({ port, host: '127.0.0.1', backlog }, resolve));
+  return (s.address() as { port: number }).port;
+}
+
+const ss = async () => parseListeners((await execa('ss', ['-ltn'])).stdout);
+
+describe('the backlog a server passed to listen()', () => {
+  it('from Send-Q alone: exact below somaxconn; at somaxconn only "at least", and whether it was the lab\'s is not known unless the lab asked for less', async () => {
+    const small = await listen(7);
+    const big = await listen(SOMAXCONN * 4);
+    const l = await ss();
+    expect(listenOf(l, small, '127.0.0.1', SOMAXCONN, 7)).toMatchObject({
+      method: 'ss Send-Q',
+      limit: 7,
+      backlog: { value: 7, exact: true },
+      honoured: true,
+    });
+    expect(listenOf(l, small, '127.0.0.1', SOMAXCONN, 16)).toMatchObject({ limit: 7, asked: 16, honoured: false });
+    // Capped: the server's backlog and a lab's as big give the same Send-Q.
+    expect(listenOf(l, big, '127.0.0.1', SOMAXCONN, SOMAXCONN * 2)).toMatchObject({
+      limit: SOMAXCONN,
+      backlog: { value: SOMAXCONN, exact: false },
+      asked: SOMAXCONN,
+      honoured: null,
+    });
+    expect(listenOf(l, big, '127.0.0.1', SOMAXCONN, 100)).toMatchObject({ limit: SOMAXCONN, asked: 100, honoured: false });
+    expect(listenOf(l, 1, '127.0.0.1', SOMAXCONN, 100)).toMatchObject({ limit: null, backlog: null, honoured: null });
+  });
+
+  it("from the listen() syscall (bpftrace): what was passed, a negative backlog and one above somaxconn included, in the caller's network namespace", async (t) => {
+    const why = await tracerUnavailable();
+    if (why) t.skip(why);
+    const port = 40000 + (process.pid % 20000);
+    const w = await watchListenCalls(port, join(mkdtempSync(join(tmpdir(), 'tcplab-listen-')), 'listen-calls.trace'));
+    if (!('stop' in w)) throw new Error(w.unavailable);
+    const sendQ: number[] = [];
+    for (const backlog of [-1, SOMAXCONN + 1]) {
+      await listen(backlog, port);
+      sendQ.push((await ss()).find((l) => l.port === port)!.sendQ);
+      for (const srv of servers.splice(0)) await new Promise((r) => srv.close(r));
+    }
+    const calls = await w.stop();
+    const netns = Number(/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'))![1]);
+    expect(sendQ).toEqual([SOMAXCONN, SOMAXCONN]);
+    expect(calls.map((c) => [c.pid, c.backlog, c.netns])).toEqual([
+      [process.pid, -1, netns],
+      [process.pid, SOMAXCONN + 1, netns],
+    ]);
+    await listen(SOMAXCONN + 1, port);
+    const rec = listenOf(await ss(), port, '127.0.0.1', SOMAXCONN, SOMAXCONN * 2, {
+      method: 'listen() syscall',
+      backlogs: calls.map((c) => c.backlog),
+    });
+    // Send-Q alone could not tell SOMAXCONN + 1 from the lab's SOMAXCONN * 2: the syscall can.
+    expect(rec).toMatchObject({ method: 'listen() syscall', limit: SOMAXCONN, backlog: { value: SOMAXCONN + 1, exact: true }, honoured: false });
+  });
+});
