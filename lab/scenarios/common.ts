@@ -149,12 +149,16 @@ export function settingText(config: PointConfig, side: 'server' | 'client', name
 /** A numeric setting's value at a point (see settingText). */
 export const setting = (config: PointConfig, side: 'server' | 'client', name: string): number => Number(settingText(config, side, name));
 
+let hzRead: { hz: number; known: boolean } | undefined;
 /**
  * The kernel's timer frequency (CONFIG_HZ), which sets how late its timers may fire: from
- * /proc/config.gz or /boot/config-RELEASE; where neither is there, 100, the coarsest a kernel
- * is built with (so the windows are at their widest), and `known` false.
+ * /proc/config.gz or /boot/config-RELEASE (read once); where neither is there, 100, the
+ * coarsest a kernel is built with (so the windows are at their widest), and `known` false.
  */
 export function kernelHz(): { hz: number; known: boolean } {
+  return (hzRead ??= readKernelHz());
+}
+function readKernelHz(): { hz: number; known: boolean } {
   for (const read of [() => gunzipSync(readFileSync('/proc/config.gz')).toString('utf8'), () => readFileSync(`/boot/config-${release()}`, 'utf8')]) {
     try {
       const m = /^CONFIG_HZ=(\d+)$/m.exec(read());
