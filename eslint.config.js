@@ -24,5 +24,18 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
+  {
+    // In source, a value's type is what it is: no double cast through unknown.
+    files: ['core/**', 'lab/**', 'server/**', 'sysctl/**', 'native/**', 'scripts/**', 'bench/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'TSAsExpression > TSAsExpression[typeAnnotation.type="TSUnknownKeyword"]',
+          message: 'no `as unknown as` in source: give the value its type',
+        },
+      ],
+    },
+  },
   prettier,
 );

@@ -208,7 +208,26 @@ export function refuseRepeats(cmd: Command, repeatable: readonly string[] = []):
  * but the reactor's `idleTimeoutMs` (each flag names its key, so none is dropped on the way).
  */
 export function serveOptions(parsed: Record<string, unknown>): ServeOptions {
-  const out: Record<string, unknown> = {};
-  for (const f of SERVE_FLAGS) out[f.key] = parsed[new Option(f.flag).attributeName()];
-  return out as unknown as ServeOptions;
+  // Each flag's parse gave its key's type; the object lists every key, so the compiler refuses a dropped one.
+  const get = <K extends keyof ServeOptions>(key: K) =>
+    parsed[new Option(SERVE_FLAGS.find((f) => f.key === key)!.flag).attributeName()] as ServeOptions[K];
+  return {
+    host: get('host'),
+    port: get('port'),
+    backlog: get('backlog'),
+    model: get('model'),
+    threads: get('threads'),
+    trigger: get('trigger'),
+    io: get('io'),
+    share: get('share'),
+    workUs: get('workUs'),
+    work: get('work'),
+    idleTimeoutMs: get('idleTimeoutMs'),
+    maxBodyBytes: get('maxBodyBytes'),
+    headerTimeoutMs: get('headerTimeoutMs'),
+    bodyTimeoutMs: get('bodyTimeoutMs'),
+    maxConnections: get('maxConnections'),
+    controlHost: get('controlHost'),
+    controlPort: get('controlPort'),
+  };
 }

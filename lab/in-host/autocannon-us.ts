@@ -11,19 +11,17 @@ import autocannon from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
 
 async function main(): Promise<number> {
-  let opts: Record<string, unknown>;
+  let opts: autocannon.Options;
   try {
-    opts = JSON.parse(process.argv[2] ?? '') as Record<string, unknown>;
+    opts = JSON.parse(process.argv[2] ?? '') as autocannon.Options;
   } catch {
     process.stderr.write('usage: autocannon-us.js OPTIONS_JSON\n');
     return 2;
   }
   // 1 µs to 1 h, 3 significant digits (HdrHistogram's usual).
   const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
-  const result = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const inst = autocannon(opts as unknown as autocannon.Options, (err, r) =>
-      err ? reject(err) : resolve(r as unknown as Record<string, unknown>),
-    );
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const inst = autocannon(opts, (err, r) => (err ? reject(err) : resolve(r)));
     inst.on('response', (_client, _status, _bytes, ms) => h.recordValue(Math.max(1, Math.round(ms * 1000))));
   });
   const latencyUs = h.totalCount

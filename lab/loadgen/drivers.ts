@@ -2,6 +2,9 @@
 // tool's argv, runs it inside the loadgen host under cpu-wrap, and returns one
 // LoadResult plus the tool's own CPU use. A missing tool is a one-line LoadgenError.
 import type { Host } from '../runtime/runtime.js';
+
+/** How a host names the project's files and runs its Node programs: all a tool's argv needs. */
+type HostPaths = Pick<Host, 'node' | 'file'>;
 import { abArgv, parseAb } from './ab.js';
 import { autocannonArgv, parseAutocannon } from './autocannon.js';
 import { CPU_MARK } from '../in-host/cpu-wrap.js';
@@ -13,7 +16,7 @@ export { TOOLS } from '../../core/fields.js';
 interface Driver {
   /** How to get it, for the "missing" message. */
   install: string;
-  argv(o: LoadOptions, host: Host): string[];
+  argv(o: LoadOptions, host: HostPaths): string[];
   parse(stdout: string, stderr: string): LoadResult;
 }
 
@@ -79,7 +82,7 @@ const missingTool = (host: Host, tool: LoadTool) =>
 
 /** Throws the driver's usage error for options it cannot honour, before any host exists. */
 export function validateLoad(tool: LoadTool, o: LoadOptions): void {
-  DRIVERS[tool].argv(o, { node: (s: string) => ['node', s], file: (s: string) => s } as Host);
+  DRIVERS[tool].argv(o, { node: (s: string) => ['node', s], file: (s: string) => s });
 }
 
 /** Fails with the install hint when the tool is not on the host. */

@@ -23,7 +23,8 @@ export function mergeResults(results: LoadResult[]): Merged {
   if (results.length === 1) return { result: results[0]!, latencyWhy: null };
   const first = results[0]!;
   const sum = (f: (r: LoadResult) => number) => results.reduce((a, r) => a + f(r), 0);
-  const errors = Object.fromEntries(Object.keys(first.errors).map((k) => [k, sum((r) => r.errors[k as keyof LoadErrors])])) as unknown as LoadErrors;
+  const errors: LoadErrors = { ...first.errors };
+  for (const k of Object.keys(errors) as Array<keyof LoadErrors>) errors[k] = sum((r) => r.errors[k]);
   const h = mergeHistograms(results.map((r) => r.histogramUs));
   const latencyMs = h
     ? {

@@ -201,7 +201,7 @@ async function attachOwnServer(c: Docker.Container, log: string): Promise<Proc> 
     },
     release() {
       polling = false;
-      (stream as unknown as { destroy?: () => void }).destroy?.();
+      if ('destroy' in stream && typeof stream.destroy === 'function') stream.destroy();
     },
   };
 }
