@@ -384,6 +384,20 @@ function threshold(v: string): number {
   return n;
 }
 
+/**
+ * The command reference of docs/commands.md: `lab --help` and each command's `--help`, from the
+ * CLI's own definitions, 80 columns wide whatever the terminal (scripts/commands-doc.mjs writes
+ * it; test/docs checks the page has it as it is now).
+ */
+export function commandReference(): string {
+  const program = buildProgram(() => {}, { writeOut: () => {}, writeErr: () => {} });
+  const block = (title: string, c: Command) => {
+    c.configureHelp({ helpWidth: 80 });
+    return `### ${title}\n\n\`\`\`text\n${c.helpInformation().trimEnd()}\n\`\`\`\n`;
+  };
+  return [block('`lab --help`', program), ...program.commands.map((c) => block(`\`lab ${c.name()} --help\``, c))].join('\n');
+}
+
 /** What argv (without node and the script) asks for; throws InputError for anything wrong. */
 export function parseCommand(args: string[]): Invocation {
   let inv: Invocation | undefined;
