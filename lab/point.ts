@@ -7,6 +7,8 @@
 //             stay outside the counted window)
 //   record  — the verdicts and one point record (lab/record.ts)
 //   destroy — the hosts go (unless the lab is kept: `lab up --keep`)
+// runPoint is those phases in order, each a function of its own with a typed result:
+// planPoint → createHosts → readyHosts → start → observe → buildRecord (hostRecord per host).
 // The caller validated the point (labfile.ts) before anything was created.
 import { listenOf } from './listen.js';
 import { cpus, release } from 'node:os';
@@ -72,33 +74,68 @@ export function seccompFor(runtime: Runtime['name'], c: PointConfig): SeccompPro
 export const recordName = (p: Point, rep: number) => `${p.id}-r${rep}`;
 
 export async function runPoint(o: PointRun): Promise<PointRecord> {
+  const plan = planPoint(o);
+  Object.assign(o.handle, { runtime: o.runtime, runId: o.runId });
+  // A server from the user's image listens as its container starts: the watch is attached first.
+  const listenWatch = startListenWatch(o.runtime.name, plan.c, join(o.dir, 'logs', plan.name));
+  if (plan.c.server.image !== undefined) await listenWatch.ready;
+  const creating = createHosts(o, plan);
+  o.handle.creating = creating.catch(() => {});
+  let done = false;
+  try {
+    const hosts = await readyHosts(o, plan, await creating);
+    await listenWatch.ready;
+    const started = await start(o, plan, hosts, listenWatch);
+    const observed = await observe(o, plan, hosts, started);
+    const record = buildRecord(o, plan, hosts, started, observed);
+    done = true;
+    return record;
+  } finally {
+    await listenWatch.stop();
+    // A kept lab is one that ran to the end; a failed point never leaves anything.
+    if (!o.keep || !done) {
+      await o.handle.creating;
+      await o.runtime.destroy(o.runId);
+    }
+  }
+}
+
+/** What a point is before anything runs: its scenario and options, its record's name, its hosts. */
+function planPoint(o: PointRun) {
   const c = o.point.config;
   const impl = scenarioNamed(c.scenario.name);
   if (!impl) throw new Error(`no scenario "${c.scenario.name}"`);
-  const options = impl.options.parse(c.scenario.options);
-  const name = recordName(o.point, o.repetition);
-  const startedAt = new Date().toISOString();
   const lg = c.loadgens[0]!;
-  const seccomp = seccompFor(o.runtime.name, c);
+  const loadgenCaps = impl.loadgenCaps ?? [];
   const specs = [
-    { name: 'server', role: 'server' as const, sysctls: sysctlSettings(c.server.sysctls), requested: c.server.sysctls, caps: [] },
+    { name: 'server', role: 'server' as const, sysctls: sysctlSettings(c.server.sysctls), caps: [] as typeof loadgenCaps },
     ...Array.from({ length: lg.count }, (_, i) => ({
       name: `loadgen-${i + 1}`,
       role: 'loadgen' as const,
       sysctls: sysctlSettings(lg.sysctls),
-      requested: lg.sysctls,
-      caps: impl.loadgenCaps ?? [],
+      caps: loadgenCaps,
     })),
   ];
+  return {
+    c,
+    impl,
+    options: impl.options.parse(c.scenario.options),
+    name: recordName(o.point, o.repetition),
+    startedAt: new Date().toISOString(),
+    seccomp: seccompFor(o.runtime.name, c),
+    specs,
+  };
+}
+type PointPlan = ReturnType<typeof planPoint>;
 
-  // create: a point run again (after a failure, on --resume) starts from empty log and raw
-  // folders, so no line of the last attempt (a "listening" the server printed then) is read.
+/**
+ * create: fresh hosts on a lab network, each with its sysctls applied. A point run again (after
+ * a failure, on --resume) starts from empty log and raw folders, so no line of the last attempt
+ * (a "listening" the server printed then) is read.
+ */
+function createHosts(o: PointRun, { c, name, specs, seccomp }: PointPlan): Promise<Lab> {
   for (const sub of ['logs', 'raw']) rmSync(join(o.dir, sub, name), { recursive: true, force: true });
-  Object.assign(o.handle, { runtime: o.runtime, runId: o.runId });
-  // A server from the user's image listens as its container starts: the watch is attached first.
-  const listenWatch = startListenWatch(o.runtime.name, c, join(o.dir, 'logs', name));
-  if (c.server.image !== undefined) await listenWatch.ready;
-  const creating = o.runtime.create({
+  return o.runtime.create({
     runId: o.runId,
     subnet: c.subnet,
     subnetFallback: o.subnetFallback,
@@ -110,157 +147,169 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
     ) as Record<string, string>,
     hosts: specs.map(({ name: n, role, sysctls }) => ({ name: n, role, sysctls, ...(n === 'server' ? ownImage(c.server) : {}) })),
   });
-  o.handle.creating = creating.catch(() => {});
-  let lab: Lab | undefined;
-  let done = false;
+}
+
+/** The lab's hosts by part, shown; the load tool checked on each loadgen; every host's sysctls read back. */
+async function readyHosts(o: PointRun, { c, impl }: PointPlan, lab: Lab) {
+  const hosts = lab.hosts;
+  const on = (h: Host) => (h.placedOn ? ` (node ${h.placedOn})` : '');
+  o.progress(`hosts: ${hosts.map((h) => `${h.name} ${h.address}${on(h)}`).join(', ')}`);
+  await o.onHosts?.(hosts);
+  const clients = hosts.filter((h) => h.role === 'loadgen');
+  if (impl.usesLoadTool) for (const h of clients) await checkTool(h, c.loadgens[0]!.tool);
+  return { all: hosts, server: lab.host('server'), client: lab.host('loadgen-1'), clients, readBack: await snapshots(hosts) };
+}
+type PointHosts = Awaited<ReturnType<typeof readyHosts>>;
+
+/**
+ * start: the server, then what is read before the scenario: the server's own counts (its
+ * control API over the host's loopback, outside the window of the state reports, whose counters
+ * would count that connection), the state reports, and how the server really listens (its own
+ * backlog, its sockets): what the rules are judged against.
+ */
+async function start(o: PointRun, { c, name }: PointPlan, h: PointHosts, listenWatch: ReturnType<typeof startListenWatch>) {
+  const srv = await startServer(h.server, c.server);
+  const raw = join('raw', name);
+  const [statsBefore, procsBefore] = await Promise.all([srv.stats(), srv.processes()]);
+  const before = await reportsOf(h.all, o.dir, 'before', raw);
+  const listen = listenOf(
+    before['server']!.listeners,
+    c.server.port,
+    h.server.address,
+    Number(h.readBack['server']!['net.core.somaxconn']),
+    c.server.backlog,
+    c.server.kind === 'tcplab' && statsBefore
+      ? { method: 'server /stats', backlogs: [statsBefore.backlog] }
+      : { method: 'listen() syscall', backlogs: await listenWatch.backlogsOf(h.server) },
+  );
+  return { srv, raw, statsBefore, procsBefore, before, listen };
+}
+type Started = Awaited<ReturnType<typeof start>>;
+
+/**
+ * observe: the tracer and the capture (when asked for) first, so the samplers' first samples and
+ * the scenario are in their window; the samplers; the scenario; then everything stops, and the
+ * state reports, /stats and the sysctls are read again. The server stops (unless the lab is kept).
+ */
+async function observe(o: PointRun, { c, impl, options, name }: PointPlan, h: PointHosts, s: Started) {
+  const watchers = await startWatchers({
+    trace: c.trace,
+    capture: c.capture,
+    hosts: h.all,
+    client: h.client,
+    port: c.server.port,
+    logDir: join(o.dir, 'logs', name),
+    progress: o.progress,
+  });
+  const samplers = h.all.map((host) => [host.name, startSampler(host, c.sampleIntervalMs)] as const);
+  const ctx: ScenarioContext<typeof options> = {
+    config: c,
+    options,
+    server: h.server,
+    client: h.client,
+    clients: h.clients,
+    port: c.server.port,
+    controlPort: c.server.controlPort,
+    control: s.srv,
+    listen: s.listen,
+    serverSysctl: (n) => h.readBack['server']![n] ?? null,
+    clientSysctl: (n) => h.readBack['loadgen-1']![n] ?? null,
+    writeRaw: (file, text) => writeFileSync(join(o.dir, s.raw, file), text),
+    progress: o.progress,
+  };
+  const series: Record<string, Sample[]> = {};
+  let driven;
+  let watched;
   try {
-    lab = await creating;
-    const hosts = lab.hosts;
-    const server = lab.host('server');
-    const client = lab.host('loadgen-1');
-    const clients = hosts.filter((h) => h.role === 'loadgen');
-    const on = (h: Host) => (h.placedOn ? ` (node ${h.placedOn})` : '');
-    o.progress(`hosts: ${hosts.map((h) => `${h.name} ${h.address}${on(h)}`).join(', ')}`);
-    await o.onHosts?.(hosts);
-    if (impl.usesLoadTool) for (const h of clients) await checkTool(h, lg.tool);
-    const readBack = await snapshots(hosts);
-
-    // start
-    await listenWatch.ready;
-    const srv = await startServer(server, c.server);
-
-    // observe
-    const raw = join('raw', name);
-    // The server's own counts (its control API over the host's loopback) outside the window
-    // of the state reports, whose counters would count that connection.
-    const [statsBefore, procsBefore] = await Promise.all([srv.stats(), srv.processes()]);
-    const before = await reportsOf(hosts, o.dir, 'before', raw);
-    // How the server really listens (its own backlog, its sockets): what the rules are judged against.
-    const listen = listenOf(
-      before['server']!.listeners,
-      c.server.port,
-      server.address,
-      Number(readBack['server']!['net.core.somaxconn']),
-      c.server.backlog,
-      c.server.kind === 'tcplab' && statsBefore
-        ? { method: 'server /stats', backlogs: [statsBefore.backlog] }
-        : { method: 'listen() syscall', backlogs: await listenWatch.backlogsOf(server) },
-    );
-    // The tracer and the capture (when asked for) first: the samplers' first samples and the scenario are in their window.
-    const watchers = await startWatchers({
-      trace: c.trace,
-      capture: c.capture,
-      hosts,
-      client,
-      port: c.server.port,
-      logDir: join(o.dir, 'logs', name),
-      progress: o.progress,
-    });
-    const samplers = hosts.map((h) => [h.name, startSampler(h, c.sampleIntervalMs)] as const);
-    const ctx: ScenarioContext<typeof options> = {
-      config: c,
-      options,
-      server,
-      client,
-      clients,
-      port: c.server.port,
-      controlPort: c.server.controlPort,
-      control: srv,
-      listen,
-      serverSysctl: (n) => readBack['server']![n] ?? null,
-      clientSysctl: (n) => readBack['loadgen-1']![n] ?? null,
-      writeRaw: (file, text) => writeFileSync(join(o.dir, raw, file), text),
-      progress: o.progress,
-    };
-    const series: Record<string, Sample[]> = {};
-    let driven;
-    let watched;
-    try {
-      await new Promise((r) => setTimeout(r, 150)); // a few samples before the scenario starts
-      driven = await impl.drive(ctx);
-    } finally {
-      for (const [n, s] of samplers) series[n] = await s.stop();
-      watched = await watchers.stop(join(o.dir, raw), raw);
-    }
-    const after = await reportsOf(hosts, o.dir, 'after', raw);
-    const [statsAfter, procsAfter, atEnd] = await Promise.all([
-      srv.stats().catch((): StatsWithCpu | null => null),
-      srv.processes().catch(() => null),
-      snapshots(hosts),
-    ]);
-    if (o.keep) srv.proc.release();
-    else await srv.stop();
-
-    // record
-    const counters = Object.fromEntries(hosts.map((h) => [h.name, counterDeltas(before[h.name]!.counters, after[h.name]!.counters)]));
-    const obs: Observations = { series, counters, ...watched.observations };
-    const verdicts = coverVerdicts(notModelled(impl.model, c, options), impl.judge(ctx, driven, obs));
-    const hostRecords: Record<string, HostRecord> = {};
-    for (const h of hosts) {
-      const spec = specs.find((s) => s.name === h.name)!;
-      const delta = counters[h.name]!;
-      const samples = series[h.name] ?? [];
-      hostRecords[h.name] = {
-        name: h.name,
-        role: h.role,
-        address: h.address,
-        ...(h.placedOn ? { node: h.placedOn } : {}),
-        capabilities: [...spec.caps],
-        ...(seccomp && h.name === 'server' ? { seccomp: seccomp.describe } : {}),
-        sysctls: {
-          requested: Object.fromEntries(spec.sysctls.map((s) => [s.name, s.value])),
-          readBack: readBack[h.name]!,
-          atEnd: atEnd[h.name]!,
-          differsFromKernelDefault: differsFromKernelDefault(readBack[h.name]!),
-        },
-        counters: { before: before[h.name]!.counters, after: after[h.name]!.counters, delta, nonZero: nonZero(delta) },
-        states: { before: before[h.name]!.states, after: after[h.name]!.states },
-        reports: { before: before[h.name]!.files, after: after[h.name]!.files },
-        series: { summary: summarize(samples, h.role === 'server' ? c.server.port : undefined), samples },
-      };
-    }
-    const served = srv.kind === 'tcplab' ? serverWork(statsBefore, statsAfter) : processWork(procsBefore, procsAfter);
-    const { kind, model, threads, backlog, trigger, io, share, workUs, work, idleTimeoutMs } = c.server;
-    const record: PointRecord = {
-      schema: POINT_SCHEMA,
-      id: name,
-      point: o.point.id,
-      repetition: o.repetition,
-      settings: o.point.settings,
-      runId: o.runId,
-      runtime: o.runtime.name,
-      startedAt,
-      finishedAt: new Date().toISOString(),
-      kept: o.keep ?? false,
-      environment: { kernel: release(), cpus: cpus().length, node: process.version },
-      config: c,
-      server: {
-        host: server.name,
-        address: server.address,
-        port: c.server.port,
-        kind,
-        options: { model, threads, backlog, trigger, io, share, workUs, work, idleTimeoutMs },
-        requests: served.requests,
-        cpuSec: served.cpuSec,
-        stats: statsAfter,
-        ...(procsAfter ? { processes: procsAfter } : {}),
-        listener: hostRecords['server']!.series.summary.listener,
-        listen,
-      },
-      hosts: hostRecords,
-      scenario: { name: impl.name, observed: driven.observed, predicted: driven.predicted, ...(driven.load ? { load: driven.load } : {}), verdicts },
-      ...watched.record,
-    };
-    done = true;
-    return record;
+    await new Promise((r) => setTimeout(r, 150)); // a few samples before the scenario starts
+    driven = await impl.drive(ctx);
   } finally {
-    await listenWatch.stop();
-    // A kept lab is one that ran to the end; a failed point never leaves anything.
-    if (!o.keep || !done) {
-      await o.handle.creating;
-      await o.runtime.destroy(o.runId);
-    }
+    for (const [n, sampler] of samplers) series[n] = await sampler.stop();
+    watched = await watchers.stop(join(o.dir, s.raw), s.raw);
   }
+  const after = await reportsOf(h.all, o.dir, 'after', s.raw);
+  const [statsAfter, procsAfter, atEnd] = await Promise.all([
+    s.srv.stats().catch((): StatsWithCpu | null => null),
+    s.srv.processes().catch(() => null),
+    snapshots(h.all),
+  ]);
+  if (o.keep) s.srv.proc.release();
+  else await s.srv.stop();
+  const counters = Object.fromEntries(h.all.map((x) => [x.name, counterDeltas(s.before[x.name]!.counters, after[x.name]!.counters)]));
+  const obs: Observations = { series, counters, ...watched.observations };
+  const verdicts = coverVerdicts(notModelled(impl.model, c, options), impl.judge(ctx, driven, obs));
+  return { driven, watched, series, counters, after, statsAfter, procsAfter, atEnd, verdicts };
+}
+type Observed = Awaited<ReturnType<typeof observe>>;
+
+/** record: one point record (lab/record.ts) from what the phases found. */
+function buildRecord(o: PointRun, p: PointPlan, h: PointHosts, s: Started, r: Observed): PointRecord {
+  const { c } = p;
+  const hosts = Object.fromEntries(h.all.map((host) => [host.name, hostRecord(p, h, s, r, host)]));
+  const served = s.srv.kind === 'tcplab' ? serverWork(s.statsBefore, r.statsAfter) : processWork(s.procsBefore, r.procsAfter);
+  const { kind, model, threads, backlog, trigger, io, share, workUs, work, idleTimeoutMs } = c.server;
+  return {
+    schema: POINT_SCHEMA,
+    id: p.name,
+    point: o.point.id,
+    repetition: o.repetition,
+    settings: o.point.settings,
+    runId: o.runId,
+    runtime: o.runtime.name,
+    startedAt: p.startedAt,
+    finishedAt: new Date().toISOString(),
+    kept: o.keep ?? false,
+    environment: { kernel: release(), cpus: cpus().length, node: process.version },
+    config: c,
+    server: {
+      host: h.server.name,
+      address: h.server.address,
+      port: c.server.port,
+      kind,
+      options: { model, threads, backlog, trigger, io, share, workUs, work, idleTimeoutMs },
+      requests: served.requests,
+      cpuSec: served.cpuSec,
+      stats: r.statsAfter,
+      ...(r.procsAfter ? { processes: r.procsAfter } : {}),
+      listener: hosts['server']!.series.summary.listener,
+      listen: s.listen,
+    },
+    hosts,
+    scenario: {
+      name: p.impl.name,
+      observed: r.driven.observed,
+      predicted: r.driven.predicted,
+      ...(r.driven.load ? { load: r.driven.load } : {}),
+      verdicts: r.verdicts,
+    },
+    ...r.watched.record,
+  };
+}
+
+/** One host's part of the record: its sysctls asked for, read back and at the end, counters, socket states, series. */
+function hostRecord({ c, specs, seccomp }: PointPlan, h: PointHosts, s: Started, r: Observed, host: Host): HostRecord {
+  const spec = specs.find((x) => x.name === host.name)!;
+  const delta = r.counters[host.name]!;
+  const samples = r.series[host.name] ?? [];
+  const [before, after] = [s.before[host.name]!, r.after[host.name]!];
+  return {
+    name: host.name,
+    role: host.role,
+    address: host.address,
+    ...(host.placedOn ? { node: host.placedOn } : {}),
+    capabilities: [...spec.caps],
+    ...(seccomp && host.name === 'server' ? { seccomp: seccomp.describe } : {}),
+    sysctls: {
+      requested: Object.fromEntries(spec.sysctls.map((x) => [x.name, x.value])),
+      readBack: h.readBack[host.name]!,
+      atEnd: r.atEnd[host.name]!,
+      differsFromKernelDefault: differsFromKernelDefault(h.readBack[host.name]!),
+    },
+    counters: { before: before.counters, after: after.counters, delta, nonZero: nonZero(delta) },
+    states: { before: before.states, after: after.states },
+    reports: { before: before.files, after: after.files },
+    series: { summary: summarize(samples, host.role === 'server' ? c.server.port : undefined), samples },
+  };
 }
 
 /**
