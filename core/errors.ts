@@ -25,6 +25,9 @@ export class InputError extends LabError {
   }
 }
 
+/** A run folder that is not one, or records that cannot be read or compared. Exit 2. */
+export class SweepError extends InputError {}
+
 /** The machine cannot run this (no engine, no root, a missing tool or image). Exit 2. */
 export class EnvironmentError extends LabError {
   constructor(message: string) {

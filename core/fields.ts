@@ -178,7 +178,7 @@ export function foreignServerMisfit(s: {
   return null;
 }
 
-/** What `share` makes of nginx's listener (lab/server-host.ts nginxConf). */
+/** What `share` makes of nginx's listener (lab/pipeline/server-host.ts nginxConf). */
 export const NGINX_SHARE: Record<Share, string> = {
   accept: 'accept_mutex on',
   exclusive: 'accept_mutex off (EPOLLEXCLUSIVE)',

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `lab` executable: lab/cli.ts does the work.
-import { run } from './cli.js';
+// The `lab` executable: lab/commands/cli.ts does the work.
+import { run } from './commands/cli.js';
 
 // `lab sysctls | head`: a closed pipe ends the output quietly, like other CLI tools.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

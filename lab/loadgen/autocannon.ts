@@ -4,7 +4,7 @@
 // to LoadResult. Latencies are measured from when each request was sent (not corrected for
 // coordinated omission); with several workers only autocannon's 1 ms figures exist.
 import { join } from 'node:path';
-import { REPO_ROOT } from '../paths.js';
+import { REPO_ROOT } from '../../core/paths.js';
 import { LoadgenError, NO_ERRORS, type LoadOptions, type LoadResult } from './result.js';
 
 /**

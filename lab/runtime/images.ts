@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
-import { REPO_ROOT } from '../paths.js';
+import { REPO_ROOT } from '../../core/paths.js';
 import { EnvironmentError } from '../../core/errors.js';
 
 export const IMAGE_NAMES = { server: 'tcplab-server', loadgen: 'tcplab-loadgen' } as const;

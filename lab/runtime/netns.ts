@@ -18,7 +18,7 @@ import {
   type NsWrap,
   type SysctlTarget,
 } from '../../sysctl/apply.js';
-import { REPO_ROOT } from '../paths.js';
+import { REPO_ROOT } from '../../core/paths.js';
 import { CleanupError } from '../../core/errors.js';
 import { NAME_RE } from '../../core/fields.js';
 import {

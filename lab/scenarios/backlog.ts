@@ -5,7 +5,7 @@
 // the one the server really has (its listener's Send-Q once it is up): a server that passes
 // listen() a backlog of its own gets the kernel's rules judged against that, and a verdict of
 // its own (about the server, not the kernel) on whether it used the lab's.
-import { listenFinding } from '../listen.js';
+import { listenFinding } from '../pipeline/listen.js';
 import { z } from 'zod';
 import { int, type PointConfig } from '../../core/fields.js';
 import { acceptQueueLimit, synTimeline } from '../model/kernel.js';

@@ -5,7 +5,7 @@
 // judge() and the report read them as typed fields.
 // A verdict is PASS or FAIL against the kernel model's prediction, or INCONCLUSIVE (with the
 // reason) when the measurement cannot be trusted or the model does not cover the setting.
-import type { ListenRecord } from '../listen.js';
+import type { ListenRecord } from '../pipeline/listen.js';
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { gunzipSync } from 'node:zlib';
@@ -17,11 +17,11 @@ import type { Counters } from '../observe/nstat.js';
 import type { CaptureResult } from '../observe/capture.js';
 import type { Sample } from '../observe/sampler.js';
 import type { TraceResult } from '../observe/tracer.js';
-import type { LoadRecord, PointRecord, RuleVerdict } from '../record.js';
+import type { LoadRecord, PointRecord, RuleVerdict } from '../pipeline/record.js';
 import type { Host } from '../runtime/runtime.js';
-import type { ServerControl } from '../server-host.js';
+import type { ServerControl } from '../pipeline/server-host.js';
 
-export type { RuleVerdict, Verdict } from '../record.js';
+export type { RuleVerdict, Verdict } from '../pipeline/record.js';
 
 export interface ScenarioContext<O> {
   /** The point's settings (server, loadgens, …). */

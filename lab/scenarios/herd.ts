@@ -14,8 +14,8 @@
 import { z } from 'zod';
 import { int, type PointConfig } from '../../core/fields.js';
 import type { SequentialResult } from '../in-host/sequential.js';
-import type { StatsWithCpu } from '../record.js';
-import { serverStats } from '../server-host.js';
+import type { StatsWithCpu } from '../pipeline/record.js';
+import { serverStats } from '../pipeline/server-host.js';
 import { atLeast, atMost, defineScenario, equal, runInHost, type Prediction } from './common.js';
 
 const Options = z

@@ -18,7 +18,7 @@ import { int, isBlocking, type PointConfig } from '../../core/fields.js';
 import type { HoldResult } from '../in-host/hold.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import { parseListeners } from '../observe/ss.js';
-import { serverStats } from '../server-host.js';
+import { serverStats } from '../pipeline/server-host.js';
 import { defineScenario, effectiveLimit, equal, recvQ, runInHost, setting, tooManyClients, type Prediction } from './common.js';
 
 const Options = z

@@ -4,7 +4,7 @@
 import { RESERVED_PORTS } from '../../core/fields.js';
 import type { ConnTimeline } from '../observe/capture.js';
 import type { TraceEvent } from '../observe/tracer.js';
-import { eventsOfClient } from '../timelines.js';
+import { eventsOfClient } from '../report/timelines.js';
 
 export const LISTEN_OVERFLOW = 'TCP_LISTEN_OVERFLOW';
 

@@ -32,7 +32,7 @@ import {
   within,
 } from './common.js';
 import { acceptQueueLimit, heldClientReset, retransmitWindows, synackTimeline, synTimeline } from '../model/kernel.js';
-import { countOf, eventsOf, times } from '../timelines.js';
+import { countOf, eventsOf, times } from '../report/timelines.js';
 import { heldStories, lateSynsSeen, LISTEN_OVERFLOW, overflowDrops } from './overflow-events.js';
 
 export interface Observed {

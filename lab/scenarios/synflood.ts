@@ -35,7 +35,7 @@ import {
   tooManyClients,
 } from './common.js';
 import { acceptQueueLimit, retransmitWindows, synackTimeline } from '../model/kernel.js';
-import { eventsOf, synAckOutside, synAcksDropped, times } from '../timelines.js';
+import { eventsOf, synAckOutside, synAcksDropped, times } from '../report/timelines.js';
 
 export const FLOOD_PORTS = RESERVED_PORTS.synflood;
 

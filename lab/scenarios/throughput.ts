@@ -6,13 +6,13 @@
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { allowedCpus, planPinning, runLoad, toolThreads } from '../loadgen/drivers.js';
-import { listenerProcesses } from '../server-host.js';
+import { listenerProcesses } from '../pipeline/server-host.js';
 import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/result.js';
 import { mergeResults } from '../loadgen/merge.js';
-import { serverFootprint, servedRequests, type LoadRecord, type PointRecord } from '../record.js';
+import { serverFootprint, servedRequests, type LoadRecord, type PointRecord } from '../pipeline/record.js';
 import { defaultOf, F, type PointConfig } from '../../core/fields.js';
 import { acceptQueueLimit } from '../model/kernel.js';
-import { formatLatency } from '../summary.js';
+import { formatLatency } from '../report/summary.js';
 import { atLeast, defineScenario, setting, type RuleVerdict } from './common.js';
 
 const RATE_TOLERANCE = 0.05;

@@ -31,7 +31,7 @@ import {
   settingText,
   within,
 } from './common.js';
-import { countOf } from '../timelines.js';
+import { countOf } from '../report/timelines.js';
 
 const Options = z
   .object({

@@ -15,7 +15,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { BAD_LAB_FILES } from '../helpers/bad-lab-files.js';
-import { run } from '../../lab/cli.js';
+import { run } from '../../lab/commands/cli.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const ROOT = mkdtempSync(join(tmpdir(), 'tcplab-campaign-'));

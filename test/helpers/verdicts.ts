@@ -3,7 +3,7 @@
 import { expect } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PointRecord } from '../../lab/record.js';
+import type { PointRecord } from '../../lab/pipeline/record.js';
 
 /** One line per verdict: what was predicted, what was seen and why. */
 export const verdictLines = (p: PointRecord): string[] =>

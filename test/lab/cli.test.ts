@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseCommand } from '../../lab/cli.js';
+import { parseCommand } from '../../lab/commands/cli.js';
 import { InputError } from '../../core/errors.js';
-import { loadLabFile } from '../../lab/labfile.js';
+import { loadLabFile } from '../../lab/plan/labfile.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tcplab-cli-'));
 const labFile = (name: string, text: string) => {

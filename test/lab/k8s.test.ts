@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { parseAllDocuments } from 'yaml';
-import { KUBELET_SAFE, manifestsFor, validateManifests } from '../../lab/k8s.js';
+import { KUBELET_SAFE, manifestsFor, validateManifests } from '../../lab/plan/k8s.js';
 import { parse } from 'yaml';
-import { expandSweep, loadLabFile, validateLab } from '../../lab/labfile.js';
+import { expandSweep, loadLabFile, validateLab } from '../../lab/plan/labfile.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));

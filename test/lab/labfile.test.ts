@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expandSweep, loadLabFile, splitPath, validateLabFile } from '../../lab/labfile.js';
+import { expandSweep, loadLabFile, splitPath, validateLabFile } from '../../lab/plan/labfile.js';
 import { BAD_LAB_FILES } from '../helpers/bad-lab-files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tcplab-labfile-'));

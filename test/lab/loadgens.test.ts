@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { PointRecord } from '../../lab/record.js';
+import type { PointRecord } from '../../lab/pipeline/record.js';
 import { allowedCpus } from '../../lab/loadgen/drivers.js';
 import { mergeHistograms } from '../../lab/loadgen/merge.js';
 

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { portProcs } from '../../lab/in-host/port-procs.js';
-import { NGINX, nginxConf } from '../../lab/server-host.js';
-import { validateLab } from '../../lab/labfile.js';
+import { NGINX, nginxConf } from '../../lab/pipeline/server-host.js';
+import { validateLab } from '../../lab/plan/labfile.js';
 
 const SCRIPT = fileURLToPath(new URL('../../dist/lab/in-host/port-procs.js', import.meta.url));
 const state = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0];

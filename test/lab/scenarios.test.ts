@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { PointRecord } from '../../lab/record.js';
+import type { PointRecord } from '../../lab/pipeline/record.js';
 import { expectAllPass, verdictLines } from '../helpers/verdicts.js';
 import { ONE_POINT_PER_SCENARIO } from '../helpers/one-point.js';
 import { requestsPerCpuSec } from '../../lab/scenarios/throughput.js';

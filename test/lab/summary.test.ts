@@ -1,6 +1,6 @@
 // The summary's latency: the unit that fits the value, and the percentile ladder.
 import { describe, expect, it } from 'vitest';
-import { formatLatency, latencyLadder } from '../../lab/summary.js';
+import { formatLatency, latencyLadder } from '../../lab/report/summary.js';
 
 describe('latency in the summary', () => {
   it.each([

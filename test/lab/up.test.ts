@@ -14,7 +14,7 @@ import { parseListeners } from '../../lab/observe/ss.js';
 import { parseNstat } from '../../lab/observe/nstat.js';
 import { alive, PREFIX } from '../../lab/runtime/netns.js';
 import { TUNABLES } from '../../sysctl/registry.js';
-import type { PointRecord } from '../../lab/record.js';
+import type { PointRecord } from '../../lab/pipeline/record.js';
 import { itUring } from '../helpers/uring.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { listenOf } from '../../lab/listen.js';
+import { listenOf } from '../../lab/pipeline/listen.js';
 import { watchListenCalls } from '../../lab/observe/listen-calls.js';
 import { parseListeners } from '../../lab/observe/ss.js';
 import { tracerUnavailable } from '../../lab/observe/tracer.js';

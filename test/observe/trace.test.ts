@@ -22,7 +22,7 @@ import {
   tracerUnavailable,
   type TraceEvent,
 } from '../../lab/observe/tracer.js';
-import type { PointRecord } from '../../lab/record.js';
+import type { PointRecord } from '../../lab/pipeline/record.js';
 import { RESERVED_PORTS } from '../../core/fields.js';
 import { DockerRuntime } from '../../lab/runtime/docker.js';
 import { NetnsRuntime } from '../../lab/runtime/netns.js';

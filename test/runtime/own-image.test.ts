@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { PointRecord } from '../../lab/record.js';
+import type { PointRecord } from '../../lab/pipeline/record.js';
 import { baseline } from '../helpers/leftovers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { parseListeners } from '../../lab/observe/ss.js';
 import { TUNABLES } from '../../sysctl/registry.js';
-import type { PointRecord } from '../../lab/record.js';
+import type { PointRecord } from '../../lab/pipeline/record.js';
 import { ONE_POINT_PER_SCENARIO } from '../helpers/one-point.js';
 import { expectAllPass, readRecords } from '../helpers/verdicts.js';
 import { downLabs } from '../helpers/lab-down.js';

@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import { DockerRuntime } from '../../lab/runtime/docker.js';
 import { defaultBase, profileAllowing, URING_SYSCALLS } from '../../lab/runtime/seccomp.js';
 import type { Host } from '../../lab/runtime/runtime.js';
-import type { PointRecord } from '../../lab/record.js';
+import type { PointRecord } from '../../lab/pipeline/record.js';
 import { baseline } from '../helpers/leftovers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));

@@ -1,12 +1,12 @@
 // The server as the orchestrator drives it from outside its host: start the server process
 // (dist/server/main.js) and wait until it listens, call its control API from inside the
 // host (its loopback), read its stats.
-import { PointError } from '../core/errors.js';
-import type { ServerConfig, ServerKind } from '../core/fields.js';
-import type { PortProcs } from './in-host/port-procs.js';
+import { PointError } from '../../core/errors.js';
+import type { ServerConfig, ServerKind } from '../../core/fields.js';
+import type { PortProcs } from '../in-host/port-procs.js';
 import type { StatsWithCpu } from './record.js';
-import type { Host, Proc } from './runtime/runtime.js';
-import { waitForLine, waitUntil } from './runtime/proc-wait.js';
+import type { Host, Proc } from '../runtime/runtime.js';
+import { waitForLine, waitUntil } from '../runtime/proc-wait.js';
 
 /** What the lab does with the server of a point, whatever its kind. */
 export interface ServerControl {

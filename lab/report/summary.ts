@@ -1,9 +1,9 @@
 // The human summary of one point record (stdout of `lab up` without --json).
-import { isBlocking, NGINX_SHARE } from '../core/fields.js';
-import { listenLine } from './listen.js';
-import { WATCHED } from './observe/nstat.js';
-import { servedRequests, type PointRecord } from './record.js';
-import type { LatencySummary } from './loadgen/result.js';
+import { isBlocking, NGINX_SHARE } from '../../core/fields.js';
+import { listenLine } from '../pipeline/listen.js';
+import { WATCHED } from '../observe/nstat.js';
+import { servedRequests, type PointRecord } from '../pipeline/record.js';
+import type { LatencySummary } from '../loadgen/result.js';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 // Tools with 1 ms resolution (ab, autocannon) print whole numbers: keep them whole.

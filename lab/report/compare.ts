@@ -4,11 +4,11 @@
 // at least THRESHOLD of A's mean. A change beyond the noise is flagged: a regression when the
 // quantity has a better direction and moved the other way, else a change. A rule whose verdict
 // went from PASS to FAIL is a regression too.
-import { describeSettings } from './labfile.js';
+import { describeSettings } from '../plan/labfile.js';
 import { loadPoints } from './report.js';
-import type { PointRecord } from './record.js';
-import { scenarioNamed } from './scenarios/index.js';
-import { SweepError } from './sweep.js';
+import type { PointRecord } from '../pipeline/record.js';
+import { scenarioNamed } from '../scenarios/index.js';
+import { SweepError } from '../../core/errors.js';
 
 export interface MetricDiff {
   point: string;

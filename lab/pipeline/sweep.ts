@@ -6,15 +6,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, w
 import { randomBytes } from 'node:crypto';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { EnvironmentError, InputError, isLabError, PointError } from '../core/errors.js';
-import { DEFAULT_SUBNET } from '../core/fields.js';
-import { makeDir, readJson, writeAtomic, writeJsonAtomic } from './files.js';
-import { assertKernelHas } from '../sysctl/apply.js';
-import { describeSettings, expandSweep, sysctlSettings, validateLabFile, type LabFile, type Point } from './labfile.js';
+import { EnvironmentError, InputError, isLabError, PointError, SweepError } from '../../core/errors.js';
+import { DEFAULT_SUBNET } from '../../core/fields.js';
+import { makeDir, readJson, writeAtomic, writeJsonAtomic } from '../../core/files.js';
+import { assertKernelHas } from '../../sysctl/apply.js';
+import { describeSettings, expandSweep, sysctlSettings, validateLabFile, type LabFile, type Point } from '../plan/labfile.js';
 import { recordName, runPoint, seccompFor, type LabHandle } from './point.js';
 import { loadPoint, type PointRecord } from './record.js';
-import { getRuntime } from './runtime/index.js';
-import type { Host, Runtime } from './runtime/runtime.js';
+import { getRuntime } from '../runtime/index.js';
+import type { Host, Runtime } from '../runtime/runtime.js';
 
 export interface SweepOptions {
   progress: (line: string) => void;
@@ -116,7 +116,7 @@ export async function sweep(
   if (noImage) throw new InputError(`server.image: ${noImage}`);
   // The io_uring backend, where the server runs this machine's build of the addon.
   if (runtime.hostBuild) {
-    const { ioBackends, NO_URING } = await import('../native/index.js');
+    const { ioBackends, NO_URING } = await import('../../native/index.js');
     const uring = expandSweep(lab).some((p) => p.config.server.kind === 'tcplab' && p.config.server.io === 'io_uring');
     if (uring && !ioBackends.includes('io_uring'))
       throw new InputError(`server.io must be "epoll" on ${runtime.name} with this build, got "io_uring": ${NO_URING}`);
@@ -243,5 +243,3 @@ async function recordToolVersions(envFile: string, hosts: Host[]): Promise<void>
   const tools = Object.fromEntries(await Promise.all(hosts.map(async (h) => [h.name, await hostToolVersions(h)] as const)));
   writeJsonAtomic(envFile, { ...env, tools });
 }
-
-export class SweepError extends InputError {}

@@ -3,7 +3,7 @@
 // computes from the machine's memory (tcp_max_syn_backlog, tcp_max_tw_buckets), this machine's
 // /proc/sys, which any user may read: no root, no host, no engine.
 import { describeSettings, expandSweep, type LabFile } from './labfile.js';
-import { notModelled, scenarioNamed, type Prediction } from './scenarios/index.js';
+import { notModelled, scenarioNamed, type Prediction } from '../scenarios/index.js';
 
 export interface PointPrediction {
   id: string;

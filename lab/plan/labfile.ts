@@ -5,13 +5,13 @@
 // for values that move together).
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { lookup, normalizeName, validateValue, type SysctlSetting } from '../sysctl/registry.js';
-import { InputError } from '../core/errors.js';
-import { readText } from './files.js';
-import { badValue, foreignServerMisfit, LabBaseSchema, oneOfText, shareText, threadsText, typed, type PointConfig } from '../core/fields.js';
-import { validateLoad } from './loadgen/drivers.js';
-import { loadOptions } from './loadgen/result.js';
-import { SCENARIO_NAMES, SCENARIOS, scenarioNamed, type Scenario } from './scenarios/index.js';
+import { lookup, normalizeName, validateValue, type SysctlSetting } from '../../sysctl/registry.js';
+import { InputError } from '../../core/errors.js';
+import { readText } from '../../core/files.js';
+import { badValue, foreignServerMisfit, LabBaseSchema, oneOfText, shareText, threadsText, typed, type PointConfig } from '../../core/fields.js';
+import { validateLoad } from '../loadgen/drivers.js';
+import { loadOptions } from '../loadgen/result.js';
+import { SCENARIO_NAMES, SCENARIOS, scenarioNamed, type Scenario } from '../scenarios/index.js';
 
 /** A scenario's part of a lab file: its name and its own options (each with a default). */
 const scenarioSchema = (s: Scenario) => z.object({ name: z.literal(s.name), options: s.options.prefault({}) }).strict();

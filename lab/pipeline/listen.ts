@@ -3,8 +3,8 @@
 // listen() to min(the backlog the server passed, somaxconn). Most servers pass a backlog of their
 // own (Python's http.server 5, a Node server 511, …) whatever the lab asked for: the kernel's
 // rules are judged against what the server did, and the difference is a finding about the server.
-import { acceptQueueLimit } from './model/kernel.js';
-import type { Listener } from './observe/ss.js';
+import { acceptQueueLimit } from '../model/kernel.js';
+import type { Listener } from '../observe/ss.js';
 
 export type ListenMethod = 'listen() syscall' | 'server /stats' | 'ss Send-Q';
 

@@ -8,9 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { describeSettings } from './labfile.js';
-import type { PointRecord } from './record.js';
-import { scenarioNamed } from './scenarios/index.js';
+import { describeSettings } from '../plan/labfile.js';
+import type { PointRecord } from '../pipeline/record.js';
+import { scenarioNamed } from '../scenarios/index.js';
 import { lanesOf, MARK_KINDS, type Lanes } from './timelines.js';
 
 export interface Dataset {

@@ -1,7 +1,7 @@
 // Files the lab writes: each replaced whole (temp file + rename), so a reader — or a resume
 // after a crash — sees the old file or the new one, never a part of it.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { EnvironmentError, InputError } from '../core/errors.js';
+import { EnvironmentError, InputError } from './errors.js';
 
 export function writeAtomic(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;

@@ -1,17 +1,17 @@
 // The point record: what one run of one point leaves on disk (points/<id>.json), and what
 // `lab up --json` prints. One versioned shape for every command; README "Point records".
 import type { ListenRecord } from './listen.js';
-import type { ServerStats } from '../native/index.js';
-import { InputError } from '../core/errors.js';
-import { readJson } from './files.js';
-import type { Snapshot, SysctlChange } from '../sysctl/apply.js';
-import type { PointConfig } from '../core/fields.js';
-import type { LoadgenCpu } from './loadgen/drivers.js';
-import type { LoadOptions, LoadResult, LoadTool } from './loadgen/result.js';
-import type { Counters } from './observe/nstat.js';
-import type { Sample, SeriesSummary } from './observe/sampler.js';
-import type { PortProcs } from './in-host/port-procs.js';
-import type { CaptureRecord, TraceRecord } from './observe/watchers.js';
+import type { ServerStats } from '../../native/index.js';
+import { InputError } from '../../core/errors.js';
+import { readJson } from '../../core/files.js';
+import type { Snapshot, SysctlChange } from '../../sysctl/apply.js';
+import type { PointConfig } from '../../core/fields.js';
+import type { LoadgenCpu } from '../loadgen/drivers.js';
+import type { LoadOptions, LoadResult, LoadTool } from '../loadgen/result.js';
+import type { Counters } from '../observe/nstat.js';
+import type { Sample, SeriesSummary } from '../observe/sampler.js';
+import type { PortProcs } from '../in-host/port-procs.js';
+import type { CaptureRecord, TraceRecord } from '../observe/watchers.js';
 
 export const POINT_SCHEMA = 'tcplab.point/2';
 

@@ -2,8 +2,8 @@
 // no host; tests call it directly), run() does it. lab/bin.ts is the executable around run().
 // Every error a user can cause or meet is a LabError: one line on stderr, its exit code.
 import { Command, CommanderError, Option } from 'commander';
-import { addServeOptions, refuseRepeats, serveOptions, type ServeOptions } from '../server/options.js';
-import { CleanupError, InputError, isLabError } from '../core/errors.js';
+import { addServeOptions, refuseRepeats, serveOptions, type ServeOptions } from '../../server/options.js';
+import { CleanupError, InputError, isLabError } from '../../core/errors.js';
 import {
   badValue,
   DEFAULT_DURATION_SEC,
@@ -18,11 +18,11 @@ import {
   TOOLS,
   typed,
   type RuntimeName,
-} from '../core/fields.js';
-import { labFromFlags, validateLab, type LabFile } from './labfile.js';
-import type { LabHandle } from './point.js';
-import { SCENARIO_NAMES } from './scenarios/index.js';
-import type { SweepOptions } from './sweep.js';
+} from '../../core/fields.js';
+import { labFromFlags, validateLab, type LabFile } from '../plan/labfile.js';
+import type { LabHandle } from '../pipeline/point.js';
+import { SCENARIO_NAMES } from '../scenarios/index.js';
+import type { SweepOptions } from '../pipeline/sweep.js';
 
 export type Invocation =
   | { cmd: 'help'; text: string }
@@ -482,14 +482,14 @@ function interruptible(handle: LabHandle, cmd: string): () => void {
 }
 
 async function runtimes() {
-  const { availableRuntimes } = await import('./runtime/index.js');
+  const { availableRuntimes } = await import('../runtime/index.js');
   return availableRuntimes();
 }
 
 /** A sweep (of a file, of flags, of `lab up`'s one point, or resumed), with progress and its report. */
 async function runSweep(source: { file: string | null; lab: LabFile } | { resume: string }, cmd: string, o: { keep?: boolean; bar?: boolean } = {}) {
-  const { sweep } = await import('./sweep.js');
-  const { writeReport } = await import('./report.js');
+  const { sweep } = await import('../pipeline/sweep.js');
+  const { writeReport } = await import('../report/report.js');
   const handle: LabHandle = {};
   const out = o.bar === false ? { progress: (l: string) => process.stderr.write(l + '\n') } : await sweepProgress();
   const release = interruptible(handle, cmd);
@@ -510,7 +510,7 @@ export async function execute(inv: Invocation): Promise<number> {
       say(inv.text);
       return 0;
     case 'serve': {
-      const { serve } = await import('../server/main.js');
+      const { serve } = await import('../../server/main.js');
       await serve(inv.options);
       return 0;
     }
@@ -518,14 +518,14 @@ export async function execute(inv: Invocation): Promise<number> {
       const r = await runSweep({ file: null, lab: inv.lab }, 'lab up', { keep: inv.keep, bar: false });
       const rec = r.records[0]!;
       if (inv.json) say(JSON.stringify(rec) + '\n');
-      else say((await import('./summary.js')).formatSummary(rec, r.dir));
+      else say((await import('../report/summary.js')).formatSummary(rec, r.dir));
       if (rec.kept) process.stderr.write(`lab up: lab ${rec.runId} left running (--keep); \`lab down ${rec.runId}\` removes it\n`);
       return 0;
     }
     case 'sweep':
     case 'resume':
     case 'run': {
-      const { loadLabFile } = await import('./labfile.js');
+      const { loadLabFile } = await import('../plan/labfile.js');
       const cmd = inv.cmd === 'run' ? 'lab run' : 'lab sweep';
       const source =
         inv.cmd === 'resume'
@@ -548,28 +548,28 @@ export async function execute(inv: Invocation): Promise<number> {
       return 0;
     }
     case 'report': {
-      const { writeReport } = await import('./report.js');
+      const { writeReport } = await import('../report/report.js');
       const r = writeReport(inv.dir);
       say(`${r.md}\n${r.html}\n`);
       return 0;
     }
     case 'compare': {
-      const { compare, renderComparison } = await import('./compare.js');
+      const { compare, renderComparison } = await import('../report/compare.js');
       const c = compare(inv.a, inv.b, inv.threshold);
       say(inv.json ? JSON.stringify(c, null, 2) + '\n' : renderComparison(c, inv.a, inv.b));
       return c.regressions > 0 ? 1 : 0;
     }
     case 'predict': {
-      const { loadLabFile } = await import('./labfile.js');
-      const { predictLab, renderPredictions } = await import('./predict.js');
+      const { loadLabFile } = await import('../plan/labfile.js');
+      const { predictLab, renderPredictions } = await import('../plan/predict.js');
       const points = predictLab(loadLabFile(inv.file));
       say(inv.json ? JSON.stringify(points, null, 2) + '\n' : renderPredictions(inv.file, points));
       return 0;
     }
     case 'manifests': {
-      const { loadLabFile, expandSweep } = await import('./labfile.js');
-      const { manifestsFor, renderManifests, validateManifests } = await import('./k8s.js');
-      const { contextEntries, contextHash, IMAGE_NAMES } = await import('./runtime/images.js');
+      const { loadLabFile, expandSweep } = await import('../plan/labfile.js');
+      const { manifestsFor, renderManifests, validateManifests } = await import('../plan/k8s.js');
+      const { contextEntries, contextHash, IMAGE_NAMES } = await import('../runtime/images.js');
       const points = expandSweep(loadLabFile(inv.file));
       const id = inv.point ?? points[0]!.id;
       const point = points.find((p) => p.id === id);
@@ -586,13 +586,13 @@ export async function execute(inv: Invocation): Promise<number> {
       return 0;
     }
     case 'schema': {
-      const { LabFileSchema } = await import('./labfile.js');
+      const { LabFileSchema } = await import('../plan/labfile.js');
       const { z } = await import('zod');
       say(JSON.stringify(z.toJSONSchema(LabFileSchema, { io: 'input' }), null, 2) + '\n');
       return 0;
     }
     case 'images': {
-      const { DockerRuntime } = await import('./runtime/docker.js');
+      const { DockerRuntime } = await import('../runtime/docker.js');
       const rt = new DockerRuntime({ base: inv.base, wrk2: inv.wrk2, progress: (l) => process.stderr.write(l + '\n') });
       await rt.check();
       const im = await rt.prepare();
@@ -600,7 +600,7 @@ export async function execute(inv: Invocation): Promise<number> {
       return 0;
     }
     case 'sysctls': {
-      const { TUNABLES, describeAllowed } = await import('../sysctl/registry.js');
+      const { TUNABLES, describeAllowed } = await import('../../sysctl/registry.js');
       if (inv.json) return (say(JSON.stringify(TUNABLES) + '\n'), 0);
       for (const t of TUNABLES) {
         const where =

@@ -1,9 +1,9 @@
 // What a point's kernel events and packet timelines say, for the report and the scenarios'
 // explanations: times in seconds since the point's samplers started (the queue series' x-axis),
 // the swimlanes of the report's timeline chart, and lookups by connection.
-import type { ConnTimeline } from './observe/capture.js';
-import type { TraceEvent } from './observe/tracer.js';
-import type { PointRecord } from './record.js';
+import type { ConnTimeline } from '../observe/capture.js';
+import type { TraceEvent } from '../observe/tracer.js';
+import type { PointRecord } from '../pipeline/record.js';
 
 /** The point's time origin: the server's first sample (the series charts start there), ms since the epoch. */
 export const origin = (p: PointRecord): number => p.hosts['server']?.series.samples[0]?.t ?? Date.parse(p.startedAt);

@@ -3,11 +3,11 @@
 // links to the raw state reports. Every number comes from the records, nothing else.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readJson, writeAtomic } from './files.js';
-import { describeSettings } from './labfile.js';
-import { loadPoint, type PointRecord } from './record.js';
-import { explanations, headline, renderHtml } from './report-html.js';
-import { SweepError } from './sweep.js';
+import { readJson, writeAtomic } from '../../core/files.js';
+import { describeSettings } from '../plan/labfile.js';
+import { loadPoint, type PointRecord } from '../pipeline/record.js';
+import { explanations, headline, renderHtml } from './html.js';
+import { SweepError } from '../../core/errors.js';
 
 export function loadPoints(dir: string): PointRecord[] {
   const pdir = join(dir, 'points');

@@ -21,8 +21,8 @@ import { Pod, Service } from 'kubernetes-models/v1';
 import { stringify } from 'yaml';
 import type { Point } from './labfile.js';
 import { sysctlSettings } from './labfile.js';
-import { commandArgv, commandEnv } from './server-host.js';
-import { scenarioNamed } from './scenarios/index.js';
+import { commandArgv, commandEnv } from '../pipeline/server-host.js';
+import { scenarioNamed } from '../scenarios/index.js';
 
 /**
  * The sysctls the kubelet allows without --allowed-unsafe-sysctls, of those the lab sets per

@@ -1,5 +1,5 @@
 // Where the project's files are: the repository (or image) root, found by walking up from
-// this module (dist/lab/paths.js when built, lab/paths.ts under vitest) to tcplab's
+// this module (dist/core/paths.js when built, core/paths.ts under vitest) to tcplab's
 // package.json. Hosts run the server, the sampler and autocannon from there.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -5,7 +5,7 @@
 //   observe — /stats, state reports, samplers on every host, the scenario drives,
 //             samplers stop, state reports, /stats (the control API's own connections
 //             stay outside the counted window)
-//   record  — the verdicts and one point record (lab/record.ts)
+//   record  — the verdicts and one point record (lab/pipeline/record.ts)
 //   destroy — the hosts go (unless the lab is kept: `lab up --keep`)
 // runPoint is those phases in order, each a function of its own with a typed result:
 // planPoint → createHosts → readyHosts → start → observe → buildRecord (hostRecord per host).
@@ -13,22 +13,22 @@
 import { listenOf } from './listen.js';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { differsFromKernelDefault, snapshot, type Snapshot } from '../sysctl/apply.js';
+import { differsFromKernelDefault, snapshot, type Snapshot } from '../../sysctl/apply.js';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { sysctlSettings, type Point } from './labfile.js';
-import { checkTool } from './loadgen/drivers.js';
-import { counterDeltas, nonZero } from './observe/nstat.js';
-import { stateReport, type StateReport } from './observe/reports.js';
-import { startSampler, summarize, type Sample } from './observe/sampler.js';
-import { startWatchers } from './observe/watchers.js';
-import { watchListenCalls, type ListenCall } from './observe/listen-calls.js';
-import { netnsInode } from './observe/tracer.js';
+import { sysctlSettings, type Point } from '../plan/labfile.js';
+import { checkTool } from '../loadgen/drivers.js';
+import { counterDeltas, nonZero } from '../observe/nstat.js';
+import { stateReport, type StateReport } from '../observe/reports.js';
+import { startSampler, summarize, type Sample } from '../observe/sampler.js';
+import { startWatchers } from '../observe/watchers.js';
+import { watchListenCalls, type ListenCall } from '../observe/listen-calls.js';
+import { netnsInode } from '../observe/tracer.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
-import type { Host, Lab, Runtime } from './runtime/runtime.js';
-import { profileAllowing, URING_SYSCALLS, type SeccompProfile } from './runtime/seccomp.js';
-import { coverVerdicts, notModelled, scenarioNamed, type Observations, type ScenarioContext } from './scenarios/index.js';
+import type { Host, Lab, Runtime } from '../runtime/runtime.js';
+import { profileAllowing, URING_SYSCALLS, type SeccompProfile } from '../runtime/seccomp.js';
+import { coverVerdicts, notModelled, scenarioNamed, type Observations, type ScenarioContext } from '../scenarios/index.js';
 import { commandArgv, commandEnv, processWork, serverWork, startServer } from './server-host.js';
-import type { PointConfig, ServerConfig } from '../core/fields.js';
+import type { PointConfig, ServerConfig } from '../../core/fields.js';
 
 /** The server host's own image (server.kind command with server.image, runtime docker): its CMD and environment. */
 const ownImage = (s: ServerConfig) =>
@@ -242,7 +242,7 @@ async function observe(o: PointRun, { c, impl, options, name }: PointPlan, h: Po
 }
 type Observed = Awaited<ReturnType<typeof observe>>;
 
-/** record: one point record (lab/record.ts) from what the phases found. */
+/** record: one point record (lab/pipeline/record.ts) from what the phases found. */
 function buildRecord(o: PointRun, p: PointPlan, h: PointHosts, s: Started, r: Observed): PointRecord {
   const { c } = p;
   const hosts = Object.fromEntries(h.all.map((host) => [host.name, hostRecord(p, h, s, r, host)]));
