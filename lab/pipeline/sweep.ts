@@ -84,6 +84,31 @@ function diskFull(dir: string): boolean {
   }
 }
 
+/**
+ * What the machine must have for every point, checked before anything is made: the sysctls'
+ * keys in its kernel, a runtime, the user's server images on it (nothing is pulled), the
+ * io_uring backend where the server runs this machine's build, the io_uring seccomp profile's
+ * base on Docker. Returns the runtime.
+ */
+async function preflight(points: Point[], lab: LabFile, o: SweepOptions): Promise<Runtime> {
+  for (const { config: c } of points) {
+    assertKernelHas('server', sysctlSettings(c.server.sysctls));
+    c.loadgens.forEach((l, i) => assertKernelHas(`loadgen-${i + 1}`, sysctlSettings(l.sysctls)));
+  }
+  const runtime = await getRuntime(lab.runtime, { progress: o.progress });
+  const images = points.flatMap((p) => (p.config.server.kind === 'command' && p.config.server.image ? [p.config.server.image] : []));
+  const noImage = await runtime.imagesMissing(images);
+  if (noImage) throw new InputError(`server.image: ${noImage}`);
+  if (runtime.hostBuild) {
+    const { ioBackends, NO_URING } = await import('../../native/index.js');
+    const uring = points.some((p) => p.config.server.kind === 'tcplab' && p.config.server.io === 'io_uring');
+    if (uring && !ioBackends.includes('io_uring'))
+      throw new InputError(`server.io must be "epoll" on ${runtime.name} with this build, got "io_uring": ${NO_URING}`);
+  }
+  for (const p of points) seccompFor(runtime.name, p.config);
+  return runtime;
+}
+
 /** Starts a new sweep in OUTPUT/<run-id>/ from a lab file, or resumes one. Returns the folder. */
 export async function sweep(
   source: { file: string | null; lab: LabFile } | { resume: string },
@@ -103,26 +128,8 @@ export async function sweep(
     // The engine or namespaces first: a machine that cannot run the lab leaves no folder.
     dir = join(lab.output, newRunId());
   }
-  // What the machine must have for every point, before anything is made: the sysctls' keys.
-  for (const p of expandSweep(lab)) {
-    const c = p.config;
-    assertKernelHas('server', sysctlSettings(c.server.sysctls));
-    c.loadgens.forEach((l, i) => assertKernelHas(`loadgen-${i + 1}`, sysctlSettings(l.sysctls)));
-  }
-  const runtime = await getRuntime(lab.runtime, { progress: o.progress });
-  // The user's own server images: this runtime runs them, and the engine has each (nothing is pulled).
-  const images = expandSweep(lab).flatMap((p) => (p.config.server.kind === 'command' && p.config.server.image ? [p.config.server.image] : []));
-  const noImage = await runtime.imagesMissing(images);
-  if (noImage) throw new InputError(`server.image: ${noImage}`);
-  // The io_uring backend, where the server runs this machine's build of the addon.
-  if (runtime.hostBuild) {
-    const { ioBackends, NO_URING } = await import('../../native/index.js');
-    const uring = expandSweep(lab).some((p) => p.config.server.kind === 'tcplab' && p.config.server.io === 'io_uring');
-    if (uring && !ioBackends.includes('io_uring'))
-      throw new InputError(`server.io must be "epoll" on ${runtime.name} with this build, got "io_uring": ${NO_URING}`);
-  }
-  // The io_uring backend's seccomp profile on Docker: its base file is there and is a profile.
-  for (const p of expandSweep(lab)) seccompFor(runtime.name, p.config);
+  const points = expandSweep(lab);
+  const runtime = await preflight(points, lab, o);
   if (fresh && 'lab' in source) {
     makeDir(join(dir, 'points'));
     writeJsonAtomic(join(dir, 'lab.json'), lab);
@@ -145,7 +152,6 @@ export async function sweep(
     });
   }
   const todo = missing(dir, lab);
-  const points = expandSweep(lab);
   const total = points.length * lab.repetitions;
   o.progress(
     `${cmd}: ${dir}: ${total} point run(s) (${points.length} points × ${lab.repetitions}), ${total - todo.length} on disk, ${todo.length} to run on ${runtime.name}`,

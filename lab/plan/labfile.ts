@@ -248,8 +248,19 @@ export function describeSettings(s: Point['settings']): string {
   );
 }
 
-/** matrix axes × zip rows, in order: the last matrix axis varies fastest. */
+const expanded = new WeakMap<LabFile, Point[]>();
+
+/**
+ * matrix axes × zip rows, in order: the last matrix axis varies fastest. Expanded once per lab
+ * (validation, the sweep's checks and its run all read the same points).
+ */
 export function expandSweep(lab: LabFile): Point[] {
+  let points = expanded.get(lab);
+  if (!points) expanded.set(lab, (points = expand(lab)));
+  return points;
+}
+
+function expand(lab: LabFile): Point[] {
   const axes = Object.entries(lab.sweep.matrix);
   const zipKeys = Object.keys(lab.sweep.zip);
   const zipRows = zipKeys.length
