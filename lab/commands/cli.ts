@@ -627,10 +627,7 @@ export async function execute(inv: Invocation): Promise<number> {
           left.push(...err.left);
         }
         total += n;
-        if (n)
-          process.stderr.write(
-            `lab down: removed ${n} ${rt.name === 'docker' ? 'container(s) and network(s)' : rt.name === 'rootless' ? 'namespace(s) (rootless)' : 'namespace(s)'}${inv.runId ? ` of run ${inv.runId}` : ''}\n`,
-          );
+        if (n) process.stderr.write(`lab down: removed ${n} ${rt.removes}${inv.runId ? ` of run ${inv.runId}` : ''}\n`);
       }
       for (const l of left) process.stderr.write(`lab down: could not remove ${l}\n`);
       if (!total && !left.length) process.stderr.write('lab down: nothing to remove\n');

@@ -77,7 +77,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
   const plan = planPoint(o);
   Object.assign(o.handle, { runtime: o.runtime, runId: o.runId });
   // A server from the user's image listens as its container starts: the watch is attached first.
-  const listenWatch = startListenWatch(o.runtime.name, plan.c, join(o.dir, 'logs', plan.name));
+  const listenWatch = startListenWatch(o.runtime, plan.c, join(o.dir, 'logs', plan.name));
   if (plan.c.server.image !== undefined) await listenWatch.ready;
   const creating = createHosts(o, plan);
   o.handle.creating = creating.catch(() => {});
@@ -318,8 +318,8 @@ function hostRecord({ c, specs, seccomp }: PointPlan, h: PointHosts, s: Started,
  * server other than the tcplab reactor (it reports its backlog in /stats). Elsewhere, and when
  * the tracer cannot run, no backlogs: the listen record falls back to Send-Q.
  */
-function startListenWatch(runtime: Runtime['name'], c: PointConfig, logDir: string) {
-  const wanted = c.server.kind !== 'tcplab' && (runtime === 'netns' || runtime === 'docker');
+function startListenWatch(runtime: Runtime, c: PointConfig, logDir: string) {
+  const wanted = c.server.kind !== 'tcplab' && runtime.sameKernel;
   const watching = wanted
     ? (mkdirSync(logDir, { recursive: true }), watchListenCalls(c.server.port, join(logDir, 'listen-calls.trace')))
     : Promise.resolve(null);

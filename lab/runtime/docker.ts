@@ -14,6 +14,7 @@ import { NAME_RE } from '../../core/fields.js';
 import { assertKernelHas, verifySettings, type ExecOptions, type ExecResult } from '../../sysctl/apply.js';
 import { ensureImages, type Images } from './images.js';
 import {
+  assertNewLab,
   hostAddress,
   makeLab,
   nextSubnet,
@@ -264,6 +265,8 @@ export function engineMessage(err: unknown): string {
 
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
+  readonly removes = 'container(s) and network(s)';
+  readonly sameKernel = true;
   readonly hostBuild = false;
   readonly docker: Docker;
   private images?: Images;
@@ -297,10 +300,10 @@ export class DockerRuntime implements Runtime {
   }
 
   async create(spec: LabSpec): Promise<Lab> {
-    if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
-    // A clash must not reach the clean-up below, which would remove the other lab.
-    if ((await this.list()).some((l) => l.runId === spec.runId))
-      throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
+    assertNewLab(
+      spec,
+      (await this.list()).some((l) => l.runId === spec.runId),
+    );
     // A key this kernel lacks would fail the container's start: say so before anything exists.
     for (const h of spec.hosts) assertKernelHas(h.name, h.sysctls);
     const images = await this.prepare();

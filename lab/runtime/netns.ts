@@ -22,6 +22,7 @@ import { REPO_ROOT } from '../../core/paths.js';
 import { CleanupError } from '../../core/errors.js';
 import { NAME_RE } from '../../core/fields.js';
 import {
+  assertNewLab,
   hostAddress,
   makeLab,
   runsNoImage,
@@ -251,6 +252,8 @@ export class NetnsHost implements Host {
 
 export class NetnsRuntime implements Runtime {
   readonly name = 'netns' as const;
+  readonly removes = 'namespace(s)';
+  readonly sameKernel = true;
   readonly hostBuild = true;
 
   async check(): Promise<void> {
@@ -266,10 +269,10 @@ export class NetnsRuntime implements Runtime {
   private readonly ns = new Namespaces();
 
   async create(spec: LabSpec): Promise<Lab> {
-    if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
-    // A clash must not reach the clean-up below, which would remove the other lab.
-    if ((await this.list()).some((l) => l.runId === spec.runId))
-      throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
+    assertNewLab(
+      spec,
+      (await this.list()).some((l) => l.runId === spec.runId),
+    );
     try {
       return makeLab(spec.runId, await this.ns.build(spec), (id) => this.destroy(id));
     } catch (err) {

@@ -20,7 +20,7 @@ import type { NsWrap } from '../../sysctl/apply.js';
 import { CleanupError } from '../../core/errors.js';
 import { NAME_RE } from '../../core/fields.js';
 import { Namespaces } from './netns.js';
-import { makeLab, runsNoImage, RuntimeUnavailable, type Lab, type LabSpec, type LabSummary, type Runtime } from './runtime.js';
+import { assertNewLab, makeLab, runsNoImage, RuntimeUnavailable, type Lab, type LabSpec, type LabSummary, type Runtime } from './runtime.js';
 
 const MARK = 'TCPLAB_ROOTLESS';
 const HOLDER_MARK = 'TCPLAB_ROOTLESS_HOLDER';
@@ -150,6 +150,8 @@ async function waitGone(pids: number[], ms: number): Promise<boolean> {
 
 export class RootlessRuntime implements Runtime {
   readonly name = 'rootless' as const;
+  readonly removes = 'namespace(s) (rootless)';
+  readonly sameKernel = false;
   readonly hostBuild = true;
   /** Holders this process started (for lost()). */
   private readonly started = new Map<string, number>();
@@ -214,9 +216,7 @@ export class RootlessRuntime implements Runtime {
   }
 
   async create(spec: LabSpec): Promise<Lab> {
-    if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
-    if (findLabs(spec.runId).length)
-      throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
+    assertNewLab(spec, findLabs(spec.runId).length > 0);
     try {
       const pid = await this.startHolder(spec.runId);
       this.started.set(spec.runId, pid);

@@ -4,7 +4,7 @@
 import type { ExecOptions, ExecResult, SysctlTarget } from '../../sysctl/apply.js';
 import type { SysctlSetting } from '../../sysctl/registry.js';
 import { EnvironmentError } from '../../core/errors.js';
-import { isSubnet, SUBNET_TEXT } from '../../core/fields.js';
+import { isSubnet, NAME_RE, SUBNET_TEXT, type RuntimeName } from '../../core/fields.js';
 
 export type Role = 'server' | 'loadgen';
 
@@ -88,7 +88,11 @@ export interface LabSummary {
 }
 
 export interface Runtime {
-  name: 'netns' | 'docker' | 'rootless' | 'swarm';
+  name: Exclude<RuntimeName, 'auto'>;
+  /** What destroy() counts, for `lab down`'s line: "namespace(s)", "container(s) and network(s)", … */
+  readonly removes: string;
+  /** Whether its hosts run on this machine's kernel, where bpftrace (as root) sees their syscalls. */
+  readonly sameKernel: boolean;
   /** Whether the server host runs this machine's build of the addon (not the one built in an image). */
   readonly hostBuild: boolean;
   /** Throws RuntimeUnavailable with a one-line reason when it cannot run here. */
@@ -114,6 +118,17 @@ export const runsNoImage = (runtime: string) => async (names: string[]) =>
   names.length ? `the ${runtime} runtime runs no image: give server.command (an argv) instead, or use runtime docker` : null;
 
 export class RuntimeUnavailable extends EnvironmentError {}
+
+/**
+ * What every runtime checks of a new lab before it makes anything: the run id's and the hosts'
+ * names (they reach command lines and object names), and that no lab of that run id exists
+ * (`taken`): a clash must not reach the runtime's clean-up, which would remove the other lab.
+ */
+export function assertNewLab(spec: LabSpec, taken: boolean): void {
+  if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
+  for (const h of spec.hosts) if (!NAME_RE.test(h.name)) throw new Error(`host name must match ${NAME_RE}, got "${h.name}"`);
+  if (taken) throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
+}
 
 /** The host addresses of a /24: .1, .2, … (the same plan on every runtime). */
 export function hostAddress(subnet: string, index: number): string {

@@ -20,6 +20,7 @@ import { assertKernelHas } from '../../sysctl/apply.js';
 import { addNetworkOnlyLabs, DockerRuntime, hostIn, engineMessage, engineStatus, LABEL, labelFilter, LOGS, removalFailed } from './docker.js';
 import type { Images } from './images.js';
 import {
+  assertNewLab,
   makeLab,
   nextSubnet,
   RuntimeUnavailable,
@@ -64,6 +65,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class SwarmRuntime implements Runtime {
   readonly name = 'swarm' as const;
+  readonly removes = 'service(s) and network(s)';
+  readonly sameKernel = false;
   readonly hostBuild = false;
   readonly docker: Docker;
   private readonly local: DockerRuntime;
@@ -158,9 +161,10 @@ export class SwarmRuntime implements Runtime {
   }
 
   async create(spec: LabSpec): Promise<Lab> {
-    if (!NAME_RE.test(spec.runId)) throw new Error(`run id must match ${NAME_RE}, got "${spec.runId}"`);
-    if ((await this.list()).some((l) => l.runId === spec.runId))
-      throw new RuntimeUnavailable(`a lab with run id ${spec.runId} exists already: \`lab down ${spec.runId}\` removes it`);
+    assertNewLab(
+      spec,
+      (await this.list()).some((l) => l.runId === spec.runId),
+    );
     for (const h of spec.hosts) assertKernelHas(h.name, h.sysctls);
     const nodes = await this.nodes();
     for (const [host, node] of Object.entries(spec.placement ?? {}))
