@@ -43,48 +43,118 @@ export type Invocation =
 
 const def = defaultOf;
 
-/** `lab up`'s flags for the fields of its one-point throughput lab. */
-const UP_FLAGS: Record<string, string> = {
-  runtime: '--runtime',
-  subnet: '--subnet',
-  sampleIntervalMs: '--sample-interval',
-  trace: '--trace',
-  capture: '--capture',
-  output: '--output',
-  'server.kind': '--kind',
-  'server.model': '--model',
-  'server.threads': '--threads',
-  'server.backlog': '--backlog',
-  'server.trigger': '--trigger',
-  'server.io': '--io',
-  'server.share': '--share',
-  'server.workUs': '--work-us',
-  'server.work': '--work',
-  'server.idleTimeoutMs': '--idle-timeout',
-  'server.port': '--port',
-  'server.controlPort': '--control-port',
-  'loadgens.0.tool': '--loadgen',
-  'loadgens.0.count': '--loadgens',
-  'loadgens.0.options.connections': '--connections',
-  'loadgens.0.options.duration': '--duration',
-  'loadgens.0.options.requests': '--requests',
-  'loadgens.0.options.threads': '--loadgen-threads',
-  'loadgens.0.options.rate': '--rate',
-  'loadgens.0.options.keepAlive': '--no-keep-alive',
-  'loadgens.0.options.pipelining': '--pipelining',
-};
+const TRACE_HELP =
+  "trace the kernel's TCP events on the lab's hosts (bpftrace, as root): state changes, retransmissions, resets, drops with their reason";
+const CAPTURE_HELP = "capture the lab port's packets in the loadgen host (tcpdump) and turn them into per-connection timelines (tshark)";
 
+/**
+ * `lab up`'s flags, each once: the flag, the lab-file field it sets, its help. `int` and `text`
+ * take a value (an int given as text is typed as the lab file would type it); `on` and `off`
+ * set true or false when given. --server-sysctl, --client-sysctl, --keep and --json are not
+ * fields of one kind: they follow the table.
+ */
+const UP: Array<{ flags: string; path: string; kind: 'int' | 'text' | 'on' | 'off'; help: string; conflicts?: string }> = [
+  {
+    flags: '--runtime <name>',
+    path: 'runtime',
+    kind: 'text',
+    help: `where hosts run: ${RUNTIMES.join(', ')} (default auto: docker when an engine answers, else netns as root, else rootless)`,
+  },
+  { flags: '--subnet <cidr>', path: 'subnet', kind: 'text', help: `the lab network, an IPv4 /24 (default ${def(F.subnet)})` },
+  {
+    flags: '--kind <kind>',
+    path: 'server.kind',
+    kind: 'text',
+    help: `the server: tcplab (the reactor) or nginx (Debian's, --threads worker processes); command needs a lab file (server.command) (default ${def(F.kind)})`,
+  },
+  { flags: '--model <name>', path: 'server.model', kind: 'text', help: `reactor model: ${MODELS.join(', ')} (default ${def(F.model)})` },
+  { flags: '--threads <n>', path: 'server.threads', kind: 'int', help: `reactor loops/workers (default ${def(F.threads)})` },
+  { flags: '--backlog <n>', path: 'server.backlog', kind: 'int', help: `listen() backlog, passed as is (default ${def(F.backlog)})` },
+  { flags: '--trigger <mode>', path: 'server.trigger', kind: 'text', help: `edge or level (default ${def(F.trigger)})` },
+  {
+    flags: '--io <backend>',
+    path: 'server.io',
+    kind: 'text',
+    help: `the reactor's I/O: epoll or io_uring (models single and reuseport) (default ${def(F.io)})`,
+  },
+  { flags: '--work-us <us>', path: 'server.workUs', kind: 'int', help: `simulated work per request, µs (default ${def(F.workUs)})` },
+  { flags: '--work <kind>', path: 'server.work', kind: 'text', help: `the work: cpu or sleep (default ${def(F.work)})` },
+  {
+    flags: '--share <how>',
+    path: 'server.share',
+    kind: 'text',
+    help: `how prethread's waiters share the port: ${SHARES.join(', ')} (default ${def(F.share)})`,
+  },
+  {
+    flags: '--idle-timeout <ms>',
+    path: 'server.idleTimeoutMs',
+    kind: 'int',
+    help: `server's idle connection timeout, 0: never (default ${def(F.idleTimeoutMs)})`,
+  },
+  { flags: '--port <n>', path: 'server.port', kind: 'int', help: `server HTTP port on its host (default ${def(F.port)})` },
+  {
+    flags: '--control-port <n>',
+    path: 'server.controlPort',
+    kind: 'int',
+    help: `server's control API port, on its host's loopback (default ${def(F.controlPort)})`,
+  },
+  { flags: '--loadgen <tool>', path: 'loadgens.0.tool', kind: 'text', help: `load generator: ${TOOLS.join(', ')} (default ${def(F.tool)})` },
+  {
+    flags: '--loadgens <n>',
+    path: 'loadgens.0.count',
+    kind: 'int',
+    help: 'load generators, each a host of its own running the same load; their results merged (default 1)',
+  },
+  {
+    flags: '--connections <n>',
+    path: 'loadgens.0.options.connections',
+    kind: 'int',
+    help: `concurrent connections (default ${def(F.connections)}; each load generator's)`,
+  },
+  {
+    flags: '--duration <s>',
+    path: 'loadgens.0.options.duration',
+    kind: 'int',
+    help: `run the load this long (default ${DEFAULT_DURATION_SEC} unless --requests)`,
+  },
+  {
+    flags: '--requests <n>',
+    path: 'loadgens.0.options.requests',
+    kind: 'int',
+    help: 'send this many requests instead of running for a duration (autocannon, ab)',
+    conflicts: 'duration',
+  },
+  {
+    flags: '--loadgen-threads <n>',
+    path: 'loadgens.0.options.threads',
+    kind: 'int',
+    help: 'load generator threads (wrk, wrk2) or workers (autocannon)',
+  },
+  { flags: '--rate <rps>', path: 'loadgens.0.options.rate', kind: 'int', help: 'hold this many requests per second (autocannon, wrk2)' },
+  { flags: '--no-keep-alive', path: 'loadgens.0.options.keepAlive', kind: 'off', help: 'a new connection per request (ab, wrk)' },
+  { flags: '--pipelining <n>', path: 'loadgens.0.options.pipelining', kind: 'int', help: 'requests in flight per connection (autocannon, wrk)' },
+  {
+    flags: '--sample-interval <ms>',
+    path: 'sampleIntervalMs',
+    kind: 'int',
+    help: `sampler interval, ss + counters on every host (default ${def(F.sampleIntervalMs)})`,
+  },
+  { flags: '--output <dir>', path: 'output', kind: 'text', help: `where run folders go (default ${def(F.output)})` },
+  { flags: '--trace', path: 'trace', kind: 'on', help: TRACE_HELP },
+  { flags: '--capture', path: 'capture', kind: 'on', help: CAPTURE_HELP },
+];
+
+/** The flag that set a field of `lab up`'s lab (for its errors), a sysctl's with its name. */
 const upFlag = (path: string): string | undefined => {
   const sysctl = /^(server|loadgens\.0)\.sysctls\.(.+)$/.exec(path);
   if (sysctl) return `${sysctl[1] === 'server' ? '--server-sysctl' : '--client-sysctl'} ${sysctl[2]}`;
-  return UP_FLAGS[path];
+  return UP.find((u) => u.path === path)?.flags.split(' ')[0];
 };
 
 interface UpFlags {
   [k: string]: string | boolean | string[] | undefined;
   serverSysctl?: string[];
   clientSysctl?: string[];
-  keepAlive: boolean;
   keep?: boolean;
   json?: boolean;
 }
@@ -107,8 +177,6 @@ function sysctlMap(flag: string, list: string[] = []): Record<string, string | n
 
 /** `lab up`'s flags as the one-point throughput lab they stand for, validated like a lab file. */
 export function labFromUpFlags(f: UpFlags): LabFile {
-  const num = (k: string) => (typeof f[k] === 'string' ? typed(f[k]) : undefined);
-  const str = (k: string) => (typeof f[k] === 'string' ? f[k] : undefined);
   if (f['kind'] === 'command')
     throw new InputError(
       badValue(
@@ -117,46 +185,36 @@ export function labFromUpFlags(f: UpFlags): LabFile {
         'tcplab or nginx for lab up (kind command needs server.command: give it in a lab file, then lab run or lab sweep)',
       ),
     );
-  const raw = {
-    runtime: str('runtime'),
-    subnet: str('subnet'),
-    sampleIntervalMs: num('sampleInterval'),
-    ...(f['trace'] === true ? { trace: true } : {}),
-    ...(f['capture'] === true ? { capture: true } : {}),
-    output: str('output'),
-    server: {
-      kind: str('kind'),
-      model: str('model'),
-      threads: num('threads'),
-      backlog: num('backlog'),
-      trigger: str('trigger'),
-      io: str('io'),
-      share: str('share'),
-      workUs: num('workUs'),
-      work: str('work'),
-      idleTimeoutMs: num('idleTimeout'),
-      port: num('port'),
-      controlPort: num('controlPort'),
-      sysctls: sysctlMap('--server-sysctl', f.serverSysctl),
-    },
-    loadgens: [
-      {
-        tool: str('loadgen'),
-        count: num('loadgens'),
-        options: {
-          connections: num('connections'),
-          duration: num('duration'),
-          requests: num('requests'),
-          threads: num('loadgenThreads'),
-          rate: num('rate'),
-          ...(f.keepAlive === false ? { keepAlive: false } : {}),
-          pipelining: num('pipelining'),
-        },
-        sysctls: sysctlMap('--client-sysctl', f.clientSysctl),
-      },
-    ],
+  const loadgen = { options: {} as Record<string, unknown>, sysctls: sysctlMap('--client-sysctl', f.clientSysctl) };
+  const raw: Record<string, unknown> = {
+    server: { sysctls: sysctlMap('--server-sysctl', f.serverSysctl) },
+    loadgens: [loadgen],
     scenario: { name: 'throughput' },
   };
+  for (const u of UP) {
+    const v = f[new Option(u.flags).attributeName()];
+    const value =
+      u.kind === 'int'
+        ? typeof v === 'string'
+          ? typed(v)
+          : undefined
+        : u.kind === 'text'
+          ? typeof v === 'string'
+            ? v
+            : undefined
+          : u.kind === 'on'
+            ? v === true
+              ? true
+              : undefined
+            : v === false
+              ? false
+              : undefined;
+    if (value === undefined) continue;
+    const parts = u.path.split('.');
+    let at = raw;
+    for (const k of parts.slice(0, -1)) at = (k === '0' ? loadgen : ((at[k] ??= {}) as Record<string, unknown>)) as Record<string, unknown>;
+    at[parts.at(-1)!] = value;
+  }
   return validateLab(raw, { flags: upFlag, label: 'lab up' });
 }
 
@@ -173,57 +231,20 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     .action((parsed: Record<string, unknown>) => done({ cmd: 'serve', options: serveOptions(parsed) }));
 
   const opt = (flags: string, help: string) => new Option(flags, help);
-  program
-    .command('up')
-    .description(
-      'one point of the throughput scenario on fresh hosts (server + loadgen): apply sysctls, run the load, record and summarize what the kernel did',
-    )
-    .addOption(
-      opt(
-        '--runtime <name>',
-        `where hosts run: ${RUNTIMES.join(', ')} (default auto: docker when an engine answers, else netns as root, else rootless)`,
-      ),
-    )
-    .addOption(opt('--subnet <cidr>', `the lab network, an IPv4 /24 (default ${def(F.subnet)})`))
-    .addOption(
-      opt(
-        '--kind <kind>',
-        `the server: tcplab (the reactor) or nginx (Debian's, --threads worker processes); command needs a lab file (server.command) (default ${def(F.kind)})`,
-      ),
-    )
-    .addOption(opt('--model <name>', `reactor model: ${MODELS.join(', ')} (default ${def(F.model)})`))
-    .addOption(opt('--threads <n>', `reactor loops/workers (default ${def(F.threads)})`))
-    .addOption(opt('--backlog <n>', `listen() backlog, passed as is (default ${def(F.backlog)})`))
-    .addOption(opt('--trigger <mode>', `edge or level (default ${def(F.trigger)})`))
-    .addOption(opt('--io <backend>', `the reactor's I/O: epoll or io_uring (models single and reuseport) (default ${def(F.io)})`))
-    .addOption(opt('--work-us <us>', `simulated work per request, µs (default ${def(F.workUs)})`))
-    .addOption(opt('--work <kind>', `the work: cpu or sleep (default ${def(F.work)})`))
-    .addOption(opt('--share <how>', `how prethread's waiters share the port: ${SHARES.join(', ')} (default ${def(F.share)})`))
-    .addOption(opt('--idle-timeout <ms>', `server's idle connection timeout, 0: never (default ${def(F.idleTimeoutMs)})`))
-    .addOption(opt('--port <n>', `server HTTP port on its host (default ${def(F.port)})`))
-    .addOption(opt('--control-port <n>', `server's control API port, on its host's loopback (default ${def(F.controlPort)})`))
-    .addOption(opt('--loadgen <tool>', `load generator: ${TOOLS.join(', ')} (default ${def(F.tool)})`))
-    .addOption(opt('--loadgens <n>', 'load generators, each a host of its own running the same load; their results merged (default 1)'))
-    .addOption(opt('--connections <n>', `concurrent connections (default ${def(F.connections)}; each load generator's)`))
-    .addOption(opt('--duration <s>', `run the load this long (default ${DEFAULT_DURATION_SEC} unless --requests)`))
-    .addOption(opt('--requests <n>', 'send this many requests instead of running for a duration (autocannon, ab)').conflicts('duration'))
-    .addOption(opt('--loadgen-threads <n>', 'load generator threads (wrk, wrk2) or workers (autocannon)'))
-    .addOption(opt('--rate <rps>', 'hold this many requests per second (autocannon, wrk2)'))
-    .option('--no-keep-alive', 'a new connection per request (ab, wrk)')
-    .addOption(opt('--pipelining <n>', 'requests in flight per connection (autocannon, wrk)'))
+  const up = program.command('up');
+  for (const u of UP) {
+    const o = opt(u.flags, u.help);
+    up.addOption(u.conflicts ? o.conflicts(u.conflicts) : o);
+  }
+  up.description(
+    'one point of the throughput scenario on fresh hosts (server + loadgen): apply sysctls, run the load, record and summarize what the kernel did',
+  )
     .addOption(
       opt('--server-sysctl <name=value>', 'a sysctl for the server host (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]),
     )
     .addOption(
       opt('--client-sysctl <name=value>', 'a sysctl for the loadgen host (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]),
     )
-    .addOption(opt('--sample-interval <ms>', `sampler interval, ss + counters on every host (default ${def(F.sampleIntervalMs)})`))
-    .addOption(opt('--output <dir>', `where run folders go (default ${def(F.output)})`))
-    .option(
-      '--trace',
-      "trace the kernel's TCP events on the lab's hosts (bpftrace, as root): state changes, retransmissions, resets, drops with their reason",
-    )
-    .option('--capture', "capture the lab port's packets in the loadgen host (tcpdump) and turn them into per-connection timelines (tshark)")
     .option('--keep', 'leave the lab (and the server) running; `lab down` removes it')
     .option('--json', 'print the point record as JSON and nothing else on stdout')
     .action((f: UpFlags) => done({ cmd: 'up', lab: labFromUpFlags(f), json: f.json ?? false, keep: f.keep ?? false }));
@@ -271,11 +292,8 @@ function buildProgram(done: (inv: Invocation) => void, output: { writeOut(s: str
     )
     .addOption(opt('--runtime <name>', `where hosts run: ${RUNTIMES.join(', ')}`))
     .addOption(opt('--repetitions <n>', 'runs per point'))
-    .option(
-      '--trace',
-      "trace the kernel's TCP events on the lab's hosts (bpftrace, as root): state changes, retransmissions, resets, drops with their reason",
-    )
-    .option('--capture', "capture the lab port's packets in the loadgen host (tcpdump) and turn them into per-connection timelines (tshark)")
+    .option('--trace', TRACE_HELP)
+    .option('--capture', CAPTURE_HELP)
     .option('--output <dir>', 'where run folders go')
     .action(
       (f: { scenario: string; set?: string[]; runtime?: string; repetitions?: string; output?: string; trace?: boolean; capture?: boolean }) => {
