@@ -4,10 +4,11 @@
 #   1. scripts/test-setup.sh packages user engine: Debian's packages, the rootless suite's
 #      user, a Docker engine (idempotent: what is there is left as it is);
 #   2. the build (the addon and the TypeScript), as `npm install` would;
-#   3. the suites that run servers on loopback and measure no CPU or rate, the two of them
-#      that mostly wait in a lane of their own beside the rest (then the request-framing
-#      fuzzer, FUZZ_SECONDS, default 30), beside scripts/test-setup.sh images swarm (the base
-#      and lab images, the two-node test swarm);
+#   3. the suites that run servers on loopback and measure no CPU or rate; beside them a lane
+#      of those that mostly wait or build (the kernel's timers, 10,000 held connections, a
+#      build without liburing), then the request-framing fuzzer (FUZZ_SECONDS, default 30);
+#      beside both, scripts/test-setup.sh images swarm (the base and lab images, the two-node
+#      test swarm);
 #   then every other suite, one file at a time with nothing else running: they measure rates,
 #   CPU seconds, timers and exact kernel counts on this 2-core machine. Lines are prefixed with
 #   the lane's name (host, waits, fuzz, lab).
@@ -38,9 +39,10 @@ step "build"
 # the image builds and the swarm's set-up.
 HOST_LANE=(test/native test/server test/model test/loadgen test/sysctl test/observe/parsers.test.ts test/observe/listen.test.ts test/docs test/lint)
 HOST_LATER=(test/native/concurrency.test.ts test/loadgen/drivers.test.ts)
-# Of those, the two that mostly wait (10,000 connections held 20 s; the kernel's retransmission
-# timers, up to 19 s) and assert no CPU time or rate: a lane of their own beside the rest.
-HOST_WAITS=(test/native/soak.test.ts test/model/kernel.test.ts)
+# Of those, the ones that mostly wait (10,000 connections held 20 s; the kernel's retransmission
+# timers, up to 19 s) or build (the addon without liburing), and assert no CPU time or rate: a
+# lane of their own beside the rest, the fuzzer after them.
+HOST_WAITS=(test/native/soak.test.ts test/model/kernel.test.ts test/native/no-uring.test.ts)
 # Then the rest, one file at a time and nothing else running: the lab's suites measure rates,
 # CPU seconds, timers and exact kernel counts on a 2-core machine, and some stop the engine.
 LAB_LANE=(test/lab test/runtime test/observe/trace.test.ts test/observe/sampler.test.ts test/campaign test/compose.test.ts "${HOST_LATER[@]}")
@@ -58,12 +60,14 @@ lane() { # NAME PATHS...: one vitest run; its exit code in $reports/NAME.rc
 excludes=()
 for f in "${HOST_LATER[@]}" "${HOST_WAITS[@]}"; do excludes+=(--exclude "**/${f#test/}"); done
 (
-  lane waits "${HOST_WAITS[@]}" &
+  (
+    lane waits "${HOST_WAITS[@]}"
+    step "fuzzing the request framing for ${FUZZ_SECONDS:-30} s"
+    bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}" 2>&1 | sed -u 's/^/[fuzz] /'
+    echo "${PIPESTATUS[0]}" >"$reports/fuzz.rc"
+  ) &
   lane host "${excludes[@]}" "${HOST_LANE[@]}"
   wait
-  step "fuzzing the request framing for ${FUZZ_SECONDS:-30} s"
-  bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}" 2>&1 | sed -u 's/^/[fuzz] /'
-  echo "${PIPESTATUS[0]}" >"$reports/fuzz.rc"
 ) &
 step "set-up: images, swarm"
 bash scripts/test-setup.sh images swarm

@@ -1,6 +1,6 @@
 // The one result shape every load-generator driver produces.
 import { LabError } from '../../core/errors.js';
-import type { LoadTool } from '../../core/fields.js';
+import { DEFAULT_DURATION_SEC, type LoadTool } from '../../core/fields.js';
 
 export type { LoadTool };
 
@@ -92,7 +92,7 @@ export function loadOptions(s: LoadSpec, url: string): LoadOptions {
   return {
     url,
     connections: s.connections,
-    ...(s.requests !== undefined ? { requests: s.requests } : { durationSec: s.duration ?? 10 }),
+    ...(s.requests !== undefined ? { requests: s.requests } : { durationSec: s.duration ?? DEFAULT_DURATION_SEC }),
     ...(s.threads !== undefined ? { threads: s.threads } : {}),
     ...(s.rate !== undefined ? { rate: s.rate } : {}),
     ...(s.keepAlive === false ? { keepAlive: false } : {}),

@@ -12,6 +12,7 @@ import { describeSettings } from '../plan/labfile.js';
 import type { PointRecord } from '../pipeline/record.js';
 import { scenarioNamed } from '../scenarios/index.js';
 import { lanesOf, MARK_KINDS, type Lanes } from './timelines.js';
+import { mergeHistograms } from '../loadgen/merge.js';
 
 export interface Dataset {
   label: string;
@@ -55,7 +56,9 @@ export function buildCharts(points: PointRecord[]): ChartSpec[] {
   const labels = [...new Map(points.map((p) => [key(xOf(p)), xOf(p)])).values()];
   const groups = [...new Set(points.map(groupOf))];
   const xTitle = x.kind === 'zip' ? zipKeys.map(shortAxis).join(' · ') : x.kind === 'axis' ? x.axis : 'point';
-  const charts: ChartSpec[] = impl.report.metrics.map((m, i) => {
+  // One point: each metric would be a bar of one; its numbers are a table (numbersOf) instead.
+  const metrics = points.length === 1 ? [] : impl.report.metrics;
+  const charts: ChartSpec[] = metrics.map((m, i) => {
     const datasets: Dataset[] = [];
     for (const g of groups) {
       const at = (at0: string | string[], f: (p: PointRecord) => number | null) =>
@@ -85,7 +88,58 @@ export function buildCharts(points: PointRecord[]): ChartSpec[] {
     });
     charts.push({ id: 'series', title: s.label, kind: 'time', xTitle: 'seconds since the samplers started', labels: [], datasets });
   }
-  return [...charts, ...laneCharts(points)];
+  return [...charts, ...(points.length === 1 ? onePointCharts(points[0]!) : []), ...laneCharts(points)];
+}
+
+/** The states a socket count chart draws, in the order a connection goes through them. */
+const STATE_ORDER = ['SYN-SENT', 'SYN-RECV', 'ESTAB', 'FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSE-WAIT', 'LAST-ACK', 'CLOSING', 'TIME-WAIT'];
+const LATENCY_PERCENTILES = [50, 75, 90, 95, 99, 99.9, 99.99, 100];
+
+/**
+ * A one-point run's own charts: each host's sockets per state over time (the states that were
+ * ever there), and the load's latency distribution at its percentiles (from the run's HDR
+ * histogram, several loadgens' merged).
+ */
+export function onePointCharts(p: PointRecord): ChartSpec[] {
+  const out: ChartSpec[] = [];
+  for (const [host, rec] of Object.entries(p.hosts)) {
+    const samples = rec.series.samples;
+    const t0 = samples[0]?.t ?? 0;
+    const states = STATE_ORDER.filter((st) => samples.some((x) => (x.states[st] ?? 0) > 0));
+    if (!states.length) continue;
+    const step = Math.max(1, Math.ceil(samples.length / MAX_LINE_POINTS));
+    const kept = samples.filter((_, i) => i % step === 0 || i === samples.length - 1);
+    out.push({
+      id: `states-${host}`,
+      title: `${host}: sockets per state over time`,
+      kind: 'time',
+      xTitle: 'seconds since the samplers started',
+      labels: [],
+      datasets: states.map((st) => ({
+        label: st,
+        data: kept.map((x) => [Math.round((x.t - t0) / 10) / 100, x.states[st] ?? 0] as [number, number]),
+      })),
+    });
+  }
+  const encoded = p.scenario.load?.result.histogramUs;
+  if (encoded) {
+    const h = mergeHistograms([encoded])!;
+    out.push({
+      id: 'latency',
+      title: `latency distribution (${p.scenario.load!.tool}, ${h.totalCount} requests), ms`,
+      kind: 'bar',
+      xTitle: 'percentile',
+      labels: LATENCY_PERCENTILES.map((q) => (q === 100 ? 'max' : `p${q}`)),
+      datasets: [{ label: 'latency, ms', data: LATENCY_PERCENTILES.map((q) => (q === 100 ? h.maxValue : h.getValueAtPercentile(q)) / 1000) }],
+    });
+  }
+  return out;
+}
+
+/** A one-point run's numbers, the scenario's metrics as a table: what it measured, and what the model predicted. */
+export function numbersOf(p: PointRecord): Array<[string, number | null, number | null]> {
+  const impl = scenarioNamed(p.scenario.name);
+  return (impl?.report.metrics ?? []).map((m) => [m.label, m.value(p), m.predicted ? m.predicted(p) : null]);
 }
 
 /** One swimlane chart per point with a trace or a capture: time across (the series' axis), connections or event kinds down. */
@@ -266,11 +320,23 @@ export function chartHeight(c: ChartSpec): number {
   return 320 + 24 * rows;
 }
 
-/** Each tool once, with its version and the hosts that have it. */
-export function toolsOnce(env: Record<string, unknown>): Array<[string, string]> {
+/** The tools the points ran: Node and ss always (the in-host programs, the sampler), the load tool, the scenario's own. */
+export function toolsRun(points: PointRecord[]): Set<string> {
+  const out = new Set(['node', 'ss']);
+  for (const p of points) {
+    const tool = p.scenario.load?.tool;
+    if (tool) out.add(tool === 'wrk2' ? 'wrk' : tool);
+    for (const t of scenarioNamed(p.scenario.name)?.tools ?? []) out.add(t);
+  }
+  return out;
+}
+
+/** Each tool once (of those the points ran, when given), with its version and the hosts that have it. */
+export function toolsOnce(env: Record<string, unknown>, ran?: Set<string>): Array<[string, string]> {
   const byTool = new Map<string, string[]>();
   for (const [host, t] of Object.entries((env['tools'] ?? {}) as Record<string, Record<string, string>>))
     for (const [tool, version] of Object.entries(t)) {
+      if (ran && !ran.has(tool)) continue;
       const k = `${tool}\u0000${version}`;
       byTool.set(k, [...(byTool.get(k) ?? []), host]);
     }
@@ -298,7 +364,8 @@ export function renderHtml(dir: string, points: PointRecord[], env: Record<strin
   const count = (k: string) => all.filter((v) => v === k).length;
   const scen = [...new Set(points.map((p) => p.scenario.name))].join(', ') || '–';
   const versions = (env['versions'] ?? {}) as Record<string, string>;
-  const tools = toolsOnce(env);
+  const tools = toolsOnce(env, toolsRun(points));
+
   const headlines = points.map((p) => `<li><b>${esc(p.id)}</b> ${esc(describeSettings(p.settings))}: ${esc(headline(p))}</li>`).join('\n');
   const explained = points
     .map((p) => [p, explanations(p)] as const)
@@ -308,6 +375,12 @@ export function renderHtml(dir: string, points: PointRecord[], env: Record<strin
     )
     .join('\n');
   const rows = (cells: unknown[]) => `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+  const one = points.length === 1 ? points[0]! : null;
+  const numbers = one
+    ? `<h2>Numbers</h2>\n<table>\n<tr><th>quantity</th><th>measured</th><th>predicted</th></tr>\n${numbersOf(one)
+        .map(([label, v, pr]) => rows([label, v ?? '–', pr ?? '–']))
+        .join('\n')}\n</table>`
+    : '';
   const verdictRows = points
     .flatMap((p) =>
       p.scenario.verdicts.map(
@@ -357,7 +430,7 @@ canvas { max-width: 100%; height: auto; }
 </style>
 </head>
 <body>
-<h1>tcplab sweep ${esc(name)}</h1>
+<h1>tcplab ${one ? 'point' : 'sweep'} ${esc(name)}</h1>
 <p>Scenario: <b>${esc(scen)}</b>. Points on disk: ${points.length}. Verdicts: <b>${count('PASS')} PASS, ${count('FAIL')} FAIL, ${count('INCONCLUSIVE')} INCONCLUSIVE</b>.</p>
 <table>
 ${rows(['runtime', env['runtime']])}
@@ -370,6 +443,7 @@ ${[...Object.entries(versions), ...tools].map(([k, v]) => rows([k, v])).join('\n
 ${headlines}
 </ol>
 ${explained ? `<h2>What the kernel's events say</h2>\n<ol class="explained">\n${explained}\n</ol>` : ''}
+${numbers}
 <h2>Charts</h2>
 <div class="charts">
 ${charts.map((c) => `<figure><canvas id="${c.id}" width="${chartWidth(c)}" height="${chartHeight(c)}"></canvas></figure>`).join('\n')}

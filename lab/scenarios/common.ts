@@ -91,6 +91,8 @@ export interface ReportSpec<Obs, Pred> {
 
 export interface Scenario<O = unknown, Obs = unknown, Pred = unknown> {
   name: string;
+  /** Tools of the hosts' own it runs besides the load tool (the report lists the tools a run used). */
+  tools?: string[];
   /** Its options (each with a default): the lab file's `scenario.options`. */
   options: z.ZodType<O, unknown>;
   /** Capabilities the loadgen host needs (nft rules, raw sockets). */

@@ -80,6 +80,7 @@ const RESET_AT_ONCE_MS = 200; // well under the 1 s of the first SYN-ACK/SYN ret
 
 export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
   name: 'overflow',
+  tools: ['nft'],
   needsReactor: (o) => (o.acceptRate > 0 ? `scenario.options.acceptRate ${o.acceptRate} is the reactor's accept rate` : null),
   options: Options,
   loadgenCaps: ['NET_ADMIN'],

@@ -119,6 +119,7 @@ export function hpingSent(output: string): number {
 
 const counted = defineScenario<z.infer<typeof Options>, Observed, Prediction>({
   name: 'synflood',
+  tools: ['hping3', 'nft'],
   options: Options,
   reservedPorts: FLOOD_PORTS,
   check: (c, o) => (o.acceptQueueFull ? tooManyClients(c, plannedLimit(c) + 1, 'filling the accept queue (limit + 1)') : null),

@@ -17,7 +17,7 @@ export const ONE_POINT_PER_SCENARIO: Array<[string, string]> = [
   ],
   [
     'timewait',
-    'scenario: {name: timewait, options: {durationMs: 2500, concurrency: 4}}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "40000 40099", net.ipv4.tcp_tw_reuse: 1}}]',
+    'scenario: {name: timewait, options: {durationMs: 1500, concurrency: 4}}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "40000 40099", net.ipv4.tcp_tw_reuse: 1}}]',
   ],
   ['models', 'scenario: {name: models, options: {holdMs: 1600, answerMs: 400, clients: 6}}\nserver: {backlog: 8, model: prethread, threads: 3}'],
   ['herd', 'scenario: {name: herd, options: {connections: 150}}\nserver: {model: prethread, threads: 4, share: exclusive}'],

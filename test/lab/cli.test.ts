@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseCommand } from '../../lab/commands/cli.js';
 import { InputError } from '../../core/errors.js';
 import { loadLabFile } from '../../lab/plan/labfile.js';
+import { loadOptions } from '../../lab/loadgen/result.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tcplab-cli-'));
 const labFile = (name: string, text: string) => {
@@ -158,6 +159,8 @@ describe('parseCommand', () => {
       sysctls: {},
     });
     expect(inv.lab.loadgens[0]).toMatchObject({ tool: 'autocannon', options: { connections: 10, keepAlive: true }, sysctls: {} });
+    // As the load tool gets them: 10 s, the default duration.
+    expect(loadOptions(inv.lab.loadgens[0]!.options, 'http://x/')).toMatchObject({ connections: 10, durationSec: 10 });
     expect(inv.lab).toMatchObject({ runtime: 'auto', subnet: '198.18.0.0/24', sampleIntervalMs: 50, output: 'results', repetitions: 1 });
     expect(inv.lab.sweep).toEqual({ matrix: {}, zip: {} });
     expect([inv.json, inv.keep]).toEqual([false, false]);

@@ -197,7 +197,7 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
   it('timewait: TIME_WAIT on the closer for 60 s; the client runs out of ports unless tw_reuse=1 with timestamps', async () => {
     const { recs } = await sweep(
       `timewait-${rt}.yaml`,
-      `runtime: ${rt}\nscenario: {name: timewait, options: {durationMs: 2500, concurrency: 4}}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "40000 40099"}}]\nsweep:\n  zip:\n    scenario.options.closer: [client, client, client, client, server, client]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse: [0, 1, 2, 1, 0, 0]\n    loadgens.0.sysctls.net.ipv4.tcp_timestamps: [1, 1, 1, 0, 1, 1]\n    loadgens.0.sysctls.net.ipv4.tcp_fin_timeout: [60, 60, 60, 60, 60, 5]\n`,
+      `runtime: ${rt}\nscenario: {name: timewait, options: {durationMs: 1500, concurrency: 4}}\nloadgens: [{sysctls: {net.ipv4.ip_local_port_range: "40000 40099"}}]\nsweep:\n  zip:\n    scenario.options.closer: [client, client, client, client, server, client]\n    loadgens.0.sysctls.net.ipv4.tcp_tw_reuse: [0, 1, 2, 1, 0, 0]\n    loadgens.0.sysctls.net.ipv4.tcp_timestamps: [1, 1, 1, 0, 1, 1]\n    loadgens.0.sysctls.net.ipv4.tcp_fin_timeout: [60, 60, 60, 60, 60, 5]\n`,
     );
     for (const p of recs) allPass(p);
     const [r0, r1, r2, r1nots, srv, fin5] = recs as [PointRecord, PointRecord, PointRecord, PointRecord, PointRecord, PointRecord];

@@ -22,7 +22,10 @@ afterEach(() => {
 async function listen(backlog: number, port = 0): Promise<number> {
   const s = createServer();
   servers.push(s);
-  await new Promise<void>((resolve) => s.listen({ port, host: '127.0.0.1', backlog }, resolve));
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen({ port, host: '127.0.0.1', backlog }, resolve);
+  });
   return (s.address() as { port: number }).port;
 }
 
@@ -54,7 +57,9 @@ describe('the backlog a server passed to listen()', () => {
   it("from the listen() syscall (bpftrace): what was passed, a negative backlog and one above somaxconn included, in the caller's network namespace", async (t) => {
     const why = await tracerUnavailable();
     if (why) t.skip(why);
-    const port = 40000 + (process.pid % 20000);
+    // A port the kernel gives now (then free again), so the watch is on a port nothing else uses.
+    const port = await listen(1);
+    for (const srv of servers.splice(0)) await new Promise((r) => srv.close(r));
     const w = await watchListenCalls(port, join(mkdtempSync(join(tmpdir(), 'tcplab-listen-')), 'listen-calls.trace'));
     if (!('stop' in w)) throw new Error(w.unavailable);
     const sendQ: number[] = [];
