@@ -7,8 +7,8 @@
 #   3. the suites that run servers on loopback and measure no CPU or rate; beside them a lane
 #      of those that mostly wait or build (the kernel's timers, 10,000 held connections, a
 #      build without liburing), then the request-framing fuzzer (FUZZ_SECONDS, default 30);
-#      beside both, scripts/test-setup.sh images swarm (the base and lab images, the two-node
-#      test swarm);
+#      beside both, scripts/test-setup.sh images swarm servers (the base and lab images, the
+#      two-node test swarm, the conformance suite's servers);
 #   then every other suite, one file at a time with nothing else running: they measure rates,
 #   CPU seconds, timers and exact kernel counts on this 2-core machine. Lines are prefixed with
 #   the lane's name (host, waits, fuzz, lab).
@@ -69,8 +69,8 @@ for f in "${HOST_LATER[@]}" "${HOST_WAITS[@]}"; do excludes+=(--exclude "**/${f#
   lane host "${excludes[@]}" "${HOST_LANE[@]}"
   wait
 ) &
-step "set-up: images, swarm"
-bash scripts/test-setup.sh images swarm
+step "set-up: images, swarm, servers"
+bash scripts/test-setup.sh images swarm servers
 setup=$?
 wait
 if [ "$setup" -eq 0 ]; then lane lab "${LAB_LANE[@]}"; else echo "$setup" >"$reports/lab.rc"; fi

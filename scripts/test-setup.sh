@@ -6,7 +6,8 @@
 #   bash scripts/test-setup.sh [STEP...]   the steps in order; none: all of them
 # Steps: packages (Debian's packages, also what the build and lint need), user (the rootless
 # suite's user), engine (a Docker engine answers), images (the base image and the lab's
-# images), swarm (the two-node test swarm).
+# images), swarm (the two-node test swarm), servers (lighttpd and gunicorn for the
+# conformance suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -35,6 +36,26 @@ packages() {
   fi
 }
 
+# The conformance suite's servers, Debian's own: lighttpd and gunicorn. lighttpd's package
+# would start a service of its own on port 80: a policy-rc.d that says no (only for this apt
+# run, and only when none is there) keeps it from starting.
+servers() {
+  missing=()
+  for p in lighttpd gunicorn; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ "${#missing[@]}" -gt 0 ] || return 0
+  say "installing ${missing[*]} (no service started)"
+  local policy=/usr/sbin/policy-rc.d made=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made=1
+  fi
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  local rc=$?
+  [ "$made" -eq 1 ] && rm -f "$policy"
+  return "$rc"
+}
+
 # The rootless suite runs the lab as an unprivileged user of its own.
 user() { id -u tcplab-ci >/dev/null 2>&1 || useradd --create-home --shell /bin/bash tcplab-ci; }
 
@@ -52,12 +73,12 @@ images() {
 swarm() { bash scripts/test-swarm.sh up; }
 
 steps=("$@")
-[ "${#steps[@]}" -gt 0 ] || steps=(packages user engine images swarm)
+[ "${#steps[@]}" -gt 0 ] || steps=(packages user engine images swarm servers)
 for s in "${steps[@]}"; do
   case "$s" in
-    packages | user | engine | images | swarm) "$s" ;;
+    packages | user | engine | images | swarm | servers) "$s" ;;
     *)
-      say "unknown step '$s': one of packages, user, engine, images, swarm"
+      say "unknown step '$s': one of packages, user, engine, images, swarm, servers"
       exit 2
       ;;
   esac

@@ -28,7 +28,7 @@ beforeAll(async () => {
   for (const p of new Set(nets.stdout.split('\n'))) {
     const pid = /^tcplabtest(\d+)$/.exec(p)?.[1];
     if (pid && Number(pid) !== process.pid && !existsSync(`/proc/${pid}`))
-      await execa(compose[0]!, [...compose.slice(1), '-p', p, '-f', 'docker-compose.yml', 'down', '--remove-orphans'], { cwd: ROOT });
+      await execa(compose[0]!, [...compose.slice(1), '-p', p, '-f', 'docker-compose.yml', 'down', '-t', '0', '--remove-orphans'], { cwd: ROOT });
   }
   // The file uses the images `lab images` tags :latest.
   const im = await execa(process.execPath, ['dist/lab/bin.js', 'images'], { cwd: ROOT, reject: false });
@@ -36,7 +36,8 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await run(['down', '--remove-orphans']);
+  // -t 0: the loadgen's sleep (PID 1) ignores SIGTERM, and the engine would wait 10 s for it.
+  await run(['down', '-t', '0', '--remove-orphans']);
 });
 
 describe('docker-compose.yml', () => {

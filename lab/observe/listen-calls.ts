@@ -5,6 +5,7 @@
 // the lab's hosts exist (a server from the user's image listens as its container starts) and
 // the calls of the server host are picked once its namespace is known. Machine-wide and bounded:
 // only calls on that port are printed, at most CAP of them.
+import { readFileSync } from 'node:fs';
 import { spawnBpftrace, tracerUnavailable, type Bpftrace } from './tracer.js';
 
 export interface ListenCall {
@@ -44,8 +45,12 @@ export function parseListenCalls(text: string): ListenCall[] {
 }
 
 export interface ListenWatch {
-  /** The calls made so far (bpftrace stops). */
-  stop(): Promise<ListenCall[]>;
+  /**
+   * The calls made so far (bpftrace stops). With `until`, first up to `graceMs` for a call it
+   * wants to show in the output (an event the kernel emitted may still be in bpftrace's perf
+   * buffer, which SIGINT does not drain).
+   */
+  stop(until?: (calls: ListenCall[]) => boolean, graceMs?: number): Promise<ListenCall[]>;
 }
 
 /** Starts the watch of listen() on `port`, its output in `file`; where the tracer cannot run, why. */
@@ -58,5 +63,11 @@ export async function watchListenCalls(port: number, file: string): Promise<List
   } catch (e) {
     return { unavailable: (e as Error).message };
   }
-  return { stop: async () => parseListenCalls((await bt.stop()).text) };
+  return {
+    async stop(until, graceMs = 1000) {
+      for (const end = Date.now() + graceMs; until && Date.now() < end; await new Promise((r) => setTimeout(r, 25)))
+        if (until(parseListenCalls(readFileSync(file, 'utf8')))) break;
+      return parseListenCalls((await bt.stop()).text);
+    },
+  };
 }

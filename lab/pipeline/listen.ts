@@ -27,6 +27,8 @@ export interface ListenRecord {
    * at somaxconn, which the lab's backlog would give too (or no listener).
    */
   honoured: boolean | null;
+  /** Why the listen() syscall, wanted for a server other than the reactor, did not give the backlog (Send-Q alone then). */
+  syscallWhy?: string;
 }
 
 /** Addresses an IPv4 client's connection can land on (an IPv6 wildcard only when no IPv4 one). */
@@ -45,7 +47,7 @@ export function listenOf(
   address: string,
   somaxconn: number,
   backlog: number,
-  reported?: { method: Exclude<ListenMethod, 'ss Send-Q'>; backlogs: number[] },
+  reported?: { method: Exclude<ListenMethod, 'ss Send-Q'>; backlogs: number[]; why?: string },
 ): ListenRecord {
   const mine = listeners.filter((l) => l.port === port);
   const reached =
@@ -60,6 +62,12 @@ export function listenOf(
     const value = [...reported.backlogs].reverse().find((b) => cap(b) === limit) ?? reported.backlogs.at(-1)!;
     return { method: reported.method, sockets, limit, backlog: { value, exact: true }, asked, honoured: value === backlog };
   }
+  if (reported?.why) return { ...fromSendQ(sockets, limit, somaxconn, asked), syscallWhy: reported.why };
+  return fromSendQ(sockets, limit, somaxconn, asked);
+}
+
+/** The record from Send-Q alone: the backlog exact below somaxconn, "at least" at it. */
+function fromSendQ(sockets: ListenRecord['sockets'], limit: number, somaxconn: number, asked: number): ListenRecord {
   const exact = limit < somaxconn;
   // At somaxconn, Send-Q says only "at least somaxconn": the lab's backlog, if it is that big, fits too.
   const honoured = exact ? limit === asked : asked === limit ? null : false;
@@ -80,7 +88,8 @@ export function listenLine(l: ListenRecord, labBacklog: number): string {
     : l.honoured === null
       ? `the lab's ${labBacklog} or its own: Send-Q cannot tell`
       : `not the lab's ${labBacklog}`;
-  return `backlog ${backlogText(l)} (${how(l)}, ${lab}), ${l.sockets.length} listening socket(s)`;
+  const why = l.syscallWhy ? `; not from the listen() syscall: ${l.syscallWhy}` : '';
+  return `backlog ${backlogText(l)} (${how(l)}, ${lab}), ${l.sockets.length} listening socket(s)${why}`;
 }
 
 /** What the server asked listen() for, when it was not the lab's backlog (null when it was, or when no listener was seen). */

@@ -75,6 +75,9 @@ export const recordName = (p: Point, rep: number) => `${p.id}-r${rep}`;
 
 export async function runPoint(o: PointRun): Promise<PointRecord> {
   const plan = planPoint(o);
+  // A point run again (after a failure, on --resume) starts from empty log and raw folders, so
+  // no line of the last attempt (a "listening" the server printed then) is read.
+  for (const sub of ['logs', 'raw']) rmSync(join(o.dir, sub, plan.name), { recursive: true, force: true });
   Object.assign(o.handle, { runtime: o.runtime, runId: o.runId });
   // A server from the user's image listens as its container starts: the watch is attached first.
   const listenWatch = startListenWatch(o.runtime, plan.c, join(o.dir, 'logs', plan.name));
@@ -128,13 +131,8 @@ function planPoint(o: PointRun) {
 }
 type PointPlan = ReturnType<typeof planPoint>;
 
-/**
- * create: fresh hosts on a lab network, each with its sysctls applied. A point run again (after
- * a failure, on --resume) starts from empty log and raw folders, so no line of the last attempt
- * (a "listening" the server printed then) is read.
- */
+/** create: fresh hosts on a lab network, each with its sysctls applied. */
 function createHosts(o: PointRun, { c, name, specs, seccomp }: PointPlan): Promise<Lab> {
-  for (const sub of ['logs', 'raw']) rmSync(join(o.dir, sub, name), { recursive: true, force: true });
   return o.runtime.create({
     runId: o.runId,
     subnet: c.subnet,
@@ -180,7 +178,7 @@ async function start(o: PointRun, { c, name }: PointPlan, h: PointHosts, listenW
     c.server.backlog,
     c.server.kind === 'tcplab' && statsBefore
       ? { method: 'server /stats', backlogs: [statsBefore.backlog] }
-      : { method: 'listen() syscall', backlogs: await listenWatch.backlogsOf(h.server) },
+      : { method: 'listen() syscall', ...(await listenWatch.backlogsOf(h.server)) },
   );
   return { srv, raw, statsBefore, procsBefore, before, listen };
 }
@@ -324,16 +322,25 @@ function startListenWatch(runtime: Runtime, c: PointConfig, logDir: string) {
     ? (mkdirSync(logDir, { recursive: true }), watchListenCalls(c.server.port, join(logDir, 'listen-calls.trace')))
     : Promise.resolve(null);
   let calls: Promise<ListenCall[]> | undefined;
-  const stop = () => (calls ??= watching.then((w) => (w && 'stop' in w ? w.stop() : [])).catch(() => []));
+  const stop = (until?: (c: ListenCall[]) => boolean) => (calls ??= watching.then((w) => (w && 'stop' in w ? w.stop(until) : [])).catch(() => []));
   return {
     ready: watching.then(() => undefined),
-    /** The backlogs passed to listen() on the port in the server host's network namespace (the watch stops). */
-    async backlogsOf(server: Host): Promise<number[]> {
-      if (!wanted) return [];
-      const [ns, all] = await Promise.all([netnsInode(server).catch(() => null), stop()]);
-      return all.filter((x) => x.netns === ns).map((x) => x.backlog);
+    /**
+     * The backlogs passed to listen() on the port in the server host's network namespace (the
+     * watch stops once one is in its output: the server listens already, so the call was made).
+     */
+    async backlogsOf(server: Host): Promise<{ backlogs: number[]; why?: string }> {
+      if (c.server.kind === 'tcplab') return { backlogs: [] };
+      if (!runtime.sameKernel)
+        return { backlogs: [], why: `the ${runtime.name} runtime's hosts are not on this machine's kernel, where bpftrace runs` };
+      const w = await watching;
+      if (w && 'unavailable' in w) return { backlogs: [], why: w.unavailable };
+      const ns = await netnsInode(server).catch(() => null);
+      const all = await stop((c) => c.some((x) => x.netns === ns));
+      const backlogs = all.filter((x) => x.netns === ns).map((x) => x.backlog);
+      return backlogs.length ? { backlogs } : { backlogs, why: 'no listen() call on the port was seen in the server host' };
     },
-    stop,
+    stop: () => stop(),
   };
 }
 

@@ -1,0 +1,71 @@
+// Servers of Debian's own, as a user brings them (server.kind command, each with its default
+// listen backlog, the lab's 16 not given to it), under the backlog scenario on netns with
+// somaxconn 128: the lab reads the backlog each passed from its listen() syscall, and every
+// kernel rule PASSes against the limit the server really has. The expected backlogs are each
+// server's documented default (the syscall shows them): Node's net.Server 511; gunicorn's
+// --backlog 2048; lighttpd's server.listen-backlog 1024; nginx as the lab runs it (server.kind
+// nginx) passes the lab's backlog (listen … backlog=16). Python's http.server (5) is in
+// scenarios.test.ts. docs/servers.md has the table, and what Apache does (not here: see there).
+import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import type { PointRecord } from '../../lab/pipeline/record.js';
+
+const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
+const WORK = mkdtempSync(join(tmpdir(), 'tcplab-conformance-'));
+afterAll(() => rmSync(WORK, { recursive: true, force: true }));
+
+const PORT = 8080;
+writeFileSync(join(WORK, 'app.py'), "def app(environ, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'ok']\n");
+writeFileSync(join(WORK, 'index.html'), 'ok\n');
+writeFileSync(
+  join(WORK, 'lighttpd.conf'),
+  `server.document-root = "${WORK}"\nserver.port = ${PORT}\nserver.bind = "0.0.0.0"\nserver.errorlog = "/dev/stderr"\n`,
+);
+/** [name, the server's part of the lab file, the backlog it passes to listen()]. */
+const SERVERS: Array<[string, string, number]> = [
+  ['nginx (server.kind nginx)', 'kind: nginx, threads: 1', 16],
+  ['node:http', `kind: command, command: [node, -e, "require('http').createServer((q, s) => s.end('ok')).listen(+process.env.PORT)"]`, 511],
+  [
+    'gunicorn',
+    `kind: command, command: [gunicorn, --chdir, '${WORK}', --bind, '0.0.0.0:{port}', --workers, '1', --worker-tmp-dir, /dev/shm, 'app:app']`,
+    2048,
+  ],
+  ['lighttpd', `kind: command, command: [lighttpd, -D, -f, '${join(WORK, 'lighttpd.conf')}']`, 1024],
+];
+
+describe("Debian's servers under the backlog scenario (netns, somaxconn 128)", () => {
+  it.each(SERVERS)(
+    '%s: the backlog it passed read from listen(), every kernel rule PASS against Send-Q',
+    async (name, server, backlog) => {
+      for (const bin of ['gunicorn', 'lighttpd'])
+        if (server.includes(`[${bin},`) && !existsSync(`/usr/sbin/${bin}`) && !existsSync(`/usr/bin/${bin}`))
+          throw new Error(`${bin} is missing: sudo bash scripts/test-setup.sh servers`);
+      const f = join(WORK, `${name.replace(/\W+/g, '-')}.yaml`);
+      writeFileSync(
+        f,
+        `runtime: netns\nscenario: {name: backlog, options: {extraClients: 3, holdMs: 1200}}\nserver: {${server}, backlog: 16, sysctls: {net.core.somaxconn: 128}}\n`,
+      );
+      const r = await execa(process.execPath, [CLI, 'sweep', f], { reject: false, cwd: WORK });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const dir = join(WORK, r.stdout.trim());
+      const [p] = readdirSync(join(dir, 'points')).map((x) => JSON.parse(readFileSync(join(dir, 'points', x), 'utf8')) as PointRecord);
+      const limit = Math.min(backlog, 128);
+      expect(p!.server.listen).toMatchObject({ method: 'listen() syscall', limit, backlog: { value: backlog, exact: true }, asked: 16 });
+      const v = p!.scenario.verdicts;
+      expect(v.filter((x) => x.about !== 'server').map((x) => [x.rule, x.verdict])).toEqual([
+        ['accept queue limit (Send-Q) holds through the burst', 'PASS'],
+        ['accept queue peak (Recv-Q) = limit + 1', 'PASS'],
+        ['handshakes completed = limit + 1', 'PASS'],
+        ['clients left waiting in SYN-SENT', 'PASS'],
+      ]);
+      // The server's own verdict: PASS only where it used the lab's backlog.
+      expect(v.filter((x) => x.about === 'server').map((x) => [x.verdict, x.observed])).toEqual([[backlog === 16 ? 'PASS' : 'FAIL', backlog]]);
+      expect(p!.hosts['server']!.series.summary.listener!.peakRecvQ).toBe(limit + 1);
+    },
+    60_000,
+  );
+});
