@@ -6,8 +6,8 @@
 #   bash scripts/test-setup.sh [STEP...]   the steps in order; none: all of them
 # Steps: packages (Debian's packages, also what the build and lint need), user (the rootless
 # suite's user), engine (a Docker engine answers), images (the base image and the lab's
-# images), swarm (the two-node test swarm), servers (lighttpd and gunicorn for the
-# conformance suite).
+# images), swarm (the two-node test swarm), servers (Apache, lighttpd and gunicorn for
+# the conformance suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -36,12 +36,12 @@ packages() {
   fi
 }
 
-# The conformance suite's servers, Debian's own: lighttpd and gunicorn. lighttpd's package
-# would start a service of its own on port 80: a policy-rc.d that says no (only for this apt
-# run, and only when none is there) keeps it from starting.
+# The conformance suite's servers, Debian's own: Apache's binary (apache2-bin: no service),
+# lighttpd and gunicorn. lighttpd's package would start a service of its own on port 80: a
+# policy-rc.d that says no (only for this apt run, and only when none is there) keeps it so.
 servers() {
   missing=()
-  for p in lighttpd gunicorn; do
+  for p in apache2-bin lighttpd gunicorn; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   [ "${#missing[@]}" -gt 0 ] || return 0

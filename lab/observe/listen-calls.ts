@@ -4,7 +4,10 @@
 // table). Each call is kept with the network namespace it was made in, so it is started before
 // the lab's hosts exist (a server from the user's image listens as its container starts) and
 // the calls of the server host are picked once its namespace is known. Machine-wide and bounded:
-// only calls on that port are printed, at most CAP of them.
+// only calls on that port are printed, at most CAP of them. The same watch keeps each
+// setsockopt(TCP_DEFER_ACCEPT) on a socket bound to the port (Apache sets 30 s): a listener
+// that defers accept drops a final ACK that carries no data, which the kernel model's
+// handshake rules do not cover.
 import { readFileSync } from 'node:fs';
 import { spawnBpftrace, tracerUnavailable, type Bpftrace } from './tracer.js';
 
@@ -13,6 +16,13 @@ export interface ListenCall {
   /** The backlog argument as passed (the kernel caps it at somaxconn, and takes a negative one as somaxconn). */
   backlog: number;
   /** The network namespace inode of the calling task. */
+  netns: number;
+}
+
+/** setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, seconds) on a socket bound to the port. */
+export interface DeferCall {
+  pid: number;
+  seconds: number;
   netns: number;
 }
 
@@ -30,7 +40,26 @@ tracepoint:syscalls:sys_enter_listen {
     printf("{\\"k\\":\\"listen\\",\\"pid\\":%d,\\"backlog\\":%d,\\"netns\\":%u}\\n", pid, args->backlog, curtask->nsproxy->net_ns->ns.inum);
   }
 }
+tracepoint:syscalls:sys_enter_setsockopt /args->level == 6 && args->optname == 9/ {
+  $f = *(curtask->files->fdt->fd + args->fd);
+  $s = (struct socket *)$f->private_data;
+  if ($s->sk->__sk_common.skc_num == ${port} && @n < ${CAP}) {
+    @n = @n + 1;
+    printf("{\\"k\\":\\"defer\\",\\"pid\\":%d,\\"seconds\\":%d,\\"netns\\":%u}\\n", pid, *(int32 *)uptr(args->optval), curtask->nsproxy->net_ns->ns.inum);
+  }
+}
 END { clear(@n); }`;
+}
+
+/** The TCP_DEFER_ACCEPT calls in bpftrace's output. */
+export function parseDeferCalls(text: string): DeferCall[] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{"k":"defer"'))
+    .map((l) => {
+      const e = JSON.parse(l) as DeferCall;
+      return { pid: e.pid, seconds: e.seconds, netns: e.netns };
+    });
 }
 
 /** The calls in bpftrace's output (lines other than a call's are left out). */
@@ -50,7 +79,7 @@ export interface ListenWatch {
    * wants to show in the output (an event the kernel emitted may still be in bpftrace's perf
    * buffer, which SIGINT does not drain).
    */
-  stop(until?: (calls: ListenCall[]) => boolean, graceMs?: number): Promise<ListenCall[]>;
+  stop(until?: (calls: ListenCall[]) => boolean, graceMs?: number): Promise<{ listens: ListenCall[]; defers: DeferCall[] }>;
 }
 
 /** Starts the watch of listen() on `port`, its output in `file`; where the tracer cannot run, why. */
@@ -67,7 +96,8 @@ export async function watchListenCalls(port: number, file: string): Promise<List
     async stop(until, graceMs = 1000) {
       for (const end = Date.now() + graceMs; until && Date.now() < end; await new Promise((r) => setTimeout(r, 25)))
         if (until(parseListenCalls(readFileSync(file, 'utf8')))) break;
-      return parseListenCalls((await bt.stop()).text);
+      const { text } = await bt.stop();
+      return { listens: parseListenCalls(text), defers: parseDeferCalls(text) };
     },
   };
 }

@@ -29,6 +29,8 @@ export interface ListenRecord {
   honoured: boolean | null;
   /** Why the listen() syscall, wanted for a server other than the reactor, did not give the backlog (Send-Q alone then). */
   syscallWhy?: string;
+  /** The TCP_DEFER_ACCEPT the server set on its listener, seconds (seen with the syscall; absent: none set). */
+  deferAcceptSec?: number;
 }
 
 /** Addresses an IPv4 client's connection can land on (an IPv6 wildcard only when no IPv4 one). */
@@ -42,6 +44,18 @@ const IPV6_ANY = new Set(['[::]', '::', '[::ffff:0.0.0.0]']);
  * listener's Send-Q.
  */
 export function listenOf(
+  listeners: Listener[],
+  port: number,
+  address: string,
+  somaxconn: number,
+  backlog: number,
+  reported?: { method: Exclude<ListenMethod, 'ss Send-Q'>; backlogs: number[]; why?: string; deferAcceptSec?: number },
+): ListenRecord {
+  const rec = listenRecord(listeners, port, address, somaxconn, backlog, reported);
+  return reported?.deferAcceptSec ? { ...rec, deferAcceptSec: reported.deferAcceptSec } : rec;
+}
+
+function listenRecord(
   listeners: Listener[],
   port: number,
   address: string,

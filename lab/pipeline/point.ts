@@ -21,7 +21,7 @@ import { counterDeltas, nonZero } from '../observe/nstat.js';
 import { stateReport, type StateReport } from '../observe/reports.js';
 import { startSampler, summarize, type Sample } from '../observe/sampler.js';
 import { startWatchers } from '../observe/watchers.js';
-import { watchListenCalls, type ListenCall } from '../observe/listen-calls.js';
+import { watchListenCalls, type DeferCall, type ListenCall } from '../observe/listen-calls.js';
 import { netnsInode } from '../observe/tracer.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
 import type { Host, Lab, Runtime } from '../runtime/runtime.js';
@@ -321,24 +321,30 @@ function startListenWatch(runtime: Runtime, c: PointConfig, logDir: string) {
   const watching = wanted
     ? (mkdirSync(logDir, { recursive: true }), watchListenCalls(c.server.port, join(logDir, 'listen-calls.trace')))
     : Promise.resolve(null);
-  let calls: Promise<ListenCall[]> | undefined;
-  const stop = (until?: (c: ListenCall[]) => boolean) => (calls ??= watching.then((w) => (w && 'stop' in w ? w.stop(until) : [])).catch(() => []));
+  type Seen = { listens: ListenCall[]; defers: DeferCall[] };
+  const none: Seen = { listens: [], defers: [] };
+  let calls: Promise<Seen> | undefined;
+  const stop = (until?: (c: ListenCall[]) => boolean) =>
+    (calls ??= watching.then((w) => (w && 'stop' in w ? w.stop(until) : none)).catch(() => none));
   return {
     ready: watching.then(() => undefined),
     /**
-     * The backlogs passed to listen() on the port in the server host's network namespace (the
-     * watch stops once one is in its output: the server listens already, so the call was made).
+     * The backlogs passed to listen() on the port in the server host's network namespace, and
+     * the last TCP_DEFER_ACCEPT set there (the watch stops once a listen() is in its output:
+     * the server listens already, so the call was made).
      */
-    async backlogsOf(server: Host): Promise<{ backlogs: number[]; why?: string }> {
+    async backlogsOf(server: Host): Promise<{ backlogs: number[]; why?: string; deferAcceptSec?: number }> {
       if (c.server.kind === 'tcplab') return { backlogs: [] };
       if (!runtime.sameKernel)
         return { backlogs: [], why: `the ${runtime.name} runtime's hosts are not on this machine's kernel, where bpftrace runs` };
       const w = await watching;
       if (w && 'unavailable' in w) return { backlogs: [], why: w.unavailable };
       const ns = await netnsInode(server).catch(() => null);
-      const all = await stop((c) => c.some((x) => x.netns === ns));
-      const backlogs = all.filter((x) => x.netns === ns).map((x) => x.backlog);
-      return backlogs.length ? { backlogs } : { backlogs, why: 'no listen() call on the port was seen in the server host' };
+      const seen = await stop((c) => c.some((x) => x.netns === ns));
+      const backlogs = seen.listens.filter((x) => x.netns === ns).map((x) => x.backlog);
+      const defer = seen.defers.filter((x) => x.netns === ns).at(-1)?.seconds;
+      const deferred = defer ? { deferAcceptSec: defer } : {};
+      return backlogs.length ? { backlogs, ...deferred } : { backlogs, why: 'no listen() call on the port was seen in the server host', ...deferred };
     },
     stop: () => stop(),
   };

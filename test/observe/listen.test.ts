@@ -68,13 +68,19 @@ describe('the backlog a server passed to listen()', () => {
       sendQ.push((await ss()).find((l) => l.port === port)!.sendQ);
       for (const srv of servers.splice(0)) await new Promise((r) => srv.close(r));
     }
-    const calls = await w.stop();
+    const { listens: calls } = await w.stop();
     const netns = Number(/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'))![1]);
     expect(sendQ).toEqual([SOMAXCONN, SOMAXCONN]);
     expect(calls.map((c) => [c.pid, c.backlog, c.netns])).toEqual([
       [process.pid, -1, netns],
       [process.pid, SOMAXCONN + 1, netns],
     ]);
+    // TCP_DEFER_ACCEPT set on a listener of the port (Node cannot set it: Python does).
+    const w2 = await watchListenCalls(port, join(mkdtempSync(join(tmpdir(), 'tcplab-listen-')), 'listen-calls.trace'));
+    if (!('stop' in w2)) throw new Error(w2.unavailable);
+    await execa('python3', ['-c', `import socket; s = socket.socket(); s.bind(('127.0.0.1', ${port})); s.listen(3); s.setsockopt(6, 9, 7)`]);
+    const seen = await w2.stop((c) => c.length > 0);
+    expect([seen.listens.map((c) => c.backlog), seen.defers.map((d) => [d.seconds, d.netns])]).toEqual([[3], [[7, netns]]]);
     await listen(SOMAXCONN + 1, port);
     const rec = listenOf(await ss(), port, '127.0.0.1', SOMAXCONN, SOMAXCONN * 2, {
       method: 'listen() syscall',
