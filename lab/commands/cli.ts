@@ -19,7 +19,7 @@ import {
   typed,
   type RuntimeName,
 } from '../../core/fields.js';
-import { labFromFlags, validateLab, type LabFile } from '../plan/labfile.js';
+import { labFromFlags, setAt, validateLab, type LabFile } from '../plan/labfile.js';
 import type { LabHandle } from '../pipeline/point.js';
 import { SCENARIO_NAMES } from '../scenarios/index.js';
 import type { SweepOptions } from '../pipeline/sweep.js';
@@ -210,10 +210,7 @@ export function labFromUpFlags(f: UpFlags): LabFile {
               ? false
               : undefined;
     if (value === undefined) continue;
-    const parts = u.path.split('.');
-    let at = raw;
-    for (const k of parts.slice(0, -1)) at = (k === '0' ? loadgen : ((at[k] ??= {}) as Record<string, unknown>)) as Record<string, unknown>;
-    at[parts.at(-1)!] = value;
+    setAt(raw, u.path.split('.'), value);
   }
   return validateLab(raw, { flags: upFlag, label: 'lab up' });
 }

@@ -51,33 +51,26 @@ tracepoint:syscalls:sys_enter_setsockopt /args->level == 6 && args->optname == 9
 END { clear(@n); }`;
 }
 
-/** The TCP_DEFER_ACCEPT calls in bpftrace's output. */
-export function parseDeferCalls(text: string): DeferCall[] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('{"k":"defer"'))
-    .map((l) => {
-      const e = JSON.parse(l) as DeferCall;
-      return { pid: e.pid, seconds: e.seconds, netns: e.netns };
-    });
-}
-
-/** The calls in bpftrace's output (lines other than a call's are left out). */
-export function parseListenCalls(text: string): ListenCall[] {
-  const out: ListenCall[] = [];
+/** The calls in bpftrace's output: listen() and setsockopt(TCP_DEFER_ACCEPT) (other lines are left out). */
+export function parseWatch(text: string): { listens: ListenCall[]; defers: DeferCall[] } {
+  const out: { listens: ListenCall[]; defers: DeferCall[] } = { listens: [], defers: [] };
   for (const line of text.split('\n')) {
-    if (!line.startsWith('{"k":"listen"')) continue;
-    const e = JSON.parse(line) as ListenCall;
-    out.push({ pid: e.pid, backlog: e.backlog, netns: e.netns });
+    if (line.startsWith('{"k":"listen"')) {
+      const e = JSON.parse(line) as ListenCall;
+      out.listens.push({ pid: e.pid, backlog: e.backlog, netns: e.netns });
+    } else if (line.startsWith('{"k":"defer"')) {
+      const e = JSON.parse(line) as DeferCall;
+      out.defers.push({ pid: e.pid, seconds: e.seconds, netns: e.netns });
+    }
   }
   return out;
 }
 
 export interface ListenWatch {
   /**
-   * The calls made so far (bpftrace stops). With `until`, first up to `graceMs` for a call it
-   * wants to show in the output (an event the kernel emitted may still be in bpftrace's perf
-   * buffer, which SIGINT does not drain).
+   * The calls made so far (bpftrace stops). With `until`, first up to `graceMs` for a call the
+   * caller knows was made to reach the output (bpftrace prints an event after the kernel
+   * emits it, not at once).
    */
   stop(until?: (calls: ListenCall[]) => boolean, graceMs?: number): Promise<{ listens: ListenCall[]; defers: DeferCall[] }>;
 }
@@ -95,9 +88,8 @@ export async function watchListenCalls(port: number, file: string): Promise<List
   return {
     async stop(until, graceMs = 1000) {
       for (const end = Date.now() + graceMs; until && Date.now() < end; await new Promise((r) => setTimeout(r, 25)))
-        if (until(parseListenCalls(readFileSync(file, 'utf8')))) break;
-      const { text } = await bt.stop();
-      return { listens: parseListenCalls(text), defers: parseDeferCalls(text) };
+        if (until(parseWatch(readFileSync(file, 'utf8')).listens)) break;
+      return parseWatch((await bt.stop()).text);
     },
   };
 }

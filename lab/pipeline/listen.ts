@@ -51,41 +51,25 @@ export function listenOf(
   backlog: number,
   reported?: { method: Exclude<ListenMethod, 'ss Send-Q'>; backlogs: number[]; why?: string; deferAcceptSec?: number },
 ): ListenRecord {
-  const rec = listenRecord(listeners, port, address, somaxconn, backlog, reported);
-  return reported?.deferAcceptSec ? { ...rec, deferAcceptSec: reported.deferAcceptSec } : rec;
-}
-
-function listenRecord(
-  listeners: Listener[],
-  port: number,
-  address: string,
-  somaxconn: number,
-  backlog: number,
-  reported?: { method: Exclude<ListenMethod, 'ss Send-Q'>; backlogs: number[]; why?: string },
-): ListenRecord {
   const mine = listeners.filter((l) => l.port === port);
   const reached =
     mine.find((l) => l.local === address) ?? mine.find((l) => IPV4_ANY.has(l.local)) ?? mine.find((l) => IPV6_ANY.has(l.local)) ?? mine[0];
   const asked = acceptQueueLimit(backlog, somaxconn);
   const limit = reached ? reached.sendQ : null;
   const sockets = mine.map((l) => ({ local: l.local, sendQ: l.sendQ }));
-  if (limit === null) return { method: 'ss Send-Q', sockets, limit, backlog: null, asked, honoured: null };
+  const defer = reported?.deferAcceptSec ? { deferAcceptSec: reported.deferAcceptSec } : {};
+  if (limit === null) return { method: 'ss Send-Q', sockets, limit, backlog: null, asked, honoured: null, ...defer };
   if (reported?.backlogs.length) {
     // The kernel takes a backlog above somaxconn (unsigned: a negative one too) as somaxconn; the last call that gives the Send-Q seen is the live one.
     const cap = (b: number) => (b < 0 || b > somaxconn ? somaxconn : b);
     const value = [...reported.backlogs].reverse().find((b) => cap(b) === limit) ?? reported.backlogs.at(-1)!;
-    return { method: reported.method, sockets, limit, backlog: { value, exact: true }, asked, honoured: value === backlog };
+    return { method: reported.method, sockets, limit, backlog: { value, exact: true }, asked, honoured: value === backlog, ...defer };
   }
-  if (reported?.why) return { ...fromSendQ(sockets, limit, somaxconn, asked), syscallWhy: reported.why };
-  return fromSendQ(sockets, limit, somaxconn, asked);
-}
-
-/** The record from Send-Q alone: the backlog exact below somaxconn, "at least" at it. */
-function fromSendQ(sockets: ListenRecord['sockets'], limit: number, somaxconn: number, asked: number): ListenRecord {
+  // Send-Q alone: the backlog exact below somaxconn; at it, "at least", and the lab's backlog, if that big, fits too.
   const exact = limit < somaxconn;
-  // At somaxconn, Send-Q says only "at least somaxconn": the lab's backlog, if it is that big, fits too.
   const honoured = exact ? limit === asked : asked === limit ? null : false;
-  return { method: 'ss Send-Q', sockets, limit, backlog: { value: limit, exact }, asked, honoured };
+  const why = reported?.why ? { syscallWhy: reported.why } : {};
+  return { method: 'ss Send-Q', sockets, limit, backlog: { value: limit, exact }, asked, honoured, ...why, ...defer };
 }
 
 /** "5", or "≥ 4096": the backlog the server passed to listen(), as far as Send-Q shows it. */

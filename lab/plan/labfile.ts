@@ -56,7 +56,8 @@ export function splitPath(path: string): string[] {
   return i >= 0 && i < parts.length - 1 ? [...parts.slice(0, i + 1), parts.slice(i + 1).join('.')] : parts;
 }
 
-function setAt(obj: Record<string, unknown>, path: string[], v: unknown): void {
+/** Sets the field at path (parts as splitPath gives them), making the objects on the way. */
+export function setAt(obj: Record<string, unknown>, path: string[], v: unknown): void {
   let cur: Record<string, unknown> = obj;
   for (const k of path.slice(0, -1)) {
     if (cur[k] === undefined || typeof cur[k] !== 'object') cur[k] = {};
