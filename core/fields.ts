@@ -72,9 +72,16 @@ export const isSubnet = (v: string) => {
 };
 export const DEFAULT_SUBNET = '198.18.0.0/24';
 
-/** A Docker image reference as the engine takes it: [registry[:port]/]name[:tag][@sha256:digest]. */
-export const IMAGE_RE =
-  /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+// Docker's reference grammar (distribution/reference), without upper-case repository names:
+// a registry host[:port], path components joined by '.', '_', '__' or dashes, a tag, a digest.
+const REGISTRY_HOST = String.raw`[a-zA-Z0-9][a-zA-Z0-9.-]*(?::\d+)?`;
+const PATH_COMPONENT = String.raw`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
+/** A Docker image reference as the engine takes it: [registry[:port]/]name[/name…][:tag][@sha256:digest]. */
+export const IMAGE_RE = new RegExp(
+  String.raw`^(?:${REGISTRY_HOST}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::\w[\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`,
+);
+/** Where a cluster pulls images from: a registry host[:port] and an optional path, the prefix of an image reference. */
+export const REGISTRY_RE = new RegExp(String.raw`^${REGISTRY_HOST}(?:/${PATH_COMPONENT})*$`);
 export const IMAGE_TEXT = 'a Docker image reference like my-server:1.0 (an image on the engine: the lab pulls nothing)';
 
 /** The fields, each with its range and default. */

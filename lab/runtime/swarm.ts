@@ -17,7 +17,8 @@ import Docker from 'dockerode';
 import { CleanupError } from '../../core/errors.js';
 import { NAME_RE } from '../../core/fields.js';
 import { assertKernelHas } from '../../sysctl/apply.js';
-import { addNetworkOnlyLabs, DockerRuntime, hostIn, engineMessage, engineStatus, LABEL, labelFilter, LOGS, removalFailed } from './docker.js';
+import { DockerRuntime } from './docker.js';
+import { addNetworkOnlyLabs, hostIn, engineMessage, engineStatus, LABEL, labelFilter, LOGS, removalFailed } from './engine.js';
 import type { Images } from './images.js';
 import {
   assertNewLab,

@@ -24,9 +24,11 @@ import {
   numSysctl,
   plannedLimit,
   inconclusive,
+  type Observations,
   type Prediction,
   recvQ,
   type RuleVerdict,
+  type ScenarioContext,
   setting,
   tooManyClients,
   within,
@@ -78,6 +80,256 @@ const Options = z
 
 const RESET_AT_ONCE_MS = 200; // well under the 1 s of the first SYN-ACK/SYN retransmission
 
+/** What each rule of the judge reads; `invalid` says why the point cannot be judged (the queue was not full). */
+interface Case {
+  ctx: ScenarioContext<z.infer<typeof Options>>;
+  o: Observed;
+  p: Predicted;
+  obs: Observations;
+  invalid: string | undefined;
+}
+type Rule = (c: Case) => RuleVerdict[];
+
+/** Why the queue was not full when the late and held clients met it, or undefined. */
+const notFull = (o: Observed, p: Predicted) =>
+  o.fill.connected !== p.fill
+    ? `only ${o.fill.connected} of ${p.fill} fill connections completed: the queue was not full`
+    : o.held.connected !== p.held
+      ? `only ${o.held.connected} of ${p.held} held handshakes got a SYN-ACK`
+      : undefined;
+
+/** The queue fills, the late SYNs are dropped and counted: in both modes. */
+const fullQueue: Rule = ({ o, p, obs, invalid }) => [
+  equal(
+    'accept queue fills with limit + 1 connections',
+    p.fill,
+    o.fill.connected,
+    'handshakes complete while the queue holds no more than the limit',
+  ),
+  equal(
+    'SYNs meeting a full queue are dropped: clients still in SYN-SENT',
+    p.late,
+    o.lateBeforeRelease.pending,
+    'no SYN-ACK and no RST, whatever tcp_abort_on_overflow says',
+    invalid,
+  ),
+  atLeast(
+    'each dropped SYN counts in ListenOverflows',
+    p.late,
+    counter(obs, 'server', 'TcpExtListenOverflows'),
+    'tcp_conn_request counts the overflow and drops',
+    invalid,
+  ),
+];
+
+/** tcp_abort_on_overflow 1: the held clients' final ACKs are answered with an RST at once. */
+const heldReset: Rule = ({ o, p, obs, invalid }) =>
+  p.abortOnOverflow !== 1
+    ? []
+    : [
+        equal('abort_on_overflow=1: held clients reset', p.held, o.held.reset, 'a final ACK meeting a full queue is answered with RST', invalid),
+        p.acceptRate > 0
+          ? atLeast(
+              'abort_on_overflow=1: EmbryonicRsts ≥ held clients',
+              p.held,
+              counter(obs, 'server', 'TcpExtEmbryonicRsts'),
+              'each RST counts as an embryonic reset; with the server accepting again, a late client whose ACK finds the queue full again is reset too',
+              invalid,
+            )
+          : equal(
+              'abort_on_overflow=1: EmbryonicRsts = held clients',
+              p.held,
+              counter(obs, 'server', 'TcpExtEmbryonicRsts'),
+              'the RST is counted as an embryonic reset',
+              invalid,
+            ),
+        atMost(
+          'abort_on_overflow=1: RST at once (ms after the ACK, slowest)',
+          RESET_AT_ONCE_MS,
+          o.held.resetMs.length ? Math.max(...o.held.resetMs) : null,
+          'the reset answers the ACK itself, no timer',
+          invalid,
+        ),
+      ];
+
+/** tcp_abort_on_overflow 0: the held clients' ACKs are dropped; they wait, are served, or are reset once their request expired. */
+const heldWait: Rule = ({ o, p, obs, invalid }) => {
+  if (p.abortOnOverflow === 1) return [];
+  const v: RuleVerdict[] = [];
+  const w = heldClientReset(p.synackRetries, o.heldForMs / 1000);
+  const hold = p.holdMs / 1000;
+  const expiry = synackTimeline(p.synackRetries).expiresAt;
+  const waits = p.acceptRate > 0 || hold < w.from - 0.5;
+  v.push(equal('abort_on_overflow=0: EmbryonicRsts = 0', 0, counter(obs, 'server', 'TcpExtEmbryonicRsts'), 'nothing is reset', invalid));
+  if (waits)
+    v.push(equal('abort_on_overflow=0: no held client reset', 0, o.held.reset, 'the ACK is dropped; the request stays in the SYN queue', invalid));
+  if (p.acceptRate > 0) {
+    v.push(
+      equal(
+        'abort_on_overflow=0: held clients served once the server accepts again',
+        p.held,
+        o.held.answered,
+        'the SYN-ACK is retransmitted, the client ACKs again and gets in',
+        invalid,
+      ),
+    );
+  } else if (waits) {
+    v.push(
+      equal(
+        'abort_on_overflow=0: held clients believe they are connected and wait',
+        p.held,
+        o.held.waiting,
+        `the server never accepts; their request expires ${expiry} s after its SYN-ACK (tcp_synack_retries=${p.synackRetries}), after the watch`,
+        invalid,
+      ),
+    );
+  } else if (hold > w.to + 0.5) {
+    const why = `the request expires ${expiry} s after its SYN-ACK (tcp_synack_retries=${p.synackRetries}); the client's next data retransmission then meets no socket and gets an RST`;
+    v.push(
+      equal('abort_on_overflow=0: held clients reset once their request expired', p.held, o.held.reset, why, invalid),
+      within(
+        'abort_on_overflow=0: when they were reset (s after the release, latest)',
+        Math.round((w.from - 0.5) * 10) / 10,
+        Math.round((w.to + 0.5) * 10) / 10,
+        o.held.resetMs.length ? Math.max(...o.held.resetMs) / 1000 : null,
+        `${why}; its retransmission timer doubles, so between the expiry and about twice as late`,
+        invalid,
+      ),
+    );
+  } else {
+    // The watch ends inside the window: each held client is reset in it or still waits at
+    // the end; none is reset before its request expired.
+    const inTime = o.held.resetMs.filter((ms) => ms / 1000 >= w.from - 0.5).length;
+    v.push(
+      equal(
+        'abort_on_overflow=0: held clients reset once their request expired, or still waiting when the watch ends',
+        p.held,
+        inTime + o.held.waiting,
+        `the request expires ${expiry} s after its SYN-ACK (tcp_synack_retries=${p.synackRetries}), and the client is reset on its next data retransmission, ${w.from.toFixed(1)}–${w.to.toFixed(1)} s after the release; the watch (${hold} s) ends inside that window`,
+        invalid,
+      ),
+    );
+  }
+  return v;
+};
+
+/** With the tracer on, sharper, from the kernel's own events: which packet was dropped, why, and what answered it. */
+const heldEvents: Rule = ({ ctx, o, p, obs, invalid }) => {
+  if (!obs.trace) return [];
+  const v: RuleVerdict[] = [];
+  const stories = heldStories(obs.trace.events, obs.capture?.timelines ?? [], p.held, ctx.port);
+  const dropped = stories.filter((h) => h.ackDroppedAt !== undefined).length;
+  if (p.acceptRate === 0)
+    v.push(
+      equal(
+        `(events) each held client's final ACK dropped with ${LISTEN_OVERFLOW}`,
+        p.held,
+        dropped,
+        'skb:kfree_skb on the server: the segment that would complete the handshake met the full accept queue',
+        invalid,
+      ),
+    );
+  if (p.abortOnOverflow === 1) {
+    const gaps = stories.flatMap((h) =>
+      h.ackDroppedAt !== undefined && h.resetSentAt !== undefined ? [Math.abs(h.resetSentAt - h.ackDroppedAt)] : [],
+    );
+    v.push(
+      equal(
+        '(events) the server sent each held client an RST',
+        p.held,
+        stories.filter((h) => h.resetSentAt !== undefined).length,
+        'tcp:tcp_send_reset answering the dropped ACK',
+        invalid,
+      ),
+      atMost(
+        '(events) the RST answers the dropped ACK itself (ms between them, slowest)',
+        5,
+        gaps.length === p.held ? Math.round(Math.max(...gaps) * 1000) / 1000 : null,
+        'the same segment is answered and freed: no timer',
+        invalid,
+      ),
+    );
+  } else if (p.acceptRate === 0)
+    v.push(
+      equal(
+        '(events) abort_on_overflow=0: no RST sent to a held client while watched',
+        0,
+        stories.filter((h) => h.resetSentAt !== undefined && h.resetSentAt < obs.trace!.summary.stoppedAt).length,
+        'the dropped ACK is not answered; the request waits in the SYN queue',
+        invalid || (o.held.reset > 0 ? "the watch reached the held requests' expiry" : undefined),
+      ),
+    );
+  return v;
+};
+
+/** The late clients: their SYN retransmissions on the kernel's schedule, then connected, timed out or still waiting. */
+const lateClients: Rule = ({ o, p, invalid }) => {
+  if (p.late === 0) return [];
+  const v: RuleVerdict[] = [];
+  const T = p.syn.timeoutAt;
+  // The late clients are watched from their SYN to the end: the 300 ms before the release and the watch.
+  const watched = p.holdMs / 1000 + 0.3;
+  const timedOut = o.late.otherErrors['ETIMEDOUT'] ?? 0;
+  const why = `connect() gives up ${T} s after the first SYN (${p.syn.retransmitsAt.length} retransmissions: tcp_syn_retries + tcp_syn_linear_timeouts)`;
+  // Each time is when the client's pending timer was due, as ss showed it (the expiry it was
+  // armed with), from the late clients' first connect(): never early, and late by the timer
+  // wheel's lateness of the timers before it, which adds up. The measurement's own error: the
+  // clients' connects spread over up to 0.1 s, and ss prints a timer of 10 s or more in
+  // whole seconds, cut down (up to 1 s early).
+  const { hz, known } = kernelHz();
+  const windows = retransmitWindows(p.syn.retransmitsAt, hz, { early: 0.05, late: 0.1 });
+  const outside = (t: number, k: number) => {
+    const step = p.syn.retransmitsAt[k]! - (k ? p.syn.retransmitsAt[k - 1]! : 0);
+    const lo = windows[k]![0] - (step >= 10 ? 1 : 0);
+    return Math.max(0, lo - t, t - windows[k]![1]);
+  };
+  const seen = (o.lateSyn ?? []).flatMap((x) =>
+    x.retransmitsAt.flatMap((t, k) => (t === null || k >= p.syn.retransmitsAt.length ? [] : [outside(t, k)])),
+  );
+  const last = windows[Math.min(windows.length, Math.max(...(o.lateSyn ?? []).map((x) => x.retransmitsAt.length), 0)) - 1];
+  v.push(
+    seen.length
+      ? atMost(
+          `late clients' SYN retransmissions at ${p.syn.retransmitsAt.slice(0, 6).join(', ')}${p.syn.retransmitsAt.length > 6 ? ' …' : ''} s, each in its window (s outside it, most; ${seen.length} seen)`,
+          0,
+          Math.round(Math.max(...seen) * 100) / 100,
+          `the first tcp_syn_linear_timeouts + 1 timeouts are 1 s, then each doubles; each fires up to its timer wheel granularity late (HZ ${hz}${known ? '' : ', not known here: the coarsest'}), and the lateness adds up${last ? ` (the last seen: ${last[0].toFixed(2)}–${last[1].toFixed(2)} s)` : ''}`,
+          invalid,
+        )
+      : inconclusive("late clients' SYN retransmission times", 'no late client was seen in SYN-SENT with its timer'),
+  );
+  if (p.acceptRate > 0 && p.syn.retransmitsAt.length > 0) {
+    v.push(
+      atLeast(
+        'late clients connect only after a SYN retransmission (ms, fastest)',
+        p.syn.retransmitsAt[0]! * 1000 - 10,
+        o.late.connectMs.length ? Math.min(...o.late.connectMs) : null,
+        `their first SYN was dropped; the retransmission comes after ${p.syn.retransmitsAt[0]} s`,
+        invalid,
+      ),
+    );
+  } else if (watched > T + 1) {
+    v.push(
+      equal('late clients: connect() fails with ETIMEDOUT', p.late, timedOut, why, invalid),
+      within(
+        'late clients: when connect() failed (s after the first SYN, latest)',
+        T - 0.3,
+        T + 1,
+        o.late.failedMs.length ? Math.max(...o.late.failedMs) / 1000 : null,
+        why,
+        invalid,
+      ),
+    );
+  } else if (p.acceptRate === 0 && watched < T - 0.5) {
+    v.push(equal('late clients still in SYN-SENT at the end', p.late, o.late.pending, `no SYN is answered; ${why}`, invalid));
+  } else if (p.acceptRate === 0) {
+    v.push(inconclusive('late clients: SYN-SENT or ETIMEDOUT', `the watch ends within a second of connect()'s timeout at ${T} s`));
+  }
+  return v;
+};
+
+const RULES: Rule[] = [fullQueue, heldReset, heldWait, heldEvents, lateClients];
+
 export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
   name: 'overflow',
   tools: ['nft'],
@@ -122,225 +374,8 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
     }
   },
   judge(ctx, { observed: o, predicted: p }, obs) {
-    const invalid =
-      o.fill.connected !== p.fill
-        ? `only ${o.fill.connected} of ${p.fill} fill connections completed: the queue was not full`
-        : o.held.connected !== p.held
-          ? `only ${o.held.connected} of ${p.held} held handshakes got a SYN-ACK`
-          : undefined;
-    const v: RuleVerdict[] = [
-      equal(
-        'accept queue fills with limit + 1 connections',
-        p.fill,
-        o.fill.connected,
-        'handshakes complete while the queue holds no more than the limit',
-      ),
-      equal(
-        'SYNs meeting a full queue are dropped: clients still in SYN-SENT',
-        p.late,
-        o.lateBeforeRelease.pending,
-        'no SYN-ACK and no RST, whatever tcp_abort_on_overflow says',
-        invalid,
-      ),
-      atLeast(
-        'each dropped SYN counts in ListenOverflows',
-        p.late,
-        counter(obs, 'server', 'TcpExtListenOverflows'),
-        'tcp_conn_request counts the overflow and drops',
-        invalid,
-      ),
-    ];
-    if (p.abortOnOverflow === 1) {
-      v.push(
-        equal('abort_on_overflow=1: held clients reset', p.held, o.held.reset, 'a final ACK meeting a full queue is answered with RST', invalid),
-        p.acceptRate > 0
-          ? atLeast(
-              'abort_on_overflow=1: EmbryonicRsts ≥ held clients',
-              p.held,
-              counter(obs, 'server', 'TcpExtEmbryonicRsts'),
-              'each RST counts as an embryonic reset; with the server accepting again, a late client whose ACK finds the queue full again is reset too',
-              invalid,
-            )
-          : equal(
-              'abort_on_overflow=1: EmbryonicRsts = held clients',
-              p.held,
-              counter(obs, 'server', 'TcpExtEmbryonicRsts'),
-              'the RST is counted as an embryonic reset',
-              invalid,
-            ),
-        atMost(
-          'abort_on_overflow=1: RST at once (ms after the ACK, slowest)',
-          RESET_AT_ONCE_MS,
-          o.held.resetMs.length ? Math.max(...o.held.resetMs) : null,
-          'the reset answers the ACK itself, no timer',
-          invalid,
-        ),
-      );
-    } else {
-      const w = heldClientReset(p.synackRetries, o.heldForMs / 1000);
-      const hold = p.holdMs / 1000;
-      const expiry = synackTimeline(p.synackRetries).expiresAt;
-      const waits = p.acceptRate > 0 || hold < w.from - 0.5;
-      v.push(equal('abort_on_overflow=0: EmbryonicRsts = 0', 0, counter(obs, 'server', 'TcpExtEmbryonicRsts'), 'nothing is reset', invalid));
-      if (waits)
-        v.push(
-          equal('abort_on_overflow=0: no held client reset', 0, o.held.reset, 'the ACK is dropped; the request stays in the SYN queue', invalid),
-        );
-      if (p.acceptRate > 0) {
-        v.push(
-          equal(
-            'abort_on_overflow=0: held clients served once the server accepts again',
-            p.held,
-            o.held.answered,
-            'the SYN-ACK is retransmitted, the client ACKs again and gets in',
-            invalid,
-          ),
-        );
-      } else if (waits) {
-        v.push(
-          equal(
-            'abort_on_overflow=0: held clients believe they are connected and wait',
-            p.held,
-            o.held.waiting,
-            `the server never accepts; their request expires ${expiry} s after its SYN-ACK (tcp_synack_retries=${p.synackRetries}), after the watch`,
-            invalid,
-          ),
-        );
-      } else if (hold > w.to + 0.5) {
-        const why = `the request expires ${expiry} s after its SYN-ACK (tcp_synack_retries=${p.synackRetries}); the client's next data retransmission then meets no socket and gets an RST`;
-        v.push(
-          equal('abort_on_overflow=0: held clients reset once their request expired', p.held, o.held.reset, why, invalid),
-          within(
-            'abort_on_overflow=0: when they were reset (s after the release, latest)',
-            Math.round((w.from - 0.5) * 10) / 10,
-            Math.round((w.to + 0.5) * 10) / 10,
-            o.held.resetMs.length ? Math.max(...o.held.resetMs) / 1000 : null,
-            `${why}; its retransmission timer doubles, so between the expiry and about twice as late`,
-            invalid,
-          ),
-        );
-      } else {
-        // The watch ends inside the window: each held client is reset in it or still waits at
-        // the end; none is reset before its request expired.
-        const inTime = o.held.resetMs.filter((ms) => ms / 1000 >= w.from - 0.5).length;
-        v.push(
-          equal(
-            'abort_on_overflow=0: held clients reset once their request expired, or still waiting when the watch ends',
-            p.held,
-            inTime + o.held.waiting,
-            `the request expires ${expiry} s after its SYN-ACK (tcp_synack_retries=${p.synackRetries}), and the client is reset on its next data retransmission, ${w.from.toFixed(1)}–${w.to.toFixed(1)} s after the release; the watch (${hold} s) ends inside that window`,
-            invalid,
-          ),
-        );
-      }
-    }
-    if (obs.trace) {
-      // Sharper, from the kernel's own events: which packet was dropped, why, and what answered it.
-      const stories = heldStories(obs.trace.events, obs.capture?.timelines ?? [], p.held, ctx.port);
-      const dropped = stories.filter((h) => h.ackDroppedAt !== undefined).length;
-      if (p.acceptRate === 0)
-        v.push(
-          equal(
-            `(events) each held client's final ACK dropped with ${LISTEN_OVERFLOW}`,
-            p.held,
-            dropped,
-            'skb:kfree_skb on the server: the segment that would complete the handshake met the full accept queue',
-            invalid,
-          ),
-        );
-      if (p.abortOnOverflow === 1) {
-        const gaps = stories.flatMap((h) =>
-          h.ackDroppedAt !== undefined && h.resetSentAt !== undefined ? [Math.abs(h.resetSentAt - h.ackDroppedAt)] : [],
-        );
-        v.push(
-          equal(
-            '(events) the server sent each held client an RST',
-            p.held,
-            stories.filter((h) => h.resetSentAt !== undefined).length,
-            'tcp:tcp_send_reset answering the dropped ACK',
-            invalid,
-          ),
-          atMost(
-            '(events) the RST answers the dropped ACK itself (ms between them, slowest)',
-            5,
-            gaps.length === p.held ? Math.round(Math.max(...gaps) * 1000) / 1000 : null,
-            'the same segment is answered and freed: no timer',
-            invalid,
-          ),
-        );
-      } else if (p.acceptRate === 0)
-        v.push(
-          equal(
-            '(events) abort_on_overflow=0: no RST sent to a held client while watched',
-            0,
-            stories.filter((h) => h.resetSentAt !== undefined && h.resetSentAt < obs.trace!.summary.stoppedAt).length,
-            'the dropped ACK is not answered; the request waits in the SYN queue',
-            invalid || (o.held.reset > 0 ? "the watch reached the held requests' expiry" : undefined),
-          ),
-        );
-    }
-    if (p.late > 0) {
-      const T = p.syn.timeoutAt;
-      // The late clients are watched from their SYN to the end: the 300 ms before the release and the watch.
-      const watched = p.holdMs / 1000 + 0.3;
-      const timedOut = o.late.otherErrors['ETIMEDOUT'] ?? 0;
-      const why = `connect() gives up ${T} s after the first SYN (${p.syn.retransmitsAt.length} retransmissions: tcp_syn_retries + tcp_syn_linear_timeouts)`;
-      // Each time is when the client's pending timer was due, as ss showed it (the expiry it was
-      // armed with), from the late clients' first connect(): never early, and late by the timer
-      // wheel's lateness of the timers before it, which adds up. The measurement's own error: the
-      // clients' connects spread over up to 0.1 s, and ss prints a timer of 10 s or more in
-      // whole seconds, cut down (up to 1 s early).
-      const { hz, known } = kernelHz();
-      const windows = retransmitWindows(p.syn.retransmitsAt, hz, { early: 0.05, late: 0.1 });
-      const outside = (t: number, k: number) => {
-        const step = p.syn.retransmitsAt[k]! - (k ? p.syn.retransmitsAt[k - 1]! : 0);
-        const lo = windows[k]![0] - (step >= 10 ? 1 : 0);
-        return Math.max(0, lo - t, t - windows[k]![1]);
-      };
-      const seen = (o.lateSyn ?? []).flatMap((x) =>
-        x.retransmitsAt.flatMap((t, k) => (t === null || k >= p.syn.retransmitsAt.length ? [] : [outside(t, k)])),
-      );
-      const last = windows[Math.min(windows.length, Math.max(...(o.lateSyn ?? []).map((x) => x.retransmitsAt.length), 0)) - 1];
-      v.push(
-        seen.length
-          ? atMost(
-              `late clients' SYN retransmissions at ${p.syn.retransmitsAt.slice(0, 6).join(', ')}${p.syn.retransmitsAt.length > 6 ? ' …' : ''} s, each in its window (s outside it, most; ${seen.length} seen)`,
-              0,
-              Math.round(Math.max(...seen) * 100) / 100,
-              `the first tcp_syn_linear_timeouts + 1 timeouts are 1 s, then each doubles; each fires up to its timer wheel granularity late (HZ ${hz}${known ? '' : ', not known here: the coarsest'}), and the lateness adds up${last ? ` (the last seen: ${last[0].toFixed(2)}–${last[1].toFixed(2)} s)` : ''}`,
-              invalid,
-            )
-          : inconclusive("late clients' SYN retransmission times", 'no late client was seen in SYN-SENT with its timer'),
-      );
-      if (p.acceptRate > 0 && p.syn.retransmitsAt.length > 0) {
-        v.push(
-          atLeast(
-            'late clients connect only after a SYN retransmission (ms, fastest)',
-            p.syn.retransmitsAt[0]! * 1000 - 10,
-            o.late.connectMs.length ? Math.min(...o.late.connectMs) : null,
-            `their first SYN was dropped; the retransmission comes after ${p.syn.retransmitsAt[0]} s`,
-            invalid,
-          ),
-        );
-      } else if (watched > T + 1) {
-        v.push(
-          equal('late clients: connect() fails with ETIMEDOUT', p.late, timedOut, why, invalid),
-          within(
-            'late clients: when connect() failed (s after the first SYN, latest)',
-            T - 0.3,
-            T + 1,
-            o.late.failedMs.length ? Math.max(...o.late.failedMs) / 1000 : null,
-            why,
-            invalid,
-          ),
-        );
-      } else if (p.acceptRate === 0 && watched < T - 0.5) {
-        v.push(equal('late clients still in SYN-SENT at the end', p.late, o.late.pending, `no SYN is answered; ${why}`, invalid));
-      } else if (p.acceptRate === 0) {
-        v.push(inconclusive('late clients: SYN-SENT or ETIMEDOUT', `the watch ends within a second of connect()'s timeout at ${T} s`));
-      }
-    }
-    return v;
+    const c: Case = { ctx, o, p, obs, invalid: notFull(o, p) };
+    return RULES.flatMap((rule) => rule(c));
   },
   model: [
     { name: 'net.core.somaxconn', side: 'server', rule: 'accept queue limit = min(backlog, somaxconn); the fill is limit + 1' },
