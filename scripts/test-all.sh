@@ -37,7 +37,7 @@ step "build"
 
 # The suites that run servers on this machine's loopback and measure no CPU or rate: beside
 # the image builds and the swarm's set-up.
-HOST_LANE=(test/native test/server test/model test/loadgen test/sysctl test/observe/parsers.test.ts test/observe/listen.test.ts test/docs test/lint)
+HOST_LANE=(test/native test/server test/model test/loadgen test/sysctl test/observe/parsers.test.ts test/observe/listen.test.ts test/observe/machine.test.ts test/docs test/lint)
 HOST_LATER=(test/native/concurrency.test.ts test/loadgen/drivers.test.ts)
 # Of those, the ones that mostly wait (10,000 connections held 20 s; the kernel's retransmission
 # timers, up to 19 s) or build (the addon without liburing), and assert no CPU time or rate: a
