@@ -24,6 +24,7 @@ import {
   equal,
   inconclusive,
   numSysctl,
+  type Observations,
   type Prediction,
   type RuleVerdict,
   runInHost,
@@ -124,6 +125,177 @@ async function watchOrphans(server: Host, client: Host, port: number, n: number,
   }
 }
 
+/** What each rule of the judge reads. */
+interface Case {
+  o: Observed;
+  p: Predicted;
+  obs: Observations;
+  /** The side that does not close first. */
+  other: 'client' | 'server';
+  closerHost: string;
+  /** Why nothing can be judged (no connection succeeded), or undefined. */
+  few: string | undefined;
+  /** tcp_max_tw_buckets, and whether the connections made went past it. */
+  B: number;
+  overCap: boolean;
+}
+type Rule = (c: Case) => RuleVerdict[];
+
+/** TIME_WAIT on the side that closes first, none on the other, and how long it lasts. */
+const timeWaitSides: Rule = ({ o, p, other, few, B, overCap }) => [
+  overCap
+    ? p.closer === 'client' && o.durationMs < (TIME_WAIT_SEC - 2) * 1000
+      ? equal(
+          `TIME_WAIT on the closer (${p.closer}) = tcp_max_tw_buckets`,
+          B,
+          o.timeWait[p.closer],
+          `tcp_max_tw_buckets=${B} caps TIME_WAIT; closes past it skip TIME_WAIT (TCPTimeWaitOverflow)`,
+          few,
+        )
+      : atMost(`TIME_WAIT on the closer (${p.closer}) ≤ tcp_max_tw_buckets`, B, o.timeWait[p.closer], `tcp_max_tw_buckets=${B} caps TIME_WAIT`, few)
+    : atLeast(`TIME_WAIT on the closer (${p.closer}), lab port`, 1, o.timeWait[p.closer], 'the side that sends the first FIN ends in TIME_WAIT', few),
+  equal(
+    `no TIME_WAIT on the other side (${other}), lab port`,
+    0,
+    o.timeWait[other],
+    'the side that closes second goes through LAST-ACK to CLOSED',
+    few,
+  ),
+  overCap
+    ? inconclusive(
+        'TIME_WAIT lasts 60 s',
+        `with tcp_max_tw_buckets=${B} the TIME_WAIT sockets left are the first ${B}, made before the last connection: their age is not known`,
+      )
+    : within(
+        'TIME_WAIT lasts 60 s (time left on the newest + its age, s)',
+        TIME_WAIT_SEC - 1.5,
+        TIME_WAIT_SEC + 1,
+        o.timeWaitLifetimeSec,
+        'a fixed 60 s (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it',
+        few,
+      ),
+];
+
+/** Closes past tcp_max_tw_buckets are counted (a client closer's count only). */
+const twOverflow: Rule = ({ o, p, obs, closerHost, few, B, overCap }) => {
+  const v: RuleVerdict[] = [];
+  // Only a client closer's count follows: on a server closer, the client's next SYN from a port
+  // recycles the TIME_WAIT socket of that 4-tuple, so how many closes meet a full cap is timing.
+  if (overCap && p.closer === 'client') {
+    const n = o.ok - B;
+    v.push(
+      within(
+        `TCPTimeWaitOverflow on the closer = connections − tcp_max_tw_buckets (${o.ok} − ${B}, ± in flight)`,
+        Math.max(0, n - p.concurrency),
+        n + p.concurrency,
+        counter(obs, closerHost, 'TcpExtTCPTimeWaitOverflow'),
+        'each close past the cap is counted and skips TIME_WAIT',
+        few,
+      ),
+    );
+  }
+  return v;
+};
+
+/** Whether the client's ports run out: who closes, the cap, the range, and tcp_tw_reuse. */
+const ports: Rule = ({ o, p, obs, B }) => {
+  const v: RuleVerdict[] = [];
+  if (p.closer === 'server') {
+    v.push(equal('no EADDRNOTAVAIL when the server closes first', 0, o.eaddrnotavail, "the client's ports are free as soon as its side is closed"));
+  } else if (p.capped) {
+    v.push(
+      equal(
+        `no EADDRNOTAVAIL: tcp_max_tw_buckets ${B} is below the ${p.ports} ports`,
+        0,
+        o.eaddrnotavail,
+        'closes past the cap skip TIME_WAIT and free their port at once',
+      ),
+    );
+  } else if (B < p.ports) {
+    v.push(
+      inconclusive(
+        'ports run out or not',
+        `tcp_max_tw_buckets ${B} is within ${p.concurrency} connections in flight of the ${p.ports} ports: it depends on timing`,
+      ),
+    );
+  } else if (!p.exhaust) {
+    v.push(
+      equal(
+        'no EADDRNOTAVAIL (fewer attempts than local ports)',
+        0,
+        o.eaddrnotavail,
+        `the client tried ${o.attempts} connections, ip_local_port_range has ${p.ports} ports`,
+      ),
+    );
+  } else if (p.effectiveReuse) {
+    const why = `tcp_tw_reuse=1 with timestamps: a TIME_WAIT port is reused after ${p.reuseDelayMs} ms`;
+    if (o.durationMs <= p.reuseDelayMs)
+      v.push(inconclusive('reuse=1 with timestamps avoids port exhaustion', `the run (${o.durationMs} ms) was not longer than tcp_tw_reuse_delay`));
+    else {
+      v.push(atLeast('reuse=1 with timestamps avoids port exhaustion (connections made)', p.ports + 1, o.ok, why));
+      v.push(atLeast('TWRecycled', 1, counter(obs, 'loadgen-1', 'TcpExtTWRecycled'), why));
+      const w = p.reuseWindow!;
+      v.push(
+        o.eaddrnotavail > 0
+          ? within(
+              `connections = ports × ceil(run / tcp_tw_reuse_delay) (${p.ports} × ${w.rounds}, a round either way)`,
+              w.from,
+              w.to,
+              o.ok,
+              `${p.ports} ports, reused every ${p.reuseDelayMs} ms over ${o.durationMs} ms`,
+            )
+          : inconclusive('connections = ports × rounds', 'the client never ran out of free ports: it was slower than the reuse'),
+      );
+    }
+  } else {
+    const why =
+      p.reuse === 2
+        ? 'tcp_tw_reuse=2 reuses ports for loopback only, not across the lab network'
+        : p.reuse === 1
+          ? p.timestamps === 1
+            ? 'tcp_tw_reuse=1 needs timestamps on both sides: the server has tcp_timestamps=0'
+            : 'tcp_tw_reuse=1 needs tcp_timestamps=1'
+          : 'tcp_tw_reuse=0: each port is held for the 60 s of TIME_WAIT';
+    const busy = p.busyPorts ? ` (${p.busyPorts} of the range held by a listener on the client)` : '';
+    v.push(equal('connections made = local ports (then the ports run out)', p.ports, o.ok, why + busy));
+    v.push(atLeast('connect() failed with EADDRNOTAVAIL', 1, o.eaddrnotavail, why));
+    v.push(equal('TWRecycled', 0, counter(obs, 'loadgen-1', 'TcpExtTWRecycled'), why));
+  }
+  return v;
+};
+
+/** Orphaned FIN-WAIT-2 sockets: kept tcp_fin_timeout, then dropped. */
+const orphans: Rule = ({ o, p, B }) => {
+  const v: RuleVerdict[] = [];
+  if (o.orphans) {
+    const fin = p.finTimeoutSec;
+    const why = `an orphaned FIN-WAIT-2 is kept tcp_fin_timeout (${fin} s), then dropped; TIME_WAIT's 60 s does not apply`;
+    // Orphans with a timer of 60 s or less are TIME_WAIT-kind sockets: they count against tcp_max_tw_buckets too.
+    const room = p.closer === 'client' && B < o.ok + o.orphans.made ? `tcp_max_tw_buckets ${B} leaves no room for them` : undefined;
+    v.push(
+      equal(
+        'orphaned FIN-WAIT-2 sockets right after the close',
+        o.orphans.made,
+        o.orphans.atClose,
+        'the peer never closes: each waits for its FIN',
+        room,
+      ),
+    );
+    const life = orphanFinWait2Sec(fin);
+    v.push(
+      life === null
+        ? inconclusive(
+            'orphaned FIN-WAIT-2 lasts tcp_fin_timeout',
+            `tcp_fin_timeout ${fin} s is below the kernel's floor of 3.5 retransmission timeouts`,
+          )
+        : within('orphaned FIN-WAIT-2 lasts tcp_fin_timeout (s until none left)', life - 0.5, life + 2, o.orphans.goneAfterSec, why, room),
+    );
+  }
+  return v;
+};
+
+const RULES: Rule[] = [timeWaitSides, twOverflow, ports, orphans];
+
 export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predicted>({
   name: 'timewait',
   options: Options,
@@ -191,157 +363,18 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
     return { observed, predicted };
   },
   judge(_ctx, { observed: o, predicted: p }, obs) {
-    const other = p.closer === 'client' ? 'server' : 'client';
-    const closerHost = p.closer === 'client' ? 'loadgen-1' : 'server';
-    const few = o.ok === 0 ? 'no connection succeeded' : undefined;
     const B = p.maxTwBuckets;
-    const overCap = B < o.ok;
-    const v: RuleVerdict[] = [
-      overCap
-        ? p.closer === 'client' && o.durationMs < (TIME_WAIT_SEC - 2) * 1000
-          ? equal(
-              `TIME_WAIT on the closer (${p.closer}) = tcp_max_tw_buckets`,
-              B,
-              o.timeWait[p.closer],
-              `tcp_max_tw_buckets=${B} caps TIME_WAIT; closes past it skip TIME_WAIT (TCPTimeWaitOverflow)`,
-              few,
-            )
-          : atMost(
-              `TIME_WAIT on the closer (${p.closer}) ≤ tcp_max_tw_buckets`,
-              B,
-              o.timeWait[p.closer],
-              `tcp_max_tw_buckets=${B} caps TIME_WAIT`,
-              few,
-            )
-        : atLeast(
-            `TIME_WAIT on the closer (${p.closer}), lab port`,
-            1,
-            o.timeWait[p.closer],
-            'the side that sends the first FIN ends in TIME_WAIT',
-            few,
-          ),
-      equal(
-        `no TIME_WAIT on the other side (${other}), lab port`,
-        0,
-        o.timeWait[other],
-        'the side that closes second goes through LAST-ACK to CLOSED',
-        few,
-      ),
-      overCap
-        ? inconclusive(
-            'TIME_WAIT lasts 60 s',
-            `with tcp_max_tw_buckets=${B} the TIME_WAIT sockets left are the first ${B}, made before the last connection: their age is not known`,
-          )
-        : within(
-            'TIME_WAIT lasts 60 s (time left on the newest + its age, s)',
-            TIME_WAIT_SEC - 1.5,
-            TIME_WAIT_SEC + 1,
-            o.timeWaitLifetimeSec,
-            'a fixed 60 s (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it',
-            few,
-          ),
-    ];
-    // Only a client closer's count follows: on a server closer, the client's next SYN from a port
-    // recycles the TIME_WAIT socket of that 4-tuple, so how many closes meet a full cap is timing.
-    if (overCap && p.closer === 'client') {
-      const n = o.ok - B;
-      v.push(
-        within(
-          `TCPTimeWaitOverflow on the closer = connections − tcp_max_tw_buckets (${o.ok} − ${B}, ± in flight)`,
-          Math.max(0, n - p.concurrency),
-          n + p.concurrency,
-          counter(obs, closerHost, 'TcpExtTCPTimeWaitOverflow'),
-          'each close past the cap is counted and skips TIME_WAIT',
-          few,
-        ),
-      );
-    }
-    if (p.closer === 'server') {
-      v.push(equal('no EADDRNOTAVAIL when the server closes first', 0, o.eaddrnotavail, "the client's ports are free as soon as its side is closed"));
-    } else if (p.capped) {
-      v.push(
-        equal(
-          `no EADDRNOTAVAIL: tcp_max_tw_buckets ${B} is below the ${p.ports} ports`,
-          0,
-          o.eaddrnotavail,
-          'closes past the cap skip TIME_WAIT and free their port at once',
-        ),
-      );
-    } else if (B < p.ports) {
-      v.push(
-        inconclusive(
-          'ports run out or not',
-          `tcp_max_tw_buckets ${B} is within ${p.concurrency} connections in flight of the ${p.ports} ports: it depends on timing`,
-        ),
-      );
-    } else if (!p.exhaust) {
-      v.push(
-        equal(
-          'no EADDRNOTAVAIL (fewer attempts than local ports)',
-          0,
-          o.eaddrnotavail,
-          `the client tried ${o.attempts} connections, ip_local_port_range has ${p.ports} ports`,
-        ),
-      );
-    } else if (p.effectiveReuse) {
-      const why = `tcp_tw_reuse=1 with timestamps: a TIME_WAIT port is reused after ${p.reuseDelayMs} ms`;
-      if (o.durationMs <= p.reuseDelayMs)
-        v.push(inconclusive('reuse=1 with timestamps avoids port exhaustion', `the run (${o.durationMs} ms) was not longer than tcp_tw_reuse_delay`));
-      else {
-        v.push(atLeast('reuse=1 with timestamps avoids port exhaustion (connections made)', p.ports + 1, o.ok, why));
-        v.push(atLeast('TWRecycled', 1, counter(obs, 'loadgen-1', 'TcpExtTWRecycled'), why));
-        const w = p.reuseWindow!;
-        v.push(
-          o.eaddrnotavail > 0
-            ? within(
-                `connections = ports × ceil(run / tcp_tw_reuse_delay) (${p.ports} × ${w.rounds}, a round either way)`,
-                w.from,
-                w.to,
-                o.ok,
-                `${p.ports} ports, reused every ${p.reuseDelayMs} ms over ${o.durationMs} ms`,
-              )
-            : inconclusive('connections = ports × rounds', 'the client never ran out of free ports: it was slower than the reuse'),
-        );
-      }
-    } else {
-      const why =
-        p.reuse === 2
-          ? 'tcp_tw_reuse=2 reuses ports for loopback only, not across the lab network'
-          : p.reuse === 1
-            ? p.timestamps === 1
-              ? 'tcp_tw_reuse=1 needs timestamps on both sides: the server has tcp_timestamps=0'
-              : 'tcp_tw_reuse=1 needs tcp_timestamps=1'
-            : 'tcp_tw_reuse=0: each port is held for the 60 s of TIME_WAIT';
-      const busy = p.busyPorts ? ` (${p.busyPorts} of the range held by a listener on the client)` : '';
-      v.push(equal('connections made = local ports (then the ports run out)', p.ports, o.ok, why + busy));
-      v.push(atLeast('connect() failed with EADDRNOTAVAIL', 1, o.eaddrnotavail, why));
-      v.push(equal('TWRecycled', 0, counter(obs, 'loadgen-1', 'TcpExtTWRecycled'), why));
-    }
-    if (o.orphans) {
-      const fin = p.finTimeoutSec;
-      const why = `an orphaned FIN-WAIT-2 is kept tcp_fin_timeout (${fin} s), then dropped; TIME_WAIT's 60 s does not apply`;
-      // Orphans with a timer of 60 s or less are TIME_WAIT-kind sockets: they count against tcp_max_tw_buckets too.
-      const room = p.closer === 'client' && B < o.ok + o.orphans.made ? `tcp_max_tw_buckets ${B} leaves no room for them` : undefined;
-      v.push(
-        equal(
-          'orphaned FIN-WAIT-2 sockets right after the close',
-          o.orphans.made,
-          o.orphans.atClose,
-          'the peer never closes: each waits for its FIN',
-          room,
-        ),
-      );
-      const life = orphanFinWait2Sec(fin);
-      v.push(
-        life === null
-          ? inconclusive(
-              'orphaned FIN-WAIT-2 lasts tcp_fin_timeout',
-              `tcp_fin_timeout ${fin} s is below the kernel's floor of 3.5 retransmission timeouts`,
-            )
-          : within('orphaned FIN-WAIT-2 lasts tcp_fin_timeout (s until none left)', life - 0.5, life + 2, o.orphans.goneAfterSec, why, room),
-      );
-    }
-    return v;
+    const c: Case = {
+      o,
+      p,
+      obs,
+      other: p.closer === 'client' ? 'server' : 'client',
+      closerHost: p.closer === 'client' ? 'loadgen-1' : 'server',
+      few: o.ok === 0 ? 'no connection succeeded' : undefined,
+      B,
+      overCap: B < o.ok,
+    };
+    return RULES.flatMap((rule) => rule(c));
   },
   model: [
     { name: 'net.ipv4.ip_local_port_range', side: 'client', rule: 'closer client: the ports one destination can use; each is held for TIME_WAIT' },
