@@ -29,6 +29,8 @@ export interface ListenRecord {
   honoured: boolean | null;
   /** Why the listen() syscall, wanted for a server other than the reactor, did not give the backlog (Send-Q alone then). */
   syscallWhy?: string;
+  /** Listening sockets on the reached socket's address and port: more than 1 is an SO_REUSEPORT group, each with a queue of its own. */
+  group?: number;
   /** The TCP_DEFER_ACCEPT the server set on its listener, seconds (seen with the syscall; absent: none set). */
   deferAcceptSec?: number;
 }
@@ -57,7 +59,8 @@ export function listenOf(
   const asked = acceptQueueLimit(backlog, somaxconn);
   const limit = reached ? reached.sendQ : null;
   const sockets = mine.map((l) => ({ local: l.local, sendQ: l.sendQ }));
-  const defer = reported?.deferAcceptSec ? { deferAcceptSec: reported.deferAcceptSec } : {};
+  const n = reached ? mine.filter((l) => l.local === reached.local).length : 0;
+  const defer = { ...(n > 1 ? { group: n } : {}), ...(reported?.deferAcceptSec ? { deferAcceptSec: reported.deferAcceptSec } : {}) };
   if (limit === null) return { method: 'ss Send-Q', sockets, limit, backlog: null, asked, honoured: null, ...defer };
   if (reported?.backlogs.length) {
     // The kernel takes a backlog above somaxconn (unsigned: a negative one too) as somaxconn; the last call that gives the Send-Q seen is the live one.

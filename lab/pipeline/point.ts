@@ -26,7 +26,7 @@ import { netnsInode } from '../observe/tracer.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
 import type { Host, Lab, Runtime } from '../runtime/runtime.js';
 import { profileAllowing, URING_SYSCALLS, type SeccompProfile } from '../runtime/seccomp.js';
-import { coverVerdicts, notModelled, scenarioNamed, type Observations, type ScenarioContext } from '../scenarios/index.js';
+import { coverVerdicts, listenerGaps, notModelled, scenarioNamed, type Observations, type ScenarioContext } from '../scenarios/index.js';
 import { commandArgv, commandEnv, processWork, serverWork, startServer } from './server-host.js';
 import type { PointConfig, ServerConfig } from '../../core/fields.js';
 
@@ -235,7 +235,8 @@ async function observe(o: PointRun, { c, impl, options, name }: PointPlan, h: Po
   else await s.srv.stop();
   const counters = Object.fromEntries(h.all.map((x) => [x.name, counterDeltas(s.before[x.name]!.counters, after[x.name]!.counters)]));
   const obs: Observations = { series, counters, ...watched.observations };
-  const verdicts = coverVerdicts(notModelled(impl.model, c, options), impl.judge(ctx, driven, obs));
+  const gaps = [...notModelled(impl.model, c, options), ...listenerGaps(impl.listenerCovers, ctx.listen)];
+  const verdicts = coverVerdicts(gaps, impl.judge(ctx, driven, obs));
   return { driven, watched, series, counters, after, statsAfter, procsAfter, atEnd, verdicts };
 }
 type Observed = Awaited<ReturnType<typeof observe>>;

@@ -110,6 +110,9 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
       equal('clients left waiting in SYN-SENT', p.waiting, o.pending, 'their SYNs are dropped and retried', deferred),
     ];
   },
+  listenerCovers: {
+    deferAccept: 'its two handshake rules give INCONCLUSIVE: a deferred listener answers every SYN of the burst while its queue is still empty',
+  },
   model: [
     { name: 'net.core.somaxconn', side: 'server', rule: 'accept queue limit = min(backlog, somaxconn); the burst fills it to limit + 1' },
     {

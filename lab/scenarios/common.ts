@@ -116,6 +116,12 @@ export interface Scenario<O = unknown, Obs = unknown, Pred = unknown> {
    * tunable not listed here gets INCONCLUSIVE "not modelled", never a FAIL.
    */
   model: readonly ModelEntry<O>[];
+  /**
+   * How the server may listen, beyond its backlog, that the model covers here, each with what it
+   * does about it: a listener with TCP_DEFER_ACCEPT, a port served by an SO_REUSEPORT group. A
+   * point whose server listens in a way not covered gets INCONCLUSIVE "not modelled", never a FAIL.
+   */
+  listenerCovers?: { deferAccept?: string; reuseportGroup?: string };
   /** What the kernel should do at a point, from its settings alone (`lab predict`: nothing runs). */
   predict(config: PointConfig, options: O): Prediction[];
 }
@@ -195,6 +201,20 @@ export function notModelled<O>(model: readonly ModelEntry<O>[], config: PointCon
       if (!e || why) out.push(`${side} ${t.name}=${value}${why ? ` (${why})` : ''}`);
     }
   }
+  return out;
+}
+
+/** How the server listens that the scenario's model does not cover (`listenerCovers`), each as a gap of coverVerdicts. */
+export function listenerGaps(covers: Scenario['listenerCovers'], l: ListenRecord): string[] {
+  const out: string[] = [];
+  if (l.deferAcceptSec && !covers?.deferAccept)
+    out.push(
+      `the server set TCP_DEFER_ACCEPT (${l.deferAcceptSec} s) on its listener (a connection is queued only once its request arrives; the model queues it at the handshake)`,
+    );
+  if ((l.group ?? 1) > 1 && !covers?.reuseportGroup)
+    out.push(
+      `the server listens with ${l.group} sockets on the port (an SO_REUSEPORT group: the kernel spreads the connections over their queues by a hash of each 4-tuple; the model has one queue)`,
+    );
   return out;
 }
 

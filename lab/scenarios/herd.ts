@@ -167,6 +167,7 @@ export const herd = defineScenario<z.infer<typeof Options>, Observed, Predicted>
       );
     return out;
   },
+  listenerCovers: { reuseportGroup: 'share reuseport is one of its designs: a listener per waiter, one woken per connection' },
   model: [],
   predict(c, o) {
     const p = expected(c, o);

@@ -181,6 +181,10 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
     }
     return v;
   },
+  listenerCovers: {
+    deferAccept: 'no rule here reads the accept queue: the clients send their request at once',
+    reuseportGroup: 'no rule here reads the accept queue',
+  },
   model: [
     {
       name: 'net.core.somaxconn',

@@ -54,6 +54,32 @@ describe('the backlog a server passed to listen()', () => {
     expect(listenOf(l, 1, '127.0.0.1', SOMAXCONN, 100)).toMatchObject({ limit: null, backlog: null, honoured: null });
   });
 
+  it('an SO_REUSEPORT group: its sockets on the reached address counted (each has its own queue), an IPv6 listener on the port not among them', async () => {
+    // Python opens two IPv4 listeners with SO_REUSEPORT on one port and one IPv6 listener beside them.
+    const py = execa('python3', [
+      '-c',
+      [
+        'import socket, sys, time',
+        'def l(fam, addr, port):',
+        '    s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)',
+        '    if fam == socket.AF_INET6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)',
+        '    s.bind((addr, port)); s.listen(9); return s',
+        'a = l(socket.AF_INET, "127.0.0.1", 0); port = a.getsockname()[1]',
+        'b = l(socket.AF_INET, "127.0.0.1", port); c = l(socket.AF_INET6, "::1", port)',
+        'print(port, flush=True); time.sleep(30)',
+      ].join('\n'),
+    ]);
+    try {
+      const port = await new Promise<number>((resolve) => py.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+      const l = listenOf(await ss(), port, '127.0.0.1', SOMAXCONN, 9);
+      expect(l).toMatchObject({ limit: 9, group: 2, honoured: true });
+      expect(l.sockets).toHaveLength(3);
+    } finally {
+      py.kill();
+      await py.catch(() => {});
+    }
+  });
+
   it("from the listen() syscall (bpftrace): what was passed, a negative backlog and one above somaxconn included, in the caller's network namespace", async (t) => {
     const why = await tracerUnavailable();
     if (why) t.skip(why);
