@@ -90,7 +90,9 @@ export function listenLine(l: ListenRecord, labBacklog: number): string {
       ? `the lab's ${labBacklog} or its own: Send-Q cannot tell`
       : `not the lab's ${labBacklog}`;
   const why = l.syscallWhy ? `; not from the listen() syscall: ${l.syscallWhy}` : '';
-  return `backlog ${backlogText(l)} (${how(l)}, ${lab}), ${l.sockets.length} listening socket(s)${why}`;
+  const group = l.group ? ` (${l.group} of them an SO_REUSEPORT group, a queue each)` : '';
+  const defer = l.deferAcceptSec ? `; TCP_DEFER_ACCEPT ${l.deferAcceptSec} s` : '';
+  return `backlog ${backlogText(l)} (${how(l)}, ${lab}), ${l.sockets.length} listening socket(s)${group}${defer}${why}`;
 }
 
 /** What the server asked listen() for, when it was not the lab's backlog (null when it was, or when no listener was seen). */
@@ -98,4 +100,20 @@ export function listenFinding(l: ListenRecord, labBacklog: number): string | nul
   if (l.limit === null || l.honoured !== false) return null;
   const group = l.sockets.length > 1 ? `; ${l.sockets.length} listening sockets on the port` : '';
   return `the server asked listen() for ${backlogText(l)} (${how(l)}); the lab's backlog ${labBacklog} was not used${group}`;
+}
+
+/** The report's table of how each point's server listened: its columns, and a point's cells. */
+export const LISTEN_COLUMNS = [
+  'point',
+  'backlog passed to listen()',
+  'found by',
+  'Send-Q',
+  'listening sockets',
+  'TCP_DEFER_ACCEPT',
+  "the lab's backlog used",
+];
+export function listenCells(l: ListenRecord): string[] {
+  const used = l.honoured === null ? 'cannot tell (Send-Q at somaxconn)' : l.honoured ? 'yes' : 'no';
+  const sockets = `${l.sockets.length}${l.group ? ` (an SO_REUSEPORT group of ${l.group})` : ''}`;
+  return [backlogText(l), l.method, l.limit === null ? '–' : String(l.limit), sockets, l.deferAcceptSec ? `${l.deferAcceptSec} s` : 'no', used];
 }

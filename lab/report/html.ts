@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describeSettings } from '../plan/labfile.js';
 import type { PointRecord } from '../pipeline/record.js';
+import { LISTEN_COLUMNS, listenCells } from '../pipeline/listen.js';
 import { scenarioNamed } from '../scenarios/index.js';
 import { lanesOf, MARK_KINDS, type Lanes } from './timelines.js';
 import { mergeHistograms } from '../loadgen/merge.js';
@@ -381,6 +382,12 @@ export function renderHtml(dir: string, points: PointRecord[], env: Record<strin
         .map(([label, v, pr]) => rows([label, v ?? '–', pr ?? '–']))
         .join('\n')}\n</table>`
     : '';
+  const listened = points.filter((p) => p.server.listen);
+  const listenTable = listened.length
+    ? `<h2>How the server listened</h2>\n<div class="wide"><table>\n<tr>${LISTEN_COLUMNS.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>\n${listened
+        .map((p) => rows([p.id, ...listenCells(p.server.listen!)]))
+        .join('\n')}\n</table></div>`
+    : '';
   const verdictRows = points
     .flatMap((p) =>
       p.scenario.verdicts.map(
@@ -442,6 +449,7 @@ ${[...Object.entries(versions), ...tools].map(([k, v]) => rows([k, v])).join('\n
 <ol class="headlines">
 ${headlines}
 </ol>
+${listenTable}
 ${explained ? `<h2>What the kernel's events say</h2>\n<ol class="explained">\n${explained}\n</ol>` : ''}
 ${numbers}
 <h2>Charts</h2>

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { readJson, writeAtomic } from '../../core/files.js';
 import { describeSettings } from '../plan/labfile.js';
 import { loadPoint, type PointRecord } from '../pipeline/record.js';
+import { LISTEN_COLUMNS, listenCells } from '../pipeline/listen.js';
 import { explanations, headline, renderHtml } from './html.js';
 import { SweepError } from '../../core/errors.js';
 
@@ -37,6 +38,12 @@ export function renderMarkdown(dir: string, points: PointRecord[], env: Record<s
   out.push('## What happened, point by point', '');
   for (const p of points) out.push(`- **${p.id}** ${describeSettings(p.settings)}: ${headline(p)}`);
   out.push('');
+  const listened = points.filter((p) => p.server.listen);
+  if (listened.length) {
+    out.push('## How the server listened', '', `| ${LISTEN_COLUMNS.join(' | ')} |`, `|${' --- |'.repeat(LISTEN_COLUMNS.length)}`);
+    for (const p of listened) out.push(`| ${[p.id, ...listenCells(p.server.listen!)].map(cell).join(' | ')} |`);
+    out.push('');
+  }
   const explained = points.map((p) => [p, explanations(p)] as const).filter(([, lines]) => lines.length);
   if (explained.length) {
     out.push("## What the kernel's events say", '');
