@@ -63,19 +63,31 @@ const REQUEST = 'GET / HTTP/1.1\r\nHost: lab\r\n\r\n';
  * Watches the SYN-SENT sockets toward the server (the held ports aside) until stop(): for each
  * local port, when its SYN retransmissions went out, s after T0 (index k: retransmission k + 1).
  */
-function watchSynSent(port: number, t0: number): { stop(): Promise<Array<{ port: number; retransmitsAt: Array<number | null> }>> } {
+function watchSynSent(
+  port: number,
+  t0: number,
+): { stop(): Promise<Array<{ port: number; retransmitsAt: Array<number | null>; readWithinSec: Array<number | null> }>> } {
   const seen = new Map<number, number[]>();
+  // How long each time's ss took to run (s): the timer was read somewhere in it, so the time is
+  // this much later at most (ss is slow to start on a busy machine).
+  const within = new Map<number, number[]>();
   let running = true;
   const loop = (async () => {
     while (running) {
       const at = Date.now();
       const r = await promisify(execFile)('ss', ['-Htano', `( dport = :${port} )`]).catch(() => null);
+      const took = Math.ceil((Date.now() - at) / 10) / 100;
       for (const row of r ? parseSockets(r.stdout) : []) {
         const local = splitAddress(row.local).port;
         if (row.state !== 'SYN-SENT' || !row.timer || (local >= HELD_PORTS.first && local <= HELD_PORTS.last)) continue;
         const list = seen.get(local) ?? [];
-        list[row.timer.count] ??= Math.round((at - t0 + Math.max(0, row.timer.seconds) * 1000) / 10) / 100;
+        const spread = within.get(local) ?? [];
+        if (list[row.timer.count] === undefined) {
+          list[row.timer.count] = Math.round((at - t0 + Math.max(0, row.timer.seconds) * 1000) / 10) / 100;
+          spread[row.timer.count] = took;
+        }
         seen.set(local, list);
+        within.set(local, spread);
       }
       await new Promise((res) => setTimeout(res, 200));
     }
@@ -84,7 +96,13 @@ function watchSynSent(port: number, t0: number): { stop(): Promise<Array<{ port:
     async stop() {
       running = false;
       await loop;
-      return [...seen].sort(([a], [b]) => a - b).map(([p, at]) => ({ port: p, retransmitsAt: Array.from(at, (x) => x ?? null) }));
+      return [...seen]
+        .sort(([a], [b]) => a - b)
+        .map(([p, at]) => ({
+          port: p,
+          retransmitsAt: Array.from(at, (x) => x ?? null),
+          readWithinSec: Array.from(within.get(p) ?? [], (x) => x ?? null),
+        }));
     },
   };
 }

@@ -39,7 +39,12 @@ import { heldStories, lateSynsSeen, LISTEN_OVERFLOW, overflowDrops } from './ove
 
 export interface Observed {
   /** Each late client's SYN retransmissions as ss's timer showed them (s after their SYN; index k: retransmission k + 1). */
-  lateSyn?: Array<{ port: number; retransmitsAt: Array<number | null> }>;
+  lateSyn?: Array<{
+    port: number;
+    retransmitsAt: Array<number | null>;
+    /** How long the ss that read each time took (s): the time is up to this much later. */
+    readWithinSec?: Array<number | null>;
+  }>;
   /** How long before the release the held handshakes began, ms. */
   heldForMs: number;
   held: GroupOutcome;
@@ -274,17 +279,18 @@ const lateClients: Rule = ({ o, p, invalid }) => {
   // Each time is when the client's pending timer was due, as ss showed it (the expiry it was
   // armed with), from the late clients' first connect(): never early, and late by the timer
   // wheel's lateness of the timers before it, which adds up. The measurement's own error: the
-  // clients' connects spread over up to 0.1 s, and ss prints a timer of 10 s or more in
-  // whole seconds, cut down (up to 1 s early).
+  // clients' connects spread over up to 0.1 s; ss prints a timer of 10 s or more in whole
+  // seconds, cut down (up to 1 s early); and the time is taken as ss starts, so it is up to
+  // as long as that ss took to run (readWithinSec) early: on a busy machine, 0.1 s and more.
   const { hz, known } = kernelHz();
   const windows = retransmitWindows(p.syn.retransmitsAt, hz, { early: 0.05, late: 0.1 });
-  const outside = (t: number, k: number) => {
+  const outside = (t: number, k: number, read: number) => {
     const step = p.syn.retransmitsAt[k]! - (k ? p.syn.retransmitsAt[k - 1]! : 0);
     const lo = windows[k]![0] - (step >= 10 ? 1 : 0);
-    return Math.max(0, lo - t, t - windows[k]![1]);
+    return Math.max(0, lo - (t + read), t - windows[k]![1]);
   };
   const seen = (o.lateSyn ?? []).flatMap((x) =>
-    x.retransmitsAt.flatMap((t, k) => (t === null || k >= p.syn.retransmitsAt.length ? [] : [outside(t, k)])),
+    x.retransmitsAt.flatMap((t, k) => (t === null || k >= p.syn.retransmitsAt.length ? [] : [outside(t, k, x.readWithinSec?.[k] ?? 0)])),
   );
   const last = windows[Math.min(windows.length, Math.max(...(o.lateSyn ?? []).map((x) => x.retransmitsAt.length), 0)) - 1];
   v.push(

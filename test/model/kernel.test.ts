@@ -145,8 +145,48 @@ describe.concurrent('the timing rules on the running kernel', () => {
     20_000,
   );
 
+  /**
+   * The times (s after the first) of COUNT packets matching FILTER on the namespace's loopback,
+   * stamped by the kernel as tcpdump captures them, while CLIENT (a Node script) runs there.
+   */
+  async function packetTimes(ns: TestNetns, filter: string, count: number, client: string): Promise<number[]> {
+    const dump = spawn('ip', ['netns', 'exec', ns.name, 'tcpdump', '-i', 'lo', '-n', '-tt', '-l', '-c', String(count), filter], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    dump.stdout!.on('data', (b) => (out += b));
+    dump.stderr!.on('data', (b) => (err += b));
+    for (let i = 0; i < 100 && !/listening on lo/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+    const proc = nodeIn(ns, client);
+    try {
+      await once(dump, 'exit');
+    } finally {
+      proc.kill();
+    }
+    const ts = out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => Number(l.split(' ')[0]));
+    expect(ts, err).toHaveLength(count);
+    return ts.map((t) => Math.round((t - ts[0]!) * 1000) / 1000);
+  }
+
+  /** Each retransmission inside the model's window: never early, late by at most the timer wheel's lateness so far. */
+  function expectInWindows(what: string, seen: number[], model: number[]): void {
+    const windows = retransmitWindows(model, kernelHz().hz, { early: 0.001, late: 0.001 });
+    seen.forEach((t, k) => {
+      expect(t, `retransmission ${k + 1} at ${t} s: window ${windows[k]!.join('–')} s`).toBeGreaterThanOrEqual(windows[k]![0]);
+      expect(t, `retransmission ${k + 1} at ${t} s: window ${windows[k]!.join('–')} s`).toBeLessThanOrEqual(windows[k]![1]);
+    });
+    process.stderr.write(
+      `${seen.length} ${what} retransmissions at ${seen.join(', ')} s (model ${model.join(', ')}; windows up to ${windows.map((w) => w[1].toFixed(2)).join(', ')})\n`,
+    );
+  }
+
   // The packets' own times (tcpdump on the namespace's loopback, before the input hook drops
-  // them): the model's window must hold each of 8 retransmissions, however late they run.
+  // them): the model's window must hold each of 8 retransmissions, however late they run. Both
+  // tests only wait on the kernel's timers, each in a namespace of its own: they run at once.
   it.concurrent(
     "8 SYN retransmissions (tcp_syn_retries 4, tcp_syn_linear_timeouts 4), from the packets: each inside the model's window, never early, late by at most the timer wheel's lateness so far",
     async () => {
@@ -155,45 +195,19 @@ describe.concurrent('the timing rules on the running kernel', () => {
       ns.sysctl('net.ipv4.tcp_syn_retries', 4);
       ns.sysctl('net.ipv4.tcp_syn_linear_timeouts', 4);
       ns.exec(['nft', '-f', '-'], 'table inet t {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 7 drop\n }\n}\n');
-      const dump = spawn(
-        'ip',
-        ['netns', 'exec', ns.name, 'tcpdump', '-i', 'lo', '-n', '-tt', '-l', '-c', '9', 'tcp dst port 7 and tcp[tcpflags] & tcp-syn != 0'],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
+      const seen = await packetTimes(
+        ns,
+        'tcp dst port 7 and tcp[tcpflags] & tcp-syn != 0',
+        9,
+        `require('net').connect(7,'127.0.0.1').on('error',()=>{});setTimeout(()=>process.exit(0),25000)`,
       );
-      let out = '';
-      let err = '';
-      dump.stdout!.on('data', (b) => (out += b));
-      dump.stderr!.on('data', (b) => (err += b));
-      for (let i = 0; i < 100 && !/listening on lo/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
-      const client = nodeIn(ns, `require('net').connect(7,'127.0.0.1').on('error',()=>{});setTimeout(()=>process.exit(0),25000)`);
-      try {
-        await once(dump, 'exit');
-      } finally {
-        client.kill();
-      }
-      const ts = out
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => Number(l.split(' ')[0]));
-      expect(ts, err).toHaveLength(9);
       const m = synTimeline(4, 4);
       expect(m.retransmitsAt).toEqual([1, 2, 3, 4, 5, 7, 11, 19]);
-      const windows = retransmitWindows(m.retransmitsAt, kernelHz().hz, { early: 0.001, late: 0.001 });
-      const seen = ts.slice(1).map((t) => Math.round((t - ts[0]!) * 1000) / 1000);
-      seen.forEach((t, k) => {
-        expect(t, `retransmission ${k + 1} at ${t} s: window ${windows[k]!.join('–')} s`).toBeGreaterThanOrEqual(windows[k]![0]);
-        expect(t, `retransmission ${k + 1} at ${t} s: window ${windows[k]!.join('–')} s`).toBeLessThanOrEqual(windows[k]![1]);
-      });
-      process.stderr.write(
-        `8 SYN retransmissions at ${seen.join(', ')} s (model ${m.retransmitsAt.join(', ')}; windows up to ${windows.map((w) => w[1].toFixed(2)).join(', ')})\n`,
-      );
+      expectInWindows('SYN', seen.slice(1), m.retransmitsAt);
     },
     30_000,
   );
 
-  // Beside the 8 SYNs (both only wait on the kernel's timers, each in a namespace of its own).
   it.concurrent(
     "4 SYN-ACK retransmissions (tcp_synack_retries 4, the client's final ACK dropped), from the packets: each inside the model's window, never early, late by at most the timer wheel's lateness so far",
     async () => {
@@ -207,52 +221,19 @@ describe.concurrent('the timing rules on the running kernel', () => {
         ['nft', '-f', '-'],
         'table inet t {\n chain out {\n  type filter hook output priority 0;\n  tcp dport 8 tcp flags & syn == 0 drop\n }\n}\n',
       );
-      const dump = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          ns.name,
-          'tcpdump',
-          '-i',
-          'lo',
-          '-n',
-          '-tt',
-          '-l',
-          '-c',
-          '5',
-          'tcp src port 8 and tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack)',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let out = '';
-      let err = '';
-      dump.stdout!.on('data', (b) => (out += b));
-      dump.stderr!.on('data', (b) => (err += b));
-      for (let i = 0; i < 100 && !/listening on lo/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
-      const client = nodeIn(ns, `require('net').connect(8,'127.0.0.1').on('error',()=>{});setTimeout(()=>process.exit(0),20000)`);
       try {
-        await once(dump, 'exit');
+        const seen = await packetTimes(
+          ns,
+          'tcp src port 8 and tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack)',
+          5,
+          `require('net').connect(8,'127.0.0.1').on('error',()=>{});setTimeout(()=>process.exit(0),20000)`,
+        );
+        const m = synackTimeline(4);
+        expect(m.retransmitsAt).toEqual([1, 3, 7, 15]);
+        expectInWindows('SYN-ACK', seen.slice(1), m.retransmitsAt);
       } finally {
-        client.kill();
         server.kill();
       }
-      const ts = out
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => Number(l.split(' ')[0]));
-      expect(ts, err).toHaveLength(5);
-      const m = synackTimeline(4);
-      expect(m.retransmitsAt).toEqual([1, 3, 7, 15]);
-      const windows = retransmitWindows(m.retransmitsAt, kernelHz().hz, { early: 0.001, late: 0.001 });
-      const seen = ts.slice(1).map((t) => Math.round((t - ts[0]!) * 1000) / 1000);
-      seen.forEach((t, k) => {
-        expect(t, `retransmission ${k + 1} at ${t} s: window ${windows[k]!.join('–')} s`).toBeGreaterThanOrEqual(windows[k]![0]);
-        expect(t, `retransmission ${k + 1} at ${t} s: window ${windows[k]!.join('–')} s`).toBeLessThanOrEqual(windows[k]![1]);
-      });
-      process.stderr.write(
-        `4 SYN-ACK retransmissions at ${seen.join(', ')} s (model ${m.retransmitsAt.join(', ')}; windows up to ${windows.map((w) => w[1].toFixed(2)).join(', ')})\n`,
-      );
     },
     30_000,
   );
