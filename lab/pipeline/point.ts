@@ -235,7 +235,7 @@ async function observe(o: PointRun, { c, impl, options, name }: PointPlan, h: Po
   else await s.srv.stop();
   const counters = Object.fromEntries(h.all.map((x) => [x.name, counterDeltas(s.before[x.name]!.counters, after[x.name]!.counters)]));
   const obs: Observations = { series, counters, ...watched.observations };
-  const gaps = [...notModelled(impl.model, c, options), ...listenerGaps(impl.listenerCovers, ctx.listen)];
+  const gaps = [...notModelled(impl.model, c, options), ...listenerGaps(impl.listenerCovers, ctx.listen, c)];
   const verdicts = coverVerdicts(gaps, impl.judge(ctx, driven, obs));
   return { driven, watched, series, counters, after, statsAfter, procsAfter, atEnd, verdicts };
 }

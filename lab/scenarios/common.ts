@@ -121,7 +121,7 @@ export interface Scenario<O = unknown, Obs = unknown, Pred = unknown> {
    * does about it: a listener with TCP_DEFER_ACCEPT, a port served by an SO_REUSEPORT group. A
    * point whose server listens in a way not covered gets INCONCLUSIVE "not modelled", never a FAIL.
    */
-  listenerCovers?: { deferAccept?: string; reuseportGroup?: string };
+  listenerCovers?: { deferAccept?: Covers; reuseportGroup?: Covers };
   /** What the kernel should do at a point, from its settings alone (`lab predict`: nothing runs). */
   predict(config: PointConfig, options: O): Prediction[];
 }
@@ -204,14 +204,18 @@ export function notModelled<O>(model: readonly ModelEntry<O>[], config: PointCon
   return out;
 }
 
-/** How the server listens that the scenario's model does not cover (`listenerCovers`), each as a gap of coverVerdicts. */
-export function listenerGaps(covers: Scenario['listenerCovers'], l: ListenRecord): string[] {
+/** What the model does with a way of listening: always (a string), or at some points (null where it does not). */
+export type Covers = string | ((config: PointConfig) => string | null);
+
+/** How the server listens that the scenario's model does not cover at this point (`listenerCovers`), each as a gap of coverVerdicts. */
+export function listenerGaps(covers: Scenario['listenerCovers'], l: ListenRecord, config: PointConfig): string[] {
+  const covered = (c: Covers | undefined) => (typeof c === 'function' ? c(config) !== null : c !== undefined);
   const out: string[] = [];
-  if (l.deferAcceptSec && !covers?.deferAccept)
+  if (l.deferAcceptSec && !covered(covers?.deferAccept))
     out.push(
       `the server set TCP_DEFER_ACCEPT (${l.deferAcceptSec} s) on its listener (a connection is queued only once its request arrives; the model queues it at the handshake)`,
     );
-  if ((l.group ?? 1) > 1 && !covers?.reuseportGroup)
+  if ((l.group ?? 1) > 1 && !covered(covers?.reuseportGroup))
     out.push(
       `the server listens with ${l.group} sockets on the port (an SO_REUSEPORT group: the kernel spreads the connections over their queues by a hash of each 4-tuple; the model has one queue)`,
     );

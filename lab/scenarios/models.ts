@@ -206,6 +206,11 @@ export const models = defineScenario<z.infer<typeof Options>, Observed, Predicte
     if (p.model === 'fork') out.push(equal('connection processes (peak)', p.clients, o.peakConnThreads, 'one per open connection', unsettled));
     return out;
   },
+  listenerCovers: {
+    // The queue is judged only for the designs that leave connections in it (iterative, prethread, prefork).
+    reuseportGroup: (c) =>
+      expected(c, 1, 1).queued === null ? 'no rule reads the accept queue of a design that drains it as connections come' : null,
+  },
   model: [
     {
       name: 'net.core.somaxconn',

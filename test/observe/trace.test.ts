@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execa } from 'execa';
+import { expectAllPass } from '../helpers/verdicts.js';
 import puppeteer from 'puppeteer-core';
 import { parseTshark, tsharkArgv } from '../../lab/observe/capture.js';
 import {
@@ -230,7 +231,10 @@ describe.each(runtimes)('trace and capture on $name', ({ name, check }) => {
       const others = p.capture!.timelines!.filter((c) => Number(c.client.split(':')[1]) < HELD);
       expect(others.slice(0, 5).filter((c) => c.ack !== undefined).length, 'fill: handshakes done = connected').toBe(o.fill.connected);
       expect(others.slice(5).filter((c) => c.synAck.length === 0).length, 'late: no SYN-ACK = still in SYN-SENT').toBe(o.late.pending);
-      expect(p.scenario.verdicts.filter((v) => v.rule.startsWith('(events)')).every((v) => v.verdict === 'PASS')).toBe(true);
+      expect(p.scenario.verdicts.filter((v) => v.rule.startsWith('(events)')).length).toBeGreaterThan(0);
+      // Every verdict, the events' and the rest: on Docker this is the overflow scenario's one point (test/lab/scenarios.test.ts runs the others').
+      expectAllPass([p]);
+      expect(abort, 'tcp_abort_on_overflow read back in the server host').toBe(p.config.server.sysctls['net.ipv4.tcp_abort_on_overflow']);
     }
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(html).toContain("What the kernel's events say");
