@@ -60,19 +60,19 @@ export function listenOf(
   const limit = reached ? reached.sendQ : null;
   const sockets = mine.map((l) => ({ local: l.local, sendQ: l.sendQ }));
   const n = reached ? mine.filter((l) => l.local === reached.local).length : 0;
-  const defer = { ...(n > 1 ? { group: n } : {}), ...(reported?.deferAcceptSec ? { deferAcceptSec: reported.deferAcceptSec } : {}) };
-  if (limit === null) return { method: 'ss Send-Q', sockets, limit, backlog: null, asked, honoured: null, ...defer };
+  const seen = { ...(n > 1 ? { group: n } : {}), ...(reported?.deferAcceptSec ? { deferAcceptSec: reported.deferAcceptSec } : {}) };
+  if (limit === null) return { method: 'ss Send-Q', sockets, limit, backlog: null, asked, honoured: null, ...seen };
   if (reported?.backlogs.length) {
     // The kernel takes a backlog above somaxconn (unsigned: a negative one too) as somaxconn; the last call that gives the Send-Q seen is the live one.
     const cap = (b: number) => (b < 0 || b > somaxconn ? somaxconn : b);
     const value = [...reported.backlogs].reverse().find((b) => cap(b) === limit) ?? reported.backlogs.at(-1)!;
-    return { method: reported.method, sockets, limit, backlog: { value, exact: true }, asked, honoured: value === backlog, ...defer };
+    return { method: reported.method, sockets, limit, backlog: { value, exact: true }, asked, honoured: value === backlog, ...seen };
   }
   // Send-Q alone: the backlog exact below somaxconn; at it, "at least", and the lab's backlog, if that big, fits too.
   const exact = limit < somaxconn;
   const honoured = exact ? limit === asked : asked === limit ? null : false;
   const why = reported?.why ? { syscallWhy: reported.why } : {};
-  return { method: 'ss Send-Q', sockets, limit, backlog: { value: limit, exact }, asked, honoured, ...why, ...defer };
+  return { method: 'ss Send-Q', sockets, limit, backlog: { value: limit, exact }, asked, honoured, ...why, ...seen };
 }
 
 /** "5", or "≥ 4096": the backlog the server passed to listen(), as far as Send-Q shows it. */
@@ -98,7 +98,7 @@ export function listenLine(l: ListenRecord, labBacklog: number): string {
 /** What the server asked listen() for, when it was not the lab's backlog (null when it was, or when no listener was seen). */
 export function listenFinding(l: ListenRecord, labBacklog: number): string | null {
   if (l.limit === null || l.honoured !== false) return null;
-  const group = l.sockets.length > 1 ? `; ${l.sockets.length} listening sockets on the port` : '';
+  const group = l.group ? `; an SO_REUSEPORT group of ${l.group} listening sockets on the port` : '';
   return `the server asked listen() for ${backlogText(l)} (${how(l)}); the lab's backlog ${labBacklog} was not used${group}`;
 }
 

@@ -12,18 +12,7 @@ import { CleanupError } from '../../core/errors.js';
 import { NAME_RE } from '../../core/fields.js';
 import { assertKernelHas } from '../../sysctl/apply.js';
 import { ensureImages, type Images } from './images.js';
-import {
-  addNetworkOnlyLabs,
-  type DockerHost,
-  engineMessage,
-  engineStatus,
-  hostIn,
-  LABEL,
-  labelFilter,
-  LOGS,
-  removalFailed,
-  SWARM_TASK,
-} from './engine.js';
+import { addNetworkOnlyLabs, type DockerHost, engineMessage, engineStatus, hostIn, LABEL, labelFilter, LOGS, removalFailed } from './engine.js';
 import {
   assertNewLab,
   hostAddress,
@@ -37,6 +26,9 @@ import {
   type Proc,
   type Runtime,
 } from './runtime.js';
+
+/** The label the swarm puts on a task's container. */
+const SWARM_TASK = 'com.docker.swarm.task.id';
 
 export interface DockerOptions {
   base?: string;

@@ -9,8 +9,6 @@ import { NAME_RE } from '../../core/fields.js';
 import { verifySettings, type ExecOptions, type ExecResult } from '../../sysctl/apply.js';
 import type { Host, HostSpec, LabSummary, Proc } from './runtime.js';
 export const LABEL = 'tcplab.run';
-/** The label the swarm puts on a task's container. */
-export const SWARM_TASK = 'com.docker.swarm.task.id';
 export const LOGS = '/lab/logs';
 
 export class DockerHost implements Host {

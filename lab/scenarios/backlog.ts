@@ -69,11 +69,6 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
     const sum = summarize(obs.series['server'] ?? [], ctx.port);
     const few = sum.samples < 5 ? `only ${sum.samples} samples on the server` : undefined;
     const l = ctx.listen;
-    // A listener that defers accept drops a final ACK without data: every SYN of the burst meets
-    // an accept queue still empty and is answered, so the handshakes complete on the clients' side.
-    const deferred = l.deferAcceptSec
-      ? `not modelled: the server set TCP_DEFER_ACCEPT (${l.deferAcceptSec} s) on its listener: its accept queue fills only as requests arrive, after every SYN was answered`
-      : undefined;
     const rule = `the server listens with the lab's backlog: Send-Q = min(backlog ${p.backlog}, somaxconn ${p.somaxconn})`;
     return [
       {
@@ -106,12 +101,9 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
         'the queue is full only when it holds more than the limit',
         few,
       ),
-      equal('handshakes completed = limit + 1', p.connected, o.connected, 'SYNs meeting a full queue are dropped, so no SYN-ACK', deferred),
-      equal('clients left waiting in SYN-SENT', p.waiting, o.pending, 'their SYNs are dropped and retried', deferred),
+      equal('handshakes completed = limit + 1', p.connected, o.connected, 'SYNs meeting a full queue are dropped, so no SYN-ACK'),
+      equal('clients left waiting in SYN-SENT', p.waiting, o.pending, 'their SYNs are dropped and retried'),
     ];
-  },
-  listenerCovers: {
-    deferAccept: 'its two handshake rules give INCONCLUSIVE: a deferred listener answers every SYN of the burst while its queue is still empty',
   },
   model: [
     { name: 'net.core.somaxconn', side: 'server', rule: 'accept queue limit = min(backlog, somaxconn); the burst fills it to limit + 1' },
