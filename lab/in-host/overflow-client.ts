@@ -4,7 +4,8 @@
 //   1. held: HELD handshakes whose final ACK is held back by an nft rule in this namespace
 //      (the rule drops every non-SYN packet from local ports 61000-61999 to the server), so
 //      the server keeps them as requests in SYN-RECV while the client believes it is connected;
-//   2. fill: FILL connections, one after the other, complete and fill the accept queue;
+//   2. fill: FILL connections, one after the other, complete, send their request and fill the
+//      accept queue (the request queues them on a listener that defers accept, too);
 //   3. late: LATE connections whose SYNs meet the full queue;
 //   4. release: the rule goes, each held client sends its request at once, so its ACK meets the
 //      full queue now: tcp_abort_on_overflow=1 answers RST, 0 drops it.
@@ -191,7 +192,9 @@ async function main(): Promise<number> {
       const c = open(host, port);
       fillC.push(c);
       all.push(c);
-      await connected(c, 5000);
+      // Each sends its request once connected, as a client does: a listener that defers accept
+      // (TCP_DEFER_ACCEPT) queues a connection only when its first data arrives.
+      if (await connected(c, 5000)) await new Promise<void>((r) => c.sock.write(REQUEST, () => r()));
     }
     const lateC = Array.from({ length: late }, () => open(host, port));
     all.push(...lateC);

@@ -153,3 +153,54 @@ export function reuseConnections(ports: number, durationMs: number, delayMs: num
 export function orphanFinWait2Sec(finTimeoutSec: number): number | null {
   return finTimeoutSec >= 1 ? finTimeoutSec : null;
 }
+
+/**
+ * TCP_DEFER_ACCEPT's seconds as the kernel keeps them: a count of SYN-ACK timeouts, the fewest
+ * whose exponential periods (1, 2, 4 … s, each at most 120) add up to the seconds
+ * (secs_to_retrans in net/ipv4/tcp.c): 1 s → 1, 30 s → 5 (1 + 2 + 4 + 8 + 16 = 31 ≥ 30).
+ */
+export function deferAcceptTimeouts(seconds: number): number {
+  if (seconds <= 0) return 0;
+  let timeouts = 1;
+  let timeout = INITIAL_RTO_SEC;
+  let period = timeout;
+  while (seconds > period && timeouts < 255) {
+    timeouts++;
+    timeout = Math.min(timeout * 2, 120);
+    period += timeout;
+  }
+  return timeouts;
+}
+
+/**
+ * A listener that defers accept (TCP_DEFER_ACCEPT, D timeouts) drops a handshake's bare final
+ * ACK (TCPDeferAcceptDrop): the request stays in the SYN queue and its client believes it is
+ * connected. It is queued for accept() when data or a FIN arrives. The SYN-ACK is not
+ * retransmitted until the D-th timeout, at 2^D − 1 s (1, 3, 7, 15, 31 s …), and an ACK
+ * after that one is taken as it is (syn_ack_recalc, tcp_check_req). Until then, N bare
+ * handshakes at a listener that does not accept end as follows:
+ * - the first limit + 1 wait in the SYN queue (its cap, synQueueCap, with syncookies 0 or 1);
+ * - past the cap, syncookies 1 answers with a cookie, and a cookie's ACK makes the socket at
+ *   once, deferral or not, into the accept queue until it is full (limit + 1);
+ * - syncookies 0 drops the SYN;
+ * - syncookies 2 gives every SYN a cookie, so nothing is deferred: as without the option.
+ * The clients' FINs at close bring the deferred ones into the accept queue, which then fills.
+ */
+export function deferredBurst(
+  clients: number,
+  limit: number,
+  maxSynBacklog: number,
+  syncookies: number,
+): { deferred: number; cookies: number; connected: number; waiting: number } {
+  const cap = syncookies === 2 ? 0 : synQueueCap(limit, maxSynBacklog, syncookies);
+  const deferred = Math.min(clients, cap);
+  const cookies = syncookies === 0 ? 0 : Math.min(clients - deferred, limit + 1);
+  return { deferred, cookies, connected: deferred + cookies, waiting: clients - deferred - cookies };
+}
+
+/** When a deferring listener first retransmits a deferred request's SYN-ACK, s after the handshake (the D-th timeout). */
+export function deferredSynackAt(timeouts: number): number {
+  let t = 0;
+  for (let i = 0; i < timeouts; i++) t += Math.min(INITIAL_RTO_SEC * 2 ** i, 120);
+  return t;
+}

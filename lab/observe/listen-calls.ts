@@ -5,9 +5,10 @@
 // the lab's hosts exist (a server from the user's image listens as its container starts) and
 // the calls of the server host are picked once its namespace is known. Machine-wide and bounded:
 // only calls on that port are printed, at most CAP of them. The same watch keeps each
-// setsockopt(TCP_DEFER_ACCEPT) on a socket bound to the port (Apache sets 30 s): a listener
-// that defers accept drops a final ACK that carries no data, which the kernel model's
-// handshake rules do not cover.
+// setsockopt(TCP_DEFER_ACCEPT) (Apache sets 30 s after listen(); Python's and many servers set
+// it before bind(), when the socket has no port yet): each call names its socket (the kernel's
+// struct sock), and a listener's deferral is the last one set on the socket it listened with. A
+// listener that defers accept drops a final ACK that carries no data.
 import { readFileSync } from 'node:fs';
 import { spawnBpftrace, tracerUnavailable, type Bpftrace } from './tracer.js';
 
@@ -17,6 +18,8 @@ export interface ListenCall {
   backlog: number;
   /** The network namespace inode of the calling task. */
   netns: number;
+  /** The socket (its struct sock's address, as text): what joins a listener to its setsockopt calls. */
+  sk: string;
 }
 
 /** setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, seconds) on a socket bound to the port. */
@@ -24,6 +27,14 @@ export interface DeferCall {
   pid: number;
   seconds: number;
   netns: number;
+  sk: string;
+}
+
+/** The TCP_DEFER_ACCEPT of the sockets that listened (the last set on each, s); undefined when none is set (0 or less turns it off). */
+export function deferOf(listens: ListenCall[], defers: DeferCall[]): number | undefined {
+  const sks = new Set(listens.map((l) => l.sk));
+  const last = defers.filter((d) => sks.has(d.sk)).at(-1)?.seconds;
+  return last !== undefined && last > 0 ? last : undefined;
 }
 
 const CAP = 1000;
@@ -37,15 +48,15 @@ tracepoint:syscalls:sys_enter_listen {
   $s = (struct socket *)$f->private_data;
   if ($s->sk->__sk_common.skc_num == ${port} && @n < ${CAP}) {
     @n = @n + 1;
-    printf("{\\"k\\":\\"listen\\",\\"pid\\":%d,\\"backlog\\":%d,\\"netns\\":%u}\\n", pid, args->backlog, curtask->nsproxy->net_ns->ns.inum);
+    printf("{\\"k\\":\\"listen\\",\\"pid\\":%d,\\"backlog\\":%d,\\"netns\\":%u,\\"sk\\":\\"%lu\\"}\\n", pid, args->backlog, curtask->nsproxy->net_ns->ns.inum, (uint64)$s->sk);
   }
 }
 tracepoint:syscalls:sys_enter_setsockopt /args->level == 6 && args->optname == 9/ {
   $f = *(curtask->files->fdt->fd + args->fd);
   $s = (struct socket *)$f->private_data;
-  if ($s->sk->__sk_common.skc_num == ${port} && @n < ${CAP}) {
+  if (@n < ${CAP}) {
     @n = @n + 1;
-    printf("{\\"k\\":\\"defer\\",\\"pid\\":%d,\\"seconds\\":%d,\\"netns\\":%u}\\n", pid, *(int32 *)uptr(args->optval), curtask->nsproxy->net_ns->ns.inum);
+    printf("{\\"k\\":\\"defer\\",\\"pid\\":%d,\\"seconds\\":%d,\\"netns\\":%u,\\"sk\\":\\"%lu\\"}\\n", pid, *(int32 *)uptr(args->optval), curtask->nsproxy->net_ns->ns.inum, (uint64)$s->sk);
   }
 }
 END { clear(@n); }`;
@@ -57,10 +68,10 @@ export function parseWatch(text: string): { listens: ListenCall[]; defers: Defer
   for (const line of text.split('\n')) {
     if (line.startsWith('{"k":"listen"')) {
       const e = JSON.parse(line) as ListenCall;
-      out.listens.push({ pid: e.pid, backlog: e.backlog, netns: e.netns });
+      out.listens.push({ pid: e.pid, backlog: e.backlog, netns: e.netns, sk: e.sk });
     } else if (line.startsWith('{"k":"defer"')) {
       const e = JSON.parse(line) as DeferCall;
-      out.defers.push({ pid: e.pid, seconds: e.seconds, netns: e.netns });
+      out.defers.push({ pid: e.pid, seconds: e.seconds, netns: e.netns, sk: e.sk });
     }
   }
   return out;

@@ -21,7 +21,7 @@ import { counterDeltas, nonZero } from '../observe/nstat.js';
 import { stateReport, type StateReport } from '../observe/reports.js';
 import { startSampler, summarize, type Sample } from '../observe/sampler.js';
 import { startWatchers } from '../observe/watchers.js';
-import { watchListenCalls, type DeferCall, type ListenCall } from '../observe/listen-calls.js';
+import { deferOf, watchListenCalls, type DeferCall, type ListenCall } from '../observe/listen-calls.js';
 import { netnsInode } from '../observe/tracer.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
 import type { Host, Lab, Runtime } from '../runtime/runtime.js';
@@ -235,7 +235,7 @@ async function observe(o: PointRun, { c, impl, options, name }: PointPlan, h: Po
   else await s.srv.stop();
   const counters = Object.fromEntries(h.all.map((x) => [x.name, counterDeltas(s.before[x.name]!.counters, after[x.name]!.counters)]));
   const obs: Observations = { series, counters, ...watched.observations };
-  const gaps = [...notModelled(impl.model, c, options), ...listenerGaps(impl.listenerCovers, ctx.listen, c)];
+  const gaps = [...notModelled(impl.model, c, options), ...listenerGaps(impl.listenerCovers, ctx.listen, c, options)];
   const verdicts = coverVerdicts(gaps, impl.judge(ctx, driven, obs));
   return { driven, watched, series, counters, after, statsAfter, procsAfter, atEnd, verdicts };
 }
@@ -331,7 +331,7 @@ function startListenWatch(runtime: Runtime, c: PointConfig, logDir: string) {
     ready: watching.then(() => undefined),
     /**
      * The backlogs passed to listen() on the port in the server host's network namespace, and
-     * the last TCP_DEFER_ACCEPT set there (the watch stops once a listen() is in its output:
+     * the TCP_DEFER_ACCEPT set on the socket that listened (the watch stops once a listen() is in its output:
      * the server listens already, so the call was made).
      */
     async backlogsOf(server: Host): Promise<{ backlogs: number[]; why?: string; deferAcceptSec?: number }> {
@@ -342,8 +342,9 @@ function startListenWatch(runtime: Runtime, c: PointConfig, logDir: string) {
       if (w && 'unavailable' in w) return { backlogs: [], why: w.unavailable };
       const ns = await netnsInode(server).catch(() => null);
       const seen = await stop((c) => c.some((x) => x.netns === ns));
-      const backlogs = seen.listens.filter((x) => x.netns === ns).map((x) => x.backlog);
-      const defer = seen.defers.filter((x) => x.netns === ns).at(-1)?.seconds;
+      const listens = seen.listens.filter((x) => x.netns === ns);
+      const backlogs = listens.map((x) => x.backlog);
+      const defer = deferOf(listens, seen.defers);
       const deferred = defer ? { deferAcceptSec: defer } : {};
       return backlogs.length ? { backlogs, ...deferred } : { backlogs, why: 'no listen() call on the port was seen in the server host', ...deferred };
     },

@@ -4,11 +4,14 @@
 // limit + 1 clients connect; the rest stay in SYN-SENT (their SYNs are dropped). The limit is
 // the one the server really has (its listener's Send-Q once it is up): a server that passes
 // listen() a backlog of its own gets the kernel's rules judged against that, and a verdict of
-// its own (about the server, not the kernel) on whether it used the lab's.
+// its own (about the server, not the kernel) on whether it used the lab's. A server that defers
+// accept (TCP_DEFER_ACCEPT, as Apache does on Linux) queues nothing for clients that send no data:
+// their final ACKs are dropped and they wait in the SYN queue (deferredBurst), until the clients'
+// FINs at the hold's end bring them into the accept queue, which then fills to limit + 1.
 import { listenFinding } from '../pipeline/listen.js';
 import { z } from 'zod';
 import { int, type PointConfig } from '../../core/fields.js';
-import { acceptQueueLimit, synTimeline } from '../model/kernel.js';
+import { acceptQueueLimit, deferAcceptTimeouts, deferredBurst, deferredSynackAt, synTimeline } from '../model/kernel.js';
 import type { BurstResult } from '../in-host/burst.js';
 import { summarize } from '../observe/sampler.js';
 import { defineScenario, effectiveLimit, equal, inconclusive, numSysctl, plannedLimit, recvQ, runInHost, setting, tooManyClients } from './common.js';
@@ -32,6 +35,8 @@ export interface Predicted {
   backlog: number;
   /** The limit the lab's settings give, min(backlog, somaxconn); limit differs when the server used its own backlog. */
   asked?: number;
+  /** A listener that defers accept: its seconds, the requests left in the SYN queue and the clients let in by a SYN cookie. */
+  deferAccept?: { sec: number; deferred: number; cookies: number };
 }
 
 export type Observed = BurstResult & { clients: number };
@@ -51,17 +56,30 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
     const limit = effectiveLimit(ctx);
     const clients = limit + 1 + ctx.options.extraClients;
     const hold = ctx.options.holdMs;
+    const defer = ctx.listen.deferAcceptSec;
     await ctx.control.pause();
     const burst = await runInHost<BurstResult>(ctx.client, 'burst', [ctx.server.address, ctx.port, clients, hold], hold + 30_000);
+    // The deferred requests reach the accept queue with the clients' FINs as the burst closes:
+    // a few samples' time to see it before the server accepts again.
+    if (defer) await new Promise((r) => setTimeout(r, 4 * ctx.config.sampleIntervalMs));
     await ctx.control.resume();
+    const d = defer
+      ? deferredBurst(
+          clients,
+          limit,
+          numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_max_syn_backlog'),
+          numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_syncookies'),
+        )
+      : null;
     const predicted: Predicted = {
       limit,
       queuePeak: limit + 1,
-      connected: limit + 1,
-      waiting: clients - limit - 1,
+      connected: d ? d.connected : limit + 1,
+      waiting: d ? d.waiting : clients - limit - 1,
       somaxconn,
       backlog: ctx.config.server.backlog,
       asked: ctx.listen.asked,
+      ...(defer && d ? { deferAccept: { sec: defer, deferred: d.deferred, cookies: d.cookies } } : {}),
     };
     return { observed: { clients, ...burst }, predicted };
   },
@@ -101,9 +119,28 @@ export const backlog = defineScenario<z.infer<typeof Options>, Observed, Predict
         'the queue is full only when it holds more than the limit',
         few,
       ),
-      equal('handshakes completed = limit + 1', p.connected, o.connected, 'SYNs meeting a full queue are dropped, so no SYN-ACK'),
-      equal('clients left waiting in SYN-SENT', p.waiting, o.pending, 'their SYNs are dropped and retried'),
+      ...(p.deferAccept
+        ? [
+            equal(
+              'handshakes completed (TCP_DEFER_ACCEPT): the SYN queue holds limit + 1, SYN cookies let more in',
+              p.connected,
+              o.connected,
+              `the server defers accept (${p.deferAccept.sec} s): ${p.deferAccept.deferred} final ACKs dropped, their requests kept in the SYN queue; ${p.deferAccept.cookies} past it by SYN cookie, queued at once`,
+            ),
+            equal('clients left waiting in SYN-SENT', p.waiting, o.pending, 'SYNs past the SYN queue and the cookies are dropped and retried'),
+          ]
+        : [
+            equal('handshakes completed = limit + 1', p.connected, o.connected, 'SYNs meeting a full queue are dropped, so no SYN-ACK'),
+            equal('clients left waiting in SYN-SENT', p.waiting, o.pending, 'their SYNs are dropped and retried'),
+          ]),
     ];
+  },
+  listenerCovers: {
+    // Until the deferral's first SYN-ACK retransmission, after which a bare ACK is taken.
+    deferAccept: (_c, l, o) => {
+      const at = deferredSynackAt(deferAcceptTimeouts(l.deferAcceptSec ?? 0));
+      return o.holdMs / 1000 + 0.5 < at ? `the burst's clients send no data: the deferral keeps them out of the queue until ${at} s` : null;
+    },
   },
   model: [
     { name: 'net.core.somaxconn', side: 'server', rule: 'accept queue limit = min(backlog, somaxconn); the burst fills it to limit + 1' },

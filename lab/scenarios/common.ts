@@ -121,7 +121,7 @@ export interface Scenario<O = unknown, Obs = unknown, Pred = unknown> {
    * does about it: a listener with TCP_DEFER_ACCEPT, a port served by an SO_REUSEPORT group. A
    * point whose server listens in a way not covered gets INCONCLUSIVE "not modelled", never a FAIL.
    */
-  listenerCovers?: { deferAccept?: Covers; reuseportGroup?: Covers };
+  listenerCovers?: { deferAccept?: Covers<O>; reuseportGroup?: Covers<O> };
   /** What the kernel should do at a point, from its settings alone (`lab predict`: nothing runs). */
   predict(config: PointConfig, options: O): Prediction[];
 }
@@ -205,11 +205,16 @@ export function notModelled<O>(model: readonly ModelEntry<O>[], config: PointCon
 }
 
 /** What the model does with a way of listening: always (a string), or at some points (null where it does not). */
-export type Covers = string | ((config: PointConfig) => string | null);
+/** How a scenario covers a way of listening: always (why), or at some points only (why, or null where it does not). */
+export type Covers<O = unknown> = string | ListenerCover<O>['at'];
+interface ListenerCover<O> {
+  /** A method, so a scenario's own options type fits (as ModelEntry.unless). */
+  at(config: PointConfig, listen: ListenRecord, options: O): string | null;
+}
 
 /** How the server listens that the scenario's model does not cover at this point (`listenerCovers`), each as a gap of coverVerdicts. */
-export function listenerGaps(covers: Scenario['listenerCovers'], l: ListenRecord, config: PointConfig): string[] {
-  const covered = (c: Covers | undefined) => (typeof c === 'function' ? c(config) !== null : c !== undefined);
+export function listenerGaps<O>(covers: Scenario<O>['listenerCovers'], l: ListenRecord, config: PointConfig, options: O): string[] {
+  const covered = (c: Covers<O> | undefined) => (typeof c === 'function' ? c(config, l, options) !== null : c !== undefined);
   const out: string[] = [];
   if (l.deferAcceptSec && !covered(covers?.deferAccept))
     out.push(

@@ -33,7 +33,7 @@ import {
   tooManyClients,
   within,
 } from './common.js';
-import { acceptQueueLimit, heldClientReset, retransmitWindows, synackTimeline, synTimeline } from '../model/kernel.js';
+import { acceptQueueLimit, deferAcceptTimeouts, heldClientReset, retransmitWindows, synackTimeline, synTimeline } from '../model/kernel.js';
 import { countOf, eventsOf, times } from '../report/timelines.js';
 import { heldStories, lateSynsSeen, LISTEN_OVERFLOW, overflowDrops } from './overflow-events.js';
 
@@ -344,6 +344,21 @@ export const overflow = defineScenario<z.infer<typeof Options>, Observed, Predic
   loadgenCaps: ['NET_ADMIN'],
   reservedPorts: RESERVED_PORTS.overflow,
   check: (c, o) => tooManyClients(c, plannedLimit(c) + 1 + o.held + o.late, 'the overflow client (held + limit + 1 + late)'),
+  listenerCovers: {
+    // Every client sends its request once connected, so a deferring listener queues the fill and
+    // meets the held clients' requests as any other. What deferral changes is how long a request
+    // whose ACK was taken waits: it expires after max(tcp_synack_retries, the deferral's
+    // timeouts) (syn_ack_recalc), which the held clients' reset rules do not model.
+    deferAccept: (c, l, o) => {
+      if (o.acceptRate > 0) return null;
+      const retries = setting(c, 'server', 'net.ipv4.tcp_synack_retries');
+      const resetFrom = heldClientReset(retries, 0).from;
+      const later = deferAcceptTimeouts(l.deferAcceptSec ?? 0) > retries && o.holdMs / 1000 + 1 >= resetFrom;
+      return setting(c, 'server', 'net.ipv4.tcp_abort_on_overflow') === 0 && later
+        ? null
+        : 'every client sends its request once connected: the deferral queues them as the rules do';
+    },
+  },
   async drive(ctx) {
     const o = ctx.options;
     const somaxconn = numSysctl(ctx.serverSysctl, 'net.core.somaxconn');

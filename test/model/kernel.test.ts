@@ -1,10 +1,12 @@
 // The kernel model: its functions against the numbers the kernel showed (lab/model/observed.ts),
 // and its timing rules measured again here, on the running kernel, in throw-away namespaces.
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
   acceptQueueLimit,
+  deferAcceptTimeouts,
+  deferredSynackAt,
   heldClientReset,
   orphanFinWait2Sec,
   portsRunOut,
@@ -88,6 +90,20 @@ describe('the model against what the kernel showed', () => {
   });
 
   it('TIME_WAIT is 60 s', () => expect(TIME_WAIT_SEC).toBe(60));
+
+  // The kernel keeps TCP_DEFER_ACCEPT as a count of SYN-ACK timeouts and getsockopt gives back
+  // their seconds: the model's count, as seconds, must be what the running kernel gives back.
+  it("TCP_DEFER_ACCEPT as the kernel keeps it: each setting read back with getsockopt is the time of the deferral's last timeout", () => {
+    const asked = [1, 2, 3, 4, 7, 8, 30, 31, 32, 100, 400];
+    const r = spawnSync('python3', [
+      '-c',
+      `import socket\nfor v in ${JSON.stringify(asked)}:\n    s = socket.socket(); s.setsockopt(6, 9, v); print(s.getsockopt(6, 9)); s.close()`,
+    ]);
+    const kernel = r.stdout.toString().trim().split('\n').map(Number);
+    expect(kernel).toHaveLength(asked.length);
+    expect(asked.map((v) => deferredSynackAt(deferAcceptTimeouts(v)))).toEqual(kernel);
+    expect(deferAcceptTimeouts(0)).toBe(0);
+  });
 
   it.each(ORPHAN_FIN_WAIT2.map((o) => [o.input.finTimeoutSec, o.observed] as const))(
     'orphaned FIN-WAIT-2 with tcp_fin_timeout %i s: gone after %f s, inside the window',
