@@ -7,10 +7,8 @@
 #   3. the suites that run servers on loopback and measure no CPU or rate; beside them a lane
 #      of those that mostly wait or build (the kernel's timers, 10,000 held connections, a
 #      build without liburing), then the request-framing fuzzer (FUZZ_SECONDS, default 30);
-#      beside both, the conformance lane once scripts/test-setup.sh servers has installed its
-#      servers (Debian's servers under the backlog and overflow scenarios: they wait on held
-#      queues and count connections, no rate or CPU), and scripts/test-setup.sh images swarm
-#      (the base and lab images, the two-node test swarm);
+#      beside both, scripts/test-setup.sh images swarm servers (the base and lab images, the
+#      two-node test swarm, the conformance suite's servers);
 #   then every other suite, one file at a time with nothing else running: they measure rates,
 #   CPU seconds, timers and exact kernel counts on this 2-core machine. Lines are prefixed with
 #   the lane's name (host, waits, fuzz, lab).
@@ -47,7 +45,6 @@ HOST_LATER=(test/native/concurrency.test.ts test/loadgen/drivers.test.ts)
 HOST_WAITS=(test/native/soak.test.ts test/model/kernel.test.ts test/native/no-uring.test.ts)
 # Then the rest, one file at a time and nothing else running: the lab's suites measure rates,
 # CPU seconds, timers and exact kernel counts on a 2-core machine, and some stop the engine.
-CONFORMANCE=test/lab/conformance.test.ts
 LAB_LANE=(test/lab test/runtime test/observe/trace.test.ts test/observe/sampler.test.ts test/campaign test/compose.test.ts "${HOST_LATER[@]}")
 reports="$(mktemp -d)"
 EXTRA=("$@")
@@ -69,24 +66,17 @@ for f in "${HOST_LATER[@]}" "${HOST_WAITS[@]}"; do excludes+=(--exclude "**/${f#
     bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}" 2>&1 | sed -u 's/^/[fuzz] /'
     echo "${PIPESTATUS[0]}" >"$reports/fuzz.rc"
   ) &
-  (
-    if bash scripts/test-setup.sh servers 2>&1 | sed -u 's/^/[conformance] /'; then
-      lane conformance "$CONFORMANCE"
-    else
-      echo 1 >"$reports/conformance.rc"
-    fi
-  ) &
   lane host "${excludes[@]}" "${HOST_LANE[@]}"
   wait
 ) &
-step "set-up: images, swarm"
-bash scripts/test-setup.sh images swarm
+step "set-up: images, swarm, servers"
+bash scripts/test-setup.sh images swarm servers
 setup=$?
 wait
-if [ "$setup" -eq 0 ]; then lane lab --exclude "**/${CONFORMANCE#test/}" "${LAB_LANE[@]}"; else echo "$setup" >"$reports/lab.rc"; fi
+if [ "$setup" -eq 0 ]; then lane lab "${LAB_LANE[@]}"; else echo "$setup" >"$reports/lab.rc"; fi
 
 status=0
-for l in host waits conformance lab fuzz; do
+for l in host waits lab fuzz; do
   rc=$(cat "$reports/$l.rc" 2>/dev/null || echo missing)
   [ "$rc" = 0 ] || {
     echo "test-all: $l ended with $rc" >&2
@@ -104,6 +94,6 @@ node -e '
     skipped += r.numPendingTests + r.numTodoTests;
   }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
-' "$reports/host.json" "$reports/waits.json" "$reports/conformance.json" "$reports/lab.json" || status=1
+' "$reports/host.json" "$reports/waits.json" "$reports/lab.json" || status=1
 step "done"
 exit "$status"

@@ -38,8 +38,12 @@ export interface SeriesSummary {
   samples: number;
   /** Mean gap between samples, ms. */
   intervalMs: number | null;
-  /** The listener on `port`: its limit and the deepest accept queue seen. */
-  listener: { port: number; sendQ: number; peakRecvQ: number } | null;
+  /**
+   * The listener on `port`: its limit and the deepest accept queue seen, and for how long the
+   * queue held at that depth (ms from the first to the last sample of the longest run of
+   * samples at it; 0 when one sample alone saw it): a peak that held still is a settled one.
+   */
+  listener: { port: number; sendQ: number; peakRecvQ: number; peakHeldMs: number } | null;
   /** The most sockets seen in each state at one sample. */
   peakStates: Record<string, number>;
 }
@@ -47,10 +51,26 @@ export interface SeriesSummary {
 export function summarize(samples: Sample[], port?: number): SeriesSummary {
   const peakStates: Record<string, number> = {};
   let listener = null as SeriesSummary['listener'];
+  // The current run of samples at the deepest queue so far: since when.
+  let runFrom: number | null = null;
   for (const s of samples) {
     for (const [k, v] of Object.entries(s.states)) peakStates[k] = Math.max(peakStates[k] ?? 0, v);
     const l = port === undefined ? undefined : s.listeners.find((x) => x.port === port);
-    if (l) listener = { port: l.port, sendQ: l.sendQ, peakRecvQ: Math.max(listener ? listener.peakRecvQ : 0, l.recvQ) };
+    if (!l) {
+      runFrom = null;
+      continue;
+    }
+    const prev = listener;
+    if (!prev || l.recvQ > prev.peakRecvQ) {
+      listener = { port: l.port, sendQ: l.sendQ, peakRecvQ: l.recvQ, peakHeldMs: 0 };
+      runFrom = s.t;
+    } else {
+      listener = { ...prev, sendQ: l.sendQ };
+      if (l.recvQ === prev.peakRecvQ) {
+        runFrom ??= s.t;
+        listener.peakHeldMs = Math.max(prev.peakHeldMs, s.t - runFrom);
+      } else runFrom = null;
+    }
   }
   const span = samples.length > 1 ? samples[samples.length - 1]!.t - samples[0]!.t : 0;
   return {

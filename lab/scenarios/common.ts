@@ -352,3 +352,48 @@ export const recvQ = (s: Sample, p: PointRecord) =>
 
 /** A boolean as the report's 1/0. */
 export const asNumber = (b: boolean | null | undefined): number | null => (b === null || b === undefined ? null : Number(b));
+
+/** How a reading waited for what it measures to settle (kept in the record beside the reading). */
+export interface Settle {
+  /** From the first reading to the one kept, ms. */
+  waitedMs: number;
+  /** How long the kept reading had held still (its last change before it), ms. */
+  stillForMs: number;
+  /** The wait's bound, ms, and how long a reading must hold still to count as settled. */
+  boundMs: number;
+  stillMs: number;
+  settled: boolean;
+}
+
+/**
+ * Reads `read` every `everyMs` until what `key` says of it has held still for `stillMs`, or
+ * `boundMs` has passed: the last reading, and how the wait went. A rule on a reading that did
+ * not settle gives INCONCLUSIVE with the numbers (unsettledReason), never FAIL.
+ */
+export async function settle<T>(
+  read: () => Promise<T>,
+  key: (t: T) => string,
+  o: { stillMs: number; boundMs: number; everyMs?: number },
+): Promise<{ value: T; settle: Settle }> {
+  const t0 = Date.now();
+  let value = await read();
+  let last = key(value);
+  let changedAt = t0;
+  for (;;) {
+    const now = Date.now();
+    if (now - changedAt >= o.stillMs || now - t0 >= o.boundMs) {
+      const settled = now - changedAt >= o.stillMs;
+      return { value, settle: { waitedMs: now - t0, stillForMs: now - changedAt, boundMs: o.boundMs, stillMs: o.stillMs, settled } };
+    }
+    await new Promise((r) => setTimeout(r, o.everyMs ?? 100));
+    value = await read();
+    const k = key(value);
+    if (k !== last) [last, changedAt] = [k, Date.now()];
+  }
+}
+
+/** Why a reading's rules are INCONCLUSIVE: it did not settle within its bound (undefined when it did). */
+export function unsettledReason(what: string, s: Settle | undefined): string | undefined {
+  if (!s || s.settled) return undefined;
+  return `${what} had not settled: still changing ${s.waitedMs - s.stillForMs} ms into a wait bounded at ${s.boundMs} ms (${s.stillMs} ms still needed)`;
+}

@@ -268,7 +268,21 @@ const heldEvents: Rule = ({ ctx, o, p, obs, invalid }) => {
 };
 
 /** The late clients: their SYN retransmissions on the kernel's schedule, then connected, timed out or still waiting. */
-const lateClients: Rule = ({ o, p, invalid }) => {
+/**
+ * The late clients' SYN retransmissions from the capture, when it ran and dropped nothing: each
+ * client's own retransmission k, s after its first SYN (null otherwise).
+ */
+function lateSynsFromPackets(obs: Observations, p: Predicted): number[][] | null {
+  // A packet the capture dropped would shift a client's SYNs: then ss's times.
+  if (!obs.capture || obs.capture.summary.droppedByKernel !== 0) return null;
+  const late = (obs.capture?.timelines ?? [])
+    .filter((c) => Number(c.client.slice(c.client.lastIndexOf(':') + 1)) < RESERVED_PORTS.overflow.first)
+    .slice(p.fill, p.fill + p.late);
+  if (late.length < p.late) return null;
+  return late.map((c) => c.syn.slice(1).map((t) => Math.round(t - c.syn[0]!) / 1000));
+}
+
+const lateClients: Rule = ({ o, p, obs, invalid }) => {
   if (p.late === 0) return [];
   const v: RuleVerdict[] = [];
   const T = p.syn.timeoutAt;
@@ -293,17 +307,36 @@ const lateClients: Rule = ({ o, p, invalid }) => {
     x.retransmitsAt.flatMap((t, k) => (t === null || k >= p.syn.retransmitsAt.length ? [] : [outside(t, k, x.readWithinSec?.[k] ?? 0)])),
   );
   const last = windows[Math.min(windows.length, Math.max(...(o.lateSyn ?? []).map((x) => x.retransmitsAt.length), 0)) - 1];
-  v.push(
-    seen.length
-      ? atMost(
-          `late clients' SYN retransmissions at ${p.syn.retransmitsAt.slice(0, 6).join(', ')}${p.syn.retransmitsAt.length > 6 ? ' …' : ''} s, each in its window (s outside it, most; ${seen.length} seen)`,
-          0,
-          Math.round(Math.max(...seen) * 100) / 100,
-          `the first tcp_syn_linear_timeouts + 1 timeouts are 1 s, then each doubles; each fires up to its timer wheel granularity late (HZ ${hz}${known ? '' : ', not known here: the coarsest'}), and the lateness adds up${last ? ` (the last seen: ${last[0].toFixed(2)}–${last[1].toFixed(2)} s)` : ''}`,
-          invalid,
-        )
-      : inconclusive("late clients' SYN retransmission times", 'no late client was seen in SYN-SENT with its timer'),
+  // With the capture on, the times are the packets' own (each client from its own first SYN, to
+  // the microsecond): never early, late by the timer wheel's lateness so far and 10 ms.
+  const packets = lateSynsFromPackets(obs, p);
+  const tight = retransmitWindows(p.syn.retransmitsAt, hz, { early: 0.002, late: 0.01 });
+  const fromPackets = (packets ?? []).flatMap((at) =>
+    at.flatMap((t, k) => (k >= tight.length ? [] : [Math.max(0, tight[k]![0] - t, t - tight[k]![1])])),
   );
+  if (packets && fromPackets.length) {
+    const lastP = tight[Math.min(tight.length, Math.max(...packets.map((x) => x.length))) - 1];
+    v.push(
+      atMost(
+        `late clients' SYN retransmissions at ${p.syn.retransmitsAt.slice(0, 6).join(', ')}${p.syn.retransmitsAt.length > 6 ? ' …' : ''} s, each in its window, from the packets (s outside it, most; ${fromPackets.length} seen)`,
+        0,
+        Math.round(Math.max(...fromPackets) * 1000) / 1000,
+        `the capture's times, each client's from its own first SYN: never early, late by at most the timer wheel's lateness so far (HZ ${hz}${known ? '' : ', not known here: the coarsest'}) and 10 ms${lastP ? ` (the last seen: ${lastP[0].toFixed(3)}–${lastP[1].toFixed(3)} s)` : ''}`,
+        invalid,
+      ),
+    );
+  } else
+    v.push(
+      seen.length
+        ? atMost(
+            `late clients' SYN retransmissions at ${p.syn.retransmitsAt.slice(0, 6).join(', ')}${p.syn.retransmitsAt.length > 6 ? ' …' : ''} s, each in its window (s outside it, most; ${seen.length} seen)`,
+            0,
+            Math.round(Math.max(...seen) * 100) / 100,
+            `the first tcp_syn_linear_timeouts + 1 timeouts are 1 s, then each doubles; each fires up to its timer wheel granularity late (HZ ${hz}${known ? '' : ', not known here: the coarsest'}), and the lateness adds up${last ? ` (the last seen: ${last[0].toFixed(2)}–${last[1].toFixed(2)} s)` : ''}`,
+            invalid,
+          )
+        : inconclusive("late clients' SYN retransmission times", 'no late client was seen in SYN-SENT with its timer'),
+    );
   if (p.acceptRate > 0 && p.syn.retransmitsAt.length > 0) {
     v.push(
       atLeast(

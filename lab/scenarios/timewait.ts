@@ -30,6 +30,9 @@ import {
   runInHost,
   setting,
   settingText,
+  settle,
+  type Settle,
+  unsettledReason,
   within,
 } from './common.js';
 import { countOf } from '../report/timelines.js';
@@ -54,6 +57,8 @@ export interface Observed extends ChurnResult {
   /** The orphaned FIN-WAIT-2 sockets: how many right after the close, and how long until none was left (s). */
   orphans: { made: number; atClose: number; goneAfterSec: number | null } | null;
   timeWait: { server: number; client: number };
+  /** How the TIME_WAIT reading waited for the last closes to end. */
+  timeWaitSettle?: Settle;
   timeWaitLifetimeSec: number | null;
   eaddrnotavail: number;
 }
@@ -90,12 +95,23 @@ async function listeningPorts(h: Host): Promise<number[]> {
   return parseListeners(r.stdout).map((l) => l.port);
 }
 
-/** TIME-WAIT sockets to or from PORT on a host, with the time left on each (s). */
-async function timeWaits(h: Host, port: number): Promise<number[]> {
+const CLOSING = new Set(['FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSING', 'LAST-ACK', 'CLOSE-WAIT']);
+
+/** TIME-WAIT sockets to or from PORT on a host, with the time left on each (s), and how many are still closing. */
+async function timeWaits(h: Host, port: number): Promise<{ tw: number[]; closing: number }> {
   const r = await h.exec(['ss', '-Htano', `( sport = :${port} or dport = :${port} )`], { timeoutMs: 15_000 });
   if (r.exitCode !== 0) throw new Error(`ss on ${h.name}: ${r.stderr.trim()}`);
-  return parseSockets(r.stdout).flatMap((x) => (x.state === 'TIME-WAIT' && x.timer ? [x.timer.seconds] : []));
+  const rows = parseSockets(r.stdout);
+  return {
+    tw: rows.flatMap((x) => (x.state === 'TIME-WAIT' && x.timer ? [x.timer.seconds] : [])),
+    closing: rows.filter((x) => CLOSING.has(x.state)).length,
+  };
 }
+
+/** TIME_WAIT is read once the closes have ended: no socket of the port still closing has changed for this long, … */
+const TW_STILL_MS = 300;
+/** … within this bound. */
+const TW_BOUND_MS = 3000;
 
 /** The silent peer's port on the server host: the lab port + 1, or + 2 when that is the control port. */
 const silentPort = (port: number, controlPort: number) => (port + 1 === controlPort ? port + 2 : port + 1);
@@ -133,7 +149,7 @@ interface Case {
   /** The side that does not close first. */
   other: 'client' | 'server';
   closerHost: string;
-  /** Why nothing can be judged (no connection succeeded), or undefined. */
+  /** Why the TIME_WAIT counts cannot be judged (no connection succeeded; the closes had not ended), or undefined. */
   few: string | undefined;
   /** tcp_max_tw_buckets, and whether the connections made went past it. */
   B: number;
@@ -322,7 +338,13 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       [ctx.server.address, ctx.port, o.closer, o.durationMs, o.concurrency],
       o.durationMs + 30_000,
     );
-    const [serverTw, clientTw] = await Promise.all([timeWaits(ctx.server, ctx.port), timeWaits(ctx.client, ctx.port)]);
+    // Once the last closes have ended: the sockets of the port still closing, on both sides, hold still.
+    const read = await settle(
+      () => Promise.all([timeWaits(ctx.server, ctx.port), timeWaits(ctx.client, ctx.port)]),
+      ([s, c]) => `${s.closing},${c.closing}`,
+      { stillMs: TW_STILL_MS, boundMs: TW_BOUND_MS },
+    );
+    const [serverTw, clientTw] = read.value.map((x) => x.tw) as [number[], number[]];
     const seenAt = Date.now();
     const closerTw = o.closer === 'client' ? clientTw : serverTw;
     // The newest TIME_WAIT socket's time left, plus the time since the last connection closed:
@@ -340,6 +362,7 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       ...churn,
       orphans,
       timeWait: { server: serverTw.length, client: clientTw.length },
+      timeWaitSettle: read.settle,
       timeWaitLifetimeSec: lifetime,
       eaddrnotavail: churn.errors['EADDRNOTAVAIL'] ?? 0,
     };
@@ -370,7 +393,7 @@ export const timewait = defineScenario<z.infer<typeof Options>, Observed, Predic
       obs,
       other: p.closer === 'client' ? 'server' : 'client',
       closerHost: p.closer === 'client' ? 'loadgen-1' : 'server',
-      few: o.ok === 0 ? 'no connection succeeded' : undefined,
+      few: o.ok === 0 ? 'no connection succeeded' : unsettledReason('the closes (sockets of the port still closing)', o.timeWaitSettle),
       B,
       overCap: B < o.ok,
     };

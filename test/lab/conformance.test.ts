@@ -50,7 +50,8 @@ writeFileSync(join(WORK, 'apache2-16.conf'), `${readFileSync(join(WORK, 'apache2
 
 /** [name, the server's part of the lab file, the backlog it passes to listen(), the TCP_DEFER_ACCEPT it sets (s)]. */
 const SERVERS: Array<[string, string, number, number | undefined]> = [
-  ['nginx (server.kind nginx)', 'kind: nginx, threads: 1', 16, undefined],
+  // Its master and 2 workers, each paused (SIGSTOP) while the queue is held.
+  ['nginx (server.kind nginx, 2 workers)', 'kind: nginx, threads: 2', 16, undefined],
   [
     'node:http',
     `kind: command, command: [node, -e, "require('http').createServer((q, s) => s.end('ok')).listen(+process.env.PORT)"]`,
@@ -70,8 +71,8 @@ const SERVERS: Array<[string, string, number, number | undefined]> = [
 
 /** The lab file's scenario part for each scenario the servers go through. */
 const SCENARIOS = {
-  backlog: '{name: backlog, options: {extraClients: 3, holdMs: 1200}}',
-  overflow: '{name: overflow, options: {held: 3, late: 3, holdMs: 2500}}',
+  backlog: '{name: backlog, options: {extraClients: 3, holdMs: 600}}',
+  overflow: '{name: overflow, options: {held: 3, late: 3, holdMs: 1200}}',
 };
 
 /**

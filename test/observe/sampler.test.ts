@@ -42,7 +42,21 @@ describe('sampler', () => {
       'probe: oops\n{"t":2,"listeners":[],"states":{"ESTAB":1},"full":true,"counters":{}}\n{"t":1,"listeners":[{"port":80,"recvQ":3,"sendQ":5}],"states":{"ESTAB":4},"full":false,"counters":{}}\n{"t":3,"lis',
     );
     expect(s.map((x) => x.t)).toEqual([1, 2]);
-    expect(summarize(s, 80)).toEqual({ samples: 2, intervalMs: 1, listener: { port: 80, sendQ: 5, peakRecvQ: 3 }, peakStates: { ESTAB: 4 } });
+    expect(summarize(s, 80)).toEqual({
+      samples: 2,
+      intervalMs: 1,
+      listener: { port: 80, sendQ: 5, peakRecvQ: 3, peakHeldMs: 0 },
+      peakStates: { ESTAB: 4 },
+    });
+  });
+
+  it('how long the deepest queue held: the longest run of samples at it, a dip between runs included', () => {
+    const at = (t: number, recvQ: number) => ({ t, listeners: [{ port: 80, recvQ, sendQ: 8 }], states: {}, full: false, counters: {} });
+    // 3 → 9 (t 20) → 9 (t 70) → 4 → 9 (t 150 … 300) → 2: the second run at 9 held 150 ms.
+    const s = [at(0, 3), at(20, 9), at(70, 9), at(100, 4), at(150, 9), at(200, 9), at(300, 9), at(350, 2)];
+    expect(summarize(s, 80).listener).toEqual({ port: 80, sendQ: 8, peakRecvQ: 9, peakHeldMs: 150 });
+    // Seen in one sample only: held 0.
+    expect(summarize([at(0, 1), at(50, 7), at(100, 1)], 80).listener!.peakHeldMs).toBe(0);
   });
 
   it('a paused server with backlog 4 and 12 clients: Send-Q 4, peak Recv-Q 5, the rest in SYN-SENT', async () => {
@@ -80,7 +94,9 @@ describe('sampler', () => {
       const sum = summarize(samples, 8080);
       expect(sum.samples).toBeGreaterThan(20);
       expect(sum.intervalMs).toBeLessThan(60);
-      expect(sum.listener).toEqual({ port: 8080, sendQ: 4, peakRecvQ: 5 });
+      expect(sum.listener).toMatchObject({ port: 8080, sendQ: 4, peakRecvQ: 5 });
+      // The paused server's queue stays full: the peak held through most of the series.
+      expect(sum.listener!.peakHeldMs).toBeGreaterThan(500);
       expect(sum.peakStates['SYN-SENT']).toBe(7);
       // The counters move during the series: the dropped SYNs show as ListenDrops.
       const drops = samples.map((s) => s.counters['TcpExtListenDrops']!);
