@@ -42,7 +42,7 @@ HOST_LATER=(test/native/concurrency.test.ts test/loadgen/drivers.test.ts)
 # Of those, the ones that mostly wait (10,000 connections held 20 s; the kernel's retransmission
 # timers, up to 19 s) or build (the addon without liburing), and assert no CPU time or rate: a
 # lane of their own beside the rest, the fuzzer after them.
-HOST_WAITS=(test/native/soak.test.ts test/model/kernel.test.ts test/native/no-uring.test.ts)
+HOST_WAITS=(test/native/soak.test.ts test/model/kernel.test.ts test/native/no-uring.test.ts test/loadgen/arrivals.test.ts)
 # Then the rest, one file at a time and nothing else running: the lab's suites measure rates,
 # CPU seconds, timers and exact kernel counts on a 2-core machine, and some stop the engine.
 LAB_LANE=(test/lab test/runtime test/observe/trace.test.ts test/observe/sampler.test.ts test/campaign test/compose.test.ts "${HOST_LATER[@]}")

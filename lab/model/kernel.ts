@@ -204,3 +204,27 @@ export function deferredSynackAt(timeouts: number): number {
   for (let i = 0; i < timeouts; i++) t += Math.min(INITIAL_RTO_SEC * 2 ** i, 120);
   return t;
 }
+
+/**
+ * The connect-time comb: when a client's connect() can complete, s after its first SYN. At
+ * once, when that SYN is answered (tooth 0), or just after one of its SYN retransmissions
+ * (synTimeline: 1, 2, 3, 4, 5, 7, 11 … s by default), when one is: a SYN dropped (a full
+ * queue) is never answered late. Each tooth is a window: never early, late by the timer
+ * wheel's lateness of every timeout so far (retransmitWindows) plus `lateSec`, the round trip
+ * and how the connect is timed.
+ */
+export function connectTeeth(
+  synRetries: number,
+  linearTimeouts: number,
+  hz: number,
+  lateSec: number,
+): Array<{ at: number; from: number; to: number }> {
+  const at = synTimeline(synRetries, linearTimeouts).retransmitsAt;
+  const w = retransmitWindows(at, hz, { early: 0, late: lateSec });
+  return [{ at: 0, from: 0, to: lateSec }, ...at.map((t, k) => ({ at: t, from: w[k]![0], to: w[k]![1] }))];
+}
+
+/** The tooth a connect time (s after the first SYN) falls on, or -1 when between teeth. */
+export function toothOf(sec: number, teeth: Array<{ from: number; to: number }>): number {
+  return teeth.findIndex((t) => sec >= t.from && sec <= t.to);
+}

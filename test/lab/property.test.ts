@@ -12,24 +12,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { readRecords, verdictLines } from '../helpers/verdicts.js';
+import { prng } from '../../lab/in-host/arrivals.js';
 
 const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
 const WORK = mkdtempSync(join(tmpdir(), 'tcplab-property-'));
 const SEED = Number(process.env['PROPERTY_SEED'] ?? Math.floor(Date.now() / 86_400_000));
 /** Points drawn per scenario: the bound CI runs. */
 const POINTS = 2;
-
-/** mulberry32: a small, well-known PRNG, the same numbers for the same seed on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Axes of a sweep's zip, each point's value drawn by `draw`. */
 type Axes = Record<string, Array<number | string>>;

@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+// Open-loop arrivals: new connections on a schedule that never waits for the server (a fixed
+// rate, Poisson, or bursts of N every T), each with one request (Connection: close). Every
+// time is measured from the connection's intended arrival, so a client that falls behind its
+// schedule shows as later connects, not as fewer (no coordinated omission); how late each
+// connection really started is kept too. Per connection: its local port (the 4-tuple, for a
+// join with a capture or the kernel's events), when its handshake completed, its first byte
+// of answer, and its outcome: answered, refused (ECONNREFUSED), reset (ECONNRESET/EPIPE),
+// timed out (connect() gave up: ETIMEDOUT), address not available (EADDRNOTAVAIL), another
+// error, or still waiting when the watch ended. Bounded by count and by the watch.
+// Usage: arrivals.js JSON   (an ArrivalsSpec) → one JSON line, an ArrivalsResult
+import { connect, type Socket } from 'node:net';
+
+export type Schedule =
+  | { kind: 'fixed'; rate: number; count: number }
+  | { kind: 'poisson'; rate: number; count: number; seed: number }
+  | { kind: 'bursts'; burst: number; periodMs: number; count: number };
+
+export interface ArrivalsSpec {
+  host: string;
+  port: number;
+  schedule: Schedule;
+  /** How long after the last intended arrival the connections are watched, ms. */
+  watchMs: number;
+}
+
+export type Outcome = 'answered' | 'refused' | 'reset' | 'timedout' | 'addrnotavail' | 'other' | 'waiting';
+
+export interface Arrival {
+  /** Intended arrival, ms after the schedule's start. */
+  at: number;
+  /** How much later than intended it really started (its connect() call), ms. */
+  lateMs: number;
+  /** Its local port (0 when the kernel gave none: EADDRNOTAVAIL). */
+  port: number;
+  outcome: Outcome;
+  /** From the intended arrival, ms: the handshake done, the answer's first byte, the error. */
+  connectMs?: number;
+  firstByteMs?: number;
+  errorMs?: number;
+  /** The error's code, for outcome 'other'. */
+  code?: string;
+}
+
+export interface ArrivalsResult {
+  schedule: Schedule;
+  /** The epoch ms the schedule started at (the sampler's and the capture's clock). */
+  t0: number;
+  arrivals: Arrival[];
+  byOutcome: Record<Outcome, number>;
+  /** The latest a connection started behind its schedule, ms: what the client itself added. */
+  maxLateMs: number;
+}
+
+/** mulberry32: a small, well-known PRNG, the same numbers for the same seed on every machine. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The intended arrival times, ms after the start. */
+export function arrivalTimes(s: Schedule): number[] {
+  if (s.kind === 'fixed') return Array.from({ length: s.count }, (_, i) => (i * 1000) / s.rate);
+  if (s.kind === 'bursts') return Array.from({ length: s.count }, (_, i) => Math.floor(i / s.burst) * s.periodMs);
+  const rnd = prng(s.seed);
+  let t = 0;
+  return Array.from({ length: s.count }, () => {
+    const at = t;
+    t += (-Math.log(1 - rnd()) * 1000) / s.rate;
+    return at;
+  });
+}
+
+const OUTCOME_OF: Record<string, Outcome> = {
+  ECONNREFUSED: 'refused',
+  ECONNRESET: 'reset',
+  EPIPE: 'reset',
+  ETIMEDOUT: 'timedout',
+  EADDRNOTAVAIL: 'addrnotavail',
+};
+
+export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
+  const times = arrivalTimes(spec.schedule);
+  const arrivals: Arrival[] = times.map((at) => ({ at, lateMs: 0, port: 0, outcome: 'waiting' }));
+  const sockets: Socket[] = [];
+  const t0 = Date.now();
+  const since = (a: Arrival) => Math.round((Date.now() - t0 - a.at) * 10) / 10;
+  const request = `GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n`;
+  const start = (a: Arrival) => {
+    a.lateMs = Math.round((Date.now() - t0 - a.at) * 10) / 10;
+    const s = connect({ host: spec.host, port: spec.port });
+    sockets.push(s);
+    // The local port is the kernel's from the connect() call on, before the handshake completes.
+    const name: { port?: number } = {};
+    (Reflect.get(s, '_handle') as { getsockname?(o: object): number } | undefined)?.getsockname?.(name);
+    a.port = name.port ?? 0;
+    s.on('connect', () => {
+      a.connectMs = since(a);
+      a.port ||= s.localPort ?? 0;
+      s.write(request);
+    });
+    s.on('data', (d) => {
+      if (a.firstByteMs !== undefined) return;
+      a.firstByteMs = since(a);
+      if (a.outcome === 'waiting' && d.toString('latin1', 0, 9) === 'HTTP/1.1 ') a.outcome = 'answered';
+    });
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (a.outcome !== 'waiting') return;
+      a.errorMs = since(a);
+      a.outcome = OUTCOME_OF[err.code ?? ''] ?? 'other';
+      if (a.outcome === 'other') a.code = err.code ?? err.message;
+    });
+  };
+  // Start each connection at its time, never waiting for another: one timer for the next due.
+  let next = 0;
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const now = Date.now() - t0;
+      while (next < arrivals.length && arrivals[next]!.at <= now) start(arrivals[next++]!);
+      if (next >= arrivals.length) return done();
+      setTimeout(tick, Math.max(0, arrivals[next]!.at - (Date.now() - t0)));
+    };
+    tick();
+  });
+  const end = (times.at(-1) ?? 0) + spec.watchMs;
+  await new Promise((r) => setTimeout(r, Math.max(0, end - (Date.now() - t0))));
+  for (const s of sockets) s.destroy();
+  const byOutcome: Record<Outcome, number> = { answered: 0, refused: 0, reset: 0, timedout: 0, addrnotavail: 0, other: 0, waiting: 0 };
+  for (const a of arrivals) byOutcome[a.outcome]++;
+  return { schedule: spec.schedule, t0, arrivals, byOutcome, maxLateMs: Math.max(0, ...arrivals.map((a) => a.lateMs)) };
+}
+
+if (process.argv[1]?.endsWith('arrivals.js')) {
+  const arg = process.argv[2];
+  if (!arg) {
+    process.stderr.write('usage: arrivals.js JSON\n');
+    process.exitCode = 2;
+  } else
+    runArrivals(JSON.parse(arg) as ArrivalsSpec).then(
+      (r) => process.stdout.write(JSON.stringify(r) + '\n'),
+      (err: Error) => {
+        process.stderr.write(`arrivals.js: ${err.message}\n`);
+        process.exitCode = 1;
+      },
+    );
+}
