@@ -131,6 +131,22 @@ export function synAcksDropped(events: TraceEvent[], first: number, last: number
 }
 
 /**
+ * Each flood request's SYN-ACKs for the retransmission rule: the first as it reached the
+ * loadgen (its nft rule dropped it), then each retransmission as the server's kernel sent it
+ * (tcp:tcp_retransmit_synack). Not the retransmissions as they reached the loadgen: a burst of
+ * hundreds that fire in the same timer tick can lose some on the way (seen: 83 of 512 requests'
+ * 1 s retransmissions sent, never dropped by the loadgen's rule), and a gap would shift the
+ * sequence by one. Requests whose first SYN-ACK the loadgen did not see are left out.
+ */
+export function synAcksSent(events: TraceEvent[], first: number, last: number): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const [port, ts] of synAcksDropped(events, first, last)) out.set(port, [ts[0]!]);
+  for (const e of events)
+    if (e.host === 'server' && e.kind === 'synack-retransmit' && e.rport >= first && e.rport <= last) out.get(e.rport)?.push(e.t);
+  return out;
+}
+
+/**
  * How far outside its window (s after the request's first SYN-ACK, one per retransmission) each
  * request's k-th SYN-ACK retransmission came; the largest (0: every one inside), and how many were seen.
  */

@@ -38,7 +38,7 @@ import {
   unsettledReason,
 } from './common.js';
 import { acceptQueueLimit, retransmitWindows, synackTimeline } from '../model/kernel.js';
-import { eventsOf, synAckOutside, synAcksDropped, times } from '../report/timelines.js';
+import { eventsOf, synAckOutside, synAcksDropped, synAcksSent, times } from '../report/timelines.js';
 
 export const FLOOD_PORTS = RESERVED_PORTS.synflood;
 
@@ -340,7 +340,7 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
   judge(ctx, r, obs) {
     const v = counted.judge(ctx, r, obs);
     if (!obs.trace || r.predicted.acceptQueueFull) return v;
-    // Each request's SYN-ACKs as the loadgen's nft rule dropped them: the first, then the retransmissions.
+    // Each request's SYN-ACKs: the first as the loadgen's nft rule dropped it, the retransmissions as the server sent them.
     const R = numSysctl(ctx.serverSysctl, 'net.ipv4.tcp_synack_retries');
     const at = retransmitsAt(R);
     // The kernel's own timestamps (ms), from the request's first SYN-ACK (its timer is armed
@@ -348,7 +348,7 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
     // before it, which adds up.
     const { hz, known } = kernelHz();
     const windows = retransmitWindows(at, hz, { early: 0.005, late: 0.005 });
-    const d = synAckOutside(synAcksDropped(obs.trace.events, FLOOD_PORTS.first, FLOOD_PORTS.last), windows);
+    const d = synAckOutside(synAcksSent(obs.trace.events, FLOOD_PORTS.first, FLOOD_PORTS.last), windows);
     v.push(
       d.seen
         ? atMost(

@@ -274,7 +274,7 @@ describe('trace on netns: timewait', () => {
 });
 
 describe('trace on netns: synflood', () => {
-  it("each request's SYN-ACK retransmissions, as the loadgen's nft rule dropped them, at the model's 1, 3 … s: an (events) verdict and the report's lines", async () => {
+  it("each request's SYN-ACK retransmissions as the server sent them (its first SYN-ACK as the loadgen's nft rule dropped it), at the model's 1, 3 … s: an (events) verdict and the report's lines", async () => {
     const out = mkdtempSync(join(tmpdir(), 'tcplab-trace-flood-'));
     const res = await execa(
       process.execPath,
