@@ -204,7 +204,6 @@ export function notModelled<O>(model: readonly ModelEntry<O>[], config: PointCon
   return out;
 }
 
-/** What the model does with a way of listening: always (a string), or at some points (null where it does not). */
 /** How a scenario covers a way of listening: always (why), or at some points only (why, or null where it does not). */
 export type Covers<O = unknown> = string | ListenerCover<O>['at'];
 interface ListenerCover<O> {

@@ -53,8 +53,10 @@ export const overflowDrops = (events: TraceEvent[]) => events.filter((e) => e.ho
  */
 export function lateSynsSeen(timelines: ConnTimeline[] | undefined, fill: number): number | null {
   if (!timelines?.length) return null;
-  return timelines
-    .filter((c) => Number(c.client.slice(c.client.lastIndexOf(':') + 1)) < RESERVED_PORTS.overflow.first)
-    .slice(fill)
-    .reduce((n, c) => n + c.syn.length, 0);
+  return lateTimelines(timelines, fill).reduce((n, c) => n + c.syn.length, 0);
+}
+
+/** The late clients' connections in a capture: those after the held (their reserved ports) and the fill. */
+export function lateTimelines(timelines: ConnTimeline[], fill: number): ConnTimeline[] {
+  return timelines.filter((c) => Number(c.client.slice(c.client.lastIndexOf(':') + 1)) < RESERVED_PORTS.overflow.first).slice(fill);
 }

@@ -35,7 +35,7 @@ import {
 } from './common.js';
 import { acceptQueueLimit, deferAcceptTimeouts, heldClientReset, retransmitWindows, synackTimeline, synTimeline } from '../model/kernel.js';
 import { countOf, eventsOf, times } from '../report/timelines.js';
-import { heldStories, lateSynsSeen, LISTEN_OVERFLOW, overflowDrops } from './overflow-events.js';
+import { heldStories, lateSynsSeen, lateTimelines, LISTEN_OVERFLOW, overflowDrops } from './overflow-events.js';
 
 export interface Observed {
   /** Each late client's SYN retransmissions as ss's timer showed them (s after their SYN; index k: retransmission k + 1). */
@@ -267,7 +267,6 @@ const heldEvents: Rule = ({ ctx, o, p, obs, invalid }) => {
   return v;
 };
 
-/** The late clients: their SYN retransmissions on the kernel's schedule, then connected, timed out or still waiting. */
 /**
  * The late clients' SYN retransmissions from the capture, when it ran and dropped nothing: each
  * client's own retransmission k, s after its first SYN (null otherwise).
@@ -275,13 +274,12 @@ const heldEvents: Rule = ({ ctx, o, p, obs, invalid }) => {
 function lateSynsFromPackets(obs: Observations, p: Predicted): number[][] | null {
   // A packet the capture dropped would shift a client's SYNs: then ss's times.
   if (!obs.capture || obs.capture.summary.droppedByKernel !== 0) return null;
-  const late = (obs.capture?.timelines ?? [])
-    .filter((c) => Number(c.client.slice(c.client.lastIndexOf(':') + 1)) < RESERVED_PORTS.overflow.first)
-    .slice(p.fill, p.fill + p.late);
+  const late = lateTimelines(obs.capture.timelines, p.fill).slice(0, p.late);
   if (late.length < p.late) return null;
   return late.map((c) => c.syn.slice(1).map((t) => Math.round(t - c.syn[0]!) / 1000));
 }
 
+/** The late clients: their SYN retransmissions on the kernel's schedule, then connected, timed out or still waiting. */
 const lateClients: Rule = ({ o, p, obs, invalid }) => {
   if (p.late === 0) return [];
   const v: RuleVerdict[] = [];
@@ -314,29 +312,33 @@ const lateClients: Rule = ({ o, p, obs, invalid }) => {
   const fromPackets = (packets ?? []).flatMap((at) =>
     at.flatMap((t, k) => (k >= tight.length ? [] : [Math.max(0, tight[k]![0] - t, t - tight[k]![1])])),
   );
-  if (packets && fromPackets.length) {
-    const lastP = tight[Math.min(tight.length, Math.max(...packets.map((x) => x.length))) - 1];
-    v.push(
-      atMost(
-        `late clients' SYN retransmissions at ${p.syn.retransmitsAt.slice(0, 6).join(', ')}${p.syn.retransmitsAt.length > 6 ? ' …' : ''} s, each in its window, from the packets (s outside it, most; ${fromPackets.length} seen)`,
-        0,
-        Math.round(Math.max(...fromPackets) * 1000) / 1000,
-        `the capture's times, each client's from its own first SYN: never early, late by at most the timer wheel's lateness so far (HZ ${hz}${known ? '' : ', not known here: the coarsest'}) and 10 ms${lastP ? ` (the last seen: ${lastP[0].toFixed(3)}–${lastP[1].toFixed(3)} s)` : ''}`,
-        invalid,
-      ),
-    );
-  } else
-    v.push(
-      seen.length
-        ? atMost(
-            `late clients' SYN retransmissions at ${p.syn.retransmitsAt.slice(0, 6).join(', ')}${p.syn.retransmitsAt.length > 6 ? ' …' : ''} s, each in its window (s outside it, most; ${seen.length} seen)`,
-            0,
-            Math.round(Math.max(...seen) * 100) / 100,
-            `the first tcp_syn_linear_timeouts + 1 timeouts are 1 s, then each doubles; each fires up to its timer wheel granularity late (HZ ${hz}${known ? '' : ', not known here: the coarsest'}), and the lateness adds up${last ? ` (the last seen: ${last[0].toFixed(2)}–${last[1].toFixed(2)} s)` : ''}`,
-            invalid,
-          )
-        : inconclusive("late clients' SYN retransmission times", 'no late client was seen in SYN-SENT with its timer'),
-    );
+  const m = fromPackets.length
+    ? {
+        from: ', from the packets',
+        outside: fromPackets,
+        digits: 3,
+        last: tight[Math.min(tight.length, Math.max(...packets!.map((x) => x.length))) - 1],
+        why: "the capture's times, each client's from its own first SYN: never early, late by at most the timer wheel's lateness so far and 10 ms",
+      }
+    : {
+        from: '',
+        outside: seen,
+        digits: 2,
+        last,
+        why: 'the first tcp_syn_linear_timeouts + 1 timeouts are 1 s, then each doubles; each fires up to its timer wheel granularity late, and the lateness adds up',
+      };
+  const round = 10 ** m.digits;
+  v.push(
+    m.outside.length
+      ? atMost(
+          `late clients' SYN retransmissions at ${p.syn.retransmitsAt.slice(0, 6).join(', ')}${p.syn.retransmitsAt.length > 6 ? ' …' : ''} s, each in its window${m.from} (s outside it, most; ${m.outside.length} seen)`,
+          0,
+          Math.round(Math.max(...m.outside) * round) / round,
+          `${m.why} (HZ ${hz}${known ? '' : ', not known here: the coarsest'})${m.last ? ` (the last seen: ${m.last[0].toFixed(m.digits)}–${m.last[1].toFixed(m.digits)} s)` : ''}`,
+          invalid,
+        )
+      : inconclusive("late clients' SYN retransmission times", 'no late client was seen in SYN-SENT with its timer'),
+  );
   if (p.acceptRate > 0 && p.syn.retransmitsAt.length > 0) {
     v.push(
       atLeast(
