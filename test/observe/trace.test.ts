@@ -190,8 +190,15 @@ describe.each(runtimes)('trace and capture on $name', ({ name, check }) => {
         .capture!.timelines!.filter((c) => Number(c.client.split(':')[1]) < HELD)
         .slice(5)
         .reduce((n, c) => n + c.syn.length, 0);
-      expect(overflowDrops.length + lateSyns, 'TCP_LISTEN_OVERFLOW drops + the SYNs that met the full queue = ListenOverflows').toBe(
-        ctr(srv, 'TcpExtListenOverflows'),
+      // Events the tracer reports lost (bpftrace's buffer; CI29 lost 14, 4 of them these drops)
+      // can be missing from the sum, and only those.
+      const overflows = ctr(srv, 'TcpExtListenOverflows');
+      const lost = p.trace!.summary!.dropped;
+      expect(overflowDrops.length + lateSyns, 'TCP_LISTEN_OVERFLOW drops + the SYNs that met the full queue ≤ ListenOverflows').toBeLessThanOrEqual(
+        overflows,
+      );
+      expect(overflowDrops.length + lateSyns + lost, '… and short of it by no more than the events the tracer lost').toBeGreaterThanOrEqual(
+        overflows,
       );
       // As the kernel counted them (every event, delivered or not), and as delivered when none was lost.
       const counted = (h: string, kind: string) => p.trace!.summary!.counted[h]?.[kind] ?? 0;
