@@ -6,9 +6,18 @@
 // histogram itself (`histogramUs`: HdrHistogram's compressed base64) added. Not
 // corrected for coordinated omission (measured from when each request was sent). With more than
 // one worker, responses happen in worker threads: then only autocannon's ms figures exist.
+// It reports its own CPU as cpu-wrap.js does for the other tools (the last stderr line,
+// `tcplab-cpu {json}`, its whole life from start-up), so no wrapper process starts before it.
 // Usage: autocannon-us.js OPTIONS_JSON   (autocannon's own option names: url, connections, …)
 import autocannon from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
+import { CPU_MARK } from './cpu-wrap.js';
+
+/** This process's CPU since it started (every thread, workers included) and its wall time. */
+function ownCpu(): string {
+  const u = process.cpuUsage();
+  return JSON.stringify({ userSec: u.user / 1e6, systemSec: u.system / 1e6, wallSec: process.uptime() });
+}
 
 async function main(): Promise<number> {
   let opts: autocannon.Options;
@@ -34,7 +43,10 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => (process.exitCode = code),
+  (code) => {
+    process.stderr.write(`\n${CPU_MARK}${ownCpu()}\n`);
+    process.exitCode = code;
+  },
   (err: Error) => {
     process.stderr.write(`autocannon-us.js: ${err.message}\n`);
     process.exitCode = 1;

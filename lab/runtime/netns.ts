@@ -136,8 +136,19 @@ export class Namespaces {
     const all = (await this.list()).filter((ns) => runId === undefined || ns.split('.')[1] === runId);
     await killAll((await Promise.all(all.map((ns) => this.pids(ns)))).flat());
     const ordered = [...all.filter((n) => !n.endsWith(`.${BRIDGE_NS}`)), ...all.filter((n) => n.endsWith(`.${BRIDGE_NS}`))];
+    // One `ip -batch` deletes them all (the hosts', then the bridge's); when it fails, one at a
+    // time, so what could not go is named.
     const left: string[] = [];
-    for (const ns of ordered) await this.del(ns).catch((err: Error) => left.push(`namespace ${ns} (${err.message})`));
+    const batched =
+      ordered.length > 0 &&
+      (await this.batch(
+        [],
+        ordered.map((ns) => `netns del ${ns}`),
+      ).then(
+        () => true,
+        () => false,
+      ));
+    if (!batched) for (const ns of ordered) await this.del(ns).catch((err: Error) => left.push(`namespace ${ns} (${err.message})`));
     if (left.length) throw new CleanupError(all.length - left.length, left);
     return all.length;
   }

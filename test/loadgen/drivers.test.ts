@@ -1,6 +1,9 @@
-// cpu-wrap on real processes: the child's CPU time as the kernel accounted it.
+// cpu-wrap on real processes: the child's CPU time as the kernel accounted it; autocannon-us's
+// report of its own CPU against that same accounting.
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -8,6 +11,18 @@ import { allowedCpus, planPinning, splitCpu, toolThreads } from '../../lab/loadg
 import type { Host } from '../../lab/runtime/runtime.js';
 
 const WRAP = fileURLToPath(new URL('../../dist/lab/in-host/cpu-wrap.js', import.meta.url));
+const AUTOCANNON = fileURLToPath(new URL('../../dist/lab/in-host/autocannon-us.js', import.meta.url));
+
+/** A child's exit code, stdout and stderr (spawn: this process keeps serving while it runs). */
+async function run(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const c = spawn(process.execPath, argv);
+  let stdout = '';
+  let stderr = '';
+  c.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  c.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const [code] = (await once(c, 'close')) as [number | null];
+  return { code, stdout, stderr };
+}
 
 describe('cpu-wrap', () => {
   it('reports a busy child near one core and an idle one near zero; output and exit code pass through', () => {
@@ -32,6 +47,31 @@ describe('cpu-wrap', () => {
     const r = spawnSync(process.execPath, [WRAP, 'no-such-tool-tcplab'], { encoding: 'utf8' });
     expect(r.status).toBe(127);
     expect(splitCpu(r.stderr).stderr).toBe('cpu-wrap: no-such-tool-tcplab: not found');
+  });
+
+  // The driver runs autocannon-us.js without cpu-wrap: its own figure must be the one the kernel
+  // gives its parent once it is reaped (cutime/cstime, 10 ms ticks), start-up included.
+  it('autocannon-us.js reports its own CPU as the kernel accounts it to cpu-wrap', async () => {
+    const srv = createServer((_q, s) => s.end('hello'));
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const opts = JSON.stringify({ url: `http://127.0.0.1:${port}/`, connections: 2, duration: 1 });
+      const r = await run([WRAP, process.execPath, AUTOCANNON, opts]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).requests.total).toBeGreaterThan(100);
+      const kernel = splitCpu(r.stderr);
+      const own = splitCpu(kernel.stderr);
+      const sum = (c: typeof own.cpu) => c!.userSec + c!.systemSec;
+      expect(sum(kernel.cpu)).toBeGreaterThan(0.2);
+      // Its own report ends a moment before it exits (the exit's own CPU is not in it): within 3 ticks.
+      expect(Math.abs(sum(own.cpu) - sum(kernel.cpu))).toBeLessThanOrEqual(0.03);
+      expect(own.cpu!.wallSec).toBeGreaterThan(1);
+      expect(own.cpu!.wallSec).toBeLessThanOrEqual(kernel.cpu!.wallSec);
+    } finally {
+      srv.close();
+    }
   });
 
   it('threads the bound is measured against', () => {

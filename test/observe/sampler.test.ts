@@ -11,6 +11,7 @@ import { sockstatTimeWait } from '../../lab/in-host/sampler-probe.js';
 import { countStates, parseSockets, type TcpState } from '../../lab/observe/ss.js';
 import { NetnsRuntime } from '../../lab/runtime/netns.js';
 import { waitForLine } from '../../lab/runtime/proc-wait.js';
+import { control } from '../../lab/pipeline/server-host.js';
 import { createNetns } from '../helpers/netns.js';
 
 const HOLD = fileURLToPath(new URL('../helpers/hold-connections.mjs', import.meta.url));
@@ -72,8 +73,9 @@ describe('sampler', () => {
       const h = lab.host('server');
       const srv = h.start([...h.node('dist/server/main.js'), '--port', '8080', '--control-port', '9090', '--backlog', '4'], 'server');
       await waitForLine(srv, /"event":"listening"/, 10_000, 'server');
-      const pause = await h.exec([...h.node('dist/lab/in-host/http-get.js'), 'http://127.0.0.1:9090/pause', 'POST']);
-      expect(pause.exitCode).toBe(0);
+      await control(h, 9090, '/pause', 'POST');
+      // A port nothing listens on: the call fails with one line naming it.
+      await expect(control(h, 9091, '/stats')).rejects.toThrow(/^server: GET \/stats failed: .*(refused|exit 3)/);
       const sampler = startSampler(h, 20);
       const holding = h.start([process.execPath, HOLD, '127.0.0.1', '8080', '12', '1500'], 'hold');
       await new Promise((r) => setTimeout(r, 700));
@@ -110,7 +112,7 @@ describe('sampler', () => {
 
       // TIME-WAIT from /proc/net/sockstat (every sample) = what ss counts: ab's HTTP/1.0
       // requests are closed by the server first, so they end in TIME-WAIT here.
-      await h.exec([...h.node('dist/lab/in-host/http-get.js'), 'http://127.0.0.1:9090/resume', 'POST']);
+      await control(h, 9090, '/resume', 'POST');
       const ab = await h.exec(['ab', '-q', '-c', '4', '-n', '300', 'http://127.0.0.1:8080/']);
       expect(ab.exitCode, ab.stderr).toBe(0);
       const tw = sockstatTimeWait((await h.exec(['cat', '/proc/net/sockstat'])).stdout);
