@@ -9,7 +9,8 @@
 // it before bind(), when the socket has no port yet): each call names its socket (the kernel's
 // struct sock), and a listener's deferral is the last one set on the socket it listened with. A
 // listener that defers accept drops a final ACK that carries no data.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, fstatSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { spawnBpftrace, tracerUnavailable, type Bpftrace } from './tracer.js';
 
 export interface ListenCall {
@@ -103,4 +104,82 @@ export async function watchListenCalls(port: number, file: string): Promise<List
       return parseWatch((await bt.stop()).text);
     },
   };
+}
+
+/** The text bpftrace appended to file from byte `from` on. */
+function readFrom(file: string, from: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.max(0, size - from));
+    readSync(fd, buf, 0, buf.length, from);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** How long a shared watch's output stays unchanged before a point takes its calls (bpftrace prints an event within milliseconds of it). */
+const QUIET_MS = 200;
+
+const sizeOf = (file: string) => {
+  const fd = openSync(file, 'r');
+  try {
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+};
+
+/**
+ * One watch per port for a whole sweep: bpftrace attaches once (1.2 s of a point here, most of it
+ * its start-up), and each point reads the calls made from its own start on. Its output is
+ * logs/listen-calls.<port>.<epoch ms>.trace in the run folder; each point's slice goes to the
+ * point's own log too. Calls are told apart by network namespace (every point's server host has
+ * its own), as with a watch per point.
+ */
+export class ListenWatchPool {
+  private readonly watches = new Map<number, Promise<{ file: string; watch: ListenWatch } | { unavailable: string }>>();
+
+  constructor(private readonly logDir: string) {}
+
+  /** A point's watch of listen() on port: the calls from now on; stop() leaves the shared watch running. */
+  async begin(port: number, pointFile: string): Promise<ListenWatch | { unavailable: string }> {
+    let shared = this.watches.get(port);
+    if (!shared) {
+      const file = join(this.logDir, `listen-calls.${port}.${Date.now()}.trace`);
+      shared = watchListenCalls(port, file).then((w) => ('unavailable' in w ? w : { file, watch: w }));
+      this.watches.set(port, shared);
+    }
+    const w = await shared;
+    if ('unavailable' in w) return w;
+    const from = sizeOf(w.file);
+    return {
+      async stop(until, graceMs = 1000) {
+        for (const end = Date.now() + graceMs; until && Date.now() < end; await new Promise((r) => setTimeout(r, 25)))
+          if (until(parseWatch(readFrom(w.file, from)).listens)) break;
+        // bpftrace keeps running: the calls made just before (Apache's TCP_DEFER_ACCEPT right
+        // after its listen()) are in once its output has been still for QUIET_MS.
+        for (let size = sizeOf(w.file), still = Date.now(); Date.now() - still < QUIET_MS; await new Promise((r) => setTimeout(r, 25))) {
+          const now = sizeOf(w.file);
+          if (now !== size) [size, still] = [now, Date.now()];
+        }
+        const text = readFrom(w.file, from);
+        writeFileSync(pointFile, text, { flag: 'wx' });
+        return parseWatch(text);
+      },
+    };
+  }
+
+  /** Every shared watch stops (bpftrace detaches). */
+  async close(): Promise<void> {
+    const all = [...this.watches.values()];
+    this.watches.clear();
+    await Promise.all(
+      all.map(async (p) => {
+        const w = await p.catch(() => null);
+        if (w && 'watch' in w) await w.watch.stop();
+      }),
+    );
+  }
 }

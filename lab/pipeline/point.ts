@@ -21,7 +21,7 @@ import { counterDeltas, nonZero } from '../observe/nstat.js';
 import { stateReport, type StateReport } from '../observe/reports.js';
 import { startSampler, summarize, type Sample } from '../observe/sampler.js';
 import { startWatchers } from '../observe/watchers.js';
-import { deferOf, watchListenCalls, type DeferCall, type ListenCall } from '../observe/listen-calls.js';
+import { deferOf, watchListenCalls, type DeferCall, type ListenCall, type ListenWatchPool } from '../observe/listen-calls.js';
 import { netnsInode } from '../observe/tracer.js';
 import { POINT_SCHEMA, type HostRecord, type PointRecord, type StatsWithCpu } from './record.js';
 import type { Host, Lab, Runtime } from '../runtime/runtime.js';
@@ -59,6 +59,8 @@ export interface PointRun {
   progress: (line: string) => void;
   /** Called once the hosts exist (the sweep records the tools' versions from them). */
   onHosts?: (hosts: Host[]) => Promise<void>;
+  /** The sweep's listen() watches, one per port for all its points (without: one for this point). */
+  listenWatches?: ListenWatchPool;
 }
 
 /**
@@ -80,7 +82,7 @@ export async function runPoint(o: PointRun): Promise<PointRecord> {
   for (const sub of ['logs', 'raw']) rmSync(join(o.dir, sub, plan.name), { recursive: true, force: true });
   Object.assign(o.handle, { runtime: o.runtime, runId: o.runId });
   // A server from the user's image listens as its container starts: the watch is attached first.
-  const listenWatch = startListenWatch(o.runtime, plan.c, join(o.dir, 'logs', plan.name));
+  const listenWatch = startListenWatch(o.runtime, plan.c, join(o.dir, 'logs', plan.name), o.listenWatches);
   if (plan.c.server.image !== undefined) await listenWatch.ready;
   const creating = createHosts(o, plan);
   o.handle.creating = creating.catch(() => {});
@@ -317,10 +319,11 @@ function hostRecord({ c, specs, seccomp }: PointPlan, h: PointHosts, s: Started,
  * server other than the tcplab reactor (it reports its backlog in /stats). Elsewhere, and when
  * the tracer cannot run, no backlogs: the listen record falls back to Send-Q.
  */
-function startListenWatch(runtime: Runtime, c: PointConfig, logDir: string) {
+function startListenWatch(runtime: Runtime, c: PointConfig, logDir: string, pool?: ListenWatchPool) {
   const wanted = c.server.kind !== 'tcplab' && runtime.sameKernel;
+  const file = join(logDir, 'listen-calls.trace');
   const watching = wanted
-    ? (mkdirSync(logDir, { recursive: true }), watchListenCalls(c.server.port, join(logDir, 'listen-calls.trace')))
+    ? (mkdirSync(logDir, { recursive: true }), pool ? pool.begin(c.server.port, file) : watchListenCalls(c.server.port, file))
     : Promise.resolve(null);
   type Seen = { listens: ListenCall[]; defers: DeferCall[] };
   const none: Seen = { listens: [], defers: [] };

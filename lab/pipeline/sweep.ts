@@ -12,6 +12,7 @@ import { makeDir, readJson, writeAtomic, writeJsonAtomic } from '../../core/file
 import { assertKernelHas } from '../../sysctl/apply.js';
 import { describeSettings, expandSweep, sysctlSettings, validateLabFile, type LabFile, type Point } from '../plan/labfile.js';
 import { recordName, runPoint, seccompFor, type LabHandle } from './point.js';
+import { ListenWatchPool } from '../observe/listen-calls.js';
 import { loadPoint, type PointRecord } from './record.js';
 import { getRuntime } from '../runtime/index.js';
 import type { Host, Runtime } from '../runtime/runtime.js';
@@ -161,6 +162,8 @@ export async function sweep(
   let failed = 0;
   const records: PointRecord[] = [];
   o.bar?.start(total, total - todo.length);
+  makeDir(join(dir, 'logs'));
+  const listenWatches = new ListenWatchPool(join(dir, 'logs'));
   try {
     for (const [i, { point, rep }] of todo.entries()) {
       const name = recordName(point, rep);
@@ -181,6 +184,7 @@ export async function sweep(
           handle: o.handle ?? {},
           progress: (l) => o.progress(`${cmd}: ${l}`),
           onHosts: (hosts) => recordToolVersions(envFile, hosts),
+          listenWatches,
         });
       } catch (err) {
         const finishedCount = total - todo.length + i;
@@ -238,6 +242,7 @@ export async function sweep(
     o.bar?.update(total, 'done', 0);
   } finally {
     o.bar?.stop();
+    await listenWatches.close();
   }
   return { dir, ran: todo.length, failed, records };
 }

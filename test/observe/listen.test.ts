@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { listenOf } from '../../lab/pipeline/listen.js';
-import { deferOf, watchListenCalls } from '../../lab/observe/listen-calls.js';
+import { deferOf, ListenWatchPool, parseWatch, watchListenCalls } from '../../lab/observe/listen-calls.js';
 import { parseListeners } from '../../lab/observe/ss.js';
 import { tracerUnavailable } from '../../lab/observe/tracer.js';
 
@@ -104,21 +104,35 @@ describe('the backlog a server passed to listen()', () => {
     // TCP_DEFER_ACCEPT (Node cannot set it: Python does): set before bind(), when the socket has no
     // port yet, and after listen(); a socket that never listens sets one too. The listener's is
     // the last set on its own socket.
-    const w2 = await watchListenCalls(port, join(mkdtempSync(join(tmpdir(), 'tcplab-listen-')), 'listen-calls.trace'));
-    if (!('stop' in w2)) throw new Error(w2.unavailable);
-    await execa('python3', [
-      '-c',
-      `import socket; o = socket.socket(); o.setsockopt(6, 9, 99); s = socket.socket(); s.setsockopt(6, 9, 5); s.bind(('127.0.0.1', ${port})); s.listen(3); s.setsockopt(6, 9, 7); o.setsockopt(6, 9, 98)`,
-    ]);
-    const seen = await w2.stop((c) => c.length > 0);
-    expect(seen.listens.map((c) => c.backlog)).toEqual([3]);
-    expect(seen.defers.filter((d) => d.pid === seen.listens[0]!.pid).map((d) => [d.seconds, d.netns])).toEqual([
-      [99, netns],
-      [5, netns],
-      [7, netns],
-      [98, netns],
-    ]);
-    expect(deferOf(seen.listens, seen.defers)).toBe(7);
+    // Watched as a sweep watches: one bpftrace for its points, each point the calls from its start on.
+    const dir = mkdtempSync(join(tmpdir(), 'tcplab-listen-'));
+    const pool = new ListenWatchPool(dir);
+    try {
+      const w2 = await pool.begin(port, join(dir, 'a.trace'));
+      if (!('stop' in w2)) throw new Error(w2.unavailable);
+      await execa('python3', [
+        '-c',
+        `import socket; o = socket.socket(); o.setsockopt(6, 9, 99); s = socket.socket(); s.setsockopt(6, 9, 5); s.bind(('127.0.0.1', ${port})); s.listen(3); s.setsockopt(6, 9, 7); o.setsockopt(6, 9, 98)`,
+      ]);
+      const seen = await w2.stop((c) => c.length > 0);
+      expect(seen.listens.map((c) => c.backlog)).toEqual([3]);
+      expect(seen.defers.filter((d) => d.pid === seen.listens[0]!.pid).map((d) => [d.seconds, d.netns])).toEqual([
+        [99, netns],
+        [5, netns],
+        [7, netns],
+        [98, netns],
+      ]);
+      expect(deferOf(seen.listens, seen.defers)).toBe(7);
+      // The next point's view of the same watch: only what was called after it began; the first's slice in its own log.
+      const w3 = await pool.begin(port, join(dir, 'b.trace'));
+      if (!('stop' in w3)) throw new Error(w3.unavailable);
+      await execa('python3', ['-c', `import socket; s = socket.socket(); s.bind(('127.0.0.1', ${port})); s.listen(4)`]);
+      const next = await w3.stop((c) => c.length > 0);
+      expect([next.listens.map((c) => c.backlog), next.defers]).toEqual([[4], []]);
+      expect(parseWatch(readFileSync(join(dir, 'a.trace'), 'utf8')).listens.map((c) => c.backlog)).toEqual([3]);
+    } finally {
+      await pool.close();
+    }
     await listen(SOMAXCONN + 1, port);
     const rec = listenOf(await ss(), port, '127.0.0.1', SOMAXCONN, SOMAXCONN * 2, {
       method: 'listen() syscall',
