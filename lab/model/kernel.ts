@@ -228,3 +228,133 @@ export function connectTeeth(
 export function toothOf(sec: number, teeth: Array<{ from: number; to: number }>): number {
   return teeth.findIndex((t) => sec >= t.from && sec <= t.to);
 }
+
+/** What happens to open-loop arrivals at a listener whose server accepts at a fixed rate (arrivalsAtQueue). */
+export interface ArrivalsFate {
+  /** Connections that got in on each tooth: [0] on their first SYN, [k] on their k-th retransmission. */
+  perTooth: number[];
+  /** Connections whose SYN retries ran out (connect() gives ETIMEDOUT). */
+  timedOut: number;
+  /** Connections still retrying when the watch ends. */
+  waiting: number;
+  /** SYNs dropped on the full accept queue (ListenOverflows). */
+  drops: number;
+}
+
+/**
+ * Open-loop arrivals at a listener, SYN by SYN: the accept queue holds limit + 1 (a SYN is
+ * dropped when more than `limit` connections wait, ListenOverflows); each dropped client sends
+ * its SYN again at its retransmission times (synTimeline) until its retries run out. The server
+ * takes connections from the queue at `acceptRate` a second through a token bucket of at most
+ * `bucketMs` worth of tokens (at least one; the reactor's /accept-rate); 0 takes each at once.
+ * Handshakes are taken as instantaneous (a round trip of microseconds on the lab's links).
+ * `times` are the intended arrivals, ms; `shiftMs(k)` moves retransmission k (1-based) later,
+ * to try the timer wheel's lateness; retransmissions after `endMs` are still waiting. With
+ * `acceptsAt` (ms, ascending), the server takes one connection at each of those times instead:
+ * when it really accepted, as measured.
+ */
+export function arrivalsAtQueue(o: {
+  times: number[];
+  limit: number;
+  acceptRate: number;
+  bucketMs: number;
+  retransmitsAt: number[];
+  /** When connect() gives up, s after the first SYN (synTimeline's timeoutAt). */
+  timeoutAt: number;
+  endMs: number;
+  shiftMs?: (k: number) => number;
+  acceptsAt?: number[];
+}): ArrivalsFate {
+  const fate: ArrivalsFate = { perTooth: Array.from({ length: o.retransmitsAt.length + 1 }, () => 0), timedOut: 0, waiting: 0, drops: 0 };
+  // Pending SYNs as [time ms, arrival index, tooth]: a binary heap on time (then index).
+  const heap: Array<[number, number, number]> = [];
+  const less = (a: [number, number, number], b: [number, number, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  const push = (e: [number, number, number]) => {
+    heap.push(e);
+    for (let i = heap.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (!less(heap[i]!, heap[p]!)) break;
+      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+      i = p;
+    }
+  };
+  const pop = () => {
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length) {
+      heap[0] = last;
+      for (let i = 0; ;) {
+        const [l, r] = [2 * i + 1, 2 * i + 2];
+        let m = i;
+        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+        i = m;
+      }
+    }
+    return top;
+  };
+  o.times.forEach((t, i) => push([t, i, 0]));
+  const perMs = o.acceptRate / 1000;
+  const cap = Math.max(1, o.acceptRate * (o.bucketMs / 1000));
+  let queued = 0;
+  let tokens = 1;
+  let now = 0;
+  let nextAccept = 0;
+  // The server's accepts up to time t.
+  const advance = (t: number) => {
+    if (o.acceptsAt) {
+      for (; nextAccept < o.acceptsAt.length && o.acceptsAt[nextAccept]! <= t; nextAccept++) queued = Math.max(0, queued - 1);
+      return;
+    }
+    if (o.acceptRate === 0) {
+      queued = 0;
+      now = t;
+      return;
+    }
+    while (now < t) {
+      if (queued === 0) {
+        tokens = Math.min(cap, tokens + (t - now) * perMs);
+        now = t;
+        break;
+      }
+      if (tokens >= 1) {
+        tokens -= 1;
+        queued--;
+        continue;
+      }
+      const due = now + (1 - tokens) / perMs;
+      if (due > t) {
+        tokens += (t - now) * perMs;
+        now = t;
+        break;
+      }
+      now = due;
+      tokens = 1;
+    }
+    while (queued > 0 && tokens >= 1) {
+      tokens -= 1;
+      queued--;
+    }
+  };
+  while (heap.length) {
+    const [t, i, k] = pop();
+    advance(t);
+    if (queued <= o.limit) {
+      queued++;
+      fate.perTooth[k]!++;
+      continue;
+    }
+    fate.drops++;
+    if (k >= o.retransmitsAt.length) {
+      if (o.times[i]! + o.timeoutAt * 1000 > o.endMs) fate.waiting++;
+      else fate.timedOut++;
+      continue;
+    }
+    const next = o.times[i]! + o.retransmitsAt[k]! * 1000 + (o.shiftMs?.(k + 1) ?? 0);
+    if (next > o.endMs) fate.waiting++;
+    else push([next, i, k + 1]);
+  }
+  return fate;
+}

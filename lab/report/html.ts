@@ -25,7 +25,7 @@ export interface Dataset {
 export interface ChartSpec {
   id: string;
   title: string;
-  kind: 'bar' | 'time' | 'lanes';
+  kind: 'bar' | 'time' | 'lanes' | 'log';
   xTitle: string;
   /** x-axis labels: a zipped tuple is a list, drawn one value per line. */
   labels: Array<string | string[]>;
@@ -34,6 +34,8 @@ export interface ChartSpec {
   lanes?: Lanes;
   /** The series chart's x range, so the swimlanes line up with it. */
   xMax?: number;
+  /** kind log: where the model puts the distribution's modes (x), and what they are. */
+  marks?: { label: string; x: number[] };
   subtitle?: string;
 }
 
@@ -74,6 +76,15 @@ export function buildCharts(points: PointRecord[]): ChartSpec[] {
     }
     return { id: `metric-${i}`, title: m.label, kind: 'bar', xTitle, labels, datasets };
   });
+  const h = impl.report.histogram;
+  if (h) {
+    const datasets: Dataset[] = points.map((p) => ({
+      label: [p.id, ...Object.entries(p.settings).map(([k, v]) => `${shortAxis(k)}=${v}`)].join(' '),
+      data: h.buckets(p),
+    }));
+    const marks = [...new Set(points.flatMap((p) => h.marks(p)))].sort((a, b) => a - b);
+    charts.push({ id: 'histogram', title: h.label, kind: 'log', xTitle: h.xTitle, labels: [], datasets, marks: { label: h.marksLabel, x: marks } });
+  }
   const s = impl.report.series;
   if (s) {
     const datasets: Dataset[] = points.map((p) => {
@@ -264,6 +275,24 @@ for (const spec of SPECS) {
           x: { type: 'linear', min: Math.min(0, ...L.marks.map((m) => m.x)), ...(spec.xMax ? { max: Math.max(spec.xMax, ...L.marks.map((m) => m.x)) } : {}), title: { display: true, text: spec.xTitle } },
           y: { reverse: true, min: -0.5, max: L.lanes.length - 0.5, afterBuildTicks: (a) => { a.ticks = L.lanes.map((_, v) => ({ value: v })); }, ticks: { autoSkip: false, font: { size: 10 }, callback: (v) => L.lanes[v] ?? '' } },
         },
+      },
+    });
+    drawn++;
+    continue;
+  }
+  if (spec.kind === 'log') {
+    // Each point's distribution as a stepped line; the model's marks as dashed verticals.
+    const top = Math.max(1, ...spec.datasets.flatMap((d) => d.data.map(([, y]) => y)));
+    const datasets = spec.datasets.map((d, i) => ({ label: d.label, data: d.data.map(([x, y]) => ({ x, y })), borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length], pointRadius: 2, borderWidth: 1.5 }));
+    datasets.push({ label: spec.marks.label, data: spec.marks.x.flatMap((x) => [{ x, y: 0 }, { x, y: top }, { x, y: null }]), borderColor: '#555', backgroundColor: '#555', borderDash: [4, 4], pointRadius: 0, borderWidth: 1, spanGaps: false });
+    new Chart(canvas, {
+      type: 'line',
+      data: { datasets },
+      options: {
+        animation: false,
+        responsive: false,
+        plugins: { title: { display: true, text: spec.title }, legend: { position: 'bottom', labels: { boxWidth: 12, font: { size: 11 } } } },
+        scales: { x: { type: 'logarithmic', title: { display: true, text: spec.xTitle } }, y: { beginAtZero: true, title: { display: true, text: 'connections' } } },
       },
     });
     drawn++;

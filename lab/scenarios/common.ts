@@ -85,6 +85,18 @@ export interface ReportSpec<Obs, Pred> {
   headline?(p: ScenarioPoint<Obs, Pred>): string;
   /** What the kernel's events and the packet timelines (trace, capture) say happened, a sentence each; [] without them. */
   explain?(p: ScenarioPoint<Obs, Pred>): string[];
+  /**
+   * A distribution per point on a log axis (e.g. connect times, ms), a line each, with marks
+   * where the model puts its modes (the comb's teeth).
+   */
+  histogram?: {
+    label: string;
+    xTitle: string;
+    /** [upper edge, count] per non-empty bucket, ascending. */
+    buckets(p: ScenarioPoint<Obs, Pred>): Array<[number, number]>;
+    marks(p: ScenarioPoint<Obs, Pred>): number[];
+    marksLabel: string;
+  };
   /** One quantity over time, a line per point. */
   series?: { label: string; host(p: ScenarioPoint<Obs, Pred>): string; value(s: Sample, p: ScenarioPoint<Obs, Pred>): number | null };
 }

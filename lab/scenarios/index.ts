@@ -1,4 +1,5 @@
 // The scenarios a lab file can name: one line each.
+import { arrivals } from './arrivals.js';
 import { backlog } from './backlog.js';
 import type { Scenario } from './common.js';
 import { herd } from './herd.js';
@@ -10,7 +11,7 @@ import { timewait } from './timewait.js';
 
 export * from './common.js';
 
-export const SCENARIOS = [throughput, backlog, overflow, synflood, timewait, herd, models] as const;
+export const SCENARIOS = [throughput, backlog, overflow, synflood, timewait, herd, models, arrivals] as const;
 
 export type ScenarioName = (typeof SCENARIOS)[number]['name'];
 export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);

@@ -75,7 +75,10 @@ const FLAGS: Case[] = [
     ['run', '--scenario', 'backlog', '--set', 'server.backlog'],
     'lab run: --set: expected path=value[,value…] (e.g. server.backlog=16,128), got "server.backlog"',
   ],
-  [['run', '--scenario', 'flood'], 'lab run: --scenario: got "flood": one of throughput, backlog, overflow, synflood, timewait, herd, models'],
+  [
+    ['run', '--scenario', 'flood'],
+    'lab run: --scenario: got "flood": one of throughput, backlog, overflow, synflood, timewait, herd, models, arrivals',
+  ],
   [['run', '--set', 'server.backlog=1'], "lab run: required option '--scenario <name>' not specified"],
   [
     ['run', '--scenario', 'backlog', '--set', 'server.model=fast'],

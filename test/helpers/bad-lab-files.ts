@@ -146,7 +146,7 @@ export const BAD_LAB_FILES: Array<[name: string, text: string, message: string]>
   [
     'scenario name unknown (all five listed)',
     'scenario: {name: dos}\n',
-    'scenario.name: got "dos": one of throughput, backlog, overflow, synflood, timewait, herd, models',
+    'scenario.name: got "dos": one of throughput, backlog, overflow, synflood, timewait, herd, models, arrivals',
   ],
   ['option of another scenario', 'scenario: {name: overflow, options: {extraClients: 3}}\n', 'scenario.options: unknown field(s) "extraClients"'],
   ['throughput takes no options', 'scenario: {name: throughput, options: {holdMs: 900}}\n', 'scenario.options: unknown field(s) "holdMs"'],

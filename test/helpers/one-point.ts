@@ -21,4 +21,5 @@ export const ONE_POINT_PER_SCENARIO: Array<[string, string]> = [
   ],
   ['models', 'scenario: {name: models, options: {holdMs: 1600, answerMs: 400, clients: 6}}\nserver: {backlog: 8, model: prethread, threads: 3}'],
   ['herd', 'scenario: {name: herd, options: {connections: 150}}\nserver: {model: prethread, threads: 4, share: exclusive}'],
+  ['arrivals', 'scenario: {name: arrivals, options: {rate: 160, acceptRate: 100, watchMs: 2500}}\nserver: {backlog: 8}'],
 ];

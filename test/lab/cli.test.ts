@@ -136,7 +136,7 @@ describe('the same bad value: one message from a flag and from a lab file', () =
     );
     expect(errorOf(() => loadLabFile(f1)).message).toBe(`${f1}: repetitions: got 0: an integer from 1 to 100`);
     const f2 = labFile('scen', 'scenario: {name: flood}\n');
-    const what = 'got "flood": one of throughput, backlog, overflow, synflood, timewait, herd, models';
+    const what = 'got "flood": one of throughput, backlog, overflow, synflood, timewait, herd, models, arrivals';
     expect(errorOf(() => parseCommand(['run', '--scenario', 'flood'])).message).toBe(`--scenario: ${what}`);
     expect(errorOf(() => loadLabFile(f2)).message).toBe(`${f2}: scenario.name: ${what}`);
   });

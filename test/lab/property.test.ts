@@ -64,6 +64,20 @@ const CASES: Array<[string, string, Axes]> = [
       'scenario.options.holdMs': int(1000, 4000),
     })),
   ],
+  [
+    'arrivals',
+    'scenario: {name: arrivals, options: {watchMs: 2500}}',
+    drawn(POINTS, () => ({
+      'server.backlog': int(2, 32),
+      'scenario.options.schedule': pick(['fixed', 'fixed', 'poisson', 'bursts']),
+      'scenario.options.rate': int(20, 300),
+      'scenario.options.acceptRate': pick([50, 100, 200]),
+      'scenario.options.durationMs': int(300, 1000),
+      'scenario.options.burst': int(2, 30),
+      'scenario.options.periodMs': int(50, 300),
+      'loadgens.0.sysctls.net.ipv4.tcp_syn_linear_timeouts': int(0, 4),
+    })),
+  ],
 ];
 
 /** FAILs the property test found, kept as fixed points (with where they came from). */

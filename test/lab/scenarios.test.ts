@@ -232,6 +232,39 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
       ['reactor-procs', 6, 6, 0, 0, 0],
     ]);
   }, 180_000);
+  // 1 s of arrivals at a fixed rate, below and above the knee of a server accepting 100/s from a
+  // queue of limit 8. Numbers from the kernel: the server's ListenOverflows, each client's
+  // connect time; what the model says of them is the verdicts'.
+  it('arrivals: below the knee every connect at once; above it the dropped SYNs land on the 1 s tooth, one drop each = ListenOverflows; the comb and the errors in the report', async () => {
+    const { dir, recs } = await sweep(
+      `arrivals-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: arrivals, options: {acceptRate: 100, watchMs: 2500}}\nserver: {backlog: 8}\nsweep: {matrix: {scenario.options.rate: [90, 160]}}\n`,
+    );
+    expectAllPass(recs);
+    const [below, above] = recs.map((p) => ({ p, o: obs(p), drops: delta(p, 'server', 'TcpExtListenOverflows') }));
+    expect(below!.o['perTooth'][0]).toBe(90);
+    expect(below!.drops).toBe(0);
+    // Above the knee: limit + 1 plus what the server accepted in that second got in at once; the
+    // rest on the first retransmission, each with one SYN dropped on the full queue.
+    const teeth = above!.o['perTooth'] as number[];
+    expect(teeth[0]).toBeGreaterThan(90);
+    expect(teeth[0]).toBeLessThan(115);
+    expect(teeth[0]! + teeth[1]!).toBe(160);
+    expect(above!.drops).toBe(teeth[1]);
+    expect(above!.o['byOutcome']).toMatchObject({ answered: 160, timedout: 0, waiting: 0, refused: 0, reset: 0 });
+    // Its connect times (log buckets, 10 a decade): one tooth within ms, one at 1 s (late by the
+    // timer wheel's 36 ms at most and the client's turn: the buckets ending at 1 s and 1.26 s), nothing between.
+    const buckets = above!.o['connectBuckets'] as Array<[number, number]>;
+    const sum = (f: (ms: number) => boolean) => buckets.filter(([ms]) => f(ms)).reduce((s, [, n]) => s + n, 0);
+    expect(sum((ms) => ms > 10 && ms < 1000)).toBe(0);
+    expect(sum((ms) => ms >= 1000 && ms <= 1260)).toBe(teeth[1]);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect(html).toContain('connect time after the SYN (the comb), per point');
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(
+      /rate=160: no connection errors; 160 connections, in on the comb: \d+ at 0 s, \d+ at 1 s;.* predicted knee 110\/s/,
+    );
+  }, 120_000);
+
   it('herd: 4 prethread waiters, 150 connections one at a time: shared epoll wakes them all, accept/EPOLLEXCLUSIVE/SO_REUSEPORT one', async () => {
     const { recs } = await sweep(
       `herd-${rt}.yaml`,

@@ -1,0 +1,530 @@
+// arrivals: new connections on a schedule that never waits for the server (open loop: a fixed
+// rate, Poisson, or bursts), one request each, toward a server that accepts at a set rate.
+// What the kernel does: while more than `limit` connections wait in the accept queue, each SYN
+// is dropped (ListenOverflows) and its client sends it again at its retransmission times (1, 2,
+// 3, 4, 5, 7 … s with the defaults). So each connect lands on a tooth of a comb: at once, or
+// one retransmission time later, late by the timer wheel's lateness at most.
+// The model (lab/model/kernel.ts arrivalsAtQueue) replays the client's real SYN times against a
+// queue of limit + 1 drained at the accept rate, and says how many connections land on each
+// tooth, how many time out and how many SYNs are dropped; its range comes from trying the
+// accept rate ± 2 %, the token bucket's burst, and every retransmission at its latest.
+// Every error is joined to its kernel cause; one the join cannot explain is counted unexplained.
+import { z } from 'zod';
+import * as hdr from 'hdr-histogram-js';
+import { int, type PointConfig } from '../../core/fields.js';
+import { arrivalTimes, type ArrivalsResult, type Outcome, type Schedule } from '../in-host/arrivals.js';
+import { acceptQueueLimit, arrivalsAtQueue, connectTeeth, retransmitWindows, synTimeline, toothOf, type ArrivalsFate } from '../model/kernel.js';
+import type { Counters } from '../observe/nstat.js';
+import {
+  atLeast,
+  counter,
+  counterOf,
+  defineScenario,
+  effectiveLimit,
+  equal,
+  kernelHz,
+  MAX_CLIENT_CONNECTIONS,
+  numSysctl,
+  runInHost,
+  setting,
+  within,
+  type Prediction,
+  type RuleVerdict,
+} from './common.js';
+
+const Options = z
+  .object({
+    /** fixed: evenly spaced; poisson: exponential gaps (seeded); bursts: `burst` at once every `periodMs`. */
+    schedule: z.enum(['fixed', 'poisson', 'bursts']).default('fixed'),
+    /** New connections a second (fixed, poisson). */
+    rate: int(1, 5000).default(100),
+    /** How long connections arrive, ms. */
+    durationMs: int(100, 10_000).default(1000),
+    burst: int(1, 2000).default(20),
+    periodMs: int(10, 10_000).default(500),
+    seed: int(0, 2 ** 31 - 1).default(1),
+    /** Connections the server accepts a second (the reactor's accept rate); 0: as fast as it can. */
+    acceptRate: int(0, 100_000).default(100),
+    /** How long the connections are watched after the last arrival, ms: long enough for the comb's teeth to be seen. */
+    watchMs: int(500, 120_000).default(6000),
+  })
+  .strict();
+type Options = z.infer<typeof Options>;
+
+/** How late the client itself may see a connect, s: its event loop's turn on a busy 2-core machine (measured against a capture: under 50 ms). */
+const CLIENT_SLACK_SEC = 0.05;
+/** The reactor's token bucket holds at most this much of its accept rate (native/src/loop.h). */
+const BUCKET_MS = 10;
+
+export function scheduleOf(o: Options): Schedule {
+  if (o.schedule === 'bursts') return { kind: 'bursts', burst: o.burst, periodMs: o.periodMs, count: Math.ceil(o.durationMs / o.periodMs) * o.burst };
+  const count = Math.max(1, Math.round((o.rate * o.durationMs) / 1000));
+  return o.schedule === 'poisson' ? { kind: 'poisson', rate: o.rate, count, seed: o.seed } : { kind: 'fixed', rate: o.rate, count };
+}
+
+export interface ErrorCause {
+  outcome: Exclude<Outcome, 'answered'>;
+  count: number;
+  cause: string;
+  /** The kernel's count that explains it; null when the join found none (the errors are unexplained). */
+  evidence: string | null;
+}
+
+export interface Observed {
+  connections: number;
+  byOutcome: Record<Outcome, number>;
+  /** Connections that got in on each tooth (from the client's connect time after its SYN). */
+  perTooth: number[];
+  /** Connects between the teeth. */
+  offTeeth: number;
+  /** First SYNs that were lost: connections not in on tooth 0 (later teeth, timed out, still waiting). */
+  firstSynsLost: number;
+  /** The client's connect times after each SYN, µs (HdrHistogram, compressed base64) and their percentiles, ms. */
+  connect: { histogramUs: string | null; p50: number | null; p99: number | null; max: number | null };
+  /** The connect times after each SYN in log buckets (10 a decade): [upper edge ms, count], non-empty ones. */
+  connectBuckets: Array<[number, number]>;
+  firstByte: { p50: number | null; p99: number | null };
+  /** The latest a connection started behind its schedule, ms. */
+  maxLateMs: number;
+  /** Accepts a second while the connections arrived (the median gap between two answers' first bytes); null with fewer than 2. */
+  acceptRate: number | null;
+  /** The error codes of outcome 'other'. */
+  otherCodes: string[];
+  /** The client's local ports (ip_local_port_range). */
+  clientPorts: number;
+}
+
+export interface Predicted {
+  limit: number;
+  acceptRate: number;
+  /** The teeth: s after the SYN, each with the window it may be seen in. */
+  teeth: Array<{ at: number; from: number; to: number }>;
+  /** The model on the client's real SYN times: nominal, and the range over what the timing may be. */
+  fate: ArrivalsFate;
+  perTooth: Array<[number, number]>;
+  timedOut: [number, number];
+  waiting: [number, number];
+  drops: [number, number];
+  firstSynsLost: [number, number];
+  /** The lowest rate (fixed schedule, this duration) at which a SYN is dropped: the knee, /s; null when the server accepts at once. */
+  knee: number | null;
+  /** How long the connections were watched from the first arrival, s: the teeth past it are not seen. */
+  horizonSec: number;
+  /**
+   * The first SYNs were sent at least 1 ms apart (a handshake's round trip here is ~0.1 ms) and
+   * all before the first retransmission of any: what met each was the queue as SYNs and accepts
+   * left it, whatever final ACKs met later.
+   */
+  firstSynsApart: boolean;
+  /** The knee at the accept rate the server really kept (a point that dropped SYNs: it was saturated); else null. */
+  kneeMeasured: number | null;
+}
+
+/**
+ * The model's fate of the SYNs as the client sent them, the server accepting when it really did
+ * (each answer's first byte at the client, less the answer's trip), and its range over what those
+ * times may be off by: the accepts up to 5 ms earlier, the retransmissions each at its latest (the
+ * timer wheel), and ± 1 (a SYN at the very moment of an accept may go either way).
+ */
+function fates(sent: number[], acceptsAt: number[], limit: number, syn: { retransmitsAt: number[]; timeoutAt: number }, endMs: number, hz: number) {
+  const base = { times: sent, limit, acceptRate: 0, bucketMs: 0, retransmitsAt: syn.retransmitsAt, timeoutAt: syn.timeoutAt, endMs };
+  const windows = retransmitWindows(syn.retransmitsAt, hz, { early: 0, late: 0 });
+  const latest = (k: number) => (windows[k - 1]![1] - syn.retransmitsAt[k - 1]!) * 1000;
+  const variants = [0, 1, 5].flatMap((earlier) =>
+    [undefined, latest].map((shiftMs) => arrivalsAtQueue({ ...base, acceptsAt: acceptsAt.map((t) => t - earlier), ...(shiftMs ? { shiftMs } : {}) })),
+  );
+  const nominal = variants[2]!; // 1 ms earlier: a first byte's trip back and the client's turn to read it
+  const range = (f: (x: ArrivalsFate) => number): [number, number] => [
+    Math.max(0, Math.min(...variants.map(f)) - 1),
+    Math.max(...variants.map(f)) + 1,
+  ];
+  return {
+    nominal,
+    perTooth: nominal.perTooth.map((_, k) => range((x) => x.perTooth[k]!)),
+    timedOut: range((x) => x.timedOut),
+    waiting: range((x) => x.waiting),
+    drops: range((x) => x.drops),
+    firstSynsLost: range((x) => sent.length - x.perTooth[0]!),
+  };
+}
+
+/** The lowest fixed rate that drops a SYN at a queue of `limit` drained at acceptRate over durationMs (bisection on the model). */
+export function kneeRate(limit: number, acceptRate: number, durationMs: number): number | null {
+  if (acceptRate === 0) return null;
+  const drops = (rate: number) => {
+    const times = arrivalTimes({ kind: 'fixed', rate, count: Math.max(1, Math.round((rate * durationMs) / 1000)) });
+    return arrivalsAtQueue({ times, limit, acceptRate, bucketMs: BUCKET_MS, retransmitsAt: [], timeoutAt: 0, endMs: Infinity }).drops > 0;
+  };
+  let [lo, hi] = [1, Math.max(2, acceptRate * 4 + ((limit + 2) * 2000) / durationMs)];
+  if (!drops(hi)) return null;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (drops(mid)) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+/** Events a second from the median gap between consecutive times (ms); null with fewer than 2. */
+function medianRate(times: number[]): number | null {
+  const gaps = times
+    .slice(1)
+    .map((t, i) => t - times[i]!)
+    .sort((a, b) => a - b);
+  if (!gaps.length) return null;
+  const mid = gaps[Math.floor(gaps.length / 2)]!;
+  return mid > 0 ? Math.round(100_000 / mid) / 100 : null;
+}
+
+/** A time's log bucket (10 a decade, ms): its index, and the bucket's upper edge (3 significant digits). */
+export const logIndex = (msec: number) => Math.ceil(Math.round(Math.log10(msec) * 1e6) / 1e5);
+export const logEdge = (i: number) => Number((10 ** (i / 10)).toPrecision(3));
+
+const ms = (us: number | null) => (us === null ? null : Math.round(us / 10) / 100);
+
+/** Each error outcome with its kernel cause, joined to the server's counter that shows it; unexplained when none does. */
+export function errorCauses(o: Pick<Observed, 'byOutcome' | 'connections' | 'otherCodes' | 'clientPorts'>, server: Counters): ErrorCause[] {
+  const out: ErrorCause[] = [];
+  const add = (outcome: ErrorCause['outcome'], cause: string, evidence: string | null) => {
+    if (o.byOutcome[outcome] > 0) out.push({ outcome, count: o.byOutcome[outcome], cause, evidence });
+  };
+  const count = (name: string) => server[name] ?? 0;
+  const overflows = count('TcpExtListenOverflows');
+  const dropped = overflows > 0 ? `ListenOverflows ${overflows.toLocaleString('en-US')}` : null;
+  add('timedout', 'connect timeouts: SYNs dropped on a full accept queue', dropped);
+  add('waiting', 'still connecting when the watch ended: SYNs dropped on a full accept queue', dropped);
+  const embryonic = count('TcpExtEmbryonicRsts');
+  add('reset', 'resets: a final ACK met a full queue with tcp_abort_on_overflow 1', embryonic > 0 ? `EmbryonicRsts ${embryonic}` : null);
+  const rsts = count('TcpOutRsts');
+  add('refused', 'refused: no listener answered the SYN with RST', rsts > 0 ? `the server's OutRsts ${rsts}` : null);
+  add(
+    'addrnotavail',
+    "address not available: the client's local ports ran out",
+    o.connections >= o.clientPorts ? `${o.connections} connections, ${o.clientPorts} local ports` : null,
+  );
+  add('other', `other errors (${o.otherCodes.join(', ')})`, null);
+  return out;
+}
+
+export function errorsLine(errors: ErrorCause[]): string {
+  if (!errors.length) return 'no connection errors';
+  return errors
+    .map((e) => `${e.count.toLocaleString('en-US')} ${e.cause}${e.evidence ? ` (${e.evidence})` : ' (unexplained: no kernel count shows it)'}`)
+    .join('; ');
+}
+
+function observe(r: ArrivalsResult, teeth: Predicted['teeth'], clientPorts: number): Omit<Observed, 'acceptRate'> {
+  const perTooth = teeth.map(() => 0);
+  let offTeeth = 0;
+  const build = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  const connect = build();
+  const firstByte = build();
+  for (const a of r.arrivals) {
+    if (a.connectMs === undefined) continue;
+    const sinceSyn = Math.max(0, a.connectMs - a.lateMs);
+    connect.recordValue(Math.max(1, Math.round(sinceSyn * 1000)));
+    if (a.firstByteMs !== undefined) firstByte.recordValue(Math.max(1, Math.round((a.firstByteMs - a.lateMs) * 1000)));
+    const k = toothOf(sinceSyn / 1000, teeth);
+    if (k < 0) offTeeth++;
+    else perTooth[k]!++;
+  }
+  const pct = (h: hdr.Histogram, p: number) => (h.totalCount ? ms(h.getValueAtPercentile(p)) : null);
+  // Every bucket from the first to the last non-empty one (empty ones as 0, so a line between
+  // two teeth goes down to 0); the client's times have 0.1 ms resolution.
+  const idx = r.arrivals.filter((a) => a.connectMs !== undefined).map((a) => logIndex(Math.max(0.1, a.connectMs! - a.lateMs)));
+  const counts = new Map<number, number>();
+  for (const i of idx) counts.set(i, (counts.get(i) ?? 0) + 1);
+  const [lo, hi] = idx.length ? [Math.min(...idx), Math.max(...idx)] : [0, -1];
+  return {
+    connectBuckets: Array.from({ length: hi - lo + 1 }, (_, k) => [logEdge(lo + k), counts.get(lo + k) ?? 0] as [number, number]),
+    connections: r.arrivals.length,
+    byOutcome: r.byOutcome,
+    perTooth,
+    offTeeth,
+    firstSynsLost: perTooth.slice(1).reduce((n, c) => n + c, 0) + r.byOutcome.timedout + r.byOutcome.waiting,
+    connect: {
+      histogramUs: connect.totalCount ? hdr.encodeIntoCompressedBase64(connect) : null,
+      p50: pct(connect, 50),
+      p99: pct(connect, 99),
+      max: connect.totalCount ? ms(connect.maxValue) : null,
+    },
+    firstByte: { p50: pct(firstByte, 50), p99: pct(firstByte, 99) },
+    maxLateMs: r.maxLateMs,
+    otherCodes: [...new Set(r.arrivals.filter((a) => a.outcome === 'other').map((a) => a.code ?? '?'))],
+    clientPorts,
+  };
+}
+
+/** First SYNs at least 1 ms apart, all sent before the first of them is retransmitted (firstRetransmitSec after it). */
+function firstSynsApart(sent: number[], firstRetransmitSec: number): boolean {
+  const t = [...sent].sort((a, b) => a - b);
+  return t.every((x, i) => i === 0 || x - t[i - 1]! >= 1) && (t.at(-1) ?? 0) < (t[0] ?? 0) + firstRetransmitSec * 1000;
+}
+
+function kneeText(p: Predicted, o: Observed): string {
+  if (p.knee === null) return '';
+  const kept = p.kneeMeasured !== null ? `, ${p.kneeMeasured}/s at the ${o.acceptRate}/s it kept` : '';
+  return `; predicted knee ${p.knee}/s at accept rate ${p.acceptRate}/s${kept}`;
+}
+
+function portRange(get: (n: string) => string | null): number {
+  const [lo, hi] = (get('net.ipv4.ip_local_port_range') ?? '32768 60999').trim().split(/\s+/).map(Number);
+  return hi! - lo! + 1;
+}
+
+export const arrivals = defineScenario<Options, Observed, Predicted>({
+  name: 'arrivals',
+  options: Options,
+  needsReactor: (o) => (o.acceptRate > 0 ? "it sets the server's accept rate through the reactor's control API" : null),
+  check: (_c, o) => {
+    const n = scheduleOf(o).count;
+    return n > MAX_CLIENT_CONNECTIONS
+      ? `arrivals would open ${n} connections; at most ${MAX_CLIENT_CONNECTIONS}: lower scenario.options.rate or durationMs`
+      : null;
+  },
+  async drive(ctx) {
+    const o = ctx.options;
+    const schedule = scheduleOf(o);
+    if (o.acceptRate > 0) await ctx.control.setAcceptRate(o.acceptRate);
+    ctx.progress(`arrivals: ${schedule.count} connections (${o.schedule}) over ${o.durationMs} ms, watched ${o.watchMs} ms more …`);
+    const lastAt = arrivalTimes(schedule).at(-1) ?? 0;
+    const r = await runInHost<ArrivalsResult>(
+      ctx.client,
+      'arrivals',
+      [JSON.stringify({ host: ctx.server.address, port: ctx.port, schedule, watchMs: o.watchMs })],
+      lastAt + o.watchMs + 60_000,
+    );
+    ctx.writeRaw('arrivals.json', JSON.stringify(r));
+    const { hz } = kernelHz();
+    const syn = synTimeline(numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_retries'), numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_linear_timeouts'));
+    const teeth = connectTeeth(
+      numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_retries'),
+      numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_linear_timeouts'),
+      hz,
+      CLIENT_SLACK_SEC,
+    );
+    const limit = effectiveLimit(ctx);
+    // The model runs on the SYNs as the client really sent them and the accepts as the server
+    // really made them (each answer's first byte), until the watch ended.
+    const sent = r.arrivals.map((a) => a.at + a.lateMs);
+    const acceptsAt = r.arrivals
+      .filter((a) => a.firstByteMs !== undefined)
+      .map((a) => a.at + a.firstByteMs!)
+      .sort((x, y) => x - y);
+    const f = fates(sent, acceptsAt, limit, syn, lastAt + o.watchMs, hz);
+    const acceptRate = medianRate(acceptsAt.filter((t) => t <= o.durationMs));
+    return {
+      observed: { ...observe(r, teeth, portRange(ctx.clientSysctl)), acceptRate },
+      predicted: {
+        limit,
+        acceptRate: o.acceptRate,
+        teeth,
+        fate: f.nominal,
+        perTooth: f.perTooth,
+        timedOut: f.timedOut,
+        waiting: f.waiting,
+        drops: f.drops,
+        firstSynsLost: f.firstSynsLost,
+        knee: o.schedule === 'fixed' ? kneeRate(limit, o.acceptRate, o.durationMs) : null,
+        horizonSec: (lastAt + o.watchMs) / 1000,
+        firstSynsApart: firstSynsApart(sent, syn.retransmitsAt[0]!),
+        kneeMeasured:
+          o.schedule === 'fixed' && f.nominal.drops > 0 && acceptRate !== null ? kneeRate(limit, Math.round(acceptRate), o.durationMs) : null,
+      },
+    };
+  },
+  judge(ctx, d, obs) {
+    const o = d.observed;
+    const p = d.predicted;
+    const out: RuleVerdict[] = [];
+    const unexpected = o.byOutcome.refused + o.byOutcome.reset + o.byOutcome.addrnotavail + o.byOutcome.other;
+    out.push(
+      equal(
+        'errors first: no connection error the model does not predict (refused, reset, no address, other)',
+        0,
+        unexpected,
+        'a full accept queue drops SYNs, it refuses and resets nothing (tcp_abort_on_overflow 0)',
+      ),
+    );
+    const unexplained = errorCauses(o, obs.counters['server'] ?? {}).filter((e) => e.evidence === null);
+    out.push(
+      equal(
+        'every connection error joined to a kernel count',
+        0,
+        unexplained.reduce((n, e) => n + e.count, 0),
+        unexplained.length
+          ? `unexplained: ${unexplained.map((e) => `${e.count} ${e.outcome}`).join(', ')}`
+          : 'each error outcome has the counter of its cause',
+      ),
+    );
+    out.push(
+      equal(
+        'every connect on a tooth of the comb',
+        0,
+        o.offTeeth,
+        'a dropped SYN is sent again only at its retransmission times, late by the timer wheel at most',
+      ),
+    );
+    // The comb's drops: a client in on tooth k had k SYNs dropped, a timed-out one every SYN.
+    // ListenOverflows counts more when a final ACK meets a full queue: SYNs let in together (a
+    // burst, or retransmissions the timer wheel fires on one tick) whose ACKs then find room for
+    // fewer than all. The model follows SYNs only: such a point is not modelled.
+    const overflows = counter(obs, 'server', 'TcpExtListenOverflows');
+    const comb = o.perTooth.reduce((n, c, k) => n + c * k, 0) + o.byOutcome.timedout * p.teeth.length;
+    const combKnown = o.byOutcome.waiting === 0 && o.offTeeth === 0;
+    const unknown = combKnown
+      ? undefined
+      : `${o.byOutcome.waiting + o.offTeeth} connection(s) not on a tooth at the watch's end: their drops are not known from the client`;
+    out.push(
+      atLeast(
+        'SYNs dropped: ListenOverflows ≥ the comb',
+        comb,
+        overflows,
+        'a client in on tooth k had k SYNs dropped on the full queue, a timed-out one all of them; a final ACK that meets a full queue is counted too',
+        unknown,
+      ),
+    );
+    const ackDrops = overflows - comb;
+    const notModelled =
+      unknown ??
+      (ackDrops > 0
+        ? `not modelled: ${ackDrops} drop(s) beyond the comb's SYNs, final ACKs that met a full queue after their SYNs were let in together (the model follows SYNs only)`
+        : undefined);
+    // First SYNs 1 ms apart or more, all before the first retransmission: their fate (tooth 0,
+    // the knee) is the SYN rule's alone, whatever the ACKs did later.
+    const firstSyns = p.firstSynsApart ? unknown : notModelled;
+    const lastOf = (xs: boolean[]) => xs.lastIndexOf(true);
+    const last = Math.max(lastOf(o.perTooth.map((n) => n > 0)), lastOf(p.perTooth.map(([, hi]) => hi > 1)));
+    for (let k = 0; k <= last; k++)
+      out.push(
+        within(
+          `connections in on tooth ${k} (${p.teeth[k]!.at} s after the SYN)`,
+          p.perTooth[k]![0],
+          p.perTooth[k]![1],
+          o.perTooth[k]!,
+          k === 0
+            ? 'SYNs that found room in the queue (limit + 1, drained as the server accepted)'
+            : `SYNs dropped ${k} time(s) on the full queue, then let in`,
+          k === 0 ? firstSyns : notModelled,
+        ),
+      );
+    out.push(
+      within(
+        'connect timeouts (SYN retries exhausted)',
+        p.timedOut[0],
+        p.timedOut[1],
+        o.byOutcome.timedout,
+        'every SYN of the client dropped',
+        notModelled,
+      ),
+    );
+    if (p.knee !== null)
+      out.push(
+        within(
+          `the knee (${p.knee}/s at accept rate ${p.acceptRate}/s, limit ${p.limit}): first SYNs lost`,
+          p.firstSynsLost[0],
+          p.firstSynsLost[1],
+          o.firstSynsLost,
+          'arrivals faster than accepts for longer than the queue absorbs: the excess SYNs are dropped',
+          firstSyns,
+        ),
+      );
+    out.push(
+      within(
+        'SYNs dropped (ListenOverflows) as the model says',
+        p.drops[0],
+        p.drops[1],
+        overflows,
+        'the queue of limit + 1, drained as the server accepted',
+        notModelled,
+      ),
+    );
+    return out;
+  },
+  model: [
+    {
+      name: 'net.core.somaxconn',
+      side: 'server',
+      rule: 'accept queue limit = min(backlog, somaxconn); a SYN is dropped while more than the limit wait',
+    },
+    { name: 'net.ipv4.tcp_syn_retries', side: 'client', rule: "the comb's teeth: the SYN retransmission times, and when connect() gives up" },
+    { name: 'net.ipv4.tcp_syn_linear_timeouts', side: 'client', rule: "the comb's teeth: the first timeouts stay at 1 s" },
+    { name: 'net.ipv4.ip_local_port_range', side: 'client', rule: 'the local ports the connections may use (address not available past them)' },
+  ],
+  predict(c: PointConfig, o: Options): Prediction[] {
+    const limit = acceptQueueLimit(c.server.backlog, setting(c, 'server', 'net.core.somaxconn'));
+    const syn = synTimeline(setting(c, 'client', 'net.ipv4.tcp_syn_retries'), setting(c, 'client', 'net.ipv4.tcp_syn_linear_timeouts'));
+    const schedule = scheduleOf(o);
+    const times = arrivalTimes(schedule);
+    const fate = arrivalsAtQueue({
+      times,
+      limit,
+      acceptRate: o.acceptRate,
+      bucketMs: BUCKET_MS,
+      retransmitsAt: syn.retransmitsAt,
+      timeoutAt: syn.timeoutAt,
+      endMs: (times.at(-1) ?? 0) + o.watchMs,
+    });
+    const knee = o.schedule === 'fixed' ? kneeRate(limit, o.acceptRate, o.durationMs) : null;
+    return [
+      { what: 'connections', value: schedule.count, why: `${o.schedule} arrivals over ${o.durationMs} ms` },
+      { what: "the comb's teeth, s after the SYN", value: [0, ...syn.retransmitsAt].join(', '), why: 'tcp_syn_retries and tcp_syn_linear_timeouts' },
+      {
+        what: 'connections per tooth',
+        value:
+          fate.perTooth
+            .map((n, k) => `${k}:${n}`)
+            .filter((x) => !x.endsWith(':0'))
+            .join(' ') || 'none',
+        why: `a queue of limit ${limit} + 1 drained at ${o.acceptRate || 'an unlimited'}/s`,
+      },
+      { what: 'SYNs dropped (ListenOverflows)', value: fate.drops, why: 'each SYN that meets more than the limit waiting' },
+      { what: 'connect timeouts', value: fate.timedOut, why: 'every SYN of the client dropped' },
+      ...(knee !== null
+        ? [
+            {
+              what: 'the knee: lowest fixed rate that drops a SYN, /s',
+              value: knee,
+              why: `accept rate ${o.acceptRate}/s + (limit + 1) over ${o.durationMs} ms`,
+            },
+          ]
+        : []),
+    ];
+  },
+  report: {
+    metrics: [
+      {
+        label: 'first SYNs lost',
+        value: (p) => p.scenario.observed.firstSynsLost,
+        predicted: (p) => p.scenario.observed.connections - p.scenario.predicted.fate.perTooth[0]!,
+        better: 'lower',
+      },
+      {
+        label: 'SYNs dropped (ListenOverflows)',
+        value: counterOf('server', 'TcpExtListenOverflows'),
+        predicted: (p) => p.scenario.predicted.fate.drops,
+        better: 'lower',
+      },
+      { label: 'connect p99, ms', value: (p) => p.scenario.observed.connect.p99, better: 'lower' },
+      {
+        label: 'connect timeouts',
+        value: (p) => p.scenario.observed.byOutcome.timedout,
+        predicted: (p) => p.scenario.predicted.fate.timedOut,
+        better: 'lower',
+      },
+    ],
+    x: ['scenario.options.rate', 'scenario.options.acceptRate', 'server.backlog'],
+    histogram: {
+      label: 'connect time after the SYN (the comb), per point',
+      xTitle: 'ms after the SYN (log)',
+      buckets: (p) => p.scenario.observed.connectBuckets,
+      marks: (p) => p.scenario.predicted.teeth.filter((t, k) => k > 0 && t.at <= p.scenario.predicted.horizonSec).map((t) => t.at * 1000),
+      marksLabel: "the model's teeth (SYN retransmission times)",
+    },
+    headline: (p) => {
+      const o = p.scenario.observed;
+      const teeth = o.perTooth.map((n, k) => (n ? `${n} at ${p.scenario.predicted.teeth[k]!.at} s` : '')).filter(Boolean);
+      return `${errorsLine(errorCauses(o, p.hosts['server']?.counters.delta ?? {}))}; ${o.connections} connections, in on the comb: ${teeth.join(', ') || 'none'}; connect p99 ${o.connect.p99 ?? '–'} ms${kneeText(p.scenario.predicted, o)}`;
+    },
+  },
+});
