@@ -204,10 +204,18 @@ const CONTROL_CALL = 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 3; printf "%s %s H
 export async function control(host: Host, controlPort: number, path: string, method = 'GET'): Promise<string> {
   const r = await host.exec(['bash', '-c', CONTROL_CALL, 'control', String(controlPort), method, path], { timeoutMs: 15_000 });
   const answer = r.exitCode === 0 ? httpAnswer(r.stdout) : null;
-  if (!answer || answer.status < 200 || answer.status > 299)
-    throw new PointError(
-      `server: ${method} ${path} failed: ${answer ? `HTTP ${answer.status} ${answer.body.trim()}` : r.timedOut ? 'no answer within 15 s' : r.stderr.trim() || `exit ${r.exitCode}`}`,
-    );
+  if (!answer || answer.status < 200 || answer.status > 299) {
+    // bash says "connect: Connection refused" (and the redirection's line): one line, with errno's name.
+    const said = r.stderr.trim().split('\n')[0] ?? '';
+    const why = answer
+      ? `HTTP ${answer.status} ${answer.body.trim()}`
+      : r.timedOut
+        ? 'no answer within 15 s'
+        : /Connection refused/.test(said)
+          ? `connection refused on 127.0.0.1:${controlPort} (ECONNREFUSED)`
+          : said || `exit ${r.exitCode}`;
+    throw new PointError(`server: ${method} ${path} failed: ${why}`);
+  }
   return answer.body;
 }
 

@@ -81,9 +81,21 @@ export class Namespaces {
     return String(r.stdout).split('\n').filter(Boolean).map(Number);
   }
 
-  async del(ns: string): Promise<void> {
-    const r = await this.run(['ip', 'netns', 'del', ns]);
-    if (r.exitCode !== 0 && !/No such file/.test(String(r.stderr))) throw new Error(`ip netns del ${ns}: ${String(r.stderr).trim()}`);
+  /** Deletes the namespaces through one `ip -force -batch`; what could not go, each with ip's reason. */
+  private async delAll(names: string[]): Promise<string[]> {
+    const r = await this.run(['ip', '-force', '-batch', '-'], names.map((ns) => `netns del ${ns}`).join('\n') + '\n');
+    if (r.exitCode === 0) return [];
+    const lines = String(r.stderr).split('\n');
+    const left: string[] = [];
+    lines.forEach((l, i) => {
+      const m = /^Command failed -:(\d+)$/.exec(l.trim());
+      const why = (lines[i - 1] ?? '').trim();
+      if (m && !/No such file/.test(why)) {
+        const ns = names[Number(m[1]) - 1]!;
+        left.push(`namespace ${ns} (ip netns del ${ns}: ${why})`);
+      }
+    });
+    return left;
   }
 
   /**
@@ -136,19 +148,9 @@ export class Namespaces {
     const all = (await this.list()).filter((ns) => runId === undefined || ns.split('.')[1] === runId);
     await killAll((await Promise.all(all.map((ns) => this.pids(ns)))).flat());
     const ordered = [...all.filter((n) => !n.endsWith(`.${BRIDGE_NS}`)), ...all.filter((n) => n.endsWith(`.${BRIDGE_NS}`))];
-    // One `ip -batch` deletes them all (the hosts', then the bridge's); when it fails, one at a
-    // time, so what could not go is named.
-    const left: string[] = [];
-    const batched =
-      ordered.length > 0 &&
-      (await this.batch(
-        [],
-        ordered.map((ns) => `netns del ${ns}`),
-      ).then(
-        () => true,
-        () => false,
-      ));
-    if (!batched) for (const ns of ordered) await this.del(ns).catch((err: Error) => left.push(`namespace ${ns} (${err.message})`));
+    // One `ip -force -batch` deletes them all (the hosts', then the bridge's), each once: it goes
+    // on past a failure and names the line of each (a namespace already gone is not one).
+    const left = ordered.length ? await this.delAll(ordered) : [];
     if (left.length) throw new CleanupError(all.length - left.length, left);
     return all.length;
   }
