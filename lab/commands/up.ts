@@ -92,7 +92,7 @@ const UP: Array<{ flags: string; path: string; kind: 'int' | 'text' | 'on' | 'of
     help: 'load generator threads (wrk, wrk2) or workers (autocannon)',
   },
   { flags: '--rate <rps>', path: 'loadgens.0.options.rate', kind: 'int', help: 'hold this many requests per second (autocannon, wrk2)' },
-  { flags: '--no-keep-alive', path: 'loadgens.0.options.keepAlive', kind: 'off', help: 'a new connection per request (ab, wrk)' },
+  { flags: '--no-keep-alive', path: 'loadgens.0.options.keepAlive', kind: 'off', help: 'a new connection per request (ab, wrk, arrivals)' },
   { flags: '--pipelining <n>', path: 'loadgens.0.options.pipelining', kind: 'int', help: 'requests in flight per connection (autocannon, wrk)' },
   {
     flags: '--sample-interval <ms>',

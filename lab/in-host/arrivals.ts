@@ -7,7 +7,8 @@
 // join with a capture or the kernel's events), when its handshake completed, its first byte
 // of answer, and its outcome: answered, refused (ECONNREFUSED), reset (ECONNRESET/EPIPE),
 // timed out (connect() gave up: ETIMEDOUT), address not available (EADDRNOTAVAIL), another
-// error, or still waiting when the watch ended. Bounded by count and by the watch.
+// error, or still waiting when the watch ended. Bounded by count and by the watch, which ends
+// sooner once every connection has its outcome.
 // Usage: arrivals.js JSON   (an ArrivalsSpec) → one JSON line, an ArrivalsResult
 import { connect, type Socket } from 'node:net';
 
@@ -40,6 +41,8 @@ export interface Arrival {
   errorMs?: number;
   /** The error's code, for outcome 'other'. */
   code?: string;
+  /** The answer's HTTP status (outcome 'answered'). */
+  status?: number;
 }
 
 export interface ArrivalsResult {
@@ -92,6 +95,11 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
   const t0 = Date.now();
   const since = (a: Arrival) => Math.round((Date.now() - t0 - a.at) * 10) / 10;
   const request = `GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n`;
+  let done = 0;
+  let allSettled = () => {};
+  const settled = () => {
+    if (++done === arrivals.length) allSettled();
+  };
   const start = (a: Arrival) => {
     a.lateMs = Math.round((Date.now() - t0 - a.at) * 10) / 10;
     const s = connect({ host: spec.host, port: spec.port });
@@ -108,13 +116,19 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
     s.on('data', (d) => {
       if (a.firstByteMs !== undefined) return;
       a.firstByteMs = since(a);
-      if (a.outcome === 'waiting' && d.toString('latin1', 0, 9) === 'HTTP/1.1 ') a.outcome = 'answered';
+      const head = d.toString('latin1', 0, 12);
+      if (a.outcome === 'waiting' && /^HTTP\/1\.[01] \d{3}$/.test(head)) {
+        a.outcome = 'answered';
+        a.status = Number(head.slice(9));
+        settled();
+      }
     });
     s.on('error', (err: NodeJS.ErrnoException) => {
       if (a.outcome !== 'waiting') return;
       a.errorMs = since(a);
       a.outcome = OUTCOME_OF[err.code ?? ''] ?? 'other';
       if (a.outcome === 'other') a.code = err.code ?? err.message;
+      settled();
     });
   };
   // Start each connection at its time, never waiting for another: one timer for the next due.
@@ -128,8 +142,16 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
     };
     tick();
   });
+  // The watch ends when it runs out, or sooner once every connection has its outcome.
   const end = (times.at(-1) ?? 0) + spec.watchMs;
-  await new Promise((r) => setTimeout(r, Math.max(0, end - (Date.now() - t0))));
+  await new Promise<void>((r) => {
+    const timer = setTimeout(r, Math.max(0, end - (Date.now() - t0)));
+    allSettled = () => {
+      clearTimeout(timer);
+      r();
+    };
+    if (done === arrivals.length) allSettled();
+  });
   for (const s of sockets) s.destroy();
   const byOutcome: Record<Outcome, number> = { answered: 0, refused: 0, reset: 0, timedout: 0, addrnotavail: 0, other: 0, waiting: 0 };
   for (const a of arrivals) byOutcome[a.outcome]++;

@@ -6,6 +6,7 @@ import type { Host } from '../runtime/runtime.js';
 /** How a host names the project's files and runs its Node programs: all a tool's argv needs. */
 type HostPaths = Pick<Host, 'node' | 'file'>;
 import { abArgv, parseAb } from './ab.js';
+import { arrivalsArgv, parseArrivals } from './arrivals.js';
 import { autocannonArgv, parseAutocannon } from './autocannon.js';
 import { CPU_MARK } from '../in-host/cpu-wrap.js';
 import { LoadgenError, type LoadOptions, type LoadResult, type LoadTool } from './result.js';
@@ -31,6 +32,11 @@ export const DRIVERS: Record<LoadTool, Driver> = {
     install: 'apt-get install -y wrk',
     argv: (o, host) => wrkArgv(o, 'wrk', host.file('lab/in-host/pipeline.lua')),
     parse: (out, err) => parseWrk(out + err, 'wrk'),
+  },
+  arrivals: {
+    install: "it comes with npm install (the lab's own open-loop client, lab/in-host/arrivals.ts)",
+    argv: (o, host) => arrivalsArgv(o, host.node('dist/lab/in-host/arrivals.js')),
+    parse: (out) => parseArrivals(out),
   },
   wrk2: {
     install: 'wrk2 is not in Debian: build it from https://github.com/giltene/wrk2 and install it as wrk2 on the PATH',
@@ -72,7 +78,7 @@ export function splitCpu(stderr: string): { stderr: string; cpu: LoadgenCpu | nu
 }
 
 export function toolThreads(tool: LoadTool, o: LoadOptions): number {
-  if (tool === 'ab') return 1;
+  if (tool === 'ab' || tool === 'arrivals') return 1;
   if (tool === 'autocannon') return Math.max(1, o.threads ?? 1);
   return Math.min(o.threads ?? 1, o.connections);
 }
@@ -87,7 +93,7 @@ export function validateLoad(tool: LoadTool, o: LoadOptions): void {
 
 /** Fails with the install hint when the tool is not on the host. */
 export async function checkTool(host: Host, tool: LoadTool): Promise<void> {
-  if (tool === 'autocannon') return;
+  if (tool === 'autocannon' || tool === 'arrivals') return;
   const r = await host.exec([tool, tool === 'ab' ? '-V' : '-v'], { timeoutMs: 10_000 });
   if (r.exitCode === 127) throw missingTool(host, tool);
 }

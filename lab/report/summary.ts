@@ -68,7 +68,8 @@ function loadLines(l: NonNullable<PointRecord['scenario']['load']>): string[] {
   const out: string[] = [];
   const res = l.result;
   const mode = [
-    `${l.options.connections} connections`,
+    // The open-loop client opens as many connections as its rate needs: no pool of them.
+    ...(l.tool === 'arrivals' ? [] : [`${l.options.connections} connections`]),
     l.options.durationSec !== undefined ? `${l.options.durationSec} s` : `${l.options.requests} requests`,
     l.options.keepAlive === false ? 'new connection per request' : 'keep-alive',
     ...(l.options.pipelining && l.options.pipelining > 1 ? [`pipelining ${l.options.pipelining}`] : []),
@@ -79,7 +80,14 @@ function loadLines(l: NonNullable<PointRecord['scenario']['load']>): string[] {
   out.push(`          ${int(res.rps)} req/s, ${int(res.requests)} requests in ${res.durationSec.toFixed(2)} s, ${int(res.bytes)} bytes`);
   if (res.latencyMs) {
     const q = res.latencyMs;
-    const resolution = res.latencyResolutionUs === undefined ? '' : res.latencyResolutionUs >= 1000 ? ', whole milliseconds' : ', µs resolution';
+    const resolution =
+      res.latencyResolutionUs === undefined
+        ? ''
+        : res.latencyResolutionUs >= 1000
+          ? ', whole milliseconds'
+          : res.latencyResolutionUs >= 100
+            ? ', 0.1 ms resolution'
+            : ', µs resolution';
     out.push(
       `latency   p50 ${formatLatency(q.p50)}, p90 ${formatLatency(q.p90)}, p99 ${formatLatency(q.p99)}, max ${formatLatency(q.max)} (${l.tool}${resolution}, ${res.latencyCorrected ? 'corrected for coordinated omission' : 'from send, not corrected for coordinated omission'})`,
     );

@@ -86,7 +86,7 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
     const options = loadOptions(lg.options, `http://${ctx.server.address}:${ctx.port}/`);
     const what = options.durationSec !== undefined ? `${options.durationSec} s` : `${options.requests} requests`;
     ctx.progress(
-      `${lg.tool} from ${ctx.clients.map((h) => h.name).join(', ')}, ${options.connections} connections${ctx.clients.length > 1 ? ' each' : ''}, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`,
+      `${lg.tool} from ${ctx.clients.map((h) => h.name).join(', ')}, ${lg.tool === 'arrivals' ? `${options.rate}/s` : `${options.connections} connections`}${ctx.clients.length > 1 ? ' each' : ''}, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`,
     );
     // The server's threads, processes and PSS while the load runs: from /proc in its host (no
     // connection to it, so nothing falls into the counted traffic), once a second.

@@ -63,6 +63,25 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
     }
   }, 120_000);
 
+  // A new connection per request at a fixed rate: the lab's open-loop client (arrivals) holds it
+  // whatever the design; a blocking design that serves one connection per thread at a time
+  // keeps it too, since no keep-alive client holds a waiter.
+  it('throughput with a new connection per request (arrivals, keep-alive off): iterative, prethread, single and fork keep 300/s, every request counted by the server', async () => {
+    const { recs } = await sweep(
+      `close-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: throughput}\nloadgens: [{tool: arrivals, options: {duration: 2, rate: 300, keepAlive: false}}]\nsweep: {zip: {server.model: [iterative, prethread, single, fork], server.threads: [1, 3, 1, 1]}}\n`,
+    );
+    expect(recs.map((p) => p.config.server.model)).toEqual(['iterative', 'prethread', 'single', 'fork']);
+    for (const p of recs) {
+      allPass(p);
+      const r = p.scenario.load!.result;
+      expect([p.config.server.model, r.tool, r.requests, r.latencyCorrected]).toEqual([p.config.server.model, 'arrivals', 600, true]);
+      expect(Object.values(r.errors).every((n) => n === 0)).toBe(true);
+      // The server's own count: one request on each of 600 connections.
+      expect(p.server.requests).toBe(600);
+    }
+  }, 120_000);
+
   // Paused with SIGSTOP under the backlog and overflow rules, they are test/lab/conformance.test.ts's.
   it('server kinds: nginx (2 workers) and a node:http command keep a fixed rate, their processes found by their listener', async () => {
     const command = `command: [node, -e, "require('http').createServer((q, s) => s.end('hello')).listen(+process.env.PORT, '0.0.0.0', +process.env.BACKLOG)"]`;
