@@ -8,11 +8,12 @@
 #      of those that mostly wait or build (the kernel's timers, 10,000 held connections, a
 #      build without liburing), then the request-framing fuzzer (FUZZ_SECONDS, default 30);
 #      beside both, scripts/test-setup.sh images swarm servers (the base and lab images, the
-#      two-node test swarm, the conformance suite's servers);
-#   then every other suite, one file at a time with nothing else running: they measure rates,
-#   CPU seconds, timers and exact kernel counts on this 2-core machine. Lines are prefixed with
-#   the lane's name (host, waits, fuzz, lab).
-#   4. the closing line: N passed, N failed, N skipped.
+#      two-node test swarm, the conformance suite's servers), then the runtimes' suites (dock);
+#   4. the lab's netns suites judged on the kernel's timers (lab1), beside dock; then every
+#      other suite, one file at a time with nothing else running: they measure rates, CPU
+#      seconds and exact kernel counts on this 2-core machine (lab). Lines are prefixed with
+#      the lane's name (host, waits, fuzz, dock, lab1, lab);
+#   5. the closing line: N passed, N failed, N skipped.
 # Extra arguments go to every lane's vitest (e.g. -t 'overflow').
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,9 +44,19 @@ HOST_LATER=(test/native/concurrency.test.ts test/loadgen/drivers.test.ts)
 # timers, up to 19 s) or build (the addon without liburing), and assert no CPU time or rate: a
 # lane of their own beside the rest, the fuzzer after them.
 HOST_WAITS=(test/native/soak.test.ts test/model/kernel.test.ts test/native/no-uring.test.ts test/loadgen/arrivals.test.ts)
-# Then the rest, one file at a time and nothing else running: the lab's suites measure rates,
-# CPU seconds, timers and exact kernel counts on a 2-core machine, and some stop the engine.
-LAB_LANE=(test/lab test/runtime test/observe/trace.test.ts test/observe/sampler.test.ts test/campaign test/compose.test.ts "${HOST_LATER[@]}")
+# The lab's suites, one file at a time in each lane, in three lanes:
+#   dock: the runtimes' own suites on the Docker engine, the two-node swarm and the rootless
+#     user (their wiring: containers, services, user namespaces; no rate is measured), and
+#     the sweep's, which stops the machine's engine: from when the images and the swarm are
+#     ready, beside the host lanes and lab1;
+#   lab1: netns suites judged on the kernel's timers and counts (no rate, no CPU seconds, no
+#     check of everything the machine holds), beside dock;
+#   lab: the rest, once both are done, with nothing else running: they measure rates, CPU
+#     seconds and exact kernel counts on a 2-core machine, use the engine, or check that a
+#     command left nothing anywhere on the machine.
+DOCK_LANE=(test/runtime test/compose.test.ts test/lab/sweep.test.ts)
+LAB1_LANE=(test/lab/conformance.test.ts test/lab/property.test.ts test/lab/predict.test.ts test/lab/settle.test.ts test/lab/port-procs.test.ts test/lab/labfile.test.ts test/lab/cli.test.ts test/lab/summary.test.ts test/lab/k8s.test.ts test/observe/sampler.test.ts)
+LAB_LANE=(test/lab test/observe/trace.test.ts test/campaign "${HOST_LATER[@]}")
 reports="$(mktemp -d)"
 EXTRA=("$@")
 lane() { # NAME PATHS...: one vitest run; its exit code in $reports/NAME.rc
@@ -69,14 +80,25 @@ for f in "${HOST_LATER[@]}" "${HOST_WAITS[@]}"; do excludes+=(--exclude "**/${f#
   lane host "${excludes[@]}" "${HOST_LANE[@]}"
   wait
 ) &
+hosts=$!
 step "set-up: images, swarm, servers"
 bash scripts/test-setup.sh images swarm servers
 setup=$?
-wait
-if [ "$setup" -eq 0 ]; then lane lab "${LAB_LANE[@]}"; else echo "$setup" >"$reports/lab.rc"; fi
+if [ "$setup" -eq 0 ]; then
+  lane dock "${DOCK_LANE[@]}" &
+  dock=$!
+else
+  echo "$setup" >"$reports/dock.rc"
+fi
+wait "$hosts"
+lane lab1 "${LAB1_LANE[@]}"
+[ "$setup" -eq 0 ] && wait "$dock"
+later=()
+for f in "${LAB1_LANE[@]}" test/lab/sweep.test.ts; do later+=(--exclude "**/${f#test/}"); done
+if [ "$setup" -eq 0 ]; then lane lab "${later[@]}" "${LAB_LANE[@]}"; else echo "$setup" >"$reports/lab.rc"; fi
 
 status=0
-for l in host waits lab fuzz; do
+for l in host waits lab1 dock lab fuzz; do
   rc=$(cat "$reports/$l.rc" 2>/dev/null || echo missing)
   [ "$rc" = 0 ] || {
     echo "test-all: $l ended with $rc" >&2
@@ -94,6 +116,6 @@ node -e '
     skipped += r.numPendingTests + r.numTodoTests;
   }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
-' "$reports/host.json" "$reports/waits.json" "$reports/lab.json" || status=1
+' "$reports/host.json" "$reports/waits.json" "$reports/lab1.json" "$reports/dock.json" "$reports/lab.json" || status=1
 step "done"
 exit "$status"

@@ -60,7 +60,7 @@ describe('documentation links', () => {
 describe('the test command', () => {
   it('runs every test file: each belongs to a lane of scripts/test-all.sh', () => {
     const script = readFileSync(join(ROOT, 'scripts/test-all.sh'), 'utf8');
-    const lanes = [...script.matchAll(/^[A-Z_]+=\(([^)]*)\)/gm)].flatMap((m) => m[1]!.split(/\s+/).filter((x) => x.startsWith('test/')));
+    const lanes = [...script.matchAll(/^[A-Z0-9_]+=\(([^)]*)\)/gm)].flatMap((m) => m[1]!.split(/\s+/).filter((x) => x.startsWith('test/')));
     const files = readdirSync(join(ROOT, 'test'), { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.test.ts'))
       .map((f) => `test/${f}`);
