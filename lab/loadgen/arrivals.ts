@@ -3,7 +3,8 @@
 // false), on a schedule that never waits for the server; each latency is the time to the
 // answer's first byte from the request's intended start, so a server (or a client) that falls
 // behind shows as latency, not as fewer requests (no coordinated omission). It comes with
-// npm install, as autocannon does; where its rate tops out on this machine: docs/servers.md.
+// npm install, as autocannon does. It holds up to 4,000 new connections a second on this
+// 2-core machine, as httperf does (docs/servers.md); beyond, it falls behind its schedule.
 import * as hdr from 'hdr-histogram-js';
 import type { ArrivalsResult, ArrivalsSpec } from '../in-host/arrivals.js';
 import { LoadgenError, type LoadOptions, type LoadResult } from './result.js';

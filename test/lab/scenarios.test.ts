@@ -66,19 +66,21 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
   // A new connection per request at a fixed rate: the lab's open-loop client (arrivals) holds it
   // whatever the design; a blocking design that serves one connection per thread at a time
   // keeps it too, since no keep-alive client holds a waiter.
-  it('throughput with a new connection per request (arrivals, keep-alive off): iterative, prethread, single and fork keep 300/s, every request counted by the server', async () => {
+  // At 100/s: a fork()ed child per connection costs this machine's server ~5 ms of CPU (188
+  // requests per CPU-second measured), so 300/s left it no CPU to spare (CI31: INCONCLUSIVE).
+  it('throughput with a new connection per request (arrivals, keep-alive off): iterative, prethread, single and fork keep 100/s, every request counted by the server', async () => {
     const { recs } = await sweep(
       `close-${rt}.yaml`,
-      `runtime: ${rt}\nscenario: {name: throughput}\nloadgens: [{tool: arrivals, options: {duration: 2, rate: 300, keepAlive: false}}]\nsweep: {zip: {server.model: [iterative, prethread, single, fork], server.threads: [1, 3, 1, 1]}}\n`,
+      `runtime: ${rt}\nscenario: {name: throughput}\nloadgens: [{tool: arrivals, options: {duration: 2, rate: 100, keepAlive: false}}]\nsweep: {zip: {server.model: [iterative, prethread, single, fork], server.threads: [1, 3, 1, 1]}}\n`,
     );
     expect(recs.map((p) => p.config.server.model)).toEqual(['iterative', 'prethread', 'single', 'fork']);
     for (const p of recs) {
       allPass(p);
       const r = p.scenario.load!.result;
-      expect([p.config.server.model, r.tool, r.requests, r.latencyCorrected]).toEqual([p.config.server.model, 'arrivals', 600, true]);
+      expect([p.config.server.model, r.tool, r.requests, r.latencyCorrected]).toEqual([p.config.server.model, 'arrivals', 200, true]);
       expect(Object.values(r.errors).every((n) => n === 0)).toBe(true);
-      // The server's own count: one request on each of 600 connections.
-      expect(p.server.requests).toBe(600);
+      // The server's own count: one request on each of 200 connections.
+      expect(p.server.requests).toBe(200);
     }
   }, 120_000);
 
