@@ -148,8 +148,8 @@ describe('swarm runtime (two nodes)', () => {
       // Each host's sysctls set by the swarm and read back inside, on its own node.
       expect(p.hosts['server']!.sysctls.readBack['net.core.somaxconn']).toBe('4096');
       expect(p.hosts['loadgen-2']!.sysctls.readBack['net.ipv4.ip_local_port_range']).toMatch(/^20000\s+60999$/);
-      // 2 × 4,000 req/s for 3 s, the server's own count.
-      expect(p.server.requests).toBeGreaterThan(20_000);
+      // 2 × 2,500 req/s for 3 s, the server's own count.
+      expect(p.server.requests).toBeGreaterThan(14_000);
     }
     expect(JSON.parse(readFileSync(join(dir, 'environment.json'), 'utf8')).versions[`node ${WORKER}`]).toMatch(/^\d+\./);
     expect(await leftovers()).toEqual([]);
