@@ -14,7 +14,7 @@ import { serverFootprint, servedRequests, type LoadRecord, type PointRecord } fr
 import { defaultOf, F, type PointConfig } from '../../core/fields.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import { formatLatency } from '../report/summary.js';
-import { atLeast, defineScenario, setting, type RuleVerdict } from './common.js';
+import { atLeast, defineScenario, equal, setting, type RuleVerdict } from './common.js';
 
 const RATE_TOLERANCE = 0.05;
 /**
@@ -75,6 +75,24 @@ function keepAliveBelowLimit(c: PointConfig): string | null {
   const limit = acceptQueueLimit(c.server.backlog, setting(c, 'server', 'net.core.somaxconn'));
   const connections = lg.connections ?? defaultOf(F.connections);
   return limit < connections ? `accept queue limit ${limit} below ${connections} connections` : null;
+}
+
+/**
+ * Errors first: every request of a throughput point is meant to be answered. With connection
+ * errors, a verdict first says how many of which, and no rate verdict passes (a PASS becomes
+ * INCONCLUSIVE, naming them); a FAIL stays one.
+ */
+export function errorsFirst(errors: LoadErrors, verdicts: RuleVerdict[]): RuleVerdict[] {
+  const which = Object.entries(errors).filter(([, n]) => n > 0);
+  const total = which.reduce((a, [, n]) => a + n, 0);
+  if (!total) return verdicts;
+  const named = which.map(([k, n]) => `${k} ${n}`).join(', ');
+  const why = `the point had ${total} connection error(s) it did not expect (${named}): no rate verdict passes`;
+  // About the server (or what stands between): a FAIL here is no fault of the kernel's.
+  return [
+    { ...equal('errors first: every request answered, no connection error', 0, total, `the errors: ${named}`), about: 'server' as const },
+    ...verdicts.map((x) => (x.verdict === 'PASS' ? { ...x, verdict: 'INCONCLUSIVE' as const, reason: why } : x)),
+  ];
 }
 
 export const throughput = defineScenario<Record<string, never>, Observed, Predicted>({
@@ -179,7 +197,7 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
           : undefined;
       v.push(atLeast(rule, min, Math.round(rps), 'a server with CPU to spare answers at the rate it is offered', busy ?? starved));
     }
-    return v;
+    return errorsFirst(r.observed.errors, v);
   },
   listenerCovers: {
     deferAccept: 'no rule here reads the accept queue: the clients send their request at once',

@@ -63,6 +63,27 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
     }
   }, 120_000);
 
+  // Errors first: a server that takes 2 connections at a time (maxConnections) against 6 clients
+  // closes the others; the load tool counts their errors, and no rate verdict may pass.
+  it('throughput with connection errors: the errors verdict first (a server FAIL naming them), no rate verdict PASS', async () => {
+    const { recs } = await sweep(
+      `errors-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: throughput}\nserver: {maxConnections: 2}\nloadgens: [{options: {connections: 6, duration: 1, rate: 500}}]\n`,
+    );
+    const p = recs[0]!;
+    const errors = Object.values(p.scenario.load!.result.errors).reduce((a, b) => a + b, 0);
+    expect(errors).toBeGreaterThan(0);
+    const [first, ...rest] = p.scenario.verdicts;
+    expect(first).toMatchObject({
+      rule: 'errors first: every request answered, no connection error',
+      verdict: 'FAIL',
+      about: 'server',
+      observed: errors,
+    });
+    expect(rest.length).toBeGreaterThan(0);
+    expect(rest.filter((v) => v.verdict === 'PASS')).toEqual([]);
+  }, 60_000);
+
   // A new connection per request at a fixed rate: the lab's open-loop client (arrivals) holds it
   // whatever the design; a blocking design that serves one connection per thread at a time
   // keeps it too, since no keep-alive client holds a waiter.
