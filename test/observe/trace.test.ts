@@ -197,9 +197,15 @@ describe.each(runtimes)('trace and capture on $name', ({ name, check }) => {
       expect(overflowDrops.length + lateSyns, 'TCP_LISTEN_OVERFLOW drops + the SYNs that met the full queue ≤ ListenOverflows').toBeLessThanOrEqual(
         overflows,
       );
-      expect(overflowDrops.length + lateSyns + lost, '… and short of it by no more than the events the tracer lost').toBeGreaterThanOrEqual(
-        overflows,
-      );
+      // With abort 0, a held client's final ACK that meets the full queue is counted but may not
+      // be freed as a drop with a reason (the request is kept, marked acked): one each at most.
+      // CI29 and CI34 saw ListenOverflows 48 against 28 drops + 16 late SYNs with none lost, 4
+      // held clients; four other runs saw none missing.
+      const unfreed = abort === 0 ? (p.config.scenario.options['held'] as number) : 0;
+      expect(
+        overflowDrops.length + lateSyns + lost + unfreed,
+        '… and short of it by no more than the events the tracer lost and one per held client',
+      ).toBeGreaterThanOrEqual(overflows);
       // As the kernel counted them (every event, delivered or not), and as delivered when none was lost.
       const counted = (h: string, kind: string) => p.trace!.summary!.counted[h]?.[kind] ?? 0;
       expect(counted('server', 'reset-sent'), 'RSTs sent = OutRsts').toBe(ctr(srv, 'TcpOutRsts'));
