@@ -17,6 +17,10 @@ export { TOOLS } from '../../core/fields.js';
 interface Driver {
   /** How to get it, for the "missing" message. */
   install: string;
+  /** A program of the lab's own (it comes with npm install): nothing to check on the host. */
+  bundled?: true;
+  /** It prints its own CPU as cpu-wrap does (the last stderr line): no wrapper process starts before it. */
+  ownCpu?: true;
   argv(o: LoadOptions, host: HostPaths): string[];
   parse(stdout: string, stderr: string): LoadResult;
 }
@@ -24,6 +28,8 @@ interface Driver {
 export const DRIVERS: Record<LoadTool, Driver> = {
   autocannon: {
     install: 'it comes with npm install (node_modules/autocannon)',
+    bundled: true,
+    ownCpu: true,
     argv: (o, host) => autocannonArgv(o, host.node('dist/lab/in-host/autocannon-us.js')),
     parse: (out) => parseAutocannon(out),
   },
@@ -35,6 +41,7 @@ export const DRIVERS: Record<LoadTool, Driver> = {
   },
   arrivals: {
     install: "it comes with npm install (the lab's own open-loop client, lab/in-host/arrivals.ts)",
+    bundled: true,
     argv: (o, host) => arrivalsArgv(o, host.node('dist/lab/in-host/arrivals.js')),
     parse: (out) => parseArrivals(out),
   },
@@ -93,7 +100,7 @@ export function validateLoad(tool: LoadTool, o: LoadOptions): void {
 
 /** Fails with the install hint when the tool is not on the host. */
 export async function checkTool(host: Host, tool: LoadTool): Promise<void> {
-  if (tool === 'autocannon' || tool === 'arrivals') return;
+  if (DRIVERS[tool].bundled) return;
   const r = await host.exec([tool, tool === 'ab' ? '-V' : '-v'], { timeoutMs: 10_000 });
   if (r.exitCode === 127) throw missingTool(host, tool);
 }
@@ -107,8 +114,8 @@ export async function runLoad(host: Host, tool: LoadTool, o: LoadOptions, cpus?:
   const argv = d.argv(o, host);
   const budget = ((o.durationSec ?? 0) + 60) * 1000 + (o.requests ? 600_000 : 0);
   const pin = cpus?.length ? ['taskset', '--cpu-list', cpus.join(',')] : [];
-  // autocannon (a node program of ours) reports its own CPU: a wrapper's start-up is 0.25 s a run.
-  const wrap = tool === 'autocannon' ? [] : host.node('dist/lab/in-host/cpu-wrap.js');
+  // A wrapper's start-up is 0.25 s a run: a tool that reports its own CPU goes without one.
+  const wrap = d.ownCpu ? [] : host.node('dist/lab/in-host/cpu-wrap.js');
   const r = await host.exec([...wrap, ...pin, ...argv], { timeoutMs: budget });
   const { stderr, cpu } = splitCpu(r.stderr);
   if (r.exitCode === 127) {
