@@ -11,6 +11,7 @@
 // sooner once every connection has its outcome.
 // Usage: arrivals.js JSON   (an ArrivalsSpec) → one JSON line, an ArrivalsResult
 import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 export type Schedule =
   | { kind: 'fixed'; rate: number; count: number }
@@ -30,7 +31,7 @@ export type Outcome = 'answered' | 'refused' | 'reset' | 'timedout' | 'addrnotav
 export interface Arrival {
   /** Intended arrival, ms after the schedule's start. */
   at: number;
-  /** How much later than intended it really started (its connect() call), ms. */
+  /** How much later than intended it really started: its connect() call (the SYN) just returned, ms. */
   lateMs: number;
   /** Its local port (0 when the kernel gave none: EADDRNOTAVAIL). */
   port: number;
@@ -92,8 +93,13 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
   const times = arrivalTimes(spec.schedule);
   const arrivals: Arrival[] = times.map((at) => ({ at, lateMs: 0, port: 0, outcome: 'waiting' }));
   const sockets: Socket[] = [];
-  const t0 = Date.now();
-  const since = (a: Arrival) => Math.round((Date.now() - t0 - a.at) * 10) / 10;
+  // Times from the monotonic clock (sub-µs steps), rounded to µs; t0 on the epoch for a join with
+  // a capture's or the sampler's times.
+  const p0 = performance.now();
+  const t0 = performance.timeOrigin + p0;
+  const now = () => performance.now() - p0;
+  const us = (ms: number) => Math.round(ms * 1000) / 1000;
+  const since = (a: Arrival) => us(now() - a.at);
   const request = `GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n`;
   let done = 0;
   let allSettled = () => {};
@@ -101,13 +107,17 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
     if (++done === arrivals.length) allSettled();
   };
   const start = (a: Arrival) => {
-    a.lateMs = Math.round((Date.now() - t0 - a.at) * 10) / 10;
     const s = connect({ host: spec.host, port: spec.port });
     sockets.push(s);
-    // The local port is the kernel's from the connect() call on, before the handshake completes.
-    const name: { port?: number } = {};
-    (Reflect.get(s, '_handle') as { getsockname?(o: object): number } | undefined)?.getsockname?.(name);
-    a.port = name.port ?? 0;
+    // Node makes the connect() call (which sends the SYN) on the next tick, before this one:
+    // here it has returned, so the time is the SYN's (a few µs after it), and the local port is
+    // the kernel's, before the handshake completes.
+    process.nextTick(() => {
+      a.lateMs = since(a);
+      const name: { port?: number } = {};
+      (Reflect.get(s, '_handle') as { getsockname?(o: object): number } | undefined)?.getsockname?.(name);
+      a.port = name.port ?? 0;
+    });
     s.on('connect', () => {
       a.connectMs = since(a);
       a.port ||= s.localPort ?? 0;
@@ -135,17 +145,17 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
   let next = 0;
   await new Promise<void>((done) => {
     const tick = () => {
-      const now = Date.now() - t0;
-      while (next < arrivals.length && arrivals[next]!.at <= now) start(arrivals[next++]!);
+      const t = now();
+      while (next < arrivals.length && arrivals[next]!.at <= t) start(arrivals[next++]!);
       if (next >= arrivals.length) return done();
-      setTimeout(tick, Math.max(0, arrivals[next]!.at - (Date.now() - t0)));
+      setTimeout(tick, Math.max(0, arrivals[next]!.at - now()));
     };
     tick();
   });
   // The watch ends when it runs out, or sooner once every connection has its outcome.
   const end = (times.at(-1) ?? 0) + spec.watchMs;
   await new Promise<void>((r) => {
-    const timer = setTimeout(r, Math.max(0, end - (Date.now() - t0)));
+    const timer = setTimeout(r, Math.max(0, end - now()));
     allSettled = () => {
       clearTimeout(timer);
       r();

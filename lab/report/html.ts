@@ -14,6 +14,7 @@ import { LISTEN_COLUMNS, listenCells } from '../pipeline/listen.js';
 import { scenarioNamed } from '../scenarios/index.js';
 import { lanesOf, MARK_KINDS, type Lanes } from './timelines.js';
 import { mergeHistograms } from '../loadgen/merge.js';
+import { captureLost } from '../observe/capture.js';
 
 export interface Dataset {
   label: string;
@@ -203,7 +204,7 @@ export function explanations(p: PointRecord): string[] {
   const c = p.capture?.summary;
   if (c)
     out.push(
-      `Capture on ${p.capture?.host}: ${c.packets} packets, ${c.connections} connections: ${c.handshakes} handshakes done by the client, ${c.served} served, ${c.synRetransmitted} with SYNs retransmitted, ${c.synAckRetransmitted} with SYN-ACKs retransmitted, ${c.resetByServer} reset by the server, ${c.resetByClient} by the client${c.droppedByKernel ? `; tcpdump lost ${c.droppedByKernel}` : ''}; pcap: ${p.capture?.file}.`,
+      `Capture on ${p.capture?.host}: ${c.packets} packets, ${c.connections} connections: ${c.handshakes} handshakes done by the client, ${c.served} served, ${c.synRetransmitted} with SYNs retransmitted, ${c.synAckRetransmitted} with SYN-ACKs retransmitted, ${c.resetByServer} reset by the server, ${c.resetByClient} by the client${captureLost(c) ? `; tcpdump lost ${captureLost(c)}` : ''}; pcap: ${p.capture?.file}.`,
     );
   return out;
 }

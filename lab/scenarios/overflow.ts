@@ -36,6 +36,7 @@ import {
 import { acceptQueueLimit, deferAcceptTimeouts, heldClientReset, retransmitWindows, synackTimeline, synTimeline } from '../model/kernel.js';
 import { countOf, eventsOf, times } from '../report/timelines.js';
 import { heldStories, lateSynsSeen, lateTimelines, LISTEN_OVERFLOW, overflowDrops } from './overflow-events.js';
+import { captureLost } from '../observe/capture.js';
 
 export interface Observed {
   /** Each late client's SYN retransmissions as ss's timer showed them (s after their SYN; index k: retransmission k + 1). */
@@ -273,7 +274,7 @@ const heldEvents: Rule = ({ ctx, o, p, obs, invalid }) => {
  */
 function lateSynsFromPackets(obs: Observations, p: Predicted): number[][] | null {
   // A packet the capture dropped would shift a client's SYNs: then ss's times.
-  if (!obs.capture || obs.capture.summary.droppedByKernel !== 0) return null;
+  if (!obs.capture || obs.capture.summary.droppedByKernel !== 0 || captureLost(obs.capture.summary) !== 0) return null;
   const late = lateTimelines(obs.capture.timelines, p.fill).slice(0, p.late);
   if (late.length < p.late) return null;
   return late.map((c) => c.syn.slice(1).map((t) => Math.round(t - c.syn[0]!) / 1000));

@@ -306,7 +306,6 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
       /rate=160: no connection errors; 160 connections, in on the comb: \d+ at 0 s, \d+ at 1 s;.* predicted knee 110\/s/,
     );
   }, 120_000);
-
   it('herd: 4 prethread waiters, 150 connections one at a time: shared epoll wakes them all, accept/EPOLLEXCLUSIVE/SO_REUSEPORT one', async () => {
     const { recs } = await sweep(
       `herd-${rt}.yaml`,

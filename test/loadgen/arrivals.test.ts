@@ -47,7 +47,7 @@ describe('open-loop arrivals on the running kernel', () => {
     // tcpdump first: every SYN and SYN-ACK on the port, with its time (µs).
     const dump = spawn(
       'ip',
-      ['netns', 'exec', ns.name, 'tcpdump', '-i', 'lo', '-n', '-tt', '-l', `tcp port ${port} and tcp[tcpflags] & tcp-syn != 0`],
+      ['netns', 'exec', ns.name, 'tcpdump', '-i', 'lo', '-n', '-tt', '-l', '--immediate-mode', `tcp port ${port} and tcp[tcpflags] & tcp-syn != 0`],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
@@ -138,17 +138,28 @@ describe('open-loop arrivals on the running kernel', () => {
         if (flags === 'S' && to === port) syns.set(from, [...(syns.get(from) ?? []), t]);
         if (flags === 'S.' && from === port) synAcks.set(to, [...(synAcks.get(to) ?? []), t]);
       }
-      let worst = 0;
+      const gaps: number[] = [];
+      const stamps: number[] = [];
       for (const [i, a] of r.arrivals.entries()) {
         const s = syns.get(a.port)!;
         // A client on tooth k sent k retransmissions: k + 1 SYNs in all.
         expect([a.port, s.length]).toEqual([a.port, teethOf[i]! + 1]);
         const fromPackets = synAcks.get(a.port)!.at(-1)! - s[0]!;
-        worst = Math.max(worst, Math.abs(fromPackets - (a.connectMs! - a.lateMs)));
+        gaps.push(a.connectMs! - a.lateMs - fromPackets);
+        // The client stamps its start just after connect() returned, the SYN sent in it.
+        stamps.push(r.t0 + a.at + a.lateMs - s[0]!);
       }
-      // The client's connect time, from its SYN, against the packets': within the client's own
-      // timing (the connect event's turn on the event loop).
-      expect(worst).toBeLessThan(50);
+      // The client's connect time, from its SYN, against the packets': each within the client's
+      // own timing (the connect event's turn on its event loop, which the comb's teeth allow it:
+      // 50 ms); most within a fraction of a ms (its clock is the monotonic one, in µs). Measured
+      // on a lab point with drops (160/s, 160 connections, 4 runs): stamps 0.04–1.4 ms after the
+      // SYN (median 0.11), connect times 0.06 ms shorter to 2.8 ms longer than the packets'
+      // (median 0.05).
+      const median = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1]!;
+      expect(Math.max(...gaps.map(Math.abs), ...stamps.map(Math.abs))).toBeLessThan(50);
+      expect(Math.abs(median(gaps))).toBeLessThan(0.5);
+      expect(Math.min(...stamps)).toBeGreaterThanOrEqual(-0.01);
+      expect(median(stamps)).toBeLessThan(0.5);
     } finally {
       server.kill();
       dump.kill();
