@@ -1,6 +1,6 @@
 # tcplab images. Targets: `server` (the reactor + its control API, and nginx for server.kind
 # nginx; non-root) and `loadgen`
-# (ab, wrk, hping3, nftables, autocannon; wrk2 with --build-arg WITH_WRK2=1).
+# (ab, wrk, httperf, hping3, nftables, autocannon; wrk2 with --build-arg WITH_WRK2=1).
 #
 # The build context is not the repository: `lab` stages it (lab/runtime/images.ts) as
 #   node            the host's Node binary (Debian's bookworm ships Node 18; the lab needs 20)
@@ -43,7 +43,7 @@ CMD ["node", "dist/server/main.js"]
 
 FROM os AS loadgen
 RUN apt-get update \
- && apt-get install -y --no-install-recommends apache2-utils wrk hping3 nftables tcpdump \
+ && apt-get install -y --no-install-recommends apache2-utils wrk httperf hping3 nftables tcpdump \
  && rm -rf /var/lib/apt/lists/*
 # wrk2 is not in Debian: built from its upstream source when asked (needs internet at build
 # time). When it is off or fails the image still builds; the lab then says wrk2 is missing.

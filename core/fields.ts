@@ -43,7 +43,7 @@ export const WORKS = ['cpu', 'sleep'] as const;
 export type Work = (typeof WORKS)[number];
 export const RUNTIMES = ['auto', 'netns', 'docker', 'rootless', 'swarm'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
-export const TOOLS = ['autocannon', 'ab', 'wrk', 'wrk2', 'arrivals'] as const;
+export const TOOLS = ['autocannon', 'ab', 'wrk', 'wrk2', 'arrivals', 'httperf'] as const;
 export type LoadTool = (typeof TOOLS)[number];
 
 const INT32_MIN = -2147483648;

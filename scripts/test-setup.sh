@@ -16,13 +16,13 @@ say() { echo "test-setup: $*" >&2; }
 
 # Build: cmake, ninja, g++, liburing-dev (the io_uring backend); clang + libclang-rt (the fuzz
 # target); clang-format (lint). Tests: iproute2 (ip netns, ss, nstat), procps (sysctl),
-# net-tools (netstat), apache2-utils (ab), wrk, util-linux (setpriv, unshare), strace (faults
+# net-tools (netstat), apache2-utils (ab), wrk, httperf, util-linux (setpriv, unshare), strace (faults
 # at a chosen syscall), nginx-light (server.kind nginx), hping3 + nftables (synflood,
 # overflow), chromium (the reports rendered), bpftrace (the kernel event tracer), tshark +
 # tcpdump (captures); docker.io, docker-compose and debootstrap (the engine and the base image,
 # in the same apt run: scripts/install-docker.sh and build-base-image.sh find them there).
 packages=(cmake ninja-build g++ liburing-dev clang libclang-rt-14-dev clang-format iproute2 procps net-tools
-  apache2-utils wrk util-linux hping3 nftables chromium strace nginx-light bpftrace tshark tcpdump
+  apache2-utils wrk httperf util-linux hping3 nftables chromium strace nginx-light bpftrace tshark tcpdump
   docker.io docker-compose debootstrap)
 packages() {
   missing=()

@@ -82,7 +82,7 @@ const UP: Array<{ flags: string; path: string; kind: 'int' | 'text' | 'on' | 'of
     flags: '--requests <n>',
     path: 'loadgens.0.options.requests',
     kind: 'int',
-    help: 'send this many requests instead of running for a duration (autocannon, ab)',
+    help: 'send this many requests instead of running for a duration (autocannon, ab, arrivals, httperf)',
     conflicts: 'duration',
   },
   {
@@ -91,8 +91,13 @@ const UP: Array<{ flags: string; path: string; kind: 'int' | 'text' | 'on' | 'of
     kind: 'int',
     help: 'load generator threads (wrk, wrk2) or workers (autocannon)',
   },
-  { flags: '--rate <rps>', path: 'loadgens.0.options.rate', kind: 'int', help: 'hold this many requests per second (autocannon, wrk2)' },
-  { flags: '--no-keep-alive', path: 'loadgens.0.options.keepAlive', kind: 'off', help: 'a new connection per request (ab, wrk, arrivals)' },
+  {
+    flags: '--rate <rps>',
+    path: 'loadgens.0.options.rate',
+    kind: 'int',
+    help: 'hold this many requests per second (autocannon, wrk2; arrivals and httperf: new connections)',
+  },
+  { flags: '--no-keep-alive', path: 'loadgens.0.options.keepAlive', kind: 'off', help: 'a new connection per request (ab, wrk, arrivals, httperf)' },
   { flags: '--pipelining <n>', path: 'loadgens.0.options.pipelining', kind: 'int', help: 'requests in flight per connection (autocannon, wrk)' },
   {
     flags: '--sample-interval <ms>',

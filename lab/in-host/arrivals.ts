@@ -50,6 +50,15 @@ export interface ArrivalsResult {
   schedule: Schedule;
   /** The epoch ms the schedule started at (the sampler's and the capture's clock). */
   t0: number;
+  /**
+   * Wall-clock ms per monotonic ms over the run. The times above are monotonic (the clock the
+   * kernel's timers keep); the epoch's (a capture's stamps) can run at another rate: at times
+   * 1.005 on this project's test machines (their wall clock is slewed now and then). `epochMs`
+   * maps a time here onto the epoch, at the run's mean rate.
+   */
+  realPerMono: number;
+  /** The monotonic clock (CLOCK_MONOTONIC, ms) when the schedule started: for a join with another process's monotonic times. */
+  mono0: number;
   arrivals: Arrival[];
   byOutcome: Record<Outcome, number>;
   /** The latest a connection started behind its schedule, ms: what the client itself added. */
@@ -96,7 +105,9 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
   // Times from the monotonic clock (sub-µs steps), rounded to µs; t0 on the epoch for a join with
   // a capture's or the sampler's times.
   const p0 = performance.now();
+  const mono0 = Number(process.hrtime.bigint()) / 1e6;
   const t0 = performance.timeOrigin + p0;
+  const real0 = Date.now();
   const now = () => performance.now() - p0;
   const us = (ms: number) => Math.round(ms * 1000) / 1000;
   const since = (a: Arrival) => us(now() - a.at);
@@ -165,8 +176,13 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
   for (const s of sockets) s.destroy();
   const byOutcome: Record<Outcome, number> = { answered: 0, refused: 0, reset: 0, timedout: 0, addrnotavail: 0, other: 0, waiting: 0 };
   for (const a of arrivals) byOutcome[a.outcome]++;
-  return { schedule: spec.schedule, t0, arrivals, byOutcome, maxLateMs: Math.max(0, ...arrivals.map((a) => a.lateMs)) };
+  const mono = now();
+  const realPerMono = mono >= 1000 ? (Date.now() - real0) / mono : 1;
+  return { schedule: spec.schedule, t0, realPerMono, mono0, arrivals, byOutcome, maxLateMs: Math.max(0, ...arrivals.map((a) => a.lateMs)) };
 }
+
+/** A time of the run (ms after its start, monotonic) on the epoch, ms. */
+export const epochMs = (r: Pick<ArrivalsResult, 't0' | 'realPerMono'>, ms: number) => r.t0 + ms * (r.realPerMono ?? 1);
 
 if (process.argv[1]?.endsWith('arrivals.js')) {
   const arg = process.argv[2];

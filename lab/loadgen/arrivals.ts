@@ -54,7 +54,7 @@ export function parseArrivals(stdout: string): LoadResult {
     latencyMs: h.totalCount
       ? { p50: ms(h.getValueAtPercentile(50)), p90: ms(h.getValueAtPercentile(90)), p99: ms(h.getValueAtPercentile(99)), max: ms(h.maxValue) }
       : null,
-    latencyResolutionUs: 100,
+    latencyResolutionUs: 1,
     latencyCorrected: true,
     errors: {
       connect: n.refused + n.timedout + n.addrnotavail,

@@ -8,6 +8,7 @@ type HostPaths = Pick<Host, 'node' | 'file'>;
 import { abArgv, parseAb } from './ab.js';
 import { arrivalsArgv, parseArrivals } from './arrivals.js';
 import { autocannonArgv, parseAutocannon } from './autocannon.js';
+import { httperfArgv, httperfBehind, httperfResult, parseHttperf } from './httperf.js';
 import { CPU_MARK } from '../in-host/cpu-wrap.js';
 import { LoadgenError, type LoadOptions, type LoadResult, type LoadTool } from './result.js';
 import { parseWrk, wrkArgv } from './wrk.js';
@@ -21,8 +22,17 @@ interface Driver {
   bundled?: true;
   /** It prints its own CPU as cpu-wrap does (the last stderr line): no wrapper process starts before it. */
   ownCpu?: true;
+  /** Open loop: new connections at a rate, as many at once as the server's pace needs (no pool of `connections`). */
+  openLoop?: true;
+  /** What runs to tell whether it is installed (exit 127: not found); the tool's version flag by default. */
+  probe?: string[];
   argv(o: LoadOptions, host: HostPaths): string[];
   parse(stdout: string, stderr: string): LoadResult;
+  /**
+   * Why the tool, not the server, set the pace (null: it did not); for a tool whose CPU says
+   * nothing of that. Without it: CPU busy on its threads (BOUND_SHARE).
+   */
+  behind?(stdout: string, stderr: string, o: LoadOptions): string | null;
 }
 
 export const DRIVERS: Record<LoadTool, Driver> = {
@@ -42,8 +52,18 @@ export const DRIVERS: Record<LoadTool, Driver> = {
   arrivals: {
     install: "it comes with npm install (the lab's own open-loop client, lab/in-host/arrivals.ts)",
     bundled: true,
+    openLoop: true,
     argv: (o, host) => arrivalsArgv(o, host.node('dist/lab/in-host/arrivals.js')),
     parse: (out) => parseArrivals(out),
+  },
+  httperf: {
+    install: 'apt-get install -y httperf',
+    openLoop: true,
+    // `httperf --version` would also make a connection (to localhost:80).
+    probe: ['httperf', '--help'],
+    argv: (o) => httperfArgv(o),
+    parse: (out, err) => httperfResult(parseHttperf(out + err)),
+    behind: (out, err, o) => httperfBehind(parseHttperf(out + err), o.rate!),
   },
   wrk2: {
     install: 'wrk2 is not in Debian: build it from https://github.com/giltene/wrk2 and install it as wrk2 on the PATH',
@@ -64,8 +84,10 @@ export interface LoadRun {
   argv: string[];
   result: LoadResult;
   cpu: LoadgenCpu | null;
-  /** The tool used (nearly) all the CPU its threads can: the numbers say more about the loadgen than the server. */
+  /** The tool used (nearly) all the CPU its threads can, or fell behind its own schedule: the numbers say more about the loadgen than the server. */
   loadgenBound: boolean;
+  /** Why, when the tool's own figures (not its CPU) said so. */
+  boundWhy?: string;
   stdout: string;
   stderr: string;
 }
@@ -85,7 +107,7 @@ export function splitCpu(stderr: string): { stderr: string; cpu: LoadgenCpu | nu
 }
 
 export function toolThreads(tool: LoadTool, o: LoadOptions): number {
-  if (tool === 'ab' || tool === 'arrivals') return 1;
+  if (tool === 'ab' || DRIVERS[tool].openLoop) return 1;
   if (tool === 'autocannon') return Math.max(1, o.threads ?? 1);
   return Math.min(o.threads ?? 1, o.connections);
 }
@@ -101,7 +123,7 @@ export function validateLoad(tool: LoadTool, o: LoadOptions): void {
 /** Fails with the install hint when the tool is not on the host. */
 export async function checkTool(host: Host, tool: LoadTool): Promise<void> {
   if (DRIVERS[tool].bundled) return;
-  const r = await host.exec([tool, tool === 'ab' ? '-V' : '-v'], { timeoutMs: 10_000 });
+  const r = await host.exec(DRIVERS[tool].probe ?? [tool, tool === 'ab' ? '-V' : '-v'], { timeoutMs: 10_000 });
   if (r.exitCode === 127) throw missingTool(host, tool);
 }
 
@@ -123,6 +145,10 @@ export async function runLoad(host: Host, tool: LoadTool, o: LoadOptions, cpus?:
   }
   if (r.timedOut) throw new LoadgenError(`${tool} did not finish within ${Math.round(budget / 1000)} s; stopped`, 'output');
   const result = d.parse(r.stdout, stderr);
+  if (d.behind) {
+    const why = d.behind(r.stdout, stderr, o);
+    return { argv, result, cpu, loadgenBound: why !== null, ...(why ? { boundWhy: why } : {}), stdout: r.stdout, stderr };
+  }
   const threads = toolThreads(tool, o);
   return { argv, result, cpu, loadgenBound: cpu !== null && cpu.cores >= BOUND_SHARE * threads, stdout: r.stdout, stderr };
 }

@@ -44,6 +44,8 @@ export interface LoadRecord {
   argv: string[];
   cpu: LoadgenCpu | null;
   loadgenBound: boolean;
+  /** Why it was loadgen-bound, when the tool's own figures said so (httperf behind its schedule), not its CPU. */
+  boundWhy?: string;
   result: LoadResult;
   /** Several load generators (loadgens.0.count > 1): each one's run; `result` is their merge, `cpu` null, `loadgenBound` any of theirs. */
   instances?: LoadInstance[];
@@ -59,6 +61,7 @@ export interface LoadInstance {
   argv: string[];
   cpu: LoadgenCpu | null;
   loadgenBound: boolean;
+  boundWhy?: string;
   result: LoadResult;
   /** The CPUs it was pinned to (taskset), when the load generators were pinned. */
   cpus?: number[];

@@ -4,6 +4,7 @@ import { listenLine } from '../pipeline/listen.js';
 import { WATCHED } from '../observe/nstat.js';
 import { servedRequests, type PointRecord } from '../pipeline/record.js';
 import type { LatencySummary } from '../loadgen/result.js';
+import { DRIVERS } from '../loadgen/drivers.js';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 // Tools with 1 ms resolution (ab, autocannon) print whole numbers: keep them whole.
@@ -69,7 +70,7 @@ function loadLines(l: NonNullable<PointRecord['scenario']['load']>): string[] {
   const res = l.result;
   const mode = [
     // The open-loop client opens as many connections as its rate needs: no pool of them.
-    ...(l.tool === 'arrivals' ? [] : [`${l.options.connections} connections`]),
+    ...(DRIVERS[l.tool].openLoop ? [] : [`${l.options.connections} connections`]),
     l.options.durationSec !== undefined ? `${l.options.durationSec} s` : `${l.options.requests} requests`,
     l.options.keepAlive === false ? 'new connection per request' : 'keep-alive',
     ...(l.options.pipelining && l.options.pipelining > 1 ? [`pipelining ${l.options.pipelining}`] : []),
@@ -92,12 +93,12 @@ function loadLines(l: NonNullable<PointRecord['scenario']['load']>): string[] {
       `latency   p50 ${formatLatency(q.p50)}, p90 ${formatLatency(q.p90)}, p99 ${formatLatency(q.p99)}, max ${formatLatency(q.max)} (${l.tool}${resolution}, ${res.latencyCorrected ? 'corrected for coordinated omission' : 'from send, not corrected for coordinated omission'})`,
     );
     out.push(...latencyLadder(q).map((x) => `        ${x}`));
-  }
+  } else if (!l.latencyWhy) out.push(`latency   none: ${l.tool} printed no percentiles`);
   const errs = Object.entries(res.errors).filter(([, v]) => v > 0);
   out.push(`errors    ${errs.length ? errs.map(([k, v]) => `${k} ${int(v)}`).join(', ') : 'none'}`);
   if (l.cpu) {
     out.push(
-      `loadgen   CPU ${l.cpu.cores.toFixed(2)} cores (user ${l.cpu.userSec.toFixed(2)} s, sys ${l.cpu.systemSec.toFixed(2)} s)${l.loadgenBound ? '  LOADGEN-BOUND: the load generator was the bottleneck' : ''}`,
+      `loadgen   CPU ${l.cpu.cores.toFixed(2)} cores (user ${l.cpu.userSec.toFixed(2)} s, sys ${l.cpu.systemSec.toFixed(2)} s)${l.loadgenBound ? `  LOADGEN-BOUND: ${l.boundWhy ?? 'the load generator was the bottleneck'}` : ''}`,
     );
   }
   if (l.latencyWhy) out.push(`latency   none merged: ${l.latencyWhy}`);
@@ -106,7 +107,7 @@ function loadLines(l: NonNullable<PointRecord['scenario']['load']>): string[] {
     const cpu = i.cpu ? `CPU ${i.cpu.cores.toFixed(2)} cores` : 'CPU not measured';
     const p99 = i.result.latencyMs ? `, p99 ${formatLatency(i.result.latencyMs.p99)}` : '';
     out.push(
-      `  ${i.host.padEnd(10)} ${int(i.result.rps)} req/s, ${int(i.result.requests)} requests${p99}, ${cpu}${i.cpus ? ` (pinned to CPU ${i.cpus.join(',')})` : ''}${i.loadgenBound ? '  LOADGEN-BOUND' : ''}`,
+      `  ${i.host.padEnd(10)} ${int(i.result.rps)} req/s, ${int(i.result.requests)} requests${p99}, ${cpu}${i.cpus ? ` (pinned to CPU ${i.cpus.join(',')})` : ''}${i.loadgenBound ? `  LOADGEN-BOUND${i.boundWhy ? `: ${i.boundWhy}` : ''}` : ''}`,
     );
   }
   if (l.pinning && !l.pinning.pinned) out.push(`  pinning   ${l.pinning.why}`);

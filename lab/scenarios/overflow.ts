@@ -33,7 +33,15 @@ import {
   tooManyClients,
   within,
 } from './common.js';
-import { acceptQueueLimit, deferAcceptTimeouts, heldClientReset, retransmitWindows, synackTimeline, synTimeline } from '../model/kernel.js';
+import {
+  acceptQueueLimit,
+  deferAcceptTimeouts,
+  heldClientReset,
+  retransmitWindows,
+  synackTimeline,
+  synTimeline,
+  WALL_CLOCK_SLEW,
+} from '../model/kernel.js';
 import { countOf, eventsOf, times } from '../report/timelines.js';
 import { heldStories, lateSynsSeen, lateTimelines, LISTEN_OVERFLOW, overflowDrops } from './overflow-events.js';
 import { captureLost } from '../observe/capture.js';
@@ -307,9 +315,13 @@ const lateClients: Rule = ({ o, p, obs, invalid }) => {
   );
   const last = windows[Math.min(windows.length, Math.max(...(o.lateSyn ?? []).map((x) => x.retransmitsAt.length), 0)) - 1];
   // With the capture on, the times are the packets' own (each client from its own first SYN, to
-  // the microsecond): never early, late by the timer wheel's lateness so far and 10 ms.
+  // the microsecond): never early, late by the timer wheel's lateness so far and 10 ms; on the
+  // wall clock, which may run WALL_CLOCK_SLEW off the timers' own.
   const packets = lateSynsFromPackets(obs, p);
-  const tight = retransmitWindows(p.syn.retransmitsAt, hz, { early: 0.002, late: 0.01 });
+  const tight = retransmitWindows(p.syn.retransmitsAt, hz, { early: 0.002, late: 0.01 }).map(([lo, hi], k): [number, number] => [
+    lo - WALL_CLOCK_SLEW * p.syn.retransmitsAt[k]!,
+    hi + WALL_CLOCK_SLEW * p.syn.retransmitsAt[k]!,
+  ]);
   const fromPackets = (packets ?? []).flatMap((at) =>
     at.flatMap((t, k) => (k >= tight.length ? [] : [Math.max(0, tight[k]![0] - t, t - tight[k]![1])])),
   );
@@ -319,7 +331,7 @@ const lateClients: Rule = ({ o, p, obs, invalid }) => {
         outside: fromPackets,
         digits: 3,
         last: tight[Math.min(tight.length, Math.max(...packets!.map((x) => x.length))) - 1],
-        why: "the capture's times, each client's from its own first SYN: never early, late by at most the timer wheel's lateness so far and 10 ms",
+        why: "the capture's times, each client's from its own first SYN: never early, late by at most the timer wheel's lateness so far and 10 ms (and 0.5 % either way: the wall clock's slew)",
       }
     : {
         from: '',

@@ -5,7 +5,7 @@
 // `lab up` is a one-point throughput lab.
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
-import { allowedCpus, planPinning, runLoad, toolThreads } from '../loadgen/drivers.js';
+import { allowedCpus, DRIVERS, planPinning, runLoad, toolThreads } from '../loadgen/drivers.js';
 import { listenerProcesses } from '../pipeline/server-host.js';
 import { loadOptions, type LatencySummary, type LoadErrors } from '../loadgen/result.js';
 import { mergeResults } from '../loadgen/merge.js';
@@ -104,7 +104,7 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
     const options = loadOptions(lg.options, `http://${ctx.server.address}:${ctx.port}/`);
     const what = options.durationSec !== undefined ? `${options.durationSec} s` : `${options.requests} requests`;
     ctx.progress(
-      `${lg.tool} from ${ctx.clients.map((h) => h.name).join(', ')}, ${lg.tool === 'arrivals' ? `${options.rate}/s` : `${options.connections} connections`}${ctx.clients.length > 1 ? ' each' : ''}, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`,
+      `${lg.tool} from ${ctx.clients.map((h) => h.name).join(', ')}, ${DRIVERS[lg.tool].openLoop ? `${options.rate}/s` : `${options.connections} connections`}${ctx.clients.length > 1 ? ' each' : ''}, ${what}${options.keepAlive === false ? ', new connection per request' : ''} …`,
     );
     // The server's threads, processes and PSS while the load runs: from /proc in its host (no
     // connection to it, so nothing falls into the counted traffic), once a second.
@@ -141,7 +141,16 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
     const first = runs[0]!;
     const load: LoadRecord =
       runs.length === 1
-        ? { host: ctx.client.name, tool: lg.tool, options, argv: first.argv, cpu: first.cpu, loadgenBound: first.loadgenBound, result: first.result }
+        ? {
+            host: ctx.client.name,
+            tool: lg.tool,
+            options,
+            argv: first.argv,
+            cpu: first.cpu,
+            loadgenBound: first.loadgenBound,
+            ...(first.boundWhy ? { boundWhy: first.boundWhy } : {}),
+            result: first.result,
+          }
         : {
             host: ctx.clients.map((h) => h.name).join(','),
             tool: lg.tool,
@@ -155,6 +164,7 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
               argv: r.argv,
               cpu: r.cpu,
               loadgenBound: r.loadgenBound,
+              ...(r.boundWhy ? { boundWhy: r.boundWhy } : {}),
               result: r.result,
               ...(pinning?.plan ? { cpus: pinning.plan[i]! } : {}),
             })),
@@ -167,12 +177,16 @@ export const throughput = defineScenario<Record<string, never>, Observed, Predic
   judge(_ctx, r) {
     const bound = r.load?.loadgenBound;
     const rps = r.observed.rps;
-    const busyOnes = (r.load?.instances ?? []).filter((i) => i.loadgenBound).map((i) => `${i.host} used ${i.cpu?.cores.toFixed(2)} cores`);
+    const busyOnes = (r.load?.instances ?? [])
+      .filter((i) => i.loadgenBound)
+      .map((i) => (i.boundWhy ? `${i.host}: ${i.boundWhy}` : `${i.host} used ${i.cpu?.cores.toFixed(2)} cores`));
     const busy = !bound
       ? undefined
       : busyOnes.length
         ? `${busyOnes.join(', ')}: the rate says more about the load generators than the server`
-        : `the load generator used ${r.load?.cpu?.cores.toFixed(2)} cores: the rate says more about it than the server`;
+        : r.load?.boundWhy
+          ? `${r.load.boundWhy}: the rate says more about it than the server`
+          : `the load generator used ${r.load?.cpu?.cores.toFixed(2)} cores: the rate says more about it than the server`;
     const v: RuleVerdict[] = [
       {
         rule: 'measurement valid (load generator not the bottleneck)',

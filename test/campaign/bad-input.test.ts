@@ -43,7 +43,7 @@ const FLAGS: Case[] = [
     'lab up: --model: got "fast": one of single, reuseport, acceptor, workers, reactors+workers, reactor-procs, iterative, fork, thread, prethread, prefork',
   ],
   [['up', '--trigger', 'both'], 'lab up: --trigger: got "both": one of edge, level'],
-  [['up', '--loadgen', 'siege'], 'lab up: --loadgen: got "siege": one of autocannon, ab, wrk, wrk2, arrivals'],
+  [['up', '--loadgen', 'siege'], 'lab up: --loadgen: got "siege": one of autocannon, ab, wrk, wrk2, arrivals, httperf'],
   [['up', '--share', 'herd'], 'lab up: --share: got "herd": one of accept, epoll, exclusive, reuseport'],
   [['up', '--work-us', '-1'], 'lab up: --work-us: got -1: an integer from 0 to 1000000'],
   [['up', '--work', 'spin'], 'lab up: --work: got "spin": one of cpu, sleep'],

@@ -54,7 +54,13 @@ describe('the same bad value: one message from a flag and from a lab file', () =
     [['--subnet', '10.0.0.0/16'], '--subnet', 'subnet: 10.0.0.0/16', 'subnet', 'got "10.0.0.0/16": an IPv4 /24 like 198.18.0.0/24'],
     [['--subnet', '198.300.0.0/24'], '--subnet', 'subnet: 198.300.0.0/24', 'subnet', 'got "198.300.0.0/24": an IPv4 /24 like 198.18.0.0/24'],
     [['--sample-interval', '5'], '--sample-interval', 'sampleIntervalMs: 5', 'sampleIntervalMs', 'got 5: an integer from 10 to 10000'],
-    [['--loadgen', 'siege'], '--loadgen', 'loadgens: [{tool: siege}]', 'loadgens.0.tool', 'got "siege": one of autocannon, ab, wrk, wrk2, arrivals'],
+    [
+      ['--loadgen', 'siege'],
+      '--loadgen',
+      'loadgens: [{tool: siege}]',
+      'loadgens.0.tool',
+      'got "siege": one of autocannon, ab, wrk, wrk2, arrivals, httperf',
+    ],
     [
       ['--connections', '0'],
       '--connections',

@@ -104,6 +104,24 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
       expect(p.server.requests).toBe(200);
     }
   }, 120_000);
+  // httperf (Debian's), the other open-loop tool: it polls without sleeping, so it uses a core at
+  // any rate; whether it kept its schedule is its own clock's to say, not its CPU's.
+  it('throughput with httperf at 2,000 new connections/s: every connection a request the server and the kernel counted; a core busy, yet not loadgen-bound', async () => {
+    const { recs } = await sweep(
+      `httperf-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: throughput}\nloadgens: [{tool: httperf, options: {duration: 2, rate: 2000, keepAlive: false}}]\n`,
+    );
+    const p = recs[0]!;
+    allPass(p);
+    const load = p.scenario.load!;
+    expect(load.argv).toContain('--hog');
+    expect([load.result.tool, load.result.requests, load.result.latencyMs]).toEqual(['httperf', 4000, null]);
+    expect(Object.values(load.result.errors).every((n) => n === 0)).toBe(true);
+    expect(p.server.requests).toBe(4000);
+    expect(delta(p, 'server', 'TcpPassiveOpens')).toBe(4000);
+    expect(load.cpu!.cores).toBeGreaterThan(0.75);
+    expect(load.loadgenBound).toBe(false);
+  }, 60_000);
 
   // Paused with SIGSTOP under the backlog and overflow rules, they are test/lab/conformance.test.ts's.
   it('server kinds: nginx (2 workers) and a node:http command keep a fixed rate, their processes found by their listener', async () => {
