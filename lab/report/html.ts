@@ -26,7 +26,7 @@ export interface Dataset {
 export interface ChartSpec {
   id: string;
   title: string;
-  kind: 'bar' | 'time' | 'lanes' | 'log';
+  kind: 'bar' | 'time' | 'lanes' | 'log' | 'xy';
   xTitle: string;
   /** x-axis labels: a zipped tuple is a list, drawn one value per line. */
   labels: Array<string | string[]>;
@@ -35,8 +35,10 @@ export interface ChartSpec {
   lanes?: Lanes;
   /** The series chart's x range, so the swimlanes line up with it. */
   xMax?: number;
-  /** kind log: where the model puts the distribution's modes (x), and what they are. */
-  marks?: { label: string; x: number[] };
+  /** kind log and xy: dashed verticals, each set with what it is (the model's modes; a knee). */
+  marks?: Array<{ label: string; x: number[] }>;
+  /** kind xy: the y axis's title. */
+  yTitle?: string;
   subtitle?: string;
 }
 
@@ -84,7 +86,36 @@ export function buildCharts(points: PointRecord[]): ChartSpec[] {
       data: h.buckets(p),
     }));
     const marks = [...new Set(points.flatMap((p) => h.marks(p)))].sort((a, b) => a - b);
-    charts.push({ id: 'histogram', title: h.label, kind: 'log', xTitle: h.xTitle, labels: [], datasets, marks: { label: h.marksLabel, x: marks } });
+    charts.push({ id: 'histogram', title: h.label, kind: 'log', xTitle: h.xTitle, labels: [], datasets, marks: [{ label: h.marksLabel, x: marks }] });
+  }
+  const c = impl.report.curve;
+  // One curve: the sweep's only axis is the curve's (repeats of a point are averaged).
+  const axes = Object.keys(points[0]!.settings);
+  if (c && axes.length === 1 && axes[0] === c.axis) {
+    const xs = [...new Set(points.map((p) => Number(p.settings[c.axis])))].sort((a, b) => a - b);
+    const line = (f: (p: PointRecord) => number | null): Array<[number, number]> =>
+      xs.flatMap((x) => {
+        const y = mean(
+          points
+            .filter((p) => Number(p.settings[c.axis]) === x)
+            .map(f)
+            .filter((v): v is number => v !== null),
+        );
+        return y === null ? [] : [[x, y] as [number, number]];
+      });
+    charts.push({
+      id: 'curve',
+      title: c.label,
+      kind: 'xy',
+      xTitle: c.axis,
+      yTitle: c.yTitle,
+      labels: [],
+      datasets: [
+        { label: 'measured', data: line(c.observed) },
+        { label: "the kernel model's", data: line(c.predicted), predicted: true },
+      ],
+      marks: c.marks(points).map((m) => ({ label: m.label, x: [m.x] })),
+    });
   }
   const s = impl.report.series;
   if (s) {
@@ -281,11 +312,13 @@ for (const spec of SPECS) {
     drawn++;
     continue;
   }
-  if (spec.kind === 'log') {
-    // Each point's distribution as a stepped line; the model's marks as dashed verticals.
+  if (spec.kind === 'log' || spec.kind === 'xy') {
+    // Lines over x (each point's distribution on a log axis; or one curve, measured and the
+    // model's, dashed); the marks as dashed verticals, a colour a set.
     const top = Math.max(1, ...spec.datasets.flatMap((d) => d.data.map(([, y]) => y)));
-    const datasets = spec.datasets.map((d, i) => ({ label: d.label, data: d.data.map(([x, y]) => ({ x, y })), borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length], pointRadius: 2, borderWidth: 1.5 }));
-    datasets.push({ label: spec.marks.label, data: spec.marks.x.flatMap((x) => [{ x, y: 0 }, { x, y: top }, { x, y: null }]), borderColor: '#555', backgroundColor: '#555', borderDash: [4, 4], pointRadius: 0, borderWidth: 1, spanGaps: false });
+    const datasets = spec.datasets.map((d, i) => ({ label: d.label, data: d.data.map(([x, y]) => ({ x, y })), borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length], pointRadius: 3, borderWidth: 1.5, ...(d.predicted ? { borderDash: [6, 3] } : {}) }));
+    const MARK_COLOURS = ['#555', '#2ca02c', '#9467bd'];
+    spec.marks.forEach((m, i) => datasets.push({ label: m.label, data: m.x.flatMap((x) => [{ x, y: 0 }, { x, y: top }, { x, y: null }]), borderColor: MARK_COLOURS[i % 3], backgroundColor: MARK_COLOURS[i % 3], borderDash: [4, 4], pointRadius: 0, borderWidth: 1.5, spanGaps: false }));
     new Chart(canvas, {
       type: 'line',
       data: { datasets },
@@ -293,7 +326,7 @@ for (const spec of SPECS) {
         animation: false,
         responsive: false,
         plugins: { title: { display: true, text: spec.title }, legend: { position: 'bottom', labels: { boxWidth: 12, font: { size: 11 } } } },
-        scales: { x: { type: 'logarithmic', title: { display: true, text: spec.xTitle } }, y: { beginAtZero: true, title: { display: true, text: 'connections' } } },
+        scales: { x: { type: spec.kind === 'log' ? 'logarithmic' : 'linear', title: { display: true, text: spec.xTitle } }, y: { beginAtZero: true, title: { display: true, text: spec.yTitle ?? 'connections' } } },
       },
     });
     drawn++;
@@ -338,7 +371,12 @@ export const chartWidth = (c: ChartSpec) => (c.kind === 'bar' ? 520 : 760);
  */
 export function chartHeight(c: ChartSpec): number {
   if (c.kind === 'lanes') return 150 + 26 * (c.lanes?.lanes.length ?? 1) + 24 * Math.ceil(c.datasets.length / 5);
-  const items = c.datasets.filter((d) => !d.predicted).map((d) => 12 + 10 + 10 + Math.ceil(d.label.length * 6.5));
+  // Bar charts leave the prediction out of the legend; the lines (log, xy) show it, and their marks.
+  const labels =
+    c.kind === 'bar' || c.kind === 'time'
+      ? c.datasets.filter((d) => !d.predicted).map((d) => d.label)
+      : [...c.datasets.map((d) => d.label), ...(c.marks ?? []).map((m) => m.label)];
+  const items = labels.map((l) => 12 + 10 + 10 + Math.ceil(l.length * 6.5));
   let rows = 0;
   let used = Infinity;
   for (const w of items) {

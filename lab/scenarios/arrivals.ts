@@ -261,6 +261,32 @@ function firstSynsApart(sent: number[], firstRetransmitSec: number): boolean {
   return t.every((x, i) => i === 0 || x - t[i - 1]! >= 1) && (t.at(-1) ?? 0) < (t[0] ?? 0) + firstRetransmitSec * 1000;
 }
 
+/**
+ * Where the knee is on a sweep of the rate: the model's (at the accept rate asked, and at the
+ * one the server kept where it dropped SYNs) and the measured one (the lowest rate that lost a
+ * first SYN, above the highest that lost none).
+ */
+export function kneeMarks(points: Array<{ settings: Record<string, unknown>; scenario: { observed: Observed; predicted: Predicted } }>) {
+  const marks: Array<{ label: string; x: number }> = [];
+  const first = points[0]?.scenario.predicted;
+  if (!first || first.knee === null) return marks;
+  marks.push({ label: `the model's knee: ${first.knee}/s (accept rate ${first.acceptRate}/s, limit ${first.limit})`, x: first.knee });
+  const kept = points.map((p) => p.scenario.predicted.kneeMeasured).filter((k): k is number => k !== null);
+  if (kept.length) {
+    const k = kept.sort((a, b) => a - b)[kept.length >> 1]!;
+    marks.push({ label: `the model's knee at the accept rate the server kept: ${k}/s`, x: k });
+  }
+  const byRate = points
+    .map((p) => ({ rate: Number(p.settings['scenario.options.rate']), lost: p.scenario.observed.firstSynsLost }))
+    .sort((a, b) => a.rate - b.rate);
+  const at = byRate.find((r) => r.lost > 0);
+  if (at) {
+    const below = byRate.filter((r) => r.rate < at.rate && r.lost === 0).at(-1);
+    marks.push({ label: `measured knee: first SYNs lost at ${at.rate}/s${below ? ` (none at ${below.rate}/s)` : ''}`, x: at.rate });
+  }
+  return marks;
+}
+
 function kneeText(p: Predicted, o: Observed): string {
   if (p.knee === null) return '';
   const kept = p.kneeMeasured !== null ? `, ${p.kneeMeasured}/s at the ${o.acceptRate}/s it kept` : '';
@@ -514,6 +540,14 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
       },
     ],
     x: ['scenario.options.rate', 'scenario.options.acceptRate', 'server.backlog'],
+    curve: {
+      label: 'the knee: first SYNs lost per arrival rate, measured and the model’s (on the accepts as they happened)',
+      axis: 'scenario.options.rate',
+      yTitle: 'first SYNs lost',
+      observed: (p) => p.scenario.observed.firstSynsLost,
+      predicted: (p) => p.scenario.observed.connections - p.scenario.predicted.fate.perTooth[0]!,
+      marks: (points) => kneeMarks(points),
+    },
     histogram: {
       label: 'connect time after the SYN (the comb), per point',
       xTitle: 'ms after the SYN (log)',

@@ -97,6 +97,20 @@ export interface ReportSpec<Obs, Pred> {
     marks(p: ScenarioPoint<Obs, Pred>): number[];
     marksLabel: string;
   };
+  /**
+   * One quantity over a numeric setting (e.g. the arrival rate), measured and the model's, with
+   * marks where each puts a threshold (the knee). Drawn when that setting is the sweep's only
+   * axis, so every point sits on one curve.
+   */
+  curve?: {
+    label: string;
+    /** The setting on x. */
+    axis: string;
+    yTitle: string;
+    observed(p: ScenarioPoint<Obs, Pred>): number | null;
+    predicted(p: ScenarioPoint<Obs, Pred>): number | null;
+    marks(points: Array<ScenarioPoint<Obs, Pred>>): Array<{ label: string; x: number }>;
+  };
   /** One quantity over time, a line per point. */
   series?: { label: string; host(p: ScenarioPoint<Obs, Pred>): string; value(s: Sample, p: ScenarioPoint<Obs, Pred>): number | null };
 }

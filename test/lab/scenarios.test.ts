@@ -295,7 +295,7 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
   // 1 s of arrivals at a fixed rate, below and above the knee of a server accepting 100/s from a
   // queue of limit 8. Numbers from the kernel: the server's ListenOverflows, each client's
   // connect time; what the model says of them is the verdicts'.
-  it('arrivals: below the knee every connect at once; above it the dropped SYNs land on the 1 s tooth, one drop each = ListenOverflows; the comb and the errors in the report', async () => {
+  it('arrivals: below the knee every connect at once; above it the dropped SYNs land on the 1 s tooth, one drop each = ListenOverflows; the comb, the knee and the errors in the report', async () => {
     const { dir, recs } = await sweep(
       `arrivals-${rt}.yaml`,
       `runtime: ${rt}\nscenario: {name: arrivals, options: {acceptRate: 100, watchMs: 2500}}\nserver: {backlog: 8}\nsweep: {matrix: {scenario.options.rate: [90, 160]}}\n`,
@@ -320,6 +320,10 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
     expect(sum((ms) => ms >= 1000 && ms <= 1260)).toBe(teeth[1]);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(html).toContain('connect time after the SYN (the comb), per point');
+    // The knee, measured against the model's, on one chart.
+    expect(html).toContain('the knee: first SYNs lost per arrival rate');
+    expect(html).toContain("the model's knee: 110/s (accept rate 100/s, limit 8)");
+    expect(html).toContain('measured knee: first SYNs lost at 160/s (none at 90/s)');
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(
       /rate=160: no connection errors; 160 connections, in on the comb: \d+ at 0 s, \d+ at 1 s;.* predicted knee 110\/s/,
     );
