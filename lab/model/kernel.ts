@@ -19,25 +19,36 @@ export function acceptQueueLimit(backlog: number, somaxconn: number): number {
   return backlog < 0 || backlog > somaxconn ? somaxconn : backlog;
 }
 
+/** The most a retransmission timeout grows to, s (TCP_RTO_MAX). */
+export const RTO_MAX_SEC = 120;
+
 /**
  * When a connecting client sends its SYN retransmissions (s after the first SYN) and when
- * connect() fails with ETIMEDOUT. The first tcp_syn_linear_timeouts retransmissions after the
- * first keep the initial 1 s timeout, then it doubles: with the defaults (6, 4) at 1, 2, 3, 4,
- * 5, 7, 11, 19, 35, 67 s, and ETIMEDOUT at 131 s, after syn_retries + linear_timeouts
- * retransmissions.
+ * connect() fails with ETIMEDOUT. The first tcp_syn_linear_timeouts timeouts after the first
+ * keep the initial 1 s, then each doubles (up to TCP_RTO_MAX, 120 s). tcp_syn_retries bounds
+ * the time, not the count (tcp_write_timeout, tcp_model_timeout): the connection expires at
+ * the first timeout that comes (2^(retries + 1) − 1) s or more after the first SYN, as if every
+ * timeout doubled from 1 s (past 6 retries, 120 s more each). With the defaults (6, 4): at 1,
+ * 2, 3, 4, 5, 7, 11, 19, 35, 67 s, and ETIMEDOUT at 131 s. The linear timeouts do not add
+ * retries: with (1, 4), 2 retransmissions (1, 2 s) and ETIMEDOUT at 3 s.
  */
 export function synTimeline(synRetries: number, linearTimeouts: number): { retransmitsAt: number[]; timeoutAt: number } {
-  const total = synRetries + linearTimeouts;
+  const thresh = Math.floor(Math.log2(RTO_MAX_SEC / INITIAL_RTO_SEC));
+  const expiresAfter =
+    synRetries <= thresh
+      ? (2 ** (synRetries + 1) - 1) * INITIAL_RTO_SEC
+      : (2 ** (thresh + 1) - 1) * INITIAL_RTO_SEC + (synRetries - thresh) * RTO_MAX_SEC;
   const at: number[] = [];
   let t = 0;
   let rto = INITIAL_RTO_SEC;
-  for (let i = 1; i <= total + 1; i++) {
+  for (let i = 1; ; i++) {
     t += rto;
+    // The timer fires at t: past the bound (and after one retransmission at least), it expires.
+    if (i > 1 && t >= expiresAfter) return { retransmitsAt: at, timeoutAt: t };
     at.push(t);
     // The first linear_timeouts + 1 timeouts are the initial one; then each doubles.
-    if (i > linearTimeouts) rto *= 2;
+    if (i > linearTimeouts) rto = Math.min(rto * 2, RTO_MAX_SEC);
   }
-  return { retransmitsAt: at.slice(0, total), timeoutAt: at[total]! };
 }
 
 /**

@@ -46,21 +46,39 @@ export const SYN_QUEUE: Array<Observation<{ limit: number; maxSynBacklog: number
 ];
 
 /** SYN retransmission times and connect()'s ETIMEDOUT, s after the first SYN. */
-export const SYN_TIMELINE: Array<Observation<{ synRetries: number; linearTimeouts: number }, { retransmitsAt?: number[]; timeoutAt: number }>> = [
+export const SYN_TIMELINE: Array<
+  Observation<{ synRetries: number; linearTimeouts: number }, { retransmitsAt?: number[]; retransmissions: number; timeoutAt: number }>
+> = [
   {
     input: { synRetries: 6, linearTimeouts: 4 },
-    observed: { retransmitsAt: [1, 2, 3, 4, 5, 7, 11, 19], timeoutAt: 131 },
+    observed: { retransmitsAt: [1, 2, 3, 4, 5, 7, 11, 19], retransmissions: 10, timeoutAt: 131 },
     how: 'kernel 6.18, 2026-12-02: connect() to a port whose SYN-ACKs never come, SYNs timed with tshark in the client namespace; ETIMEDOUT from connect()',
   },
   {
     input: { synRetries: 1, linearTimeouts: 0 },
-    observed: { timeoutAt: 3 },
+    observed: { retransmissions: 1, timeoutAt: 3 },
     how: 'kernel 6.18, 2026-12-02: test/model/kernel.test.ts: connect() through an nft rule that drops the SYNs, in a fresh namespace',
   },
   {
     input: { synRetries: 2, linearTimeouts: 1 },
-    observed: { timeoutAt: 8 },
+    observed: { retransmissions: 3, timeoutAt: 8 },
     how: 'kernel 6.18, 2026-12-02: test/model/kernel.test.ts: connect() through an nft rule that drops the SYNs, in a fresh namespace',
+  },
+  // tcp_syn_retries bounds the time, not the count: few retries with linear timeouts end early.
+  {
+    input: { synRetries: 1, linearTimeouts: 4 },
+    observed: { retransmitsAt: [1, 2], retransmissions: 2, timeoutAt: 3 },
+    how: 'kernel 6.18, 2026-12-04: connect() to a listener whose accept queue stays full (listen(0), one connection in it), in a fresh namespace: ETIMEDOUT after 3.05 s, TcpExtTCPSynRetrans 2',
+  },
+  {
+    input: { synRetries: 2, linearTimeouts: 4 },
+    observed: { retransmissions: 5, timeoutAt: 7 },
+    how: 'kernel 6.18, 2026-12-04: likewise: ETIMEDOUT after 7.11 s, TcpExtTCPSynRetrans 5',
+  },
+  {
+    input: { synRetries: 3, linearTimeouts: 4 },
+    observed: { retransmissions: 7, timeoutAt: 19 },
+    how: 'kernel 6.18, 2026-12-04: likewise: ETIMEDOUT after 19.34 s, TcpExtTCPSynRetrans 7',
   },
 ];
 

@@ -15,6 +15,7 @@ import { int, type PointConfig } from '../../core/fields.js';
 import { arrivalTimes, type ArrivalsResult, type Outcome, type Schedule } from '../in-host/arrivals.js';
 import { acceptQueueLimit, arrivalsAtQueue, connectTeeth, retransmitWindows, synTimeline, toothOf, type ArrivalsFate } from '../model/kernel.js';
 import type { Counters } from '../observe/nstat.js';
+import type { TraceEvent } from '../observe/tracer.js';
 import {
   atLeast,
   counter,
@@ -68,7 +69,39 @@ export interface ErrorCause {
   cause: string;
   /** The kernel's count that explains it; null when the join found none (the errors are unexplained). */
   evidence: string | null;
+  /**
+   * With the tracer on: of these connections (by their 4-tuple, as far as the record keeps
+   * their ports), how many the kernel's events on their own 4-tuple show the cause of, and what
+   * those events were.
+   */
+  events?: { seen: number; of: number; what: string };
 }
+
+/** Errored connections' local ports kept per outcome, at most this many each. */
+const ERROR_PORTS_KEPT = 2000;
+
+/**
+ * The kernel's events that show an error's cause on one connection (the client's port): its
+ * SYNs sent again by the client's kernel and never answered (a timeout), an RST its kernel
+ * received or the server's sent to it (refused, reset). Only final outcomes: a connection still
+ * connecting when the watch ended may not have reached its first retransmission yet. A SYN the
+ * full queue dropped leaves no event of its own on this kernel (freed as consumed, not by
+ * kfree_skb): its client's retransmissions show it.
+ */
+const EVIDENCE: Partial<Record<ErrorCause['outcome'], { what: string; shows(events: TraceEvent[], port: number): boolean }>> = {
+  timedout: {
+    what: 'its SYN sent again by its kernel (tcp_retransmit_skb in SYN-SENT)',
+    shows: (ev, port) => ev.some((e) => e.kind === 'retransmit' && e.lport === port && e.state === 'SYN-SENT'),
+  },
+  refused: {
+    what: 'an RST to its port (tcp_send_reset on the server, tcp_receive_reset on it)',
+    shows: (ev, port) => ev.some((e) => (e.kind === 'reset-received' && e.lport === port) || (e.kind === 'reset-sent' && e.rport === port)),
+  },
+  reset: {
+    what: 'an RST to its port (tcp_send_reset on the server, tcp_receive_reset on it)',
+    shows: (ev, port) => ev.some((e) => (e.kind === 'reset-received' && e.lport === port) || (e.kind === 'reset-sent' && e.rport === port)),
+  },
+};
 
 export interface Observed {
   connections: number;
@@ -92,6 +125,8 @@ export interface Observed {
   otherCodes: string[];
   /** The client's local ports (ip_local_port_range). */
   clientPorts: number;
+  /** The local ports of the connections that ended in each error (at most ERROR_PORTS_KEPT each): their 4-tuples, for the join with the kernel's events. */
+  errorPorts?: Partial<Record<Exclude<Outcome, 'answered'>, number[]>>;
 }
 
 export interface Predicted {
@@ -183,10 +218,21 @@ export const logEdge = (i: number) => Number((10 ** (i / 10)).toPrecision(3));
 const ms = (us: number | null) => (us === null ? null : Math.round(us / 10) / 100);
 
 /** Each error outcome with its kernel cause, joined to the server's counter that shows it; unexplained when none does. */
-export function errorCauses(o: Pick<Observed, 'byOutcome' | 'connections' | 'otherCodes' | 'clientPorts'>, server: Counters): ErrorCause[] {
+export function errorCauses(
+  o: Pick<Observed, 'byOutcome' | 'connections' | 'otherCodes' | 'clientPorts' | 'errorPorts'>,
+  server: Counters,
+  events?: TraceEvent[],
+): ErrorCause[] {
   const out: ErrorCause[] = [];
   const add = (outcome: ErrorCause['outcome'], cause: string, evidence: string | null) => {
-    if (o.byOutcome[outcome] > 0) out.push({ outcome, count: o.byOutcome[outcome], cause, evidence });
+    if (o.byOutcome[outcome] === 0) return;
+    const e = EVIDENCE[outcome];
+    const ports = o.errorPorts?.[outcome];
+    const joined =
+      events && e && ports?.length
+        ? { events: { seen: ports.filter((port) => port > 0 && e.shows(events, port)).length, of: ports.length, what: e.what } }
+        : {};
+    out.push({ outcome, count: o.byOutcome[outcome], cause, evidence, ...joined });
   };
   const count = (name: string) => server[name] ?? 0;
   const overflows = count('TcpExtListenOverflows');
@@ -209,8 +255,21 @@ export function errorCauses(o: Pick<Observed, 'byOutcome' | 'connections' | 'oth
 export function errorsLine(errors: ErrorCause[]): string {
   if (!errors.length) return 'no connection errors';
   return errors
-    .map((e) => `${e.count.toLocaleString('en-US')} ${e.cause}${e.evidence ? ` (${e.evidence})` : ' (unexplained: no kernel count shows it)'}`)
+    .map((e) => {
+      const events = e.events ? `; the kernel's events on their own 4-tuple: ${e.events.seen} of ${e.events.of} with ${e.events.what}` : '';
+      return `${e.count.toLocaleString('en-US')} ${e.cause}${e.evidence ? ` (${e.evidence}${events})` : ` (unexplained: no kernel count shows it${events})`}`;
+    })
     .join('; ');
+}
+
+function errorPortsOf(r: ArrivalsResult): Observed['errorPorts'] {
+  const out: NonNullable<Observed['errorPorts']> = {};
+  for (const a of r.arrivals) {
+    if (a.outcome === 'answered') continue;
+    const ports = (out[a.outcome] ??= []);
+    if (ports.length < ERROR_PORTS_KEPT) ports.push(a.port);
+  }
+  return out;
 }
 
 function observe(r: ArrivalsResult, teeth: Predicted['teeth'], clientPorts: number): Omit<Observed, 'acceptRate'> {
@@ -239,6 +298,7 @@ function observe(r: ArrivalsResult, teeth: Predicted['teeth'], clientPorts: numb
     connectBuckets: Array.from({ length: hi - lo + 1 }, (_, k) => [logEdge(lo + k), counts.get(lo + k) ?? 0] as [number, number]),
     connections: r.arrivals.length,
     byOutcome: r.byOutcome,
+    errorPorts: errorPortsOf(r),
     perTooth,
     offTeeth,
     firstSynsLost: perTooth.slice(1).reduce((n, c) => n + c, 0) + r.byOutcome.timedout + r.byOutcome.waiting,
@@ -372,7 +432,8 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
         'a full accept queue drops SYNs, it refuses and resets nothing (tcp_abort_on_overflow 0)',
       ),
     );
-    const unexplained = errorCauses(o, obs.counters['server'] ?? {}).filter((e) => e.evidence === null);
+    const causes = errorCauses(o, obs.counters['server'] ?? {}, obs.trace?.events);
+    const unexplained = causes.filter((e) => e.evidence === null);
     out.push(
       equal(
         'every connection error joined to a kernel count',
@@ -383,6 +444,20 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
           : 'each error outcome has the counter of its cause',
       ),
     );
+    // With the tracer on: each errored connection, by its own 4-tuple, in the kernel's events.
+    const joined = causes.filter((e) => e.events);
+    if (joined.length) {
+      const lost = obs.trace!.summary.dropped;
+      out.push(
+        equal(
+          "every connection error seen in the kernel's events on its own 4-tuple",
+          0,
+          joined.reduce((n, e) => n + e.events!.of - e.events!.seen, 0),
+          `each has its cause on that connection: ${joined.map((e) => `${e.outcome}: ${e.events!.seen} of ${e.events!.of} with ${e.events!.what}`).join('; ')}`,
+          lost > 0 ? `the tracer lost ${lost} event(s): a connection without one is not known to have none` : undefined,
+        ),
+      );
+    }
     out.push(
       equal(
         'every connect on a tooth of the comb',
@@ -558,7 +633,7 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
     headline: (p) => {
       const o = p.scenario.observed;
       const teeth = o.perTooth.map((n, k) => (n ? `${n} at ${p.scenario.predicted.teeth[k]!.at} s` : '')).filter(Boolean);
-      return `${errorsLine(errorCauses(o, p.hosts['server']?.counters.delta ?? {}))}; ${o.connections} connections, in on the comb: ${teeth.join(', ') || 'none'}; connect p99 ${o.connect.p99 ?? '–'} ms${kneeText(p.scenario.predicted, o)}`;
+      return `${errorsLine(errorCauses(o, p.hosts['server']?.counters.delta ?? {}, p.trace?.events))}; ${o.connections} connections, in on the comb: ${teeth.join(', ') || 'none'}; connect p99 ${o.connect.p99 ?? '–'} ms${kneeText(p.scenario.predicted, o)}`;
     },
   },
 });

@@ -5,7 +5,7 @@
 // counts agree with the kernel's counters, and each handshake in the capture agrees with the
 // client's own outcome.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -286,6 +286,47 @@ describe('trace on netns: timewait', () => {
     );
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain(
       `${closer}: ${intoTimeWait} sockets went from FIN-WAIT-2 or CLOSING to CLOSE, into TIME-WAIT`,
+    );
+  }, 120_000);
+});
+
+// Connect timeouts joined to the kernel's events on each client's own 4-tuple: 40 arrivals at
+// 40/s against a server accepting 5/s from a queue of limit 2, the client's tcp_syn_retries 1
+// (with the default 4 linear timeouts: SYNs again at 1 and 2 s, ETIMEDOUT at 3 s).
+describe('trace on netns: arrivals', () => {
+  it('every connect timeout seen on its own 4-tuple (its SYN sent again, tcp_retransmit_skb in SYN-SENT); no verdict FAILs with tcp_syn_retries 1', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'tcplab-trace-arrivals-'));
+    const file = join(out, 'arrivals.yaml');
+    writeFileSync(
+      file,
+      'runtime: netns\ntrace: true\nscenario: {name: arrivals, options: {rate: 40, acceptRate: 5, watchMs: 4000}}\nserver: {backlog: 2}\nloadgens: [{sysctls: {net.ipv4.tcp_syn_retries: 1}}]\n',
+    );
+    const res = await execa(process.execPath, [CLI, 'sweep', file, '--output', out], { reject: false, all: true });
+    expect(res.exitCode, res.all).toBe(0);
+    const dir = join(
+      out,
+      readdirSync(out).find((d) => /^\d{8}-/.test(d))!,
+    );
+    const p = JSON.parse(readFileSync(join(dir, 'points', 'p001-r1.json'), 'utf8')) as PointRecord;
+    const o = p.scenario.observed as { byOutcome: Record<string, number>; errorPorts: Record<string, number[]> };
+    expect(o.byOutcome['timedout']).toBeGreaterThan(5);
+    expect(o.errorPorts['timedout']).toHaveLength(o.byOutcome['timedout']!);
+    // The kernel's own events, read here: each timed-out client's port has its SYN retransmitted.
+    const events = p.trace!.events;
+    expect(p.trace!.summary.dropped).toBe(0);
+    for (const port of o.errorPorts['timedout']!)
+      expect(
+        events.some((e) => e.host === 'loadgen-1' && e.kind === 'retransmit' && e.lport === port && e.state === 'SYN-SENT'),
+        `port ${port}`,
+      ).toBe(true);
+    const v = p.scenario.verdicts.find((x) => x.rule.startsWith("every connection error seen in the kernel's events"))!;
+    expect([v.verdict, v.observed]).toEqual(['PASS', 0]);
+    expect(v.reason).toContain(`timedout: ${o.byOutcome['timedout']} of ${o.byOutcome['timedout']} with its SYN sent again`);
+    // The comb with tcp_syn_retries 1: teeth at 0, 1 and 2 s, then ETIMEDOUT (not 5 retransmissions).
+    expect((p.scenario.predicted as { teeth: unknown[] }).teeth).toHaveLength(3);
+    expect(p.scenario.verdicts.filter((x) => x.verdict === 'FAIL')).toEqual([]);
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(
+      /connect timeouts: SYNs dropped on a full accept queue \(ListenOverflows \d+; the kernel's events on their own 4-tuple: (\d+) of \1 with/,
     );
   }, 120_000);
 });
