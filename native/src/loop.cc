@@ -35,14 +35,28 @@ int64_t monotonic_us() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
+namespace {
+std::mutex failures_mu;
+std::vector<std::string> failures_seen;
+}  // namespace
+
+std::vector<std::string> loop_failures() {
+  std::lock_guard<std::mutex> lk(failures_mu);
+  return failures_seen;
+}
+
 void run_named(const char* role, int index, const std::function<void()>& body) {
   std::string name = std::string("tcplab-") + role + std::to_string(index);
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
-  // An exception must not take the process down with it: the loop stops, and says why.
+  // An exception must not take the process down with it: the loop stops, says why on stderr,
+  // and keeps the line for stats() (JS sees it there).
   try {
     body();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tcplab: %s stopped: %s\n", name.c_str(), e.what());
+    std::string line = name + " stopped: " + e.what();
+    std::fprintf(stderr, "tcplab: %s\n", line.c_str());
+    std::lock_guard<std::mutex> lk(failures_mu);
+    if (failures_seen.size() < 64) failures_seen.push_back(std::move(line));
   }
 }
 
@@ -61,12 +75,15 @@ bool AcceptBucket::take(const AcceptControl& a, int index, int64_t* until_ms) {
     tokens_ = 1.0;
   else
     tokens_ += static_cast<double>(now - at_us_) * static_cast<double>(rate) / 1e6;
-  if (tokens_ > cap) tokens_ = cap;
+  const double limit = waiting_ ? cap + 1.0 : cap;
+  if (tokens_ > limit) tokens_ = limit;
   at_us_ = now;
   if (tokens_ >= 1.0) {
     tokens_ -= 1.0;
+    waiting_ = false;
     return true;
   }
+  waiting_ = true;
   const double wait_ms = (1.0 - tokens_) * 1000.0 / static_cast<double>(rate);
   *until_ms = now / 1000 + static_cast<int64_t>(wait_ms) + 1;
   return false;
@@ -212,7 +229,9 @@ void Loop::run() {
   FiredEvent events[kBatch];
   while (!stopping_.load(std::memory_order_acquire)) {
     int n = poller_.wait(events, kBatch, next_timeout_ms());
-    if (n < 0) break;  // EBADF/EINVAL: cannot happen with our own epoll fd
+    // EINTR is 0; anything else (EBADF, EINVAL, EFAULT) means the loop cannot go on: it stops
+    // and says so (run_named), never silently.
+    if (n < 0) throw std::system_error(-n, std::generic_category(), "epoll_wait");
     now_ms_ = monotonic_us() / 1000;
     for (int i = 0; i < n; i++) {
       void* data = events[i].data;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -29,7 +30,9 @@ class WorkerPool;
 struct AcceptControl;
 
 // Token bucket for setAcceptRate(), one per accepting loop: holds at most 10 ms worth (at
-// least one token).
+// least one token) after an idle spell. A loop that waited for a token keeps the time its
+// wake-up came late (up to one token more): capping that too lost each wake-up's lateness, and
+// the reactor kept 91 accepts a second when asked for 100.
 class AcceptBucket {
  public:
   // Whether loop `index` has an accept rate to keep.
@@ -44,6 +47,7 @@ class AcceptBucket {
  private:
   double tokens_ = 0;
   int64_t at_us_ = 0;
+  bool waiting_ = false;  // the last take() found no token: the loop sleeps until one is due
 };
 
 // A loop's connection timers: two intrusive lists of Conn (Conn::timer_list 1 idle, 2
@@ -72,6 +76,9 @@ int64_t monotonic_us();  // CLOCK_MONOTONIC (vDSO: no system call)
 // Runs a loop's body in the calling thread, named tcplab-<role><index>; an exception stops the
 // loop with a line on stderr instead of taking the process down.
 void run_named(const char* role, int index, const std::function<void()>& body);
+// The lines of every loop that stopped on an error in this process, e.g. "tcplab-loop0 stopped: epoll_wait: Bad file
+// descriptor".
+std::vector<std::string> loop_failures();
 
 // What the server needs of a loop thread, whatever its I/O: epoll (Loop) or io_uring (UringLoop).
 // The thread, its stop flag and its wake-up eventfd are the same for both.

@@ -59,10 +59,14 @@ describe('setAcceptRate()', () => {
 
   for (const [rate, io] of [
     [50, 'epoll'],
+    [100, 'epoll'],
     [200, 'epoll'],
     [200, 'io_uring'],
   ] as const) {
-    itUring(io === 'io_uring')(`holds ${rate} accepts per second within 15% (${io})`, async () => {
+    // Counted over 1.5 s: ± 1 accept at each end of the window (1.3 % of 75 at 50/s) and the
+    // window's own timing (a few ms of 1.5 s): within 4 %. (Before the bucket kept its wake-ups'
+    // lateness, 100/s gave 91/s.)
+    itUring(io === 'io_uring')(`holds ${rate} accepts per second within 4 % (${io})`, async () => {
       const s = new Server({ host: '127.0.0.1', backlog: 4096, io });
       const { port } = await s.listen();
       s.setAcceptRate(rate);
@@ -74,8 +78,8 @@ describe('setAcceptRate()', () => {
       await new Promise((r) => setTimeout(r, 1500));
       const a1 = s.stats().total.accepted;
       const perSecond = ((a1 - a0) * 1000) / (performance.now() - t0);
-      expect(perSecond).toBeGreaterThan(rate * 0.85);
-      expect(perSecond).toBeLessThan(rate * 1.15);
+      expect(perSecond).toBeGreaterThan(rate * 0.96);
+      expect(perSecond).toBeLessThan(rate * 1.04);
       expect(s.stats().acceptRate).toBe(rate);
       s.setAcceptRate(0); // unlimited again: the rest are accepted at once
       await new Promise((r) => setTimeout(r, 200));
