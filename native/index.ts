@@ -96,6 +96,8 @@ export interface ServerStats {
   state: 'new' | 'listening' | 'closing' | 'closed';
   paused: boolean;
   acceptRate: number;
+  /** A line for each loop of this process that stopped on an error, e.g. "tcplab-loop0 stopped: epoll_wait: Bad file descriptor". */
+  failures: string[];
   total: Counters;
   /**
    * tid: the thread's id (0 before it started, and for the shared "conns" entry of models thread and fork):

@@ -69,7 +69,16 @@ export async function serve(opts: ServeOptions): Promise<void> {
         backlog: opts.backlog,
       }) + '\n',
     );
-    await stopRequested;
+    // A loop that stops on an error (epoll_wait failing) says so on stderr and in stats(): the
+    // server then stops too, with that line, rather than serve on with a dead loop.
+    let watch: NodeJS.Timeout | undefined;
+    const loopFailed = new Promise<never>((_, reject) => {
+      watch = setInterval(() => {
+        const failed = server!.stats().failures;
+        if (failed.length) reject(new LabError(`the reactor stopped: ${failed.join('; ')}`, 1));
+      }, 200);
+    });
+    await Promise.race([stopRequested, loopFailed]).finally(() => clearInterval(watch));
     // The last word: counters and this process's CPU time, for the lab's record.
     const { processCpu } = await import('./control.js');
     process.stdout.write(JSON.stringify({ event: 'stopped', stats: server.stats(), cpu: processCpu() }) + '\n');
@@ -104,9 +113,9 @@ export async function main(argv: string[]): Promise<number> {
     await serve(serveOptions(cmd.opts()));
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof LabError) {
       process.stderr.write(`tcplab-server: ${err.message}\n`);
-      return 2;
+      return err.exitCode;
     }
     throw err;
   }

@@ -402,6 +402,10 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
                                           : "closed");
     o.Set("paused", Napi::Boolean::New(env, server_->paused()));
     o.Set("acceptRate", Napi::Number::New(env, static_cast<double>(server_->accept_rate())));
+    const std::vector<std::string> failed = loop_failures();
+    Napi::Array failures = Napi::Array::New(env, failed.size());
+    for (size_t i = 0; i < failed.size(); i++) failures.Set(i, failed[i]);
+    o.Set("failures", failures);
     const auto& views = server_->threads();
     std::vector<const ThreadStats*> all;
     for (const auto& v : views) all.push_back(v.stats);

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Server, type Io, type Model } from '../../native/index.js';
-import { exchange, GET, open, parseResponses } from '../helpers/http.js';
+import { exchange, GET, OK_BYTES, open, parseResponses } from '../helpers/http.js';
 import { itUring, whereUring } from '../helpers/uring.js';
 
 const run = promisify(execFile);
@@ -128,6 +128,45 @@ describe('OS errors', () => {
       expect(['epoll_create1', 'eventfd', 'socket', 'open']).toContain(o.syscall);
     }
   });
+
+  // strace makes the loop's first epoll_wait fail with EBADF (Node's own loop calls epoll_pwait,
+  // which it leaves alone). Before, the loop returned without a word and the server served on
+  // with no loop: this waited forever.
+  it('an epoll_wait error stops the loop with a line, and the server (lab serve) with it: exit 1, the line in stats().failures', async () => {
+    const cli = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
+    const r = await run(
+      'timeout',
+      [
+        '20',
+        'strace',
+        '-f',
+        '-o',
+        '/dev/null',
+        '-e',
+        'trace=epoll_wait',
+        '-e',
+        'inject=epoll_wait:error=EBADF:when=1',
+        process.execPath,
+        cli,
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--control-port',
+        '0',
+      ],
+      { encoding: 'utf8' },
+    ).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'tcplab: tcplab-loop0 stopped: epoll_wait: Bad file descriptor',
+      'lab serve: the reactor stopped: tcplab-loop0 stopped: epoll_wait: Bad file descriptor',
+    ]);
+  });
 });
 
 describe('lifecycle', () => {
@@ -172,9 +211,9 @@ describe('lifecycle', () => {
     const a = new Server({ host: '127.0.0.1' });
     const b = new Server({ host: '127.0.0.1', model: 'acceptor', threads: 2 });
     const [pa, pb] = [(await a.listen()).port, (await b.listen()).port];
-    for (const p of [pa, pb]) expect(parseResponses((await exchange(p, [GET], { untilBytes: 94 })).data)[0]?.status).toBe(200);
+    for (const p of [pa, pb]) expect(parseResponses((await exchange(p, [GET], { untilBytes: OK_BYTES })).data)[0]?.status).toBe(200);
     await a.close();
-    expect(parseResponses((await exchange(pb, [GET], { untilBytes: 94 })).data)[0]?.status).toBe(200);
+    expect(parseResponses((await exchange(pb, [GET], { untilBytes: OK_BYTES })).data)[0]?.status).toBe(200);
     await b.close();
     const c = new Server({ host: '127.0.0.1', port: pa });
     expect((await c.listen()).port).toBe(pa);
@@ -223,7 +262,7 @@ describe('idle timeout', () => {
   it('activity keeps a connection open past the timeout', async () => {
     const s = new Server({ host: '127.0.0.1', idleTimeoutMs: 300 });
     const { port } = await s.listen();
-    const r = await exchange(port, Array.from({ length: 8 }, () => GET), { gapMs: 100, untilBytes: 8 * 94 });
+    const r = await exchange(port, Array.from({ length: 8 }, () => GET), { gapMs: 100, untilBytes: 8 * OK_BYTES });
     expect(parseResponses(r.data)).toHaveLength(8);
     expect(r.ended).toBe(false);
     expect(s.stats().total.idleTimeouts).toBe(0);
