@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
+#include <string>
 
 namespace tcplab {
 
@@ -244,53 +246,99 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
 
 namespace {
 
+// Every answer carries a Date (RFC 9110 §6.6.1: a server with a clock sends one), in the
+// IMF-fixdate form, always 29 characters: "Sun, 06 Nov 1994 08:49:37 GMT".
+constexpr size_t kDateLen = 29;
+constexpr std::string_view kDatePrefix = "Date: ";
+
+// An answer: its status line, its Date line (rewritten when the second changes), the rest.
+struct Answer {
+  std::string text;
+  size_t date_at = 0;
+  Answer(std::string_view status, std::string_view rest) {
+    text.reserve(status.size() + kDatePrefix.size() + kDateLen + 2 + rest.size());
+    text.append(status).append(kDatePrefix);
+    date_at = text.size();
+    text.append(kDateLen, ' ').append("\r\n").append(rest);
+  }
+};
+
 #define TCPLAB_HEADERS(conn, len) "Content-Type: text/plain\r\nContent-Length: " len "\r\nConnection: " conn "\r\n\r\n"
 
-constexpr std::string_view kOkKeepAlive = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("keep-alive", "6") "hello\n";
-constexpr std::string_view kOkClose = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("close", "6") "hello\n";
-constexpr std::string_view kHeadKeepAlive = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("keep-alive", "6");
-constexpr std::string_view kHeadClose = "HTTP/1.1 200 OK\r\n" TCPLAB_HEADERS("close", "6");
-constexpr std::string_view k400 = "HTTP/1.1 400 Bad Request\r\n" TCPLAB_HEADERS("close", "12") "bad request\n";
-constexpr std::string_view k408 = "HTTP/1.1 408 Request Timeout\r\n" TCPLAB_HEADERS("close", "16") "request timeout\n";
-constexpr std::string_view k413 =
-    "HTTP/1.1 413 Content Too Large\r\n" TCPLAB_HEADERS("close", "18") "content too large\n";
-constexpr std::string_view k431 =
-    "HTTP/1.1 431 Request Header Fields Too Large\r\n" TCPLAB_HEADERS("close", "24") "header fields too large\n";
-constexpr std::string_view k501 = "HTTP/1.1 501 Not Implemented\r\n" TCPLAB_HEADERS("close", "16") "not implemented\n";
-constexpr std::string_view k505 =
-    "HTTP/1.1 505 HTTP Version Not Supported\r\n" TCPLAB_HEADERS("close", "27") "http version not supported\n";
+// The answers of one thread: each loop thread (and each forked process) keeps its own, so a
+// date is rewritten only where it is read. The clock is the coarse wall clock (vDSO, no
+// syscall): read once an answer, the text rewritten once a second.
+struct Table {
+  time_t second = -1;
+  Answer ok_keep_alive{"HTTP/1.1 200 OK\r\n", TCPLAB_HEADERS("keep-alive", "6") "hello\n"};
+  Answer ok_close{"HTTP/1.1 200 OK\r\n", TCPLAB_HEADERS("close", "6") "hello\n"};
+  Answer head_keep_alive{"HTTP/1.1 200 OK\r\n", TCPLAB_HEADERS("keep-alive", "6")};
+  Answer head_close{"HTTP/1.1 200 OK\r\n", TCPLAB_HEADERS("close", "6")};
+  Answer e400{"HTTP/1.1 400 Bad Request\r\n", TCPLAB_HEADERS("close", "12") "bad request\n"};
+  Answer e408{"HTTP/1.1 408 Request Timeout\r\n", TCPLAB_HEADERS("close", "16") "request timeout\n"};
+  Answer e413{"HTTP/1.1 413 Content Too Large\r\n", TCPLAB_HEADERS("close", "18") "content too large\n"};
+  Answer e431{"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+              TCPLAB_HEADERS("close", "24") "header fields too large\n"};
+  Answer e501{"HTTP/1.1 501 Not Implemented\r\n", TCPLAB_HEADERS("close", "16") "not implemented\n"};
+  Answer e505{"HTTP/1.1 505 HTTP Version Not Supported\r\n",
+              TCPLAB_HEADERS("close", "27") "http version not supported\n"};
+
+  void date(time_t now) {
+    struct tm g;
+    gmtime_r(&now, &g);
+    char d[kDateLen + 1];
+    std::strftime(d, sizeof d, "%a, %d %b %Y %H:%M:%S GMT", &g);  // the C locale's names, as RFC 9110 wants
+    for (Answer* a :
+         {&ok_keep_alive, &ok_close, &head_keep_alive, &head_close, &e400, &e408, &e413, &e431, &e501, &e505})
+      a->text.replace(a->date_at, kDateLen, d, kDateLen);
+    second = now;
+  }
+};
 
 #undef TCPLAB_HEADERS
+
+Table& table() {
+  static thread_local Table t;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  if (ts.tv_sec != t.second) t.date(ts.tv_sec);
+  return t;
+}
 
 }  // namespace
 
 std::string_view Responses::continue_100() { return "HTTP/1.1 100 Continue\r\n\r\n"; }
 
 std::string_view Responses::ok(bool keep_alive, bool head) {
-  if (head) return keep_alive ? kHeadKeepAlive : kHeadClose;
-  return keep_alive ? kOkKeepAlive : kOkClose;
+  Table& t = table();
+  if (head) return keep_alive ? t.head_keep_alive.text : t.head_close.text;
+  return keep_alive ? t.ok_keep_alive.text : t.ok_close.text;
 }
 
 std::string_view Responses::error(uint16_t status) {
+  Table& t = table();
   switch (status) {
     case 408:
-      return k408;
+      return t.e408.text;
     case 413:
-      return k413;
+      return t.e413.text;
     case 431:
-      return k431;
+      return t.e431.text;
     case 501:
-      return k501;
+      return t.e501.text;
     case 505:
-      return k505;
+      return t.e505.text;
     default:
-      return k400;
+      return t.e400.text;
   }
 }
 
 size_t Responses::max_size() {
-  return std::max({kOkKeepAlive.size(), kOkClose.size(), k400.size(), k408.size(), k413.size(), k431.size(),
-                   k501.size(), k505.size()});
+  const Table& t = table();
+  size_t n = 0;
+  for (const Answer* a : {&t.ok_keep_alive, &t.ok_close, &t.e400, &t.e408, &t.e413, &t.e431, &t.e501, &t.e505})
+    n = std::max(n, a->text.size());
+  return n;
 }
 
 }  // namespace tcplab

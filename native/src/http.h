@@ -56,7 +56,8 @@ class RequestFramer {
   bool body_head_ = false;
 };
 
-// The fixed answers, built once at load time.
+// The fixed answers, each thread its own copy, with a Date line rewritten once a second. The
+// views stay valid on the thread that got them until its next call (they are copied at once).
 struct Responses {
   static std::string_view ok(bool keep_alive, bool head);
   static std::string_view error(uint16_t status);  // always "Connection: close"

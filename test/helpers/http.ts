@@ -111,9 +111,12 @@ export function parseResponses(buf: Buffer, headFlags: boolean[] = []): Response
 
 export const GET = 'GET / HTTP/1.1\r\nHost: lab\r\n\r\n';
 export const HEAD = 'HEAD / HTTP/1.1\r\nHost: lab\r\n\r\n';
-export const OK_BYTES = Buffer.byteLength(
-  'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n',
-);
+/** The reactor's keep-alive answer; its Date line (IMF-fixdate, always 29 characters) is DATE_LINE's. */
+export const DATE_LINE =
+  /Date: (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT\r\n/;
+export const okAnswer = (date: string) =>
+  `HTTP/1.1 200 OK\r\nDate: ${date}\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n`;
+export const OK_BYTES = Buffer.byteLength(okAnswer('Sun, 06 Nov 1994 08:49:37 GMT'));
 
 /** Sends one GET and waits for one full answer on an open socket. */
 export function request(sock: Socket, req = GET): Promise<Buffer> {

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DESIGNS, useServer } from '../helpers/server.js';
 import { describeUring } from '../helpers/uring.js';
-import { exchange, GET, HEAD, open, parseResponses, request } from '../helpers/http.js';
+import { DATE_LINE, exchange, GET, HEAD, OK_BYTES, okAnswer, open, parseResponses, request } from '../helpers/http.js';
 
 for (const [name, options] of DESIGNS) describeUring(options.io === 'io_uring')(name, () => {
   const fixture = useServer(options);
@@ -13,11 +13,19 @@ for (const [name, options] of DESIGNS) describeUring(options.io === 'io_uring')(
   });
 
   describe('answers', () => {
-    it('is the classic mock, byte for byte', async () => {
+    it('is the classic mock, byte for byte, with a Date of now (RFC 9110 §6.6.1, IMF-fixdate)', async () => {
+      const before = Math.floor(Date.now() / 1000);
       const r = await exchange(port, [GET], { untilBytes: 1 });
-      expect(r.data.toString()).toBe(
-        'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n',
-      );
+      const after = Math.floor(Date.now() / 1000);
+      const text = r.data.toString();
+      expect(text).toMatch(DATE_LINE);
+      const date = /Date: ([^\r]+)\r\n/.exec(text)![1]!;
+      expect(text).toBe(okAnswer(date));
+      // The server's coarse clock (a tick of a few ms) against this process's, on the same machine.
+      const at = Date.parse(date) / 1000;
+      expect(at).toBeGreaterThanOrEqual(before - 1);
+      expect(at).toBeLessThanOrEqual(after);
+      expect(new Date(at * 1000).toUTCString()).toBe(date);
     });
 
     it('every error answer has a Content-Length that matches its body', async () => {
@@ -32,6 +40,7 @@ for (const [name, options] of DESIGNS) describeUring(options.io === 'io_uring')(
         expect(res?.status).toBe(status);
         expect(Buffer.byteLength(res!.body)).toBe(Number(res!.headers['content-length']));
         expect(res!.headers['connection']).toBe('close');
+        expect(`Date: ${res!.headers['date']}\r\n`).toMatch(DATE_LINE);
       }
     });
   });
@@ -50,7 +59,8 @@ for (const [name, options] of DESIGNS) describeUring(options.io === 'io_uring')(
       // Alternate GET and HEAD so that order is visible in the bytes.
       const kinds = Array.from({ length: 1000 }, (_, i) => i % 3 === 2);
       const batch = kinds.map((h) => (h ? HEAD : GET)).join('');
-      const expectBytes = kinds.reduce((n, h) => n + (h ? 88 : 94), 0);
+      // Each answer's size: the keep-alive answer with its Date line; a HEAD's without the 6-byte body.
+      const expectBytes = kinds.reduce((n, h) => n + (h ? OK_BYTES - 6 : OK_BYTES), 0);
       const r = await exchange(port, [batch], { untilBytes: expectBytes, timeoutMs: 5000 });
       const res = parseResponses(r.data, kinds);
       expect(res).toHaveLength(1000);
@@ -63,7 +73,7 @@ for (const [name, options] of DESIGNS) describeUring(options.io === 'io_uring')(
 
     it('frames a request that arrives one byte at a time', async () => {
       const bytes = [...'GET /one/byte?at=a-time HTTP/1.1\r\nHost: lab\r\nX-Long: ' + 'x'.repeat(100) + '\r\n\r\n'];
-      const r = await exchange(port, bytes, { gapMs: 1, untilBytes: 94, timeoutMs: 10000 });
+      const r = await exchange(port, bytes, { gapMs: 1, untilBytes: OK_BYTES, timeoutMs: 10000 });
       expect(parseResponses(r.data).map((x) => x.status)).toEqual([200]);
     });
 
@@ -71,12 +81,12 @@ for (const [name, options] of DESIGNS) describeUring(options.io === 'io_uring')(
       const body = 'z'.repeat(50_000);
       const req = `POST /upload HTTP/1.1\r\nHost: lab\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
       const pieces = [req.slice(0, 100), req.slice(100, 30_000), req.slice(30_000), GET];
-      const r = await exchange(port, pieces, { gapMs: 5, untilBytes: 2 * 94 });
+      const r = await exchange(port, pieces, { gapMs: 5, untilBytes: 2 * OK_BYTES });
       expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
     });
 
     it('ignores empty lines before a request line', async () => {
-      const r = await exchange(port, ['\r\n\r\n' + GET], { untilBytes: 94 });
+      const r = await exchange(port, ['\r\n\r\n' + GET], { untilBytes: OK_BYTES });
       expect(parseResponses(r.data).map((x) => x.status)).toEqual([200]);
     });
   });

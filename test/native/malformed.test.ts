@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { DESIGNS, useServer } from '../helpers/server.js';
 import { describeUring } from '../helpers/uring.js';
-import { exchange, GET, parseResponses } from '../helpers/http.js';
+import { exchange, GET, OK_BYTES, parseResponses } from '../helpers/http.js';
 
 interface Case {
   name: string;
@@ -71,7 +71,7 @@ async function check(port: number, c: Case): Promise<void> {
   // Every case ends with the server closing the connection, never with a hang.
   expect(r.ended || r.reset, 'the server closed the connection').toBe(true);
   // And the server still serves the next client.
-  const next = await exchange(port, [GET], { untilBytes: 94 });
+  const next = await exchange(port, [GET], { untilBytes: OK_BYTES });
   expect(parseResponses(next.data).map((x) => x.status)).toEqual([200]);
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { Server } from '../../native/index.js';
-import { exchange, GET, parseResponses } from '../helpers/http.js';
+import { exchange, GET, OK_BYTES, parseResponses } from '../helpers/http.js';
 import { URING_REFUSED } from '../helpers/uring.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/deny-uring/deny-uring.c', import.meta.url));
@@ -32,7 +32,7 @@ describe.skipIf(URING_REFUSED !== null)('io_uring backend', () => {
     const before = uringFds();
     const s = new Server({ host: '127.0.0.1', model: 'reuseport', threads: 3, io: 'io_uring' });
     const { port } = await s.listen();
-    const r = await exchange(port, [GET, GET, GET], { untilBytes: 3 * 94 });
+    const r = await exchange(port, [GET, GET, GET], { untilBytes: 3 * OK_BYTES });
     expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200, 200]);
     // The rings are made by the loops' threads: wait for them to be up.
     for (let i = 0; i < 50 && uringFds() - before < 3; i++) await new Promise((res) => setTimeout(res, 20));
