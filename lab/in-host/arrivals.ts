@@ -11,7 +11,7 @@
 // sooner once every connection has its outcome.
 // Usage: arrivals.js JSON   (an ArrivalsSpec) → one JSON line, an ArrivalsResult
 import { connect, type Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 export type Schedule =
   | { kind: 'fixed'; rate: number; count: number }
@@ -63,6 +63,11 @@ export interface ArrivalsResult {
   byOutcome: Record<Outcome, number>;
   /** The latest a connection started behind its schedule, ms: what the client itself added. */
   maxLateMs: number;
+  /**
+   * The longest its event loop was held up over the run, ms (perf_hooks' event-loop delay, a
+   * 5 ms timer): how late it may have seen any connect, error or byte.
+   */
+  loopDelayMaxMs: number;
 }
 
 /** mulberry32: a small, well-known PRNG, the same numbers for the same seed on every machine. */
@@ -104,6 +109,8 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
   const sockets: Socket[] = [];
   // Times from the monotonic clock (sub-µs steps), rounded to µs; t0 on the epoch for a join with
   // a capture's or the sampler's times.
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
   const p0 = performance.now();
   const mono0 = Number(process.hrtime.bigint()) / 1e6;
   const t0 = performance.timeOrigin + p0;
@@ -176,9 +183,19 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
   for (const s of sockets) s.destroy();
   const byOutcome: Record<Outcome, number> = { answered: 0, refused: 0, reset: 0, timedout: 0, addrnotavail: 0, other: 0, waiting: 0 };
   for (const a of arrivals) byOutcome[a.outcome]++;
+  loopDelay.disable();
   const mono = now();
   const realPerMono = mono >= 1000 ? (Date.now() - real0) / mono : 1;
-  return { schedule: spec.schedule, t0, realPerMono, mono0, arrivals, byOutcome, maxLateMs: Math.max(0, ...arrivals.map((a) => a.lateMs)) };
+  return {
+    schedule: spec.schedule,
+    t0,
+    realPerMono,
+    mono0,
+    arrivals,
+    byOutcome,
+    maxLateMs: Math.max(0, ...arrivals.map((a) => a.lateMs)),
+    loopDelayMaxMs: Math.round(loopDelay.max / 1e3) / 1e3,
+  };
 }
 
 /** A time of the run (ms after its start, monotonic) on the epoch, ms. */

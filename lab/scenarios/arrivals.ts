@@ -52,8 +52,14 @@ const Options = z
   .strict();
 type Options = z.infer<typeof Options>;
 
-/** How late the client itself may see a connect, s: its event loop's turn on a busy 2-core machine (measured against a capture: under 50 ms). */
+/**
+ * How late the client itself may see a connect, s: its event loop's turn on a busy 2-core
+ * machine (measured against a capture: under 50 ms), or, when its loop was held up longer in
+ * the run (CI's parallel suites: 69 ms seen), that delay as it measured it, and 5 ms for its
+ * timer's step.
+ */
 const CLIENT_SLACK_SEC = 0.05;
+export const clientSlackSec = (r: Pick<ArrivalsResult, 'loopDelayMaxMs'>) => Math.max(CLIENT_SLACK_SEC, ((r.loopDelayMaxMs ?? 0) + 5) / 1000);
 /** The reactor's token bucket holds at most this much of its accept rate (native/src/loop.h). */
 const BUCKET_MS = 10;
 
@@ -387,7 +393,7 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
       numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_retries'),
       numSysctl(ctx.clientSysctl, 'net.ipv4.tcp_syn_linear_timeouts'),
       hz,
-      CLIENT_SLACK_SEC,
+      clientSlackSec(r),
     );
     const limit = effectiveLimit(ctx);
     // The model runs on the SYNs as the client really sent them and the accepts as the server
@@ -463,7 +469,7 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
         'every connect on a tooth of the comb',
         0,
         o.offTeeth,
-        'a dropped SYN is sent again only at its retransmission times, late by the timer wheel at most',
+        'a dropped SYN is sent again only at its retransmission times, late by the timer wheel at most (and the client sees it late by its own event loop at most)',
       ),
     );
     // The comb's drops: a client in on tooth k had k SYNs dropped, a timed-out one every SYN.

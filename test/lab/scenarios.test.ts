@@ -64,11 +64,14 @@ describe.each(['netns'] as const)('scenarios on %s', (rt) => {
   }, 120_000);
 
   // Errors first: a server that takes 2 connections at a time (maxConnections) against 6 clients
-  // closes the others; the load tool counts their errors, and no rate verdict may pass.
+  // closes the others; the load tool counts their errors, and no rate verdict may pass. As fast
+  // as it goes, each of autocannon's connections sends its request as it connects, so a closed
+  // one is an error (at a fixed rate an idle one could be closed and reopened without one: CI36
+  // saw 0 errors at 500/s).
   it('throughput with connection errors: the errors verdict first (a server FAIL naming them), no rate verdict PASS', async () => {
     const { recs } = await sweep(
       `errors-${rt}.yaml`,
-      `runtime: ${rt}\nscenario: {name: throughput}\nserver: {maxConnections: 2}\nloadgens: [{options: {connections: 6, duration: 1, rate: 500}}]\n`,
+      `runtime: ${rt}\nscenario: {name: throughput}\nserver: {maxConnections: 2}\nloadgens: [{options: {connections: 6, duration: 1}}]\n`,
     );
     const p = recs[0]!;
     const errors = Object.values(p.scenario.load!.result.errors).reduce((a, b) => a + b, 0);

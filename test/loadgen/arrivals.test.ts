@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { arrivalTimes, epochMs, type ArrivalsResult } from '../../lab/in-host/arrivals.js';
 import { connectTeeth, synTimeline, toothOf } from '../../lab/model/kernel.js';
 import { kernelHz } from '../../lab/scenarios/common.js';
+import { clientSlackSec } from '../../lab/scenarios/arrivals.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
 
 /** A TcpExt counter of a namespace (/proc/net/netstat). */
@@ -104,7 +105,7 @@ describe('open-loop arrivals on the running kernel', () => {
       // each late by the timer wheel's lateness so far and 50 ms for the client's own timing
       // (Node's event loop on a 2-core machine that may be busy).
       const { hz } = kernelHz();
-      const teeth = connectTeeth(6, 4, hz, 0.05);
+      const teeth = connectTeeth(6, 4, hz, clientSlackSec(r));
       const retransmits = [0, ...synTimeline(6, 4).retransmitsAt];
       const teethOf: number[] = [];
       for (const a of r.arrivals) {
