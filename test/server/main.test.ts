@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { exchange, GET, open, parseResponses } from '../helpers/http.js';
+import { exchange, GET, OK_BYTES, open, parseResponses } from '../helpers/http.js';
 import { URING_REFUSED } from '../helpers/uring.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url));
@@ -50,7 +50,7 @@ describe('server process', () => {
   it('serves HTTP and the control API, and stops cleanly on SIGTERM', async () => {
     const { child, info } = await start([MAIN, ...LOCAL, '--model', 'acceptor', '--threads', '2', '--backlog', '64']);
     expect(info).toMatchObject({ model: 'acceptor', threads: 2, backlog: 64 });
-    const r = await exchange(info.port, [GET], { untilBytes: 94 });
+    const r = await exchange(info.port, [GET], { untilBytes: OK_BYTES });
     expect(parseResponses(r.data)[0]?.status).toBe(200);
 
     expect(await control(info.controlPort, '/healthz')).toEqual({ status: 200, body: { ok: true } });
@@ -110,7 +110,7 @@ describe('server process', () => {
     expect(r.data.toString('latin1')).toMatch(new RegExp(`^HTTP/1\\.[01] ${status} `));
     expect(await control(info.controlPort, '/healthz')).toEqual({ status: 200, body: { ok: true } });
     expect(child.exitCode).toBe(null);
-    const http = await exchange(info.port, [GET], { untilBytes: 94 });
+    const http = await exchange(info.port, [GET], { untilBytes: OK_BYTES });
     expect(parseResponses(http.data)[0]?.status).toBe(200);
     child.kill('SIGTERM');
     expect((await once(child, 'exit'))[0]).toBe(0);
@@ -145,7 +145,7 @@ describe('server process', () => {
     const body = await exchange(info.port, [post(4, 'a'), 'b', 'c', 'd'], { gapMs: 400, timeoutMs: 3000 });
     expect(parseResponses(body.data).map((x) => x.status)).toEqual([408]);
     // --max-body-bytes 5: a body of 5 is served, one of 6 gets 413 before it is read.
-    const five = await exchange(info.port, [post(5, 'abcde')], { untilBytes: 94, timeoutMs: 3000 });
+    const five = await exchange(info.port, [post(5, 'abcde')], { untilBytes: OK_BYTES, timeoutMs: 3000 });
     expect(parseResponses(five.data).map((x) => x.status)).toEqual([200]);
     const six = await exchange(info.port, [post(6, 'abcdef')], { timeoutMs: 3000 });
     expect(parseResponses(six.data).map((x) => x.status)).toEqual([413]);
@@ -177,7 +177,7 @@ describe('server process', () => {
     expect(listeners.map((l) => l.split(/\s+/)[2])).toEqual(['37', '37', '37']);
     // --work-us 20000: each answer takes at least 20 ms of the thread's time.
     const t0 = process.hrtime.bigint();
-    const r = await exchange(info.port, [GET], { untilBytes: 94, timeoutMs: 3000 });
+    const r = await exchange(info.port, [GET], { untilBytes: OK_BYTES, timeoutMs: 3000 });
     expect(parseResponses(r.data).map((x) => x.status)).toEqual([200]);
     expect(Number(process.hrtime.bigint() - t0) / 1e6).toBeGreaterThanOrEqual(20);
     const st = (await control(info.controlPort, '/stats')).body as { perThread: unknown[] };
@@ -191,7 +191,7 @@ describe('server process', () => {
     async () => {
       const { child, info } = await start([MAIN, ...LOCAL, '--io', 'io_uring']);
       expect((await control(info.controlPort, '/stats')).body).toMatchObject({ io: 'io_uring' });
-      const r = await exchange(info.port, [GET], { untilBytes: 94, timeoutMs: 3000 });
+      const r = await exchange(info.port, [GET], { untilBytes: OK_BYTES, timeoutMs: 3000 });
       expect(parseResponses(r.data).map((x) => x.status)).toEqual([200]);
       child.kill('SIGTERM');
       expect((await once(child, 'exit'))[0]).toBe(0);
@@ -220,7 +220,7 @@ describe('server process', () => {
 
   it('is also `lab serve`', async () => {
     const { child, info } = await start([LAB, 'serve', ...LOCAL, '--trigger', 'level']);
-    const r = await exchange(info.port, [GET], { untilBytes: 94 });
+    const r = await exchange(info.port, [GET], { untilBytes: OK_BYTES });
     expect(parseResponses(r.data)[0]?.status).toBe(200);
     child.kill('SIGTERM');
     expect((await once(child, 'exit'))[0]).toBe(0);
