@@ -191,7 +191,13 @@ Next Conn::on_readable(ThreadStats& st, bool hangup) {
   }
   check_deadlines(st);
   if (!flush(st)) return Next::kClose;
-  if (peer_closed) return Next::kClose;
+  if (peer_closed) {
+    // The peer has sent all it will (a FIN: it may still read). Its answers not yet sent (the
+    // send buffer full) go first; then FIN and close, as after "Connection: close".
+    if (out_len == 0) return Next::kClose;
+    close_after_flush = true;
+    return Next::kWrite;
+  }
   return after_flush();
 }
 
