@@ -115,6 +115,8 @@ export interface Server {
   /** Accepts per second over all accepting threads; 0 = unlimited. */
   setAcceptRate(perSecond: number): void;
   stats(): ServerStats;
+  /** stats().failures alone, without the counters: cheap enough to poll. */
+  failures(): string[];
   /** Stops and joins every thread and closes every fd. Idempotent. */
   close(): Promise<void>;
 }

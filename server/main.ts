@@ -74,7 +74,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     let watch: NodeJS.Timeout | undefined;
     const loopFailed = new Promise<never>((_, reject) => {
       watch = setInterval(() => {
-        const failed = server!.stats().failures;
+        const failed = server!.failures();
         if (failed.length) reject(new LabError(`the reactor stopped: ${failed.join('; ')}`, 1));
       }, 200);
     });

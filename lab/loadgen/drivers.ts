@@ -27,12 +27,12 @@ interface Driver {
   /** What runs to tell whether it is installed (exit 127: not found); the tool's version flag by default. */
   probe?: string[];
   argv(o: LoadOptions, host: HostPaths): string[];
-  parse(stdout: string, stderr: string): LoadResult;
   /**
-   * Why the tool, not the server, set the pace (null: it did not); for a tool whose CPU says
-   * nothing of that. Without it: CPU busy on its threads (BOUND_SHARE).
+   * Its result, and for a tool whose CPU says nothing of its pace (it polls), why its own
+   * figures say it, not the server, set the pace (null: they do not). Without `behind`: CPU busy
+   * on its threads (BOUND_SHARE).
    */
-  behind?(stdout: string, stderr: string, o: LoadOptions): string | null;
+  parse(stdout: string, stderr: string, o: LoadOptions): LoadResult | { result: LoadResult; behind: string | null };
 }
 
 export const DRIVERS: Record<LoadTool, Driver> = {
@@ -62,8 +62,10 @@ export const DRIVERS: Record<LoadTool, Driver> = {
     // `httperf --version` would also make a connection (to localhost:80).
     probe: ['httperf', '--help'],
     argv: (o) => httperfArgv(o),
-    parse: (out, err) => httperfResult(parseHttperf(out + err)),
-    behind: (out, err, o) => httperfBehind(parseHttperf(out + err), o.rate!),
+    parse: (out, err, o) => {
+      const h = parseHttperf(out + err);
+      return { result: httperfResult(h), behind: httperfBehind(h, o.rate!) };
+    },
   },
   wrk2: {
     install: 'wrk2 is not in Debian: build it from https://github.com/giltene/wrk2 and install it as wrk2 on the PATH',
@@ -144,11 +146,12 @@ export async function runLoad(host: Host, tool: LoadTool, o: LoadOptions, cpus?:
     throw missingTool(host, tool);
   }
   if (r.timedOut) throw new LoadgenError(`${tool} did not finish within ${Math.round(budget / 1000)} s; stopped`, 'output');
-  const result = d.parse(r.stdout, stderr);
-  if (d.behind) {
-    const why = d.behind(r.stdout, stderr, o);
-    return { argv, result, cpu, loadgenBound: why !== null, ...(why ? { boundWhy: why } : {}), stdout: r.stdout, stderr };
+  const parsed = d.parse(r.stdout, stderr, o);
+  if ('behind' in parsed) {
+    const { result, behind } = parsed;
+    return { argv, result, cpu, loadgenBound: behind !== null, ...(behind ? { boundWhy: behind } : {}), stdout: r.stdout, stderr };
   }
+  const result = parsed;
   const threads = toolThreads(tool, o);
   return { argv, result, cpu, loadgenBound: cpu !== null && cpu.cores >= BOUND_SHARE * threads, stdout: r.stdout, stderr };
 }

@@ -80,11 +80,16 @@ export function timerLatenessSec(timeoutSec: number, hz: number): number {
  */
 export const WALL_CLOCK_SLEW = 0.005;
 
-export function retransmitWindows(at: number[], hz: number, measurement: { early: number; late: number }): Array<[number, number]> {
+export function retransmitWindows(
+  at: number[],
+  hz: number,
+  measurement: { early: number; late: number; /** a share of the time, either way (a clock's rate: WALL_CLOCK_SLEW) */ share?: number },
+): Array<[number, number]> {
   let slack = 0;
+  const share = measurement.share ?? 0;
   return at.map((t, k) => {
     slack += timerLatenessSec(t - (k ? at[k - 1]! : 0), hz);
-    return [t - measurement.early, t + slack + measurement.late];
+    return [t - measurement.early - share * t, t + slack + measurement.late + share * t];
   });
 }
 

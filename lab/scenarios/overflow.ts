@@ -282,7 +282,7 @@ const heldEvents: Rule = ({ ctx, o, p, obs, invalid }) => {
  */
 function lateSynsFromPackets(obs: Observations, p: Predicted): number[][] | null {
   // A packet the capture dropped would shift a client's SYNs: then ss's times.
-  if (!obs.capture || obs.capture.summary.droppedByKernel !== 0 || captureLost(obs.capture.summary) !== 0) return null;
+  if (!obs.capture || obs.capture.summary.droppedByKernel === null || captureLost(obs.capture.summary) !== 0) return null;
   const late = lateTimelines(obs.capture.timelines, p.fill).slice(0, p.late);
   if (late.length < p.late) return null;
   return late.map((c) => c.syn.slice(1).map((t) => Math.round(t - c.syn[0]!) / 1000));
@@ -318,10 +318,7 @@ const lateClients: Rule = ({ o, p, obs, invalid }) => {
   // the microsecond): never early, late by the timer wheel's lateness so far and 10 ms; on the
   // wall clock, which may run WALL_CLOCK_SLEW off the timers' own.
   const packets = lateSynsFromPackets(obs, p);
-  const tight = retransmitWindows(p.syn.retransmitsAt, hz, { early: 0.002, late: 0.01 }).map(([lo, hi], k): [number, number] => [
-    lo - WALL_CLOCK_SLEW * p.syn.retransmitsAt[k]!,
-    hi + WALL_CLOCK_SLEW * p.syn.retransmitsAt[k]!,
-  ]);
+  const tight = retransmitWindows(p.syn.retransmitsAt, hz, { early: 0.002, late: 0.01, share: WALL_CLOCK_SLEW });
   const fromPackets = (packets ?? []).flatMap((at) =>
     at.flatMap((t, k) => (k >= tight.length ? [] : [Math.max(0, tight[k]![0] - t, t - tight[k]![1])])),
   );

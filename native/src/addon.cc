@@ -261,7 +261,8 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
         env, "Server",
         {InstanceMethod<&ServerWrap::Listen>("listen"), InstanceMethod<&ServerWrap::Pause>("pause"),
          InstanceMethod<&ServerWrap::Resume>("resume"), InstanceMethod<&ServerWrap::SetAcceptRate>("setAcceptRate"),
-         InstanceMethod<&ServerWrap::Stats>("stats"), InstanceMethod<&ServerWrap::Close>("close")});
+         InstanceMethod<&ServerWrap::Failures>("failures"), InstanceMethod<&ServerWrap::Stats>("stats"),
+         InstanceMethod<&ServerWrap::Close>("close")});
   }
 
   explicit ServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerWrap>(info) {
@@ -382,6 +383,13 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
     return env.Undefined();
   }
 
+  Napi::Value Failures(const Napi::CallbackInfo& info) {
+    const std::vector<std::string> failed = loop_failures();
+    Napi::Array a = Napi::Array::New(info.Env(), failed.size());
+    for (size_t i = 0; i < failed.size(); i++) a.Set(i, failed[i]);
+    return a;
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
@@ -402,10 +410,7 @@ class ServerWrap : public Napi::ObjectWrap<ServerWrap> {
                                           : "closed");
     o.Set("paused", Napi::Boolean::New(env, server_->paused()));
     o.Set("acceptRate", Napi::Number::New(env, static_cast<double>(server_->accept_rate())));
-    const std::vector<std::string> failed = loop_failures();
-    Napi::Array failures = Napi::Array::New(env, failed.size());
-    for (size_t i = 0; i < failed.size(); i++) failures.Set(i, failed[i]);
-    o.Set("failures", failures);
+    o.Set("failures", Failures(info));
     const auto& views = server_->threads();
     std::vector<const ThreadStats*> all;
     for (const auto& v : views) all.push_back(v.stats);

@@ -54,6 +54,7 @@ void simulate_work(int64_t us, bool sleep) {
 }
 
 bool Conn::process_input(ThreadStats& st) {
+  Responses::refresh();  // the Date of this batch's answers
   size_t off = 0;
   bool stalled = false;
   while (!close_after_flush && off < in_len) {
@@ -225,6 +226,7 @@ void Conn::check_deadlines(ThreadStats& st) {
   const int64_t limit = phase == 1 ? limits.header_timeout_ms : limits.body_timeout_ms;
   if (limit <= 0 || now - phase_started_ms <= limit) return;
   (phase == 1 ? st.header_timeouts : st.body_timeouts).add();
+  Responses::refresh();
   const std::string_view r = Responses::error(408);
   if (limits.out_cap - out_len >= r.size()) {
     std::memcpy(out.get() + out_len, r.data(), r.size());

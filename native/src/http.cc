@@ -267,7 +267,8 @@ struct Answer {
 
 // The answers of one thread: each loop thread (and each forked process) keeps its own, so a
 // date is rewritten only where it is read. The clock is the coarse wall clock (vDSO, no
-// syscall): read once an answer, the text rewritten once a second.
+// syscall), read by refresh(): once a batch of input, not once an answer; the text is
+// rewritten once a second.
 struct Table {
   time_t second = -1;
   Answer ok_keep_alive{"HTTP/1.1 200 OK\r\n", TCPLAB_HEADERS("keep-alive", "6") "hello\n"};
@@ -297,15 +298,22 @@ struct Table {
 
 #undef TCPLAB_HEADERS
 
-Table& table() {
-  static thread_local Table t;
+thread_local Table tls;
+
+void set_date(Table& t) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME_COARSE, &ts);
   if (ts.tv_sec != t.second) t.date(ts.tv_sec);
-  return t;
+}
+
+Table& table() {
+  if (tls.second < 0) set_date(tls);  // a thread's first answer: never an empty Date
+  return tls;
 }
 
 }  // namespace
+
+void Responses::refresh() { set_date(tls); }
 
 std::string_view Responses::continue_100() { return "HTTP/1.1 100 Continue\r\n\r\n"; }
 

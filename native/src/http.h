@@ -56,13 +56,17 @@ class RequestFramer {
   bool body_head_ = false;
 };
 
-// The fixed answers, each thread its own copy, with a Date line rewritten once a second. The
-// views stay valid on the thread that got them until its next call (they are copied at once).
+// The fixed answers, each thread its own copy, with a Date line rewritten once a second
+// (refresh()). The views stay valid on the thread that got them until its next refresh() (they
+// are copied at once).
 struct Responses {
   static std::string_view ok(bool keep_alive, bool head);
   static std::string_view error(uint16_t status);  // always "Connection: close"
   static std::string_view continue_100();          // "HTTP/1.1 100 Continue", no body
   static size_t max_size();                        // the longest of them
+  // Reads the wall clock and rewrites this thread's Date lines when its second changed: once a
+  // batch of input, before its answers (Conn::process_input, the 408 path).
+  static void refresh();
 };
 
 }  // namespace tcplab
