@@ -29,15 +29,28 @@ struct Split {
   }
 };
 
+// Every answer's Date line carries the second it was made in: masked, so answers made in
+// different seconds (the two runs below, or a run across a second's turn) compare equal.
+std::string masked(std::string_view text) {
+  std::string s(text);
+  static constexpr std::string_view kDate = "\r\nDate: ";
+  for (size_t at = s.find(kDate); at != std::string::npos; at = s.find(kDate, at + 1)) {
+    const size_t from = at + kDate.size();
+    for (size_t i = from; i < from + 29 && i < s.size(); i++) s[i] = '#';
+  }
+  return s;
+}
+
 void check_answers(const std::string& out) {
-  static const std::string_view kAll[] = {
-      Responses::ok(true, false), Responses::ok(false, false), Responses::ok(true, true), Responses::ok(false, true),
-      Responses::error(400),      Responses::error(408),       Responses::error(413),     Responses::error(431),
-      Responses::error(501),      Responses::error(505),       Responses::continue_100()};
+  static const std::string kAll[] = {
+      masked(Responses::ok(true, false)), masked(Responses::ok(false, false)),   masked(Responses::ok(true, true)),
+      masked(Responses::ok(false, true)), masked(Responses::error(400)),         masked(Responses::error(408)),
+      masked(Responses::error(413)),      masked(Responses::error(431)),         masked(Responses::error(501)),
+      masked(Responses::error(505)),      std::string(Responses::continue_100())};
   size_t off = 0;
   while (off < out.size()) {
     bool matched = false;
-    for (std::string_view r : kAll) {
+    for (const std::string& r : kAll) {
       if (out.compare(off, r.size(), r) == 0) {
         off += r.size();
         matched = true;
@@ -76,6 +89,7 @@ std::string run(const uint8_t* data, size_t size, Split split) {
       if (!stalled) break;
     }
   }
+  out = masked(out);
   check_answers(out);
   return out;
 }
