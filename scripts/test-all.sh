@@ -110,13 +110,22 @@ done
 node -e '
   const fs = require("fs");
   let passed = 0, failed = 0, skipped = 0;
+  const fails = [];
   for (const f of process.argv.slice(1)) {
-    if (!fs.existsSync(f)) { failed++; continue; }
+    if (!fs.existsSync(f)) { failed++; fails.push(`${f}: no report (the lane did not run)`); continue; }
     const r = JSON.parse(fs.readFileSync(f, "utf8"));
     passed += r.numPassedTests;
     failed += r.numFailedTests + r.testResults.filter((t) => t.status === "failed" && !t.assertionResults.length).length;
     skipped += r.numPendingTests + r.numTodoTests;
+    // Each failure again here, at the end, where a log cut to its tail still shows it.
+    for (const t of r.testResults) {
+      const file = t.name.replace(process.cwd() + "/", "");
+      if (t.status === "failed" && !t.assertionResults.length) fails.push(`${file}: ${(t.message || "failed to load").split("\n")[0]}`);
+      for (const a of t.assertionResults.filter((a) => a.status === "failed"))
+        fails.push(`${file} > ${a.fullName}\n    ${a.failureMessages.join("\n").split("\n").slice(0, 6).join("\n    ")}`);
+    }
   }
+  for (const f of fails) console.log(`FAILED ${f}`);
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$reports/host.json" "$reports/waits.json" "$reports/lab1.json" "$reports/dock.json" "$reports/lab.json" || status=1
 step "done"
