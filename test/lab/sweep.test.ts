@@ -226,13 +226,16 @@ describe('damaged records and a full disk', () => {
     let err = '';
     child.stderr.on('data', (b) => (err += b));
     const deadline = Date.now() + 30_000;
+    // This sweep's own server namespace, by its run id (other suites' sweeps run beside this one).
     let ns: string | undefined;
     while (!ns && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
+      const runId = /^lab sweep: \S*\/(\d{8}-\d{6}-[0-9a-f]{4}): /m.exec(err)?.[1];
+      if (!runId) continue;
       ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
         .split('\n')
         .map((l) => l.split(' ')[0]!)
-        .find((n) => /^tcplab-lab\..*-p001-r1\.server$/.test(n));
+        .find((n) => n === `tcplab-lab.${runId}-p001-r1.server`);
     }
     expect(ns, err).toBeDefined();
     // The server is up once the burst runs: then kill it (SIGKILL, as a crash would).
