@@ -7,7 +7,7 @@
 # Steps: packages (Debian's packages, also what the build and lint need), user (the rootless
 # suite's user), engine (a Docker engine answers), images (the base image and the lab's
 # images), swarm (the two-node test swarm), servers (Apache, lighttpd and gunicorn for
-# the conformance suite).
+# the conformance suite; promtool for lab tune's rules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -37,11 +37,13 @@ packages() {
 }
 
 # The conformance suite's servers, Debian's own: Apache's binary (apache2-bin: no service),
-# lighttpd and gunicorn. lighttpd's package would start a service of its own on port 80: a
-# policy-rc.d that says no (only for this apt run, and only when none is there) keeps it so.
+# lighttpd and gunicorn; and Prometheus, for its promtool (lab tune checks its alerting rules
+# with it). lighttpd's and prometheus' packages would start services of their own (ports 80,
+# 9090): a policy-rc.d that says no (only for this apt run, and only when none is there) keeps
+# them so.
 servers() {
   missing=()
-  for p in apache2-bin lighttpd gunicorn; do
+  for p in apache2-bin lighttpd gunicorn prometheus; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   [ "${#missing[@]}" -gt 0 ] || return 0

@@ -13,6 +13,7 @@ import { sweep } from './sweep.js';
 import { run as runCmd } from './run.js';
 import { report } from './report.js';
 import { compare } from './compare.js';
+import { tuneCmd } from './tune.js';
 import { predict } from './predict.js';
 import { manifests } from './manifests.js';
 import { schema } from './schema.js';
@@ -21,7 +22,7 @@ import { sysctls } from './sysctls.js';
 import { down } from './down.js';
 import { status } from './status.js';
 
-const COMMANDS = [serve, up, sweep, runCmd, report, compare, predict, manifests, schema, images, sysctls, down, status] as const;
+const COMMANDS = [serve, up, sweep, runCmd, tuneCmd, report, compare, predict, manifests, schema, images, sysctls, down, status] as const;
 
 type InvocationOf<C> = C extends LabCommand<infer I> ? I : never;
 /** What argv asks for: help, or one command's invocation. */

@@ -39,7 +39,7 @@ async function sweepProgress(): Promise<Pick<SweepOptions, 'progress' | 'bar'>> 
 }
 
 /** Ctrl-C (or SIGTERM) during a lab: tear the lab down, then exit 130. A second one exits at once. */
-function interruptible(handle: LabHandle, cmd: string): () => void {
+export function interruptible(handle: LabHandle, cmd: string): () => void {
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) {

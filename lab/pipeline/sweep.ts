@@ -91,7 +91,7 @@ function diskFull(dir: string): boolean {
  * io_uring backend where the server runs this machine's build, the io_uring seccomp profile's
  * base on Docker. Returns the runtime.
  */
-async function preflight(points: Point[], lab: LabFile, o: SweepOptions): Promise<Runtime> {
+export async function preflight(points: Point[], lab: LabFile, o: SweepOptions): Promise<Runtime> {
   for (const { config: c } of points) {
     assertKernelHas('server', sysctlSettings(c.server.sysctls));
     c.loadgens.forEach((l, i) => assertKernelHas(`loadgen-${i + 1}`, sysctlSettings(l.sysctls)));
@@ -248,7 +248,7 @@ export async function sweep(
 }
 
 /** The tools' versions as the first point's hosts run them (inside the images on Docker). */
-async function recordToolVersions(envFile: string, hosts: Host[]): Promise<void> {
+export async function recordToolVersions(envFile: string, hosts: Host[]): Promise<void> {
   const env = readJson(envFile) as Record<string, unknown>;
   if (env['tools']) return;
   const tools = Object.fromEntries(await Promise.all(hosts.map(async (h) => [h.name, await hostToolVersions(h)] as const)));

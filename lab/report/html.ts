@@ -255,7 +255,7 @@ function chartAxis(points: PointRecord[], preferred: string[]): { kind: 'zip' } 
   return axis === undefined ? { kind: 'none' } : { kind: 'axis', axis };
 }
 
-const esc = (v: unknown) =>
+export const esc = (v: unknown) =>
   (v === null || v === undefined ? '–' : String(v)).replace(
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
@@ -426,7 +426,8 @@ export function headline(p: PointRecord): string {
   return [own, failed ? `FAIL: ${failed.rule} (expected ${failed.predicted}, saw ${failed.observed})` : null, verdicts].filter(Boolean).join('; ');
 }
 
-export function renderHtml(dir: string, points: PointRecord[], env: Record<string, unknown>): string {
+/** The sweep's report; `intro` (HTML) goes above the points' headlines (a tune's search). */
+export function renderHtml(dir: string, points: PointRecord[], env: Record<string, unknown>, intro = ''): string {
   const name = dir.split('/').filter(Boolean).pop() ?? dir;
   const charts = buildCharts(points);
   const all = points.flatMap((p) => p.scenario.verdicts.map((v) => v.verdict));
@@ -505,7 +506,7 @@ canvas { max-width: 100%; height: auto; }
 </style>
 </head>
 <body>
-<h1>tcplab ${one ? 'point' : 'sweep'} ${esc(name)}</h1>
+<h1>tcplab ${intro ? 'tune' : one ? 'point' : 'sweep'} ${esc(name)}</h1>
 <p>Scenario: <b>${esc(scen)}</b>. Points on disk: ${points.length}. Verdicts: <b>${count('PASS')} PASS, ${count('FAIL')} FAIL, ${count('INCONCLUSIVE')} INCONCLUSIVE</b>.</p>
 <table>
 ${rows(['runtime', env['runtime']])}
@@ -513,6 +514,7 @@ ${rows(['kernel', env['kernel']])}
 ${rows(['CPUs', env['cpus']])}
 ${[...Object.entries(versions), ...tools].map(([k, v]) => rows([k, v])).join('\n')}
 </table>
+${intro}
 <h2>What happened, point by point</h2>
 <ol class="headlines">
 ${headlines}

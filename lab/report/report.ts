@@ -9,6 +9,7 @@ import { loadPoint, type PointRecord } from '../pipeline/record.js';
 import { LISTEN_COLUMNS, listenCells } from '../pipeline/listen.js';
 import { explanations, headline, renderHtml } from './html.js';
 import { SweepError } from '../../core/errors.js';
+import { loadTune, tuneHtml, tuneMarkdown } from './tune.js';
 
 export function loadPoints(dir: string): PointRecord[] {
   const pdir = join(dir, 'points');
@@ -83,7 +84,17 @@ export function writeReport(dir: string): { md: string; html: string } {
   const env = loadEnvironment(dir);
   const md = join(dir, 'report.md');
   const html = join(dir, 'report.html');
-  writeAtomic(md, renderMarkdown(dir, points, env));
-  writeAtomic(html, renderHtml(dir, points, env));
+  // A tune's folder: its search and answer first.
+  const tune = loadTune(dir);
+  const text = renderMarkdown(dir, points, env);
+  writeAtomic(
+    md,
+    tune
+      ? text
+          .replace(/\n## What happened, point by point/, `\n${tuneMarkdown(tune)}\n## What happened, point by point`)
+          .replace(/^# tcplab sweep/, '# tcplab tune')
+      : text,
+  );
+  writeAtomic(html, renderHtml(dir, points, env, tune ? tuneHtml(tune) : ''));
   return { md, html };
 }

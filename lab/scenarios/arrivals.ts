@@ -50,7 +50,7 @@ const Options = z
     watchMs: int(500, 120_000).default(6000),
   })
   .strict();
-type Options = z.infer<typeof Options>;
+export type Options = z.infer<typeof Options>;
 
 /**
  * How late the client itself may see a connect, s: its event loop's turn on a busy 2-core
@@ -61,7 +61,7 @@ type Options = z.infer<typeof Options>;
 const CLIENT_SLACK_SEC = 0.05;
 export const clientSlackSec = (r: Pick<ArrivalsResult, 'loopDelayMaxMs'>) => Math.max(CLIENT_SLACK_SEC, ((r.loopDelayMaxMs ?? 0) + 5) / 1000);
 /** The reactor's token bucket holds at most this much of its accept rate (native/src/loop.h). */
-const BUCKET_MS = 10;
+export const BUCKET_MS = 10;
 
 export function scheduleOf(o: Options): Schedule {
   if (o.schedule === 'bursts') return { kind: 'bursts', burst: o.burst, periodMs: o.periodMs, count: Math.ceil(o.durationMs / o.periodMs) * o.burst };
@@ -162,19 +162,37 @@ export interface Predicted {
 }
 
 /**
- * The model's fate of the SYNs as the client sent them, the server accepting when it really did
- * (each answer's first byte at the client, less the answer's trip), and its range over what those
- * times may be off by: the accepts up to 5 ms earlier, the retransmissions each at its latest (the
- * timer wheel), and ± 1 (a SYN at the very moment of an accept may go either way).
+ * The model's fate of the SYNs as the client sent them, and its range over when the server may
+ * really have accepted. The latest it can have: each answer's first byte at the client (an
+ * answer comes after its accept, so the k-th first byte is no earlier than the k-th accept; the
+ * client stamps one that came while its loop was busy, as when it issues a burst's connects, when
+ * the loop is free again): the most drops. The earliest: the reactor's token bucket at its rate
+ * (held to it within 4 %) and burst, taking each connection as soon as it may: the fewest. Then
+ * the retransmissions each at its latest (the timer wheel), and ± 1 (a SYN at the very moment of
+ * an accept may go either way). The nominal: the first bytes less 1 ms (an answer's trip back
+ * and the client's turn to read it).
  */
-function fates(sent: number[], acceptsAt: number[], limit: number, syn: { retransmitsAt: number[]; timeoutAt: number }, endMs: number, hz: number) {
+function fates(
+  sent: number[],
+  acceptsAt: number[],
+  limit: number,
+  syn: { retransmitsAt: number[]; timeoutAt: number },
+  endMs: number,
+  hz: number,
+  acceptRate: number,
+) {
   const base = { times: sent, limit, acceptRate: 0, bucketMs: 0, retransmitsAt: syn.retransmitsAt, timeoutAt: syn.timeoutAt, endMs };
   const windows = retransmitWindows(syn.retransmitsAt, hz, { early: 0, late: 0 });
   const latest = (k: number) => (windows[k - 1]![1] - syn.retransmitsAt[k - 1]!) * 1000;
-  const variants = [0, 1, 5].flatMap((earlier) =>
-    [undefined, latest].map((shiftMs) => arrivalsAtQueue({ ...base, acceptsAt: acceptsAt.map((t) => t - earlier), ...(shiftMs ? { shiftMs } : {}) })),
+  const servers: Array<Partial<Parameters<typeof arrivalsAtQueue>[0]>> = [
+    { acceptsAt },
+    { acceptsAt: acceptsAt.map((t) => t - 1) },
+    ...(acceptRate > 0 ? [1, 1.04].map((x) => ({ acceptRate: acceptRate * x, bucketMs: BUCKET_MS })) : []),
+  ];
+  const variants = servers.flatMap((server) =>
+    [undefined, latest].map((shiftMs) => arrivalsAtQueue({ ...base, ...server, ...(shiftMs ? { shiftMs } : {}) })),
   );
-  const nominal = variants[2]!; // 1 ms earlier: a first byte's trip back and the client's turn to read it
+  const nominal = variants[2]!;
   const range = (f: (x: ArrivalsFate) => number): [number, number] => [
     Math.max(0, Math.min(...variants.map(f)) - 1),
     Math.max(...variants.map(f)) + 1,
@@ -187,6 +205,23 @@ function fates(sent: number[], acceptsAt: number[], limit: number, syn: { retran
     drops: range((x) => x.drops),
     firstSynsLost: range((x) => sent.length - x.perTooth[0]!),
   };
+}
+
+/** The model on a point's settings alone: the SYNs at their intended times, a queue of limit + 1 drained at the accept rate. */
+export function plannedFate(c: PointConfig, o: Options, limit: number) {
+  const syn = synTimeline(setting(c, 'client', 'net.ipv4.tcp_syn_retries'), setting(c, 'client', 'net.ipv4.tcp_syn_linear_timeouts'));
+  const schedule = scheduleOf(o);
+  const times = arrivalTimes(schedule);
+  const fate = arrivalsAtQueue({
+    times,
+    limit,
+    acceptRate: o.acceptRate,
+    bucketMs: BUCKET_MS,
+    retransmitsAt: syn.retransmitsAt,
+    timeoutAt: syn.timeoutAt,
+    endMs: (times.at(-1) ?? 0) + o.watchMs,
+  });
+  return { syn, schedule, fate };
 }
 
 /** The lowest fixed rate that drops a SYN at a queue of `limit` drained at acceptRate over durationMs (bisection on the model). */
@@ -403,7 +438,7 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
       .filter((a) => a.firstByteMs !== undefined)
       .map((a) => a.at + a.firstByteMs!)
       .sort((x, y) => x - y);
-    const f = fates(sent, acceptsAt, limit, syn, lastAt + o.watchMs, hz);
+    const f = fates(sent, acceptsAt, limit, syn, lastAt + o.watchMs, hz, o.acceptRate);
     const acceptRate = medianRate(acceptsAt.filter((t) => t <= o.durationMs));
     return {
       observed: { ...observe(r, teeth, portRange(ctx.clientSysctl)), acceptRate },
@@ -560,18 +595,7 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
   ],
   predict(c: PointConfig, o: Options): Prediction[] {
     const limit = acceptQueueLimit(c.server.backlog, setting(c, 'server', 'net.core.somaxconn'));
-    const syn = synTimeline(setting(c, 'client', 'net.ipv4.tcp_syn_retries'), setting(c, 'client', 'net.ipv4.tcp_syn_linear_timeouts'));
-    const schedule = scheduleOf(o);
-    const times = arrivalTimes(schedule);
-    const fate = arrivalsAtQueue({
-      times,
-      limit,
-      acceptRate: o.acceptRate,
-      bucketMs: BUCKET_MS,
-      retransmitsAt: syn.retransmitsAt,
-      timeoutAt: syn.timeoutAt,
-      endMs: (times.at(-1) ?? 0) + o.watchMs,
-    });
+    const { syn, schedule, fate } = plannedFate(c, o, limit);
     const knee = o.schedule === 'fixed' ? kneeRate(limit, o.acceptRate, o.durationMs) : null;
     return [
       { what: 'connections', value: schedule.count, why: `${o.schedule} arrivals over ${o.durationMs} ms` },
