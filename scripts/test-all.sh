@@ -7,9 +7,11 @@
 #   3. the suites that run servers on loopback and measure no CPU or rate; beside them a lane
 #      of those that mostly wait or build (the kernel's timers, 10,000 held connections, a
 #      build without liburing), then the request-framing fuzzer (FUZZ_SECONDS, default 30);
-#      beside both, scripts/test-setup.sh images swarm servers (the base and lab images, the
-#      two-node test swarm, the conformance suite's servers), then the runtimes' suites (dock);
-#   4. the lab's netns suites judged on the kernel's timers (lab1), beside dock; then every
+#      beside both, scripts/test-setup.sh servers (the conformance suite's servers, promtool),
+#      and scripts/test-setup.sh images swarm (the base and lab images, the two-node test
+#      swarm), then the runtimes' suites (dock);
+#   4. once the host lanes and the servers are done, the lab's netns suites judged on the
+#      kernel's timers (lab1), beside whatever of the images and dock is left; then every
 #      other suite, one file at a time with nothing else running: they measure rates, CPU
 #      seconds and exact kernel counts on this 2-core machine (lab). Lines are prefixed with
 #      the lane's name (host, waits, fuzz, dock, lab1, lab);
@@ -83,18 +85,27 @@ for f in "${HOST_LATER[@]}" "${HOST_WAITS[@]}"; do excludes+=(--exclude "**/${f#
   wait
 ) &
 hosts=$!
-step "set-up: images, swarm, servers"
-bash scripts/test-setup.sh images swarm servers
-setup=$?
-if [ "$setup" -eq 0 ]; then
-  lane dock "${DOCK_LANE[@]}" &
-  dock=$!
-else
-  echo "$setup" >"$reports/dock.rc"
-fi
+# Beside the host lanes: the servers (Debian packages lab1's suites use), and the images and
+# the swarm, then the dock lane. lab1 starts once the host lanes and the servers are done,
+# whatever the images are doing (on a fresh machine the base image takes minutes).
+step "set-up: servers; images and swarm, then the dock lane"
+(
+  bash scripts/test-setup.sh servers
+  echo "$?" >"$reports/servers.rc"
+) &
+servers=$!
+(
+  bash scripts/test-setup.sh images swarm
+  rc=$?
+  echo "$rc" >"$reports/setup.rc"
+  if [ "$rc" -eq 0 ]; then lane dock "${DOCK_LANE[@]}"; else echo "$rc" >"$reports/dock.rc"; fi
+) &
+dockjob=$!
 wait "$hosts"
-lane lab1 "${LAB1_LANE[@]}"
-[ "$setup" -eq 0 ] && wait "$dock"
+wait "$servers"
+if [ "$(cat "$reports/servers.rc")" = 0 ]; then lane lab1 "${LAB1_LANE[@]}"; else cp "$reports/servers.rc" "$reports/lab1.rc"; fi
+wait "$dockjob"
+setup=$(cat "$reports/setup.rc" 2>/dev/null || echo 1)
 later=()
 for f in "${LAB1_LANE[@]}" "${DOCK_LANE[@]}"; do later+=(--exclude "**/${f#test/}"); done
 if [ "$setup" -eq 0 ]; then lane lab "${later[@]}" "${LAB_LANE[@]}"; else echo "$setup" >"$reports/lab.rc"; fi

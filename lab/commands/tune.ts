@@ -41,10 +41,11 @@ export const tuneCmd: LabCommand<TuneInvocation> = {
         inv.cmd === 'tune-resume'
           ? { resume: inv.dir }
           : (() => {
-              const raw = readTuneFile(inv.file) as Record<string, unknown>;
-              if (inv.runtime) raw['runtime'] = inv.runtime;
-              if (inv.output) raw['output'] = inv.output;
-              return { file: inv.file, raw };
+              const raw = readTuneFile(inv.file);
+              // The flags override the file's fields; a file that is not a map is refused by validateTune.
+              const map = raw && typeof raw === 'object' && !Array.isArray(raw);
+              const over = { ...(inv.runtime ? { runtime: inv.runtime } : {}), ...(inv.output ? { output: inv.output } : {}) };
+              return { file: inv.file, raw: map ? { ...(raw as Record<string, unknown>), ...over } : raw };
             })();
       const { dir, result } = await tune(source, { progress: (l) => process.stderr.write(l + '\n'), handle });
       const rep = writeReport(dir);

@@ -430,7 +430,12 @@ void Loop::apply(Conn* c, Next next) {
 void Loop::close_conn(Conn* c) {
   assert_in_loop();
   unlink(c);
-  close(c->fd);  // also removes it from epoll (we never dup connection fds)
+  // Out of the epoll set first: close() alone removes it only when no other fd refers to the
+  // socket, and another process may hold one (a fork's child until it execs, as in a Node
+  // program that spawns). Left in, the socket's next bytes would bring an event carrying this
+  // Conn*, recycled by then (and level-triggered, bring it on every wait: a spinning loop).
+  poller_.del(c->fd);
+  close(c->fd);
   c->fd = -1;
   stats_.closed.add();
   stats_.active.sub();
