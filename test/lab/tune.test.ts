@@ -6,7 +6,8 @@
 // series from the tune's own points: the alert fires for a point that missed, not for the
 // chosen one). Bad input: one line, exit 2, nothing made.
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,10 +161,31 @@ describe('lab tune: bad input', () => {
 });
 
 describe('lab tune on netns: the example tune files', () => {
-  it('burst.yaml: the model prunes the short queues, the cheapest it lets through meets the objective and is chosen; lab sweep meets it again with those settings; the headroom runs break where the queue is too short; each output passes its tool; --resume runs nothing again', async () => {
+  it('burst.yaml: the model prunes the short queues, the cheapest it lets through meets the objective and is chosen; lab sweep meets it again with those settings; the headroom runs break where the queue is too short; each output passes its tool; interrupted, then resumed: the same answer', async () => {
     const file = example('burst.yaml');
-    const { r, dir, result } = await tune(file);
+    // Ctrl-C once the first point is on disk and the next runs: the lab removed, the point kept.
+    const child = spawn(process.execPath, [CLI, 'tune', file, '--runtime', 'netns', '--output', 'out'], {
+      cwd: WORK,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const deadline = Date.now() + 60_000;
+    while (!/lab tune: hosts: /.test(err.split('p002-r1 headroom')[1] ?? '') && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 50));
+    child.kill('SIGINT');
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code, err).toBe(130);
+    expect(err).toContain('lab tune: interrupted; nothing left running');
+    const dir = join(WORK, /^lab tune: (\S+): \d+ candidate/m.exec(err)![1]!);
+    expect(readdirSync(join(dir, 'points'))).toEqual(['p001-r1.json']);
+    expect(existsSync(join(dir, 'tune.json'))).toBe(false);
+    expect(netns()).not.toContain(dir.split('/').pop()!);
+    // Resumed: the first point from disk, the rest run.
+    const r = await lab(['tune', '--resume', dir]);
     expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/lab tune: p001-r1 candidate .*: on disk/);
+    const result = JSON.parse(readFileSync(join(dir, 'tune.json'), 'utf8')) as TuneResult;
     expect(
       r.stderr
         .trim()

@@ -134,8 +134,11 @@ describe('open-loop arrivals on the running kernel', () => {
       expect(teethOf.filter((t) => t === 0)).toHaveLength(3);
       expect(teethOf.filter((t) => t === 1)).toHaveLength(0);
       // The comb against the kernel's count: a client on tooth k had k SYNs dropped on the full
-      // queue, each one counted in ListenOverflows.
-      expect(teethOf.reduce((n, k) => n + k, 0)).toBe(tcpExt(ns, 'ListenOverflows') - overflowsBefore);
+      // queue, each one counted in ListenOverflows. The kernel counts a final ACK that met a full
+      // queue there too (SYNs let in together, as retransmissions fired on one timer tick, whose
+      // ACKs then find room for fewer than all; CI44 saw 2 on a busy machine): at least the comb.
+      // Each client's own SYNs, exactly, are the capture's (below).
+      expect(tcpExt(ns, 'ListenOverflows') - overflowsBefore).toBeGreaterThanOrEqual(teethOf.reduce((n, k) => n + k, 0));
 
       // The capture: per client port, its SYNs and the SYN-ACK that let it in.
       const syns = new Map<number, number[]>();
