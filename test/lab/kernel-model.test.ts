@@ -3,32 +3,11 @@
 // INCONCLUSIVE where the model stops). Judged on the kernel's timers and counts (no rate, no
 // CPU seconds): the lab1 lane, beside the Docker suites. (Split from scenarios.test.ts.)
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { allPass, delta, obs, sweeper } from '../helpers/sweeps.js';
 import type { PointRecord } from '../../lab/pipeline/record.js';
-import { expectAllPass, verdictLines } from '../helpers/verdicts.js';
+import { verdictLines } from '../helpers/verdicts.js';
 
-const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
-const WORK = mkdtempSync(join(tmpdir(), 'tcplab-kernel-model-'));
-
-async function sweep(name: string, text: string): Promise<{ dir: string; recs: PointRecord[] }> {
-  const f = join(WORK, name);
-  writeFileSync(f, text);
-  const r = await execa(process.execPath, [CLI, 'sweep', f], { reject: false, cwd: WORK });
-  expect(r.exitCode, r.stderr).toBe(0);
-  const dir = join(WORK, r.stdout.trim());
-  const recs = readdirSync(join(dir, 'points'))
-    .sort()
-    .map((x) => JSON.parse(readFileSync(join(dir, 'points', x), 'utf8')) as PointRecord);
-  return { dir, recs };
-}
-
-const allPass = (p: PointRecord) => expectAllPass([p]);
-const obs = (p: PointRecord) => p.scenario.observed as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const delta = (p: PointRecord, host: string, name: string) => p.hosts[host]!.counters.delta[name] ?? 0;
+const sweep = sweeper('kernel-model');
 
 describe.each(['netns'] as const)('the kernel model on %s', (rt) => {
   it('timewait: tcp_max_tw_buckets caps TIME_WAIT and the ports never run out; tcp_tw_reuse_delay sets how many connections the ports make', async () => {

@@ -2,34 +2,15 @@
 // verdict asserted on this kernel, and the numbers behind the verdicts read from the records
 // (so a rule that stopped holding fails here even if a verdict function were wrong).
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { allPass, delta, obs, sweeper } from '../helpers/sweeps.js';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import type { PointRecord } from '../../lab/pipeline/record.js';
 import { expectAllPass } from '../helpers/verdicts.js';
 import { ONE_POINT_PER_SCENARIO } from '../helpers/one-point.js';
 import { requestsPerCpuSec } from '../../lab/scenarios/throughput.js';
 
-const CLI = fileURLToPath(new URL('../../dist/lab/bin.js', import.meta.url));
-const WORK = mkdtempSync(join(tmpdir(), 'tcplab-scenarios-'));
-
-async function sweep(name: string, text: string): Promise<{ dir: string; recs: PointRecord[] }> {
-  const f = join(WORK, name);
-  writeFileSync(f, text);
-  const r = await execa(process.execPath, [CLI, 'sweep', f], { reject: false, cwd: WORK });
-  expect(r.exitCode, r.stderr).toBe(0);
-  const dir = join(WORK, r.stdout.trim());
-  const recs = readdirSync(join(dir, 'points'))
-    .sort()
-    .map((x) => JSON.parse(readFileSync(join(dir, 'points', x), 'utf8')) as PointRecord);
-  return { dir, recs };
-}
-
-const allPass = (p: PointRecord) => expectAllPass([p]);
-const obs = (p: PointRecord) => p.scenario.observed as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const delta = (p: PointRecord, host: string, name: string) => p.hosts[host]!.counters.delta[name] ?? 0;
+const sweep = sweeper('scenarios');
 
 // The kernel's rules do not depend on the runtime: each scenario's full matrix runs on netns;
 // Docker proves its own wiring with one point per scenario (below).
