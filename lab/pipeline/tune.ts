@@ -14,8 +14,8 @@ import { EnvironmentError, isLabError, PointError, SweepError } from '../../core
 import { DEFAULT_SUBNET } from '../../core/fields.js';
 import { makeDir, readJson, writeAtomic, writeJsonAtomic } from '../../core/files.js';
 import { describeSettings, setAt, splitPath, type Point } from '../plan/labfile.js';
-import { judge, limitNeeded, measured, modelFor, sizeOf, validateTune, type ModelSays, type Tune, type Values } from '../plan/tune.js';
-import { prometheusTest, serverSysctls, tuneOutputs, watchesFor } from '../plan/tune-outputs.js';
+import { judge, limitNeeded, measured, modelFor, sizeOf, validateTune, valuesText, type ModelSays, type Tune, type Values } from '../plan/tune.js';
+import { prometheusTest, serverSysctls, tuneOutputs } from '../plan/tune-outputs.js';
 import { validateManifests } from '../plan/k8s.js';
 import { ListenWatchPool } from '../observe/listen-calls.js';
 import { loadPoint, type PointRecord } from './record.js';
@@ -79,11 +79,6 @@ export interface TuneOptions {
 
 const verdictCounts = (p: PointRecord) =>
   Object.fromEntries(['PASS', 'FAIL', 'INCONCLUSIVE'].map((v) => [v, p.scenario.verdicts.filter((x) => x.verdict === v).length]));
-
-const fmt = (v: Values) =>
-  Object.entries(v)
-    .map(([k, x]) => `${k} ${x === null || x === undefined ? '–' : x.toLocaleString('en-US')}`)
-    .join(', ');
 
 /** Runs a tune (fresh from a file, or resumed from its folder); the result, written to DIR/tune.json. */
 export async function tune(
@@ -203,7 +198,7 @@ export async function tune(
       const j = judge(objective, v);
       Object.assign(s, { point: rec.point, action: 'ran', observed: v, met: j.met, missed: j.missed, verdicts: verdictCounts(rec) });
       o.progress(
-        `lab tune: ${rec.id}: ${fmt(v)}: ${j.met ? 'objective met' : j.met === null ? `not measured: ${j.unknown.join(', ')}` : `missed: ${j.missed.join(', ')}`} (the model said ${s.model.met === false ? 'missed' : s.model.met === null ? 'nothing' : 'met'})`,
+        `lab tune: ${rec.id}: ${valuesText(v)}: ${j.met ? 'objective met' : j.met === null ? `not measured: ${j.unknown.join(', ')}` : `missed: ${j.missed.join(', ')}`} (the model said ${s.model.met === false ? 'missed' : s.model.met === null ? 'nothing' : 'met'})`,
       );
       if (j.met) {
         chosen = { point: rec.point, settings: s.settings, modelWasRight: s.model.met !== false };
@@ -224,7 +219,7 @@ export async function tune(
         const j = judge(objective, v);
         headroom.push({ factor: f, size: bigger, point: rec.point, model: withModel(config), observed: v, met: j.met, missed: j.missed });
         o.progress(
-          `lab tune: ${rec.id} (${f}× ${t.scaled.split('.').pop()} ${bigger}): ${fmt(v)}: ${j.met ? 'holds' : `breaks: ${j.missed.join(', ') || j.unknown.join(', ')}`}`,
+          `lab tune: ${rec.id} (${f}× ${t.scaled.split('.').pop()} ${bigger}): ${valuesText(v)}: ${j.met ? 'holds' : `breaks: ${j.missed.join(', ') || j.unknown.join(', ')}`}`,
         );
       }
     }
@@ -253,12 +248,10 @@ export async function tune(
         .filter((s) => s.point)
         .map((s) => loadPoint(join(dir, 'points', `${s.point}-r1.json`)))
         .concat(headroom.map((h) => loadPoint(join(dir, 'points', `${h.point}-r1.json`))));
-      const cookies = Object.keys(config.server.sysctls).some((n) => /syncookies/.test(n));
-      const watches = watchesFor(objective, cookies);
       writeAtomic(
         join(dir, 'apply', 'prometheus-rules.test.yaml'),
         prometheusTest(
-          watches,
+          out.watches,
           recs.map((r) => ({ id: r.point, before: r.hosts['server']!.counters.before, after: r.hosts['server']!.counters.after })),
         ),
       );
@@ -309,8 +302,7 @@ export async function checkOutputs(
   const out: OutputCheck[] = [];
   const run = async (file: string, tool: string, argv: string[], ok: (stdout: string) => string | null) => {
     const r = await execa(argv[0]!, argv.slice(1), { cwd: dir, reject: false, timeout: 60_000 });
-    if (r.exitCode === undefined || (r.failed && (r as { code?: string }).code === 'ENOENT'))
-      out.push({ file, tool, ok: false, detail: `${argv[0]} is not installed here: not checked` });
+    if ((r as { code?: string }).code === 'ENOENT') out.push({ file, tool, ok: false, detail: `${argv[0]} is not installed here: not checked` });
     else {
       const bad = r.exitCode === 0 ? ok(r.stdout) : `exit ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}`;
       out.push({ file, tool, ok: bad === null, detail: bad ?? 'ok' });

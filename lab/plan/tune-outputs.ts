@@ -35,7 +35,7 @@ export function serverSysctls(config: Point['config']): Array<[string, string]> 
  * whether its default --collector.netstat.fields takes it (TcpExt_(Listen.*|Syncookies.*|
  * TCPSynRetrans|TCPTimeouts|…)); the others need the flag widened.
  */
-interface Watch {
+export interface Watch {
   counter: string;
   alert: string;
   summary: string;
@@ -149,7 +149,7 @@ export function tuneOutputs(
   config: Point['config'],
   objective: Objective,
   provenance: string,
-): { outputs: TuneOutput[]; unsafe: string[]; pod: Record<string, unknown> } {
+): { outputs: TuneOutput[]; unsafe: string[]; pod: Record<string, unknown>; watches: Watch[] } {
   const sysctls = serverSysctls(config);
   const unsafe = sysctls.map(([n]) => n).filter((n) => !KUBELET_SAFE.has(n));
   const somaxconn = sysctls.find(([n]) => n === 'net.core.somaxconn')?.[1];
@@ -183,6 +183,7 @@ export function tuneOutputs(
   const watches = watchesFor(objective, cookies);
   return {
     unsafe,
+    watches,
     pod: pod.toJSON() as Record<string, unknown>,
     outputs: [
       { file: 'sysctl.d/90-tcplab-tune.conf', text: conf },

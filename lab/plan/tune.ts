@@ -171,6 +171,14 @@ export function validateTune(raw: unknown, file: string): Tune {
 /** An objective's values for one point; null where it was not measured (or the model does not say). */
 export type Values = Partial<Record<ObjectiveName, number | null>>;
 
+/** Values as text: "listenOverflows 0, errors 2, connectP99Ms –". */
+export const valuesText = (v: Values | undefined): string =>
+  v
+    ? Object.entries(v)
+        .map(([k, x]) => `${k} ${x === null || x === undefined ? '–' : x.toLocaleString('en-US')}`)
+        .join(', ')
+    : '–';
+
 /** What the kernel model says a candidate's point will do, and the rule that says it. */
 export interface ModelSays {
   values: Values;

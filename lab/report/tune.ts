@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJson } from '../../core/files.js';
 import { describeSettings } from '../plan/labfile.js';
-import type { Values } from '../plan/tune.js';
+import { valuesText } from '../plan/tune.js';
 import type { TuneResult } from '../pipeline/tune.js';
 import { esc } from './html.js';
 
@@ -15,12 +15,6 @@ export function loadTune(dir: string): TuneResult | null {
   return existsSync(f) ? (readJson(f) as TuneResult) : null;
 }
 
-const show = (v: Values | undefined) =>
-  v
-    ? Object.entries(v)
-        .map(([k, x]) => `${k} ${x === null || x === undefined ? '–' : x.toLocaleString('en-US')}`)
-        .join(', ')
-    : '–';
 const said = (m: boolean | null | undefined) => (m === true ? 'meets' : m === false ? 'misses' : 'says nothing');
 const goal = (r: TuneResult) =>
   Object.entries(r.objective)
@@ -51,7 +45,7 @@ function rowsOf(r: TuneResult): Row[] {
       cost: s.cost,
       model: `${said(s.model.met)}${s.model.missed.length ? ` (${s.model.missed.join(', ')})` : ''}: ${s.model.rule}`,
       action: s.action === 'ran' ? `ran as ${s.point}` : s.action === 'pruned' ? 'pruned by the model' : 'not run',
-      observed: s.action === 'ran' ? show(s.observed) : '–',
+      observed: s.action === 'ran' ? valuesText(s.observed) : '–',
       result: s.action === 'ran' ? (s.met ? 'met' : s.met === null ? 'not measured' : `missed: ${s.missed!.join(', ')}`) : '–',
       link: s.point ? `points/${s.point}-r1.json` : null,
     })),
@@ -60,7 +54,7 @@ function rowsOf(r: TuneResult): Row[] {
       cost: NaN,
       model: `${said(h.model.met)}${h.model.missed.length ? ` (${h.model.missed.join(', ')})` : ''}: ${h.model.rule}`,
       action: `ran as ${h.point}`,
-      observed: show(h.observed),
+      observed: valuesText(h.observed),
       result: h.met ? 'holds' : `breaks: ${h.missed.join(', ') || 'not measured'}`,
       link: `points/${h.point}-r1.json`,
     })),
