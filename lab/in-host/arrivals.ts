@@ -33,6 +33,11 @@ export interface Arrival {
   at: number;
   /** How much later than intended it really started: its connect() call (the SYN) just returned, ms. */
   lateMs: number;
+  /**
+   * When it was set going, before the connect() call, ms after `at`: its SYN left between this
+   * and `lateMs` (the call can take a ms on a busy machine, and its timer starts with the SYN).
+   */
+  startMs?: number;
   /** Its local port (0 when the kernel gave none: EADDRNOTAVAIL). */
   port: number;
   outcome: Outcome;
@@ -125,6 +130,7 @@ export async function runArrivals(spec: ArrivalsSpec): Promise<ArrivalsResult> {
     if (++done === arrivals.length) allSettled();
   };
   const start = (a: Arrival) => {
+    a.startMs = since(a);
     const s = connect({ host: spec.host, port: spec.port });
     sockets.push(s);
     // Node makes the connect() call (which sends the SYN) on the next tick, before this one:

@@ -124,4 +124,27 @@ describe.each(['netns'] as const)('the kernel model on %s', (rt) => {
     allPass(covered.recs[0]!);
     expect(obs(covered.recs[0]!)['pending']).toBe(4);
   }, 120_000);
+  // The final ACK's stage (docs/scenarios.md): 300 new connections a second for 2 s at a queue of
+  // limit 8 that accepts 100 a second. The SYN retransmissions leave in the timer wheel's
+  // batches; a batch is answered while the queue has room for one, and the final ACKs past the
+  // room are dropped: those clients are held, connected, and send their request again until it
+  // finds room. The kernel's counters show it on both sides; the model follows both stages.
+  it("arrivals past the knee, the final ACK's stage: clients held (ListenOverflows beyond the comb, their loss probes), every verdict PASS", async () => {
+    const { recs } = await sweep(
+      `model-arrivals-ack-${rt}.yaml`,
+      `runtime: ${rt}\nscenario: {name: arrivals, options: {rate: 300, durationMs: 2000, acceptRate: 100, watchMs: 6000}}\nserver: {backlog: 8}\n`,
+    );
+    const p = recs[0]!;
+    allPass(p);
+    const o = obs(p);
+    const comb = (o['perTooth'] as number[]).reduce((n, c, k) => n + c * k, 0);
+    // Drops the comb's SYNs do not account for: final ACKs (and their retries) on the full queue.
+    expect(delta(p, 'server', 'TcpExtListenOverflows')).toBeGreaterThan(comb + 100);
+    // The held clients' requests sent again: a loss probe each on the client's kernel.
+    expect(delta(p, 'loadgen-1', 'TcpExtTCPLossProbes')).toBeGreaterThan(50);
+    // Past limit requests in the SYN queue, SYNs were answered with cookies.
+    expect(delta(p, 'server', 'TcpExtSyncookiesSent')).toBeGreaterThan(0);
+    const held = (p.scenario.predicted as { held: [number, number] }).held;
+    expect(held[1]).toBeGreaterThan(0);
+  }, 120_000);
 });
