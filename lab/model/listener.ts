@@ -93,10 +93,10 @@ export interface ListenerInput {
   timeoutAt: number;
   /** The end of the watch, ms: SYNs due later are still waiting. */
   endMs: number;
-  /** The server's accepts: at these times (ms, ascending), or at a rate through a token bucket of `bucketMs`. */
+  /** The server's accepts: at these times (ms, ascending), or at a rate through a token bucket that holds up to `bucket` tokens (at least 1). */
   acceptsAt?: number[];
   acceptRate?: number;
-  bucketMs?: number;
+  bucket?: number;
   /**
    * The final ACK's stage. Without it, handshakes are instantaneous (a SYN let in is in the
    * accept queue at once) and retransmissions leave at their nominal times moved by `shiftMs`:
@@ -146,7 +146,7 @@ export function listenerFate(o: ListenerInput): ListenerFate {
   let queued = 0;
   let requests = 0;
   const perMs = (o.acceptRate ?? 0) / 1000;
-  const cap = Math.max(1, (o.acceptRate ?? 0) * ((o.bucketMs ?? 0) / 1000));
+  const cap = Math.max(1, o.bucket ?? 1);
   let tokens = 1;
   let now = 0;
   let nextAccept = 0;

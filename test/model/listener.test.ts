@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { synackTimeline, synTimeline } from '../../lab/model/kernel.js';
 import { listenerFate, wheelFires } from '../../lab/model/listener.js';
+import { reactorBucket } from '../../lab/scenarios/arrivals.js';
 
 interface Fixture {
   point: {
@@ -58,7 +59,7 @@ function replay(f: Fixture, handshake: boolean) {
     times: f.connections.map((c) => c.syns[0] ?? c.sent),
     limit: f.point.limit,
     acceptRate: f.point.acceptRate,
-    bucketMs: 10,
+    bucket: reactorBucket(f.point.acceptRate),
     retransmitsAt: syn.retransmitsAt,
     timeoutAt: syn.timeoutAt,
     endMs: f.point.watchEndMs,
