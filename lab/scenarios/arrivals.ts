@@ -131,6 +131,8 @@ export interface Observed {
   firstSynsLost: number;
   /** Connections whose connect() had not completed when the watch ended (of those 'waiting'; the rest were connected, not yet answered). */
   stillConnecting?: number;
+  /** Their SYNs surely sent (and so dropped) by the watch's end: at least this many drops. */
+  stillConnectingDrops?: number;
   /** The client's connect times after each SYN, µs (HdrHistogram, compressed base64) and their percentiles, ms. */
   connect: { histogramUs: string | null; p50: number | null; p99: number | null; max: number | null };
   /** The connect times after each SYN in log buckets (10 a decade): [upper edge ms, count], non-empty ones. */
@@ -382,7 +384,7 @@ function errorPortsOf(r: ArrivalsResult): Observed['errorPorts'] {
   return out;
 }
 
-function observe(r: ArrivalsResult, teeth: Predicted['teeth'], clientPorts: number): Omit<Observed, 'acceptRate'> {
+function observe(r: ArrivalsResult, teeth: Predicted['teeth'], clientPorts: number, endMs: number): Omit<Observed, 'acceptRate'> {
   const perTooth = teeth.map(() => 0);
   let offTeeth = 0;
   const build = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
@@ -400,6 +402,7 @@ function observe(r: ArrivalsResult, teeth: Predicted['teeth'], clientPorts: numb
     else perTooth[k]!++;
   }
   const pct = (h: hdr.Histogram, p: number) => (h.totalCount ? ms(h.getValueAtPercentile(p)) : null);
+  const connecting = r.arrivals.filter((a) => a.outcome === 'waiting' && a.connectMs === undefined);
   // Every bucket from the first to the last non-empty one (empty ones as 0, so a line between
   // two teeth goes down to 0); the client's times have 0.1 ms resolution.
   const idx = r.arrivals.filter((a) => a.connectMs !== undefined).map((a) => logIndex(Math.max(0.1, a.connectMs! - a.lateMs)));
@@ -414,7 +417,9 @@ function observe(r: ArrivalsResult, teeth: Predicted['teeth'], clientPorts: numb
     perTooth,
     offTeeth,
     firstSynsLost: r.arrivals.length - perTooth[0]!,
-    stillConnecting: r.arrivals.filter((a) => a.outcome === 'waiting' && a.connectMs === undefined).length,
+    stillConnecting: connecting.length,
+    // Each SYN surely sent by the watch's end (its tooth's window closed) was dropped: connect() had not completed.
+    stillConnectingDrops: connecting.reduce((n, a) => n + teeth.filter((t) => t.to * 1000 <= endMs - (a.at + a.lateMs)).length, 0),
     connect: {
       histogramUs: connect.totalCount ? hdr.encodeIntoCompressedBase64(connect) : null,
       p50: pct(connect, 50),
@@ -510,7 +515,7 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
     });
     const acceptRate = medianRate(acceptsAt.filter((t) => t <= o.durationMs));
     return {
-      observed: { ...observe(r, teeth, portRange(ctx.clientSysctl)), acceptRate },
+      observed: { ...observe(r, teeth, portRange(ctx.clientSysctl), lastAt + o.watchMs), acceptRate },
       predicted: {
         limit,
         acceptRate: o.acceptRate,
@@ -583,14 +588,17 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
     // wheel, whose ACKs then find room for fewer than all).
     const overflows = counter(obs, 'server', 'TcpExtListenOverflows');
     const comb = o.perTooth.reduce((n, c, k) => n + c * k, 0) + o.byOutcome.timedout * p.teeth.length;
-    const notOnTooth = (o.stillConnecting ?? o.byOutcome.waiting) + o.offTeeth;
+    // Still connecting at the watch's end: each SYN surely sent by then was dropped (a lower bound).
+    const known = o.stillConnectingDrops !== undefined;
+    const atLeastDrops = comb + (o.stillConnectingDrops ?? 0);
+    const unknown = o.offTeeth + (known ? 0 : o.byOutcome.waiting);
     out.push(
       atLeast(
         'SYNs dropped: ListenOverflows ≥ the comb',
-        comb,
+        atLeastDrops,
         overflows,
-        'a client in on tooth k had k SYNs dropped on the full queue, a timed-out one all of them; a final ACK that meets a full queue is counted too',
-        notOnTooth > 0 ? `${notOnTooth} connection(s) not on a tooth at the watch's end: their drops are not known from the client` : undefined,
+        `a client in on tooth k had k SYNs dropped on the full queue, a timed-out one all of them${o.stillConnecting ? `, one still connecting each SYN it surely sent (${o.stillConnectingDrops} SYNs of ${o.stillConnecting} clients)` : ''}; a final ACK that meets a full queue is counted too`,
+        unknown > 0 ? `${unknown} connection(s) not on a tooth: their drops are not known from the client` : undefined,
       ),
     );
     // The model's counts. Outside its range, with connections held at the final ACK's stage in
