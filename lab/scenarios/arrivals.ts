@@ -331,26 +331,35 @@ const ms = (us: number | null) => (us === null ? null : Math.round(us / 10) / 10
 
 /** Each error outcome with its kernel cause, joined to the server's counter that shows it; unexplained when none does. */
 export function errorCauses(
-  o: Pick<Observed, 'byOutcome' | 'connections' | 'otherCodes' | 'clientPorts' | 'errorPorts'>,
+  o: Pick<Observed, 'byOutcome' | 'connections' | 'otherCodes' | 'clientPorts' | 'errorPorts' | 'stillConnecting'>,
   server: Counters,
   events?: TraceEvent[],
 ): ErrorCause[] {
   const out: ErrorCause[] = [];
-  const add = (outcome: ErrorCause['outcome'], cause: string, evidence: string | null) => {
-    if (o.byOutcome[outcome] === 0) return;
+  const add = (outcome: ErrorCause['outcome'], cause: string, evidence: string | null, count = o.byOutcome[outcome]) => {
+    if (count === 0) return;
     const e = EVIDENCE[outcome];
     const ports = o.errorPorts?.[outcome];
     const joined =
       events && e && ports?.length
         ? { events: { seen: ports.filter((port) => port > 0 && e.shows(events, port)).length, of: ports.length, what: e.what } }
         : {};
-    out.push({ outcome, count: o.byOutcome[outcome], cause, evidence, ...joined });
+    out.push({ outcome, count, cause, evidence, ...joined });
   };
   const count = (name: string) => server[name] ?? 0;
   const overflows = count('TcpExtListenOverflows');
   const dropped = overflows > 0 ? `ListenOverflows ${overflows.toLocaleString('en-US')}` : null;
   add('timedout', 'connect timeouts: SYNs dropped on a full accept queue', dropped);
-  add('waiting', 'still connecting when the watch ended: SYNs dropped on a full accept queue', dropped);
+  // Waiting: still connecting (every SYN so far dropped), or connected and held (the final ACK
+  // and each retry of the request dropped) or not yet accepted.
+  const connecting = o.stillConnecting ?? o.byOutcome.waiting;
+  add('waiting', 'still connecting when the watch ended: SYNs dropped on a full accept queue', dropped, connecting);
+  add(
+    'waiting',
+    'connected, not answered when the watch ended: final ACKs (held) or requests not yet accepted on a full accept queue',
+    dropped,
+    o.byOutcome.waiting - connecting,
+  );
   const embryonic = count('TcpExtEmbryonicRsts');
   add('reset', 'resets: a final ACK met a full queue with tcp_abort_on_overflow 1', embryonic > 0 ? `EmbryonicRsts ${embryonic}` : null);
   const rsts = count('TcpOutRsts');
@@ -457,6 +466,14 @@ export function kneeMarks(points: Array<{ settings: Record<string, unknown>; sce
     marks.push({ label: `measured knee: first SYNs lost at ${at.rate}/s${below ? ` (none at ${below.rate}/s)` : ''}`, x: at.rate });
   }
   return marks;
+}
+
+/** ListenOverflows split into the comb's SYNs and the final ACK's stage, when the stage dropped any. */
+function ackStageText(o: Observed, p: Predicted, overflows: number): string {
+  const syns = o.perTooth.reduce((n, c, k) => n + c * k, 0) + o.byOutcome.timedout * p.teeth.length + (o.stillConnectingDrops ?? 0);
+  if (overflows <= syns || o.offTeeth) return '';
+  const model = p.ackDrops ? ` (the model: ${p.ackDrops[0].toLocaleString('en-US')}–${p.ackDrops[1].toLocaleString('en-US')})` : '';
+  return `; ListenOverflows ${overflows.toLocaleString('en-US')}: ${syns.toLocaleString('en-US')} SYNs on the comb, ${(overflows - syns).toLocaleString('en-US')} at the final ACK's stage${model}`;
 }
 
 function kneeText(p: Predicted, o: Observed): string {
@@ -746,7 +763,8 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
     headline: (p) => {
       const o = p.scenario.observed;
       const teeth = o.perTooth.map((n, k) => (n ? `${n} at ${p.scenario.predicted.teeth[k]!.at} s` : '')).filter(Boolean);
-      return `${errorsLine(errorCauses(o, p.hosts['server']?.counters.delta ?? {}, p.trace?.events))}; ${o.connections} connections, in on the comb: ${teeth.join(', ') || 'none'}; connect p99 ${o.connect.p99 ?? '–'} ms${kneeText(p.scenario.predicted, o)}`;
+      const server = p.hosts['server']?.counters.delta ?? {};
+      return `${errorsLine(errorCauses(o, server, p.trace?.events))}; ${o.connections} connections, in on the comb: ${teeth.join(', ') || 'none'}${ackStageText(o, p.scenario.predicted, server['TcpExtListenOverflows'] ?? 0)}; connect p99 ${o.connect.p99 ?? '–'} ms${kneeText(p.scenario.predicted, o)}`;
     },
   },
 });
