@@ -38,7 +38,9 @@ try {
   die(e.message.split('\n')[0]);
 }
 if (args.help) {
-  process.stdout.write('usage: sudo node bench/instructions.mjs [--requests N] [--connections C] [--only nginx,c-epoll,tcplab-single,tcplab-single-io_uring] [--keep DIR (the callgrind files, for callgrind_annotate)]\n');
+  process.stdout.write(
+    'usage: sudo node bench/instructions.mjs [--requests N] [--connections C] [--only nginx,c-epoll,tcplab-single,tcplab-single-io_uring] [--keep DIR (the callgrind files, for callgrind_annotate)]\n',
+  );
   process.exit(0);
 }
 const count = (name, lo, hi) => {
@@ -136,6 +138,7 @@ async function measure(s) {
     const text = readFileSync(join(tmp, dumps.sort().at(-1)), 'utf8');
     if (args.keep) writeFileSync(join(args.keep, `${s.slug}.callgrind`), text);
     const total = Number(/^(?:summary|totals):\s+(\d+)/m.exec(text)?.[1]);
+    if (!(total > 0)) throw new Error(`${s.name}: callgrind counted nothing in ${s.loop}: was it inlined away?`);
     return { name: s.name, loop: s.loop, instructions: total, perRequest: total / REQUESTS };
   } finally {
     child.kill('SIGKILL');

@@ -481,6 +481,7 @@ void BlockingServer::serve(int fd, ThreadStats& st, ThreadStats* fold_to) {
   int64_t idle_since = 0;
   for (;;) {
     bool ok = true;
+    Responses::refresh();  // the Date of this read's answers
     // Counted, then written (publish() before each flush): a client that has its answer finds
     // it in /stats, as on the reactor, whose threads count before they write.
     while (ok && c.process_input(st)) {  // output full: write, then frame on

@@ -53,8 +53,9 @@ void simulate_work(int64_t us, bool sleep) {
   } while (static_cast<int64_t>(t.tv_sec) * 1000000 + t.tv_nsec / 1000 - start < us);
 }
 
+// The Date its answers carry is the thread's, which the caller refreshes once a batch
+// (Responses::refresh: after each wait of a loop, before each job of a worker).
 bool Conn::process_input(ThreadStats& st) {
-  Responses::refresh();  // the Date of this batch's answers
   size_t off = 0;
   bool stalled = false;
   while (!close_after_flush && off < in_len) {

@@ -233,6 +233,7 @@ void Loop::run() {
     // and says so (run_named), never silently.
     if (n < 0) throw std::system_error(-n, std::generic_category(), "epoll_wait");
     now_ms_ = monotonic_us() / 1000;
+    Responses::refresh();  // the Date of this batch's answers
     for (int i = 0; i < n; i++) {
       void* data = events[i].data;
       if (data == &listener_tag_) {

@@ -176,6 +176,7 @@ void UringLoop::run() {
       io_uring_submit_and_wait_timeout(ring_, &cqe, 1, &ts, nullptr);
     }
     now_ms_ = monotonic_us() / 1000;
+    Responses::refresh();  // the Date of this batch's answers
     unsigned head;
     unsigned seen = 0;
     io_uring_for_each_cqe(ring_, head, cqe) {

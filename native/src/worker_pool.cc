@@ -63,6 +63,7 @@ void WorkerPool::run(size_t i) {
       queue_.pop_front();
     }
     Conn* c = job.conn;
+    Responses::refresh();  // the Date of this job's answers (each worker has its own)
     Next next = (job.mask & kWritable) && c->want_write ? c->on_writable(st) : c->on_readable(st, job.mask & kHangup);
     Loop& reactor = *job.reactor;
     if (next == Next::kClose) {

@@ -35,6 +35,19 @@ for (const [name, options] of DESIGNS) describeUring(options.io === 'io_uring')(
       expect(new Date(at * 1000).toUTCString()).toBe(date);
     });
 
+    // The Date is refreshed by each design's own loop (once a batch, not once an answer): a
+    // connection that waits past a second gets the new second.
+    it('the Date moves on: two answers on one connection 1.1 s apart carry seconds 1 or 2 apart', async () => {
+      const sock = await open(port);
+      const dateOf = (b: Buffer) => Date.parse(/Date: ([^\r]+)\r\n/.exec(b.toString())![1]!) / 1000;
+      const first = dateOf(await request(sock));
+      await new Promise((r) => setTimeout(r, 1100));
+      const second = dateOf(await request(sock));
+      sock.destroy();
+      expect(second - first).toBeGreaterThanOrEqual(1);
+      expect(second - first).toBeLessThanOrEqual(2);
+    });
+
     it('every error answer has a Content-Length that matches its body', async () => {
       for (const [req, status] of [
         ['nonsense\r\n\r\n', 400],
