@@ -443,37 +443,25 @@ try {
   const row = (server, m) => rows.find((r) => r.server === server && r.mode === m);
   const targets = [];
   const verdict = (ok) => (ok ? 'MET' : 'NOT MET');
+  // The reactor's goals (issue 31), each from this run's medians.
   const ka = row('tcplab single', 'keep-alive');
-  const kc = row('C epoll loop', 'keep-alive');
   const ku = row('tcplab single io_uring', 'keep-alive');
-  if (ka && Number.isFinite(ka.vsC))
-    targets.push(`tcplab single vs the C loop, req per server CPU-s (keep-alive): ${fmt(ka.vsC, 2)}× (goal ≥ 1.00×) ${verdict(ka.vsC >= 1)}`);
-  if (ka && Number.isFinite(ka.vsNginx))
-    targets.push(`tcplab single vs nginx (keep-alive): ${fmt(ka.vsNginx, 2)}× (goal ≥ 1.25×) ${verdict(ka.vsNginx >= 1.25)}`);
-  if (ka && kc)
-    targets.push(
-      `epoll_wait per request (keep-alive): tcplab single ${fmt(ka.epollWaitPerRequest, 3)}, the C loop ${fmt(kc.epollWaitPerRequest, 3)} (goal: no higher) ${verdict(ka.epollWaitPerRequest <= kc.epollWaitPerRequest)}`,
-    );
+  const pipelined = modes.find((m) => m.wrk && m.after)?.name;
+  const fixed = modes.find((m) => m.rate)?.name;
+  const goal = (what, r, key, min) =>
+    r && Number.isFinite(r[key]) && targets.push(`${what}: ${fmt(r[key], 2)}× (goal ≥ ${fmt(min, 2)}×) ${verdict(r[key] >= min)}`);
+  goal('tcplab single vs the C loop, req per server CPU-s (keep-alive)', ka, 'vsC', 1.05);
+  goal('tcplab single vs nginx (keep-alive)', ka, 'vsNginx', 1.35);
+  if (fixed) goal(`tcplab single vs the C loop (${fixed})`, row('tcplab single', fixed), 'vsC', 1.0);
+  if (pipelined) goal(`tcplab single vs the C loop (${pipelined})`, row('tcplab single', pipelined), 'vsC', 1.0);
+  goal('tcplab single io_uring vs the C loop (keep-alive)', ku, 'vsC', 1.3);
   if (ku)
     targets.push(
-      `io_uring syscalls per request (keep-alive, ${CONNECTIONS} connections): ${fmt(ku.syscallsPerRequest, 3)} (goal ≤ 1.0) ${verdict(ku.syscallsPerRequest <= 1)}`,
+      `io_uring syscalls per request (keep-alive, ${CONNECTIONS} connections): ${fmt(ku.syscallsPerRequest, 3)} (goal ≤ 0.5) ${verdict(ku.syscallsPerRequest <= 0.5)}`,
     );
-  if (ku && ka)
-    targets.push(
-      `io_uring vs epoll, req per server CPU-s (keep-alive): ${fmt(ku.reqPerCpuSec)} vs ${fmt(ka.reqPerCpuSec)} (goal: more) ${verdict(ku.reqPerCpuSec > ka.reqPerCpuSec)}`,
-    );
-  const fixed = modes.find((m) => m.rate)?.name;
-  const fs = fixed && row('tcplab single', fixed);
   const fu = fixed && row('tcplab single io_uring', fixed);
-  const fc = fixed && row('C epoll loop', fixed);
-  if (fs && fc)
-    targets.push(
-      `at ${fixed}, tcplab single vs the C loop, req per server CPU-s: ${fmt(fs.reqPerCpuSec)} vs ${fmt(fc.reqPerCpuSec)} (${fmt(fs.vsC, 2)}×)`,
-    );
-  if (fs && fu)
-    targets.push(
-      `at ${fixed}, io_uring vs epoll, req per server CPU-s: ${fmt(fu.reqPerCpuSec)} vs ${fmt(fs.reqPerCpuSec)}; syscalls per request ${fmt(fu.syscallsPerRequest, 3)} vs ${fmt(fs.syscallsPerRequest, 3)}`,
-    );
+  if (fu)
+    targets.push(`io_uring syscalls per request (${fixed}): ${fmt(fu.syscallsPerRequest, 3)} (goal ≤ 1.0) ${verdict(fu.syscallsPerRequest <= 1)}`);
   const text = `${md}\n${targets.map((t) => `- ${t}`).join('\n')}\n\n${env.kernel}, ${env.cpu}, ${env.node}, ${env.nginx}, ${env.wrk}; ${REPS} reps × ${DURATION} s, ${CONNECTIONS} connections, wrk -t1${RATE ? `; fixed rate: autocannon ${RATE}/s overall` : ''}\n`;
   process.stdout.write(text);
   mkdirSync(args.out, { recursive: true });
