@@ -188,11 +188,13 @@ Frame RequestFramer::next(const char* data, size_t len) {
     // bytes were split into reads (the fuzz target checks exactly that).
     if (i + 1 > max_header_bytes_) return error(431);
     if (i == pos || data[i - 1] != '\r') return error(400);  // bare LF
-    if (i - 1 == pos) {                                      // an empty line: the header block ends here
+    if (lines_ < kLineSlots) line_end_[lines_++] = static_cast<uint32_t>(i);
+    if (i - 1 == pos) {  // an empty line: the header block ends here
       const size_t head_len = i + 1;
       scanned_ = 0;
       uint64_t content_length = 0;
       Frame f = parse_head(data, head_len, &content_length);
+      lines_ = 0;
       if (f.kind == Frame::kError) return f;
       const size_t available = len - head_len;
       if (content_length <= available) {
@@ -215,6 +217,11 @@ Frame RequestFramer::next(const char* data, size_t len) {
   return Frame{};
 }
 
+const char* RequestFramer::line_end(const char* data, size_t k, const char* from, const char* limit) const {
+  if (k < lines_) return data + line_end_[k] - 1;
+  return static_cast<const char*>(std::memchr(from, '\n', limit - from)) - 1;
+}
+
 Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* content_length) const {
   const char* p = data;
   const char* const end = data + head_len - 2;  // the final empty line's CRLF
@@ -222,7 +229,7 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
   // scans below stop at it without a bounds test on each byte.
 
   // Request line: method SP request-target SP HTTP-version CRLF.
-  const char* eol = static_cast<const char*>(std::memchr(p, '\n', end - p)) - 1;  // at '\r'
+  const char* eol = line_end(data, 0, p, end);  // at '\r'
   const char* q = p;
   while (kChars.tchar[u(*q)]) q++;
   if (q == p || q == eol || *q != ' ') return error(400);
@@ -246,8 +253,8 @@ Frame RequestFramer::parse_head(const char* data, size_t head_len, uint64_t* con
   size_t count = 0;
   p = eol + 2;
   while (p < end) {
-    eol = static_cast<const char*>(std::memchr(p, '\n', end + 2 - p)) - 1;
     if (++count > kMaxHeaders) return error(431);
+    eol = line_end(data, count, p, end + 2);
     q = p;
     while (kChars.tchar[u(*q)]) q++;  // obs-fold (leading SP/HTAB) fails here too
     if (q == p || q == eol || *q != ':') return error(400);

@@ -45,8 +45,17 @@ class RequestFramer {
   bool in_body() const { return body_left_ != 0; }
 
  private:
-  // Parses a complete header block; on success sets *content_length.
+  // Parses a complete header block; on success sets *content_length. Its lines end where
+  // next() found them (line_end_), so the block is scanned once.
   Frame parse_head(const char* data, size_t head_len, uint64_t* content_length) const;
+  // Where the line ending at or after `from` ends ('\r'): the k-th line's recorded end, or found.
+  const char* line_end(const char* data, size_t k, const char* from, const char* limit) const;
+
+  // The '\n' of each line of the current block so far, as next() found them (the first
+  // kLineSlots; a longer block's later lines are found again).
+  static constexpr size_t kLineSlots = kMaxHeaders + 2;
+  uint32_t line_end_[kLineSlots];
+  size_t lines_ = 0;
 
   size_t max_header_bytes_;
   uint64_t max_body_bytes_;  // a Content-Length above it gets 413
@@ -65,7 +74,8 @@ struct Responses {
   static std::string_view continue_100();          // "HTTP/1.1 100 Continue", no body
   static size_t max_size();                        // the longest of them
   // Reads the wall clock and rewrites this thread's Date lines when its second changed: once a
-  // batch of input, before its answers (Conn::process_input, the 408 path).
+  // batch, before its answers (each design's loop after its wait, a worker before its job, the
+  // 408 path).
   static void refresh();
 };
 
