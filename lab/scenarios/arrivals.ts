@@ -210,7 +210,7 @@ function cpuRuns(seed: number, endMs: number): ((armMs: number) => number) | und
  *   (an answer comes after its accept; the client stamps one that came while its loop was busy,
  *   as when it issues a burst's connects, when the loop is free again): the most drops. The
  *   earliest: the reactor's token bucket at its rate (held to it within 4 %) and burst, taking
- *   each connection as soon as it may: the fewest.
+ *   each connection as soon as it may, or with no accept rate set, each at once: the fewest.
  * - When the retransmissions left. With the final ACK's stage (lab/model/listener.ts): the
  *   timer wheel's batches, at each of its phases, with the client's timers on one CPU's wheel
  *   or moving between two; the SYN stage alone: each retransmission at its nominal time or its
@@ -234,7 +234,9 @@ export function fates(
   const servers: Array<Partial<ListenerInput>> = [
     { acceptsAt },
     { acceptsAt: acceptsAt.map((t) => t - 1) },
-    ...(acceptRate > 0 ? [0.96, 1, 1.04].map((x) => ({ acceptRate: acceptRate * x, bucket: reactorBucket(acceptRate * x) })) : []),
+    // The earliest: the reactor's bucket at its rate, or, for a server that takes connections as
+    // fast as it can (a foreign server, or no accept rate set), each at once.
+    ...(acceptRate > 0 ? [0.96, 1, 1.04].map((x) => ({ acceptRate: acceptRate * x, bucket: reactorBucket(acceptRate * x) })) : [{ acceptRate: 0 }]),
   ];
   const synack = synackTimeline(server.synackRetries).retransmitsAt;
   const synackIntervals = synack.map((t, k) => t - (k ? synack[k - 1]! : 0));
