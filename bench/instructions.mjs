@@ -95,11 +95,21 @@ function cleanup() {
     // not there
   }
 }
-process.on('SIGINT', () => {
-  cleanup();
-  rmSync(tmp, { recursive: true, force: true });
-  process.exit(130);
-});
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+])
+  process.on(signal, () => {
+    // The server under valgrind goes with its namespace's processes.
+    try {
+      for (const pid of sh(['ip', 'netns', 'pids', ns]).split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // no namespace yet
+    }
+    cleanup();
+    rmSync(tmp, { recursive: true, force: true });
+    process.exit(code);
+  });
 
 async function measure(s) {
   sh(['ip', 'netns', 'add', ns]);
