@@ -60,10 +60,14 @@ export function synTimeline(synRetries: number, linearTimeouts: number): { retra
  * up to 256 ms; 32 s, level 3, up to 2.05 s.
  */
 export function timerLatenessSec(timeoutSec: number, hz: number): number {
-  const jiffies = Math.ceil(timeoutSec * hz);
+  return (8 ** wheelLevel(Math.ceil(timeoutSec * hz)) + 1) / hz;
+}
+
+/** The timer wheel's level a timeout of `jiffies` lands on (6 bits a level, each 8× coarser). */
+export function wheelLevel(jiffies: number): number {
   let level = 0;
   while (jiffies >= 63 * 8 ** level) level++;
-  return (8 ** level + 1) / hz;
+  return level;
 }
 
 /**

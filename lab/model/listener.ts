@@ -21,6 +21,7 @@
 //   was before any of their ACKs come back: all are answered when there is room for one, and
 //   the ACKs past the room are dropped. That is how connections come to be held.
 import { Heap } from 'heap-js';
+import { wheelLevel } from './kernel.js';
 
 /** A final ACK comes back a round trip after its SYN: after every SYN that left in the same batch. */
 const ONE_US = 0.001;
@@ -54,13 +55,6 @@ export interface Wheel {
    */
   cpuLag?: (armMs: number) => number;
 }
-
-/** The level a timeout of `jiffies` lands on (6 bits a level, each 8× coarser). */
-const wheelLevel = (jiffies: number) => {
-  let level = 0;
-  while (jiffies >= 63 * 8 ** level) level++;
-  return level;
-};
 
 /**
  * When a timer armed at `armMs` for `jiffies` fires: its expiry rounded up past its level's

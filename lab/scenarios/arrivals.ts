@@ -470,9 +470,12 @@ export function kneeMarks(points: Array<{ settings: Record<string, unknown>; sce
   return marks;
 }
 
+/** The SYNs the comb says were dropped: k for a client in on tooth k, every one for a timed-out client. */
+const combDrops = (o: Observed, p: Predicted) => o.perTooth.reduce((n, c, k) => n + c * k, 0) + o.byOutcome.timedout * p.teeth.length;
+
 /** ListenOverflows split into the comb's SYNs and the final ACK's stage, when the stage dropped any. */
 function ackStageText(o: Observed, p: Predicted, overflows: number): string {
-  const syns = o.perTooth.reduce((n, c, k) => n + c * k, 0) + o.byOutcome.timedout * p.teeth.length + (o.stillConnectingDrops ?? 0);
+  const syns = combDrops(o, p) + (o.stillConnectingDrops ?? 0);
   if (overflows <= syns || o.offTeeth) return '';
   const model = p.ackDrops ? ` (the model: ${p.ackDrops[0].toLocaleString('en-US')}–${p.ackDrops[1].toLocaleString('en-US')})` : '';
   return `; ListenOverflows ${overflows.toLocaleString('en-US')}: ${syns.toLocaleString('en-US')} SYNs on the comb, ${(overflows - syns).toLocaleString('en-US')} at the final ACK's stage${model}`;
@@ -606,7 +609,7 @@ export const arrivals = defineScenario<Options, Observed, Predicted>({
     // was answered (the final ACK's stage: SYNs answered together in one batch of the timer
     // wheel, whose ACKs then find room for fewer than all).
     const overflows = counter(obs, 'server', 'TcpExtListenOverflows');
-    const comb = o.perTooth.reduce((n, c, k) => n + c * k, 0) + o.byOutcome.timedout * p.teeth.length;
+    const comb = combDrops(o, p);
     // Still connecting at the watch's end: each SYN surely sent by then was dropped (a lower bound).
     const known = o.stillConnectingDrops !== undefined;
     const atLeastDrops = comb + (o.stillConnectingDrops ?? 0);
