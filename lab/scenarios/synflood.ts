@@ -352,7 +352,7 @@ export const synflood = defineScenario<z.infer<typeof Options>, Observed, Predic
     v.push(
       d.seen
         ? atMost(
-            `(events) each request's SYN-ACK retransmissions ${rule(at)}, each in its window (s outside it, most; ${d.seen} seen)`,
+            `(events) each request's SYN-ACK retransmissions ${rule(at)}, each in its window (s outside it, most; ${d.seen} seen${d.notSent ? `, ${d.notSent} not sent` : ''})`,
             0,
             d.worst,
             `tcp_synack_retries=${R}: the request's timer starts at 1 s and doubles; each fires up to its timer wheel granularity late (HZ ${hz}${known ? '' : ', not known here: the coarsest'}), and the lateness adds up`,
