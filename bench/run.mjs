@@ -124,8 +124,11 @@ http {
 // The minimal C loop (bench/c-loop.c), built for this run.
 sh(['cc', '-O2', '-o', join(tmp, 'c-loop'), join(ROOT, 'bench', 'c-loop.c')]);
 
-const tcplab = (model, threads, io = 'epoll') => ({
-  name: `${model === 'single' ? 'tcplab single' : `tcplab ${model}×${threads}`}${io === 'io_uring' ? ' io_uring' : ''}`,
+// The io_uring row with a batch window (--uring-batch-us): fewer enters, each answer up to this much later.
+const BATCH_US = 50;
+const tcplab = (model, threads, io = 'epoll', batchUs = 0) => ({
+  name: `${model === 'single' ? 'tcplab single' : `tcplab ${model}×${threads}`}${io === 'io_uring' ? ' io_uring' : ''}${batchUs ? ` batch ${batchUs} µs` : ''}`,
+  slug: `${model === 'single' ? 'tcplab-single' : `tcplab-${model}×${threads}`}${io === 'io_uring' ? '-io_uring' : ''}${batchUs ? `-batch${batchUs}` : ''}`,
   argv: [
     process.execPath,
     join(ROOT, 'dist/server/main.js'),
@@ -143,6 +146,7 @@ const tcplab = (model, threads, io = 'epoll') => ({
     String(threads),
     '--io',
     io,
+    ...(batchUs ? ['--uring-batch-us', String(batchUs)] : []),
   ],
 });
 let servers = [
@@ -150,18 +154,23 @@ let servers = [
   { name: 'C epoll loop', argv: [join(tmp, 'c-loop'), String(PORT)] },
   tcplab('single', 1),
   tcplab('single', 1, 'io_uring'),
+  tcplab('single', 1, 'io_uring', BATCH_US),
   tcplab('reuseport', 2),
   tcplab('acceptor', 2),
   tcplab('workers', 2),
 ];
 if (args.only) {
   const want = args.only.split(',');
-  const slug = (n) => (n === 'C epoll loop' ? 'c-epoll' : n.replace(/ /g, '-'));
-  servers = servers.filter((s) => want.includes(s.name) || want.includes(slug(s.name)));
-  if (!servers.length) die('--only matched no server; names: nginx, c-epoll, tcplab-single, tcplab-single-io_uring, tcplab-reuseport×2, …');
+  const slug = (s) => s.slug ?? (s.name === 'C epoll loop' ? 'c-epoll' : s.name.replace(/ /g, '-'));
+  const all = servers.map(slug).join(', ');
+  servers = servers.filter((s) => want.includes(s.name) || want.includes(slug(s)));
+  if (!servers.length) die(`--only matched no server; names: ${all}`);
 }
 const modes = [
   { name: 'keep-alive', wrk: [] },
+  // One request at a time: each arrives at an idle server, so its latency is the loop's own
+  // delay (what a batch window costs at the most).
+  { name: 'one connection', wrk: [], connections: 1 },
   { name: `pipelined ×${DEPTH}`, wrk: ['-s', join(ROOT, 'lab/in-host/pipeline.lua')], after: ['--', String(DEPTH)] },
   // --rate 0 leaves it out.
   ...(RATE ? [{ name: `fixed ${RATE.toLocaleString('en-US')}/s`, rate: RATE }] : []),
@@ -207,11 +216,17 @@ function deleteServerNs() {
 }
 
 const CLK_TCK = Number(sh(['getconf', 'CLK_TCK']).trim());
-function cpuSeconds(pid) {
+/** The process's user and system CPU time, s. */
+function cpuTimes(pid) {
   // Fields after the ")": state is field 3; utime 14, stime 15 (1-based).
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  return { user: Number(f[11]) / CLK_TCK, system: Number(f[12]) / CLK_TCK };
+}
+
+function cpuSeconds(pid) {
+  const t = cpuTimes(pid);
+  return t.user + t.system;
 }
 
 // Busy time of CPU 0 (everything but idle and iowait), in seconds: a cross-check on
@@ -244,13 +259,13 @@ async function stopServer(child) {
   deleteServerNs();
 }
 
-function loadArgv(mode, seconds, connections = CONNECTIONS) {
+function loadArgv(mode, seconds, connections = mode.connections ?? CONNECTIONS) {
   // The load runs in the client namespace, on CPU 1.
   const onCpu1 = ['ip', 'netns', 'exec', CLIENT_NS, 'taskset', '-c', '1'];
   const url = `http://${SRV_IP}:${PORT}/`;
   if (mode.rate)
     return [...onCpu1, process.execPath, AUTOCANNON, '-c', String(connections), '--overallRate', String(mode.rate), '-d', String(seconds), '-j', url];
-  return [...onCpu1, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, ...(mode.wrk ?? []), url, ...(mode.after ?? [])];
+  return [...onCpu1, 'wrk', '-t1', '--latency', `-c${connections}`, `-d${seconds}s`, ...(mode.wrk ?? []), url, ...(mode.after ?? [])];
 }
 
 async function runLoad(argv) {
@@ -288,12 +303,20 @@ async function runLoad(argv) {
       wall,
       socketErrors: errors ? `${j.errors} errors, ${j.timeouts} timeouts` : null,
       non2xx: j.non2xx,
+      // autocannon's latencies are ms.
+      p50Us: j.latency.p50 * 1000,
+      p99Us: j.latency.p99 * 1000,
     };
   }
   const m = /(\d+) requests in ([\d.]+)s/.exec(out);
   if (code !== 0 || !m) throw new Error(`wrk failed (${code}): ${out}`);
   const socketErrors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  // wrk --latency: "Latency Distribution", then lines like "     50%  612.00us" (us, ms or s).
+  const pct = (p) => {
+    const l = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
+    return l ? Number(l[1]) * { us: 1, ms: 1000, s: 1e6 }[l[2]] : NaN;
+  };
   return {
     requests: Number(m[1]),
     seconds: Number(m[2]),
@@ -302,6 +325,8 @@ async function runLoad(argv) {
     wall,
     socketErrors,
     non2xx,
+    p50Us: pct(50),
+    p99Us: pct(99),
   };
 }
 
@@ -309,12 +334,23 @@ async function measure(s, mode) {
   const child = await startServer(s);
   try {
     await runLoad(loadArgv(mode, 1)); // warm-up (connections, caches, JIT)
-    const c0 = cpuSeconds(child.pid);
+    const c0 = cpuTimes(child.pid);
     const b0 = cpu0BusySeconds();
     const w = await runLoad(loadArgv(mode, DURATION));
-    const cpu = cpuSeconds(child.pid) - c0;
+    const c1 = cpuTimes(child.pid);
+    const cpu = c1.user + c1.system - c0.user - c0.system;
     const cpu0 = cpu0BusySeconds() - b0;
-    return { ...w, serverCpu: cpu, reqPerCpuSec: w.requests / cpu, cpu0Busy: cpu0, reqPerCpu0Sec: w.requests / cpu0, wrkCpuShare: w.wrkCpu / w.wall };
+    return {
+      ...w,
+      // wrk's latency under the pipelining script times only each batch's last answer.
+      ...(mode.after ? { p50Us: NaN, p99Us: NaN } : {}),
+      serverCpu: cpu,
+      userShare: (c1.user - c0.user) / cpu,
+      reqPerCpuSec: w.requests / cpu,
+      cpu0Busy: cpu0,
+      reqPerCpu0Sec: w.requests / cpu0,
+      wrkCpuShare: w.wrkCpu / w.wall,
+    };
   } finally {
     await stopServer(child);
   }
@@ -418,6 +454,9 @@ try {
         vsNginx: eff / nginxEff,
         vsC: eff / cEff,
         reqPerCpu0Sec: median(rs.map((r) => r.reqPerCpu0Sec)),
+        userShare: median(rs.map((r) => r.userShare)),
+        p50Us: median(rs.map((r) => r.p50Us)),
+        p99Us: median(rs.map((r) => r.p99Us)),
         syscallsPerRequest: sc.perRequest,
         epollWaitPerRequest: sc.epollWaitPerRequest,
         uringEnterPerRequest: sc.uringEnterPerRequest,
@@ -435,10 +474,10 @@ try {
   }
   const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
   let md =
-    '| mode | server | median rps | req / server CPU-s (median; min–max) | vs nginx | vs C loop | req / CPU-0 busy s | syscalls / req | epoll_wait / req | io_uring_enter / req | load CPU | note |\n' +
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n';
+    '| mode | server | median rps | req / server CPU-s (median; min–max) | vs nginx | vs C loop | req / CPU-0 busy s | syscalls / req | epoll_wait / req | io_uring_enter / req | latency p50 / p99, µs | user CPU | load CPU | note |\n' +
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n';
   for (const r of rows) {
-    md += `| ${r.mode} | ${r.server} | ${fmt(r.rps)} | ${fmt(r.reqPerCpuSec)} (${fmt(r.reqPerCpuSecMin)}–${fmt(r.reqPerCpuSecMax)}) | ${fmt(r.vsNginx, 2)}× | ${fmt(r.vsC, 2)}× | ${fmt(r.reqPerCpu0Sec)} | ${fmt(r.syscallsPerRequest, 3)} | ${fmt(r.epollWaitPerRequest, 3)} | ${fmt(r.uringEnterPerRequest, 3)} | ${fmt(r.wrkCpuShare * 100)}% | ${r.note} |\n`;
+    md += `| ${r.mode} | ${r.server} | ${fmt(r.rps)} | ${fmt(r.reqPerCpuSec)} (${fmt(r.reqPerCpuSecMin)}–${fmt(r.reqPerCpuSecMax)}) | ${fmt(r.vsNginx, 2)}× | ${fmt(r.vsC, 2)}× | ${fmt(r.reqPerCpu0Sec)} | ${fmt(r.syscallsPerRequest, 3)} | ${fmt(r.epollWaitPerRequest, 3)} | ${fmt(r.uringEnterPerRequest, 3)} | ${fmt(r.p50Us)} / ${fmt(r.p99Us)} | ${fmt(r.userShare * 100)}% | ${fmt(r.wrkCpuShare * 100)}% | ${r.note} |\n`;
   }
   const row = (server, m) => rows.find((r) => r.server === server && r.mode === m);
   const targets = [];
@@ -462,6 +501,24 @@ try {
   const fu = fixed && row('tcplab single io_uring', fixed);
   if (fu)
     targets.push(`io_uring syscalls per request (${fixed}): ${fmt(fu.syscallsPerRequest, 3)} (goal ≤ 1.0) ${verdict(fu.syscallsPerRequest <= 1)}`);
+  // The same goals with the batch window, and what it costs in latency against the row without.
+  const batched = `tcplab single io_uring batch ${BATCH_US} µs`;
+  for (const m of ['keep-alive', fixed].filter(Boolean)) {
+    const b = row(batched, m);
+    const u = row('tcplab single io_uring', m);
+    if (!b) continue;
+    const cost = u ? `; latency p50 ${fmt(b.p50Us)} µs against ${fmt(u.p50Us)}, p99 ${fmt(b.p99Us)} µs against ${fmt(u.p99Us)}` : '';
+    const max = m === fixed ? 1.0 : 0.5;
+    targets.push(
+      `io_uring with a ${BATCH_US} µs batch window, syscalls per request (${m}): ${fmt(b.syscallsPerRequest, 3)} (goal ≤ ${fmt(max, 1)}) ${verdict(b.syscallsPerRequest <= max)}; ${fmt(b.vsC, 2)}× the C loop${cost}`,
+    );
+  }
+  const lb = row(batched, 'one connection');
+  const lu = row('tcplab single io_uring', 'one connection');
+  if (lb && lu)
+    targets.push(
+      `the batch window's cost for a request alone (one connection): latency p50 ${fmt(lb.p50Us)} µs against ${fmt(lu.p50Us)}, p99 ${fmt(lb.p99Us)} µs against ${fmt(lu.p99Us)}`,
+    );
   const text = `${md}\n${targets.map((t) => `- ${t}`).join('\n')}\n\n${env.kernel}, ${env.cpu}, ${env.node}, ${env.nginx}, ${env.wrk}; ${REPS} reps × ${DURATION} s, ${CONNECTIONS} connections, wrk -t1${RATE ? `; fixed rate: autocannon ${RATE}/s overall` : ''}\n`;
   process.stdout.write(text);
   mkdirSync(args.out, { recursive: true });

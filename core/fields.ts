@@ -99,6 +99,8 @@ export const F = {
   threads: int(1, 256).default(1),
   trigger: oneOf(TRIGGERS).default('edge'),
   io: oneOf(IOS).default('epoll'),
+  /** io_uring: how long an enter may gather completions, µs (0: returns at the first). The server process's flag only. */
+  uringBatchUs: int(0, 10_000).default(0),
   share: oneOf(SHARES).default('accept'),
   /** Simulated work per request, µs (0: none), done by the thread that answers it. */
   workUs: int(0, 1_000_000).default(0),

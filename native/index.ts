@@ -33,6 +33,13 @@ export interface ServerOptions {
    * syscall "io_uring_setup" and a message naming the cause.
    */
   io?: Io;
+  /**
+   * io: "io_uring" only: how long, µs, an io_uring_enter may gather completions once one has
+   * come (the kernel's minimum wait, Linux 6.12+; listen() rejects with syscall "io_uring_setup"
+   * on a kernel without it). Fewer enters per request, each answer up to this much later.
+   * 0..10000, default 0 (each enter returns at the first completion).
+   */
+  uringBatchUs?: number;
   /** prethread: how the N waiters share the port (native/src/blocking.h). Default "accept". */
   share?: Share;
   /** Simulated work per request, µs, done by the thread that answers it before it answers. 0..1000000, default 0. */

@@ -31,6 +31,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
         threads: opts.threads,
         trigger: opts.trigger,
         io: opts.io,
+        uringBatchUs: opts.uringBatchUs,
         share: opts.share,
         workUs: opts.workUs,
         work: opts.work,
@@ -65,6 +66,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
         threads: opts.threads,
         trigger: opts.trigger,
         io: opts.io,
+        ...(opts.uringBatchUs ? { uringBatchUs: opts.uringBatchUs } : {}),
         share: opts.share,
         backlog: opts.backlog,
       }) + '\n',
@@ -95,6 +97,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
 
 /** Runs `main.js [flags]`; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // A reader of the event lines that went away (`… | head -1`) is not the server's failure:
+  // it serves on, and says nothing more there.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   const cmd = refuseRepeats(addServeOptions(new Command('tcplab-server')))
     .description('Run the tcplab reactor and its control API')
     .exitOverride()

@@ -27,6 +27,7 @@ export interface ServeOptions {
   threads: number;
   trigger: Trigger;
   io: Io;
+  uringBatchUs: number;
   share: Share;
   workUs: number;
   work: Work;
@@ -89,6 +90,14 @@ export const SERVE_FLAGS = [
     help: "the loops' I/O: epoll or io_uring (models single and reuseport)",
     def: def(F.io),
     parse: textFlag('--io', F.io),
+  },
+  {
+    flag: '--uring-batch-us <us>',
+    key: 'uringBatchUs',
+    env: 'TCPLAB_URING_BATCH_US',
+    help: 'io_uring: how long an enter may gather completions once one has come, µs (0: not at all; Linux 6.12+)',
+    def: def(F.uringBatchUs),
+    parse: intFlag('--uring-batch-us', F.uringBatchUs),
   },
   {
     flag: '--share <how>',
@@ -219,6 +228,7 @@ export function serveOptions(parsed: Record<string, unknown>): ServeOptions {
     threads: get('threads'),
     trigger: get('trigger'),
     io: get('io'),
+    uringBatchUs: get('uringBatchUs'),
     share: get('share'),
     workUs: get('workUs'),
     work: get('work'),

@@ -89,7 +89,8 @@ const char* const kOptionNames[] = {"host",
                                     "share",
                                     "workUs",
                                     "work",
-                                    "io"};
+                                    "io",
+                                    "uringBatchUs"};
 
 const char* model_name(Model m);
 
@@ -170,6 +171,14 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
                       std::string("option `io` must be \"epoll\" for model \"") + model_name(cfg.model) +
                           "\" (io_uring runs the models \"single\" and \"reuseport\"), got \"io_uring\"");
   }
+  if (has("uringBatchUs")) {
+    cfg.uring_batch_us = static_cast<unsigned>(int_value(env, o.Get("uringBatchUs"), "uringBatchUs", 0, 10000));
+    if (cfg.uring_batch_us != 0 && !cfg.io_uring)
+      throw invalid_arg(
+          env, true,
+          "option `uringBatchUs` must be 0 with io \"epoll\" (it is the io_uring loop's batch window), got " +
+              std::to_string(cfg.uring_batch_us));
+  }
   if (has("idleTimeoutMs")) {
     cfg.idle_timeout_ms = int_value(env, o.Get("idleTimeoutMs"), "idleTimeoutMs", 0, 86400000);
   }
@@ -196,6 +205,9 @@ ServerConfig parse_options(Napi::Env env, Napi::Value arg) {
 // Why the kernel refused an io_uring, as far as this process can tell.
 std::string uring_refusal(int err) {
   if (err == ENOSYS) return "this kernel has no io_uring (built without CONFIG_IO_URING); use io \"epoll\"";
+  if (err == EOPNOTSUPP)
+    return "this kernel's io_uring_enter has no minimum wait (IORING_FEAT_MIN_TIMEOUT, Linux 6.12), which a batch "
+           "window needs; set uringBatchUs to 0";
   std::string disabled;
   if (FILE* f = std::fopen("/proc/sys/kernel/io_uring_disabled", "r")) {
     char b[16] = {0};

@@ -115,6 +115,7 @@ struct LoopOptions {
   bool edge = true;
   int64_t idle_timeout_ms = 60000;  // 0: never
   int64_t linger_ms = 2000;         // how long a closing connection may keep sending
+  unsigned uring_batch_us = 0;      // io_uring: how long an enter may gather completions (0: not at all)
   int index = 0;
   const char* role = "loop";
 };

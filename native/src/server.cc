@@ -115,6 +115,7 @@ int Server::listen() {
   LoopOptions base;
   base.edge = cfg_.edge;
   base.idle_timeout_ms = cfg_.idle_timeout_ms;
+  base.uring_batch_us = cfg_.uring_batch_us;
   if (cfg_.idle_timeout_ms > 0) base.linger_ms = std::min<int64_t>(base.linger_ms, cfg_.idle_timeout_ms);
 
   auto add_stats = [this](std::string role) {

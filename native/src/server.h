@@ -89,9 +89,10 @@ struct ServerConfig {
   int64_t header_timeout_ms = 10000;
   int64_t body_timeout_ms = 30000;
   uint64_t max_connections = 65536;
-  int64_t work_us = 0;      // simulated work per request (connection.h)
-  bool work_sleep = false;  // sleep instead of spinning
-  bool io_uring = false;    // single, reuseport: io_uring loops instead of epoll loops
+  int64_t work_us = 0;          // simulated work per request (connection.h)
+  bool work_sleep = false;      // sleep instead of spinning
+  bool io_uring = false;        // single, reuseport: io_uring loops instead of epoll loops
+  unsigned uring_batch_us = 0;  // io_uring: the batch window (uring_loop.h)
 };
 
 // An OS error with the failing call's name.

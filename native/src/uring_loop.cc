@@ -31,6 +31,12 @@ constexpr unsigned kBufs = 512;  // provided receive buffers (a power of two)
 constexpr unsigned kBufSize = 4096;
 constexpr int kBufGroup = 0;
 constexpr int64_t kAcceptBackoffMs = 100;
+// How long an enter that submitted sends waits past their completions for one more event,
+// at most (see run()): what a send that had to wait for room can delay what follows it.
+constexpr int kSendWaitMs = 1;
+// With a batch window: the completions an enter waits for before the window is up.
+constexpr unsigned kBatchCqes = 32;
+constexpr unsigned kFeatMinTimeout = 1u << 15;  // IORING_FEAT_MIN_TIMEOUT (6.12; not in liburing 2.3's header)
 
 }  // namespace
 
@@ -43,12 +49,13 @@ std::unique_ptr<Reactor> make_uring_loop(const LoopOptions& opts, const ConnLimi
   return loop;
 }
 
-int uring_setup_errno() {
+int uring_setup_errno(bool min_wait) {
   io_uring r;
   const int e = io_uring_queue_init(2, &r, 0);
   if (e < 0) return -e;
+  const bool has_min_wait = (r.features & kFeatMinTimeout) != 0;
   io_uring_queue_exit(&r);
-  return 0;
+  return min_wait && !has_min_wait ? EOPNOTSUPP : 0;
 }
 
 // A connection and what the ring holds of it. Aligned to 64 so that its address leaves the
@@ -73,10 +80,16 @@ uint64_t tag(T* p, unsigned op, unsigned gen = 0) {
 }  // namespace
 
 UringLoop::UringLoop(const LoopOptions& opts, const ConnLimits& limits, ThreadStats& stats, AcceptControl& accept)
-    : opts_(opts), limits_(limits), stats_(stats), accept_(accept), timers_(opts.idle_timeout_ms, opts.linger_ms) {
+    : opts_(opts),
+      limits_(limits),
+      stats_(stats),
+      accept_(accept),
+      timers_(opts.idle_timeout_ms, opts.linger_ms),
+      batch_us_(opts.uring_batch_us) {
   // The ring itself is made by the loop's thread (SINGLE_ISSUER ties it to its maker); this
   // one only asks the kernel whether it would, so that a refusal is the caller's error.
-  if (const int e = uring_setup_errno()) throw std::system_error(e, std::generic_category(), "io_uring_setup");
+  if (const int e = uring_setup_errno(opts.uring_batch_us != 0))
+    throw std::system_error(e, std::generic_category(), "io_uring_setup");
 }
 
 UringLoop::~UringLoop() {
@@ -117,7 +130,44 @@ void UringLoop::setup_ring() {
     throw std::system_error(-r, std::generic_category(), "io_uring_setup");
   }
   // Each io_uring_enter then skips looking the ring's fd up (5.18+; a refusal costs only that).
-  io_uring_register_ring_fd(ring_);
+  ring_registered_ = io_uring_register_ring_fd(ring_) == 1;
+}
+
+// One io_uring_enter: hands the kernel what was queued, and waits for `wait_nr` completions or
+// `timeout_ms` (-1: none). With a batch window, it returns once that long has passed with at
+// least one completion, even short of `wait_nr`. liburing 2.3 (Debian 12's) has no call that
+// passes the kernel's minimum wait, so the enter is made here: the submission queue's tail is
+// published as io_uring_submit would, and the wait's arguments are the kernel's own
+// (io_uring_getevents_arg, whose `pad` became `min_wait_usec` in 6.12).
+void UringLoop::enter(unsigned wait_nr, int timeout_ms) {
+  io_uring_sq& sq = ring_->sq;
+  const unsigned tail = sq.sqe_tail;
+  if (sq.sqe_head != tail) {
+    sq.sqe_head = tail;
+    io_uring_smp_store_release(sq.ktail, tail);
+  }
+  const unsigned submit = tail - io_uring_smp_load_acquire(sq.khead);
+  __kernel_timespec ts{};
+  io_uring_getevents_arg arg{};
+  arg.sigmask_sz = _NSIG / 8;
+  if (batch_us_ != 0) {
+    arg.pad = batch_us_;  // min_wait_usec
+    // Without a general timeout the kernel would take the minimum wait for one, and an idle
+    // loop would wake every window: so there is always one, a day at most.
+    if (timeout_ms < 0) timeout_ms = 86400000;
+  }
+  if (timeout_ms >= 0) {
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
+    arg.ts = reinterpret_cast<uintptr_t>(&ts);
+  }
+  const unsigned flags =
+      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | (ring_registered_ ? IORING_ENTER_REGISTERED_RING : 0);
+  const int fd = ring_registered_ ? ring_->enter_ring_fd : ring_->ring_fd;
+  const int r =
+      io_uring_enter2(static_cast<unsigned>(fd), submit, wait_nr, flags, reinterpret_cast<sigset_t*>(&arg), sizeof arg);
+  if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
+    throw std::system_error(-r, std::generic_category(), "io_uring_enter");
 }
 
 void UringLoop::setup_buffers() {
@@ -166,19 +216,21 @@ void UringLoop::run() {
   arm_accept();
   while (!stopping_.load(std::memory_order_acquire)) {
     // One io_uring_enter: submits what this iteration queued and waits for a completion,
-    // until the next timer at the latest.
-    const int t = next_timeout_ms();
-    io_uring_cqe* cqe = nullptr;
-    if (t < 0) {
-      io_uring_submit_and_wait(ring_, 1);
-    } else {
-      __kernel_timespec ts{t / 1000, static_cast<long long>(t % 1000) * 1000000};
-      io_uring_submit_and_wait_timeout(ring_, &cqe, 1, &ts, nullptr);
-    }
+    // until the next timer at the latest. A send to a socket with room completes during the
+    // submit, and its completion alone would end the wait: the next request would then take
+    // a second enter. So the wait is for one completion more than the sends submitted. A send
+    // that must wait for room completes later, and counts in their place: then the wait ends
+    // at the other event or kSendWaitMs, whichever comes first.
+    const unsigned wait_nr = sends_queued_ + (batch_us_ != 0 ? kBatchCqes : 1);
+    int t = next_timeout_ms();
+    if (sends_queued_ != 0 && (t < 0 || t > kSendWaitMs)) t = kSendWaitMs;
+    sends_queued_ = 0;
+    enter(wait_nr, t);
     now_ms_ = monotonic_us() / 1000;
     Responses::refresh();  // the Date of this batch's answers
     unsigned head;
     unsigned seen = 0;
+    io_uring_cqe* cqe;
     io_uring_for_each_cqe(ring_, head, cqe) {
       handle(cqe);
       seen++;
@@ -423,6 +475,7 @@ void UringLoop::queue_send(UConn* c) {
   io_uring_sqe_set_data64(s, tag(c, kSend, c->gen));
   c->send_inflight = true;
   c->ops++;
+  sends_queued_++;
 }
 
 void UringLoop::on_send(UConn* c, int res) {

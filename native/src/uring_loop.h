@@ -43,7 +43,7 @@ namespace tcplab {
 // Whether this kernel and this process may set up an io_uring: 0, or the errno of
 // io_uring_setup (ENOSYS: no io_uring in the kernel; EPERM: kernel.io_uring_disabled or a
 // seccomp filter refuses it).
-int uring_setup_errno();
+int uring_setup_errno(bool min_wait = false);
 
 class UringLoop : public Reactor {
  public:
@@ -63,6 +63,7 @@ class UringLoop : public Reactor {
   void setup_ring();
   void setup_buffers();
   io_uring_sqe* sqe();
+  void enter(unsigned wait_nr, int timeout_ms);
   void handle(const io_uring_cqe* cqe);
 
   void arm_wake();
@@ -93,7 +94,9 @@ class UringLoop : public Reactor {
   io_uring* ring_ = nullptr;
   io_uring_buf_ring* bufs_ = nullptr;
   char* buf_mem_ = nullptr;
-  unsigned returned_ = 0;  // buffers given back since the last advance
+  unsigned returned_ = 0;      // buffers given back since the last advance
+  unsigned sends_queued_ = 0;  // sends queued since the last enter
+  bool ring_registered_ = false;
   int listen_fd_ = -1;
   int spare_fd_ = -1;  // kept open on /dev/null to survive EMFILE
 
@@ -107,6 +110,7 @@ class UringLoop : public Reactor {
 
   int64_t now_ms_ = 0;
   TimerLists timers_;
+  unsigned batch_us_;  // the batch window, µs (0: none)
   std::vector<UConn*> free_conns_;
   std::vector<UConn*> all_;  // every UConn this loop made, for the destructor
 };

@@ -17,7 +17,7 @@ export function useServer(options: ServerOptions = {}): { server: () => ServerT;
 
 /**
  * The designs the HTTP suites run on: the single reactor (on epoll and on io_uring, and
- * reuseport on io_uring), the reactor designs of more than one
+ * reuseport on io_uring with a batch window), the reactor designs of more than one
  * loop that the suites did not cover (reactors with a worker pool, reactors in processes), and
  * each blocking design (native/src/blocking.h), whose connections are served with blocking
  * reads and writes. The io_uring ones are skipped (and counted so) where io_uring is refused:
@@ -26,7 +26,7 @@ export function useServer(options: ServerOptions = {}): { server: () => ServerT;
 export const DESIGNS: Array<[string, ServerOptions]> = [
   ['single', {}],
   ['single, io_uring', { io: 'io_uring' }],
-  ['reuseport ×2, io_uring', { model: 'reuseport', threads: 2, io: 'io_uring' }],
+  ['reuseport ×2, io_uring, batch 200 µs', { model: 'reuseport', threads: 2, io: 'io_uring', uringBatchUs: 200 }],
   ['reactors+workers ×2', { model: 'reactors+workers', threads: 2 }],
   ['reactor-procs ×3', { model: 'reactor-procs', threads: 3 }],
   ['iterative', { model: 'iterative' }],

@@ -46,6 +46,44 @@ describe.skipIf(URING_REFUSED !== null)('io_uring backend', () => {
     expect(uringFds()).toBe(before); // epoll makes none
     await e.close();
   });
+
+  // The window is the kernel's minimum wait (IORING_FEAT_MIN_TIMEOUT): an enter that has a
+  // completion returns when the window is up (or at 32 completions), not at once. A request
+  // alone on the server therefore waits out the window; without one it does not.
+  // 10 ms (the most the option takes) is far above the scheduler's and the loopback's own
+  // delays (well under 1 ms here).
+  it('a batch window: a lone request waits it out; without one it does not', async () => {
+    const WINDOW_MS = 10;
+    const timed = async (port: number, n: number) => {
+      const t0 = performance.now();
+      const rs = await Promise.all(Array.from({ length: n }, () => exchange(port, [GET], { untilBytes: OK_BYTES })));
+      return { ms: performance.now() - t0, ok: rs.every((r) => parseResponses(r.data)[0]?.status === 200) };
+    };
+    const plain = new Server({ host: '127.0.0.1', io: 'io_uring' });
+    const batched = new Server({ host: '127.0.0.1', io: 'io_uring', uringBatchUs: WINDOW_MS * 1000 });
+    try {
+      const p = (await plain.listen()).port;
+      const b = (await batched.listen()).port;
+      await timed(b, 1); // the loop's first enter
+      const lonePlain = await timed(p, 1);
+      const lone = await timed(b, 1);
+      expect(lonePlain).toMatchObject({ ok: true });
+      expect(lonePlain.ms).toBeLessThan(WINDOW_MS / 2);
+      expect(lone).toMatchObject({ ok: true });
+      // Its recv completes at the enter that arms it, which then waits out the window.
+      expect(lone.ms).toBeGreaterThanOrEqual(WINDOW_MS);
+      expect(lone.ms).toBeLessThan(10 * WINDOW_MS);
+    } finally {
+      await plain.close();
+      await batched.close();
+    }
+  });
+
+  it('a batch window with io "epoll" is refused, naming the option', () => {
+    expect(() => new Server({ host: '127.0.0.1', uringBatchUs: 50 })).toThrow(
+      'option `uringBatchUs` must be 0 with io "epoll" (it is the io_uring loop\'s batch window), got 50',
+    );
+  });
 });
 
 describe('io_uring refused by a seccomp filter', () => {
