@@ -52,7 +52,9 @@ class AcceptBucket {
 
 // A loop's connection timers: two intrusive lists of Conn (Conn::timer_list 1 idle, 2
 // linger), each in deadline order because every entry of a list has the same timeout;
-// touch and expiry are O(1) per connection.
+// touch and expiry are O(1) per connection. Deadlines are rounded up to a step (the idle
+// list: a sixteenth of its timeout, 1 to 100 ms), so a timeout fires up to a step late,
+// never early, and a connection touched again within its step is not relinked.
 class TimerLists {
  public:
   TimerLists(int64_t idle_timeout_ms, int64_t linger_ms);
@@ -67,6 +69,7 @@ class TimerLists {
     Conn* head = nullptr;
     Conn* tail = nullptr;
     int64_t timeout_ms = 0;
+    int64_t granularity_ms = 1;
   } lists_[3];
 };
 inline constexpr int kIdle = 1;

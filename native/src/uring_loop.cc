@@ -201,6 +201,9 @@ io_uring_sqe* UringLoop::sqe() {
   io_uring_sqe* s = io_uring_get_sqe(ring_);
   if (s == nullptr) {  // the submission queue is full: hand it to the kernel now
     io_uring_submit(ring_);
+    // The sends it held may complete now, and be handled in this very pass: the next enter
+    // must not wait for them (at worst it ends early, on one of theirs).
+    sends_queued_ = 0;
     s = io_uring_get_sqe(ring_);
   }
   if (s == nullptr) throw std::runtime_error("io_uring: no submission queue entry after a submit");
