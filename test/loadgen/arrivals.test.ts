@@ -132,7 +132,10 @@ describe('open-loop arrivals on the running kernel', () => {
         else if (!near) expect([a.at, tooth]).toEqual([a.at, due]);
       }
       expect(teethOf.filter((t) => t === 0)).toHaveLength(3);
-      expect(teethOf.filter((t) => t === 1)).toHaveLength(0);
+      // How many are due on tooth 1 depends on when the client started against the server's
+      // 2.5 s: each client's tooth is held to its own due one above. (A count of 0 was written
+      // here once; CI56 had 15, each on the tooth it was due, the client started late on a busy
+      // machine.)
       // The comb against the kernel's count: a client on tooth k had k SYNs dropped on the full
       // queue, each one counted in ListenOverflows. The kernel counts a final ACK that met a full
       // queue there too (SYNs let in together, as retransmissions fired on one timer tick, whose
