@@ -511,7 +511,7 @@ void BlockingServer::serve(int fd, ThreadStats& st, ThreadStats* fold_to) {
     const int64_t phase_deadline = phase_limit > 0 ? c.phase_started_ms + phase_limit : kNever;
     const int64_t deadline = std::min(idle_deadline, phase_deadline);
     set_timeout(deadline == kNever ? 0 : std::max<int64_t>(1, deadline - now));
-    const ssize_t n = ::read(fd, c.in.get() + c.in_len, limits_.in_cap - c.in_len);
+    const ssize_t n = ::recv(fd, c.in.get() + c.in_len, limits_.in_cap - c.in_len, 0);
     if (n > 0) {
       st.bytes_in.add(static_cast<uint64_t>(n));
       c.in_len += static_cast<size_t>(n);

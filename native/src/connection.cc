@@ -144,7 +144,7 @@ Next Conn::after_flush() {
 
 Next Conn::linger_read() {
   for (;;) {
-    ssize_t n = ::read(fd, in.get(), limits.in_cap);
+    ssize_t n = ::recv(fd, in.get(), limits.in_cap, 0);
     if (n > 0) {
       lingered += static_cast<size_t>(n);
       if (lingered > limits.linger_max_bytes) return Next::kClose;
@@ -172,11 +172,11 @@ Next Conn::on_readable(ThreadStats& st, bool hangup) {
       continue;
     }
     // A short read proves the receive queue was empty: a later arrival raises a new
-    // edge, so the extra read() that would return EAGAIN is skipped (one syscall
+    // edge, so the extra recv() that would return EAGAIN is skipped (one syscall
     // per request saved). Not so when the FIN is already here (hangup).
     if (drained && !hangup) break;
     const size_t space = limits.in_cap - in_len;  // > 0: a partial head is < max_header_bytes
-    ssize_t n = ::read(fd, in.get() + in_len, space);
+    ssize_t n = ::recv(fd, in.get() + in_len, space, 0);
     if (n > 0) {
       st.bytes_in.add(static_cast<uint64_t>(n));
       in_len += static_cast<size_t>(n);
