@@ -96,6 +96,7 @@ class UringLoop : public Reactor {
   char* buf_mem_ = nullptr;
   unsigned returned_ = 0;      // buffers given back since the last advance
   unsigned sends_queued_ = 0;  // sends queued since the last enter
+  bool risky_send_ = false;    // one of them may have to wait for room (queue_send())
   bool ring_registered_ = false;
   int listen_fd_ = -1;
   int spare_fd_ = -1;  // kept open on /dev/null to survive EMFILE
