@@ -7,16 +7,18 @@
 // Each server runs alone in a fresh network namespace pinned to CPU 0; wrk runs in a
 // second namespace pinned to CPU 1, over a veth pair. Repetitions are interleaved
 // across servers. Per run: rps (wrk), server CPU seconds (/proc/PID/stat, all
-// threads), requests per server CPU-second, wrk's own CPU. Syscalls per request (all of
-// them, epoll_wait and io_uring_enter) come from separate runs under `perf stat` (so the
-// tracepoints do not tax the CPU runs). Three modes: keep-alive and pipelined (wrk, as fast
-// as it goes: on 2 cores wrk saturates first), and a fixed rate (autocannon's overall rate:
+// threads) and their user share, requests per server CPU-second, latency p50/p99, wrk's own
+// CPU. Syscalls per request (all of them, epoll_wait and io_uring_enter) come from separate
+// runs under `perf stat` (so the tracepoints do not tax the CPU runs). Four modes: keep-alive
+// and pipelined (wrk, as fast as it goes: on 2 cores wrk saturates first), one connection
+// (each request alone: the loop's own delay), and a fixed rate (autocannon's overall rate:
 // every server gets the same arrivals, so CPU per request compares their cost without the
 // saturation effect). Needs root, wrk, nginx, perf, taskset, cc.
 //
 // Usage: node bench/run.mjs [--reps 5] [--duration 10] [--connections 128] [--depth 16]
 //                           [--rate 20000] [--only name,name] [--out bench/out]
-// Names for --only: nginx, c-epoll, tcplab-single, tcplab-single-io_uring, tcplab-reuseport×2, …
+// Names for --only: nginx, c-epoll, tcplab-single, tcplab-single-io_uring, tcplab-single-io_uring-batch50,
+// tcplab-reuseport×2, …
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
