@@ -115,14 +115,14 @@ void TimerLists::unlink(Conn* c) {
 
 void TimerLists::touch(Conn* c, int which, int64_t now_ms) {
   List& list = lists_[which];
-  // The deadline rounded up to the list's granularity: a connection touched again within
-  // the same step keeps its place, which is still in order (no write at all: a busy
-  // keep-alive connection is relinked about once a step, not once a request).
-  const int64_t g = list.granularity_ms;
-  const int64_t due = (now_ms + list.timeout_ms + g - 1) / g * g;
-  if (c->timer_list == which && c->deadline_ms == due) return;
+  // Deadlines are rounded up to the list's step. One still at or past the new deadline
+  // keeps its place, which is still in order: no write at all, so a busy keep-alive
+  // connection is relinked about once a step, not once a request.
+  const int64_t due = now_ms + list.timeout_ms;
+  if (c->timer_list == which && due <= c->deadline_ms) return;
   unlink(c);
-  c->deadline_ms = due;
+  const int64_t g = list.granularity_ms;
+  c->deadline_ms = (due + g - 1) / g * g;
   c->timer_list = static_cast<uint8_t>(which);
   c->prev = list.tail;
   c->next = nullptr;

@@ -31,13 +31,10 @@ constexpr unsigned kBufs = 512;  // provided receive buffers (a power of two)
 constexpr unsigned kBufSize = 4096;
 constexpr int kBufGroup = 0;
 constexpr int64_t kAcceptBackoffMs = 100;
-// How long an enter that submitted a send that may have to wait for room waits past the
-// sends' completions for one more event, at most (see run()): what such a send can delay
-// what follows it.
+// How long an enter waits past the completions of the sends it submitted for one more
+// event, at most, when the loop has more to do for a connection once its send is done (see
+// run() and serve()).
 constexpr int kSendWaitMs = 1;
-// A send this long or shorter, on a connection none of whose sends has yet come back short,
-// that closes nothing, is taken to complete in the submit (see queue_send()).
-constexpr size_t kSmallSendBytes = 4096;
 // With a batch window: the completions an enter waits for before the window is up.
 constexpr unsigned kBatchCqes = 32;
 constexpr unsigned kFeatMinTimeout = 1u << 15;  // IORING_FEAT_MIN_TIMEOUT (6.12; not in liburing 2.3's header)
@@ -71,10 +68,10 @@ struct alignas(64) UringLoop::UConn : Conn {
   unsigned gen = 0;  // bumped on every reuse
   bool recv_armed = false;
   bool send_inflight = false;
-  bool eof = false;         // the peer's FIN arrived
-  bool sent_short = false;  // a send came back short or had to wait: the socket's buffer filled
-  bool closing = false;     // closed: kept until ops is 0
-  std::string overflow;     // received bytes `in` had no room for (reading is paused meanwhile)
+  bool eof = false;      // the peer's FIN arrived
+  bool closing = false;  // closed: kept until ops is 0
+  size_t send_end = 0;   // where in `out` the send in flight ends
+  std::string overflow;  // received bytes `in` had no room for (reading is paused meanwhile)
 };
 
 namespace {
@@ -228,10 +225,9 @@ void UringLoop::run() {
     // until the next timer at the latest. A send to a socket with room completes during the
     // submit, and its completion alone would end the wait: the next request would then take
     // a second enter. So the wait is for one completion more than the sends submitted.
-    // A send that must wait for room completes later and counts in place of the other event;
-    // if what follows it matters (the rest of a short send, a close), the wait must end soon
-    // after it: for a send that may wait (risky_send_), the enter's timeout is kSendWaitMs.
-    // Not for every send: arming that timer on each wait cost the loop a quarter of its
+    // Where the loop has more to do for a connection once its send is done (serve()), the
+    // wait must not end only at the next event: then the enter's timeout is kSendWaitMs.
+    // Not on every enter: arming that timer on each wait cost the loop a quarter of its
     // requests per CPU-second at a fixed rate (89,634 → 67,123 in the bench, on this VM).
     const unsigned wait_nr = sends_queued_ + (batch_us_ != 0 ? kBatchCqes : 1);
     int t = next_timeout_ms();
@@ -382,7 +378,7 @@ void UringLoop::adopt(int fd) {
     free_conns_.pop_back();
     c->reset(fd);
     c->gen++;
-    c->recv_armed = c->send_inflight = c->eof = c->closing = c->sent_short = false;
+    c->recv_armed = c->send_inflight = c->eof = c->closing = false;
     c->overflow.clear();
   }
   stats_.active.add();
@@ -466,9 +462,11 @@ void UringLoop::serve(UConn* c) {
   }
   if (!c->request_pending() || c->timer_list != 1) touch(c, kIdle);
   queue_send(c);
-  // A send under way, after which the loop has more to do for this connection (close it,
-  // read on): the enter must not sleep past it (run()).
-  if (c->send_inflight && (c->eof || c->close_after_flush || c->read_stalled || !c->overflow.empty()))
+  // A send under way, after which the loop has more to do for this connection: answers
+  // queued behind it, a close, input waiting for room. Its completion may be one the next
+  // enter counts in its wait (run()), so that enter must not sleep on past it.
+  if (c->send_inflight &&
+      (c->out_len != c->send_end || c->eof || c->close_after_flush || c->read_stalled || !c->overflow.empty()))
     risky_send_ = true;
   if (c->send_inflight || c->out_len != 0) return;
   // Everything answered has gone.
@@ -487,11 +485,11 @@ void UringLoop::serve(UConn* c) {
 
 void UringLoop::queue_send(UConn* c) {
   if (c->send_inflight || c->closing || c->out_off >= c->out_len) return;
-  const size_t len = c->out_len - c->out_off;
-  // A send that may have to wait for room, after which the loop has more to do for it.
-  if (len > kSmallSendBytes || c->sent_short || c->close_after_flush || c->eof) risky_send_ = true;
   io_uring_sqe* s = sqe();
-  io_uring_prep_send(s, c->fd, c->out.get() + c->out_off, len, MSG_NOSIGNAL);
+  // MSG_WAITALL: the kernel sends all of it before it completes (it waits for room as
+  // often as it must), so no short send leaves the rest for the loop to send.
+  io_uring_prep_send(s, c->fd, c->out.get() + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_WAITALL);
+  c->send_end = c->out_len;
   io_uring_sqe_set_data64(s, tag(c, kSend, c->gen));
   c->send_inflight = true;
   c->ops++;
@@ -507,12 +505,7 @@ void UringLoop::on_send(UConn* c, int res) {
       if (res > 0) {
         stats_.bytes_out.add(static_cast<uint64_t>(res));
         c->out_off += static_cast<size_t>(res);
-        if (c->out_off == c->out_len)
-          c->out_off = c->out_len = 0;
-        else
-          c->sent_short = true;
-      } else {
-        c->sent_short = true;  // EAGAIN, EINTR, or nothing sent
+        if (c->out_off == c->out_len) c->out_off = c->out_len = 0;
       }
       serve(c);  // goes on with input left for lack of room, sends the rest
       if (!c->closing && !c->recv_armed && !c->eof && !c->read_stalled && c->overflow.empty()) arm_recv(c);

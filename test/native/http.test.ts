@@ -91,6 +91,19 @@ for (const [name, options] of DESIGNS) describeUring(options.io === 'io_uring')(
       expect(r.data.length).toBe(expectBytes);
     });
 
+    it('answers two 3 KiB requests sent in one write at once, not at the next event', async () => {
+      // They span two of io_uring's 4 KiB receive buffers: the first answer's send is queued
+      // before the second request is read, so the second answer waits behind a send in flight.
+      // The wait it then has is what the loop must not sleep through (a version of the
+      // io_uring loop did, until the idle timeout).
+      const req = `GET / HTTP/1.1\r\nHost: lab\r\nX-Pad: ${'p'.repeat(3000)}\r\n\r\n`;
+      const t0 = performance.now();
+      const r = await exchange(port, [req + req], { untilBytes: 2 * OK_BYTES, timeoutMs: 3000 });
+      expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
+      // Far above a loopback round trip; far below the 3 s the broken loop took (the timeout).
+      expect(performance.now() - t0).toBeLessThan(1000);
+    });
+
     it('frames a request that arrives one byte at a time', async () => {
       const bytes = [...'GET /one/byte?at=a-time HTTP/1.1\r\nHost: lab\r\nX-Long: ' + 'x'.repeat(100) + '\r\n\r\n'];
       const r = await exchange(port, bytes, { gapMs: 1, untilBytes: OK_BYTES, timeoutMs: 10000 });
