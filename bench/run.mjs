@@ -15,8 +15,12 @@
 // every server gets the same arrivals, so CPU per request compares their cost without the
 // saturation effect). Needs root, wrk, nginx, perf, taskset, cc.
 //
+// With --profile, one more keep-alive run per server under `perf record -e cpu-clock` on
+// CPU 0 splits the server's CPU per request into the kernel's, the system calls' return seen
+// in user space (docs/benchmark.md says why), and the rest of user space.
+//
 // Usage: node bench/run.mjs [--reps 5] [--duration 10] [--connections 128] [--depth 16]
-//                           [--rate 20000] [--only name,name] [--out bench/out]
+//                           [--rate 20000] [--only name,name] [--profile] [--out bench/out]
 // Names for --only: nginx, c-epoll, tcplab-single, tcplab-single-io_uring, tcplab-single-io_uring-batch50,
 // tcplab-reuseport×2, …
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -48,6 +52,7 @@ try {
       depth: { type: 'string', default: '16' },
       rate: { type: 'string', default: '20000' },
       only: { type: 'string' },
+      profile: { type: 'boolean' },
       out: { type: 'string', default: join(ROOT, 'bench', 'out') },
       help: { type: 'boolean' },
     },
@@ -59,7 +64,7 @@ if (args.help) {
   process.stdout.write(
     readFileSync(fileURLToPath(import.meta.url), 'utf8')
       .split('\n')
-      .slice(1, 19)
+      .slice(1, 23)
       .join('\n')
       .replace(/^\/\/ ?/gm, '') + '\n',
   );
@@ -390,6 +395,74 @@ async function countSyscalls(s, mode) {
   }
 }
 
+// Where a request's CPU goes: perf's cpu-clock samples on CPU 0 (the server's CPU) during
+// one keep-alive run, the server's process only, as shares of its samples. User-space
+// samples in a system call's wrapper (glibc's, or liburing's io_uring_enter2) are told apart
+// from the rest: on this VM they land on the instruction after the `syscall`, where an
+// interrupt held during the kernel's exit path is taken, so they are the system call's cost,
+// not user code. The samples add up to 15 to 30 % less than the CPU time /proc counts for
+// the same run (perf's timer is held back around the hypervisor's exits), so ns per request
+// are the shares times the run's /proc figure, and only the shares are the profile's own.
+const SYSCALL_WRAPPER =
+  /^(__GI_+)?(__libc_)?_*(send|recv|read|write|writev|readv|sendto|recvfrom|sendmsg|recvmsg|epoll_wait|epoll_pwait|epoll_ctl|accept4?|close|io_uring_enter2?|syscall)$/;
+const PROFILE_HZ = 4999;
+async function profile(s, mode) {
+  const child = await startServer(s);
+  const data = join(tmp, 'perf.data');
+  try {
+    await runLoad(loadArgv(mode, 1));
+    // perf itself on CPU 1, beside the load, so that it does not take the server's CPU.
+    const perf = spawn('taskset', ['-c', '1', 'perf', 'record', '-q', '-e', 'cpu-clock', '-F', String(PROFILE_HZ), '-C', '0', '-o', data], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let perfErr = '';
+    perf.stderr.on('data', (b) => (perfErr += b));
+    await sleep(500);
+    const c0 = cpuTimes(child.pid);
+    const w = await runLoad(loadArgv(mode, Math.min(DURATION, 5)));
+    const c1 = cpuTimes(child.pid);
+    perf.kill('SIGINT');
+    const code = await new Promise((r) => perf.once('exit', r));
+    if (!existsSync(data)) throw new Error(`perf record failed (${code}): ${perfErr}`);
+    // One line a symbol: "  12.34%  |  567  |dso  |[k] symbol".
+    const report = sh(
+      ['perf', 'report', '-i', data, '--stdio', '--no-children', '-n', '-g', 'none', '--pid', String(child.pid), '--sort', 'dso,sym', '-t', '|'],
+      {
+        maxBuffer: 64 << 20,
+      },
+    );
+    const out = {
+      requests: w.requests,
+      procNs: ((c1.user + c1.system - c0.user - c0.system) * 1e9) / w.requests,
+      samples: 0,
+      kernel: 0,
+      syscallReturn: 0,
+      rest: 0,
+      top: [],
+    };
+    for (const line of report.split('\n')) {
+      const f = line.split('|').map((x) => x.trim());
+      if (f.length < 4 || !/^\d+$/.test(f[1])) continue;
+      const n = Number(f[1]);
+      const kernel = f[3].startsWith('[k]');
+      const sym = f[3].replace(/^\[.\] /, '');
+      out.samples += n;
+      if (kernel) out.kernel += n;
+      else if (SYSCALL_WRAPPER.test(sym)) out.syscallReturn += n;
+      else out.rest += n;
+      if (!kernel && out.top.length < 4) out.top.push({ sym, samples: n });
+    }
+    // As shares of the samples, and the samples' own sum in ns per request.
+    for (const k of ['kernel', 'syscallReturn', 'rest']) out[k] /= out.samples;
+    for (const t of out.top) t.share = t.samples / out.samples;
+    out.sampledNs = (out.samples * 1e9) / PROFILE_HZ / w.requests;
+    return out;
+  } finally {
+    rmSync(data, { force: true });
+    await stopServer(child);
+  }
+}
+
 const median = (xs) => {
   const a = [...xs].sort((x, y) => x - y);
   return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
@@ -397,7 +470,7 @@ const median = (xs) => {
 
 // ---- run -------------------------------------------------------------------------
 const runs = [];
-const total = REPS * servers.length * modes.length + servers.length * modes.length;
+const total = REPS * servers.length * modes.length + servers.length * modes.length + (args.profile ? servers.length : 0);
 let done = 0;
 const progress = (what) => process.stderr.write(`bench: [${++done}/${total}] ${what}\n`);
 try {
@@ -416,6 +489,14 @@ try {
       const r = await countSyscalls(s, mode);
       sys[`${mode.name}|${s.name}`] = r;
       progress(`${mode.name} ${s.name} syscalls: ${r.perRequest.toFixed(3)}/request`);
+    }
+  }
+  const profiles = {};
+  if (args.profile) {
+    for (const s of servers) {
+      const p = await profile(s, modes[0]);
+      profiles[s.name] = p;
+      progress(`${modes[0].name} ${s.name} profile: user space less the system calls' return ${(100 * p.rest).toFixed(1)}%`);
     }
   }
 
@@ -521,11 +602,23 @@ try {
     targets.push(
       `the batch window's cost for a request alone (one connection): latency p50 ${fmt(lb.p50Us)} µs against ${fmt(lu.p50Us)}, p99 ${fmt(lb.p99Us)} µs against ${fmt(lu.p99Us)}`,
     );
-  const text = `${md}\n${targets.map((t) => `- ${t}`).join('\n')}\n\n${env.kernel}, ${env.cpu}, ${env.node}, ${env.nginx}, ${env.wrk}; ${REPS} reps × ${DURATION} s, ${CONNECTIONS} connections, wrk -t1${RATE ? `; fixed rate: autocannon ${RATE}/s overall` : ''}\n`;
+  let prof = '';
+  if (args.profile) {
+    const pct = (x) => `${fmt(100 * x)}%`;
+    prof =
+      `\nWhere a ${modes[0].name} request's server CPU goes (perf cpu-clock on CPU 0, ${PROFILE_HZ} Hz, one run each): shares of the server's samples, ns per request as the share times the run's CPU per request from /proc:\n\n` +
+      "| server | CPU per request (/proc), ns | kernel | system calls' return (user side) | the rest of user space | the rest, ns | top user-space symbols | sampled, ns |\n|---|---:|---:|---:|---:|---:|---|---:|\n";
+    for (const s of servers) {
+      const p = profiles[s.name];
+      const top = p.top.map((t) => `${t.sym} ${pct(t.share)}`).join(', ');
+      prof += `| ${s.name} | ${fmt(p.procNs)} | ${pct(p.kernel)} | ${pct(p.syscallReturn)} | ${pct(p.rest)} | ${fmt(p.rest * p.procNs)} | ${top} | ${fmt(p.sampledNs)} |\n`;
+    }
+  }
+  const text = `${md}\n${targets.map((t) => `- ${t}`).join('\n')}\n${prof}\n${env.kernel}, ${env.cpu}, ${env.node}, ${env.nginx}, ${env.wrk}; ${REPS} reps × ${DURATION} s, ${CONNECTIONS} connections, wrk -t1${RATE ? `; fixed rate: autocannon ${RATE}/s overall` : ''}\n`;
   process.stdout.write(text);
   mkdirSync(args.out, { recursive: true });
   const file = join(args.out, `bench-${env.date.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ env, rows, runs, syscalls: sys }, null, 2));
+  writeFileSync(file, JSON.stringify({ env, rows, runs, syscalls: sys, ...(args.profile ? { profiles } : {}) }, null, 2));
   process.stderr.write(`bench: raw results in ${file}\n`);
 } catch (e) {
   process.stderr.write(`bench: ${e.message.split('\n')[0]}\n`);
