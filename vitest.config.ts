@@ -8,5 +8,7 @@ export default defineConfig({
     // Suites open thousands of sockets and network namespaces: one file at a time.
     fileParallelism: false,
     pool: 'forks',
+    // One temporary folder for the run, removed at its end (test/helpers/temp-root.ts).
+    globalSetup: ['test/helpers/temp-root.ts'],
   },
 });
