@@ -61,7 +61,7 @@ HOST_WAITS=(test/native/soak.test.ts test/model/kernel.test.ts test/native/no-ur
 #     seconds and exact kernel counts on a 2-core machine, use the engine, or check that a
 #     command left nothing anywhere on the machine.
 DOCK_LANE=(test/runtime/docker.test.ts test/runtime/netns.test.ts test/runtime/own-image.test.ts test/compose.test.ts test/lab/sweep.test.ts test/lab/report.test.ts)
-LAB1_LANE=(test/lab/tune.test.ts test/lab/kernel-model.test.ts test/lab/conformance.test.ts test/lab/property.test.ts test/lab/predict.test.ts test/lab/settle.test.ts test/lab/port-procs.test.ts test/lab/labfile.test.ts test/lab/cli.test.ts test/lab/summary.test.ts test/lab/k8s.test.ts test/observe/sampler.test.ts)
+LAB1_LANE=(test/lab/tune.test.ts test/lab/kernel-model.test.ts test/lab/conformance.test.ts test/lab/property.test.ts test/lab/predict.test.ts test/lab/settle.test.ts test/lab/port-procs.test.ts test/lab/labfile.test.ts test/lab/cli.test.ts test/lab/schema.test.ts test/lab/summary.test.ts test/lab/k8s.test.ts test/observe/sampler.test.ts)
 LAB_LANE=(test/lab test/runtime test/observe/trace.test.ts test/campaign "${HOST_LATER[@]}")
 reports="$(mktemp -d)"
 EXTRA=("$@")

@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { int, badValue } from '../../core/fields.js';
 import { readText } from '../../core/files.js';
-import { expandSweep, LabFileError, validateLab, type LabFile, type Point } from './labfile.js';
+import { expandSweep, LabFileError, LabFileSchema, validateLab, type LabFile, type Point } from './labfile.js';
 import { acceptQueueLimit } from '../model/kernel.js';
 import { plannedFate, type Observed as ArrivalsObserved, type Options as ArrivalsOptions } from '../scenarios/arrivals.js';
 import { predict as floodPredict, type Observed as FloodObserved } from '../scenarios/synflood.js';
@@ -69,6 +69,9 @@ const TuneSchema = z
       .default([1.5, 2]),
   })
   .strict();
+
+/** A whole tune file, for `lab schema --tune`: a lab file's workload without its sweep, and the tune's keys. */
+export const TuneFileSchema = LabFileSchema.omit({ sweep: true }).extend(TuneSchema.shape).strict();
 
 export type TuneSpec = z.infer<typeof TuneSchema>;
 export type Objective = TuneSpec['objective'];
