@@ -400,9 +400,9 @@ async function countSyscalls(s, mode) {
 // samples in a system call's wrapper (glibc's, or liburing's io_uring_enter2) are told apart
 // from the rest: on this VM they land on the instruction after the `syscall`, where an
 // interrupt held during the kernel's exit path is taken, so they are the system call's cost,
-// not user code. The samples add up to 15 to 30 % less than the CPU time /proc counts for
-// the same run (perf's timer is held back around the hypervisor's exits), so ns per request
-// are the shares times the run's /proc figure, and only the shares are the profile's own.
+// not user code. The samples add up to less than the CPU time /proc counts for the same run
+// (17 to 40 % here; why is not settled), so ns per request are the shares times the run's
+// /proc figure, and only the shares are the profile's own.
 const SYSCALL_WRAPPER =
   /^(__GI_+)?(__libc_)?_*(send|recv|read|write|writev|readv|sendto|recvfrom|sendmsg|recvmsg|epoll_wait|epoll_pwait|epoll_ctl|accept4?|close|io_uring_enter2?|syscall)$/;
 const PROFILE_HZ = 4999;
