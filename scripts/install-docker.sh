@@ -49,7 +49,10 @@ fi
 pid=$(cat /var/run/docker.pid 2>/dev/null || true)
 if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
   echo "docker: starting dockerd" >&2
-  nohup dockerd >/var/log/tcplab-dockerd.log 2>&1 &
+  # The engine outlives its caller: it takes none of the caller's TMPDIR (runc writes there
+  # for every exec; a test run's own temporary folder is removed when the run ends) and runs
+  # from /, not from the caller's folder.
+  (cd / && nohup env -u TMPDIR dockerd >/var/log/tcplab-dockerd.log 2>&1 &)
 fi
 for _ in $(seq 60); do
   if docker info >/dev/null 2>&1; then
