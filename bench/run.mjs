@@ -610,7 +610,7 @@ try {
       "| server | CPU per request (/proc), ns | kernel | system calls' return (user side) | the rest of user space | the rest, ns | top user-space symbols | sampled, ns |\n|---|---:|---:|---:|---:|---:|---|---:|\n";
     for (const s of servers) {
       const p = profiles[s.name];
-      const top = p.top.map((t) => `${t.sym} ${pct(t.share)}`).join(', ');
+      const top = p.top.map((t) => `\`${t.sym}\` ${pct(t.share)}`).join(', ');
       prof += `| ${s.name} | ${fmt(p.procNs)} | ${pct(p.kernel)} | ${pct(p.syscallReturn)} | ${pct(p.rest)} | ${fmt(p.rest * p.procNs)} | ${top} | ${fmt(p.sampledNs)} |\n`;
     }
   }
