@@ -50,7 +50,7 @@ HOST_WAITS=(test/native/soak.test.ts test/model/kernel.test.ts test/native/no-ur
 #   dock: the netns and Docker runtimes' wiring, the user's own image, docker compose, the
 #     report's suite (Chromium on the records), and the sweep's suite, which stops the
 #     machine's engine (no rate is measured, nothing checks what
-#     the whole machine holds); then the property suite (netns, judged on the kernel's
+#     the whole machine holds); and the property suite (netns, judged on the kernel's
 #     timers) and lab predict (no lab at all), which ran in lab1 until lab1 was the longer
 #     of the two (CI60: lab1 ran alone for 161 s after dock ended): from when the images and
 #     the swarm are ready, beside the host lanes and lab1 (the swarm, rootless and seccomp
