@@ -50,20 +50,20 @@ HOST_WAITS=(test/native/soak.test.ts test/model/kernel.test.ts test/native/no-ur
 #   dock: the netns and Docker runtimes' wiring, the user's own image, docker compose, the
 #     report's suite (Chromium on the records), and the sweep's suite, which stops the
 #     machine's engine (no rate is measured, nothing checks what
-#     the whole machine holds); and the property suite (netns, judged on the kernel's
-#     timers) and lab predict (no lab at all), which ran in lab1 until lab1 was the longer
-#     of the two (CI60: lab1 ran alone for 161 s after dock ended): from when the images and
-#     the swarm are ready, beside the host lanes and lab1 (the swarm, rootless and seccomp
-#     suites measure rates or check the machine's namespaces: tried there, a fixed 8,000
-#     req/s went INCONCLUSIVE for want of CPU and rootless saw lab1's namespaces);
+#     the whole machine holds): from when the images and the swarm are ready, beside the host
+#     lanes and lab1 (the swarm, rootless and seccomp suites measure rates or check the
+#     machine's namespaces: tried there, a fixed 8,000 req/s went INCONCLUSIVE for want of CPU
+#     and rootless saw lab1's namespaces);
 #   lab1: netns suites judged on the kernel's timers and counts (no rate, no CPU seconds, no
 #     check of everything the machine holds): lab tune, the kernel model's tunables, Debian's
-#     servers …, beside dock;
+#     servers, the property suite …, beside dock (property and predict were tried in dock,
+#     to balance the two lanes: CI62 then saw a kernel-model point with a connect off the
+#     SYN comb, a FAIL, with property beside it; moved back, not explained yet);
 #   lab: the rest, once both are done, with nothing else running: they measure rates, CPU
 #     seconds and exact kernel counts on a 2-core machine, use the engine, or check that a
 #     command left nothing anywhere on the machine.
-DOCK_LANE=(test/runtime/docker.test.ts test/runtime/netns.test.ts test/runtime/own-image.test.ts test/compose.test.ts test/lab/sweep.test.ts test/lab/report.test.ts test/lab/property.test.ts test/lab/predict.test.ts)
-LAB1_LANE=(test/lab/tune.test.ts test/lab/kernel-model.test.ts test/lab/conformance.test.ts test/lab/settle.test.ts test/lab/port-procs.test.ts test/lab/labfile.test.ts test/lab/cli.test.ts test/lab/schema.test.ts test/lab/summary.test.ts test/lab/k8s.test.ts test/observe/sampler.test.ts)
+DOCK_LANE=(test/runtime/docker.test.ts test/runtime/netns.test.ts test/runtime/own-image.test.ts test/compose.test.ts test/lab/sweep.test.ts test/lab/report.test.ts)
+LAB1_LANE=(test/lab/tune.test.ts test/lab/kernel-model.test.ts test/lab/conformance.test.ts test/lab/property.test.ts test/lab/predict.test.ts test/lab/settle.test.ts test/lab/port-procs.test.ts test/lab/labfile.test.ts test/lab/cli.test.ts test/lab/schema.test.ts test/lab/summary.test.ts test/lab/k8s.test.ts test/observe/sampler.test.ts)
 LAB_LANE=(test/lab test/runtime test/observe/trace.test.ts test/campaign "${HOST_LATER[@]}")
 reports="$(mktemp -d)"
 EXTRA=("$@")
