@@ -37,7 +37,10 @@ const PORT = 8080;
 const CLIENT_NS = `tcplab-bench-cli-${process.pid}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// The run's temporary folder, once made: bad input found after it (--only) removes it too.
+let tmp = null;
 function die(msg) {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
   process.stderr.write(`bench: ${msg}\n`);
   process.exit(2);
 }
@@ -107,7 +110,7 @@ if (!existsSync(join(ROOT, 'dist', 'server', 'main.js'))) die('dist/server/main.
 if (RATE && !existsSync(AUTOCANNON)) die(`${AUTOCANNON} is missing (the fixed-rate mode's load): run \`npm install\` first`);
 if (Number(sh(['nproc']).trim()) < 2) die('needs 2 CPUs (server on CPU 0, wrk on CPU 1)');
 
-const tmp = mkdtempSync(join(tmpdir(), 'tcplab-bench-'));
+tmp = mkdtempSync(join(tmpdir(), 'tcplab-bench-'));
 writeFileSync(
   join(tmp, 'nginx.conf'),
   `worker_processes 1;
@@ -363,37 +366,55 @@ async function measure(s, mode) {
   }
 }
 
-async function countSyscalls(s, mode) {
+// One load (after a 1 s warm-up) on a fresh server under a perf command, perfArgv(pid) for
+// the server's pid, stopped with SIGINT when the load ends: then done(…) on what it gave.
+async function underPerf(s, mode, perfArgv, done) {
   const child = await startServer(s);
   try {
     await runLoad(loadArgv(mode, 1));
-    const events = ['raw_syscalls:sys_enter', 'syscalls:sys_enter_epoll_wait', 'syscalls:sys_enter_epoll_pwait', 'syscalls:sys_enter_io_uring_enter'];
-    const perf = spawn('perf', ['stat', '-x', ',', ...events.flatMap((e) => ['-e', e]), '-p', String(child.pid)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let perfOut = '';
-    perf.stderr.on('data', (b) => (perfOut += b));
+    const argv = perfArgv(child.pid);
+    const perf = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let perfErr = '';
+    perf.stderr.on('data', (b) => (perfErr += b));
     await sleep(500);
+    const c0 = cpuTimes(child.pid);
     const w = await runLoad(loadArgv(mode, Math.min(DURATION, 5)));
+    const c1 = cpuTimes(child.pid);
     perf.kill('SIGINT');
-    await new Promise((r) => perf.once('exit', r));
-    // CSV lines: count,unit,event,…
-    const counted = (e) => Number(new RegExp(`^(\\d+),[^,]*,${e.replace(/[.:]/g, '\\$&')},`, 'm').exec(perfOut)?.[1]);
-    const count = counted(events[0]);
-    if (!Number.isFinite(count)) throw new Error(`perf stat gave no count: ${perfOut}`);
-    const waits = (counted(events[1]) || 0) + (counted(events[2]) || 0);
-    const enters = counted(events[3]) || 0;
-    return {
-      syscalls: count,
-      requests: w.requests,
-      perRequest: count / w.requests,
-      epollWaitPerRequest: waits / w.requests,
-      uringEnterPerRequest: enters / w.requests,
-    };
+    const code = await new Promise((r) => perf.once('exit', r));
+    return done({ pid: child.pid, w, cpu: c1.user + c1.system - c0.user - c0.system, perfErr, code });
   } finally {
     await stopServer(child);
   }
 }
+
+const SYSCALL_EVENTS = [
+  'raw_syscalls:sys_enter',
+  'syscalls:sys_enter_epoll_wait',
+  'syscalls:sys_enter_epoll_pwait',
+  'syscalls:sys_enter_io_uring_enter',
+];
+const countSyscalls = (s, mode) =>
+  underPerf(
+    s,
+    mode,
+    (pid) => ['perf', 'stat', '-x', ',', ...SYSCALL_EVENTS.flatMap((e) => ['-e', e]), '-p', String(pid)],
+    ({ w, perfErr }) => {
+      // CSV lines: count,unit,event,…
+      const counted = (e) => Number(new RegExp(`^(\\d+),[^,]*,${e.replace(/[.:]/g, '\\$&')},`, 'm').exec(perfErr)?.[1]);
+      const count = counted(SYSCALL_EVENTS[0]);
+      if (!Number.isFinite(count)) throw new Error(`perf stat gave no count: ${perfErr}`);
+      const waits = (counted(SYSCALL_EVENTS[1]) || 0) + (counted(SYSCALL_EVENTS[2]) || 0);
+      const enters = counted(SYSCALL_EVENTS[3]) || 0;
+      return {
+        syscalls: count,
+        requests: w.requests,
+        perRequest: count / w.requests,
+        epollWaitPerRequest: waits / w.requests,
+        uringEnterPerRequest: enters / w.requests,
+      };
+    },
+  );
 
 // Where a request's CPU goes: perf's cpu-clock samples on CPU 0 (the server's CPU) during
 // one keep-alive run, the server's process only, as shares of its samples. User-space
@@ -407,60 +428,54 @@ const SYSCALL_WRAPPER =
   /^(__GI_+)?(__libc_)?_*(send|recv|read|write|writev|readv|sendto|recvfrom|sendmsg|recvmsg|epoll_wait|epoll_pwait|epoll_ctl|accept4?|close|io_uring_enter2?|syscall)$/;
 const PROFILE_HZ = 4999;
 async function profile(s, mode) {
-  const child = await startServer(s);
   const data = join(tmp, 'perf.data');
   try {
-    await runLoad(loadArgv(mode, 1));
     // perf itself on CPU 1, beside the load, so that it does not take the server's CPU.
-    const perf = spawn('taskset', ['-c', '1', 'perf', 'record', '-q', '-e', 'cpu-clock', '-F', String(PROFILE_HZ), '-C', '0', '-o', data], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+    const perfArgv = () => ['taskset', '-c', '1', 'perf', 'record', '-q', '-e', 'cpu-clock', '-F', String(PROFILE_HZ), '-C', '0', '-o', data];
+    return await underPerf(s, mode, perfArgv, ({ pid, w, cpu, perfErr, code }) => {
+      if (!existsSync(data)) throw new Error(`perf record failed (${code}): ${perfErr}`);
+      // One line a symbol: "  12.34%  |  567  |dso  |[k] symbol".
+      const report = sh(
+        ['perf', 'report', '-i', data, '--stdio', '--no-children', '-n', '-g', 'none', '--pid', String(pid), '--sort', 'dso,sym', '-t', '|'],
+        {
+          maxBuffer: 64 << 20,
+        },
+      );
+      return summarize(report, w, cpu);
     });
-    let perfErr = '';
-    perf.stderr.on('data', (b) => (perfErr += b));
-    await sleep(500);
-    const c0 = cpuTimes(child.pid);
-    const w = await runLoad(loadArgv(mode, Math.min(DURATION, 5)));
-    const c1 = cpuTimes(child.pid);
-    perf.kill('SIGINT');
-    const code = await new Promise((r) => perf.once('exit', r));
-    if (!existsSync(data)) throw new Error(`perf record failed (${code}): ${perfErr}`);
-    // One line a symbol: "  12.34%  |  567  |dso  |[k] symbol".
-    const report = sh(
-      ['perf', 'report', '-i', data, '--stdio', '--no-children', '-n', '-g', 'none', '--pid', String(child.pid), '--sort', 'dso,sym', '-t', '|'],
-      {
-        maxBuffer: 64 << 20,
-      },
-    );
-    const out = {
-      requests: w.requests,
-      procNs: ((c1.user + c1.system - c0.user - c0.system) * 1e9) / w.requests,
-      samples: 0,
-      kernel: 0,
-      syscallReturn: 0,
-      rest: 0,
-      top: [],
-    };
-    for (const line of report.split('\n')) {
-      const f = line.split('|').map((x) => x.trim());
-      if (f.length < 4 || !/^\d+$/.test(f[1])) continue;
-      const n = Number(f[1]);
-      const kernel = f[3].startsWith('[k]');
-      const sym = f[3].replace(/^\[.\] /, '');
-      out.samples += n;
-      if (kernel) out.kernel += n;
-      else if (SYSCALL_WRAPPER.test(sym)) out.syscallReturn += n;
-      else out.rest += n;
-      if (!kernel && out.top.length < 4) out.top.push({ sym, samples: n });
-    }
-    // As shares of the samples, and the samples' own sum in ns per request.
-    for (const k of ['kernel', 'syscallReturn', 'rest']) out[k] /= out.samples;
-    for (const t of out.top) t.share = t.samples / out.samples;
-    out.sampledNs = (out.samples * 1e9) / PROFILE_HZ / w.requests;
-    return out;
   } finally {
     rmSync(data, { force: true });
-    await stopServer(child);
   }
+}
+
+/** perf report's lines, as shares of the samples: the kernel's, the system calls' return, the rest. */
+function summarize(report, w, cpu) {
+  const out = {
+    requests: w.requests,
+    procNs: (cpu * 1e9) / w.requests,
+    samples: 0,
+    kernel: 0,
+    syscallReturn: 0,
+    rest: 0,
+    top: [],
+  };
+  for (const line of report.split('\n')) {
+    const f = line.split('|').map((x) => x.trim());
+    if (f.length < 4 || !/^\d+$/.test(f[1])) continue;
+    const n = Number(f[1]);
+    const kernel = f[3].startsWith('[k]');
+    const sym = f[3].replace(/^\[.\] /, '');
+    out.samples += n;
+    if (kernel) out.kernel += n;
+    else if (SYSCALL_WRAPPER.test(sym)) out.syscallReturn += n;
+    else out.rest += n;
+    if (!kernel && out.top.length < 4) out.top.push({ sym, samples: n });
+  }
+  // As shares of the samples, and the samples' own sum in ns per request.
+  for (const k of ['kernel', 'syscallReturn', 'rest']) out[k] /= out.samples;
+  for (const t of out.top) t.share = t.samples / out.samples;
+  out.sampledNs = (out.samples * 1e9) / PROFILE_HZ / w.requests;
+  return out;
 }
 
 const median = (xs) => {
